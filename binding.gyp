@@ -1,0 +1,20 @@
+{
+  "targets": [
+    {
+      "target_name": "nsprobe",
+      "sources": ["native/addon.cc", "native/child.cc", "native/clone.cc", "native/netlink.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-exceptions", "-O2"],
+      "cflags_cc": ["-std=c++17", "-fno-exceptions", "-O2"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"]
+    },
+    {
+      "target_name": "nsprobe-rawbench",
+      "type": "executable",
+      "sources": ["native/rawbench.c"],
+      "cflags": ["-O2", "-Wall"]
+    }
+  ]
+}

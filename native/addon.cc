@@ -1,0 +1,891 @@
+// The Node side of nsprobe's native addon: creates children in namespaces (enter), in the
+// namespaces of others (join), talks to them over a SOCK_SEQPACKET socketpair (request) and
+// ends them (close). Everything that may block runs on libuv's thread pool and returns a
+// Promise. The children's code is in child.cc; the wire format in proto.h.
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <napi.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "child.h"
+#include "netlink.h"
+#include "proto.h"
+#include "raw.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+namespace {
+
+const size_t kStack = 512 * 1024;
+const size_t kPage = 4096;
+const int kStacks = 3;  // stage A runs on stack 0, B on 1, C on 2
+
+const char* const kStageNames[] = {"none", "clone", "setgroups", "gid_map", "uid_map", "setuid",
+                                   "setns", "timens_offsets", "cgroup", "request", "timeout"};
+const char* const kSysNames[] = {
+    "none", "clone", "unshare", "setns", "open", "read", "write", "readlink", "stat", "mkdir",
+    "sethostname", "setdomainname", "msgget", "shmget", "semget", "msgctl", "shmctl", "semctl",
+    "mq_open", "mq_unlink", "socket", "bind", "listen", "connect", "accept", "send", "recv",
+    "ioctl", "mount", "umount2", "pivot_root", "chdir", "clock_gettime", "fork", "kill", "wait4",
+    "setgroups", "setresuid", "setresgid", "prctl", "socketpair", "sendmsg", "poll", "unlink",
+    "getdents64", "uname", "capget", "rt_sigaction", "netlink", "futex", "pidfd_open", "waitpid",
+    "mmap", "socket_timeout"};
+static_assert(sizeof(kSysNames) / sizeof(kSysNames[0]) == SC_COUNT, "syscall names match enum nsp_sys");
+
+const char* stage_name(int s) { return s >= 0 && s <= ST_TIMEOUT ? kStageNames[s] : "unknown"; }
+const char* sys_name(int s) { return s >= 0 && s < SC_COUNT ? kSysNames[s] : "unknown"; }
+
+long now_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+// Memory for a child: the control block (MAP_SHARED) and its stacks. Reused through a small pool:
+// munmap costs a TLB shootdown across all of Node's threads.
+struct Region {
+  nsp_ctl* ctl = nullptr;
+  char* stacks = nullptr;
+  char* top(int i) const { return stacks + (size_t)(i + 1) * (kStack + kPage); }
+};
+std::mutex g_pool_mu;
+std::vector<Region> g_pool;
+
+bool region_get(Region* r) {
+  {
+    std::lock_guard<std::mutex> lk(g_pool_mu);
+    if (!g_pool.empty()) {
+      *r = g_pool.back();
+      g_pool.pop_back();
+      memset((void*)r->ctl, 0, sizeof(nsp_ctl));
+      return true;
+    }
+  }
+  void* c = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (c == MAP_FAILED) return false;
+  size_t len = (size_t)kStacks * (kStack + kPage);
+  void* s = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (s == MAP_FAILED) {
+    munmap(c, kPage);
+    return false;
+  }
+  for (int i = 0; i < kStacks; i++) mprotect((char*)s + (size_t)i * (kStack + kPage), kPage, PROT_NONE);  // guards
+  r->ctl = (nsp_ctl*)c;
+  r->stacks = (char*)s;
+  return true;
+}
+
+void region_put(Region* r) {
+  if (!r->ctl) return;
+  std::lock_guard<std::mutex> lk(g_pool_mu);
+  if (g_pool.size() < 16) {
+    g_pool.push_back(*r);
+  } else {
+    munmap(r->ctl, kPage);
+    munmap(r->stacks, (size_t)kStacks * (kStack + kPage));
+  }
+  r->ctl = nullptr;
+}
+
+struct Box {
+  uint32_t id = 0;
+  int pid = -1;         // serving process, in Node's pid namespace
+  int pidfd = -1;
+  int fd = -1;          // our end of the socketpair
+  bool is_child = true; // false for grandchildren handed to us over a channel
+  Region region;        // stacks the child may still run on: kept until it is reaped
+  std::mutex mu;        // serialises requests on this box
+  std::atomic<bool> closing{false};
+  std::atomic<bool> reaped{false};
+  int status = 0;
+
+  ~Box() {
+    if (fd >= 0) close(fd);
+    if (pidfd >= 0) close(pidfd);
+    if (reaped || !is_child) region_put(&region);
+    // A child we could not reap keeps its stacks: never unmap memory a live CLONE_VM child runs on.
+  }
+};
+
+std::mutex g_mu;
+std::map<uint32_t, std::shared_ptr<Box>> g_boxes;
+uint32_t g_next_id = 1;
+
+std::shared_ptr<Box> find_box(uint32_t id) {
+  std::lock_guard<std::mutex> lk(g_mu);
+  auto it = g_boxes.find(id);
+  return it == g_boxes.end() ? nullptr : it->second;
+}
+
+uint32_t register_box(const std::shared_ptr<Box>& b) {
+  std::lock_guard<std::mutex> lk(g_mu);
+  b->id = g_next_id++;
+  g_boxes[b->id] = b;
+  return b->id;
+}
+
+int open_pidfd(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+void kill_box(Box* b, int sig) {
+  if (b->pidfd >= 0 && syscall(SYS_pidfd_send_signal, b->pidfd, sig, nullptr, 0) == 0) return;
+  if (b->pid > 0 && !b->reaped) kill(b->pid, sig);
+}
+
+// Waits up to ms for the process to exit (and reaps it when it is our child). True when gone.
+bool wait_gone(Box* b, long ms) {
+  if (b->reaped) return true;
+  long deadline = now_ms() + ms;
+  for (;;) {
+    if (b->is_child) {
+      int st = 0;
+      pid_t r = waitpid(b->pid, &st, WNOHANG | __WALL);
+      if (r == b->pid || (r < 0 && errno == ECHILD)) {
+        b->status = st;
+        b->reaped = true;
+        return true;
+      }
+    } else if (b->pidfd < 0 || kill(b->pid, 0) < 0) {
+      // Without a pidfd we can only tell by the channel closing, which happened before we got here.
+      b->reaped = true;
+      return true;
+    }
+    long left = deadline - now_ms();
+    if (left <= 0) return false;
+    if (b->pidfd >= 0) {
+      struct pollfd p = {b->pidfd, POLLIN, 0};
+      int pr = poll(&p, 1, (int)(left > 50 ? 50 : left));
+      if (pr > 0 && !b->is_child) {
+        b->reaped = true;
+        return true;
+      }
+    } else {
+      usleep(500);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Errors as data
+
+struct Failure {
+  std::string stage, syscall, message;
+  int err = 0;
+};
+
+Napi::Error make_error(Napi::Env env, const Failure& f) {
+  std::string msg = f.message.empty() ? (f.syscall + " failed at stage " + f.stage + ": " + strerror(f.err)) : f.message;
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Value().Set("stage", f.stage);
+  e.Value().Set("syscall", f.syscall);
+  e.Value().Set("errno", f.err);
+  e.Value().Set("native", true);
+  return e;
+}
+
+// Receives one message; fills data, passed fds and the sender's pid (in our pid namespace).
+// Returns bytes, 0 on EOF, -errno on failure.
+long recv_msg(int fd, std::vector<char>* data, std::vector<int>* fds, int* cred_pid) {
+  data->resize(NSP_MAX_REP + 1);
+  struct iovec iov = {data->data(), data->size()};
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * 4) + CMSG_SPACE(sizeof(struct ucred))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = u.buf;
+  mh.msg_controllen = sizeof u.buf;
+  ssize_t n;
+  do n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return -errno;
+  for (struct cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+    if (cm->cmsg_level != SOL_SOCKET) continue;
+    if (cm->cmsg_type == SCM_RIGHTS) {
+      size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < k; i++) {
+        int f;
+        memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof f);
+        fds->push_back(f);
+      }
+    } else if (cm->cmsg_type == SCM_CREDENTIALS) {
+      struct ucred uc;
+      memcpy(&uc, CMSG_DATA(cm), sizeof uc);
+      if (cred_pid) *cred_pid = uc.pid;
+    }
+  }
+  if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+    for (int f : *fds) close(f);
+    fds->clear();
+    return -EMSGSIZE;
+  }
+  data->resize((size_t)n);
+  return n;
+}
+
+// Waits for the child's hello on fd. Returns 0, or fills f.
+bool wait_hello(int fd, long ms, std::vector<char>* hello, int* cred_pid, Failure* f) {
+  struct pollfd p = {fd, POLLIN, 0};
+  int pr;
+  do pr = poll(&p, 1, (int)ms);
+  while (pr < 0 && errno == EINTR);
+  if (pr == 0) {
+    *f = {"timeout", "poll", "", ETIMEDOUT};
+    f->message = "the child did not start serving within " + std::to_string(ms) + " ms";
+    return false;
+  }
+  std::vector<int> fds;
+  long n = recv_msg(fd, hello, &fds, cred_pid);
+  for (int x : fds) close(x);
+  if (n <= 0) {
+    *f = {"request", "recvmsg", "", n == 0 ? EPIPE : (int)-n};
+    f->message = "the child exited before it served";
+    return false;
+  }
+  if ((size_t)n < sizeof(nsp_rep) || ((nsp_rep*)hello->data())->magic != NSP_MAGIC_REP ||
+      ((nsp_rep*)hello->data())->op != OP_HELLO) {
+    *f = {"request", "recvmsg", "malformed hello from the child", EPROTO};
+    return false;
+  }
+  return true;
+}
+
+// ------------------------------------------------------------------------------------------
+// enter / join
+
+struct EnterSpec {
+  bool join = false;
+  uint64_t clone_flags = 0;
+  bool userns = false, drop = false, time = false, no_vm = false;
+  int drop_uid = 65534, drop_gid = 65534;
+  int64_t off_mono = 0, off_boot = 0;
+  std::string uid_map, gid_map;
+  std::vector<std::string> cgroup_procs;
+  // join
+  std::vector<std::pair<std::string, int>> join_paths;
+  int join_pidfd_pid = 0;
+  int join_pidfd_flags = 0;
+  bool join_fork = false;
+  long timeout_ms = 5000;
+};
+
+// Writes s to path; returns 0 or -errno.
+int write_text(const std::string& path, const std::string& s) {
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  ssize_t w = write(fd, s.data(), s.size());
+  int e = w < 0 ? errno : 0;
+  close(fd);
+  if (w < 0) return -e;
+  return (size_t)w == s.size() ? 0 : -EIO;
+}
+
+void wake(volatile int32_t* word, int value) {
+  __atomic_store_n(word, value, __ATOMIC_SEQ_CST);
+  syscall(SYS_futex, word, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+}
+
+int reap(int pid, long ms) {
+  long deadline = now_ms() + ms;
+  for (;;) {
+    int st = 0;
+    pid_t r = waitpid(pid, &st, WNOHANG | __WALL);
+    if (r == pid) return st;
+    if (r < 0) return -1;
+    if (now_ms() >= deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &st, __WALL);
+      return st;
+    }
+    usleep(200);
+  }
+}
+
+class EnterWorker : public Napi::AsyncWorker {
+ public:
+  EnterWorker(Napi::Env env, EnterSpec spec)
+      : Napi::AsyncWorker(env), spec_(std::move(spec)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    box_ = std::make_shared<Box>();
+    if (!region_get(&box_->region)) {
+      fail_ = {"clone", "mmap", "", errno};
+      return;
+    }
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+      fail_ = {"clone", "socketpair", "", errno};
+      return;
+    }
+    int one = 1;
+    setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+    box_->fd = sv[0];
+    nsp_ctl* c = box_->region.ctl;
+    c->sock = sv[1];
+    c->wait_ms = (int32_t)spec_.timeout_ms;
+    c->off_mono_s = spec_.off_mono;
+    c->off_boot_s = spec_.off_boot;
+    c->drop_uid = spec_.drop_uid;
+    c->drop_gid = spec_.drop_gid;
+    c->stack_b = box_->region.top(1);
+    c->stack_c = box_->region.top(2);
+    std::vector<int> opened;
+    int (*first)(void*) = nullptr;
+    unsigned long first_flags = SIGCHLD;
+    if (spec_.no_vm) c->mode |= M_NO_VM;
+    if (spec_.join) {
+      c->mode |= M_JOIN;
+      if (spec_.join_fork) c->mode |= M_JOIN_FORK;
+      if (spec_.join_pidfd_pid > 0) {
+        int pfd = open_pidfd(spec_.join_pidfd_pid);
+        if (pfd < 0) {
+          fail_ = {"setns", "pidfd_open", "", errno};
+          close(sv[1]);
+          return;
+        }
+        opened.push_back(pfd);
+        c->join_fd[0] = pfd;
+        c->join_type[0] = spec_.join_pidfd_flags;
+        c->njoin = 1;
+      } else {
+        for (auto& pt : spec_.join_paths) {
+          if (c->njoin >= NSP_MAX_JOIN) break;
+          int fd = open(pt.first.c_str(), O_RDONLY | O_CLOEXEC);
+          if (fd < 0) {
+            fail_ = {"setns", "open", "", errno};
+            fail_.message = "cannot open " + pt.first + ": " + strerror(errno);
+            for (int o : opened) close(o);
+            close(sv[1]);
+            return;
+          }
+          opened.push_back(fd);
+          c->join_fd[c->njoin] = fd;
+          c->join_type[c->njoin] = pt.second;
+          c->njoin++;
+        }
+      }
+      first = nsp_stage_join;
+      // setns into a time namespace requires that no other process shares our memory.
+      if (!spec_.no_vm) first_flags |= CLONE_VM;
+    } else {
+      c->clone_flags = spec_.clone_flags;
+      if (spec_.userns) c->mode |= M_USERNS;
+      if (spec_.time) {
+        c->mode |= M_TIME;
+        if (spec_.clone_flags & CLONE_NEWPID) {
+          c->mode |= M_PID_LATE;
+          c->clone_flags &= ~(uint64_t)CLONE_NEWPID;
+        }
+      }
+      if (spec_.drop) c->mode |= M_DROP;
+      if (!spec_.cgroup_procs.empty()) c->mode |= M_WAIT_CGROUP;
+      if (spec_.drop || !spec_.cgroup_procs.empty()) {
+        c->mode |= M_STAGE_A;
+        first = nsp_stage_a;
+      } else {
+        first = nsp_stage_b;
+        first_flags |= c->clone_flags;
+      }
+      if (!spec_.no_vm) first_flags |= CLONE_VM;
+    }
+
+    // The child starts with every signal blocked, resets all handlers (Node's are not its own),
+    // then unblocks.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    char* top = first == nsp_stage_b ? box_->region.top(1) : box_->region.top(0);
+    long pid = nsp_raw_clone(first_flags, top, first, c);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    close(sv[1]);
+    for (int o : opened) close(o);
+    if (pid < 0) {
+      fail_ = {"clone", "clone", "", (int)-pid};
+      box_->reaped = true;
+      return;
+    }
+
+    int server = (int)pid;
+    if (c->mode & M_WAIT_CGROUP) {
+      std::string s = std::to_string(pid);
+      for (auto& path : spec_.cgroup_procs) {
+        int r = write_text(path, s);
+        if (r < 0) {
+          fail_ = {"cgroup", "write", "", -r};
+          fail_.message = "cannot move the child into " + path + ": " + strerror(-r);
+          wake(&c->go, -1);
+          reap((int)pid, spec_.timeout_ms);
+          box_->reaped = true;
+          return;
+        }
+      }
+      wake(&c->go, 1);
+    }
+    bool setup_exits = first == nsp_stage_a || (first == nsp_stage_join && spec_.join_fork);
+    if (setup_exits) {
+      int st = reap((int)pid, spec_.timeout_ms);
+      if (c->err_stage || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        stage_failure(c, st);
+        box_->reaped = true;
+        return;
+      }
+      server = first == nsp_stage_a ? c->pid_b : c->pid_c;
+    }
+    if (spec_.userns && !spec_.join) {
+      int b = c->pid_b ? c->pid_b : server;
+      std::string base = "/proc/" + std::to_string(b) + "/";
+      int r = write_text(base + "setgroups", "deny");
+      if (r < 0 && r != -ENOENT) { map_failure("setgroups", r, b); return; }
+      r = write_text(base + "gid_map", spec_.gid_map);
+      if (r < 0) { map_failure("gid_map", r, b); return; }
+      r = write_text(base + "uid_map", spec_.uid_map);
+      if (r < 0) { map_failure("uid_map", r, b); return; }
+      wake(&c->go, 1);
+    }
+    if (spec_.time && !spec_.join) {
+      int b = c->pid_b ? c->pid_b : server;
+      int st = reap(b, spec_.timeout_ms);
+      if (c->err_stage || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        stage_failure(c, st);
+        box_->reaped = true;
+        return;
+      }
+      server = c->pid_c;
+    }
+    box_->pid = server;
+    box_->pidfd = open_pidfd(server);
+    int cred = 0;
+    if (!wait_hello(box_->fd, spec_.timeout_ms, &hello_, &cred, &fail_)) {
+      if (c->err_stage) stage_failure(c, 0);
+      kill_box(box_.get(), SIGKILL);
+      wait_gone(box_.get(), 2000);
+      return;
+    }
+    ok_ = true;
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!ok_) {
+      deferred_.Reject(make_error(env, fail_).Value());
+      return;
+    }
+    uint32_t id = register_box(box_);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", id);
+    o.Set("pid", box_->pid);
+    o.Set("hello", Napi::Buffer<char>::Copy(env, hello_.data(), hello_.size()));
+    deferred_.Resolve(o);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  void stage_failure(nsp_ctl* c, int st) {
+    if (c->err_stage) {
+      fail_ = {stage_name(c->err_stage), sys_name(c->err_sys), "", c->err_errno};
+    } else {
+      fail_ = {"clone", "waitpid", "", ECHILD};
+      fail_.message = "a setup stage ended with " +
+                      (WIFSIGNALED(st) ? "signal " + std::to_string(WTERMSIG(st)) : "status " + std::to_string(WEXITSTATUS(st)));
+    }
+  }
+  void map_failure(const char* stage, int r, int b) {
+    fail_ = {stage, "write", "", -r};
+    fail_.message = std::string("writing /proc/PID/") + stage + " failed: " + strerror(-r);
+    wake(&box_->region.ctl->go, -1);
+    reap(b, spec_.timeout_ms);
+    box_->reaped = true;
+  }
+
+  EnterSpec spec_;
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Box> box_;
+  std::vector<char> hello_;
+  Failure fail_;
+  bool ok_ = false;
+};
+
+EnterSpec parse_spec(const Napi::Object& o) {
+  EnterSpec s;
+  auto num = [&](const char* k, double d) { return o.Has(k) && o.Get(k).IsNumber() ? o.Get(k).As<Napi::Number>().DoubleValue() : d; };
+  auto flag = [&](const char* k) { return o.Has(k) && o.Get(k).ToBoolean().Value(); };
+  auto str = [&](const char* k) { return o.Has(k) && o.Get(k).IsString() ? o.Get(k).As<Napi::String>().Utf8Value() : std::string(); };
+  s.clone_flags = (uint64_t)num("cloneFlags", 0);
+  s.userns = flag("userns");
+  s.drop = flag("drop");
+  s.drop_uid = (int)num("dropUid", 65534);
+  s.drop_gid = (int)num("dropGid", 65534);
+  s.time = flag("time");
+  s.off_mono = (int64_t)num("offMonotonic", 0);
+  s.off_boot = (int64_t)num("offBoottime", 0);
+  s.uid_map = str("uidMap");
+  s.gid_map = str("gidMap");
+  s.no_vm = flag("noVm");
+  s.timeout_ms = (long)num("timeoutMs", 5000);
+  if (o.Has("cgroupProcs") && o.Get("cgroupProcs").IsArray()) {
+    Napi::Array a = o.Get("cgroupProcs").As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) s.cgroup_procs.push_back(a.Get(i).ToString().Utf8Value());
+  }
+  if (o.Has("joinPaths") && o.Get("joinPaths").IsArray()) {
+    s.join = true;
+    Napi::Array a = o.Get("joinPaths").As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Object e = a.Get(i).As<Napi::Object>();
+      s.join_paths.emplace_back(e.Get("path").ToString().Utf8Value(), (int)e.Get("type").ToNumber().Int32Value());
+    }
+  }
+  if (o.Has("joinPidfdPid")) {
+    s.join = true;
+    s.join_pidfd_pid = (int)num("joinPidfdPid", 0);
+    s.join_pidfd_flags = (int)num("joinPidfdFlags", 0);
+  }
+  s.join_fork = flag("joinFork");
+  return s;
+}
+
+Napi::Value Enter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    Napi::TypeError::New(env, "enter(options) needs an options object").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto* w = new EnterWorker(env, parse_spec(info[0].As<Napi::Object>()));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// ------------------------------------------------------------------------------------------
+// request
+
+class RequestWorker : public Napi::AsyncWorker {
+ public:
+  RequestWorker(Napi::Env env, std::shared_ptr<Box> box, std::vector<char> req, long timeout_ms)
+      : Napi::AsyncWorker(env), box_(std::move(box)), req_(std::move(req)), timeout_ms_(timeout_ms),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    std::lock_guard<std::mutex> lk(box_->mu);
+    if (box_->closing) {
+      fail_ = {"request", "send", "the sandbox is closed", EPIPE};
+      return;
+    }
+    ssize_t w;
+    do w = send(box_->fd, req_.data(), req_.size(), MSG_NOSIGNAL);
+    while (w < 0 && errno == EINTR);
+    if (w < 0) {
+      fail_ = {"request", "send", "", errno};
+      fail_.message = std::string("the child is gone (") + strerror(errno) + ")";
+      return;
+    }
+    struct pollfd p = {box_->fd, POLLIN, 0};
+    int pr;
+    long deadline = now_ms() + timeout_ms_;
+    do {
+      long left = deadline - now_ms();
+      pr = poll(&p, 1, (int)(left < 0 ? 0 : left));
+    } while (pr < 0 && errno == EINTR);
+    if (pr == 0) {
+      // A child that does not answer is killed with everything it started (for PID 1 of a pid
+      // namespace that is the whole namespace; its own children die by their parent-death signal).
+      kill_box(box_.get(), SIGKILL);
+      fail_ = {"timeout", "poll", "", ETIMEDOUT};
+      fail_.message = "timeout after " + std::to_string(timeout_ms_) + " ms";
+      return;
+    }
+    long n = recv_msg(box_->fd, &reply_, &fds_, &cred_pid_);
+    if (n == 0) {
+      fail_ = {"request", "recvmsg", "the child exited without replying", EPIPE};
+      return;
+    }
+    if (n < 0) {
+      fail_ = {"request", "recvmsg", "", (int)-n};
+      return;
+    }
+    ok_ = true;
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!ok_) {
+      deferred_.Reject(make_error(env, fail_).Value());
+      return;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("reply", Napi::Buffer<char>::Copy(env, reply_.data(), reply_.size()));
+    Napi::Array a = Napi::Array::New(env, fds_.size());
+    for (size_t i = 0; i < fds_.size(); i++) a.Set((uint32_t)i, fds_[i]);
+    o.Set("fds", a);
+    o.Set("pid", cred_pid_);
+    deferred_.Resolve(o);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  std::shared_ptr<Box> box_;
+  std::vector<char> req_;
+  long timeout_ms_;
+  Napi::Promise::Deferred deferred_;
+  std::vector<char> reply_;
+  std::vector<int> fds_;
+  int cred_pid_ = 0;
+  Failure fail_;
+  bool ok_ = false;
+};
+
+Napi::Value Request(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBuffer()) {
+    Napi::TypeError::New(env, "request(id, buffer, timeoutMs) needs a sandbox id and a Buffer").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto d = Napi::Promise::Deferred::New(env);
+  auto box = find_box(info[0].As<Napi::Number>().Uint32Value());
+  Napi::Buffer<char> buf = info[1].As<Napi::Buffer<char>>();
+  if (!box) {
+    d.Reject(make_error(env, {"request", "send", "no such sandbox (already closed)", EBADF}).Value());
+    return d.Promise();
+  }
+  if (buf.Length() > NSP_MAX_REQ) {
+    d.Reject(make_error(env, {"request", "send", "request larger than " + std::to_string(NSP_MAX_REQ) + " bytes", EMSGSIZE}).Value());
+    return d.Promise();
+  }
+  long timeout = info.Length() > 2 && info[2].IsNumber() ? (long)info[2].As<Napi::Number>().Int64Value() : 5000;
+  auto* w = new RequestWorker(env, box, std::vector<char>(buf.Data(), buf.Data() + buf.Length()), timeout);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// ------------------------------------------------------------------------------------------
+// close
+
+class CloseWorker : public Napi::AsyncWorker {
+ public:
+  CloseWorker(Napi::Env env, std::shared_ptr<Box> box, long timeout_ms)
+      : Napi::AsyncWorker(env), box_(std::move(box)), timeout_ms_(timeout_ms), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    // Closing our end makes the child's recv return 0 and it exits; a child stuck in a request
+    // does not see that, so after the grace time it is killed.
+    shutdown(box_->fd, SHUT_RDWR);
+    if (!wait_gone(box_.get(), timeout_ms_)) {
+      killed_ = true;
+      kill_box(box_.get(), SIGKILL);
+      wait_gone(box_.get(), 5000);
+    }
+    std::lock_guard<std::mutex> lk(box_->mu);  // wait for a pending request to finish
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    {
+      std::lock_guard<std::mutex> lk(g_mu);
+      g_boxes.erase(box_->id);
+    }
+    Napi::Object o = Napi::Object::New(env);
+    int st = box_->status;
+    o.Set("reaped", box_->reaped.load());
+    o.Set("killed", killed_);
+    if (box_->is_child && box_->reaped) {
+      o.Set("exitCode", WIFEXITED(st) ? Napi::Value(Napi::Number::New(env, WEXITSTATUS(st))) : env.Null());
+      o.Set("signal", WIFSIGNALED(st) ? Napi::Value(Napi::Number::New(env, WTERMSIG(st))) : env.Null());
+    } else {
+      o.Set("exitCode", env.Null());
+      o.Set("signal", env.Null());
+    }
+    box_.reset();
+    deferred_.Resolve(o);
+  }
+
+ private:
+  std::shared_ptr<Box> box_;
+  long timeout_ms_;
+  bool killed_ = false;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto d = Napi::Promise::Deferred::New(env);
+  auto box = info.Length() > 0 && info[0].IsNumber() ? find_box(info[0].As<Napi::Number>().Uint32Value()) : nullptr;
+  if (!box || box->closing.exchange(true)) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("reaped", true);
+    o.Set("killed", false);
+    o.Set("exitCode", env.Null());
+    o.Set("signal", env.Null());
+    o.Set("alreadyClosed", true);
+    d.Resolve(o);
+    return d.Promise();
+  }
+  long timeout = info.Length() > 1 && info[1].IsNumber() ? (long)info[1].As<Napi::Number>().Int64Value() : 1000;
+  auto* w = new CloseWorker(env, box, timeout);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// adopt(fd): a channel to a grandchild (passed back by OP_FORK). Waits for its hello.
+class AdoptWorker : public Napi::AsyncWorker {
+ public:
+  AdoptWorker(Napi::Env env, int fd, long timeout_ms)
+      : Napi::AsyncWorker(env), fd_(fd), timeout_ms_(timeout_ms), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    box_ = std::make_shared<Box>();
+    box_->is_child = false;
+    box_->fd = fd_;
+    int one = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+    int cred = 0;
+    if (!wait_hello(fd_, timeout_ms_, &hello_, &cred, &fail_)) return;
+    box_->pid = cred;
+    box_->pidfd = cred > 0 ? open_pidfd(cred) : -1;
+    ok_ = true;
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!ok_) {
+      deferred_.Reject(make_error(env, fail_).Value());
+      return;
+    }
+    uint32_t id = register_box(box_);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", id);
+    o.Set("pid", box_->pid);
+    o.Set("hello", Napi::Buffer<char>::Copy(env, hello_.data(), hello_.size()));
+    deferred_.Resolve(o);
+  }
+
+ private:
+  int fd_;
+  long timeout_ms_;
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Box> box_;
+  std::vector<char> hello_;
+  Failure fail_;
+  bool ok_ = false;
+};
+
+Napi::Value Adopt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "adopt(fd) needs a file descriptor").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  long timeout = info.Length() > 1 && info[1].IsNumber() ? (long)info[1].As<Napi::Number>().Int64Value() : 5000;
+  auto* w = new AdoptWorker(env, info[0].As<Napi::Number>().Int32Value(), timeout);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value Kill(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto box = info.Length() > 0 && info[0].IsNumber() ? find_box(info[0].As<Napi::Number>().Uint32Value()) : nullptr;
+  if (!box) return Napi::Boolean::New(env, false);
+  int sig = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : SIGKILL;
+  kill_box(box.get(), sig);
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Value OpenCount(const Napi::CallbackInfo& info) {
+  std::lock_guard<std::mutex> lk(g_mu);
+  return Napi::Number::New(info.Env(), (double)g_boxes.size());
+}
+
+Napi::Value OpenPids(const Napi::CallbackInfo& info) {
+  std::lock_guard<std::mutex> lk(g_mu);
+  Napi::Array a = Napi::Array::New(info.Env());
+  uint32_t i = 0;
+  for (auto& kv : g_boxes) a.Set(i++, kv.second->pid);
+  return a;
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  if (info.Length() > 0 && info[0].IsNumber()) close(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+// Host-side netlink (runs in the Node process's own network namespace).
+Napi::Value NetlinkOp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string op = info[0].ToString().Utf8Value();
+  std::string a = info.Length() > 1 ? info[1].ToString().Utf8Value() : "";
+  long r = -EINVAL;
+  if (op == "vethCreate") {
+    std::string b = info[2].ToString().Utf8Value();
+    int pid = info.Length() > 3 ? info[3].ToNumber().Int32Value() : 0;
+    r = nl_veth_create(a.c_str(), b.c_str(), pid);
+  } else if (op == "linkDel") {
+    r = nl_link_del(a.c_str());
+  } else if (op == "linkUp") {
+    r = nl_link_updown(a.c_str(), 1);
+  } else if (op == "ifindex") {
+    r = nl_ifindex(a.c_str());
+  } else if (op == "addrAdd") {
+    int family = info[2].ToNumber().Int32Value();
+    Napi::Buffer<char> addr = info[3].As<Napi::Buffer<char>>();
+    int prefix = info[4].ToNumber().Int32Value();
+    r = nl_addr_add(a.c_str(), family, addr.Data(), addr.Length(), prefix);
+  }
+  return Napi::Number::New(env, (double)r);
+}
+
+// At environment teardown (process exit, worker end): kill and reap every open child, so a
+// Node process that exits with sandboxes open leaves nothing behind.
+void Cleanup(void*) {
+  std::map<uint32_t, std::shared_ptr<Box>> boxes;
+  {
+    std::lock_guard<std::mutex> lk(g_mu);
+    boxes.swap(g_boxes);
+  }
+  for (auto& kv : boxes) kill_box(kv.second.get(), SIGKILL);
+  for (auto& kv : boxes) wait_gone(kv.second.get(), 2000);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("enter", Napi::Function::New(env, Enter));
+  exports.Set("request", Napi::Function::New(env, Request));
+  exports.Set("close", Napi::Function::New(env, Close));
+  exports.Set("adopt", Napi::Function::New(env, Adopt));
+  exports.Set("kill", Napi::Function::New(env, Kill));
+  exports.Set("openCount", Napi::Function::New(env, OpenCount));
+  exports.Set("openPids", Napi::Function::New(env, OpenPids));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("netlink", Napi::Function::New(env, NetlinkOp));
+  napi_add_env_cleanup_hook(env, Cleanup, nullptr);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(nsprobe, Init)

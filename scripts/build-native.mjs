@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+// Builds the native addon with node-gyp against the headers of the Node that runs this script.
+// A fresh clone run by any user has no ~/.npmrc with nodedir=..., and node-gyp would otherwise try
+// to download headers (which fails offline). Node's own install prefix (dirname(execPath)/..)
+// carries include/node/node_api.h on distro and official builds alike; we point node-gyp there.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+
+function findNodeDir() {
+  const candidates = [];
+  if (process.env.npm_config_nodedir) candidates.push(process.env.npm_config_nodedir);
+  candidates.push(resolve(dirname(process.execPath), '..'));
+  candidates.push('/usr', '/usr/local');
+  for (const dir of candidates) {
+    if (existsSync(join(dir, 'include', 'node', 'node_api.h')) && existsSync(join(dir, 'include', 'node', 'common.gypi'))) return dir;
+  }
+  return null;
+}
+
+const nodedir = findNodeDir();
+if (!nodedir) {
+  console.error(`nsprobe: cannot find the headers of Node ${process.version} (looked for include/node/node_api.h next to ${process.execPath}); install your distribution's nodejs dev headers (Debian: libnode-dev) or an official Node build`);
+  process.exit(1);
+}
+const gyp = require.resolve('node-gyp/bin/node-gyp.js');
+const args = [gyp, 'rebuild', `--nodedir=${nodedir}`, '--jobs=max'];
+if (process.env.NSPROBE_DEBUG_BUILD) args.push('--debug');
+const r = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, npm_config_nodedir: nodedir } });
+if (r.status !== 0) {
+  console.error(`nsprobe: building the native addon failed (node-gyp exit ${r.status ?? r.signal}); needs python3, make and a C/C++ compiler`);
+  process.exit(r.status ?? 1);
+}

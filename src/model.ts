@@ -1,0 +1,131 @@
+// The result model: what a run produces and every report writer consumes.
+// report.json is this structure serialised; schema/report.schema.json describes it.
+// Change both together and bump SCHEMA_VERSION when a reader of an older report would misread a newer one.
+
+export const SCHEMA_VERSION = 1;
+
+export const NS_TYPES = ['uts', 'ipc', 'pid', 'net', 'mnt', 'user', 'cgroup', 'time'] as const;
+export type NsType = (typeof NS_TYPES)[number];
+
+export const MODES = ['privileged', 'rootless'] as const;
+export type Mode = (typeof MODES)[number];
+
+export type ProbeStatus = 'pass' | 'fail' | 'unsupported' | 'error';
+export type AssertionStatus = 'pass' | 'fail';
+
+/** Which side of the namespace boundary an observation was made from. */
+export type Side = 'inside' | 'host' | 'sibling' | 'control';
+
+export interface AssertionResult {
+  /** Short sentence naming the property, e.g. "hostname set inside is not seen by the host". */
+  name: string;
+  status: AssertionStatus;
+  expected: unknown;
+  actual: unknown;
+  side?: Side;
+  /** Extra context for a person (never needed to judge the status). */
+  note?: string;
+}
+
+/** Stage of entering or acting inside that failed; mirrors the addon's NsError.stage. */
+export type Stage =
+  | 'clone'
+  | 'setgroups'
+  | 'gid_map'
+  | 'uid_map'
+  | 'setuid'
+  | 'setns'
+  | 'timens_offsets'
+  | 'cgroup'
+  | 'request'
+  | 'timeout'
+  | 'needs';
+
+export interface ProbeResult {
+  /** `<probe>/<mode>`, e.g. "uts/privileged", "net-veth/rootless". */
+  id: string;
+  /** The probe's name (equals the namespace for the eight basic probes, e.g. "net-veth" for deep ones). */
+  probe: string;
+  /** Namespace type the probe is about. */
+  namespace: NsType;
+  mode: Mode;
+  status: ProbeStatus;
+  durationMs: number;
+  assertions: AssertionResult[];
+  /** When entering or a request failed: the errno number, its name, the stage and the syscall. */
+  errno?: number;
+  code?: string;
+  stage?: Stage;
+  syscall?: string;
+  /** For every non-pass: what happened, in one sentence a person understands. */
+  cause?: string;
+  /** For unsupported/error: what to run to fix it (may be several lines). */
+  remedy?: string;
+  /** Id of the gate that explains a non-pass, or null when no known gate explains it. */
+  gate?: string | null;
+  /** Numbers a probe measured (e.g. nesting depth), keyed by name. */
+  metrics?: Record<string, number>;
+}
+
+export type GateStatus = 'ok' | 'warn' | 'blocked' | 'unknown';
+
+export interface Gate {
+  /** Stable id, e.g. "max_user_namespaces", "apparmor_userns", "seccomp". */
+  id: string;
+  status: GateStatus;
+  /** What was read (a number, a string, an object); null when nothing could be read. */
+  value: unknown;
+  /** Probe ids (`<probe>/<mode>`) or `<namespace>/<mode>` this gate can block. */
+  affects: string[];
+  cause: string;
+  /** Exact commands to run now, and how to make it last across reboots. Empty when status is ok. */
+  remedy: string;
+}
+
+export interface HostFacts {
+  hostname: string;
+  kernel: { release: string; version: string };
+  distro: { id: string; versionId: string; idLike?: string[]; name: string };
+  arch: string;
+  euid: number;
+  egid?: number;
+  /** Effective capability mask as a hex string (from /proc/self/status CapEff). */
+  capEff?: string;
+  /** Whether euid 0 holds CAP_SYS_ADMIN in the init user namespace. */
+  privileged?: boolean;
+  /** Nesting level of the current user namespace below the initial one (0 = initial), when known. */
+  userNsLevel?: number | null;
+  container?: { detected: boolean; kind: string | null; evidence: string[] };
+  chroot?: boolean | null;
+  seccomp?: { mode: number | null; filters: number | null; noNewPrivs: boolean | null };
+  lsms?: string[] | null;
+  cgroupVersion?: 'v1' | 'v2' | 'hybrid' | 'unknown';
+  rootMountShared?: boolean | null;
+  nodeVersion?: string;
+}
+
+export interface Summary {
+  pass: number;
+  fail: number;
+  unsupported: number;
+  error: number;
+}
+
+export interface Report {
+  schemaVersion: number;
+  tool: { name: 'nsprobe'; version: string };
+  startedAt: string;
+  durationMs: number;
+  host: HostFacts;
+  gates: Gate[];
+  probes: ProbeResult[];
+  summary: Summary;
+  /** Why a mode was not run at all (e.g. "privileged mode needs root (CAP_SYS_ADMIN)"), keyed by mode. */
+  notes?: string[];
+}
+
+export function summarize(probes: ProbeResult[]): Summary {
+  const s: Summary = { pass: 0, fail: 0, unsupported: 0, error: 0 };
+  for (const p of probes) s[p.status]++;
+  return s;
+}

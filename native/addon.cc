@@ -283,7 +283,7 @@ bool wait_hello(int fd, long ms, std::vector<char>* hello, int* cred_pid, Failur
 struct EnterSpec {
   bool join = false;
   uint64_t clone_flags = 0;
-  bool userns = false, drop = false, time = false, no_vm = false;
+  bool userns = false, drop = false, time = false, no_vm = false, setgroups_allow = false;
   int drop_uid = 65534, drop_gid = 65534;
   int64_t off_mono = 0, off_boot = 0;
   std::string uid_map, gid_map;
@@ -462,8 +462,11 @@ class EnterWorker : public Napi::AsyncWorker {
     if (spec_.userns && !spec_.join) {
       int b = c->pid_b ? c->pid_b : server;
       std::string base = "/proc/" + std::to_string(b) + "/";
-      int r = write_text(base + "setgroups", "deny");
-      if (r < 0 && r != -ENOENT) { map_failure("setgroups", r, b); return; }
+      int r = 0;
+      if (!spec_.setgroups_allow) {
+        r = write_text(base + "setgroups", "deny");
+        if (r < 0 && r != -ENOENT) { map_failure("setgroups", r, b); return; }
+      }
       r = write_text(base + "gid_map", spec_.gid_map);
       if (r < 0) { map_failure("gid_map", r, b); return; }
       r = write_text(base + "uid_map", spec_.uid_map);
@@ -549,6 +552,7 @@ EnterSpec parse_spec(const Napi::Object& o) {
   s.uid_map = str("uidMap");
   s.gid_map = str("gidMap");
   s.no_vm = flag("noVm");
+  s.setgroups_allow = flag("setgroupsAllow");
   s.timeout_ms = (long)num("timeoutMs", 5000);
   if (o.Has("cgroupProcs") && o.Get("cgroupProcs").IsArray()) {
     Napi::Array a = o.Get("cgroupProcs").As<Napi::Array>();

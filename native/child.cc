@@ -548,6 +548,11 @@ void op_fork(Ctx& x) {
   int sv[2] = {-1, -1};
   if (mode == 0 && err(x, SC_SOCKETPAIR, rsys4(SYS_socketpair, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, (long)sv)) < 0)
     return;
+  if (mode == 0) {
+    // The Node side learns the grandchild's host pid from the credentials of its hello.
+    int one = 1;
+    rsys5(SYS_setsockopt, sv[0], SOL_SOCKET, SO_PASSCRED, (long)&one, sizeof one);
+  }
   // Fork semantics (no CLONE_VM): the grandchild runs on a private copy of this stack.
   long pid = rsys5(SYS_clone, SIGCHLD, 0, 0, 0, 0);
   if (pid == 0) {

@@ -1,0 +1,81 @@
+// IPC: SysV message queues, shared memory, semaphores and POSIX message queues created inside
+// are invisible to the host and to a sibling, host objects are invisible inside, and a second
+// process in the same namespace sees them (control). Every object is removed, on the host too.
+import { readFileSync } from 'node:fs';
+import type { ProbeDef } from '../src/probe.js';
+import type { Sandbox } from '../src/sandbox.js';
+
+const IPC_CREAT = 0o1000;
+const IPC_EXCL = 0o2000;
+const O_RDWR = 2;
+const O_CREAT = 0o100;
+const O_EXCL = 0o200;
+const ENOENT = 2;
+const KINDS = ['msg', 'shm', 'sem'] as const;
+type Kind = (typeof KINDS)[number];
+
+function get(s: Sandbox, kind: Kind, key: number, flags: number): Promise<number> {
+  if (kind === 'msg') return s.msgget(key, flags);
+  if (kind === 'shm') return s.shmget(key, 4096, flags);
+  return s.semget(key, 1, flags);
+}
+
+/** Keys of the host's SysV objects of a kind, from /proc/sysvipc. */
+export function sysvKeys(kind: Kind, text = readFileSync(`/proc/sysvipc/${kind}`, 'utf8')): number[] {
+  return text.split('\n').slice(1).filter(Boolean).map((l) => Number(l.trim().split(/\s+/)[0]) | 0);
+}
+
+export const ipc: ProbeDef = {
+  name: 'ipc',
+  namespace: 'ipc',
+  cloneFlag: 'CLONE_NEWIPC',
+  since: '2.6.19',
+  summary: 'SysV IPC objects and POSIX message queues are private to the namespace',
+  async run(ctx) {
+    const key = (0x4e000000 | (parseInt(ctx.token.slice(0, 6), 36) & 0xffffff)) | 0;
+    const hostKey = (key ^ 0x00800000) | 0;
+    const mq = `nsprobe-${ctx.token}`;
+    const hostMq = `nsprobe-host-${ctx.token}`;
+    const a = await ctx.enter();
+    const host = await ctx.hostSide();
+    const second = await ctx.join(a, ['ipc']);
+    const sibling = await ctx.enter();
+
+    for (const kind of KINDS) {
+      const id = await get(a, kind, key, IPC_CREAT | IPC_EXCL | 0o600);
+      ctx.check(`SysV ${kind} created inside with key K`, id >= 0, 'an id', id, 'inside');
+      if (id < 0) continue;
+      ctx.defer(() => a.ipcrm(kind, id));
+      ctx.check(`the host's /proc/sysvipc/${kind} does not list key K`, !sysvKeys(kind).includes(key), 'absent', sysvKeys(kind).includes(key) ? 'present' : 'absent', 'host');
+      ctx.expect(`a host process looking up key K of ${kind} gets ENOENT`, await get(host, kind, key, 0), -ENOENT, 'host');
+      ctx.expect(`a sibling IPC namespace looking up key K of ${kind} gets ENOENT`, await get(sibling, kind, key, 0), -ENOENT, 'sibling');
+      ctx.expect(`a second process in the same namespace finds ${kind} key K (control)`, await get(second, kind, key, 0), id, 'control');
+
+      const hid = await get(host, kind, hostKey, IPC_CREAT | IPC_EXCL | 0o600);
+      if (hid >= 0) {
+        ctx.defer(() => host.ipcrm(kind, hid));
+        ctx.check(`a ${kind} object the host created is listed in the host's /proc/sysvipc (control)`, sysvKeys(kind).includes(hostKey), 'present', sysvKeys(kind).includes(hostKey) ? 'present' : 'absent', 'control');
+        ctx.expect(`a ${kind} object the host created with key K2 is invisible inside`, await get(a, kind, hostKey, 0), -ENOENT, 'inside');
+        await host.ipcrm(kind, hid);
+      } else {
+        ctx.check(`host creates a ${kind} object with key K2`, false, 'an id', hid, 'host');
+      }
+      await a.ipcrm(kind, id);
+    }
+
+    const created = await a.mqOpen(mq, O_CREAT | O_EXCL | O_RDWR);
+    ctx.expect('POSIX message queue created inside', created, 0, 'inside');
+    if (created === 0) {
+      ctx.defer(() => a.mqUnlink(mq));
+      ctx.expect('a host process opening the queue name gets ENOENT', await host.mqOpen(mq, O_RDWR), -ENOENT, 'host');
+      ctx.expect('a sibling IPC namespace opening the queue name gets ENOENT', await sibling.mqOpen(mq, O_RDWR), -ENOENT, 'sibling');
+      ctx.expect('a second process in the same namespace opens the queue (control)', await second.mqOpen(mq, O_RDWR), 0, 'control');
+    }
+    const hostCreated = await host.mqOpen(hostMq, O_CREAT | O_EXCL | O_RDWR);
+    ctx.expect('POSIX message queue created by the host', hostCreated, 0, 'host');
+    if (hostCreated === 0) {
+      ctx.defer(() => host.mqUnlink(hostMq));
+      ctx.expect('a queue the host created is invisible inside', await a.mqOpen(hostMq, O_RDWR), -ENOENT, 'inside');
+    }
+  },
+};

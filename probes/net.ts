@@ -1,0 +1,76 @@
+// Network: a new namespace has exactly one interface, lo, DOWN; after setting it up a TCP
+// connection to 127.0.0.1 works inside; a port listening inside is not reachable from the host's
+// loopback (but from a second process in the namespace: control); the host's interfaces are
+// not visible inside (but are to a host process using the same request: control).
+import { readdirSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { ProbeDef } from '../src/probe.js';
+import { AF_INET, IFF_UP, SOCK_STREAM } from '../src/sandbox.js';
+
+const LOOPBACK = Buffer.from([127, 0, 0, 1]);
+
+function listenHost(): Promise<{ server: Server; port: number; stop: () => Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const socks = new Set<Socket>();
+    const server = createServer((sock) => {
+      socks.add(sock);
+      sock.on('close', () => socks.delete(sock));
+      sock.on('error', () => undefined);
+      sock.end('host');
+    });
+    const stop = () =>
+      new Promise<void>((r) => {
+        for (const s of socks) s.destroy();
+        server.close(() => r());
+      });
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const addr = server.address();
+      resolve({ server, port: typeof addr === 'object' && addr ? addr.port : 0, stop });
+    });
+  });
+}
+
+export const net: ProbeDef = {
+  name: 'net',
+  namespace: 'net',
+  cloneFlag: 'CLONE_NEWNET',
+  since: '2.6.29',
+  summary: 'interfaces, addresses and ports are private to the namespace',
+  async run(ctx) {
+    const a = await ctx.enter();
+    const links = await a.links();
+    ctx.expect('the new namespace has exactly one interface, lo', links.map((l) => l.name), ['lo'], 'inside');
+    const lo = links.find((l) => l.name === 'lo');
+    ctx.expect('lo starts DOWN', lo ? (lo.flags & IFF_UP) !== 0 : null, false, 'inside');
+
+    const host = await ctx.hostSide();
+    const hostLinks = (await host.links()).map((l) => l.name).sort();
+    ctx.expect('a host process lists the host\'s interfaces with the same request (control)', hostLinks, readdirSync('/sys/class/net').sort(), 'control');
+    const leaked = hostLinks.filter((n) => n !== 'lo' && links.some((l) => l.name === n));
+    ctx.expect('no host interface is visible inside', leaked, [], 'inside', hostLinks.length <= 1 ? 'the host has only lo, so this check cannot tell much here' : undefined);
+
+    const down = await a.tcpSelftest(AF_INET, LOOPBACK);
+    ctx.check('with lo DOWN a TCP connection to 127.0.0.1 fails inside (control)', down.err !== 0, 'an error', down.err ? down.syscall + ' errno ' + down.err : 'connected', 'control');
+    const up = await a.linkSet('lo', IFF_UP);
+    ctx.expect('lo can be set UP inside', up.err, 0, 'inside');
+    const conn = await a.tcpSelftest(AF_INET, LOOPBACK);
+    ctx.expect('after lo is UP a TCP connection to 127.0.0.1 works inside', conn.err ? `errno ${conn.err} at ${conn.syscall}` : conn.data.toString(), 'pingpong', 'inside');
+
+    // The host listens on P; the inside listens on the same P. A host connection must land on
+    // the host's own listener; a second process in the namespace reaches the inside one.
+    const h = await listenHost();
+    ctx.defer(() => h.stop());
+    const l = await a.listen(AF_INET, SOCK_STREAM, LOOPBACK, h.port);
+    ctx.expect('inside binds the same port the host listens on', l.err, 0, 'inside');
+    const slot = l.n[0];
+    const fromHost = await host.send(AF_INET, SOCK_STREAM, LOOPBACK, h.port, 0, 1000, 'from-host');
+    ctx.expect('a host connection to 127.0.0.1:P reaches the host\'s listener', fromHost.err ? `errno ${fromHost.err}` : fromHost.data.toString(), 'host', 'host');
+    const missed = await a.acceptRecv(slot, 30, 'inside');
+    ctx.check('the port listening inside is not reached from the host', missed.err !== 0, 'no connection', missed.err ? 'none' : missed.data.toString(), 'host');
+    const second = await ctx.join(a, ['net']);
+    const [sent, got] = await Promise.all([second.send(AF_INET, SOCK_STREAM, LOOPBACK, h.port, 0, 1000, 'from-inside'), a.acceptRecv(slot, 1000, 'inside')]);
+    ctx.expect('a second process in the namespace reaches the port (control)', [sent.err ? `errno ${sent.err}` : sent.data.toString(), got.data.toString()], ['inside', 'from-inside'], 'control');
+    await a.closeSlot(slot);
+  },
+};

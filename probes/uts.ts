@@ -1,0 +1,39 @@
+// UTS: hostname and domainname set inside are seen inside and by a second process in the same
+// namespace (control), and neither by the host nor by a sibling UTS namespace.
+import { readFileSync } from 'node:fs';
+import type { ProbeDef } from '../src/probe.js';
+
+const hostValue = (f: string) => readFileSync(`/proc/sys/kernel/${f}`, 'utf8').trim();
+
+export const uts: ProbeDef = {
+  name: 'uts',
+  namespace: 'uts',
+  cloneFlag: 'CLONE_NEWUTS',
+  since: '2.6.19',
+  summary: 'hostname and domainname are private to the namespace',
+  async run(ctx) {
+    const hostBefore = { hostname: hostValue('hostname'), domainname: hostValue('domainname') };
+    const name = `nsprobe-${ctx.token}`;
+    const domain = `nsprobe-${ctx.token}.invalid`;
+    const a = await ctx.enter();
+    await a.sethostname(name);
+    await a.setdomainname(domain);
+    const inside = await a.uname();
+    ctx.expect('hostname set inside is seen inside', inside.hostname, name, 'inside');
+    ctx.expect('domainname set inside is seen inside', inside.domainname, domain, 'inside');
+
+    const second = await ctx.join(a, ['uts']);
+    const seen = await second.uname();
+    ctx.expect('a second process in the same namespace sees the hostname (control)', seen.hostname, name, 'control');
+    ctx.expect('a second process in the same namespace sees the domainname (control)', seen.domainname, domain, 'control');
+
+    const host = { hostname: hostValue('hostname'), domainname: hostValue('domainname') };
+    ctx.check('the host does not see the hostname set inside', host.hostname !== name, `not ${name}`, host.hostname, 'host');
+    ctx.expect('the host hostname and domainname are unchanged', host, hostBefore, 'host');
+
+    const sibling = await ctx.enter();
+    const sib = await sibling.uname();
+    ctx.check('a sibling UTS namespace does not see the hostname', sib.hostname !== name, `not ${name}`, sib.hostname, 'sibling');
+    ctx.check('a sibling UTS namespace does not see the domainname', sib.domainname !== domain, `not ${domain}`, sib.domainname, 'sibling');
+  },
+};

@@ -1,0 +1,244 @@
+#!/usr/bin/env node
+// nsprobe's command line: parse flags, run the suite, write the reports, set the exit code.
+// Usage errors are one line on stderr and exit 2, never a stack trace.
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { PROBES } from '../probes/index.js';
+import { MODES, type Mode, type Report } from './model.js';
+import { renderSummary } from './report/summary.js';
+import { writeReports, OutputError, type Format } from './report/write.js';
+import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, runSuite, toolVersion } from './runner.js';
+import { collectHostFacts } from './host/facts.js';
+import { realHostContext } from './host/hostfs.js';
+
+const FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html'];
+
+export class UsageError extends Error {}
+
+export interface CliOptions {
+  only: string[] | null;
+  mode: Mode | 'both' | null;
+  out: string;
+  formats: Format[];
+  json: boolean;
+  require: { probe: string; mode: Mode | null }[];
+  timeoutMs: number;
+  help: boolean;
+  version: boolean;
+  color: boolean | null;
+}
+
+const HELP = `nsprobe: which Linux namespaces work on this host, whether they isolate, and why not
+
+Usage: nsprobe [options]
+       nsprobe merge DIR_OR_FILE... --out DIR
+
+Options:
+  --only LIST        probes to run, comma-separated (${PROBES.map((p) => p.name).join(',')})
+  --mode MODE        privileged | rootless | both (default: both as root, rootless otherwise)
+  --out DIR          where the reports go (default: reports)
+  --format LIST      report formats: ${FORMATS.join(',')} (default: all)
+  --json             print report.json on stdout and nothing else there
+  --require LIST     probes that must pass, as ns[:mode],... (exit 1 otherwise)
+  --timeout MS       per-probe timeout (default ${DEFAULT_TIMEOUT_MS})
+  --no-color         plain output (also NO_COLOR=1 or when stdout is not a terminal)
+  -h, --help         this help
+  -V, --version      the version
+
+Exit codes: 0 nothing failed, 1 an assertion failed, a probe errored or a required probe did
+not pass, 2 usage error (unknown probe or flag, unwritable output folder), 130 interrupted.
+`;
+
+function splitList(v: string): string[] {
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+export function parseArgs(argv: readonly string[]): CliOptions {
+  const o: CliOptions = { only: null, mode: null, out: 'reports', formats: [...FORMATS], json: false, require: [], timeoutMs: DEFAULT_TIMEOUT_MS, help: false, version: false, color: null };
+  const names = new Set(PROBES.map((p) => p.name));
+  for (let i = 0; i < argv.length; i++) {
+    const raw = argv[i];
+    const eq = raw.startsWith('--') ? raw.indexOf('=') : -1;
+    const flag = eq > 0 ? raw.slice(0, eq) : raw;
+    const value = (): string => {
+      if (eq > 0) return raw.slice(eq + 1);
+      const v = argv[++i];
+      if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case '--only': {
+        const list = splitList(value());
+        const bad = list.filter((n) => !names.has(n));
+        if (bad.length) throw new UsageError(`unknown probe ${bad.map((b) => `'${b}'`).join(', ')} (known: ${[...names].join(', ')})`);
+        if (!list.length) throw new UsageError('--only needs at least one probe');
+        o.only = list;
+        break;
+      }
+      case '--mode': {
+        const m = value();
+        if (m !== 'both' && !(MODES as readonly string[]).includes(m)) throw new UsageError(`unknown mode '${m}' (privileged, rootless or both)`);
+        o.mode = m as CliOptions['mode'];
+        break;
+      }
+      case '--out':
+        o.out = value();
+        if (!o.out) throw new UsageError('--out needs a folder');
+        break;
+      case '--format': {
+        const list = splitList(value());
+        const bad = list.filter((f) => !(FORMATS as readonly string[]).includes(f));
+        if (bad.length || !list.length) throw new UsageError(`unknown format '${bad[0] ?? ''}' (known: ${FORMATS.join(', ')})`);
+        o.formats = list as Format[];
+        break;
+      }
+      case '--json':
+        o.json = true;
+        break;
+      case '--require':
+        for (const item of splitList(value())) {
+          const [probe, mode] = item.split(':');
+          if (!names.has(probe)) throw new UsageError(`--require names unknown probe '${probe}'`);
+          if (mode !== undefined && !(MODES as readonly string[]).includes(mode)) throw new UsageError(`--require names unknown mode '${mode}' in '${item}'`);
+          o.require.push({ probe, mode: (mode as Mode) ?? null });
+        }
+        break;
+      case '--timeout': {
+        const v = value();
+        const n = Number(v);
+        if (!/^\d+$/.test(v) || n < 100 || n > 600000) throw new UsageError(`--timeout takes milliseconds from 100 to 600000, not '${v}'`);
+        o.timeoutMs = n;
+        break;
+      }
+      case '--no-color':
+        o.color = false;
+        break;
+      case '--color':
+        o.color = true;
+        break;
+      case '-h':
+      case '--help':
+        o.help = true;
+        break;
+      case '-V':
+      case '--version':
+        o.version = true;
+        break;
+      default:
+        throw new UsageError(raw.startsWith('-') ? `unknown flag '${raw}' (see --help)` : `unexpected argument '${raw}' (see --help)`);
+    }
+  }
+  return o;
+}
+
+/** Makes sure the output folder can be written before any probe runs. */
+function checkOutDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    throw new UsageError(`cannot write reports to ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** The exit code a report earns (1 for failures, errors and unmet --require). */
+export function exitCode(report: Report, require: CliOptions['require']): number {
+  if (report.summary.fail || report.summary.error) return 1;
+  for (const r of require) {
+    const hits = report.probes.filter((p) => p.probe === r.probe && (!r.mode || p.mode === r.mode));
+    if (!hits.length || hits.some((p) => p.status !== 'pass')) return 1;
+  }
+  return 0;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'merge') {
+    const { runMerge } = await import('./merge.js');
+    return runMerge(argv.slice(1));
+  }
+  const o = parseArgs(argv);
+  if (o.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (o.version) {
+    process.stdout.write(`nsprobe ${toolVersion()}\n`);
+    return 0;
+  }
+  const out = resolve(o.out);
+  checkOutDir(out);
+  const host = realHostContext();
+  const facts = collectHostFacts(host);
+  const root = canRunPrivileged(facts);
+  const notes: string[] = [];
+  let modes: Mode[];
+  if (o.mode === 'privileged') modes = ['privileged'];
+  else if (o.mode === 'rootless') modes = ['rootless'];
+  else if (o.mode === 'both' || root) modes = ['privileged', 'rootless'];
+  else {
+    modes = ['privileged', 'rootless'];
+    notes.push(`running as uid ${facts.euid} without CAP_SYS_ADMIN: privileged mode needs root, so its probes are reported unsupported; run as root (sudo npm run probe) to probe it`);
+  }
+  const probes = o.only ? PROBES.filter((p) => o.only!.includes(p.name)) : PROBES;
+  const tty = process.stderr.isTTY && !o.json;
+  const color = o.color ?? (tty && !process.env.NO_COLOR);
+  const ac = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (!ac.signal.aborted) {
+      process.stderr.write(`\nnsprobe: ${sig}, stopping\n`);
+      ac.abort();
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let report: Report;
+  try {
+    let done = 0;
+    const total = probes.length * modes.length;
+    report = await runSuite({
+      probes,
+      modes,
+      timeoutMs: o.timeoutMs,
+      signal: ac.signal,
+      host,
+      notes,
+      onResult: (r) => {
+        done++;
+        if (tty) process.stderr.write(`\r\x1b[K[${done}/${total}] ${r.id} ${r.status}`);
+      },
+    });
+    if (tty) process.stderr.write('\r\x1b[K');
+  } catch (e) {
+    if (e instanceof Interrupted) return 130;
+    throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  const files = await writeReports(report, out, o.formats);
+  if (o.json) {
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  } else {
+    process.stdout.write(renderSummary(report, { color }) + '\n');
+    process.stdout.write(`reports: ${files.join(', ')}\n`);
+  }
+  return exitCode(report, o.require);
+}
+
+const invoked = process.argv[1] && /(^|\/)(cli\.(js|ts)|nsprobe)$/.test(process.argv[1]);
+if (invoked) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      if (e instanceof UsageError || e instanceof OutputError) {
+        process.stderr.write(`nsprobe: ${e.message}\n`);
+        process.exitCode = 2;
+      } else {
+        process.stderr.write(`nsprobe: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+        process.exitCode = 3;
+      }
+    },
+  );
+}

@@ -1,0 +1,104 @@
+// The typed surface of the native addon (build/Release/nsprobe.node). Only src/sandbox.ts and the
+// fuzz/bench entry points use it directly; probes go through Sandbox.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeEnterSpec {
+  /** CLONE_NEW* flags for the clone that creates the namespaces (CLONE_NEWTIME goes via `time`). */
+  cloneFlags?: number;
+  userns?: boolean;
+  /** Switch to dropUid/dropGid before creating the user namespace. */
+  drop?: boolean;
+  dropUid?: number;
+  dropGid?: number;
+  uidMap?: string;
+  /** Leave /proc/PID/setgroups at "allow" (privileged parents writing multi-id maps). */
+  setgroupsAllow?: boolean;
+  gidMap?: string;
+  time?: boolean;
+  offMonotonic?: number;
+  offBoottime?: number;
+  /** cgroup.procs files the first stage is written into before the namespaces are created. */
+  cgroupProcs?: string[];
+  /** Join: setns() into these files, in order. */
+  joinPaths?: { path: string; type: number }[];
+  /** Join: setns() through a pidfd of this process with these CLONE_NEW* flags at once. */
+  joinPidfdPid?: number;
+  joinPidfdFlags?: number;
+  /** Join: clone once more after setns (pid and time namespaces apply to children). */
+  joinFork?: boolean;
+  /** Clone with fork semantics instead of CLONE_VM. */
+  noVm?: boolean;
+  timeoutMs?: number;
+}
+
+export interface NativeBox {
+  id: number;
+  /** The serving process in our pid namespace. */
+  pid: number;
+  hello: Buffer;
+}
+
+export interface NativeReply {
+  reply: Buffer;
+  fds: number[];
+  /** The sender's pid in our pid namespace (SCM_CREDENTIALS). */
+  pid: number;
+}
+
+export interface NativeClose {
+  reaped: boolean;
+  killed: boolean;
+  exitCode: number | null;
+  signal: number | null;
+  alreadyClosed?: boolean;
+}
+
+export interface NativeAddon {
+  enter(spec: NativeEnterSpec): Promise<NativeBox>;
+  request(id: number, req: Buffer, timeoutMs: number): Promise<NativeReply>;
+  close(id: number, timeoutMs: number): Promise<NativeClose>;
+  adopt(fd: number, timeoutMs: number): Promise<NativeBox>;
+  kill(id: number, signal: number): boolean;
+  openCount(): number;
+  openPids(): number[];
+  closeFd(fd: number): void;
+  netlink(op: 'vethCreate', name: string, peer: string, peerPid: number): number;
+  netlink(op: 'linkDel' | 'linkUp' | 'ifindex', name: string): number;
+  netlink(op: 'addrAdd', name: string, family: number, addr: Buffer, prefix: number): number;
+}
+
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the nsprobe package root');
+    dir = up;
+  }
+  return dir;
+}
+
+let addon: NativeAddon | undefined;
+
+export function native(): NativeAddon {
+  if (!addon) {
+    const path = join(packageRoot(), 'build', 'Release', 'nsprobe.node');
+    if (!existsSync(path)) throw new Error(`the native addon is not built (${path} is missing): run npm ci or npm run build`);
+    addon = createRequire(import.meta.url)(path) as NativeAddon;
+  }
+  return addon;
+}
+
+/** CLONE_NEW* flags by namespace type. */
+export const CLONE = {
+  mnt: 0x00020000,
+  cgroup: 0x02000000,
+  uts: 0x04000000,
+  ipc: 0x08000000,
+  user: 0x10000000,
+  pid: 0x20000000,
+  net: 0x40000000,
+  time: 0x00000080,
+} as const;

@@ -1,0 +1,131 @@
+// What a probe module declares, and the context the runner hands it. A probe says which
+// namespaces it needs and what it asserts; the runner enters, times, skips, diagnoses and reports.
+import { isDeepStrictEqual } from 'node:util';
+import type { AssertionResult, Mode, NsType, Side } from './model.js';
+import { enter, join, type EnterOptions, type Sandbox } from './sandbox.js';
+
+export interface ProbeNeeds {
+  /** Modes the probe exists in (default both). */
+  modes?: readonly Mode[];
+  /** Minimum kernel version, e.g. "5.6". */
+  kernel?: string;
+  /** Needs root in privileged mode (always true for privileged mode; rootless never does). */
+}
+
+export interface ProbeDef {
+  /** Probe name; the probe id is `<name>/<mode>`. */
+  name: string;
+  /** The namespace the probe is about. */
+  namespace: NsType;
+  /** The clone flag that creates it. */
+  cloneFlag: string;
+  /** Kernel version that introduced the namespace (for the report and the minimum-kernel need). */
+  since: string;
+  /** One line a person reads in --help and the report. */
+  summary: string;
+  /** Namespaces the probe's main sandbox is created in (default [namespace]). */
+  namespaces?: (mode: Mode) => NsType[];
+  needs?: ProbeNeeds;
+  run(ctx: ProbeContext): Promise<void>;
+}
+
+export class ProbeUnsupported extends Error {}
+
+/** The handle a probe works through. Everything it opens is closed by the runner. */
+export class ProbeContext {
+  readonly assertions: AssertionResult[] = [];
+  readonly metrics: Record<string, number> = {};
+  private readonly sandboxes: Sandbox[] = [];
+  private readonly cleanups: (() => unknown)[] = [];
+  /** A short random token for names this run creates (hostnames, IPC keys, mount sources). */
+  readonly token: string;
+
+  constructor(
+    readonly probe: ProbeDef,
+    readonly mode: Mode,
+    readonly timeoutMs: number,
+  ) {
+    this.token = Math.random().toString(36).slice(2, 10);
+  }
+
+  /** The namespaces of the main sandbox in this mode. */
+  get namespaces(): NsType[] {
+    return this.probe.namespaces?.(this.mode) ?? [this.probe.namespace];
+  }
+
+  /** Enters the probe's namespaces (or `namespaces`) in this mode. */
+  async enter(opts: Partial<EnterOptions> = {}): Promise<Sandbox> {
+    const s = await enter({ namespaces: this.namespaces, mode: this.mode, timeoutMs: this.timeoutMs, ...opts });
+    this.sandboxes.push(s);
+    return s;
+  }
+
+  /**
+   * A process in the host's namespaces in this mode (rootless: only a user namespace of its own),
+   * to look from the host side with the same requests the inside uses.
+   */
+  hostSide(): Promise<Sandbox> {
+    return this.enter({ namespaces: [] });
+  }
+
+  /** A second process joining `target`'s namespaces (the user namespace too in rootless mode). */
+  async join(target: Sandbox, namespaces?: NsType[], via: 'path' | 'pidfd' = 'path'): Promise<Sandbox> {
+    const ns = [...(namespaces ?? target.namespaces)];
+    if (target.mode === 'rootless' && !ns.includes('user')) ns.unshift('user');
+    const s = await join(target, { namespaces: ns, via, timeoutMs: this.timeoutMs });
+    this.sandboxes.push(s);
+    return s;
+  }
+
+  /** Tracks a sandbox made another way (e.g. forkServe) so it is closed with the probe. */
+  track(s: Sandbox): Sandbox {
+    this.sandboxes.push(s);
+    return s;
+  }
+
+  /** Registers cleanup of host state (runs in reverse order, also after a timeout or failure). */
+  defer(fn: () => unknown): void {
+    this.cleanups.push(fn);
+  }
+
+  /** Records an assertion that `actual` deep-equals `expected`. */
+  expect(name: string, actual: unknown, expected: unknown, side?: Side, note?: string): boolean {
+    const ok = isDeepStrictEqual(actual, expected);
+    this.assertions.push({ name, status: ok ? 'pass' : 'fail', expected, actual, side, ...(note ? { note } : {}) });
+    return ok;
+  }
+
+  /** Records an assertion decided by `ok`, with what was expected and seen. */
+  check(name: string, ok: boolean, expected: unknown, actual: unknown, side?: Side, note?: string): boolean {
+    this.assertions.push({ name, status: ok ? 'pass' : 'fail', expected, actual, side, ...(note ? { note } : {}) });
+    return ok;
+  }
+
+  metric(name: string, value: number): void {
+    this.metrics[name] = value;
+  }
+
+  /** Kills every sandbox at once (timeout, Ctrl-C). */
+  killAll(): void {
+    for (const s of this.sandboxes) if (!s.isClosed) s.killNow();
+  }
+
+  /** Closes sandboxes (newest first) and runs cleanups; never throws. */
+  async dispose(): Promise<void> {
+    for (const s of [...this.sandboxes].reverse()) {
+      try {
+        await s.close();
+      } catch {
+        // already gone
+      }
+    }
+    for (const fn of [...this.cleanups].reverse()) {
+      try {
+        await fn();
+      } catch {
+        // best effort: the residue checker reports what is left
+      }
+    }
+    this.cleanups.length = 0;
+  }
+}

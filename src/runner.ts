@@ -1,0 +1,191 @@
+// The runner: turns probe declarations into results. It checks what each probe needs (root,
+// kernel version), enters through the probe's context, enforces the timeout, closes everything
+// the probe opened, and explains every non-pass with the gates.
+import { createRequire } from 'node:module';
+import { diagnose } from './diagnose.js';
+import { NsError } from './errors.js';
+import { evaluateGates } from './gates.js';
+import { collectHostFacts } from './host/facts.js';
+import { realHostContext, type HostContext } from './host/hostfs.js';
+import { SCHEMA_VERSION, summarize, type Gate, type HostFacts, type Mode, type ProbeResult, type Report } from './model.js';
+import { ProbeContext, ProbeUnsupported, type ProbeDef } from './probe.js';
+import { killAll } from './sandbox.js';
+
+export const DEFAULT_TIMEOUT_MS = 10000;
+
+export interface RunOptions {
+  probes: readonly ProbeDef[];
+  modes: readonly Mode[];
+  timeoutMs?: number;
+  /** Probes run at once (default 2: this is a 2-core class of machine). */
+  concurrency?: number;
+  /** Called as each probe finishes. */
+  onResult?: (r: ProbeResult) => void;
+  /** Aborting kills every sandbox at once and rejects with Interrupted. */
+  signal?: AbortSignal;
+  host?: HostContext;
+  /** Why a mode was left out (e.g. privileged as a normal user); goes into report.notes. */
+  notes?: string[];
+}
+
+export class Interrupted extends Error {}
+
+export function toolVersion(): string {
+  const req = createRequire(import.meta.url);
+  for (const p of ['../package.json', '../../package.json']) {
+    try {
+      return (req(p) as { version: string }).version;
+    } catch {
+      // try the next layout (src/ via tsx, dist/src/ compiled)
+    }
+  }
+  return '0.0.0';
+}
+
+function kernelAtLeast(release: string, want: string): boolean {
+  const a = release.split(/[.-]/).map((x) => parseInt(x, 10));
+  const b = want.split('.').map((x) => parseInt(x, 10));
+  for (let i = 0; i < b.length; i++) {
+    if ((a[i] || 0) !== b[i]) return (a[i] || 0) > b[i];
+  }
+  return true;
+}
+
+/** Whether this process can run privileged probes: root holding CAP_SYS_ADMIN. */
+export function canRunPrivileged(facts: HostFacts): boolean {
+  return facts.euid === 0 && facts.privileged !== false;
+}
+
+interface Planned {
+  probe: ProbeDef;
+  mode: Mode;
+}
+
+export async function runProbe(p: Planned, facts: HostFacts, gates: Gate[], timeoutMs: number, signal?: AbortSignal): Promise<ProbeResult> {
+  const { probe, mode } = p;
+  const base = { id: `${probe.name}/${mode}`, probe: probe.name, namespace: probe.namespace, mode };
+  const started = performance.now();
+  const explain = (f: { stage?: string; syscall?: string; errno?: number; code?: string; message?: string }) =>
+    diagnose(
+      { probe: probe.name, namespace: probe.namespace, mode, ...f, euid: facts.euid, privilegedCaller: canRunPrivileged(facts) },
+      gates,
+      facts,
+    );
+  const unsupported = (f: { stage: string; syscall?: string; errno?: number; code?: string; message?: string }): ProbeResult => ({
+    ...base,
+    status: 'unsupported',
+    durationMs: 0,
+    assertions: [],
+    ...(f.errno !== undefined ? { errno: f.errno, code: f.code } : {}),
+    stage: f.stage as ProbeResult['stage'],
+    ...explain(f),
+  });
+
+  if (probe.needs?.modes && !probe.needs.modes.includes(mode)) return unsupported({ stage: 'needs', message: `the ${probe.name} probe has no ${mode} mode` });
+  if (mode === 'privileged' && !canRunPrivileged(facts)) return unsupported({ stage: 'needs', errno: 1, code: 'EPERM' });
+  if (probe.needs?.kernel && !kernelAtLeast(facts.kernel.release, probe.needs.kernel)) {
+    return { ...unsupported({ stage: 'needs' }), cause: `needs kernel ${probe.needs.kernel} or newer (${probe.cloneFlag}); this is ${facts.kernel.release}`, remedy: `boot a kernel >= ${probe.needs.kernel}`, gate: null };
+  }
+
+  const ctx = new ProbeContext(probe, mode, timeoutMs);
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const stop = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new NsError('timeout', 'probe', 110, `timeout after ${timeoutMs} ms`)), timeoutMs);
+    onAbort = () => reject(new Interrupted('interrupted'));
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  let result: ProbeResult;
+  try {
+    await Promise.race([probe.run(ctx), stop]);
+    const failed = ctx.assertions.filter((a) => a.status === 'fail');
+    result = {
+      ...base,
+      status: failed.length ? 'fail' : 'pass',
+      durationMs: 0,
+      assertions: ctx.assertions,
+      ...(failed.length ? { cause: `${failed.length} of ${ctx.assertions.length} assertions failed: ${failed[0].name}` } : {}),
+    };
+    if (!failed.length && ctx.assertions.length === 0) {
+      result = { ...result, status: 'error', cause: 'the probe made no assertion' };
+    }
+  } catch (e) {
+    if (e instanceof Interrupted) {
+      ctx.killAll();
+      await ctx.dispose();
+      throw e;
+    }
+    ctx.killAll();
+    if (e instanceof ProbeUnsupported) {
+      result = { ...base, status: 'unsupported', durationMs: 0, assertions: ctx.assertions, cause: e.message, remedy: '', gate: null };
+    } else if (e instanceof NsError) {
+      const d = explain({ stage: e.stage, syscall: e.syscall, errno: e.errno, code: e.code, message: e.message });
+      // Entering failed, or the host blocked a step and a gate names why: the host does not
+      // support it. A timeout or an unexplained failure after entering is an error.
+      const entering = e.stage !== 'request' && e.stage !== 'timeout';
+      const status = e.stage !== 'timeout' && (entering || d.gate) ? 'unsupported' : 'error';
+      result = {
+        ...base,
+        status,
+        durationMs: 0,
+        assertions: ctx.assertions,
+        errno: e.errno,
+        code: e.code,
+        stage: e.stage,
+        syscall: e.syscall,
+        ...d,
+        ...(e.stage === 'timeout' ? { cause: e.message } : {}),
+      };
+    } else {
+      const msg = e instanceof Error ? e.message : String(e);
+      result = { ...base, status: 'error', durationMs: 0, assertions: ctx.assertions, cause: `probe crashed: ${msg}`, gate: null };
+    }
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  }
+  await ctx.dispose();
+  if (Object.keys(ctx.metrics).length) result.metrics = ctx.metrics;
+  result.durationMs = Math.round((performance.now() - started) * 100) / 100;
+  return result;
+}
+
+/** Runs the suite and returns the report (not yet written anywhere). */
+export async function runSuite(opts: RunOptions): Promise<Report> {
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const host = opts.host ?? realHostContext();
+  const facts = collectHostFacts(host);
+  const gates = evaluateGates(host, facts);
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const planned: Planned[] = [];
+  for (const probe of opts.probes) for (const mode of opts.modes) planned.push({ probe, mode });
+  const results: ProbeResult[] = new Array(planned.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < planned.length) {
+      if (opts.signal?.aborted) throw new Interrupted('interrupted');
+      const i = next++;
+      results[i] = await runProbe(planned[i], facts, gates, timeoutMs, opts.signal);
+      opts.onResult?.(results[i]);
+    }
+  };
+  const onAbort = () => killAll();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 2) }, worker));
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    tool: { name: 'nsprobe', version: toolVersion() },
+    startedAt: startedAt.toISOString(),
+    durationMs: Math.round((performance.now() - t0) * 100) / 100,
+    host: facts,
+    gates,
+    probes: results,
+    summary: summarize(results),
+    ...(opts.notes?.length ? { notes: opts.notes } : {}),
+  };
+}

@@ -876,7 +876,13 @@ void Cleanup(void*) {
   for (auto& kv : boxes) wait_gone(kv.second.get(), 2000);
 }
 
+Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+  Cleanup(nullptr);
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("shutdown", Napi::Function::New(env, Shutdown));
   exports.Set("enter", Napi::Function::New(env, Enter));
   exports.Set("request", Napi::Function::New(env, Request));
   exports.Set("close", Napi::Function::New(env, Close));

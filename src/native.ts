@@ -65,6 +65,8 @@ export interface NativeAddon {
   openCount(): number;
   openPids(): number[];
   closeFd(fd: number): void;
+  /** Synchronously kills and reaps every open child (process exit). */
+  shutdown(): void;
   netlink(op: 'vethCreate', name: string, peer: string, peerPid: number): number;
   netlink(op: 'linkDel' | 'linkUp' | 'ifindex', name: string): number;
   netlink(op: 'addrAdd', name: string, family: number, addr: Buffer, prefix: number): number;
@@ -87,6 +89,10 @@ export function native(): NativeAddon {
     const path = join(packageRoot(), 'build', 'Release', 'nsprobe.node');
     if (!existsSync(path)) throw new Error(`the native addon is not built (${path} is missing): run npm ci or npm run build`);
     addon = createRequire(import.meta.url)(path) as NativeAddon;
+    // process.exit() skips the addon's environment cleanup: kill and reap on 'exit' too, or the
+    // children die by their parent-death signal but stay zombies under a non-reaping init.
+    const a = addon;
+    process.on('exit', () => a.shutdown());
   }
   return addon;
 }

@@ -1,0 +1,186 @@
+// The native addon against the real kernel: every request inside a real namespace with its
+// host-side counterpart, entry errors with the right stage and code, and no process left behind.
+import test from 'ava';
+import { readFileSync, readlinkSync, statSync, existsSync, readdirSync } from 'node:fs';
+import { native } from '../src/native.js';
+import { NsError } from '../src/errors.js';
+import { encodeRequest, decodeReply, Op } from '../src/protocol.js';
+import { enter, join, AF_INET, IFF_UP } from '../src/sandbox.js';
+import { isRoot, run, tsxArgv, NOBODY } from './helpers/run.js';
+
+const rootOnly = isRoot ? test : test.skip;
+const hostname = () => readFileSync('/proc/sys/kernel/hostname', 'utf8').trim();
+
+/** Children of this process, from /proc (all threads). */
+function children(): number[] {
+  const out: number[] = [];
+  for (const t of readdirSync(`/proc/${process.pid}/task`)) {
+    const c = readFileSync(`/proc/${process.pid}/task/${t}/children`, 'utf8').trim();
+    if (c) out.push(...c.split(/\s+/).map(Number));
+  }
+  return out;
+}
+
+test('identity, uname, sethostname inside; the host hostname is unchanged', async (t) => {
+  const before = hostname();
+  const s = await enter({ namespaces: ['uts'], mode: 'rootless' });
+  try {
+    await s.sethostname('addon-test');
+    t.is((await s.uname()).hostname, 'addon-test');
+    t.is(hostname(), before);
+    const id = await s.identity();
+    t.is(id.euid, 0);
+    t.is(id.pid, s.pid, 'no pid namespace: same pid inside and out');
+  } finally {
+    await s.close();
+  }
+});
+
+test('files: read, readlink and stat inside differ from the host where namespaced', async (t) => {
+  const s = await enter({ namespaces: ['net', 'mnt'], mode: 'rootless' });
+  try {
+    t.regex(await s.readFile('/proc/self/uid_map'), /^\s*0\s+\d+\s+1\s*$/);
+    const insideNet = await s.readlink('/proc/self/ns/net');
+    t.not(insideNet, readlinkSync('/proc/self/ns/net'));
+    const st = await s.stat('/proc/self/ns/net');
+    t.is(`net:[${st.ino}]`, insideNet);
+    t.is((await s.stat('/')).ino, statSync('/').ino);
+    const big = await s.readFile('/proc/self/mountinfo');
+    t.true(big.length > 100);
+    const r = await s.call(Op.READFILE, [0, 0], ['/nonexistent-nsprobe']);
+    t.is(r.err, 2);
+    t.is(r.syscall, 'open');
+  } finally {
+    await s.close();
+  }
+});
+
+test('IPC, network, mounts, clocks, processes inside', async (t) => {
+  const s = await enter({ namespaces: ['ipc', 'net', 'mnt', 'pid'], mode: 'rootless' });
+  try {
+    const id = await s.msgget(0x1234, 0o1000 | 0o600);
+    t.true(id >= 0);
+    t.false(readFileSync('/proc/sysvipc/msg', 'utf8').includes(' 4660 '));
+    await s.ipcrm('msg', id);
+    t.is(await s.mqOpen('nsprobe-addon', 0o100 | 2), 0);
+    t.is(await s.mqUnlink('nsprobe-addon'), 0);
+    const links = await s.links();
+    t.deepEqual(links.map((l) => l.name), ['lo']);
+    await s.linkSet('lo', IFF_UP);
+    t.is((await s.tcpSelftest(AF_INET, Buffer.from([127, 0, 0, 1]))).data.toString(), 'pingpong');
+    t.is((await s.mount('nsprobe-addon', '/tmp', 'tmpfs', 0)).err, 0);
+    t.true((await s.readFile('/proc/self/mountinfo')).includes('nsprobe-addon'));
+    t.false(readFileSync('/proc/self/mountinfo', 'utf8').includes('nsprobe-addon'));
+    await s.mkdir('/tmp/x');
+    t.deepEqual(await s.listdir('/tmp'), ['x']);
+    const c = await s.clocks();
+    t.true(Math.abs(c.realtime - Date.now() / 1000) < 5);
+    const pid = await s.forkPause();
+    t.true(pid > 1);
+    t.is(await s.kill(pid, 9), 0);
+    const w = await s.wait(pid, 0, 2000);
+    t.is(w.pid, pid);
+    t.is(w.status & 0x7f, 9);
+    t.deepEqual(await s.echo('hello'), Buffer.from('hello'));
+  } finally {
+    await s.close();
+  }
+});
+
+test('join by path and by pidfd sees the same namespaces', async (t) => {
+  const a = await enter({ namespaces: ['uts', 'ipc', 'net'], mode: 'rootless' });
+  try {
+    await a.sethostname('joined');
+    for (const via of ['path', 'pidfd'] as const) {
+      const j = await join(a, { namespaces: ['user', 'uts', 'ipc', 'net'], via });
+      t.is((await j.uname()).hostname, 'joined', via);
+      t.is(await j.readlink('/proc/self/ns/net'), await a.readlink('/proc/self/ns/net'));
+      await j.close();
+    }
+  } finally {
+    await a.close();
+  }
+});
+
+rootOnly('rootless mode run as root really runs unprivileged', async (t) => {
+  const s = await enter({ namespaces: ['uts'], mode: 'rootless' });
+  try {
+    const uid = readFileSync(`/proc/${s.pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)![1];
+    t.is(Number(uid), 65534);
+    t.is((await s.identity()).euid, 0);
+  } finally {
+    await s.close();
+  }
+});
+
+test('invalid clone flags fail with EINVAL at stage clone', async (t) => {
+  const e = await t.throwsAsync(enter({ namespaces: ['mnt'], mode: 'privileged', extraCloneFlags: 0x200 /* CLONE_FS */ }), { instanceOf: NsError });
+  t.is(e!.stage, 'clone');
+  t.is(e!.code, 'EINVAL');
+});
+
+rootOnly('an unprivileged caller asking for a privileged net namespace gets EPERM at clone', (t) => {
+  const r = run([...NOBODY, ...tsxArgv('test/helpers/enter.ts', 'privileged', 'net')]);
+  t.is(r.status, 0, r.stderr);
+  t.deepEqual(JSON.parse(r.stdout), { stage: 'clone', code: 'EPERM' });
+});
+
+test('max_user_namespaces lowered to 0 gives ENOSPC at clone', (t) => {
+  const r = run(['unshare', '-Ur', 'sh', '-c', `echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"`, 'sh', ...tsxArgv('test/helpers/enter.ts', 'rootless', 'uts')]);
+  t.is(r.status, 0, r.stderr);
+  t.deepEqual(JSON.parse(r.stdout), { stage: 'clone', code: 'ENOSPC' });
+});
+
+test.serial('200 enter/close cycles leave no child behind', async (t) => {
+  const before = children().length;
+  for (let i = 0; i < 200; i++) {
+    const s = await enter({ namespaces: i % 2 ? ['uts', 'pid'] : ['ipc', 'time'], mode: 'rootless' });
+    await s.close();
+  }
+  t.is(children().length, before);
+  t.is(native().openCount(), 0);
+});
+
+test.serial('a request that hangs times out, and the child is killed', async (t) => {
+  const s = await enter({ namespaces: ['pid'], mode: 'rootless' });
+  const e = await t.throwsAsync(s.hang(200), { instanceOf: NsError });
+  t.is(e!.stage, 'timeout');
+  t.regex(e!.message, /timeout after 200 ms/);
+  await s.close();
+  t.false(existsSync(`/proc/${s.pid}/status`) && readFileSync(`/proc/${s.pid}/status`, 'utf8').includes('nsprobe'));
+  t.false(children().includes(s.pid));
+});
+
+test.serial('closing while a request is pending rejects the request and reaps the child', async (t) => {
+  const s = await enter({ namespaces: ['uts'], mode: 'rootless' });
+  const pending = s.hang(10000);
+  await new Promise((r) => setTimeout(r, 20));
+  const c = await s.close(100);
+  t.true(c.reaped);
+  await t.throwsAsync(pending);
+  t.false(children().includes(s.pid));
+});
+
+test('a Node process exiting with open sandboxes leaves no process behind', (t) => {
+  const r = run(tsxArgv('test/helpers/exit-open.ts'));
+  t.is(r.status, 0, r.stderr);
+  const pids = JSON.parse(r.stdout) as number[];
+  t.is(pids.length, 3);
+  for (const pid of pids) t.false(existsSync(`/proc/${pid}`), `pid ${pid} still exists`);
+});
+
+test('malformed requests are errors, not crashes', async (t) => {
+  const s = await enter({ namespaces: ['uts'], mode: 'rootless' });
+  try {
+    for (const junk of [Buffer.alloc(3), Buffer.from('garbage that is not a request at all, long enough to pass'), Buffer.alloc(200, 0xff)]) {
+      const r = await native().request(s.id, junk, 1000);
+      t.is(decodeReply(r.reply).err, 71 /* EPROTO */);
+    }
+    const tooBig = Buffer.alloc(9000);
+    await t.throwsAsync(native().request(s.id, tooBig, 1000));
+    const good = encodeRequest(Op.ECHO, 1, [], ['still alive']);
+    t.is(decodeReply((await native().request(s.id, good, 1000)).reply).data.toString(), 'still alive');
+  } finally {
+    await s.close();
+  }
+});

@@ -1,0 +1,70 @@
+// Kernel build configuration: /proc/config.gz (CONFIG_IKCONFIG_PROC) or /boot/config-<release>.
+// A missing, empty or unreadable config is unknown (null), never "every option missing".
+import { gunzipSync } from 'node:zlib';
+import type { HostContext } from './hostfs.js';
+
+export interface KernelConfig {
+  /** Path the config was read from. */
+  source: string;
+  /** CONFIG_X -> "y" | "m" | "n" (from "# CONFIG_X is not set") | string / number value (quotes removed). */
+  options: Map<string, string>;
+}
+
+const SET = /^(CONFIG_[A-Za-z0-9_]+)=(.*)$/;
+const NOT_SET = /^# (CONFIG_[A-Za-z0-9_]+) is not set$/;
+
+export function parseKernelConfig(text: string): Map<string, string> {
+  const options = new Map<string, string>();
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    const set = SET.exec(line);
+    if (set) {
+      const v = set[2]!;
+      options.set(set[1]!, v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v);
+      continue;
+    }
+    const unset = NOT_SET.exec(line);
+    if (unset) options.set(unset[1]!, 'n');
+  }
+  return options;
+}
+
+/** Whether an option is built in or a module. */
+export function isEnabled(options: Map<string, string>, name: string): boolean {
+  const v = options.get(name);
+  return v === 'y' || v === 'm';
+}
+
+function decode(ctx: HostContext, path: string): string | null {
+  if (path.endsWith('.gz')) {
+    const bin = ctx.fs.readBinary(path);
+    if (bin === null) return null;
+    try {
+      return gunzipSync(bin).toString('utf8');
+    } catch {
+      return null;
+    }
+  }
+  return ctx.fs.readFile(path);
+}
+
+/** Candidate config paths, in order of preference. */
+export function kernelConfigPaths(release: string | undefined): string[] {
+  return ['/proc/config.gz', ...(release ? [`/boot/config-${release}`, `/lib/modules/${release}/config`] : [])];
+}
+
+/**
+ * Read the running kernel's config (or `explicitPath`, e.g. a Debian kernel package's
+ * /boot/config-<version>). Returns null when no candidate holds a parsable config with
+ * at least one CONFIG_ line.
+ */
+export function readKernelConfig(ctx: HostContext, release?: string, explicitPath?: string): KernelConfig | null {
+  const rel = release ?? ctx.fs.readFile('/proc/sys/kernel/osrelease')?.trim();
+  for (const source of explicitPath ? [explicitPath] : kernelConfigPaths(rel)) {
+    const text = decode(ctx, source);
+    if (text === null) continue;
+    const options = parseKernelConfig(text);
+    if (options.size > 0) return { source, options };
+  }
+  return null;
+}

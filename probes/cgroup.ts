@@ -39,7 +39,7 @@ function makeChildCgroup(ctx: ProbeContext): string | null {
   } catch {
     return null;
   }
-  ctx.defer(() => rmdirSync(dir));
+  ctx.deferAfterClose(() => rmdirSync(dir));
   return dir;
 }
 

@@ -70,12 +70,14 @@ export const ipc: ProbeDef = {
       ctx.expect('a host process opening the queue name gets ENOENT', await host.mqOpen(mq, O_RDWR), -ENOENT, 'host');
       ctx.expect('a sibling IPC namespace opening the queue name gets ENOENT', await sibling.mqOpen(mq, O_RDWR), -ENOENT, 'sibling');
       ctx.expect('a second process in the same namespace opens the queue (control)', await second.mqOpen(mq, O_RDWR), 0, 'control');
+      await a.mqUnlink(mq);
     }
     const hostCreated = await host.mqOpen(hostMq, O_CREAT | O_EXCL | O_RDWR);
     ctx.expect('POSIX message queue created by the host', hostCreated, 0, 'host');
     if (hostCreated === 0) {
       ctx.defer(() => host.mqUnlink(hostMq));
       ctx.expect('a queue the host created is invisible inside', await a.mqOpen(hostMq, O_RDWR), -ENOENT, 'inside');
+      ctx.expect('the host removes its queue', await host.mqUnlink(hostMq), 0, 'host');
     }
   },
 };

@@ -10,6 +10,7 @@ import { writeReports, OutputError, type Format } from './report/write.js';
 import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, runSuite, toolVersion } from './runner.js';
 import { collectHostFacts } from './host/facts.js';
 import { realHostContext } from './host/hostfs.js';
+import { rootlessPlan } from './sandbox.js';
 
 const FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html'];
 
@@ -179,6 +180,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     modes = ['privileged', 'rootless'];
     notes.push(`running as uid ${facts.euid} without CAP_SYS_ADMIN: privileged mode needs root, so its probes are reported unsupported; run as root (sudo npm run probe) to probe it`);
   }
+  const nested = rootlessPlan().note;
+  if (nested && modes.includes('rootless')) notes.push(nested);
   const probes = o.only ? PROBES.filter((p) => o.only!.includes(p.name)) : PROBES;
   const tty = process.stderr.isTTY && !o.json;
   const color = o.color ?? (tty && !process.env.NO_COLOR);

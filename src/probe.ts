@@ -37,6 +37,7 @@ export class ProbeContext {
   readonly metrics: Record<string, number> = {};
   private readonly sandboxes: Sandbox[] = [];
   private readonly cleanups: (() => unknown)[] = [];
+  private readonly afterClose: (() => unknown)[] = [];
   /** A short random token for names this run creates (hostnames, IPC keys, mount sources). */
   readonly token: string;
 
@@ -83,9 +84,17 @@ export class ProbeContext {
     return s;
   }
 
-  /** Registers cleanup of host state (runs in reverse order, also after a timeout or failure). */
+  /**
+   * Registers cleanup of state made through a sandbox (runs in reverse order while the sandboxes
+   * still live, also after a failed assertion; after a timeout they may be gone already).
+   */
   defer(fn: () => unknown): void {
     this.cleanups.push(fn);
+  }
+
+  /** Registers cleanup that needs the probe's processes gone (e.g. removing a cgroup). */
+  deferAfterClose(fn: () => unknown): void {
+    this.afterClose.push(fn);
   }
 
   /** Records an assertion that `actual` deep-equals `expected`. */
@@ -110,8 +119,9 @@ export class ProbeContext {
     for (const s of this.sandboxes) if (!s.isClosed) s.killNow();
   }
 
-  /** Closes sandboxes (newest first) and runs cleanups; never throws. */
+  /** Runs cleanups, closes sandboxes (newest first), runs after-close cleanups; never throws. */
   async dispose(): Promise<void> {
+    await runAll(this.cleanups);
     for (const s of [...this.sandboxes].reverse()) {
       try {
         await s.close();
@@ -119,13 +129,16 @@ export class ProbeContext {
         // already gone
       }
     }
-    for (const fn of [...this.cleanups].reverse()) {
-      try {
-        await fn();
-      } catch {
-        // best effort: the residue checker reports what is left
-      }
+    await runAll(this.afterClose);
+  }
+}
+
+async function runAll(fns: (() => unknown)[]): Promise<void> {
+  for (const fn of fns.splice(0).reverse()) {
+    try {
+      await fn();
+    } catch {
+      // best effort: the residue checker reports what is left
     }
-    this.cleanups.length = 0;
   }
 }

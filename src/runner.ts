@@ -7,7 +7,7 @@ import { NsError } from './errors.js';
 import { evaluateGates } from './gates.js';
 import { collectHostFacts } from './host/facts.js';
 import { realHostContext, type HostContext } from './host/hostfs.js';
-import { SCHEMA_VERSION, summarize, type Gate, type HostFacts, type Mode, type ProbeResult, type Report } from './model.js';
+import { SCHEMA_VERSION, summarize, type Gate, type HostFacts, type Mode, type NsType, type ProbeResult, type Report } from './model.js';
 import { ProbeContext, ProbeUnsupported, type ProbeDef } from './probe.js';
 import { killAll } from './sandbox.js';
 
@@ -65,12 +65,19 @@ export async function runProbe(p: Planned, facts: HostFacts, gates: Gate[], time
   const { probe, mode } = p;
   const base = { id: `${probe.name}/${mode}`, probe: probe.name, namespace: probe.namespace, mode };
   const started = performance.now();
-  const explain = (f: { stage?: string; syscall?: string; errno?: number; code?: string; message?: string }) =>
-    diagnose(
-      { probe: probe.name, namespace: probe.namespace, mode, ...f, euid: facts.euid, privilegedCaller: canRunPrivileged(facts) },
-      gates,
-      facts,
-    );
+  // A probe may create several namespaces (pid needs mnt): ask about each, its own first.
+  const created = [probe.namespace, ...(probe.namespaces?.(mode) ?? []).filter((n) => n !== probe.namespace)];
+  const explain = (f: { stage?: string; syscall?: string; errno?: number; code?: string; message?: string }) => {
+    const ask = (namespace: NsType) =>
+      diagnose({ probe: probe.name, namespace, mode, ...f, euid: facts.euid, privilegedCaller: canRunPrivileged(facts) }, gates, facts);
+    const first = ask(created[0]);
+    if (first.gate) return first;
+    for (const ns of created.slice(1)) {
+      const d = ask(ns);
+      if (d.gate) return d;
+    }
+    return first;
+  };
   const unsupported = (f: { stage: string; syscall?: string; errno?: number; code?: string; message?: string }): ProbeResult => ({
     ...base,
     status: 'unsupported',

@@ -1,0 +1,140 @@
+// The cross-host matrix `nsprobe merge` builds from several report.json files.
+
+import type { Gate, ProbeStatus, Report, Summary } from '../model.js';
+import { causeOf, orderProbeIds, problemGates } from './common.js';
+
+export const MATRIX_SCHEMA_VERSION = 1;
+
+export interface MatrixCell {
+  status: ProbeStatus;
+  cause?: string;
+  remedy?: string;
+  gate?: string | null;
+}
+
+export interface MatrixHost {
+  /** `<hostname> (<distro id> <versionId>, <kernel release>)`, with ` #2`... when repeated. */
+  label: string;
+  hostname: string;
+  distro: { id: string; versionId: string; name: string };
+  kernel: string;
+  arch: string;
+  euid: number;
+  /** Path of the report.json this host came from. */
+  source: string;
+  startedAt: string;
+  summary: Summary;
+  /** Gates that are not ok. */
+  gates: Gate[];
+}
+
+export interface Matrix {
+  schemaVersion: typeof MATRIX_SCHEMA_VERSION;
+  generatedAt: string;
+  hosts: MatrixHost[];
+  /** Every probe id seen, base namespaces first, privileged before rootless. */
+  columns: string[];
+  /** host label -> probe id -> cell; a probe a host did not run has no cell. */
+  cells: Record<string, Record<string, MatrixCell>>;
+}
+
+export interface MatrixInput {
+  source: string;
+  report: Report;
+}
+
+export function hostLabel(r: Report): string {
+  const h = r.host;
+  return `${h.hostname} (${h.distro.id} ${h.distro.versionId}, ${h.kernel.release})`;
+}
+
+/** Labels in input order; the second report with the same label gets ` #2`, the third ` #3`. */
+export function uniqueLabels(labels: readonly string[]): string[] {
+  const seen = new Map<string, number>();
+  const taken = new Set(labels);
+  return labels.map((label) => {
+    const n = (seen.get(label) ?? 0) + 1;
+    seen.set(label, n);
+    if (n === 1) return label;
+    let k = n;
+    while (taken.has(`${label} #${k}`)) k++;
+    const unique = `${label} #${k}`;
+    taken.add(unique);
+    return unique;
+  });
+}
+
+function cellOf(p: Report['probes'][number]): MatrixCell {
+  const cell: MatrixCell = { status: p.status };
+  if (p.status === 'pass') return cell;
+  const cause = causeOf(p);
+  if (cause !== undefined) cell.cause = cause;
+  if (p.remedy) cell.remedy = p.remedy;
+  if (p.gate !== undefined) cell.gate = p.gate;
+  return cell;
+}
+
+function hostOf(input: MatrixInput, label: string): MatrixHost {
+  const { report: r, source } = input;
+  const h = r.host;
+  return {
+    label,
+    hostname: h.hostname,
+    distro: { id: h.distro.id, versionId: h.distro.versionId, name: h.distro.name },
+    kernel: h.kernel.release,
+    arch: h.arch,
+    euid: h.euid,
+    source,
+    startedAt: r.startedAt,
+    summary: r.summary,
+    gates: problemGates(r.gates),
+  };
+}
+
+export function buildMatrix(inputs: readonly MatrixInput[], now: Date = new Date()): Matrix {
+  const labels = uniqueLabels(inputs.map((i) => hostLabel(i.report)));
+  const hosts = inputs.map((input, i) => hostOf(input, labels[i]));
+  const cells: Matrix['cells'] = {};
+  inputs.forEach((input, i) => {
+    const row: Record<string, MatrixCell> = {};
+    for (const p of input.report.probes) row[p.id] = cellOf(p);
+    cells[labels[i]] = row;
+  });
+  const columns = orderProbeIds(inputs.flatMap((i) => i.report.probes.map((p) => p.id)));
+  return { schemaVersion: MATRIX_SCHEMA_VERSION, generatedAt: now.toISOString(), hosts, columns, cells };
+}
+
+export interface Footnote {
+  n: number;
+  status: ProbeStatus;
+  cause: string;
+  remedy?: string;
+  gate?: string | null;
+  /** `<host label>: <probe id>` for every cell that shares this note. */
+  where: string[];
+}
+
+/**
+ * One numbered note per distinct (status, cause, remedy, gate) among the non-pass cells, so a
+ * cause that hits many hosts is explained once. Returns the notes and a lookup per cell.
+ */
+export function matrixFootnotes(m: Matrix): { notes: Footnote[]; noteFor: (label: string, id: string) => Footnote | undefined } {
+  const byKey = new Map<string, Footnote>();
+  const byCell = new Map<string, Footnote>();
+  for (const host of m.hosts) {
+    for (const id of m.columns) {
+      const cell = m.cells[host.label]?.[id];
+      if (!cell || cell.status === 'pass') continue;
+      const cause = cell.cause ?? cell.status;
+      const key = JSON.stringify([cell.status, cause, cell.remedy ?? '', cell.gate ?? '']);
+      let note = byKey.get(key);
+      if (!note) {
+        note = { n: byKey.size + 1, status: cell.status, cause, remedy: cell.remedy, gate: cell.gate, where: [] };
+        byKey.set(key, note);
+      }
+      note.where.push(`${host.label}: ${id}`);
+      byCell.set(JSON.stringify([host.label, id]), note);
+    }
+  }
+  return { notes: [...byKey.values()], noteFor: (label, id) => byCell.get(JSON.stringify([label, id])) };
+}

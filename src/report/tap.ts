@@ -1,0 +1,84 @@
+// TAP version 13, one test point per probe with a YAML diagnostic block (modelled on
+// opencontainers/runtime-tools validation output).
+
+import type { AssertionResult, ProbeResult, Report } from '../model.js';
+import { distroLabel, oneLine, sortedProbes, toJson } from './common.js';
+
+// YAML only allows printable characters; JSON.stringify escapes C0 controls and lone
+// surrogates but leaves DEL, C1 controls, the line/paragraph separators and the BOM raw.
+const YAML_UNPRINTABLE = /[\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]/g;
+
+/**
+ * A YAML flow scalar for any value: JSON text is valid YAML 1.2 flow, and a double-quoted
+ * string can never be mistaken for a number, a boolean or a YAML indicator.
+ */
+export function yamlValue(value: unknown): string {
+  return toJson(value).replace(YAML_UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** TAP descriptions and directives are single lines where `#` and `\` must be escaped. */
+function tapText(s: string): string {
+  return oneLine(s).replace(/\\/g, '\\\\').replace(/#/g, '\\#');
+}
+
+function comment(text: string): string[] {
+  return text.split(/\r?\n/).map((line) => `# ${line}`.trimEnd());
+}
+
+function assertionYaml(a: AssertionResult): string[] {
+  const lines = [`- name: ${yamlValue(a.name)}`, `  status: ${yamlValue(a.status)}`];
+  lines.push(`  expected: ${yamlValue(a.expected)}`, `  actual: ${yamlValue(a.actual)}`);
+  if (a.side !== undefined) lines.push(`  side: ${yamlValue(a.side)}`);
+  if (a.note !== undefined) lines.push(`  note: ${yamlValue(a.note)}`);
+  return lines;
+}
+
+function probeYaml(p: ProbeResult): string[] {
+  const lines = [`durationMs: ${yamlValue(p.durationMs)}`, `status: ${yamlValue(p.status)}`];
+  const optional: Array<[string, unknown]> = [
+    ['errno', p.errno],
+    ['code', p.code],
+    ['stage', p.stage],
+    ['syscall', p.syscall],
+    ['cause', p.cause],
+    ['remedy', p.remedy],
+    ['gate', p.gate],
+    ['metrics', p.metrics],
+  ];
+  for (const [key, value] of optional) if (value !== undefined) lines.push(`${key}: ${yamlValue(value)}`);
+  if (p.assertions.length === 0) lines.push('assertions: []');
+  else lines.push('assertions:', ...p.assertions.flatMap(assertionYaml).map((l) => `  ${l}`));
+  return ['---', ...lines, '...'].map((l) => `  ${l}`);
+}
+
+function testPoint(p: ProbeResult, n: number): string {
+  const name = tapText(p.id);
+  switch (p.status) {
+    case 'pass':
+      return `ok ${n} - ${name}`;
+    case 'unsupported':
+      return `ok ${n} - ${name} # SKIP ${tapText(p.cause ?? 'unsupported')}`;
+    case 'fail':
+    case 'error':
+      return `not ok ${n} - ${name}`;
+  }
+}
+
+function header(r: Report): string[] {
+  const h = r.host;
+  return [
+    ...comment(`nsprobe ${r.tool.version} on ${h.hostname}: ${distroLabel(h)}, kernel ${h.kernel.release}, ${h.arch}, euid ${h.euid}`),
+    ...comment(`started ${r.startedAt}`),
+    ...(r.notes ?? []).flatMap((note) => comment(`note: ${note}`)),
+  ];
+}
+
+export function renderTap(r: Report): string {
+  const probes = sortedProbes(r.probes);
+  const plan = probes.length === 0 ? '1..0 # SKIP no probes were run' : `1..${probes.length}`;
+  const lines = ['TAP version 13', plan, ...header(r)];
+  probes.forEach((p, i) => lines.push(testPoint(p, i + 1), ...probeYaml(p)));
+  const s = r.summary;
+  lines.push(...comment(`pass ${s.pass}, fail ${s.fail}, unsupported ${s.unsupported}, error ${s.error}`));
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,238 @@
+// Diagnosis: turn a failed entry (stage, syscall, errno) into a cause and a remedy, by
+// finding the gate that explains it. Rules are tried in order; the first that names a
+// gate wins. When none does, say so plainly and say what to collect: never guess.
+import { constants } from 'node:os';
+import type { Gate, HostFacts, Mode, NsType } from './model.js';
+import { el7Build, gateAffects } from './gates.js';
+
+export interface Failure {
+  probe: string;
+  namespace: NsType;
+  mode: Mode;
+  stage?: string;
+  syscall?: string;
+  errno?: number;
+  code?: string;
+  /** The runner's own message (used for timeouts and needs). */
+  message?: string;
+  euid: number;
+  /** Whether the caller holds CAP_SYS_ADMIN as root in the initial user namespace. */
+  privilegedCaller: boolean;
+  /** Namespaces the failing sandbox was created in (default: the probe's namespace, plus user in rootless mode). */
+  namespaces?: NsType[];
+}
+
+export interface Diagnosis {
+  cause: string;
+  remedy: string;
+  gate: string | null;
+}
+
+const STRERROR: Record<string, string> = {
+  EPERM: 'Operation not permitted',
+  ENOENT: 'No such file or directory',
+  ESRCH: 'No such process',
+  EINTR: 'Interrupted system call',
+  EIO: 'Input/output error',
+  E2BIG: 'Argument list too long',
+  EBADF: 'Bad file descriptor',
+  ECHILD: 'No child processes',
+  EAGAIN: 'Resource temporarily unavailable',
+  ENOMEM: 'Cannot allocate memory',
+  EACCES: 'Permission denied',
+  EFAULT: 'Bad address',
+  EBUSY: 'Device or resource busy',
+  EEXIST: 'File exists',
+  ENOTDIR: 'Not a directory',
+  EISDIR: 'Is a directory',
+  EINVAL: 'Invalid argument',
+  EMFILE: 'Too many open files',
+  ENOSPC: 'No space left on device',
+  EROFS: 'Read-only file system',
+  ERANGE: 'Numerical result out of range',
+  ENOSYS: 'Function not implemented',
+  ENOTTY: 'Inappropriate ioctl for device',
+  EUSERS: 'Too many users',
+  EOPNOTSUPP: 'Operation not supported',
+  ETIMEDOUT: 'Connection timed out',
+};
+
+const ERRNO = constants.errno as Record<string, number>;
+
+export function errnoCode(f: { errno?: number; code?: string }): string | null {
+  if (f.code) return f.code;
+  if (f.errno === undefined) return null;
+  return Object.keys(ERRNO).find((k) => ERRNO[k] === f.errno) ?? `errno ${f.errno}`;
+}
+
+export function strerror(code: string): string {
+  return STRERROR[code] ?? code;
+}
+
+const COLLECT = [
+  'collect and attach to a bug report:',
+  'dmesg | tail -n 50   # as root: kernel messages (LSM denials, "Mount too revealing")',
+  'journalctl -k -g "apparmor|audit" -n 20   # LSM audit lines, where journald runs',
+  'the report (nsprobe writes report.json) with host facts and gates',
+].join('\n');
+
+interface Facts {
+  f: Failure;
+  code: string | null;
+  stage: string;
+  syscall: string;
+  userns: boolean;
+  namespaces: NsType[];
+  gates: Map<string, Gate>;
+  facts: HostFacts;
+}
+
+type Rule = (x: Facts) => Diagnosis | null;
+
+const bad = (g: Gate | undefined): g is Gate => g !== undefined && (g.status === 'blocked' || g.status === 'warn');
+const blocked = (g: Gate | undefined): g is Gate => g !== undefined && g.status === 'blocked';
+
+/** Explain a failure by a gate: "<what failed>: <the gate's cause>". */
+function byGate(x: Facts, g: Gate): Diagnosis {
+  return { cause: `${what(x)}: ${g.cause}`, remedy: g.remedy, gate: g.id };
+}
+
+function what(x: Facts): string {
+  return `${x.syscall} failed at stage ${x.stage} with ${x.code ?? 'an error'}`;
+}
+
+const isCode = (x: Facts, ...codes: string[]) => x.code !== null && codes.includes(x.code);
+const entering = (x: Facts) => ['clone', 'unshare', 'setns'].includes(x.stage) || ['clone', 'clone3', 'unshare'].includes(x.syscall);
+const mapping = (x: Facts) => ['uid_map', 'gid_map', 'setgroups'].includes(x.stage);
+const mounting = (x: Facts) => x.syscall === 'mount' || x.syscall === 'fsmount' || x.syscall === 'fsconfig';
+
+const RULES: Array<{ name: string; rule: Rule }> = [
+  {
+    name: 'timeout',
+    rule: (x) =>
+      x.stage === 'timeout'
+        ? { cause: x.f.message ?? 'timeout', remedy: `rerun this probe alone with a longer timeout; if it hangs again:\n${COLLECT}`, gate: null }
+        : null,
+  },
+  {
+    name: 'privileged mode needs root',
+    rule: (x) => {
+      if (x.f.mode !== 'privileged' || x.f.privilegedCaller) return null;
+      if (!((x.stage === 'needs' && !x.f.message) || (isCode(x, 'EPERM') && entering(x)))) return null;
+      if (x.f.euid !== 0)
+        return { cause: 'needs root (CAP_SYS_ADMIN)', remedy: 'run nsprobe as root (sudo npm run probe) for privileged mode; rootless mode runs as this user', gate: null };
+      const kind = x.facts.container?.kind;
+      return {
+        cause: `needs CAP_SYS_ADMIN in the initial user namespace, which this root process lacks${kind ? ` (${kind} container)` : x.facts.userNsLevel ? ' (it runs in a user namespace)' : ''}`,
+        remedy: kind
+          ? `${kind === 'podman' ? 'podman' : 'docker'} run --cap-add SYS_ADMIN ...   # or --privileged; rootless mode needs neither`
+          : 'run nsprobe as root on the host for privileged mode; rootless mode needs no capability',
+        gate: null,
+      };
+    },
+  },
+  {
+    name: 'needs (other)',
+    rule: (x) => (x.stage === 'needs' ? { cause: x.f.message ?? 'a prerequisite of this probe is not met', remedy: '', gate: null } : null),
+  },
+  {
+    // ENOSPC: a max_<type>_namespaces limit (or EUSERS/ENOSPC for nesting depth).
+    name: 'namespace limit',
+    rule: (x) => {
+      if (!isCode(x, 'ENOSPC', 'EUSERS')) return null;
+      const limit = (ns: NsType) => x.gates.get(`max_${ns}_namespaces`);
+      const own = x.namespaces.filter((n) => n !== 'user');
+      const order = [
+        ...own.map(limit).filter(blocked),
+        ...(x.userns ? [limit('user')].filter(blocked) : []),
+        ...own.map(limit).filter(bad),
+        ...(x.userns ? [limit('user')].filter(bad) : []),
+      ];
+      if (order[0]) return byGate(x, order[0]);
+      const nest = x.gates.get('userns_nesting');
+      if (x.userns && bad(nest)) return byGate(x, nest);
+      return {
+        cause: `${what(x)} (${strerror(x.code!)}): a namespace limit was reached, though none of the max_*_namespaces limits readable here is exhausted; a limit lowered in an ancestor user namespace, or user namespaces nested ${'>'} 32 deep, give the same error; no known host gate explains it`,
+        remedy: `cat /proc/sys/user/max_*_namespaces   # here and in the enclosing namespaces/host\n${COLLECT}`,
+        gate: null,
+      };
+    },
+  },
+  {
+    // EINVAL at clone: an option missing from the kernel, or CentOS/RHEL 7's user namespace switches.
+    name: 'EINVAL at clone',
+    rule: (x) => {
+      if (!isCode(x, 'EINVAL') || !entering(x)) return null;
+      const kc = x.gates.get('kernel_config');
+      if (blocked(kc) && gateAffects(kc, x.f.probe, x.f.namespace, x.f.mode)) return byGate(x, kc);
+      const mu = x.gates.get('max_user_namespaces');
+      if (x.userns && el7Build(x.facts.kernel.release) !== null && blocked(mu)) return byGate(x, mu);
+      return null;
+    },
+  },
+  {
+    // Ubuntu 23.10+: clone succeeds, then maps EPERM / mounts EACCES.
+    name: 'AppArmor user namespace restriction',
+    rule: (x) => {
+      const g = x.gates.get('apparmor_userns');
+      if (!x.userns || x.f.mode !== 'rootless' || !bad(g)) return null;
+      const hit = (mapping(x) && isCode(x, 'EPERM', 'EACCES')) || (mounting(x) && isCode(x, 'EACCES', 'EPERM')) || (entering(x) && isCode(x, 'EACCES'));
+      return hit ? byGate(x, g) : null;
+    },
+  },
+  {
+    name: 'Debian/linux-hardened unprivileged_userns_clone',
+    rule: (x) => {
+      const g = x.gates.get('unprivileged_userns_clone');
+      return x.userns && (x.f.mode === 'rootless' || !x.f.privilegedCaller) && isCode(x, 'EPERM') && entering(x) && blocked(g) ? byGate(x, g) : null;
+    },
+  },
+  {
+    name: 'chroot',
+    rule: (x) => {
+      const g = x.gates.get('chroot');
+      return x.userns && isCode(x, 'EPERM') && entering(x) && blocked(g) ? byGate(x, g) : null;
+    },
+  },
+  {
+    name: 'masked /proc',
+    rule: (x) => {
+      const g = x.gates.get('proc_fully_visible');
+      const proc = x.f.namespace === 'pid' || x.f.namespace === 'mnt' || /\bproc\b/.test(x.f.message ?? '');
+      return mounting(x) && isCode(x, 'EPERM') && proc && bad(g) ? byGate(x, g) : null;
+    },
+  },
+  {
+    name: 'seccomp filter',
+    rule: (x) => {
+      const g = x.gates.get('seccomp');
+      if (!bad(g)) return null;
+      return isCode(x, 'EPERM') || (isCode(x, 'ENOSYS') && entering(x)) ? byGate(x, g) : null;
+    },
+  },
+];
+
+/** Explain one failure with the gates of this host. */
+export function diagnose(f: Failure, gates: Gate[], facts: HostFacts): Diagnosis {
+  const userns = f.mode === 'rootless' || f.namespace === 'user' || (f.namespaces ?? []).includes('user');
+  const x: Facts = {
+    f,
+    code: errnoCode(f),
+    stage: f.stage ?? 'unknown',
+    syscall: f.syscall ?? (f.stage === 'clone' ? 'clone' : 'the call'),
+    userns,
+    namespaces: [...new Set([...(f.namespaces ?? [f.namespace]), ...(userns ? (['user'] as const) : [])])],
+    gates: new Map(gates.map((g) => [g.id, g])),
+    facts,
+  };
+  for (const { rule } of RULES) {
+    const d = rule(x);
+    if (d) return d;
+  }
+  const err = x.code ? `${x.code} (${strerror(x.code)})` : f.message ? `"${f.message}"` : 'an unknown error';
+  return {
+    cause: `${x.syscall} failed at stage ${x.stage} with ${err}; no known host gate explains it`,
+    remedy: COLLECT,
+    gate: null,
+  };
+}

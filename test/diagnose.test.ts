@@ -1,0 +1,173 @@
+import test from 'ava';
+import { diagnose, errnoCode, type Failure } from '../src/diagnose.js';
+import { evaluateGates, type GateOptions } from '../src/gates.js';
+import { collectHostFacts } from '../src/host/facts.js';
+import type { HostContext } from '../src/host/hostfs.js';
+import { loadHost } from './helpers/hosts.js';
+
+/** A fixture host with some files replaced (path -> content, null = missing). */
+function hostWith(name: string, files: Record<string, string | null>, over: Partial<Omit<HostContext, 'fs'>> = {}, opts: GateOptions = {}) {
+  const h = loadHost(name, over);
+  const base = h.ctx.fs;
+  const ctx: HostContext = {
+    ...h.ctx,
+    fs: {
+      ...base,
+      readFile: (p) => (p in files ? files[p]! : base.readFile(p)),
+      exists: (p) => (p in files ? files[p] !== null : base.exists(p)),
+    },
+  };
+  const facts = collectHostFacts(ctx);
+  return { facts, gates: evaluateGates(ctx, facts, opts) };
+}
+
+function run(name: string, f: Partial<Failure> & Pick<Failure, 'namespace' | 'mode'>, host = loadHost(name)) {
+  return diagnose({ probe: f.namespace, euid: host.facts.euid, privilegedCaller: host.facts.privileged === true, ...f }, host.gates, host.facts);
+}
+
+test('centos7: rootless clone ENOSPC with max_user_namespaces 0 -> max_user_namespaces, el7 remedy', (t) => {
+  const d = run('centos7', { namespace: 'uts', mode: 'rootless', stage: 'clone', syscall: 'clone', errno: 28, code: 'ENOSPC' });
+  t.is(d.gate, 'max_user_namespaces');
+  t.true(d.remedy.includes('echo 28633 > /proc/sys/user/max_user_namespaces'));
+  t.true(d.remedy.includes('/etc/sysctl.d/90-nsprobe-userns.conf'));
+  t.regex(d.cause, /^clone failed at stage clone with ENOSPC: CentOS\/RHEL 7 ships user.max_user_namespaces = 0/);
+});
+
+test('centos7: EINVAL on the el7 kernel is still max_user_namespaces, not "invalid argument"', (t) => {
+  const d = run('centos7', { namespace: 'net', mode: 'rootless', stage: 'clone', syscall: 'clone', errno: 22 });
+  t.is(d.gate, 'max_user_namespaces');
+  t.notRegex(d.cause, /no known host gate/);
+  const user = run('centos7', { namespace: 'user', mode: 'privileged', stage: 'clone', syscall: 'clone', code: 'EINVAL' });
+  t.is(user.gate, 'max_user_namespaces', 'root creating a user namespace hits the same limit');
+});
+
+test('rhel7.2: EINVAL with user_namespace.enable=N -> max_user_namespaces with the boot parameters', (t) => {
+  const d = run('rhel7.2', { namespace: 'uts', mode: 'rootless', stage: 'clone', syscall: 'clone', code: 'EINVAL' });
+  t.is(d.gate, 'max_user_namespaces');
+  t.true(d.remedy.includes('grubby --args="user_namespace.enable=1 namespace.unpriv_enable=1" --update-kernel=ALL'));
+});
+
+test('ENOSPC for a net namespace with max_net_namespaces 0 -> max_net_namespaces', (t) => {
+  const h = hostWith('debian12', { '/proc/sys/user/max_net_namespaces': '0\n' });
+  for (const mode of ['privileged', 'rootless'] as const) {
+    const d = diagnose({ probe: 'net', namespace: 'net', mode, stage: 'clone', syscall: 'clone', code: 'ENOSPC', euid: 0, privilegedCaller: true }, h.gates, h.facts);
+    t.is(d.gate, 'max_net_namespaces', mode);
+    t.true(d.remedy.includes('sysctl -w user.max_net_namespaces='));
+  }
+  const veth = diagnose({ probe: 'net-veth', namespace: 'net', mode: 'rootless', stage: 'clone', code: 'ENOSPC', euid: 0, privilegedCaller: true }, h.gates, h.facts);
+  t.is(veth.gate, 'max_net_namespaces');
+});
+
+test('ENOSPC: a probe that also creates another namespace (pid probe makes mnt too) finds that limit', (t) => {
+  const h = hostWith('debian12', { '/proc/sys/user/max_mnt_namespaces': '0\n' });
+  const d = diagnose({ probe: 'pid', namespace: 'pid', namespaces: ['pid', 'mnt'], mode: 'privileged', stage: 'clone', code: 'ENOSPC', euid: 0, privilegedCaller: true }, h.gates, h.facts);
+  t.is(d.gate, 'max_mnt_namespaces');
+});
+
+test('ENOSPC rootless with only max_user 0 -> max_user_namespaces (generic sysctl remedy off el7)', (t) => {
+  const h = hostWith('debian12', { '/proc/sys/user/max_user_namespaces': '0\n' });
+  const d = diagnose({ probe: 'ipc', namespace: 'ipc', mode: 'rootless', stage: 'clone', code: 'ENOSPC', euid: 1000, privilegedCaller: false }, h.gates, h.facts);
+  t.is(d.gate, 'max_user_namespaces');
+  t.true(d.remedy.includes('sysctl -w user.max_user_namespaces=28633'));
+  t.true(d.remedy.includes("echo 'user.max_user_namespaces = 28633' > /etc/sysctl.d/90-nsprobe-userns.conf"));
+});
+
+test('ENOSPC with no limit exhausted: nesting when measured, else an honest "limit reached"', (t) => {
+  const nested = hostWith('debian12', {}, {}, { measured: { userNsDepthLeft: 0 } });
+  const d = diagnose({ probe: 'user', namespace: 'user', mode: 'rootless', stage: 'clone', code: 'ENOSPC', euid: 0, privilegedCaller: true }, nested.gates, nested.facts);
+  t.is(d.gate, 'userns_nesting');
+  const plain = run('debian12', { namespace: 'user', mode: 'rootless', stage: 'clone', syscall: 'clone', code: 'ENOSPC' });
+  t.is(plain.gate, null);
+  t.regex(plain.cause, /limit was reached/);
+  t.regex(plain.cause, /no known host gate explains it/);
+});
+
+test('debian10: EPERM creating a user namespace as an unprivileged user -> unprivileged_userns_clone', (t) => {
+  const d = run('debian10', { namespace: 'uts', mode: 'rootless', stage: 'clone', syscall: 'clone', code: 'EPERM' });
+  t.is(d.gate, 'unprivileged_userns_clone');
+  t.true(d.remedy.includes('sysctl -w kernel.unprivileged_userns_clone=1'));
+});
+
+test('ubuntu2404: uid_map/gid_map/setgroups EPERM or mount EACCES in rootless -> apparmor_userns', (t) => {
+  for (const stage of ['uid_map', 'gid_map', 'setgroups']) {
+    const d = run('ubuntu2404', { namespace: 'user', mode: 'rootless', stage, syscall: 'write', code: 'EPERM' });
+    t.is(d.gate, 'apparmor_userns', stage);
+    t.true(d.remedy.includes('apparmor_parser -r /etc/apparmor.d/nsprobe'));
+  }
+  const m = run('ubuntu2404', { namespace: 'mnt', mode: 'rootless', stage: 'request', syscall: 'mount', code: 'EACCES' });
+  t.is(m.gate, 'apparmor_userns');
+});
+
+test('docker: EPERM with a seccomp filter and no other gate -> seccomp; ENOSYS at clone -> seccomp', (t) => {
+  const e = run('docker', { namespace: 'uts', mode: 'rootless', stage: 'clone', syscall: 'clone', code: 'EPERM' });
+  t.is(e.gate, 'seccomp');
+  t.true(e.remedy.includes('--security-opt seccomp=unconfined'));
+  const n = run('docker', { namespace: 'time', mode: 'rootless', stage: 'clone', syscall: 'clone3', code: 'ENOSYS' });
+  t.is(n.gate, 'seccomp');
+});
+
+test('docker: mount of proc EPERM in rootless pid -> proc_fully_visible', (t) => {
+  const d = run('docker', { namespace: 'pid', mode: 'rootless', stage: 'request', syscall: 'mount', code: 'EPERM', message: 'mount proc on /proc' });
+  t.is(d.gate, 'proc_fully_visible');
+  t.true(d.remedy.includes('systempaths=unconfined'));
+});
+
+test('docker: privileged mode as root without CAP_SYS_ADMIN names the capability and the container flag', (t) => {
+  const d = run('docker', { namespace: 'uts', mode: 'privileged', stage: 'clone', syscall: 'clone', code: 'EPERM' });
+  t.is(d.gate, null);
+  t.regex(d.cause, /CAP_SYS_ADMIN/);
+  t.true(d.remedy.includes('--cap-add SYS_ADMIN'));
+});
+
+test('chroot: EPERM creating a user namespace -> chroot', (t) => {
+  const d = run('chroot', { namespace: 'user', mode: 'privileged', stage: 'clone', syscall: 'clone', code: 'EPERM' });
+  t.is(d.gate, 'chroot');
+  t.regex(d.remedy, /outside the chroot/);
+});
+
+test('privileged probe as a normal user -> needs root (CAP_SYS_ADMIN), no gate', (t) => {
+  const h = loadHost('ubuntu2404');
+  for (const f of [
+    { stage: 'needs', errno: 1, code: 'EPERM' },
+    { stage: 'clone', syscall: 'clone', code: 'EPERM' },
+  ]) {
+    const d = run('ubuntu2404', { namespace: 'net', mode: 'privileged', ...f }, h);
+    t.is(d.cause, 'needs root (CAP_SYS_ADMIN)');
+    t.is(d.remedy, 'run nsprobe as root (sudo npm run probe) for privileged mode; rootless mode runs as this user');
+    t.is(d.gate, null);
+  }
+});
+
+test('needs with a runner message passes the message through', (t) => {
+  const d = run('debian12', { namespace: 'user', mode: 'privileged', stage: 'needs', message: 'the user probe has no privileged mode' });
+  t.is(d.cause, 'the user probe has no privileged mode');
+  t.is(d.gate, null);
+});
+
+test('kernel_config blocked for the namespace with EINVAL at clone -> kernel_config', (t) => {
+  const d = run('centos7', { namespace: 'time', mode: 'privileged', stage: 'clone', syscall: 'clone3', code: 'EINVAL' });
+  t.is(d.gate, 'kernel_config');
+  t.regex(d.cause, /CONFIG_TIME_NS/);
+});
+
+test('no gate explains it: say so, name the error, say what to collect', (t) => {
+  const d = run('debian12', { namespace: 'net', mode: 'rootless', stage: 'setns', syscall: 'setns', errno: 22 });
+  t.is(d.gate, null);
+  t.is(d.cause.split(';')[0], 'setns failed at stage setns with EINVAL (Invalid argument)');
+  t.regex(d.cause, /no known host gate explains it$/);
+  t.true(d.remedy.includes('dmesg | tail'));
+  const eperm = run('debian12', { namespace: 'uts', mode: 'rootless', stage: 'clone', syscall: 'clone', code: 'EPERM' });
+  t.is(eperm.gate, null, 'EPERM on a clean host is not blamed on anything');
+});
+
+test('timeout passes the runner message through', (t) => {
+  const d = run('debian12', { namespace: 'pid', mode: 'rootless', stage: 'timeout', message: 'timeout after 5000 ms' });
+  t.is(d.cause, 'timeout after 5000 ms');
+  t.is(d.gate, null);
+});
+
+test('errno numbers are named', (t) => {
+  t.is(errnoCode({ errno: 28 }), 'ENOSPC');
+  t.is(errnoCode({ errno: 1, code: 'EPERM' }), 'EPERM');
+  t.is(errnoCode({}), null);
+});

@@ -188,7 +188,9 @@ export function renderMatrixHtml(m: Matrix): string {
     body.push('<h2>Causes and remedies</h2>', '<ol>');
     for (const note of notes) {
       const gate = note.gate ? ` (gate ${code(note.gate)})` : '';
-      const seen = `<details><summary>Seen on ${note.where.length} cell(s)</summary><ul>${note.where.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></details>`;
+      const cells = note.where.reduce((n, w) => n + w.ids.length, 0);
+      const hosts = note.where.map((w) => `<li>${esc(w.host)}: ${w.ids.map(esc).join(', ')}</li>`).join('');
+      const seen = `<details><summary>Seen in ${cells} cell(s) on ${note.where.length} host run(s)</summary><ul>${hosts}</ul></details>`;
       body.push(`<li id="note-${note.n}"><p><strong>${esc(note.status)}</strong>: ${esc(note.cause)}${gate}</p>${note.remedy ? pre(note.remedy) : ''}${seen}</li>`);
     }
     body.push('</ol>');

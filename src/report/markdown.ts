@@ -125,7 +125,7 @@ export function renderMatrixMarkdown(m: Matrix): string {
       if (!cell) return '—';
       const note = noteFor(h.label, id);
       if (cell.status === 'pass' || !note) return `${STATUS_ICON[cell.status]} ${cell.status}`;
-      return `${STATUS_ICON[cell.status]} ${cell.status}: ${mdText(truncate(oneLine(note.cause), 40))} [${note.n}]`;
+      return `${STATUS_ICON[cell.status]} ${cell.status}: ${mdText(truncate(oneLine(note.cause), 32))} [${note.n}]`;
     }),
   ]);
   const out = [`# nsprobe matrix`, '', `${m.hosts.length} host run(s), generated ${mdText(m.generatedAt)}`, ''];
@@ -143,7 +143,7 @@ export function renderMatrixMarkdown(m: Matrix): string {
     out.push('## Causes and remedies', '');
     for (const note of notes) {
       out.push(`${note.n}. **${note.status}**: ${mdText(note.cause)}${note.gate ? ` (gate ${mdCode(note.gate)})` : ''}`);
-      out.push(`   - Seen on: ${note.where.map(mdText).join('; ')}`);
+      out.push(...note.where.map((w) => `   - ${mdText(w.host)}: ${w.ids.map(mdText).join(', ')}`));
       if (note.remedy) out.push('', mdCodeBlock(note.remedy, 'sh').replace(/^/gm, '   '));
       out.push('');
     }

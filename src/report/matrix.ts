@@ -110,8 +110,8 @@ export interface Footnote {
   cause: string;
   remedy?: string;
   gate?: string | null;
-  /** `<host label>: <probe id>` for every cell that shares this note. */
-  where: string[];
+  /** The cells that share this note, grouped by host (in matrix order). */
+  where: Array<{ host: string; ids: string[] }>;
 }
 
 /**
@@ -132,7 +132,9 @@ export function matrixFootnotes(m: Matrix): { notes: Footnote[]; noteFor: (label
         note = { n: byKey.size + 1, status: cell.status, cause, remedy: cell.remedy, gate: cell.gate, where: [] };
         byKey.set(key, note);
       }
-      note.where.push(`${host.label}: ${id}`);
+      const last = note.where.at(-1);
+      if (last?.host === host.label) last.ids.push(id);
+      else note.where.push({ host: host.label, ids: [id] });
       byCell.set(JSON.stringify([host.label, id]), note);
     }
   }

@@ -1,0 +1,152 @@
+// `nsprobe merge DIR_OR_FILES... --out DIR`: combine report.json files from several hosts
+// into one matrix (json, md, html, JUnit). Every input is validated before anything is written.
+
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Report } from './model.js';
+import { oneLine } from './report/common.js';
+import { renderMatrixHtml } from './report/html.js';
+import { renderMatrixJunit } from './report/junit.js';
+import { renderMatrixMarkdown } from './report/markdown.js';
+import { buildMatrix } from './report/matrix.js';
+import type { MatrixInput } from './report/matrix.js';
+import { validateReport } from './report/validate.js';
+import { OutputError, writeFilesAtomic } from './report/write.js';
+
+export interface MergeIo {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+}
+
+export const MERGE_USAGE = 'usage: nsprobe merge DIR_OR_REPORT_JSON... --out DIR';
+
+export const MATRIX_FILES = ['matrix.json', 'matrix.md', 'matrix.html', 'matrix-junit.xml'] as const;
+
+const REPORT_NAME = 'report.json';
+
+/** An input problem: reported as `nsprobe merge: <path>: <reason>`. */
+class InputError extends Error {
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+type Args = { ok: true; inputs: string[]; out: string; help: boolean } | { ok: false; error: string };
+
+function parse(argv: string[]): Args {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: { out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
+    });
+    if (values.help) return { ok: true, inputs: [], out: '', help: true };
+    if (!values.out) return { ok: false, error: 'missing --out DIR' };
+    if (positionals.length === 0) return { ok: false, error: 'no input directories or report.json files given' };
+    return { ok: true, inputs: positionals, out: values.out, help: false };
+  } catch (e) {
+    return { ok: false, error: oneLine(e instanceof Error ? e.message : String(e)) };
+  }
+}
+
+function errnoReason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  const messages: Record<string, string> = { ENOENT: 'no such file or directory', EACCES: 'permission denied', EISDIR: 'is a directory' };
+  return code ? `cannot read (${messages[code] ?? code})` : `cannot read (${String(e)})`;
+}
+
+/** Every file named report.json below `dir`, in sorted order (symlinked directories are not followed). */
+async function findReports(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const found: string[] = [];
+  for (const e of entries) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) found.push(...(await findReports(path)));
+    else if (e.name === REPORT_NAME && (e.isFile() || e.isSymbolicLink())) found.push(path);
+  }
+  return found;
+}
+
+/** Expands the arguments to report paths, without duplicates. */
+async function collect(args: string[]): Promise<string[]> {
+  const paths: string[] = [];
+  const seen = new Set<string>();
+  for (const arg of args) {
+    let found: string[];
+    try {
+      found = (await stat(arg)).isDirectory() ? await findReports(arg) : [arg];
+    } catch (e) {
+      throw new InputError(arg, errnoReason(e));
+    }
+    if (found.length === 0) throw new InputError(arg, `no ${REPORT_NAME} found below this directory`);
+    for (const path of found) {
+      const key = resolve(path);
+      if (!seen.has(key)) paths.push(path);
+      seen.add(key);
+    }
+  }
+  return paths;
+}
+
+async function load(path: string): Promise<Report> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new InputError(path, errnoReason(e));
+  }
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (e) {
+    const detail = e instanceof Error ? oneLine(e.message) : String(e);
+    throw new InputError(path, `not valid JSON (truncated or corrupt?): ${detail}`);
+  }
+  const v = validateReport(obj);
+  if (!v.ok) throw new InputError(path, v.error);
+  return v.report;
+}
+
+export async function runMerge(argv: string[], io: MergeIo = process): Promise<number> {
+  const args = parse(argv);
+  if (!args.ok) {
+    io.stderr.write(`nsprobe merge: ${args.error}; ${MERGE_USAGE}\n`);
+    return 2;
+  }
+  if (args.help) {
+    io.stdout.write(`${MERGE_USAGE}\n`);
+    return 0;
+  }
+  let inputs: MatrixInput[];
+  try {
+    const paths = await collect(args.inputs);
+    inputs = [];
+    for (const source of paths) inputs.push({ source, report: await load(source) });
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    io.stderr.write(`nsprobe merge: ${oneLine(e.path)}: ${oneLine(e.message)}\n`);
+    return 2;
+  }
+  const m = buildMatrix(inputs);
+  const data: Record<(typeof MATRIX_FILES)[number], string> = {
+    'matrix.json': `${JSON.stringify(m, null, 2)}\n`,
+    'matrix.md': renderMatrixMarkdown(m),
+    'matrix.html': renderMatrixHtml(m),
+    'matrix-junit.xml': renderMatrixJunit(m),
+  };
+  try {
+    const written = await writeFilesAtomic(args.out, MATRIX_FILES.map((name) => ({ name, data: data[name] })));
+    io.stdout.write(`merged ${inputs.length} report(s) from ${m.hosts.length} host run(s):\n${written.map((p) => `  ${p}\n`).join('')}`);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof OutputError)) throw e;
+    io.stderr.write(`nsprobe merge: ${e.message}\n`);
+    return 2;
+  }
+}

@@ -141,13 +141,14 @@ const RULES: Array<{ name: string; rule: Rule }> = [
     rule: (x) => {
       if (!isCode(x, 'ENOSPC', 'EUSERS')) return null;
       const limit = (ns: NsType) => x.gates.get(`max_${ns}_namespaces`);
-      const own = x.namespaces.filter((n) => n !== 'user');
-      const order = [
-        ...own.map(limit).filter(blocked),
-        ...(x.userns ? [limit('user')].filter(blocked) : []),
-        ...own.map(limit).filter(bad),
-        ...(x.userns ? [limit('user')].filter(bad) : []),
-      ];
+      // Limits of the namespaces this sandbox creates: its own first, then the others the
+      // runner named or the gates say this probe creates, then the user namespace's.
+      const others = [...x.gates.values()].filter(
+        (g) => /^max_\w+_namespaces$/.test(g.id) && g.id !== 'max_user_namespaces' && gateAffects(g, x.f.probe, x.f.namespace, x.f.mode),
+      );
+      const own = [...new Set([...x.namespaces.filter((n) => n !== 'user').map(limit), ...others])];
+      const user = x.userns ? [limit('user')] : [];
+      const order = [...own.filter(blocked), ...user.filter(blocked), ...own.filter(bad), ...user.filter(bad)];
       if (order[0]) return byGate(x, order[0]);
       const nest = x.gates.get('userns_nesting');
       if (x.userns && bad(nest)) return byGate(x, nest);

@@ -29,8 +29,16 @@ export const USERNS_REMEDY_VALUE = 28633;
 /** Deeper probes that belong to a namespace, beyond the basic `<ns>` probe. */
 const DEEP_PROBES: Partial<Record<NsType, string[]>> = { net: ['net-veth'] };
 
+/**
+ * Namespaces a probe creates besides its own (mirrors `namespaces` in probes/*.ts): the pid
+ * and mnt probes both mount a fresh /proc, so each needs the other namespace too.
+ */
+export const PROBE_EXTRA_NAMESPACES: Readonly<Record<string, readonly NsType[]>> = { pid: ['mnt'], mnt: ['pid'] };
+
+/** Probe ids (in `modes`) that create a namespace of type `ns`. */
 export function probeIds(ns: NsType, modes: readonly Mode[] = MODES): string[] {
-  return [ns, ...(DEEP_PROBES[ns] ?? [])].flatMap((p) => modes.map((m) => `${p}/${m}`));
+  const users = Object.keys(PROBE_EXTRA_NAMESPACES).filter((p) => p !== ns && PROBE_EXTRA_NAMESPACES[p]!.includes(ns));
+  return [ns, ...(DEEP_PROBES[ns] ?? []), ...users].flatMap((p) => modes.map((m) => `${p}/${m}`));
 }
 
 const ROOTLESS_ALL = NS_TYPES.flatMap((ns) => probeIds(ns, ['rootless']));

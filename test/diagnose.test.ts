@@ -62,6 +62,12 @@ test('ENOSPC: a probe that also creates another namespace (pid probe makes mnt t
   const h = hostWith('debian12', { '/proc/sys/user/max_mnt_namespaces': '0\n' });
   const d = diagnose({ probe: 'pid', namespace: 'pid', namespaces: ['pid', 'mnt'], mode: 'privileged', stage: 'clone', code: 'ENOSPC', euid: 0, privilegedCaller: true }, h.gates, h.facts);
   t.is(d.gate, 'max_mnt_namespaces');
+  const implicit = diagnose({ probe: 'pid', namespace: 'pid', mode: 'rootless', stage: 'clone', code: 'ENOSPC', euid: 0, privilegedCaller: true }, h.gates, h.facts);
+  t.is(implicit.gate, 'max_mnt_namespaces', 'the gates know the pid probe creates a mount namespace');
+  const mnt = hostWith('debian12', { '/proc/sys/user/max_pid_namespaces': '0\n' });
+  t.is(diagnose({ probe: 'mnt', namespace: 'mnt', mode: 'rootless', stage: 'clone', code: 'ENOSPC', euid: 0, privilegedCaller: true }, mnt.gates, mnt.facts).gate, 'max_pid_namespaces');
+  const uts = diagnose({ probe: 'uts', namespace: 'uts', mode: 'rootless', stage: 'clone', code: 'ENOSPC', euid: 0, privilegedCaller: true }, h.gates, h.facts);
+  t.is(uts.gate, null, 'a limit on mount namespaces does not explain a uts probe');
 });
 
 test('ENOSPC rootless with only max_user 0 -> max_user_namespaces (generic sysctl remedy off el7)', (t) => {

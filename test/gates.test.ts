@@ -84,6 +84,12 @@ test('max_*: 0 blocked, below one run warn, below 1024 warn for user, ok above',
   t.is(more.gate('max_time_namespaces').status, 'ok');
 });
 
+test('max_mnt/max_pid also affect the probe that creates the other (pid and mnt both mount /proc)', (t) => {
+  const h = loadHost('debian12');
+  t.deepEqual([...h.gate('max_mnt_namespaces').affects].sort(), ['mnt/privileged', 'mnt/rootless', 'pid/privileged', 'pid/rootless']);
+  t.deepEqual([...h.gate('max_pid_namespaces').affects].sort(), ['mnt/privileged', 'mnt/rootless', 'pid/privileged', 'pid/rootless']);
+});
+
 test('max_net_namespaces affects net and net-veth in both modes', (t) => {
   const g = loadHost('debian12').gate('max_net_namespaces');
   t.deepEqual([...g.affects].sort(), ['net-veth/privileged', 'net-veth/rootless', 'net/privileged', 'net/rootless']);

@@ -222,7 +222,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (o.json) {
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   } else {
-    process.stdout.write(renderSummary(report, { color }) + '\n');
+    process.stdout.write(renderSummary(report, { color }));
     process.stdout.write(`reports: ${files.join(', ')}\n`);
   }
   return exitCode(report, o.require);

@@ -2,8 +2,8 @@
 // fuzz/bench entry points use it directly; probes go through Sandbox.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from './paths.js';
 
 export interface NativeEnterSpec {
   /** CLONE_NEW* flags for the clone that creates the namespaces (CLONE_NEWTIME goes via `time`). */
@@ -70,16 +70,6 @@ export interface NativeAddon {
   netlink(op: 'vethCreate', name: string, peer: string, peerPid: number): number;
   netlink(op: 'linkDel' | 'linkUp' | 'ifindex', name: string): number;
   netlink(op: 'addrAdd', name: string, family: number, addr: Buffer, prefix: number): number;
-}
-
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the nsprobe package root');
-    dir = up;
-  }
-  return dir;
 }
 
 let addon: NativeAddon | undefined;

@@ -1,29 +1,18 @@
 // Validates a parsed report.json against schema/report.schema.json, plus the consistency
 // rules a JSON Schema cannot express (id = probe/mode, summary = counts of probes).
 
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { SCHEMA_VERSION, summarize } from '../model.js';
 import type { Report } from '../model.js';
+import { packageRoot, SCHEMA_PATH } from '../paths.js';
+
+export { packageRoot };
 
 export type ValidationResult = { ok: true; report: Report } | { ok: false; error: string };
 
-const SCHEMA_PATH = join('schema', 'report.schema.json');
-
-/**
- * The package root: the nearest directory above this module holding package.json and the
- * schema. Works from src/report/ (tsx) and dist/src/report/ (compiled), even if the build
- * ever copies a package.json into dist/.
- */
-export function packageRoot(from: string = dirname(fileURLToPath(import.meta.url))): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, SCHEMA_PATH))) return dir;
-    if (dirname(dir) === dir) throw new Error(`cannot find the nsprobe package root (with ${SCHEMA_PATH}) above ${from}`);
-  }
-}
 
 let compiled: ValidateFunction | undefined;
 

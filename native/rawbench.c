@@ -1,6 +1,6 @@
 // The raw floor for `npm run bench`: clone() a child into the requested namespaces, let it exit,
 // wait for it, in a loop. Prints one latency in nanoseconds per line.
-// Usage: nsprobe-rawbench FLAGS ITERATIONS  (FLAGS: CLONE_NEW* mask as a number)
+// Usage: nsprobe-rawbench FLAGS ITERATIONS  (FLAGS: CLONE_NEW* mask as a number; 0x80 = time)
 #define _GNU_SOURCE
 #include <sched.h>
 #include <signal.h>
@@ -11,8 +11,25 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
 static int child(void* arg) {
   (void)arg;
+  return 0;
+}
+
+// A time namespace applies to children only, and clone() cannot take CLONE_NEWTIME (it overlaps
+// the exit-signal bits): the child unshares it and forks once more, as the addon does.
+static int time_child(void* arg) {
+  (void)arg;
+  if (unshare(CLONE_NEWTIME) < 0) return 1;
+  pid_t p = fork();
+  if (p < 0) return 1;
+  if (p == 0) _exit(0);
+  int st;
+  waitpid(p, &st, 0);
   return 0;
 }
 
@@ -29,13 +46,18 @@ int main(int argc, char** argv) {
   for (long i = 0; i < n; i++) {
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    pid_t pid = clone(child, stack + sz, (int)flags | SIGCHLD, NULL);
+    int with_time = (flags & CLONE_NEWTIME) != 0;
+    pid_t pid = clone(with_time ? time_child : child, stack + sz, (int)(flags & ~(unsigned long)CLONE_NEWTIME) | SIGCHLD, NULL);
     if (pid < 0) {
       perror("clone");
       return 1;
     }
     int st;
     waitpid(pid, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+      fprintf(stderr, "child failed\n");
+      return 1;
+    }
     clock_gettime(CLOCK_MONOTONIC, &b);
     printf("%ld\n", (b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec));
   }

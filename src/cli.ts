@@ -33,6 +33,7 @@ const HELP = `nsprobe: which Linux namespaces work on this host, whether they is
 
 Usage: nsprobe [options]
        nsprobe merge DIR_OR_FILE... --out DIR
+       nsprobe bench [--iterations N] [--json]
 
 Options:
   --only LIST        probes to run, comma-separated (${PROBES.map((p) => p.name).join(',')})
@@ -132,6 +133,25 @@ export function parseArgs(argv: readonly string[]): CliOptions {
   return o;
 }
 
+/**
+ * `nsprobe bench [--iterations N] [--json]`: what creating each namespace type costs on this
+ * host (enter + one request + close through the addon, next to a raw clone()+wait loop). Network
+ * namespaces are usually the dearest, and their cost bounds container density.
+ */
+async function bench(argv: readonly string[]): Promise<number> {
+  let iterations = 100;
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--json') json = true;
+    else if (argv[i] === '--iterations' && /^\d+$/.test(argv[i + 1] ?? '') && Number(argv[i + 1]) > 0) iterations = Number(argv[++i]);
+    else throw new UsageError(`bench: unknown or incomplete argument '${argv[i]}' (bench [--iterations N] [--json])`);
+  }
+  const { benchNamespaces, renderNsTable } = await import('./bench.js');
+  const rows = await benchNamespaces({ iterations, warmup: Math.min(20, iterations), privileged: process.geteuid?.() === 0 });
+  process.stdout.write(json ? JSON.stringify(rows, null, 2) + '\n' : renderNsTable(rows));
+  return 0;
+}
+
 /** Makes sure the output folder can be written before any probe runs. */
 function checkOutDir(dir: string): void {
   try {
@@ -157,6 +177,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const { runMerge } = await import('./merge.js');
     return runMerge(argv.slice(1));
   }
+  if (argv[0] === 'bench') return bench(argv.slice(1));
   const o = parseArgs(argv);
   if (o.help) {
     process.stdout.write(HELP);

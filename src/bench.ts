@@ -1,0 +1,110 @@
+// Namespace creation cost on this host: enter + one request + close through the addon, next to
+// the raw floor (a small C program doing clone()+wait in a loop) measured in the same run.
+// Used by `nsprobe bench` and scripts/bench.ts.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { NS_TYPES, type Mode, type NsType } from './model.js';
+import { CLONE } from './native.js';
+import { packageRoot } from './paths.js';
+import { enter } from './sandbox.js';
+
+export interface Stats {
+  n: number;
+  p50: number;
+  p99: number;
+}
+
+export interface NsBench {
+  name: NsType | 'all';
+  mode: Mode;
+  /** Milliseconds. */
+  addon: Stats;
+  raw: Stats | null;
+  /** addon p50 / raw p50. */
+  ratio: number | null;
+}
+
+export function stats(ms: number[]): Stats {
+  const s = [...ms].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
+  const round = (v: number) => Math.round(v * 1000) / 1000;
+  return { n: s.length, p50: round(at(0.5)), p99: round(at(0.99)) };
+}
+
+function rawBinary(): string | null {
+  const p = join(packageRoot(), 'build', 'Release', 'nsprobe-rawbench');
+  return existsSync(p) ? p : null;
+}
+
+/** Runs the raw C loop; null when it is not built or the namespaces cannot be created. */
+export function rawLatencies(flags: number, iterations: number): number[] | null {
+  const bin = rawBinary();
+  if (!bin) return null;
+  const r = spawnSync(bin, [String(flags), String(iterations)], { encoding: 'utf8', timeout: 120000 });
+  if (r.status !== 0) return null;
+  return r.stdout.trim().split('\n').map((l) => Number(l) / 1e6);
+}
+
+export async function addonLatencies(namespaces: NsType[], mode: Mode, iterations: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    const t = performance.now();
+    const s = await enter({ namespaces, mode, timeOffsets: namespaces.includes('time') ? { monotonic: 1, boottime: 1 } : undefined });
+    await s.identity();
+    await s.close();
+    out.push(performance.now() - t);
+  }
+  return out;
+}
+
+/**
+ * One row per namespace type and one for all together. Privileged rows need root; the user
+ * namespace (and `all`) rows are rootless, as privileged mode creates no user namespace.
+ */
+export async function benchNamespaces(opts: { iterations: number; warmup: number; privileged: boolean; onRow?: (r: NsBench) => void }): Promise<NsBench[]> {
+  const rows: NsBench[] = [];
+  const cases: { name: NsType | 'all'; ns: NsType[] }[] = [...NS_TYPES.map((t) => ({ name: t, ns: [t] })), { name: 'all', ns: [...NS_TYPES] }];
+  for (const c of cases) {
+    const mode: Mode = opts.privileged && !c.ns.includes('user') ? 'privileged' : 'rootless';
+    // The raw floor creates the same namespaces in one clone (plus a user namespace in rootless mode).
+    const flags = c.ns.reduce((f, t) => f | CLONE[t], mode === 'rootless' ? CLONE.user : 0);
+    await addonLatencies(c.ns, mode, opts.warmup);
+    rawLatencies(flags, opts.warmup);
+    // Interleave the two in small batches so that machine noise hits both alike.
+    const addon: number[] = [];
+    const raw: number[] = [];
+    let rawOk = true;
+    const batch = Math.max(1, Math.floor(opts.iterations / 10));
+    for (let done = 0; done < opts.iterations; done += batch) {
+      addon.push(...(await addonLatencies(c.ns, mode, batch)));
+      if (rawOk) {
+        const r = rawLatencies(flags, batch);
+        if (r) raw.push(...r);
+        else rawOk = false;
+      }
+    }
+    const a = stats(addon);
+    const r = rawOk && raw.length ? stats(raw) : null;
+    const row: NsBench = { name: c.name, mode, addon: a, raw: r, ratio: r ? Math.round((a.p50 / r.p50) * 100) / 100 : null };
+    rows.push(row);
+    opts.onRow?.(row);
+  }
+  return rows;
+}
+
+export function renderNsTable(rows: NsBench[]): string {
+  const head = 'namespace  mode        addon p50  addon p99  raw p50   raw p99   ratio p50';
+  const lines = rows.map((r) =>
+    [
+      r.name.padEnd(10),
+      r.mode.padEnd(11),
+      `${r.addon.p50.toFixed(3)} ms`.padEnd(10),
+      `${r.addon.p99.toFixed(3)} ms`.padEnd(10),
+      (r.raw ? `${r.raw.p50.toFixed(3)} ms` : 'n/a').padEnd(9),
+      (r.raw ? `${r.raw.p99.toFixed(3)} ms` : 'n/a').padEnd(9),
+      r.ratio === null ? 'n/a' : `${r.ratio.toFixed(2)}x`,
+    ].join(' '),
+  );
+  return [head, ...lines].join('\n') + '\n';
+}

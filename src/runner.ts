@@ -163,7 +163,10 @@ export async function runSuite(opts: RunOptions): Promise<Report> {
   const t0 = performance.now();
   const host = opts.host ?? realHostContext();
   const facts = collectHostFacts(host);
-  const gates = evaluateGates(host, facts);
+  // NSPROBE_KERNEL_CONFIG=/path: judge kernel_config by that file (e.g. an unpacked kernel package's
+  // /boot/config-<version>) instead of /proc/config.gz or /boot/config-$(uname -r); ci/kernels.mjs sets it.
+  const kernelConfigPath = host.env.NSPROBE_KERNEL_CONFIG || undefined;
+  const gates = evaluateGates(host, facts, kernelConfigPath ? { kernelConfigPath } : {});
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const planned: Planned[] = [];
   for (const probe of opts.probes) for (const mode of opts.modes) planned.push({ probe, mode });

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <napi.h>
+#include <uv.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -592,8 +594,8 @@ Napi::Value Enter(const Napi::CallbackInfo& info) {
 
 class RequestWorker : public Napi::AsyncWorker {
  public:
-  RequestWorker(Napi::Env env, std::shared_ptr<Box> box, std::vector<char> req, long timeout_ms)
-      : Napi::AsyncWorker(env), box_(std::move(box)), req_(std::move(req)), timeout_ms_(timeout_ms),
+  RequestWorker(Napi::Env env, std::shared_ptr<Box> box, std::vector<char> req, long timeout_ms, bool sent)
+      : Napi::AsyncWorker(env), box_(std::move(box)), req_(std::move(req)), timeout_ms_(timeout_ms), sent_(sent),
         deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -603,9 +605,11 @@ class RequestWorker : public Napi::AsyncWorker {
       fail_ = {"request", "send", "the sandbox is closed", EPIPE};
       return;
     }
-    ssize_t w;
-    do w = send(box_->fd, req_.data(), req_.size(), MSG_NOSIGNAL);
-    while (w < 0 && errno == EINTR);
+    ssize_t w = 0;
+    if (!sent_) {
+      do w = send(box_->fd, req_.data(), req_.size(), MSG_NOSIGNAL);
+      while (w < 0 && errno == EINTR);
+    }
     if (w < 0) {
       fail_ = {"request", "send", "", errno};
       fail_.message = std::string("the child is gone (") + strerror(errno) + ")";
@@ -657,6 +661,7 @@ class RequestWorker : public Napi::AsyncWorker {
   std::shared_ptr<Box> box_;
   std::vector<char> req_;
   long timeout_ms_;
+  bool sent_;
   Napi::Promise::Deferred deferred_;
   std::vector<char> reply_;
   std::vector<int> fds_;
@@ -664,6 +669,117 @@ class RequestWorker : public Napi::AsyncWorker {
   Failure fail_;
   bool ok_ = false;
 };
+
+// ------------------------------------------------------------------------------------------
+// The fast paths: a request or a close that needs no blocking call waits for its answer on the
+// event loop itself (uv_poll on the socket or the pidfd), which saves two thread hops per call.
+// A send that would block, or a kernel without pidfd, falls back to the workers above.
+
+struct Waiter {
+  Napi::Env env;
+  Napi::Promise::Deferred deferred;
+  Napi::AsyncContext async;
+  std::shared_ptr<Box> box;
+  uv_poll_t poll;
+  uv_timer_t timer;
+  int open_handles = 0;
+  long timeout_ms = 0;
+  bool done = false;
+  bool killed = false;
+  bool is_close = false;
+  Waiter(Napi::Env e, std::shared_ptr<Box> b, const char* name)
+      : env(e), deferred(Napi::Promise::Deferred::New(e)), async(e, name), box(std::move(b)) {}
+};
+
+void waiter_handle_closed(uv_handle_t* h) {
+  Waiter* w = (Waiter*)h->data;
+  if (--w->open_handles == 0) delete w;
+}
+
+// Settles the promise inside a callback scope (so promise reactions run) and releases the handles.
+void waiter_finish(Waiter* w, const std::function<void(Napi::Env, Napi::Promise::Deferred&)>& settle) {
+  if (w->done) return;
+  w->done = true;
+  uv_poll_stop(&w->poll);
+  uv_timer_stop(&w->timer);
+  {
+    Napi::HandleScope hs(w->env);
+    Napi::CallbackScope cs(w->env, w->async);
+    settle(w->env, w->deferred);
+  }
+  uv_close((uv_handle_t*)&w->poll, waiter_handle_closed);
+  uv_close((uv_handle_t*)&w->timer, waiter_handle_closed);
+}
+
+bool waiter_start(Waiter* w, int fd, uv_poll_cb on_ready, uv_timer_cb on_timer) {
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(w->env, &loop) != napi_ok || !loop) return false;
+  if (uv_poll_init(loop, &w->poll, fd) != 0) return false;
+  w->poll.data = w;
+  uv_timer_init(loop, &w->timer);
+  w->timer.data = w;
+  w->open_handles = 2;
+  uv_poll_start(&w->poll, UV_READABLE, on_ready);
+  uv_timer_start(&w->timer, on_timer, (uint64_t)(w->timeout_ms < 0 ? 0 : w->timeout_ms), 0);
+  return true;
+}
+
+void request_ready(uv_poll_t* h, int status, int events) {
+  Waiter* w = (Waiter*)h->data;
+  std::vector<char> reply;
+  std::vector<int> fds;
+  int cred = 0;
+  long n = recv_msg(w->box->fd, &reply, &fds, &cred);
+  if (n == -EAGAIN || n == -EINTR) return;  // spurious wake-up: keep waiting
+  waiter_finish(w, [&](Napi::Env env, Napi::Promise::Deferred& d) {
+    if (n <= 0) {
+      Failure f = n == 0 ? Failure{"request", "recvmsg", "the child exited without replying", EPIPE} : Failure{"request", "recvmsg", "", (int)-n};
+      d.Reject(make_error(env, f).Value());
+      return;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("reply", Napi::Buffer<char>::Copy(env, reply.data(), reply.size()));
+    Napi::Array a = Napi::Array::New(env, fds.size());
+    for (size_t i = 0; i < fds.size(); i++) a.Set((uint32_t)i, fds[i]);
+    o.Set("fds", a);
+    o.Set("pid", cred);
+    d.Resolve(o);
+  });
+}
+
+void request_timeout(uv_timer_t* h) {
+  Waiter* w = (Waiter*)h->data;
+  kill_box(w->box.get(), SIGKILL);
+  waiter_finish(w, [&](Napi::Env env, Napi::Promise::Deferred& d) {
+    Failure f{"timeout", "poll", "timeout after " + std::to_string(w->timeout_ms) + " ms", ETIMEDOUT};
+    d.Reject(make_error(env, f).Value());
+  });
+}
+
+enum class Fast { kDone, kNotSent, kSentNeedWorker };
+
+// Tries the fast path; otherwise says whether the worker still has to send.
+Fast request_fast(Napi::Env env, const std::shared_ptr<Box>& box, const char* data, size_t len, long timeout, Napi::Value* promise) {
+  if (box->closing) return Fast::kNotSent;
+  ssize_t sent;
+  do sent = send(box->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (sent < 0 && errno == EINTR);
+  if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Fast::kNotSent;
+  Waiter* w = new Waiter(env, box, "nsprobe:request");
+  w->timeout_ms = timeout;
+  *promise = w->deferred.Promise();
+  if (sent < 0) {
+    int e = errno;
+    w->deferred.Reject(make_error(env, {"request", "send", std::string("the child is gone (") + strerror(e) + ")", e}).Value());
+    delete w;
+    return Fast::kDone;
+  }
+  if (!waiter_start(w, box->fd, request_ready, request_timeout)) {
+    delete w;
+    return Fast::kSentNeedWorker;  // the request is out; a worker collects the reply
+  }
+  return Fast::kDone;
+}
 
 Napi::Value Request(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -683,7 +799,10 @@ Napi::Value Request(const Napi::CallbackInfo& info) {
     return d.Promise();
   }
   long timeout = info.Length() > 2 && info[2].IsNumber() ? (long)info[2].As<Napi::Number>().Int64Value() : 5000;
-  auto* w = new RequestWorker(env, box, std::vector<char>(buf.Data(), buf.Data() + buf.Length()), timeout);
+  Napi::Value fast;
+  Fast f = request_fast(env, box, buf.Data(), buf.Length(), timeout, &fast);
+  if (f == Fast::kDone) return fast;
+  auto* w = new RequestWorker(env, box, std::vector<char>(buf.Data(), buf.Data() + buf.Length()), timeout, f == Fast::kSentNeedWorker);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
@@ -691,6 +810,26 @@ Napi::Value Request(const Napi::CallbackInfo& info) {
 
 // ------------------------------------------------------------------------------------------
 // close
+
+// Forgets a closed box and describes how it ended.
+Napi::Object close_result(Napi::Env env, const std::shared_ptr<Box>& box, bool killed) {
+  {
+    std::lock_guard<std::mutex> lk(g_mu);
+    g_boxes.erase(box->id);
+  }
+  Napi::Object o = Napi::Object::New(env);
+  int st = box->status;
+  o.Set("reaped", box->reaped.load());
+  o.Set("killed", killed);
+  if (box->is_child && box->reaped) {
+    o.Set("exitCode", WIFEXITED(st) ? Napi::Value(Napi::Number::New(env, WEXITSTATUS(st))) : env.Null());
+    o.Set("signal", WIFSIGNALED(st) ? Napi::Value(Napi::Number::New(env, WTERMSIG(st))) : env.Null());
+  } else {
+    o.Set("exitCode", env.Null());
+    o.Set("signal", env.Null());
+  }
+  return o;
+}
 
 class CloseWorker : public Napi::AsyncWorker {
  public:
@@ -709,22 +848,7 @@ class CloseWorker : public Napi::AsyncWorker {
     std::lock_guard<std::mutex> lk(box_->mu);  // wait for a pending request to finish
   }
   void OnOK() override {
-    Napi::Env env = Env();
-    {
-      std::lock_guard<std::mutex> lk(g_mu);
-      g_boxes.erase(box_->id);
-    }
-    Napi::Object o = Napi::Object::New(env);
-    int st = box_->status;
-    o.Set("reaped", box_->reaped.load());
-    o.Set("killed", killed_);
-    if (box_->is_child && box_->reaped) {
-      o.Set("exitCode", WIFEXITED(st) ? Napi::Value(Napi::Number::New(env, WEXITSTATUS(st))) : env.Null());
-      o.Set("signal", WIFSIGNALED(st) ? Napi::Value(Napi::Number::New(env, WTERMSIG(st))) : env.Null());
-    } else {
-      o.Set("exitCode", env.Null());
-      o.Set("signal", env.Null());
-    }
+    Napi::Object o = close_result(Env(), box_, killed_);
     box_.reset();
     deferred_.Resolve(o);
   }
@@ -735,6 +859,31 @@ class CloseWorker : public Napi::AsyncWorker {
   bool killed_ = false;
   Napi::Promise::Deferred deferred_;
 };
+
+// Close on the event loop: wait for the pidfd to turn readable (the process ended), then reap.
+void close_ready(uv_poll_t* h, int status, int events) {
+  Waiter* w = (Waiter*)h->data;
+  if (w->box->is_child) {
+    int st = 0;
+    pid_t r = waitpid(w->box->pid, &st, WNOHANG | __WALL);
+    if (r == 0) return;  // not yet reapable: keep waiting
+    if (r == w->box->pid) w->box->status = st;
+  }
+  w->box->reaped = true;
+  waiter_finish(w, [&](Napi::Env env, Napi::Promise::Deferred& d) { d.Resolve(close_result(env, w->box, w->killed)); });
+}
+
+void close_timeout(uv_timer_t* h) {
+  Waiter* w = (Waiter*)h->data;
+  if (!w->killed) {
+    // The grace time is over (a child stuck in a request does not see EOF): kill it.
+    w->killed = true;
+    kill_box(w->box.get(), SIGKILL);
+    uv_timer_start(&w->timer, close_timeout, 5000, 0);
+    return;
+  }
+  waiter_finish(w, [&](Napi::Env env, Napi::Promise::Deferred& d) { d.Resolve(close_result(env, w->box, true)); });
+}
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -751,6 +900,16 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
     return d.Promise();
   }
   long timeout = info.Length() > 1 && info[1].IsNumber() ? (long)info[1].As<Napi::Number>().Int64Value() : 1000;
+  if (box->pidfd >= 0) {
+    // Closing our end makes the child's recv return 0 and it exits.
+    shutdown(box->fd, SHUT_RDWR);
+    Waiter* w = new Waiter(env, box, "nsprobe:close");
+    w->timeout_ms = timeout;
+    w->is_close = true;
+    Napi::Promise p = w->deferred.Promise();
+    if (waiter_start(w, box->pidfd, close_ready, close_timeout)) return p;
+    delete w;
+  }
   auto* w = new CloseWorker(env, box, timeout);
   Napi::Promise p = w->Promise();
   w->Queue();

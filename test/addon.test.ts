@@ -184,3 +184,18 @@ test('malformed requests are errors, not crashes', async (t) => {
     await s.close();
   }
 });
+
+test('pending requests do not hold the thread pool: entering still works while many requests hang', async (t) => {
+  const hung = await Promise.all(Array.from({ length: 6 }, () => enter({ namespaces: ['uts'], mode: 'rootless' })));
+  const pending = hung.map((s) => s.hang(20000).then(() => 'replied', () => 'rejected'));
+  const fresh = (async () => {
+    const s = await enter({ namespaces: ['uts'], mode: 'rootless' });
+    const id = await s.identity();
+    await s.close();
+    return `entered as ${id.euid}`;
+  })();
+  const first = await Promise.race([fresh, ...pending]);
+  t.is(first, 'entered as 0', 'a new sandbox must be served before any hanging request ends');
+  await Promise.all(hung.map((s) => s.close(50)));
+  t.deepEqual(await Promise.all(pending), hung.map(() => 'rejected'));
+});

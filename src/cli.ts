@@ -27,6 +27,7 @@ export interface CliOptions {
   help: boolean;
   version: boolean;
   color: boolean | null;
+  checkResidue: boolean;
 }
 
 const HELP = `nsprobe: which Linux namespaces work on this host, whether they isolate, and why not
@@ -44,11 +45,14 @@ Options:
   --require LIST     probes that must pass, as ns[:mode],... (exit 1 otherwise)
   --timeout MS       per-probe timeout (default ${DEFAULT_TIMEOUT_MS})
   --no-color         plain output (also NO_COLOR=1 or when stdout is not a terminal)
+  --check-residue    snapshot the host before and after the run; print what the run left
+                     (processes, mounts, IPC objects, devices, cgroups, files), exit 1 if any
   -h, --help         this help
   -V, --version      the version
 
 Exit codes: 0 nothing failed, 1 an assertion failed, a probe errored or a required probe did
-not pass, 2 usage error (unknown probe or flag, unwritable output folder), 130 interrupted.
+not pass or --check-residue found residue, 2 usage error (unknown probe or flag, unwritable
+output folder), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 `;
 
 function splitList(v: string): string[] {
@@ -56,7 +60,7 @@ function splitList(v: string): string[] {
 }
 
 export function parseArgs(argv: readonly string[]): CliOptions {
-  const o: CliOptions = { only: null, mode: null, out: 'reports', formats: [...FORMATS], json: false, require: [], timeoutMs: DEFAULT_TIMEOUT_MS, help: false, version: false, color: null };
+  const o: CliOptions = { only: null, mode: null, out: 'reports', formats: [...FORMATS], json: false, require: [], timeoutMs: DEFAULT_TIMEOUT_MS, help: false, version: false, color: null, checkResidue: false };
   const names = new Set(PROBES.map((p) => p.name));
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i];
@@ -114,6 +118,9 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       }
       case '--no-color':
         o.color = false;
+        break;
+      case '--check-residue':
+        o.checkResidue = true;
         break;
       case '--color':
         o.color = true;
@@ -188,6 +195,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const out = resolve(o.out);
+  const residue = o.checkResidue ? await import('./residue.js') : null;
+  const before = residue ? await residue.snapshot({ exclude: [out] }) : null;
   checkOutDir(out);
   const host = realHostContext();
   const facts = collectHostFacts(host);
@@ -207,10 +216,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   const tty = process.stderr.isTTY && !o.json;
   const color = o.color ?? (tty && !process.env.NO_COLOR);
   const ac = new AbortController();
+  let caught: NodeJS.Signals | undefined;
+  const interrupted = () => (caught === 'SIGTERM' ? 143 : 130);
   const onSignal = (sig: NodeJS.Signals) => {
-    if (!ac.signal.aborted) {
+    if (!caught) {
+      caught = sig;
       process.stderr.write(`\nnsprobe: ${sig}, stopping\n`);
       ac.abort();
+    } else {
+      process.exit(interrupted()); // a second signal: leave now (the exit hook kills children)
     }
   };
   process.on('SIGINT', onSignal);
@@ -233,18 +247,29 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
     if (tty) process.stderr.write('\r\x1b[K');
   } catch (e) {
-    if (e instanceof Interrupted) return 130;
+    if (e instanceof Interrupted) return interrupted();
     throw e;
+  }
+  // The handlers stay while the reports are written: a signal then lets the writing finish (a
+  // few ms), so the folder holds every report or none, never a temporary file.
+  let files: string[];
+  try {
+    files = await writeReports(report, out, o.formats);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  const files = await writeReports(report, out, o.formats);
+  if (caught) return interrupted();
   if (o.json) {
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   } else {
     process.stdout.write(renderSummary(report, { color }));
     process.stdout.write(`reports: ${files.join(', ')}\n`);
+  }
+  if (residue && before) {
+    const left = (await residue.residueSince(before)).residue;
+    process.stderr.write(residue.formatResidue(left) || 'residue: none\n');
+    if (left.length) return 1;
   }
   return exitCode(report, o.require);
 }

@@ -38,6 +38,9 @@ export class ProbeContext {
   private readonly sandboxes: Sandbox[] = [];
   private readonly cleanups: (() => unknown)[] = [];
   private readonly afterClose: (() => unknown)[] = [];
+  /** Entries in flight and closes of sandboxes that arrived after the probe was stopped. */
+  private readonly entering = new Set<Promise<void>>();
+  private stopped = false;
   /** A short random token for names this run creates (hostnames, IPC keys, mount sources). */
   readonly token: string;
 
@@ -55,10 +58,25 @@ export class ProbeContext {
   }
 
   /** Enters the probe's namespaces (or `namespaces`) in this mode. */
-  async enter(opts: Partial<EnterOptions> = {}): Promise<Sandbox> {
-    const s = await enter({ namespaces: this.namespaces, mode: this.mode, timeoutMs: this.timeoutMs, ...opts });
-    this.sandboxes.push(s);
-    return s;
+  enter(opts: Partial<EnterOptions> = {}): Promise<Sandbox> {
+    return this.adopt(enter({ namespaces: this.namespaces, mode: this.mode, timeoutMs: this.timeoutMs, ...opts }));
+  }
+
+  /**
+   * Tracks a sandbox still being created. After a timeout or Ctrl-C the probe's run() goes on
+   * until its next request fails; a sandbox it gets after that is closed at once (so it cannot
+   * create anything that no cleanup would remove), and dispose() waits for entries in flight.
+   */
+  private adopt(p: Promise<Sandbox>): Promise<Sandbox> {
+    return this.pending(p.then((s) => this.track(s)));
+  }
+
+  /** Remembers work dispose() must wait for; returns it. */
+  private pending<T>(p: Promise<T>): Promise<T> {
+    const settled = p.then(() => undefined, () => undefined);
+    this.entering.add(settled);
+    void settled.then(() => this.entering.delete(settled));
+    return p;
   }
 
   /**
@@ -73,13 +91,15 @@ export class ProbeContext {
   async join(target: Sandbox, namespaces?: NsType[], via: 'path' | 'pidfd' = 'path'): Promise<Sandbox> {
     const ns = [...(namespaces ?? target.namespaces)];
     if (target.mode === 'rootless' && !ns.includes('user')) ns.unshift('user');
-    const s = await join(target, { namespaces: ns, via, timeoutMs: this.timeoutMs });
-    this.sandboxes.push(s);
-    return s;
+    return this.adopt(join(target, { namespaces: ns, via, timeoutMs: this.timeoutMs }));
   }
 
   /** Tracks a sandbox made another way (e.g. forkServe) so it is closed with the probe. */
   track(s: Sandbox): Sandbox {
+    if (this.stopped) {
+      this.pending(s.close(0));
+      throw new Error('the probe was stopped (timeout or interrupt)');
+    }
     this.sandboxes.push(s);
     return s;
   }
@@ -116,12 +136,17 @@ export class ProbeContext {
 
   /** Kills every sandbox at once (timeout, Ctrl-C). */
   killAll(): void {
+    this.stopped = true;
     for (const s of this.sandboxes) if (!s.isClosed) s.killNow();
   }
 
   /** Runs cleanups, closes sandboxes (newest first), runs after-close cleanups; never throws. */
   async dispose(): Promise<void> {
     await runAll(this.cleanups);
+    this.stopped = true;
+    // A sandbox entered meanwhile is closed by track(); wait for it before after-close cleanups
+    // (a child still in a cgroup keeps it from being removed).
+    while (this.entering.size) await Promise.all(this.entering);
     for (const s of [...this.sandboxes].reverse()) {
       try {
         await s.close();

@@ -183,7 +183,10 @@ export async function runSuite(opts: RunOptions): Promise<Report> {
   const onAbort = () => killAll();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 2) }, worker));
+    // Every worker settles (so every probe is disposed: sandboxes reaped, cgroups removed)
+    // before an interruption is reported.
+    const settled = await Promise.allSettled(Array.from({ length: Math.max(1, opts.concurrency ?? 2) }, worker));
+    for (const s of settled) if (s.status === 'rejected') throw s.reason;
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
   }

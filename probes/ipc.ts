@@ -3,7 +3,7 @@
 // process in the same namespace sees them (control). Every object is removed, on the host too.
 import { readFileSync } from 'node:fs';
 import type { ProbeDef } from '../src/probe.js';
-import type { Sandbox } from '../src/sandbox.js';
+import { enter, type Sandbox } from '../src/sandbox.js';
 
 const IPC_CREAT = 0o1000;
 const IPC_EXCL = 0o2000;
@@ -36,6 +36,19 @@ export const ipc: ProbeDef = {
     const hostKey = (key ^ 0x00800000) | 0;
     const mq = `nsprobe-${ctx.token}`;
     const hostMq = `nsprobe-host-${ctx.token}`;
+    // Objects made in the host's IPC namespace, noted before the request that creates them: if
+    // the probe is killed (timeout, Ctrl-C) its host sandbox is gone, so a fresh one removes them
+    // by key after close. Empty after a normal run.
+    const onHost = new Map<string, () => Promise<unknown>>();
+    ctx.deferAfterClose(async () => {
+      if (!onHost.size) return;
+      const h = await enter({ namespaces: [], mode: ctx.mode, timeoutMs: 2000 });
+      try {
+        for (const rm of onHost.values()) await rm.call(h).catch(() => undefined);
+      } finally {
+        await h.close();
+      }
+    });
     const a = await ctx.enter();
     const host = await ctx.hostSide();
     const second = await ctx.join(a, ['ipc']);
@@ -51,13 +64,19 @@ export const ipc: ProbeDef = {
       ctx.expect(`a sibling IPC namespace looking up key K of ${kind} gets ENOENT`, await get(sibling, kind, key, 0), -ENOENT, 'sibling');
       ctx.expect(`a second process in the same namespace finds ${kind} key K (control)`, await get(second, kind, key, 0), id, 'control');
 
+      onHost.set(kind, async function (this: Sandbox) {
+        const id = await get(this, kind, hostKey, 0);
+        if (id >= 0) await this.ipcrm(kind, id);
+      });
       const hid = await get(host, kind, hostKey, IPC_CREAT | IPC_EXCL | 0o600);
       if (hid >= 0) {
-        ctx.defer(() => host.ipcrm(kind, hid));
+        ctx.defer(() => host.ipcrm(kind, hid).then(() => onHost.delete(kind)));
         ctx.check(`a ${kind} object the host created is listed in the host's /proc/sysvipc (control)`, sysvKeys(kind).includes(hostKey), 'present', sysvKeys(kind).includes(hostKey) ? 'present' : 'absent', 'control');
         ctx.expect(`a ${kind} object the host created with key K2 is invisible inside`, await get(a, kind, hostKey, 0), -ENOENT, 'inside');
         await host.ipcrm(kind, hid);
+        onHost.delete(kind);
       } else {
+        onHost.delete(kind);
         ctx.check(`host creates a ${kind} object with key K2`, false, 'an id', hid, 'host');
       }
       await a.ipcrm(kind, id);
@@ -72,12 +91,17 @@ export const ipc: ProbeDef = {
       ctx.expect('a second process in the same namespace opens the queue (control)', await second.mqOpen(mq, O_RDWR), 0, 'control');
       await a.mqUnlink(mq);
     }
+    onHost.set('mq', function (this: Sandbox) { return this.mqUnlink(hostMq); });
     const hostCreated = await host.mqOpen(hostMq, O_CREAT | O_EXCL | O_RDWR);
     ctx.expect('POSIX message queue created by the host', hostCreated, 0, 'host');
     if (hostCreated === 0) {
       ctx.defer(() => host.mqUnlink(hostMq));
       ctx.expect('a queue the host created is invisible inside', await a.mqOpen(hostMq, O_RDWR), -ENOENT, 'inside');
-      ctx.expect('the host removes its queue', await host.mqUnlink(hostMq), 0, 'host');
+      const removed = await host.mqUnlink(hostMq);
+      if (removed === 0) onHost.delete('mq');
+      ctx.expect('the host removes its queue', removed, 0, 'host');
+    } else {
+      onHost.delete('mq');
     }
   },
 };

@@ -29,9 +29,11 @@ export const mnt: ProbeDef = {
     const m = await a.mount(source, where, 'tmpfs', MS.NOSUID | MS.NODEV, 'size=1m,mode=0700');
     ctx.expect(`a tmpfs mounts on ${where} inside`, m.err, 0, 'inside');
     const has = (text: string) => text.split('\n').some((l) => l.includes(` ${source} `) || l.endsWith(` ${source}`) || l.includes(` - tmpfs ${source} `));
-    ctx.check('the tmpfs is in the mountinfo inside', has(await a.readFile('/proc/self/mountinfo')), 'present', 'see mountinfo', 'inside');
+    const insideHas = has(await a.readFile('/proc/self/mountinfo'));
+    ctx.check('the tmpfs is in the mountinfo inside', insideHas, 'present', insideHas ? 'present' : 'absent', 'inside');
     const second = await ctx.join(a, ['mnt']);
-    ctx.check('a second process in the namespace sees the tmpfs (control)', has(await second.readFile('/proc/self/mountinfo')), 'present', 'absent', 'control');
+    const secondHas = has(await second.readFile('/proc/self/mountinfo'));
+    ctx.check('a second process in the namespace sees the tmpfs (control)', secondHas, 'present', secondHas ? 'present' : 'absent', 'control');
     const hostInfo = readFileSync('/proc/self/mountinfo', 'utf8');
     ctx.check('the host\'s mountinfo does not show the tmpfs', !has(hostInfo), 'absent', has(hostInfo) ? 'present' : 'absent', 'host');
     const sibling = await ctx.enter();

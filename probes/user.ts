@@ -20,7 +20,7 @@ export const user: ProbeDef = {
   since: '3.8',
   summary: 'ids are mapped, root inside holds capabilities only there',
   async run(ctx) {
-    const a = await ctx.enter({ namespaces: ['user'] });
+    const a = await ctx.enter();
     const privileged = ctx.mode === 'privileged';
     if (privileged) {
       // Unmapped until it switches to uid 0 inside (as a rootful engine with id remapping does).

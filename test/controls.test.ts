@@ -1,0 +1,36 @@
+// Each probe's isolation assertions must be able to fail: the same probe, run with its
+// namespaces taken away inside disposable namespaces (which play the host), has to report them
+// as failed. The real run (test/suite.test.ts) shows the same assertions passing.
+import test from 'ava';
+import { run, tsxArgv } from './helpers/run.js';
+
+const MUST_FAIL: Record<string, RegExp[]> = {
+  uts: [/^the host does not see the hostname set inside$/, /^a sibling UTS namespace does not see the hostname$/, /^a sibling UTS namespace does not see the domainname$/],
+  ipc: [/^the host's \/proc\/sysvipc\/(msg|shm|sem) does not list key K$/, /^a sibling IPC namespace looking up key K of (msg|shm|sem) gets ENOENT$/, /^a (msg|shm|sem) object the host created with key K2 is invisible inside$/, /^a queue the host created is invisible inside$/, /^a host process opening the queue name gets ENOENT$/],
+  pid: [/^the first process is PID 1$/, /^its parent pid is 0$/, /^the fresh \/proc lists only the namespace's processes$/, /^when PID 1 exits the rest of the namespace is killed$/],
+  net: [/^lo starts DOWN$/, /^inside binds the same port the host listens on$/, /^the port listening inside is not reached from the host$/],
+  mnt: [/^the host's mountinfo does not show the tmpfs$/, /^a sibling mount namespace does not show the tmpfs$/],
+  user: [/^uid_map inside shows exactly the written mapping$/, /^gid_map inside shows exactly the written mapping$/, /^the host sees the process with the mapped host uid$/],
+  cgroup: [/^inside, hierarchy .* shows the namespace root \/$/],
+  time: [/^CLOCK_MONOTONIC inside is ahead of the host's by 86400 s$/, /^CLOCK_BOOTTIME inside is ahead of the host's by 86400 s$/],
+};
+
+interface Out {
+  error: string | null;
+  assertions: { name: string; status: 'pass' | 'fail'; side?: string }[];
+}
+
+for (const [probe, patterns] of Object.entries(MUST_FAIL)) {
+  test(`${probe}: without its namespace, its isolation assertions fail`, (t) => {
+    // A disposable user namespace with its own uts/ipc/net/mount/pid namespaces and /proc plays the host.
+    const r = run(['unshare', '-Ur', '--uts', '--ipc', '--net', '--mount', '--pid', '--fork', '--mount-proc', 'sh', '-c', 'ip link set lo up 2>/dev/null || true; exec "$@"', 'sh', ...tsxArgv('test/helpers/control.ts', probe)]);
+    t.is(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as Out;
+    t.is(out.error, null);
+    for (const re of patterns) {
+      const hits = out.assertions.filter((a) => re.test(a.name));
+      t.true(hits.length > 0, `no assertion matches ${re}`);
+      for (const a of hits) t.is(a.status, 'fail', `"${a.name}" must fail without the namespace`);
+    }
+  });
+}

@@ -1,0 +1,99 @@
+// Shared by the soak, interruption and fuzz scripts and their tests: a seeded PRNG, process
+// helpers, and the filter for residue that other people's work on a shared machine leaves.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../src/paths.js';
+import type { Residue } from '../src/residue.js';
+
+export const ROOT = packageRoot();
+export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+
+/** mulberry32: small, fast, seeded; good enough to pick delays and mutate bytes. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)] : 0;
+}
+
+export function argNum(name: string, dflt: number, argv = process.argv): number {
+  const i = argv.indexOf(name);
+  if (i < 0) return dflt;
+  const n = Number(argv[i + 1]);
+  if (!Number.isFinite(n)) throw new Error(`${name} needs a number`);
+  return n;
+}
+
+export const SHARED_TMP = ['/tmp', '/var/tmp', '/dev/shm'];
+
+/**
+ * Residue that is not ours on a machine others use at the same time: entries in the shared temp
+ * folders that nsprobe would not name (compiler temp files, other tools' folders) and the temp
+ * folders of the repository's other tests (nsprobe-test-*) and of the kernel matrix
+ * (nsprobe-kc-*). Everything else (processes, mounts, IPC, devices, cgroups, files in the cwd,
+ * $HOME and the package) counts.
+ */
+export function foreign(r: Residue): boolean {
+  if (r.kind !== 'file') return false;
+  const m = /^new file (\/[^ ]+) \(uid/.exec(r.what);
+  if (!m) return false;
+  const path = m[1];
+  const dir = path.slice(0, path.lastIndexOf('/')) || '/';
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  if (!SHARED_TMP.includes(dir)) return false;
+  return !name.startsWith('nsprobe') || /^nsprobe-(test|kc)-/.test(name);
+}
+
+/** Open file descriptors of this process. */
+export function fdCount(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** Resident set size of this process in KiB (now, not the peak). */
+export function rssKiB(): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** performance.now() when it exited. */
+  at: number;
+}
+
+/** Spawns node with args; resolves on exit with the output. */
+export function spawnNode(args: string[], opts: { cwd?: string; prefix?: string[] } = {}): { child: ChildProcess; done: Promise<Exit> } {
+  const argv = [...(opts.prefix ?? []), process.execPath, ...args];
+  const child = spawn(argv[0], argv.slice(1), { cwd: opts.cwd ?? ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const done = new Promise<Exit>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      const at = performance.now();
+      // Output may still be in flight: wait for the pipes to close.
+      let open = 2;
+      const fin = () => --open === 0 && resolve({ code, signal, stdout, stderr, at });
+      if (child.stdout!.closed) fin();
+      else child.stdout!.on('close', fin);
+      if (child.stderr!.closed) fin();
+      else child.stderr!.on('close', fin);
+    });
+  });
+  return { child, done };
+}

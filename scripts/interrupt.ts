@@ -1,0 +1,161 @@
+// npm run interrupt [-- --points 50 --seed N]: starts the CLI and sends SIGINT or SIGTERM after
+// a seeded random delay spread over 0..(median run time), so that signals land while Node starts,
+// while sandboxes are entered, during requests and while reports are written. Each point must
+// end within 1 s of the signal with 130 (SIGINT) or 143 (SIGTERM), or 0/1 when the run had
+// finished, leave zero residue, and leave the complete set of valid reports or none.
+//
+// A signal that arrives before the CLI has installed its handler (Node still loading modules)
+// ends the process by the signal's default action: no child exists yet, and a shell reports that
+// as 130 / 143 too, so it is accepted as such and counted separately.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { REPORT_FILES } from '../src/report/write.js';
+import { validateReport } from '../src/report/validate.js';
+import { formatResidue, residueSince, snapshot, type Residue } from '../src/residue.js';
+import { argNum, CLI, foreign, median, prng, spawnNode } from './harness.js';
+
+export type Outcome = 'before-handler' | 'stopped' | 'stopped-after-reports' | 'finished';
+
+export interface Point {
+  i: number;
+  signal: 'SIGINT' | 'SIGTERM';
+  delayMs: number;
+  /** Signal to exit, ms (null when the run had ended before the signal was sent). */
+  exitMs: number | null;
+  code: number | null;
+  exitSignal: string | null;
+  reports: 'all' | 'none';
+  outcome: Outcome;
+  residue: Residue[];
+  problems: string[];
+}
+
+const EXPECTED = Object.values(REPORT_FILES).sort();
+
+/** Either every report, complete and valid, or no file at all. Returns problems. */
+export function checkOutDir(dir: string): { reports: 'all' | 'none'; problems: string[] } {
+  const names = readdirSync(dir).sort();
+  if (names.length === 0) return { reports: 'none', problems: [] };
+  const problems: string[] = [];
+  if (JSON.stringify(names) !== JSON.stringify(EXPECTED)) problems.push(`out dir holds ${names.join(', ')}, not exactly ${EXPECTED.join(', ')}`);
+  const read = (f: string) => {
+    try {
+      return readFileSync(join(dir, f), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  try {
+    const v = validateReport(JSON.parse(read('report.json')));
+    if (!v.ok) problems.push(`report.json does not validate: ${v.error}`);
+  } catch (e) {
+    problems.push(`report.json does not parse: ${(e as Error).message}`);
+  }
+  const tap = read('report.tap');
+  if (!/^TAP version 13\n/.test(tap) || !/^1\.\.\d+$/m.test(tap)) problems.push('report.tap is not complete TAP 13');
+  if (!read('junit.xml').trimEnd().endsWith('</testsuites>')) problems.push('junit.xml is truncated');
+  if (!read('report.html').trimEnd().endsWith('</html>')) problems.push('report.html is truncated');
+  if (!read('report.md').trim()) problems.push('report.md is empty');
+  return { reports: problems.length ? 'none' : 'all', problems };
+}
+
+/** Wall time of complete CLI runs (spawn to exit), ms. */
+export async function measureRuns(n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const dir = mkdtempSync(join(tmpdir(), 'nsprobe-int-'));
+    const t = performance.now();
+    const { done } = spawnNode([CLI, '--out', dir]);
+    const e = await done;
+    out.push(e.at - t);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+export async function interruptOnce(i: number, signal: Point['signal'], delayMs: number): Promise<Point> {
+  const dir = mkdtempSync(join(tmpdir(), 'nsprobe-int-'));
+  try {
+    const before = await snapshot({ exclude: [dir] });
+    const { child, done } = spawnNode([CLI, '--out', dir]);
+    let sentAt: number | null = null;
+    let exited = false;
+    const timer = setTimeout(() => {
+      if (exited) return;
+      sentAt = performance.now();
+      child.kill(signal);
+    }, delayMs);
+    const e = await done;
+    exited = true;
+    clearTimeout(timer);
+    const problems: string[] = [];
+    const want = signal === 'SIGTERM' ? 143 : 130;
+    const out = checkOutDir(dir);
+    problems.push(...out.problems);
+    let outcome: Outcome;
+    if (e.signal === signal) outcome = out.reports === 'all' ? 'finished' : 'before-handler';
+    else if (e.code === want) outcome = out.reports === 'all' ? 'stopped-after-reports' : 'stopped';
+    else if (e.code === 0 || e.code === 1) outcome = 'finished';
+    else {
+      outcome = 'finished';
+      problems.push(`exit code ${e.code} signal ${e.signal} (want ${want}, or 0/1 after finishing): ${e.stderr.slice(-500)}`);
+    }
+    if (outcome === 'finished' && out.reports !== 'all') problems.push('the run finished but wrote no reports');
+    if (outcome === 'before-handler' && e.stderr.includes('stopping')) problems.push('the handler ran but the process died by the signal');
+    const exitMs = sentAt === null ? null : e.at - sentAt;
+    const { residue } = await residueSince(before, { ignore: foreign, settleMs: 2000 });
+    return { i, signal, delayMs, exitMs, code: e.code, exitSignal: e.signal, reports: out.reports, outcome, residue, problems };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface Summary {
+  seed: number;
+  medianRunMs: number;
+  points: Point[];
+  outcomes: Record<Outcome, number>;
+  maxExitMs: number;
+  failures: string[];
+}
+
+/** `points` interruptions with delays stratified over 0..median run time (one per slice). */
+export async function runInterruptions(opts: { points: number; seed: number; boundMs?: number; log?: (s: string) => void }): Promise<Summary> {
+  const rand = prng(opts.seed);
+  const medianRunMs = median(await measureRuns(3));
+  const order = Array.from({ length: opts.points }, (_, k) => k).sort(() => rand() - 0.5);
+  const points: Point[] = [];
+  const outcomes: Record<Outcome, number> = { 'before-handler': 0, stopped: 0, 'stopped-after-reports': 0, finished: 0 };
+  const failures: string[] = [];
+  const bound = opts.boundMs ?? 1000;
+  for (let i = 0; i < opts.points; i++) {
+    const slice = order[i];
+    const delayMs = Math.round(((slice + rand()) / opts.points) * medianRunMs);
+    const signal = rand() < 0.5 ? 'SIGINT' : 'SIGTERM';
+    const p = await interruptOnce(i, signal, delayMs);
+    points.push(p);
+    outcomes[p.outcome]++;
+    const bad = [...p.problems];
+    if (p.exitMs !== null && p.exitMs > bound) bad.push(`ended ${Math.round(p.exitMs)} ms after the signal (bound ${bound} ms)`);
+    if (p.residue.length) bad.push(`residue:\n${formatResidue(p.residue)}`);
+    if (bad.length) failures.push(`point ${i} (${signal} at ${delayMs} ms): ${bad.join('; ')}`);
+    opts.log?.(`${String(i).padStart(3)} ${signal.padEnd(7)} at ${String(delayMs).padStart(4)} ms -> ${p.outcome.padEnd(21)} code ${p.code ?? p.exitSignal} exit ${p.exitMs === null ? '-' : Math.round(p.exitMs) + ' ms'} reports ${p.reports}${bad.length ? ' FAIL' : ''}`);
+  }
+  const maxExitMs = Math.max(0, ...points.map((p) => p.exitMs ?? 0));
+  return { seed: opts.seed, medianRunMs, points, outcomes, maxExitMs, failures };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const seed = argNum('--seed', Date.now() % 2 ** 31);
+  const n = argNum('--points', 50);
+  const t0 = performance.now();
+  const s = await runInterruptions({ points: n, seed, log: (l) => console.log(l) });
+  const exits = s.points.map((p) => p.exitMs).filter((x): x is number => x !== null);
+  console.log(`\nseed ${seed}; ${n} points in ${((performance.now() - t0) / 1000).toFixed(1)} s; median run ${Math.round(s.medianRunMs)} ms`);
+  console.log(`outcomes: ${Object.entries(s.outcomes).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  console.log(`signal to exit: median ${Math.round(median(exits))} ms, max ${Math.round(s.maxExitMs)} ms`);
+  console.log(s.failures.length ? `FAILURES (${s.failures.length}):\n${s.failures.join('\n')}` : 'all points clean: no residue, reports complete or absent');
+  process.exitCode = s.failures.length ? 1 : 0;
+}

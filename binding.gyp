@@ -11,6 +11,12 @@
       "cflags_cc!": ["-fno-exceptions"]
     },
     {
+      "target_name": "nsprobe-seccomp-exec",
+      "type": "executable",
+      "sources": ["native/seccomp-exec.c"],
+      "cflags": ["-O2", "-Wall"]
+    },
+    {
       "target_name": "nsprobe-rawbench",
       "type": "executable",
       "sources": ["native/rawbench.c"],

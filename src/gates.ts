@@ -7,7 +7,14 @@ import { isEnabled, readKernelConfig, type KernelConfig } from './host/kconfig.j
 import { parseMountinfo } from './host/mountinfo.js';
 
 export interface GateOptions {
-  measured?: { userNsDepthLeft?: number | null };
+  measured?: {
+    userNsDepthLeft?: number | null;
+    /**
+     * errno code of root (with CAP_SYS_ADMIN) creating a user namespace, when the runner tried it
+     * because files could not tell whether this is a chroot; null when it worked.
+     */
+    rootUserNs?: string | null;
+  };
   needs?: { userNamespacesPerRun?: number };
   /** Use this config instead of reading the running kernel's (undefined: read it). */
   kernelConfig?: KernelConfig | null;
@@ -275,12 +282,19 @@ function seccompGate({ facts }: Input): Gate {
     seccompRemedy(facts.container?.kind ?? null));
 }
 
-function chrootGate({ facts }: Input): Gate {
+function chrootGate({ facts, opts }: Input): Gate {
   const id = 'chroot';
   const remedy = 'run nsprobe outside the chroot, or replace the chroot by a container whose root is set with pivot_root (podman/docker run, systemd-nspawn -D <dir>, bwrap)';
   if (facts.chroot === true)
     return gate(id, 'blocked', true, USERNS_CREATORS, 'this process runs in a chroot: creating a user namespace inside a chroot is EPERM even for root', remedy);
   if (facts.chroot === false) return gate(id, 'ok', false, USERNS_CREATORS, 'not in a chroot');
+  // Files cannot tell, but the kernel can: root with CAP_SYS_ADMIN and no seccomp filter gets
+  // EPERM creating a user namespace only in a chroot (current_chrooted) or under an LSM policy.
+  const tried = opts.measured?.rootUserNs;
+  if (tried === 'EPERM' && facts.seccomp?.mode !== 2 && !(facts.lsms ?? []).some((l) => l === 'selinux' || l === 'bpf'))
+    return gate(id, 'blocked', 'inferred', USERNS_CREATORS,
+      'root with CAP_SYS_ADMIN and no seccomp filter got EPERM creating a user namespace: the kernel refuses that inside a chroot (files here cannot confirm the chroot: /proc/1/root unreadable and / is a mount point)', remedy);
+  if (tried === null) return gate(id, 'ok', false, USERNS_CREATORS, 'root created a user namespace, so this is not a chroot that blocks it');
   return gate(id, 'unknown', null, USERNS_CREATORS,
     'whether this process runs in a chroot cannot be told from files here (/proc/1/root unreadable and / is a mount point)',
     'ls -id / /proc/1/root/   # as root: different inode numbers mean a chroot');

@@ -9,7 +9,7 @@ import { collectHostFacts } from './host/facts.js';
 import { realHostContext, type HostContext } from './host/hostfs.js';
 import { SCHEMA_VERSION, summarize, type Gate, type HostFacts, type Mode, type NsType, type ProbeResult, type Report } from './model.js';
 import { ProbeContext, ProbeUnsupported, type ProbeDef } from './probe.js';
-import { killAll } from './sandbox.js';
+import { enter, killAll } from './sandbox.js';
 
 export const DEFAULT_TIMEOUT_MS = 10000;
 
@@ -157,6 +157,21 @@ export async function runProbe(p: Planned, facts: HostFacts, gates: Gate[], time
   return result;
 }
 
+/**
+ * When files cannot tell whether this is a chroot, root asks the kernel once: can it create a
+ * user namespace? (about 0.5 ms; undefined when not asked).
+ */
+async function rootUserNsCheck(facts: HostFacts): Promise<string | null | undefined> {
+  if (facts.chroot !== null || !canRunPrivileged(facts)) return undefined;
+  try {
+    const s = await enter({ namespaces: ['user'], mode: 'privileged', timeoutMs: 2000 });
+    await s.close();
+    return null;
+  } catch (e) {
+    return e instanceof NsError && e.stage === 'clone' ? e.code : undefined;
+  }
+}
+
 /** Runs the suite and returns the report (not yet written anywhere). */
 export async function runSuite(opts: RunOptions): Promise<Report> {
   const startedAt = new Date();
@@ -166,7 +181,8 @@ export async function runSuite(opts: RunOptions): Promise<Report> {
   // NSPROBE_KERNEL_CONFIG=/path: judge kernel_config by that file (e.g. an unpacked kernel package's
   // /boot/config-<version>) instead of /proc/config.gz or /boot/config-$(uname -r); ci/kernels.mjs sets it.
   const kernelConfigPath = host.env.NSPROBE_KERNEL_CONFIG || undefined;
-  const gates = evaluateGates(host, facts, kernelConfigPath ? { kernelConfigPath } : {});
+  const measured = { rootUserNs: await rootUserNsCheck(facts) };
+  const gates = evaluateGates(host, facts, kernelConfigPath ? { kernelConfigPath, measured } : { measured });
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const planned: Planned[] = [];
   for (const probe of opts.probes) for (const mode of opts.modes) planned.push({ probe, mode });

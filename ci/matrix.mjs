@@ -10,7 +10,7 @@
 // Finally `<nsprobe> merge <out> --out <out>` builds the matrix and --require cells are checked.
 //
 // Exit: 0 all boxes collected, merge ok, required cells pass; 1 otherwise; 2 bad usage; 130 interrupted.
-// See docs/matrix.md.
+// See README.md, "Distro matrix (Vagrant)".
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -135,7 +135,7 @@ function resolveExecutable(name) {
   for (const dir of (process.env.PATH || '').split(delimiter)) {
     if (dir && ok(join(dir, name))) return join(dir, name);
   }
-  usageError(`'${name}' not found on PATH: install Vagrant (docs/matrix.md) or pass --vagrant PATH`);
+  usageError(`'${name}' not found on PATH: install Vagrant (README.md, "Distro matrix") or pass --vagrant PATH`);
 }
 
 /** --require FILE: lines `<box|*>[/root|/user] <probe>/<mode>`; '#' starts a comment. */

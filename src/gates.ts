@@ -26,8 +26,11 @@ export interface GateOptions {
 export const DEFAULT_NEEDS_PER_RUN = 16;
 /** Below this many user namespaces, rootless container runtimes and sandboxes run out. */
 export const USERNS_COMFORT = 1024;
-/** User namespaces nest at most 32 levels below the initial one. */
-export const USERNS_MAX_DEPTH = 32;
+/**
+ * Levels of user namespaces below the initial one: the kernel refuses a new one whose parent is
+ * deeper than 32 (ENOSPC), so 33 exist below level 0 (measured on 6.18: the 34th fails).
+ */
+export const USERNS_MAX_DEPTH = 33;
 /** The value nsprobe's remedies raise user.max_user_namespaces to (the one Red Hat's rootless guide uses). */
 export const USERNS_REMEDY_VALUE = 28633;
 
@@ -499,7 +502,7 @@ function usernsNestingGate({ opts }: Input): Gate {
     return gate(id, 'blocked', left, USERNS_CREATORS, `no user namespace level is left below this one (limit ${USERNS_MAX_DEPTH}): creating one fails with ENOSPC`, fix);
   if (left < 2)
     return gate(id, 'warn', left, probeIds('user'), `only ${left} user namespace level is left below this one (limit ${USERNS_MAX_DEPTH}): nested probes fail with ENOSPC`, fix);
-  return gate(id, 'ok', left, probeIds('user'), `${left} user namespace levels left below this one (limit ${USERNS_MAX_DEPTH})`);
+  return gate(id, 'ok', left, probeIds('user'), `${left} user namespace levels left below this one (at most ${USERNS_MAX_DEPTH} below the initial one)`);
 }
 
 // ---------- all gates ----------

@@ -172,18 +172,39 @@ async function rootUserNsCheck(facts: HostFacts): Promise<string | null | undefi
   }
 }
 
+/**
+ * How many user namespace levels can still be created below this process (about 3 ms): a child
+ * one level down nests until the kernel refuses. null when that cannot be measured.
+ */
+async function userNsDepthLeft(timeoutMs: number): Promise<number | null> {
+  try {
+    const s = await enter({ namespaces: [], mode: 'rootless', timeoutMs });
+    try {
+      const r = await s.nest('user', 64);
+      return r.errno === 28 /* ENOSPC */ || r.errno === 87 /* EUSERS, kernels 3.11-4.8 */ ? r.levels + 1 : null;
+    } finally {
+      await s.close();
+    }
+  } catch {
+    return 0;
+  }
+}
+
 /** Runs the suite and returns the report (not yet written anywhere). */
 export async function runSuite(opts: RunOptions): Promise<Report> {
   const startedAt = new Date();
   const t0 = performance.now();
   const host = opts.host ?? realHostContext();
   const facts = collectHostFacts(host);
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   // NSPROBE_KERNEL_CONFIG=/path: judge kernel_config by that file (e.g. an unpacked kernel package's
   // /boot/config-<version>) instead of /proc/config.gz or /boot/config-$(uname -r); ci/kernels.mjs sets it.
   const kernelConfigPath = host.env.NSPROBE_KERNEL_CONFIG || undefined;
-  const measured = { rootUserNs: await rootUserNsCheck(facts) };
+  const measured = {
+    rootUserNs: await rootUserNsCheck(facts),
+    userNsDepthLeft: opts.modes.includes('rootless') ? await userNsDepthLeft(timeoutMs) : undefined,
+  };
   const gates = evaluateGates(host, facts, kernelConfigPath ? { kernelConfigPath, measured } : { measured });
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const planned: Planned[] = [];
   for (const probe of opts.probes) for (const mode of opts.modes) planned.push({ probe, mode });
   const results: ProbeResult[] = new Array(planned.length);

@@ -9,7 +9,6 @@ export interface ProbeNeeds {
   modes?: readonly Mode[];
   /** Minimum kernel version, e.g. "5.6". */
   kernel?: string;
-  /** Needs root in privileged mode (always true for privileged mode; rootless never does). */
 }
 
 export interface ProbeDef {

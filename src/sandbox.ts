@@ -359,8 +359,6 @@ export async function enter(opts: EnterOptions): Promise<Sandbox> {
   return new Sandbox(box, opts.namespaces, opts.mode, timeoutMs, plan);
 }
 
-const NS_FILE: Record<NsType, string> = { uts: 'uts', ipc: 'ipc', pid: 'pid', net: 'net', mnt: 'mnt', user: 'user', cgroup: 'cgroup', time: 'time' };
-
 /** Starts a child that setns()es into the namespaces of `target` (a Sandbox or a host pid). */
 export async function join(target: Sandbox | number, opts: JoinOptions): Promise<Sandbox> {
   const pid = typeof target === 'number' ? target : target.pid;
@@ -379,7 +377,7 @@ export async function join(target: Sandbox | number, opts: JoinOptions): Promise
     spec.joinPidfdFlags = order.reduce((f, ns) => f | CLONE[ns], 0);
   } else {
     spec.joinPaths = order.map((ns) => ({
-      path: `/proc/${pid}/ns/${NS_FILE[ns]}`,
+      path: `/proc/${pid}/ns/${ns}`,
       type: CLONE[ns],
     }));
   }

@@ -1,0 +1,647 @@
+#!/usr/bin/env node
+// Kernel matrix that runs on this machine: boot Debian's packaged kernels in QEMU (TCG, no KVM
+// needed) over the host's own root, shared read-only through virtiofs with a tmpfs overlay on top,
+// run nsprobe in each guest as root and as nobody, bring report.json back over a serial port, and
+// merge every kernel plus the host's own run into one matrix. See docs/kernels.md.
+//
+//   node ci/kernels.mjs [--kernels 6.1,6.1-cloud,6.12-cloud,6.12-rt|PACKAGE,...] [--out reports/kernels]
+//                       [--timeout 600] [--cache .cache/kernels] [--memory 2048] [--cpus 2] [--no-host]
+//                       [--only uts,net,...]
+//
+// Exit: 0 every kernel delivered both reports and the merge worked; 1 a kernel failed, hung or the
+// merge failed; 2 bad flags; 3 a tool is missing and could not be installed; 130 interrupted.
+
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import zlib from 'node:zlib';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Short names for the --kernels flag: Debian meta packages, resolved to the current kernel package. */
+export const ALIASES = {
+  '6.1': 'linux-image-amd64',
+  '6.1-cloud': 'linux-image-cloud-amd64',
+  '6.1-rt': 'linux-image-rt-amd64',
+  '6.12': 'linux-image-6.12-amd64',
+  '6.12-cloud': 'linux-image-6.12-cloud-amd64',
+  '6.12-rt': 'linux-image-6.12-rt-amd64',
+};
+export const DEFAULT_KERNELS = ['6.1', '6.1-cloud', '6.12-cloud', '6.12-rt'];
+const VIRTIOFSD_PATHS = ['/usr/lib/qemu/virtiofsd', '/usr/libexec/virtiofsd', '/usr/lib/virtiofsd'];
+/** What the initramfs loads before it can mount the shared root: virtio PCI transport, virtiofs, overlayfs. */
+const INITRAMFS_MODULES = ['virtio_pci', 'virtiofs', 'overlay'];
+const NOBODY = 65534;
+
+class UsageError extends Error {}
+class MissingError extends Error {}
+
+const log = (msg) => process.stdout.write(`${msg}\n`);
+
+// ---------- child processes: every one is tracked and killed on exit, error and Ctrl-C ----------
+
+const children = new Set();
+
+function killTree(child, signal = 'SIGKILL') {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal); // detached: its own process group
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+function killAll() {
+  for (const c of children) killTree(c);
+}
+
+/** Starts a long-running child in its own process group; resolves with {code, signal} when it exits. */
+function start(cmd, args, opts = {}) {
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  children.add(child);
+  child.done = new Promise((resolve) => {
+    child.on('error', (error) => resolve({ code: null, signal: null, error }));
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  }).finally(() => children.delete(child));
+  return child;
+}
+
+/** Runs a short command; throws with its stderr unless `ok` accepts the result. */
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
+  if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
+  if (r.status !== 0 && !opts.allowFail) {
+    const err = (r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' | ');
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}: ${err}`);
+  }
+  return r;
+}
+
+const which = (name) =>
+  (process.env.PATH || '/usr/sbin:/usr/bin:/sbin:/bin')
+    .split(':')
+    .concat(['/usr/sbin', '/sbin'])
+    .map((d) => path.join(d, name))
+    .find((p) => {
+      try {
+        fs.accessSync(p, fs.constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    }) ?? null;
+
+// ---------- tools ----------
+
+/** A static busybox: it is the initramfs's /init and every command in it. */
+function staticBusybox() {
+  const p = which('busybox');
+  if (!p) return null;
+  const r = spawnSync('file', ['-L', p], { encoding: 'utf8' });
+  if (r.status === 0) return /statically linked/.test(r.stdout) ? p : null;
+  // no `file`: a static binary has no PT_INTERP, so no ld-linux path in its first pages
+  const head = fs.readFileSync(p).subarray(0, 4096).toString('latin1');
+  return head.includes('ld-linux') ? null : p;
+}
+
+export function findTools() {
+  const virtiofsd = VIRTIOFSD_PATHS.find((p) => fs.existsSync(p)) ?? which('virtiofsd');
+  const tools = {
+    qemu: which('qemu-system-x86_64'),
+    virtiofsd,
+    busybox: staticBusybox(),
+    modprobe: which('modprobe'),
+    depmod: which('depmod'),
+    setpriv: which('setpriv'),
+    tar: which('tar'),
+    'dpkg-deb': which('dpkg-deb'),
+    'apt-get': which('apt-get'),
+    'apt-cache': which('apt-cache'),
+  };
+  return tools;
+}
+
+/** Debian package that provides each tool. */
+const PROVIDERS = {
+  qemu: 'qemu-system-x86',
+  virtiofsd: 'qemu-system-x86', // bookworm: /usr/lib/qemu/virtiofsd (qemu-system-common); newer: the virtiofsd package
+  busybox: 'busybox-static',
+  modprobe: 'kmod',
+  depmod: 'kmod',
+  setpriv: 'util-linux',
+  tar: 'tar',
+  'dpkg-deb': 'dpkg',
+};
+
+/** Installs missing tools with apt-get when root; otherwise (or when that fails) says exactly what is missing. */
+export function ensureTools() {
+  let tools = findTools();
+  const missing = () => Object.entries(tools).filter(([, p]) => !p).map(([k]) => k);
+  if (missing().length === 0) return tools;
+  if (!tools['apt-get'] || !tools['apt-cache'])
+    throw new MissingError(`missing: ${missing().join(', ')}; apt-get is not available to install them (this script needs Debian/Ubuntu)`);
+  const pkgs = [...new Set(missing().map((k) => PROVIDERS[k]).filter(Boolean))];
+  if (missing().includes('virtiofsd') && aptHas('virtiofsd')) pkgs.push('virtiofsd');
+  if (process.geteuid?.() !== 0)
+    throw new MissingError(`missing: ${missing().join(', ')}; as root run: apt-get install -y ${pkgs.join(' ')}`);
+  log(`installing ${pkgs.join(' ')} (missing: ${missing().join(', ')})`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  let r = run('apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], { env, allowFail: true });
+  if (r.status !== 0) {
+    run('apt-get', ['update'], { env, allowFail: true });
+    r = run('apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], { env, allowFail: true });
+  }
+  tools = findTools();
+  if (missing().length > 0) {
+    const why = r.status !== 0 ? `apt-get install ${pkgs.join(' ')} failed: ${(r.stderr || '').trim().split('\n').slice(-2).join(' | ')}` : 'installed packages did not provide them';
+    throw new MissingError(`missing: ${missing().join(', ')}; ${why}`);
+  }
+  return tools;
+}
+
+function aptHas(pkg) {
+  const r = spawnSync('apt-cache', ['policy', pkg], { encoding: 'utf8' });
+  return r.status === 0 && /Candidate: (?!\(none\))/.test(r.stdout);
+}
+
+// ---------- kernels: resolve, download, unpack ----------
+
+function aptCandidate(pkg) {
+  const r = spawnSync('apt-cache', ['policy', pkg], { encoding: 'utf8' });
+  const m = /Candidate: (\S+)/.exec(r.stdout ?? '');
+  return m && m[1] !== '(none)' ? m[1] : null;
+}
+
+let aptUpdated = false;
+function aptUpdateOnce() {
+  if (aptUpdated || process.geteuid?.() !== 0) return false;
+  aptUpdated = true;
+  log('apt-get update (package lists are missing or stale)');
+  run('apt-get', ['update'], { allowFail: true, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  return true;
+}
+
+/** `6.1-cloud` or a package name -> { tag, pkg, version }, following meta packages to the versioned kernel. */
+export function resolveKernel(spec) {
+  let pkg = ALIASES[spec] ?? spec;
+  if (!/^linux-image-/.test(pkg)) throw new UsageError(`--kernels: '${spec}' is neither one of ${Object.keys(ALIASES).join(', ')} nor a linux-image-* package`);
+  for (let hop = 0; hop < 4; hop++) {
+    let version = aptCandidate(pkg);
+    if (!version && aptUpdateOnce()) version = aptCandidate(pkg);
+    if (!version) throw new Error(`${spec}: apt knows no package ${pkg} (apt-cache policy ${pkg}); check the sources in /etc/apt`);
+    const deps = spawnSync('apt-cache', ['depends', '--no-recommends', '--no-suggests', `${pkg}=${version}`], { encoding: 'utf8' }).stdout ?? '';
+    const next = /^\s*Depends: (linux-image-\S+)/m.exec(deps)?.[1];
+    if (!next) return { tag: spec in ALIASES ? spec : pkg.replace(/^linux-image-/, ''), spec, pkg, version };
+    pkg = next; // a meta package: follow it
+  }
+  throw new Error(`${spec}: too many meta-package hops`);
+}
+
+/** Downloads and unpacks a kernel package into the cache (once); returns its tree, release and files. */
+export function fetchKernel(k, cache) {
+  const dir = path.join(cache, `${k.pkg}_${k.version.replace(/:/g, '%3a')}`);
+  if (!fs.existsSync(path.join(dir, 'boot'))) {
+    fs.mkdirSync(cache, { recursive: true });
+    const dl = fs.mkdtempSync(path.join(cache, '.dl-'));
+    try {
+      fs.chmodSync(dl, 0o777); // apt-get download drops to the _apt user
+      log(`[${k.tag}] apt-get download ${k.pkg}=${k.version}`);
+      let r = run('apt-get', ['download', `${k.pkg}=${k.version}`], { cwd: dl, allowFail: true });
+      if (r.status !== 0 && aptUpdateOnce()) r = run('apt-get', ['download', `${k.pkg}=${k.version}`], { cwd: dl, allowFail: true });
+      if (r.status !== 0) throw new Error(`apt-get download ${k.pkg}=${k.version} failed: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+      const deb = fs.readdirSync(dl).find((f) => f.endsWith('.deb'));
+      if (!deb) throw new Error(`apt-get download ${k.pkg} left no .deb`);
+      const tree = path.join(dl, 'tree');
+      run('dpkg-deb', ['-x', path.join(dl, deb), tree]);
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.renameSync(tree, dir);
+    } finally {
+      fs.rmSync(dl, { recursive: true, force: true });
+    }
+  }
+  const modRoot = ['lib/modules', 'usr/lib/modules'].map((p) => path.join(dir, p)).find((p) => fs.existsSync(p));
+  const release = modRoot && fs.readdirSync(modRoot).find((r) => fs.existsSync(path.join(dir, 'boot', `vmlinuz-${r}`)));
+  if (!release) throw new Error(`${dir}: no boot/vmlinuz-<release> with lib/modules/<release> (not a kernel image package?)`);
+  const modules = path.join(modRoot, release);
+  if (!fs.existsSync(path.join(modules, 'modules.dep'))) run('depmod', ['-b', dir, release]);
+  return {
+    ...k,
+    dir,
+    release,
+    modules,
+    vmlinuz: path.join(dir, 'boot', `vmlinuz-${release}`),
+    config: path.join(dir, 'boot', `config-${release}`),
+  };
+}
+
+// ---------- initramfs ----------
+
+/** newc cpio archive of [{ name, mode, data? , target? }] (no mknod needed, works as any user). */
+function cpioNewc(entries) {
+  const parts = [];
+  let ino = 1;
+  const pad4 = (n) => Buffer.alloc((4 - (n % 4)) % 4);
+  const push = (name, mode, data) => {
+    const nameBuf = Buffer.from(`${name}\0`);
+    const isDev = (mode & 0o170000) === 0o020000;
+    const f = [0x070701, ino++, mode, 0, 0, 1, 0, data.length, 0, 0, isDev ? 5 : 0, isDev ? 1 : 0, nameBuf.length, 0];
+    const hdr = Buffer.from(`${f[0].toString(16).padStart(6, '0')}${f.slice(1).map((x) => x.toString(16).padStart(8, '0')).join('')}`);
+    parts.push(hdr, nameBuf, pad4(hdr.length + nameBuf.length), data, pad4(data.length));
+  };
+  for (const e of entries) {
+    if (e.type === 'dir') push(e.name, 0o040755, Buffer.alloc(0));
+    else if (e.type === 'console') push(e.name, 0o020600, Buffer.alloc(0)); // c 5 1
+    else push(e.name, e.mode ?? 0o100644, e.data);
+  }
+  ino = 0;
+  push('TRAILER!!!', 0, Buffer.alloc(0));
+  return Buffer.concat(parts);
+}
+
+/** Module files (in load order) the initramfs must insmod; builtins are skipped. Decompresses .ko.xz/.ko.zst. */
+function initramfsModules(kern, tools) {
+  const r = run(tools.modprobe, ['-d', kern.dir, '-S', kern.release, '--show-depends', '-a', ...INITRAMFS_MODULES], { allowFail: true });
+  if (r.status !== 0) throw new Error(`${kern.release} lacks a module the guest needs (${INITRAMFS_MODULES.join(', ')}): ${r.stderr.trim()}`);
+  const files = [];
+  for (const line of r.stdout.split('\n')) {
+    const m = /^insmod (\S+)/.exec(line.trim());
+    if (m && !files.includes(m[1])) files.push(m[1]);
+  }
+  return files.map((f) => {
+    let data = fs.readFileSync(f);
+    let name = path.basename(f);
+    if (f.endsWith('.xz')) {
+      data = run(tools.busybox, ['xz', '-dc', f], { encoding: 'buffer' }).stdout;
+      name = name.slice(0, -3);
+    } else if (f.endsWith('.zst')) {
+      data = run('zstd', ['-dc', f], { encoding: 'buffer' }).stdout;
+      name = name.slice(0, -4);
+    } else if (f.endsWith('.gz')) {
+      data = zlib.gunzipSync(data);
+      name = name.slice(0, -3);
+    }
+    return { name, data };
+  });
+}
+
+const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
+
+/** /init: load modules, mount the host root read-only (virtiofs) under a tmpfs overlay, switch_root into it. */
+function initScript(kern) {
+  return `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+fatal() { echo "nsprobe-initramfs: FATAL: $*"; echo "@@NSPROBE-FATAL $*" > /dev/ttyS1; sync; poweroff -f; sleep 5; echo o > /proc/sysrq-trigger; }
+echo "@@NSPROBE-STAGE initramfs $(cut -d' ' -f1 /proc/uptime)" > /dev/ttyS1
+while read -r m; do insmod "/modules/$m" || fatal "insmod $m failed"; done < /modules/order
+mount -t virtiofs -o ro hostroot /lower || fatal "mount -t virtiofs hostroot failed (see console log)"
+mount -t tmpfs -o mode=0755 tmpfs /rw || fatal "tmpfs"
+mkdir -p /rw/upper /rw/work
+mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay /newroot || fatal "overlay mount failed"
+# the guest's modprobe (the host's kmod) finds this kernel's modules, e.g. veth, at the usual place
+mkdir -p /newroot/lib/modules/${kern.release} && mount -o bind /newroot${kern.modules} /newroot/lib/modules/${kern.release} || fatal "modules bind mount failed"
+cp /guest.sh /newroot/nsprobe-guest.sh || fatal "cannot write to the overlay"
+mount --move /dev /newroot/dev; umount /proc /sys
+exec switch_root /newroot /bin/sh /nsprobe-guest.sh
+fatal "switch_root failed"
+`;
+}
+
+/** Runs in the guest after switch_root, as PID 1, with the host's /bin/sh: the suite as root, then as nobody. */
+function guestScript(kern, opts) {
+  const extra = opts.only ? ` --only ${q(opts.only)}` : '';
+  return `#!/bin/sh
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
+export NSPROBE_KERNEL_CONFIG=${q(kern.config)}
+mount -t proc proc /proc; mount -t sysfs sysfs /sys
+mkdir -p /dev/pts /dev/shm; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mount -t tmpfs -o mode=1777 tmpfs /tmp; mount -t tmpfs -o mode=0755 tmpfs /run
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
+hostname ${q(`qemu-${kern.tag}`)}
+# No init system runs here; do the two things a booted host has that the probes' controls rely on:
+# loopback up (net: a host listener on 127.0.0.1) and the run in a child cgroup, not the root one
+# (cgroup: a host process sees a real cgroup path), like a systemd session scope.
+ip link set lo up 2>/dev/null || busybox ip link set lo up
+mkdir -p /sys/fs/cgroup/nsprobe.scope && echo $$ > /sys/fs/cgroup/nsprobe.scope/cgroup.procs
+stage() { echo "@@NSPROBE-STAGE $1 $(cut -d' ' -f1 /proc/uptime) \${2:-}" > /dev/ttyS1; echo "nsprobe-guest: $1 \${2:-}"; }
+send() { # tar the report folder, base64, framed, on the data port
+  { echo "@@NSPROBE-BEGIN $1"; tar -C "$2" -cz . | base64 -w 76; echo "@@NSPROBE-END $1"; } > /dev/ttyS1
+}
+cd ${q(ROOT)} || { stage fatal "no ${ROOT} in the guest"; echo o > /proc/sysrq-trigger; }
+stage root-start
+mkdir -p /tmp/r-root
+node dist/src/cli.js --out /tmp/r-root --no-color${extra} > /tmp/probe-root.log 2>&1
+rc=$?; cp /tmp/probe-root.log /tmp/r-root/probe.log; echo $rc > /tmp/r-root/exit-code
+stage root-done $rc
+send root /tmp/r-root
+mkdir -p /tmp/r-nobody/out && chown -R ${NOBODY}:${NOBODY} /tmp/r-nobody
+hostname ${q(`qemu-${kern.tag}-nobody`)}   # the matrix labels rows by hostname: one row per kernel and user
+stage nobody-start
+setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups env HOME=/tmp/r-nobody node dist/src/cli.js --out /tmp/r-nobody/out --no-color${extra} > /tmp/probe-nobody.log 2>&1
+rc=$?; cp /tmp/probe-nobody.log /tmp/r-nobody/out/probe.log; echo $rc > /tmp/r-nobody/out/exit-code
+stage nobody-done $rc
+send nobody /tmp/r-nobody/out
+stage done
+sync
+echo o > /proc/sysrq-trigger
+sleep 10
+`;
+}
+
+function buildInitramfs(kern, tools, opts, file) {
+  const mods = initramfsModules(kern, tools);
+  const entries = [
+    ...['bin', 'dev', 'proc', 'sys', 'lower', 'rw', 'newroot', 'modules'].map((name) => ({ name, type: 'dir' })),
+    { name: 'dev/console', type: 'console' },
+    { name: 'bin/busybox', mode: 0o100755, data: fs.readFileSync(tools.busybox) },
+    { name: 'init', mode: 0o100755, data: Buffer.from(initScript(kern)) },
+    { name: 'guest.sh', mode: 0o100755, data: Buffer.from(guestScript(kern, opts)) },
+    { name: 'modules/order', data: Buffer.from(mods.map((m) => `${m.name}\n`).join('')) },
+    ...mods.map((m) => ({ name: `modules/${m.name}`, data: m.data })),
+  ];
+  fs.writeFileSync(file, zlib.gzipSync(cpioNewc(entries), { level: 1 }));
+  return mods.map((m) => m.name);
+}
+
+// ---------- boot one kernel ----------
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Frames on the data port: stages, fatal lines and base64 tarballs. */
+export function parseDataPort(text) {
+  const t = text.replace(/\r/g, '');
+  const stages = [...t.matchAll(/^@@NSPROBE-STAGE (\S+) (\S+) ?(.*)$/gm)].map((m) => ({ stage: m[1], uptime: Number(m[2]), arg: m[3] }));
+  const fatal = /^@@NSPROBE-FATAL (.*)$/m.exec(t)?.[1] ?? null;
+  const frames = {};
+  for (const m of t.matchAll(/^@@NSPROBE-BEGIN (\S+)\n([\s\S]*?)^@@NSPROBE-END \1$/gm)) frames[m[1]] = Buffer.from(m[2].replace(/\s+/g, ''), 'base64');
+  return { stages, fatal, frames };
+}
+
+async function bootKernel(kern, tools, opts, work, dest) {
+  const t0 = Date.now();
+  const console_ = path.join(work, 'console.log');
+  const dataPort = path.join(work, 'data.txt');
+  const sock = path.join(work, 'vfs.sock');
+  const initrd = path.join(work, 'initrd.gz');
+  const mods = buildInitramfs(kern, tools, opts, initrd);
+  const result = { tag: kern.tag, pkg: kern.pkg, version: kern.version, release: kern.release, initramfsModules: mods, modes: {}, stages: [], outcome: 'failed', reason: '' };
+  const vfs = start(tools.virtiofsd, [`--socket-path=${sock}`, '-o', 'source=/', '-o', 'sandbox=chroot', '-o', 'cache=always', '-o', 'log_level=err'], {
+    stdio: ['ignore', 'ignore', fs.openSync(path.join(work, 'virtiofsd.log'), 'w')],
+  });
+  let qemu = null;
+  try {
+    for (let i = 0; i < 100 && !fs.existsSync(sock); i++) {
+      if (vfs.exitCode !== null) break;
+      await sleep(50);
+    }
+    if (!fs.existsSync(sock)) throw new Error(`virtiofsd did not start (see ${path.join(work, 'virtiofsd.log')})`);
+    const mem = `${opts.memory}M`;
+    const args = [
+      '-accel', 'tcg', '-nic', 'none', '-cpu', 'max', '-smp', String(opts.cpus), '-m', mem,
+      '-object', `memory-backend-memfd,id=mem,size=${mem},share=on`, '-numa', 'node,memdev=mem',
+      '-chardev', `socket,id=vfs,path=${sock}`, '-device', 'vhost-user-fs-pci,chardev=vfs,tag=hostroot',
+      '-kernel', kern.vmlinuz, '-initrd', initrd,
+      '-append', 'console=ttyS0 panic=-1 loglevel=4 mitigations=off rdinit=/init',
+      '-display', 'none', '-monitor', 'none', '-no-reboot',
+      '-serial', `file:${console_}`, '-serial', `file:${dataPort}`,
+    ];
+    fs.writeFileSync(path.join(work, 'qemu.cmd'), `${tools.qemu} ${args.map(q).join(' ')}\n`);
+    qemu = start(tools.qemu, args, { stdio: ['ignore', 'ignore', fs.openSync(path.join(work, 'qemu.log'), 'w')] });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killTree(qemu);
+    }, opts.timeout * 1000);
+    let seen = 0;
+    const poll = setInterval(() => {
+      const { stages } = parseDataPort(readOr(dataPort));
+      for (const s of stages.slice(seen)) log(`[${kern.tag}] ${s.stage}${s.arg ? ` ${s.arg}` : ''} (guest uptime ${s.uptime.toFixed(1)} s, ${((Date.now() - t0) / 1000).toFixed(1)} s since start)`);
+      seen = stages.length;
+    }, 1000);
+    const exit = await qemu.done;
+    clearTimeout(timer);
+    clearInterval(poll);
+    const data = parseDataPort(readOr(dataPort));
+    result.stages = data.stages;
+    for (const [mode, buf] of Object.entries(data.frames)) {
+      const d = path.join(dest, mode);
+      fs.mkdirSync(d, { recursive: true });
+      const x = spawnSync('tar', ['-xz', '-C', d], { input: buf });
+      const ok = x.status === 0 && fs.existsSync(path.join(d, 'report.json'));
+      const code = Number(readOr(path.join(d, 'exit-code')).trim());
+      result.modes[mode] = ok ? { report: path.join(d, 'report.json'), nsprobeExit: code } : { error: `could not unpack (${x.stderr})` };
+    }
+    const got = ['root', 'nobody'].filter((m) => result.modes[m]?.report);
+    if (timedOut) result.outcome = 'timeout', result.reason = `killed after --timeout ${opts.timeout} s${got.length ? ` (reports received: ${got.join(', ')})` : ''}; last console lines: ${tail(console_)}`;
+    else if (data.fatal) result.reason = `guest: ${data.fatal}; console: ${tail(console_)}`;
+    else if (got.length < 2) result.reason = `QEMU exited (${exit.code ?? exit.signal}${exit.error ? `: ${exit.error.message}` : ''}) with reports from ${got.join(', ') || 'no mode'}; console: ${tail(console_)} ${tail(path.join(work, 'qemu.log'), 2)}`;
+    else result.outcome = 'ok';
+  } catch (e) {
+    result.reason = e.message;
+  } finally {
+    if (qemu) killTree(qemu);
+    killTree(vfs);
+    await Promise.all([qemu?.done, vfs.done]);
+  }
+  result.seconds = Math.round((Date.now() - t0) / 100) / 10;
+  return result;
+}
+
+const readOr = (p, d = '') => {
+  try {
+    return fs.readFileSync(p, 'utf8');
+  } catch {
+    return d;
+  }
+};
+const tail = (p, n = 4) => readOr(p).replace(/\r/g, '').trim().split('\n').filter(Boolean).slice(-n).join(' | ');
+
+// ---------- host-side kernel_config gate ----------
+
+async function configGate(file) {
+  const { kernelConfigGate } = await import(pathToFileURL(path.join(ROOT, 'dist/src/gates.js')).href);
+  const { readKernelConfig } = await import(pathToFileURL(path.join(ROOT, 'dist/src/host/kconfig.js')).href);
+  const { realHostContext } = await import(pathToFileURL(path.join(ROOT, 'dist/src/host/hostfs.js')).href);
+  return kernelConfigGate(readKernelConfig(realHostContext(), undefined, file));
+}
+
+// ---------- main ----------
+
+function parse(argv) {
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        kernels: { type: 'string' },
+        out: { type: 'string' },
+        cache: { type: 'string' },
+        timeout: { type: 'string' },
+        memory: { type: 'string' },
+        cpus: { type: 'string' },
+        only: { type: 'string' },
+        'no-host': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    const num = (name, d) => {
+      const v = values[name] ?? String(d);
+      if (!/^\d+$/.test(v) || Number(v) <= 0) throw new UsageError(`--${name} wants a positive integer, got '${v}'`);
+      return Number(v);
+    };
+    const kernels = (values.kernels ?? DEFAULT_KERNELS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+    if (kernels.length === 0) throw new UsageError('--kernels is empty');
+    return {
+      help: values.help ?? false,
+      kernels,
+      out: path.resolve(values.out ?? path.join(ROOT, 'reports/kernels')),
+      cache: path.resolve(values.cache ?? path.join(ROOT, '.cache/kernels')),
+      timeout: num('timeout', 600),
+      memory: num('memory', 2048),
+      cpus: num('cpus', 2),
+      only: values.only ?? null,
+      host: !values['no-host'],
+    };
+  } catch (e) {
+    throw e instanceof UsageError ? e : new UsageError(e.message);
+  }
+}
+
+const HELP = `usage: node ci/kernels.mjs [--kernels LIST] [--out DIR] [--timeout SECONDS] [--cache DIR]
+                           [--memory MIB] [--cpus N] [--only PROBES] [--no-host]
+  --kernels  comma-separated: ${Object.keys(ALIASES).join(', ')} or linux-image-* package names
+             (default ${DEFAULT_KERNELS.join(',')})
+  --out      reports and matrix (default reports/kernels)
+  --timeout  per kernel, boot to poweroff (default 600); a hung guest is killed and reported
+  --cache    unpacked kernel packages (default .cache/kernels)
+  --only     passed to nsprobe in the guests (debugging)
+  --no-host  do not run nsprobe on this host too
+`;
+
+function summaryMarkdown(results, hostRun, seconds) {
+  const rows = results.map((r) => {
+    const st = (name) => r.stages.find((s) => s.stage === name)?.uptime;
+    const boot = st('root-start');
+    const runRoot = st('root-done') !== undefined && boot !== undefined ? (st('root-done') - boot).toFixed(0) : '—';
+    const runNobody = st('nobody-done') !== undefined && st('nobody-start') !== undefined ? (st('nobody-done') - st('nobody-start')).toFixed(0) : '—';
+    const guest = r.modes.root?.report ? JSON.parse(readOr(r.modes.root.report, '{}')).gates?.find((g) => g.id === 'kernel_config') : undefined;
+    const kc = r.kernelConfig
+      ? `${r.kernelConfig.status}${r.kernelConfig.status === 'ok' ? '' : `: ${r.kernelConfig.cause}`} (\`boot/${path.basename(r.config ?? '')}\`; guest report: ${guest ? `${guest.status}${guest.value?.source === r.config ? '' : ` from ${guest.value?.source ?? 'nothing'}`}` : '—'})`
+      : '—';
+    const modes = ['root', 'nobody'].map((m) => (r.modes[m]?.report ? `${m} (exit ${r.modes[m].nsprobeExit})` : `${m}: none`)).join(', ');
+    return `| ${r.tag} | \`${r.pkg}\` ${r.version} | \`${r.release ?? '—'}\` | ${r.outcome}${r.reason ? `: ${r.reason.replace(/\|/g, '\\|').slice(0, 300)}` : ''} | ${modes} | ${boot !== undefined ? boot.toFixed(1) : '—'} | ${runRoot} / ${runNobody} | ${r.seconds ?? '—'} | ${kc} |`;
+  });
+  return [
+    '# nsprobe kernel matrix',
+    '',
+    `${results.length} kernel(s) under QEMU TCG, ${seconds.toFixed(0)} s in all${hostRun ? `; host run: ${hostRun}` : ''}. The merged matrix is matrix.md / matrix.html.`,
+    '',
+    '| kernel | package | release | outcome | reports (nsprobe exit) | boot to node (s, guest uptime) | suite root / nobody (s) | VM total (s) | kernel_config of the package |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n');
+}
+
+async function main(argv) {
+  const opts = parse(argv);
+  if (opts.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const t0 = Date.now();
+  if (process.arch !== 'x64') throw new MissingError(`this runs x86_64 Debian kernels with the host's own node; this host is ${process.arch}`);
+  for (const f of ['dist/src/cli.js', 'build/Release/nsprobe.node'])
+    if (!fs.existsSync(path.join(ROOT, f))) throw new MissingError(`${f} is missing: build first (npm ci, or: node scripts/build-native.mjs && npx tsc -p tsconfig.json)`);
+  const tools = ensureTools();
+  fs.mkdirSync(opts.out, { recursive: true });
+  // an old matrix must not pass for this run's when nothing comes back
+  for (const f of ['matrix.json', 'matrix.md', 'matrix.html', 'matrix-junit.xml', 'kernels.json', 'kernels.md']) fs.rmSync(path.join(opts.out, f), { force: true });
+  const kernels = opts.kernels.map((s) => resolveKernel(s));
+  log(`kernels: ${kernels.map((k) => `${k.tag}=${k.pkg} ${k.version}`).join(', ')}`);
+  const results = [];
+  const inputs = [];
+  let hostRun = null;
+  if (opts.host) {
+    const hostDir = path.join(opts.out, 'host', 'root');
+    fs.rmSync(path.join(opts.out, 'host'), { recursive: true, force: true });
+    fs.mkdirSync(hostDir, { recursive: true });
+    const th = Date.now();
+    const args = ['dist/src/cli.js', '--out', hostDir, '--no-color', ...(opts.only ? ['--only', opts.only] : [])];
+    const h = start(process.execPath, args, { cwd: ROOT, stdio: ['ignore', fs.openSync(path.join(hostDir, 'probe.log'), 'w'), 'pipe'] });
+    let err = '';
+    h.stderr.on('data', (d) => (err += d));
+    const r = await h.done;
+    hostRun = `exit ${r.code} in ${((Date.now() - th) / 1000).toFixed(1)} s`;
+    log(`[host] nsprobe ${hostRun}`);
+    if (fs.existsSync(path.join(hostDir, 'report.json'))) inputs.push(hostDir);
+    else log(`[host] no report.json: ${err.trim().split('\n').slice(-2).join(' | ')}`);
+  }
+  for (const k of kernels) {
+    const dest = path.join(opts.out, k.tag);
+    fs.rmSync(dest, { recursive: true, force: true });
+    fs.mkdirSync(dest, { recursive: true });
+    const work = fs.mkdtempSync(path.join(dest, '.vm-'));
+    let res;
+    try {
+      const kern = fetchKernel(k, opts.cache);
+      log(`[${k.tag}] booting ${kern.release} (${k.pkg} ${k.version}), timeout ${opts.timeout} s`);
+      res = await bootKernel(kern, tools, opts, work, dest);
+      res.config = kern.config;
+      res.kernelConfig = await configGate(kern.config).catch((e) => ({ status: 'unknown', cause: e.message }));
+    } catch (e) {
+      res = { tag: k.tag, pkg: k.pkg, version: k.version, modes: {}, stages: [], outcome: 'failed', reason: e.message };
+    }
+    for (const f of ['console.log', 'qemu.log', 'virtiofsd.log', 'qemu.cmd']) if (fs.existsSync(path.join(work, f))) fs.renameSync(path.join(work, f), path.join(dest, f));
+    fs.rmSync(work, { recursive: true, force: true });
+    results.push(res);
+    for (const m of ['root', 'nobody']) if (res.modes[m]?.report) inputs.push(path.join(dest, m));
+    log(`[${k.tag}] ${res.outcome === 'ok' ? 'ok' : res.outcome.toUpperCase()} in ${res.seconds ?? '?'} s${res.reason ? `: ${res.reason}` : ''}`);
+  }
+  let mergeOk = false;
+  if (inputs.length > 0) {
+    const m = run(process.execPath, ['dist/src/cli.js', 'merge', ...inputs, '--out', opts.out], { cwd: ROOT, allowFail: true });
+    process.stdout.write(m.stdout);
+    if (m.status !== 0) log(`merge failed (exit ${m.status}): ${m.stderr.trim()}`);
+    mergeOk = m.status === 0;
+  } else log('no report came back: nothing to merge');
+  const seconds = (Date.now() - t0) / 1000;
+  fs.writeFileSync(path.join(opts.out, 'kernels.json'), `${JSON.stringify({ seconds, hostRun, results }, null, 2)}\n`);
+  fs.writeFileSync(path.join(opts.out, 'kernels.md'), summaryMarkdown(results, hostRun, seconds));
+  const failed = results.filter((r) => r.outcome !== 'ok');
+  log(`${results.length - failed.length}/${results.length} kernel(s) ok in ${seconds.toFixed(0)} s; ${path.join(opts.out, 'kernels.md')}${mergeOk ? `, ${path.join(opts.out, 'matrix.md')}` : ' (no matrix)'}`);
+  for (const r of failed) log(`FAILED ${r.tag}: ${r.outcome}: ${r.reason}`);
+  return failed.length === 0 && mergeOk ? 0 : 1;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  let interrupted = false;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'])
+    process.on(sig, () => {
+      if (interrupted) process.exit(130);
+      interrupted = true;
+      process.stderr.write(`\nkernels: ${sig}: stopping QEMU and virtiofsd\n`);
+      killAll();
+      process.exit(130);
+    });
+  process.on('exit', killAll);
+  main(process.argv.slice(2)).then(
+    (code) => {
+      killAll();
+      process.exitCode = code;
+    },
+    (e) => {
+      killAll();
+      process.stderr.write(`kernels: ${e.message}\n`);
+      process.exitCode = e instanceof UsageError ? 2 : e instanceof MissingError ? 3 : 1;
+    },
+  );
+}

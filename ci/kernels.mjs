@@ -6,7 +6,7 @@
 //
 //   node ci/kernels.mjs [--kernels 6.1,6.1-cloud,6.12-cloud,6.12-rt|PACKAGE,...] [--out reports/kernels]
 //                       [--timeout 600] [--cache .cache/kernels] [--memory 2048] [--cpus 2] [--no-host]
-//                       [--only uts,net,...]
+//                       [--only uts,net,...] [--check]
 //
 // Exit: 0 every kernel delivered both reports and the merge worked; 1 a kernel failed, hung or the
 // merge failed; 2 bad flags; 3 a tool is missing and could not be installed; 130 interrupted.
@@ -44,16 +44,14 @@ const log = (msg) => process.stdout.write(`${msg}\n`);
 
 const children = new Set();
 
+// Children stay in this script's process group, so killing the group (Ctrl-C in a terminal, a test's
+// teardown) takes QEMU and virtiofsd with it even if this process is SIGKILLed.
 function killTree(child, signal = 'SIGKILL') {
   if (child.exitCode !== null || child.signalCode !== null) return;
   try {
-    process.kill(-child.pid, signal); // detached: its own process group
+    child.kill(signal);
   } catch {
-    try {
-      child.kill(signal);
-    } catch {
-      /* gone */
-    }
+    /* gone */
   }
 }
 
@@ -61,9 +59,9 @@ function killAll() {
   for (const c of children) killTree(c);
 }
 
-/** Starts a long-running child in its own process group; resolves with {code, signal} when it exits. */
+/** Starts a long-running, tracked child; `child.done` resolves with {code, signal} when it exits. */
 function start(cmd, args, opts = {}) {
-  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   children.add(child);
   child.done = new Promise((resolve) => {
     child.on('error', (error) => resolve({ code: null, signal: null, error }));
@@ -489,6 +487,7 @@ function parse(argv) {
         cpus: { type: 'string' },
         only: { type: 'string' },
         'no-host': { type: 'boolean' },
+        check: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -509,6 +508,7 @@ function parse(argv) {
       cpus: num('cpus', 2),
       only: values.only ?? null,
       host: !values['no-host'],
+      check: values.check ?? false,
     };
   } catch (e) {
     throw e instanceof UsageError ? e : new UsageError(e.message);
@@ -524,6 +524,7 @@ const HELP = `usage: node ci/kernels.mjs [--kernels LIST] [--out DIR] [--timeout
   --cache    unpacked kernel packages (default .cache/kernels)
   --only     passed to nsprobe in the guests (debugging)
   --no-host  do not run nsprobe on this host too
+  --check    only check (and install when root) the tools, exit 0 or 3
 `;
 
 function summaryMarkdown(results, hostRun, seconds) {
@@ -561,7 +562,13 @@ async function main(argv) {
   if (process.arch !== 'x64') throw new MissingError(`this runs x86_64 Debian kernels with the host's own node; this host is ${process.arch}`);
   for (const f of ['dist/src/cli.js', 'build/Release/nsprobe.node'])
     if (!fs.existsSync(path.join(ROOT, f))) throw new MissingError(`${f} is missing: build first (npm ci, or: node scripts/build-native.mjs && npx tsc -p tsconfig.json)`);
+  if (process.geteuid?.() !== 0)
+    throw new MissingError('needs root: virtiofsd serves the host root to the guests (-o sandbox=chroot), and missing tools are installed with apt-get');
   const tools = ensureTools();
+  if (opts.check) {
+    log(`tools ok: ${Object.entries(tools).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    return 0;
+  }
   fs.mkdirSync(opts.out, { recursive: true });
   // an old matrix must not pass for this run's when nothing comes back
   for (const f of ['matrix.json', 'matrix.md', 'matrix.html', 'matrix-junit.xml', 'kernels.json', 'kernels.md']) fs.rmSync(path.join(opts.out, f), { force: true });

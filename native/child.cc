@@ -842,6 +842,12 @@ void dispatch(Ctx& x) {
     case OP_SETNS: {
       long fd = rsys4(SYS_openat, AT_FDCWD, (long)x.s[0], O_RDONLY | O_CLOEXEC, 0);
       if (err(x, SC_OPEN, fd) < 0) break;
+      // Opened first, then moved (e.g. into a sibling user namespace): the setns then fails or
+      // works for the namespace relationship alone, not for permission to open the file.
+      if (n[1] && err(x, SC_UNSHARE, rsys1(SYS_unshare, n[1])) < 0) {
+        rsys1(SYS_close, fd);
+        break;
+      }
       err(x, SC_SETNS, rsys2(SYS_setns, fd, n[0]));
       rsys1(SYS_close, fd);
       break;
@@ -861,6 +867,13 @@ void dispatch(Ctx& x) {
     case OP_VETH_ADDR: {
       long r = nl_addr_add(x.s[0], (int)n[0], x.s[1], x.slen[1], (int)n[1]);
       err(x, SC_NETLINK, r);
+      break;
+    }
+    case OP_VETH_CREATE: err(x, SC_NETLINK, nl_veth_create(x.s[0], x.s[1], (int)n[0])); break;
+    case OP_LINK_DEL: err(x, SC_NETLINK, nl_link_del(x.s[0])); break;
+    case OP_PRCTL: {
+      long r = rsys5(SYS_prctl, n[0], n[1], 0, 0, 0);
+      if (err(x, SC_PRCTL, r) >= 0) x.rep->n[0] = r;
       break;
     }
     default: err(x, SC_NONE, -ENOSYS); break;

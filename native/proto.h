@@ -71,7 +71,7 @@ enum nsp_op {
   OP_HANG = 33,         // test only: never replies
   OP_NS_IOCTL = 34,     // s0: path of an ns file, n0: ioctl request. n0: result, n1: dev, n2: ino of a returned fd
   OP_UNSHARE = 35,      // n0: flags
-  OP_SETNS = 36,        // s0: path, n0: nstype
+  OP_SETNS = 36,        // s0: path, n0: nstype, n1: unshare() flags applied after opening the path, before setns (0: none)
   OP_NEST = 37,         // n0: 1 user, 2 pid; n1: max levels. n0: levels reached, n1: errno that stopped it
   OP_UNLINK = 38,       // s0: path, n0: flags (AT_REMOVEDIR)
   OP_LISTDIR = 39,      // s0: path. data: names separated by \n
@@ -79,6 +79,9 @@ enum nsp_op {
   OP_SETUID = 41,       // n0: uid, n1: gid (setresgid then setresuid)
   OP_ECHO = 42,         // data: the request's s0 back (protocol self-check)
   OP_VETH_ADDR = 43,    // s0: ifname, n0: family, s1: address, n1: prefix length
+  OP_VETH_CREATE = 44,  // s0: name, s1: peer name, n0: pid (as this child sees it) whose netns gets the peer, 0 = here
+  OP_LINK_DEL = 45,     // s0: ifname (a veth's peer goes with it)
+  OP_PRCTL = 46,        // n0: option, n1: arg2. n0: result (e.g. PR_SET_DUMPABLE after setuid)
 };
 
 // Syscalls named in errors (nsp_rep.sysc and the enter error).

@@ -269,6 +269,12 @@ export class Sandbox {
   }
   closeSlot(slot: number) { return this.call(Op.CLOSE_SLOT, [slot]); }
   addrAdd(ifname: string, family: number, addr: Buffer, prefix: number) { return this.call(Op.ADDR_ADD, [family, prefix], [ifname, addr]); }
+  /** Creates a veth pair name <-> peer here; the peer goes to the netns of `peerPid` (a pid as this child sees it; 0: here). */
+  vethCreate(name: string, peer: string, peerPid = 0) { return this.call(Op.VETH_CREATE, [peerPid], [name, peer]); }
+  /** prctl(option, arg) in the child, e.g. PR_SET_DUMPABLE (4) after a uid change. */
+  prctl(option: number, arg: number) { return this.call(Op.PRCTL, [option, arg]); }
+  /** Deletes a link in this child's netns (with a veth, its peer too). */
+  linkDel(name: string) { return this.call(Op.LINK_DEL, [], [name]); }
 
   mount(source: string, target: string, fstype: string, flags: number, data = '') { return this.call(Op.MOUNT, [flags], [source, target, fstype, data]); }
   umount(target: string, flags = 0) { return this.call(Op.UMOUNT, [flags], [target]); }
@@ -302,7 +308,8 @@ export class Sandbox {
   }
   nsIoctl(path: string, which: number) { return this.call(Op.NS_IOCTL, [which], [path]); }
   unshare(flags: number) { return this.call(Op.UNSHARE, [flags]); }
-  setns(path: string, nstype: number) { return this.call(Op.SETNS, [nstype], [path]); }
+  /** setns() into the namespace at path; with unshareFlags, unshare() those after opening it and before setns. */
+  setns(path: string, nstype: number, unshareFlags = 0) { return this.call(Op.SETNS, [nstype, unshareFlags], [path]); }
   async nest(kind: 'user' | 'pid', max = 64): Promise<{ levels: number; errno: number }> {
     const r = await this.must(Op.NEST, [kind === 'user' ? 1 : 2, max], [], Math.max(this.timeoutMs, 10000));
     return { levels: r.n[0], errno: r.n[1] };

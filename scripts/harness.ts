@@ -40,7 +40,8 @@ export const SHARED_TMP = ['/tmp', '/var/tmp', '/dev/shm'];
  * Residue that is not ours on a machine others use at the same time: entries in the shared temp
  * folders that nsprobe would not name (compiler temp files, other tools' folders) and the temp
  * folders of the repository's other tests (nsprobe-test-*) and of the kernel matrix
- * (nsprobe-kc-*). Everything else (processes, mounts, IPC, devices, cgroups, files in the cwd,
+ * (nsprobe-kc-*), and the interruption and soak harnesses' report folders (nsprobe-int-*,
+ * nsprobe-soak-*, each removed by its own harness). Everything else (processes, mounts, IPC, devices, cgroups, files in the cwd,
  * $HOME and the package) counts.
  */
 export function foreign(r: Residue): boolean {
@@ -51,7 +52,7 @@ export function foreign(r: Residue): boolean {
   const dir = path.slice(0, path.lastIndexOf('/')) || '/';
   const name = path.slice(path.lastIndexOf('/') + 1);
   if (!SHARED_TMP.includes(dir)) return false;
-  return !name.startsWith('nsprobe') || /^nsprobe-(test|kc)-/.test(name);
+  return !name.startsWith('nsprobe') || /^nsprobe-(test|kc|int|soak)-/.test(name);
 }
 
 /** Open file descriptors of this process. */

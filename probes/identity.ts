@@ -1,0 +1,105 @@
+// Identity (nsfs): for each type, the namespace inode in /proc/PID/ns differs inside and outside;
+// NS_GET_NSTYPE names the type; NS_GET_USERNS gives the owning user namespace (the new one in
+// rootless mode); NS_GET_PARENT works for pid and user namespaces, is EPERM at the top of what the
+// caller may see and EINVAL for a type without hierarchy; NS_GET_OWNER_UID gives the creator's uid.
+import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { kernelAtLeast } from '../src/gates.js';
+import type { NsType } from '../src/model.js';
+import { CLONE } from '../src/native.js';
+import type { ProbeDef } from '../src/probe.js';
+import { NS_IOCTL, type Sandbox } from '../src/sandbox.js';
+
+const EPERM = 1;
+const EINVAL = 22;
+const ENOTTY = 25;
+
+function created(): NsType[] {
+  const release = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  const base: NsType[] = ['uts', 'ipc', 'pid', 'net', 'mnt', 'cgroup'];
+  return kernelAtLeast(release, [5, 6]) ? [...base, 'time'] : base;
+}
+
+const ino = (link: string) => Number(/\[(\d+)\]/.exec(link)?.[1] ?? NaN);
+const errOr = <T>(r: { err: number; syscall: string }, v: T) => (r.err ? `${r.syscall} errno ${r.err}` : v);
+
+async function statNs(s: Sandbox, path: string): Promise<[number, number]> {
+  const st = await s.stat(path);
+  return [st.dev, st.ino];
+}
+
+export const identity: ProbeDef = {
+  name: 'identity',
+  namespace: 'user',
+  cloneFlag: 'CLONE_NEWUSER',
+  since: '4.11',
+  summary: 'namespace files (nsfs) identify each namespace, its type, owner, parent and owner uid',
+  namespaces: () => created(),
+  async run(ctx) {
+    const types: NsType[] = ctx.mode === 'rootless' ? [...created(), 'user'] : created();
+    // Own memory (noVm): a CLONE_VM child shares Node's mm, whose dumpable flag another probe's
+    // uid change can clear, and then an unprivileged host process could not open /proc/PID/ns.
+    const a = await ctx.enter({ noVm: true });
+    const host = await ctx.hostSide();
+
+    for (const t of types) {
+      const mine = readlinkSync(`/proc/self/ns/${t}`);
+      const inside = await a.readlink(`/proc/self/ns/${t}`);
+      ctx.check(`${t}: the namespace inode inside differs from the host's`, ino(inside) !== ino(mine), `not ${mine}`, inside, 'inside');
+      ctx.expect(`${t}: the host sees the same inode at /proc/${a.pid}/ns/${t}`, readlinkSync(`/proc/${a.pid}/ns/${t}`), inside, 'host');
+      if (t !== 'user' || ctx.mode === 'privileged') {
+        ctx.expect(`${t}: a host process reads the host's inode with the same request (control)`, await host.readlink(`/proc/self/ns/${t}`), mine, 'control');
+      }
+      const ty = await a.nsIoctl(`/proc/self/ns/${t}`, NS_IOCTL.GET_NSTYPE);
+      ctx.expect(`${t}: NS_GET_NSTYPE names CLONE_NEW${t.toUpperCase()}`, errOr(ty, ty.n[0]), CLONE[t], 'inside');
+    }
+
+    // NS_GET_USERNS: the owner of every namespace the sandbox made is its user namespace (the new
+    // one in rootless mode, the host's in privileged mode).
+    const ownUser = await statNs(a, '/proc/self/ns/user');
+    const hostUser = statSync('/proc/self/ns/user');
+    for (const t of types.filter((x) => x !== 'user')) {
+      const r = await a.nsIoctl(`/proc/self/ns/${t}`, NS_IOCTL.GET_USERNS);
+      ctx.expect(`${t}: NS_GET_USERNS is the ${ctx.mode === 'rootless' ? 'new' : 'host\'s'} user namespace (dev, ino)`, errOr(r, [r.n[1], r.n[2]]), ownUser, 'inside');
+    }
+    if (ctx.mode === 'rootless') {
+      ctx.check('the new user namespace is not the host\'s', ownUser[1] !== hostUser.ino, `not ${hostUser.ino}`, ownUser[1], 'host');
+      ctx.expect('the host sees that user namespace at /proc/PID/ns/user', statSync(`/proc/${a.pid}/ns/user`).ino, ownUser[1], 'host');
+    } else {
+      ctx.expect('the owner is the host\'s user namespace', ownUser[1], hostUser.ino, 'host');
+    }
+
+    // NS_GET_PARENT. Children of the sandbox nest one more user and pid namespace; the sandbox
+    // (their ancestor) opens them through the host's /proc by host pid.
+    const cu = ctx.track(await a.forkServe());
+    const cp = ctx.track(await a.forkServe());
+    ctx.expect('a child unshares a user namespace and another a pid namespace', [(await cu.unshare(CLONE.user)).err, (await cp.unshare(CLONE.pid)).err], [0, 0], 'inside');
+    // pid_for_children can be opened once the new pid namespace has its PID 1.
+    await cp.forkPause();
+    const pu = await a.nsIoctl(`/proc/${cu.pid}/ns/user`, NS_IOCTL.GET_PARENT);
+    ctx.expect('user: NS_GET_PARENT of the nested user namespace is the sandbox\'s', errOr(pu, [pu.n[1], pu.n[2]]), ownUser, 'inside');
+    const ownPid = await statNs(a, '/proc/self/ns/pid');
+    const pp = await a.nsIoctl(`/proc/${cp.pid}/ns/pid_for_children`, NS_IOCTL.GET_PARENT);
+    ctx.expect('pid: NS_GET_PARENT of the nested pid namespace is the sandbox\'s', errOr(pp, [pp.n[1], pp.n[2]]), ownPid, 'inside');
+    ctx.expect('pid: NS_GET_PARENT of the sandbox\'s own pid namespace is EPERM (top of what it may see)', (await a.nsIoctl('/proc/self/ns/pid', NS_IOCTL.GET_PARENT)).err, EPERM, 'inside');
+    ctx.expect('user: NS_GET_PARENT of the sandbox\'s own user namespace is EPERM (top of what it may see)', (await a.nsIoctl('/proc/self/ns/user', NS_IOCTL.GET_PARENT)).err, EPERM, 'inside');
+    // Outside: in rootless mode a plain child in the host's user namespace (the sibling user
+    // namespace of hostSide() may not open the sandbox's /proc files: its caps are elsewhere).
+    const outside = ctx.mode === 'rootless' ? await ctx.enter({ namespaces: [], mode: 'privileged' }) : host;
+    const hp = await outside.nsIoctl(`/proc/${a.pid}/ns/pid`, NS_IOCTL.GET_PARENT);
+    ctx.expect('pid: a host process gets the host\'s pid namespace as the parent of the sandbox\'s', errOr(hp, hp.n[2]), statSync('/proc/self/ns/pid').ino, 'host');
+    ctx.expect('uts: NS_GET_PARENT of a namespace without hierarchy is EINVAL', (await a.nsIoctl('/proc/self/ns/uts', NS_IOCTL.GET_PARENT)).err, EINVAL, 'inside');
+    ctx.expect('an nsfs ioctl on a file that is not a namespace is ENOTTY (control)', (await a.nsIoctl('/proc/self/status', NS_IOCTL.GET_NSTYPE)).err, ENOTTY, 'control');
+
+    // NS_GET_OWNER_UID: the creator's uid, as the caller's user namespace maps it.
+    if (ctx.mode === 'rootless') {
+      const uid = a.plan!.hostUid;
+      const o = await outside.nsIoctl(`/proc/${a.pid}/ns/user`, NS_IOCTL.GET_OWNER_UID);
+      ctx.expect(`NS_GET_OWNER_UID read from the host is the unprivileged uid ${uid}`, errOr(o, o.n[0]), uid, 'host');
+      const i = await a.nsIoctl('/proc/self/ns/user', NS_IOCTL.GET_OWNER_UID);
+      ctx.expect('NS_GET_OWNER_UID read inside is 0 (the owner maps to root there)', errOr(i, i.n[0]), 0, 'inside');
+    } else {
+      const o = await a.nsIoctl(`/proc/${cu.pid}/ns/user`, NS_IOCTL.GET_OWNER_UID);
+      ctx.expect('NS_GET_OWNER_UID of a user namespace root created is 0', errOr(o, o.n[0]), 0, 'inside');
+    }
+  },
+};

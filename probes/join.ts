@@ -1,0 +1,94 @@
+// Join: a second process setns()es into the first one's uts, ipc, net, mnt and pid namespaces
+// (and its user namespace in rootless mode), once through /proc/PID/ns/* paths and once through a
+// pidfd with all the types in one call (kernel >= 5.8), and sees the same hostname, IPC objects,
+// interfaces, mounts and pid view; setns into a user namespace that is not an ancestor's is EPERM.
+import { readlinkSync } from 'node:fs';
+import { CLONE } from '../src/native.js';
+import type { ProbeDef, ProbeContext } from '../src/probe.js';
+import { IFF_UP, type Sandbox } from '../src/sandbox.js';
+import type { NsType } from '../src/model.js';
+import { MS, mountPoint } from './mnt.js';
+
+const IPC_CREAT = 0o1000;
+const IPC_EXCL = 0o2000;
+const EPERM = 1;
+const PR_SET_DUMPABLE = 4;
+const JOINED: NsType[] = ['uts', 'ipc', 'net', 'mnt', 'pid'];
+const numeric = (names: string[]) => names.filter((n) => /^\d+$/.test(n)).map(Number).sort((x, y) => x - y);
+
+async function nsLinks(s: Sandbox, types: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const t of types) out.push(await s.readlink(`/proc/self/ns/${t}`));
+  return out;
+}
+
+async function compare(ctx: ProbeContext, a: Sandbox, j: Sandbox, via: string, key: number, msgId: number, source: string) {
+  const types = ctx.mode === 'rootless' ? ['user', ...JOINED] : JOINED;
+  ctx.expect(`joined by ${via}: the namespace links (${types.join(', ')}) equal the first process's`, await nsLinks(j, types), await nsLinks(a, types), 'inside');
+  ctx.expect(`joined by ${via}: same hostname`, (await j.uname()).hostname, (await a.uname()).hostname, 'inside');
+  ctx.expect(`joined by ${via}: the SysV message queue key K resolves to the same id`, await j.msgget(key, 0), msgId, 'inside');
+  ctx.expect(`joined by ${via}: same interfaces and flags`, await j.links(), await a.links(), 'inside');
+  const mi = await j.readFile('/proc/self/mountinfo');
+  ctx.expect(`joined by ${via}: same mount table (/proc/self/mountinfo)`, mi, await a.readFile('/proc/self/mountinfo'), 'inside');
+  ctx.check(`joined by ${via}: the tmpfs the first process mounted is there`, mi.includes(source), source, mi.includes(source) ? source : 'absent', 'inside');
+  const id = await j.identity();
+  const procs = numeric(await j.listdir('/proc'));
+  ctx.check(`joined by ${via}: in the pid namespace with a pid other than 1, its fresh /proc lists PID 1 and itself`, id.pid > 1 && procs.includes(1) && procs.includes(id.pid), `pid > 1, /proc has 1 and it`, { pid: id.pid, proc: procs }, 'inside');
+}
+
+export const joinProbe: ProbeDef = {
+  name: 'join',
+  namespace: 'pid',
+  cloneFlag: 'setns',
+  since: '3.8',
+  summary: 'a second process joins uts, ipc, net, mnt and pid namespaces by path and by pidfd; a non-ancestor user namespace is refused',
+  namespaces: () => ['pid', 'uts', 'ipc', 'net', 'mnt'],
+  needs: { kernel: '5.8' },
+  async run(ctx) {
+    const key = (0x4a000000 | (parseInt(ctx.token.slice(0, 6), 36) & 0xffffff)) | 0;
+    const source = `nsprobe-join-${ctx.token}`;
+    const a = await ctx.enter();
+    await a.sethostname(`nsprobe-${ctx.token}`);
+    const msgId = await a.msgget(key, IPC_CREAT | IPC_EXCL | 0o600);
+    ctx.check('the first process creates a SysV message queue with key K', msgId >= 0, 'an id', msgId, 'inside');
+    if (msgId >= 0) ctx.defer(() => a.ipcrm('msg', msgId));
+    ctx.expect('the first process sets lo UP', (await a.linkSet('lo', IFF_UP)).err, 0, 'inside');
+    const mounts = [
+      (await a.mount('', '/', '', MS.REC | MS.PRIVATE)).err,
+      (await a.mount(source, mountPoint(), 'tmpfs', MS.NOSUID | MS.NODEV, 'size=64k')).err,
+      (await a.mount('proc', '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC)).err,
+    ];
+    ctx.expect('the first process makes / private, mounts a tmpfs and a fresh /proc', mounts, [0, 0, 0], 'inside');
+
+    const hostNs = JOINED.map((t) => readlinkSync(`/proc/self/ns/${t}`));
+    const inside = await nsLinks(a, JOINED);
+    ctx.check('every namespace of the first process differs from the host\'s (control)', inside.every((l, i) => l !== hostNs[i]), 'all different', inside, 'control');
+
+    const byPath = await ctx.join(a, JOINED, 'path');
+    await compare(ctx, a, byPath, '/proc/PID/ns paths', key, msgId, source);
+    const byPidfd = await ctx.join(a, JOINED, 'pidfd');
+    await compare(ctx, a, byPidfd, 'one pidfd with all types at once', key, msgId, source);
+    if (msgId >= 0) ctx.expect('the queue is removed', (await a.ipcrm('msg', msgId)).err, 0, 'inside');
+
+    // setns into a user namespace that is not an ancestor's: EPERM. A host-side process H makes
+    // a user namespace U1 in a child; a second child of H opens U1's /proc file (allowed: H's user
+    // namespace owns U1), then unshares its own user namespace U2 (a sibling of U1) and setns()es
+    // into U1 with the fd it already holds: refused for the relationship alone, not for opening
+    // the file. A third child does the same without moving to U2 and joins (control). H has its
+    // own memory and is dumpable, so its children's /proc files open for the owner uid.
+    const h = await ctx.enter({ namespaces: [], noVm: true });
+    await h.prctl(PR_SET_DUMPABLE, 1);
+    const owner = ctx.track(await h.forkServe());
+    ctx.expect('a child of a host-side process creates user namespace U1', (await owner.unshare(CLONE.user)).err, 0, 'sibling');
+    const u1 = await owner.readlink('/proc/self/ns/user');
+    const subject = ctx.track(await h.forkServe());
+    const refused = await subject.setns(`/proc/${owner.pid}/ns/user`, CLONE.user, CLONE.user);
+    const u2 = await subject.readlink('/proc/self/ns/user');
+    ctx.check('the subject is in a sibling user namespace U2', u2 !== u1 && u2 !== (await h.readlink('/proc/self/ns/user')), 'neither U1 nor its parent', u2, 'sibling');
+    ctx.expect('setns into U1, not an ancestor\'s of U2, is refused with EPERM', refused.err ? `${refused.syscall} errno ${refused.err}` : 'joined', `setns errno ${EPERM}`, 'sibling');
+    const control = ctx.track(await h.forkServe());
+    const ok = await control.setns(`/proc/${owner.pid}/ns/user`, CLONE.user);
+    ctx.expect('the same setns from the parent user namespace (an ancestor of U1) works (control)', ok.err ? `${ok.syscall} errno ${ok.err}` : 'joined', 'joined', 'control');
+    ctx.expect('after it, that process is in U1 (control)', await control.readlink('/proc/self/ns/user'), u1, 'control');
+  },
+};

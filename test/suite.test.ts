@@ -1,4 +1,4 @@
-// The real suite through the compiled CLI: as root all 16 probes pass and every report is
+// The real suite through the compiled CLI: as root all 28 probes pass and every report is
 // valid; as nobody rootless passes and privileged is explained; host gates injected for real.
 import test from 'ava';
 import { readFileSync, existsSync, readdirSync } from 'node:fs';
@@ -16,13 +16,13 @@ function readReport(dir: string): Report {
   return v.report;
 }
 
-rootOnly('as root: all 16 probes pass and all five reports are written and valid', async (t) => {
+rootOnly('as root: all 28 probes pass and all five reports are written and valid', async (t) => {
   const out = tmp();
   const r = cli(['--out', out]);
   t.is(r.status, 0, r.stdout + r.stderr);
   const rep = readReport(out);
-  t.is(rep.probes.length, 16);
-  t.deepEqual(rep.summary, { pass: 16, fail: 0, unsupported: 0, error: 0 });
+  t.is(rep.probes.length, 28);
+  t.deepEqual(rep.summary, { pass: 28, fail: 0, unsupported: 0, error: 0 });
   for (const p of rep.probes) t.true(p.assertions.length >= 5, `${p.id} has assertions`);
   t.deepEqual(readdirSync(out).sort(), ['junit.xml', 'report.html', 'report.json', 'report.md', 'report.tap']);
   const x = run(['xmllint', '--noout', '--schema', XSD, join(out, 'junit.xml')]);
@@ -33,11 +33,11 @@ rootOnly('as root: all 16 probes pass and all five reports are written and valid
     p.end(readFileSync(join(out, 'report.tap'), 'utf8'));
   });
   t.true(res.ok);
-  t.is(res.count, 16);
-  t.is(res.plan.end, 16);
+  t.is(res.count, 28);
+  t.is(res.plan.end, 28);
 });
 
-rootOnly('as nobody: 8 rootless pass, 8 privileged unsupported with the cause', (t) => {
+rootOnly('as nobody: 14 rootless pass, 14 privileged unsupported with the cause', (t) => {
   const out = tmp();
   run(['chmod', '0777', out]);
   const r = cli(['--out', out, '--no-color'], NOBODY);
@@ -91,14 +91,14 @@ test('--json prints the report on stdout and nothing else', (t) => {
 
 // Real fault injection: each user.max_<type>_namespaces lowered to 0 in an outer user namespace.
 const AFFECTED: Record<string, string[]> = {
-  user: ['uts', 'ipc', 'pid', 'net', 'mnt', 'user', 'cgroup', 'time'],
-  uts: ['uts'],
-  ipc: ['ipc'],
-  pid: ['pid', 'mnt'],
-  net: ['net'],
-  mnt: ['pid', 'mnt'],
-  cgroup: ['cgroup'],
-  time: ['time'],
+  user: ['uts', 'ipc', 'pid', 'net', 'mnt', 'user', 'cgroup', 'time', 'net-veth', 'join', 'nesting', 'identity', 'pid-signals', 'ipc-mqueue'],
+  uts: ['uts', 'join', 'identity'],
+  ipc: ['ipc', 'join', 'identity', 'ipc-mqueue'],
+  pid: ['pid', 'mnt', 'join', 'nesting', 'identity', 'pid-signals'],
+  net: ['net', 'net-veth', 'join', 'identity'],
+  mnt: ['pid', 'mnt', 'join', 'identity', 'ipc-mqueue'],
+  cgroup: ['cgroup', 'identity'],
+  time: ['time', 'identity'],
 };
 for (const [type, affected] of Object.entries(AFFECTED)) {
   test(`max_${type}_namespaces = 0: exactly the affected probes are unsupported, with that gate`, (t) => {

@@ -45,6 +45,9 @@ export const SHARED_TMP = ['/tmp', '/var/tmp', '/dev/shm'];
  * $HOME and the package) counts.
  */
 export function foreign(r: Residue): boolean {
+  // Something that existed before and is gone after (another suite's transient queue or mount
+  // that was there when the snapshot was taken) is not debris this run left.
+  if (/^(removed|unmounted): /.test(r.what)) return true;
   if (r.kind !== 'file') return false;
   const m = /^new file (\/[^ ]+) \(uid/.exec(r.what);
   if (!m) return false;

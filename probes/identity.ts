@@ -3,6 +3,7 @@
 // rootless mode); NS_GET_PARENT works for pid and user namespaces, is EPERM at the top of what the
 // caller may see and EINVAL for a type without hierarchy; NS_GET_OWNER_UID gives the creator's uid.
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { NsError } from '../src/errors.js';
 import { kernelAtLeast } from '../src/gates.js';
 import type { NsType } from '../src/model.js';
 import { CLONE } from '../src/native.js';
@@ -33,12 +34,14 @@ export const identity: ProbeDef = {
   cloneFlag: 'CLONE_NEWUSER',
   since: '4.11',
   summary: 'namespace files (nsfs) identify each namespace, its type, owner, parent and owner uid',
-  namespaces: () => created(),
+  // 'user' too: children nest a user namespace in both modes, so a gate on user namespaces
+  // (chroot, max_user_namespaces) explains a refusal. The sandbox itself is entered in created().
+  namespaces: () => [...created(), 'user'],
   async run(ctx) {
     const types: NsType[] = ctx.mode === 'rootless' ? [...created(), 'user'] : created();
     // Own memory (noVm): a CLONE_VM child shares Node's mm, whose dumpable flag another probe's
     // uid change can clear, and then an unprivileged host process could not open /proc/PID/ns.
-    const a = await ctx.enter({ noVm: true });
+    const a = await ctx.enter({ noVm: true, namespaces: created() });
     const host = await ctx.hostSide();
 
     for (const t of types) {
@@ -72,7 +75,9 @@ export const identity: ProbeDef = {
     // (their ancestor) opens them through the host's /proc by host pid.
     const cu = ctx.track(await a.forkServe());
     const cp = ctx.track(await a.forkServe());
-    ctx.expect('a child unshares a user namespace and another a pid namespace', [(await cu.unshare(CLONE.user)).err, (await cp.unshare(CLONE.pid)).err], [0, 0], 'inside');
+    const nu = await cu.unshare(CLONE.user);
+    if (nu.err) throw new NsError('request', 'unshare', nu.err, `a nested user namespace could not be created: errno ${nu.err}`);
+    ctx.expect('a child unshares a user namespace and another a pid namespace', [nu.err, (await cp.unshare(CLONE.pid)).err], [0, 0], 'inside');
     // pid_for_children can be opened once the new pid namespace has its PID 1.
     await cp.forkPause();
     const pu = await a.nsIoctl(`/proc/${cu.pid}/ns/user`, NS_IOCTL.GET_PARENT);

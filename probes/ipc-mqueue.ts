@@ -64,8 +64,11 @@ export const ipcMqueue: ProbeDef = {
     ctx.expect('a POSIX message queue is created inside', made, 0, 'inside');
     if (made === 0) ctx.defer(() => a.mqUnlink(q));
     ctx.expect('the mqueue fs inside lists exactly that queue', await a.listdir(where), [q], 'inside');
-    const second = await ctx.join(a, ['ipc', 'mnt']);
+    // A forked second process keeps the first one's root (a setns joiner would get the mount
+    // namespace's root, which differs when nsprobe runs in a chroot).
+    const second = ctx.track(await a.forkServe());
     ctx.expect('a second process in the namespace lists it in the same mount (control)', await second.listdir(where), [q], 'control');
+    ctx.expect('the second process is in the same IPC namespace (control)', await second.readlink('/proc/self/ns/ipc'), await a.readlink('/proc/self/ns/ipc'), 'control');
 
     const sibling = await ctx.enter();
     ctx.expect('a sibling IPC namespace mounts its own mqueue fs', await mountMqueue(sibling), [0, 0], 'sibling');

@@ -3,6 +3,7 @@
 // pidfd with all the types in one call (kernel >= 5.8), and sees the same hostname, IPC objects,
 // interfaces, mounts and pid view; setns into a user namespace that is not an ancestor's is EPERM.
 import { readlinkSync } from 'node:fs';
+import { NsError } from '../src/errors.js';
 import { CLONE } from '../src/native.js';
 import type { ProbeDef, ProbeContext } from '../src/probe.js';
 import { IFF_UP, type Sandbox } from '../src/sandbox.js';
@@ -28,8 +29,13 @@ async function compare(ctx: ProbeContext, a: Sandbox, j: Sandbox, via: string, k
   ctx.expect(`joined by ${via}: same hostname`, (await j.uname()).hostname, (await a.uname()).hostname, 'inside');
   ctx.expect(`joined by ${via}: the SysV message queue key K resolves to the same id`, await j.msgget(key, 0), msgId, 'inside');
   ctx.expect(`joined by ${via}: same interfaces and flags`, await j.links(), await a.links(), 'inside');
+  // By mount id: a joiner's root is the namespace's root, so in a chroot it sees more (and other
+  // paths) than the first process; every mount the first one sees must be there.
   const mi = await j.readFile('/proc/self/mountinfo');
-  ctx.expect(`joined by ${via}: same mount table (/proc/self/mountinfo)`, mi, await a.readFile('/proc/self/mountinfo'), 'inside');
+  const ids = (t: string) => t.split('\n').filter(Boolean).map((l) => Number(l.split(' ')[0]));
+  const jIds = new Set(ids(mi));
+  const missing = ids(await a.readFile('/proc/self/mountinfo')).filter((id) => !jIds.has(id));
+  ctx.expect(`joined by ${via}: every mount of the first process is in its mount table (by mount id)`, missing, [], 'inside');
   ctx.check(`joined by ${via}: the tmpfs the first process mounted is there`, mi.includes(source), source, mi.includes(source) ? source : 'absent', 'inside');
   const id = await j.identity();
   const procs = numeric(await j.listdir('/proc'));
@@ -42,12 +48,14 @@ export const joinProbe: ProbeDef = {
   cloneFlag: 'setns',
   since: '3.8',
   summary: 'a second process joins uts, ipc, net, mnt and pid namespaces by path and by pidfd; a non-ancestor user namespace is refused',
-  namespaces: () => ['pid', 'uts', 'ipc', 'net', 'mnt'],
+  // 'user' too: the refusal case nests user namespaces in both modes, so a gate on user
+  // namespaces (chroot, max_user_namespaces) explains a refusal. The sandbox is entered in JOINED.
+  namespaces: () => ['pid', 'uts', 'ipc', 'net', 'mnt', 'user'],
   needs: { kernel: '5.8' },
   async run(ctx) {
     const key = (0x4a000000 | (parseInt(ctx.token.slice(0, 6), 36) & 0xffffff)) | 0;
     const source = `nsprobe-join-${ctx.token}`;
-    const a = await ctx.enter();
+    const a = await ctx.enter({ namespaces: JOINED });
     await a.sethostname(`nsprobe-${ctx.token}`);
     const msgId = await a.msgget(key, IPC_CREAT | IPC_EXCL | 0o600);
     ctx.check('the first process creates a SysV message queue with key K', msgId >= 0, 'an id', msgId, 'inside');
@@ -79,7 +87,9 @@ export const joinProbe: ProbeDef = {
     const h = await ctx.enter({ namespaces: [], noVm: true });
     await h.prctl(PR_SET_DUMPABLE, 1);
     const owner = ctx.track(await h.forkServe());
-    ctx.expect('a child of a host-side process creates user namespace U1', (await owner.unshare(CLONE.user)).err, 0, 'sibling');
+    const made = await owner.unshare(CLONE.user);
+    if (made.err) throw new NsError('request', 'unshare', made.err, `a user namespace could not be created: errno ${made.err}`);
+    ctx.expect('a child of a host-side process creates user namespace U1', made.err, 0, 'sibling');
     const u1 = await owner.readlink('/proc/self/ns/user');
     const subject = ctx.track(await h.forkServe());
     const refused = await subject.setns(`/proc/${owner.pid}/ns/user`, CLONE.user, CLONE.user);

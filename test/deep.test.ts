@@ -186,7 +186,7 @@ for (const mode of ['privileged', 'rootless'] as const) {
   rootOnly(`net-veth/${mode}: a CLI SIGKILLed while the pair exists leaves no interface`, async (t) => {
     const before = hostLinks();
     let caught: string[] = [];
-    for (let attempt = 0; attempt < 10 && !caught.length; attempt++) {
+    for (let attempt = 0; attempt < 40 && !caught.length; attempt++) {
       const out = tmp();
       const child = spawn(process.execPath, [CLI, '--only', 'net-veth', '--mode', mode, '--out', out, '--json'], { stdio: 'ignore' });
       let done = false;

@@ -56,6 +56,12 @@ export function canRunPrivileged(facts: HostFacts): boolean {
   return facts.euid === 0 && facts.privileged !== false;
 }
 
+/** A value in one short line for a cause. */
+function brief(v: unknown): string {
+  const s = typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
 interface Planned {
   probe: ProbeDef;
   mode: Mode;
@@ -111,7 +117,7 @@ export async function runProbe(p: Planned, facts: HostFacts, gates: Gate[], time
       status: failed.length ? 'fail' : 'pass',
       durationMs: 0,
       assertions: ctx.assertions,
-      ...(failed.length ? { cause: `${failed.length} of ${ctx.assertions.length} assertions failed: ${failed[0].name}` } : {}),
+      ...(failed.length ? { cause: `${failed.length} of ${ctx.assertions.length} assertions failed: ${failed[0].name} (expected ${brief(failed[0].expected)}, got ${brief(failed[0].actual)})` } : {}),
     };
     if (!failed.length && ctx.assertions.length === 0) {
       result = { ...result, status: 'error', cause: 'the probe made no assertion' };

@@ -321,7 +321,9 @@ export NSPROBE_KERNEL_CONFIG=${q(kern.config)}
 mount -t proc proc /proc; mount -t sysfs sysfs /sys
 mkdir -p /dev/pts /dev/shm; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
-mount -t tmpfs -o mode=1777 tmpfs /tmp; mount -t tmpfs -o mode=0755 tmpfs /run
+# /tmp stays the overlay's (writable, in the tmpfs upper layer): a tmpfs there would hide a checkout
+# that lives under the host's /tmp, as CI's clones may.
+mount -t tmpfs -o mode=0755 tmpfs /run
 [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 hostname ${q(`qemu-${kern.tag}`)}
 # No init system runs here; do the two things a booted host has that the probes' controls rely on:

@@ -35,6 +35,8 @@ export function argNum(name: string, dflt: number, argv = process.argv): number 
 }
 
 export const SHARED_TMP = ['/tmp', '/var/tmp', '/dev/shm'];
+/** Gitignored folders of the package made by builds and other tests, not by a probe run. */
+export const BUILD_DIRS = ['.cache', 'build', 'dist', 'node_modules', 'reports'];
 
 /**
  * Residue that is not ours on a machine others use at the same time: entries in the shared temp
@@ -54,6 +56,9 @@ export function foreign(r: Residue): boolean {
   const path = m[1];
   const dir = path.slice(0, path.lastIndexOf('/')) || '/';
   const name = path.slice(path.lastIndexOf('/') + 1);
+  // Build and cache folders of the package that other test files make while this one runs
+  // (the kernel matrix test creates .cache/ there); a probe run never writes them.
+  if (dir === packageRoot() && BUILD_DIRS.includes(name)) return true;
   if (!SHARED_TMP.includes(dir)) return false;
   return !name.startsWith('nsprobe') || /^nsprobe-(test|kc|int|soak)-/.test(name);
 }

@@ -443,7 +443,11 @@ class EnterWorker : public Napi::AsyncWorker {
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     char* top = first == nsp_stage_b ? box_->region.top(1) : box_->region.top(0);
+    // A clone without CLONE_VM copies Node's memory: not while a stage A has it non-dumpable.
+    bool copies_mm = !(first_flags & CLONE_VM);
+    if (copies_mm) nsp_mm_acquire();
     long pid = nsp_raw_clone(first_flags, top, first, c);
+    if (copies_mm) nsp_mm_release();
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     close(sv[1]);
     for (int o : opened) close(o);

@@ -68,6 +68,49 @@ int wait_word(volatile int32_t* word, int ms) {
 
 void set_deathsig() { rsys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL); }
 
+}  // namespace
+
+// The mm lock. Stage A's switch to an unprivileged uid makes the memory it shares with Node
+// (CLONE_VM) non-dumpable until its PR_SET_DUMPABLE a few microseconds later. A process forked
+// from that memory in that window copies the flag for good (its /proc/self/uid_map is then
+// root-owned: EACCES), and a sharer writing /proc/self/* in it fails alike. Processes that share
+// Node's memory therefore take this lock around the switch, around forks, and around writes to
+// their own /proc files. A private futex works across CLONE_VM; a forked child resets its copy.
+// A holder killed inside the window would leave it taken: waiters take over after 100 ms.
+volatile int32_t nsp_mm_lock = 0;
+
+void nsp_mm_acquire() {
+  long deadline = 0;
+  while (__atomic_exchange_n(&nsp_mm_lock, 1, __ATOMIC_ACQUIRE) != 0) {
+    struct timespec ts;
+    rsys2(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&ts);
+    long now = ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+    if (!deadline) deadline = now + 100;
+    if (now >= deadline) return;
+    struct timespec wait = {0, 1000000};
+    rsys6(SYS_futex, (long)&nsp_mm_lock, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, 1, (long)&wait, 0, 0);
+  }
+}
+
+void nsp_mm_release() {
+  __atomic_store_n(&nsp_mm_lock, 0, __ATOMIC_RELEASE);
+  rsys6(SYS_futex, (long)&nsp_mm_lock, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, 0, 0, 0);
+}
+
+namespace {
+
+// fork() under the mm lock; the child starts with its own copy of the lock free.
+long fork_locked() {
+  nsp_mm_acquire();
+  long child = rsys5(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  if (child == 0) {
+    nsp_mm_lock = 0;
+    return 0;
+  }
+  nsp_mm_release();
+  return child;
+}
+
 // Closes every fd above 2 except those listed.
 void close_fds_except(const int* keep, int nkeep) {
   int sorted[NSP_MAX_JOIN + 2];
@@ -130,6 +173,7 @@ void nsp_child_signals(void) {
 // unprivileged uid when asked, then clones stage B with the namespace flags.
 int nsp_stage_a(void* p) {
   nsp_ctl* c = (nsp_ctl*)p;
+  if (c->mode & M_NO_VM) nsp_mm_lock = 0;  // forked: our own copy, taken by the parent
   nsp_child_signals();
   set_deathsig();
   close_fds_except(&c->sock, 1);
@@ -142,15 +186,25 @@ int nsp_stage_a(void* p) {
     __atomic_store_n(&c->go, 0, __ATOMIC_SEQ_CST);
   }
   if (c->mode & M_DROP) {
+    nsp_mm_acquire();
     long r = rsys2(SYS_setgroups, 0, 0);
-    if (r < 0) { fail(c, ST_SETUID, SC_SETGROUPS, r); return 1; }
-    r = rsys3(SYS_setresgid, c->drop_gid, c->drop_gid, c->drop_gid);
-    if (r < 0) { fail(c, ST_SETUID, SC_SETRESGID, r); return 1; }
-    r = rsys3(SYS_setresuid, c->drop_uid, c->drop_uid, c->drop_uid);
-    if (r < 0) { fail(c, ST_SETUID, SC_SETRESUID, r); return 1; }
+    int sys = SC_SETGROUPS;
+    if (r == 0) {
+      sys = SC_SETRESGID;
+      r = rsys3(SYS_setresgid, c->drop_gid, c->drop_gid, c->drop_gid);
+    }
+    if (r == 0) {
+      sys = SC_SETRESUID;
+      r = rsys3(SYS_setresuid, c->drop_uid, c->drop_uid, c->drop_uid);
+    }
     // Changing euid made the mm non-dumpable, which would make /proc/PID/* of the next
     // stages root-owned and unwritable by the namespace's own root.
     rsys2(SYS_prctl, PR_SET_DUMPABLE, 1);
+    nsp_mm_release();
+    if (r < 0) {
+      fail(c, ST_SETUID, sys, r);
+      return 1;
+    }
   }
   unsigned long vm = (c->mode & M_NO_VM) ? 0 : CLONE_VM;
   long pid = nsp_raw_clone(CLONE_PARENT | vm | c->clone_flags | SIGCHLD, c->stack_b, nsp_stage_b, c);
@@ -167,6 +221,7 @@ int nsp_stage_a(void* p) {
 // (time and pid namespaces take effect for children only).
 int nsp_stage_b(void* p) {
   nsp_ctl* c = (nsp_ctl*)p;
+  if (c->mode & M_NO_VM) nsp_mm_lock = 0;  // forked: our own copy, taken by the parent
   nsp_child_signals();
   set_deathsig();
   if (!(c->mode & M_STAGE_A)) close_fds_except(&c->sock, 1);
@@ -191,13 +246,16 @@ int nsp_stage_b(void* p) {
     r_puts(buf, sizeof buf, &pos, " 0\nboottime ");
     r_putnum(buf, sizeof buf, &pos, c->off_boot_s);
     r_puts(buf, sizeof buf, &pos, " 0\n");
+    nsp_mm_acquire();
     r = write_file("/proc/self/timens_offsets", buf, pos, 0, 0);
     if (r < 0) {
+      nsp_mm_release();
       fail(c, ST_TIMENS_OFFSETS, SC_WRITE, r);
       return 1;
     }
     // Without CLONE_VM: a CLONE_VM child stays in its parent's time namespace (it shares the vDSO).
     long pid = nsp_raw_clone(CLONE_PARENT | SIGCHLD, c->stack_c, stage_c, c);
+    nsp_mm_release();
     if (pid < 0) {
       fail(c, ST_CLONE, SC_CLONE, pid);
       return 1;
@@ -212,6 +270,7 @@ int nsp_stage_b(void* p) {
 // apply to children, so with M_JOIN_FORK one more clone makes the server.
 int nsp_stage_join(void* p) {
   nsp_ctl* c = (nsp_ctl*)p;
+  if (c->mode & M_NO_VM) nsp_mm_lock = 0;  // forked: our own copy, taken by the parent
   nsp_child_signals();
   set_deathsig();
   for (int i = 0; i < c->njoin; i++) {
@@ -223,7 +282,9 @@ int nsp_stage_join(void* p) {
   }
   close_fds_except(&c->sock, 1);
   if (c->mode & M_JOIN_FORK) {
+    nsp_mm_acquire();
     long pid = nsp_raw_clone(CLONE_PARENT | SIGCHLD, c->stack_c, stage_c, c);
+    nsp_mm_release();
     if (pid < 0) {
       fail(c, ST_CLONE, SC_CLONE, pid);
       return 1;
@@ -237,6 +298,7 @@ int nsp_stage_join(void* p) {
 namespace {
 int stage_c(void* p) {
   nsp_ctl* c = (nsp_ctl*)p;
+  nsp_mm_lock = 0;  // forked while the parent held it: this is our own copy
   set_deathsig();
   return nsp_serve(c->sock);
 }
@@ -554,7 +616,7 @@ void op_fork(Ctx& x) {
     rsys5(SYS_setsockopt, sv[0], SOL_SOCKET, SO_PASSCRED, (long)&one, sizeof one);
   }
   // Fork semantics (no CLONE_VM): the grandchild runs on a private copy of this stack.
-  long pid = rsys5(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  long pid = fork_locked();
   if (pid == 0) {
     if (!no_deathsig) set_deathsig();
     if (mode == 0) {
@@ -638,7 +700,7 @@ void op_nest(Ctx& x) {
   }
   shared[0] = 0;
   shared[1] = 0;
-  long pid = rsys5(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  long pid = fork_locked();
   if (pid == 0) {
     set_deathsig();
     close_fds_except(nullptr, 0);
@@ -771,7 +833,11 @@ void dispatch(Ctx& x) {
     }
     case OP_STAT: op_stat(x); break;
     case OP_MKDIR: err(x, SC_MKDIR, rsys3(SYS_mkdirat, AT_FDCWD, (long)x.s[0], n[0])); break;
-    case OP_WRITEFILE: err(x, SC_WRITE, write_file(x.s[0], x.s[1], x.slen[1], (int)n[0], (int)n[1])); break;
+    case OP_WRITEFILE:
+      nsp_mm_acquire();
+      err(x, SC_WRITE, write_file(x.s[0], x.s[1], x.slen[1], (int)n[0], (int)n[1]));
+      nsp_mm_release();
+      break;
     case OP_MSGGET: {
       long r = rsys2(SYS_msgget, n[0], n[1]);
       if (err(x, SC_MSGGET, r) >= 0) x.rep->n[0] = r;

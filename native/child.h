@@ -47,5 +47,10 @@ int nsp_stage_b(void* ctl);
 int nsp_stage_join(void* ctl);
 // The request loop on fd `sock`. Returns the exit code.
 int nsp_serve(int sock);
+// The lock processes sharing Node's memory take around uid switches, forks and /proc/self writes
+// (see child.cc); the Node side takes it around clones without CLONE_VM.
+extern volatile int32_t nsp_mm_lock;
+void nsp_mm_acquire(void);
+void nsp_mm_release(void);
 // Resets every signal disposition to default and unblocks all signals (raw syscalls only).
 void nsp_child_signals(void);

@@ -199,3 +199,24 @@ test('pending requests do not hold the thread pool: entering still works while m
   await Promise.all(hung.map((s) => s.close(50)));
   t.deepEqual(await Promise.all(pending), hung.map(() => 'rejected'));
 });
+
+rootOnly('forks inside stay writable while other rootless sandboxes switch uid (the mm lock)', async (t) => {
+  // Stage A's uid switch makes the memory shared with Node non-dumpable for a moment; a fork
+  // taken then kept that for good and could not write its own /proc/self/uid_map (EACCES).
+  // Without the lock this loop saw 8 such nests out of 400.
+  let stop = false;
+  const churn = async (ns: 'uts' | 'ipc') => {
+    while (!stop) await (await enter({ namespaces: [ns], mode: 'rootless' })).close();
+  };
+  const loops = [churn('uts'), churn('ipc')];
+  const s = await enter({ namespaces: ['pid'], mode: 'rootless' });
+  const errnos: number[] = [];
+  try {
+    for (let i = 0; i < 300; i++) errnos.push((await s.nest('user', 40)).errno);
+  } finally {
+    stop = true;
+    await Promise.all(loops);
+    await s.close();
+  }
+  t.deepEqual([...new Set(errnos)], [28 /* ENOSPC: the nesting limit, every time */]);
+});

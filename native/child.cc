@@ -99,6 +99,17 @@ void nsp_mm_release() {
 
 namespace {
 
+// Scope of a credential change (uid switch, setns into a user namespace) in a process that may
+// share Node's memory: the kernel makes that memory non-dumpable; it is made dumpable again
+// before the lock lets anyone fork from it or write their /proc files.
+struct CredChange {
+  CredChange() { nsp_mm_acquire(); }
+  ~CredChange() {
+    rsys2(SYS_prctl, PR_SET_DUMPABLE, 1);
+    nsp_mm_release();
+  }
+};
+
 // fork() under the mm lock; the child starts with its own copy of the lock free.
 long fork_locked() {
   nsp_mm_acquire();
@@ -273,11 +284,14 @@ int nsp_stage_join(void* p) {
   if (c->mode & M_NO_VM) nsp_mm_lock = 0;  // forked: our own copy, taken by the parent
   nsp_child_signals();
   set_deathsig();
-  for (int i = 0; i < c->njoin; i++) {
-    long r = rsys2(SYS_setns, c->join_fd[i], c->join_type[i]);
-    if (r < 0) {
-      fail(c, ST_SETNS, SC_SETNS, r);
-      return 1;
+  {
+    CredChange cc;
+    for (int i = 0; i < c->njoin; i++) {
+      long r = rsys2(SYS_setns, c->join_fd[i], c->join_type[i]);
+      if (r < 0) {
+        fail(c, ST_SETNS, SC_SETNS, r);
+        return 1;
+      }
     }
   }
   close_fds_except(&c->sock, 1);
@@ -910,11 +924,10 @@ void dispatch(Ctx& x) {
       if (err(x, SC_OPEN, fd) < 0) break;
       // Opened first, then moved (e.g. into a sibling user namespace): the setns then fails or
       // works for the namespace relationship alone, not for permission to open the file.
-      if (n[1] && err(x, SC_UNSHARE, rsys1(SYS_unshare, n[1])) < 0) {
-        rsys1(SYS_close, fd);
-        break;
+      {
+        CredChange cc;
+        if (!n[1] || err(x, SC_UNSHARE, rsys1(SYS_unshare, n[1])) >= 0) err(x, SC_SETNS, rsys2(SYS_setns, fd, n[0]));
       }
-      err(x, SC_SETNS, rsys2(SYS_setns, fd, n[0]));
       rsys1(SYS_close, fd);
       break;
     }
@@ -922,6 +935,7 @@ void dispatch(Ctx& x) {
     case OP_UNLINK: err(x, SC_UNLINK, rsys3(SYS_unlinkat, AT_FDCWD, (long)x.s[0], n[0])); break;
     case OP_LISTDIR: op_listdir(x); break;
     case OP_SETUID: {
+      CredChange cc;
       if (err(x, SC_SETRESGID, rsys3(SYS_setresgid, n[1], n[1], n[1])) < 0) break;
       err(x, SC_SETRESUID, rsys3(SYS_setresuid, n[0], n[0], n[0]));
       break;

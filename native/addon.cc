@@ -348,6 +348,21 @@ int reap(int pid, long ms) {
   }
 }
 
+// Settles enter/join/adopt: the new box, registered, with the child's hello; or the failure.
+void settle_started(Napi::Env env, Napi::Promise::Deferred& d, bool ok, const Failure& fail,
+                    const std::shared_ptr<Box>& box, const std::vector<char>& hello) {
+  if (!ok) {
+    d.Reject(make_error(env, fail).Value());
+    return;
+  }
+  uint32_t id = register_box(box);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("id", id);
+  o.Set("pid", box->pid);
+  o.Set("hello", Napi::Buffer<char>::Copy(env, hello.data(), hello.size()));
+  d.Resolve(o);
+}
+
 class EnterWorker : public Napi::AsyncWorker {
  public:
   EnterWorker(Napi::Env env, EnterSpec spec)
@@ -519,19 +534,7 @@ class EnterWorker : public Napi::AsyncWorker {
     ok_ = true;
   }
 
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (!ok_) {
-      deferred_.Reject(make_error(env, fail_).Value());
-      return;
-    }
-    uint32_t id = register_box(box_);
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("id", id);
-    o.Set("pid", box_->pid);
-    o.Set("hello", Napi::Buffer<char>::Copy(env, hello_.data(), hello_.size()));
-    deferred_.Resolve(o);
-  }
+  void OnOK() override { settle_started(Env(), deferred_, ok_, fail_, box_, hello_); }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
@@ -963,19 +966,7 @@ class AdoptWorker : public Napi::AsyncWorker {
     box_->pidfd = cred > 0 ? open_pidfd(cred) : -1;
     ok_ = true;
   }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (!ok_) {
-      deferred_.Reject(make_error(env, fail_).Value());
-      return;
-    }
-    uint32_t id = register_box(box_);
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("id", id);
-    o.Set("pid", box_->pid);
-    o.Set("hello", Napi::Buffer<char>::Copy(env, hello_.data(), hello_.size()));
-    deferred_.Resolve(o);
-  }
+  void OnOK() override { settle_started(Env(), deferred_, ok_, fail_, box_, hello_); }
 
  private:
   int fd_;

@@ -166,6 +166,19 @@ long write_file(const char* path, const char* data, size_t len, int extra_flags,
 
 int stage_c(void* p);
 
+// The last clone, for pid and time namespaces that apply to children only: the server (stage C)
+// as a sibling of this stage (CLONE_PARENT). Without CLONE_VM: a CLONE_VM child stays in its
+// parent's time namespace (it shares the vDSO). Call with the mm lock held (it copies memory).
+int clone_server(nsp_ctl* c) {
+  long pid = nsp_raw_clone(CLONE_PARENT | SIGCHLD, c->stack_c, stage_c, c);
+  if (pid < 0) {
+    fail(c, ST_CLONE, SC_CLONE, pid);
+    return 1;
+  }
+  __atomic_store_n(&c->pid_c, (int32_t)pid, __ATOMIC_SEQ_CST);
+  return 0;
+}
+
 }  // namespace
 
 void nsp_child_signals(void) {
@@ -264,15 +277,9 @@ int nsp_stage_b(void* p) {
       fail(c, ST_TIMENS_OFFSETS, SC_WRITE, r);
       return 1;
     }
-    // Without CLONE_VM: a CLONE_VM child stays in its parent's time namespace (it shares the vDSO).
-    long pid = nsp_raw_clone(CLONE_PARENT | SIGCHLD, c->stack_c, stage_c, c);
+    int rc = clone_server(c);
     nsp_mm_release();
-    if (pid < 0) {
-      fail(c, ST_CLONE, SC_CLONE, pid);
-      return 1;
-    }
-    __atomic_store_n(&c->pid_c, (int32_t)pid, __ATOMIC_SEQ_CST);
-    return 0;
+    return rc;
   }
   return nsp_serve(c->sock);
 }
@@ -297,14 +304,9 @@ int nsp_stage_join(void* p) {
   close_fds_except(&c->sock, 1);
   if (c->mode & M_JOIN_FORK) {
     nsp_mm_acquire();
-    long pid = nsp_raw_clone(CLONE_PARENT | SIGCHLD, c->stack_c, stage_c, c);
+    int rc = clone_server(c);
     nsp_mm_release();
-    if (pid < 0) {
-      fail(c, ST_CLONE, SC_CLONE, pid);
-      return 1;
-    }
-    __atomic_store_n(&c->pid_c, (int32_t)pid, __ATOMIC_SEQ_CST);
-    return 0;
+    return rc;
   }
   return nsp_serve(c->sock);
 }

@@ -60,7 +60,19 @@ export function foreign(r: Residue): boolean {
   // (the kernel matrix test creates .cache/ there); a probe run never writes them.
   if (dir === packageRoot() && BUILD_DIRS.includes(name)) return true;
   if (!SHARED_TMP.includes(dir)) return false;
-  return !name.startsWith('nsprobe') || /^nsprobe-(test|kc|int|soak)-/.test(name);
+  return !name.startsWith('nsprobe') || /^nsprobe-(test|kc|int|soak|kernels-test)-/.test(name);
+}
+
+/**
+ * foreign(), and cgroups that another process's probes made (they are named
+ * nsprobe-<node pid>-<token>): other test files run suites at the same time.
+ */
+export function foreignTo(pids: readonly number[]): (r: Residue) => boolean {
+  return (r) => {
+    if (foreign(r)) return true;
+    const m = r.kind === 'cgroup' ? /\/nsprobe-(\d+)-[a-z0-9]+$/.exec(r.what) : null;
+    return m !== null && !pids.includes(Number(m[1]));
+  };
 }
 
 /** Open file descriptors of this process. */

@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { REPORT_FILES } from '../src/report/write.js';
 import { validateReport } from '../src/report/validate.js';
 import { formatResidue, residueSince, snapshot, type Residue } from '../src/residue.js';
-import { argNum, CLI, foreign, median, prng, spawnNode } from './harness.js';
+import { argNum, CLI, foreignTo, median, prng, spawnNode } from './harness.js';
 
 export type Outcome = 'before-handler' | 'stopped' | 'stopped-after-reports' | 'finished';
 
@@ -105,7 +105,7 @@ export async function interruptOnce(i: number, signal: Point['signal'], delayMs:
     if (outcome === 'finished' && out.reports !== 'all') problems.push('the run finished but wrote no reports');
     if (outcome === 'before-handler' && e.stderr.includes('stopping')) problems.push('the handler ran but the process died by the signal');
     const exitMs = sentAt === null ? null : e.at - sentAt;
-    const { residue } = await residueSince(before, { ignore: foreign, settleMs: 2000 });
+    const { residue } = await residueSince(before, { ignore: foreignTo([child.pid ?? -1]), settleMs: 2000 });
     return { i, signal, delayMs, exitMs, code: e.code, exitSignal: e.signal, reports: out.reports, outcome, residue, problems };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -19,7 +19,7 @@ import type { Mode } from '../src/model.js';
 import { native } from '../src/native.js';
 import { formatResidue, residueSince, snapshot, type Residue } from '../src/residue.js';
 import { runSuite } from '../src/runner.js';
-import { argNum, CLI, fdCount, foreign, median, rssKiB, spawnNode } from './harness.js';
+import { argNum, CLI, fdCount, foreignTo, median, rssKiB, spawnNode } from './harness.js';
 
 export const RSS_TOLERANCE_KIB = 8 * 1024;
 
@@ -81,7 +81,8 @@ export async function runSoak(opts: { runs: number; parallel: number; log?: (s: 
 
   const t1 = performance.now();
   const dirs = Array.from({ length: opts.parallel }, () => mkdtempSync(join(tmpdir(), 'nsprobe-soak-')));
-  const exits = await Promise.all(dirs.map((d) => spawnNode([CLI, '--out', d]).done));
+  const spawned = dirs.map((d) => spawnNode([CLI, '--out', d]));
+  const exits = await Promise.all(spawned.map((p) => p.done));
   const parMs = performance.now() - t1;
   exits.forEach((e, i) => {
     if (e.code !== 0) problems.push(`parallel CLI ${i} exited ${e.code ?? e.signal}: ${e.stderr.slice(-300)}${e.stdout.slice(-600)}`);
@@ -89,7 +90,8 @@ export async function runSoak(opts: { runs: number; parallel: number; log?: (s: 
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
   opts.log?.(`${opts.parallel} parallel CLI suites in ${(parMs / 1000).toFixed(1)} s`);
 
-  const { residue } = await residueSince(before, { ignore: foreign, settleMs: 3000 });
+  const ours = [process.pid, ...spawned.map((p) => p.child.pid ?? -1)];
+  const { residue } = await residueSince(before, { ignore: foreignTo(ours), settleMs: 3000 });
   return { runs: opts.runs, parallel: opts.parallel, seqMs, parMs, failedRuns, fd, rss: rssStats, parallelExits: exits.map((e) => e.code), residue, problems };
 }
 

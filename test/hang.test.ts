@@ -9,7 +9,7 @@ import { formatResidue, residueSince, snapshot } from '../src/residue.js';
 import { runSuite } from '../src/runner.js';
 import { uts } from '../probes/uts.js';
 import { user } from '../probes/user.js';
-import { foreign } from '../scripts/harness.js';
+import { foreignTo } from '../scripts/harness.js';
 
 const pids: number[] = [];
 const hang: ProbeDef = {
@@ -38,6 +38,6 @@ test('a hanging probe is an error "timeout after 300 ms", killed, and the rest o
   t.true(pids.length > 0);
   for (const pid of pids) t.false(existsSync(`/proc/${pid}`), `hung child ${pid} is gone`);
   t.is(native().openCount(), 0);
-  const { residue } = await residueSince(before, { ignore: foreign, settleMs: 3000 });
+  const { residue } = await residueSince(before, { ignore: foreignTo([process.pid]), settleMs: 3000 });
   t.deepEqual(residue, [], formatResidue(residue));
 });

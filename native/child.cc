@@ -281,7 +281,7 @@ int nsp_stage_b(void* p) {
     nsp_mm_release();
     return rc;
   }
-  return nsp_serve(c->sock);
+  return nsp_serve(c->sock, -1);
 }
 
 // Join: setns() into the given namespaces (user first), then serve; pid and time namespaces
@@ -308,7 +308,7 @@ int nsp_stage_join(void* p) {
     nsp_mm_release();
     return rc;
   }
-  return nsp_serve(c->sock);
+  return nsp_serve(c->sock, -1);
 }
 
 namespace {
@@ -316,7 +316,7 @@ int stage_c(void* p) {
   nsp_ctl* c = (nsp_ctl*)p;
   nsp_mm_lock = 0;  // forked while the parent held it: this is our own copy
   set_deathsig();
-  return nsp_serve(c->sock);
+  return nsp_serve(c->sock, -1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,6 +331,7 @@ struct Ctx {
   nsp_rep* rep;
   char* data;               // == (char*)(rep + 1)
   int pass_fd;              // fd to pass back with SCM_RIGHTS, or -1
+  int cpu;                  // the CPU we are pinned to, or -1
 };
 
 inline long err(Ctx& x, int sys, long r) {
@@ -637,7 +638,7 @@ void op_fork(Ctx& x) {
     if (!no_deathsig) set_deathsig();
     if (mode == 0) {
       close_fds_except(&sv[1], 1);
-      rexit(nsp_serve(sv[1]));
+      rexit(nsp_serve(sv[1], x.cpu));
     }
     close_fds_except(nullptr, 0);
     for (;;) rsys0(SYS_pause);
@@ -799,6 +800,18 @@ void op_listdir(Ctx& x) {
   }
   rsys1(SYS_close, fd);
   x.rep->dlen = (uint32_t)pos;
+}
+
+// Moves this process to the CPU the Node main thread last ran on, so that a request and its
+// reply hand over on one CPU (see "CPU co-location" in addon.cc). Best effort: a CPU outside our
+// cpuset is refused by the kernel, and we stay where we are.
+void follow_cpu(Ctx& x, int cpu) {
+  if (cpu == x.cpu || cpu < 0 || cpu >= 1024) return;
+  unsigned long mask[1024 / (8 * sizeof(unsigned long))];
+  r_memset(mask, 0, sizeof mask);
+  mask[cpu / (8 * sizeof(unsigned long))] = 1UL << (cpu % (8 * sizeof(unsigned long)));
+  rsys3(SYS_sched_setaffinity, 0, sizeof mask, (long)mask);
+  x.cpu = cpu;
 }
 
 long send_reply(Ctx& x) {
@@ -964,9 +977,10 @@ void dispatch(Ctx& x) {
 
 }  // namespace
 
-int nsp_serve(int sock) {
+int nsp_serve(int sock, int cpu) {
   Ctx x;
   x.sock = sock;
+  x.cpu = cpu;
   for (int i = 0; i < 16; i++) x.slots[i] = -1;
   x.pass_fd = -1;
   alignas(16) char reqbuf[NSP_MAX_REQ + 16];
@@ -1018,6 +1032,7 @@ int nsp_serve(int sock) {
       dst += q->slen[i] + 1;
     }
     x.req = q;
+    if (q->cpu) follow_cpu(x, (int)q->cpu - 1);
     if (q->op == OP_EXIT) rsys1(SYS_exit_group, (int)q->n[0]);
     if (q->op == OP_HANG)
       for (;;) rsys0(SYS_pause);

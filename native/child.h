@@ -45,8 +45,10 @@ struct nsp_ctl {
 int nsp_stage_a(void* ctl);
 int nsp_stage_b(void* ctl);
 int nsp_stage_join(void* ctl);
-// The request loop on fd `sock`. Returns the exit code.
-int nsp_serve(int sock);
+// The request loop on fd `sock`; `cpu` is the CPU this process is known to be pinned to, or -1
+// (a stage inherits its pin from the worker thread that cloned it, but a cgroup move may have reset
+// it: the first request's hint sets it again). Returns the exit code.
+int nsp_serve(int sock, int cpu);
 // The lock processes sharing Node's memory take around uid switches, forks and /proc/self writes
 // (see child.cc); the Node side takes it around clones without CLONE_VM.
 extern volatile int32_t nsp_mm_lock;

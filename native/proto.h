@@ -16,7 +16,8 @@ struct nsp_req {
   uint32_t magic;
   uint32_t op;
   uint32_t seq;
-  uint32_t reserved;
+  uint32_t cpu;     // 0, or 1 + the CPU the Node main thread ran on when it sent this: the child
+                    // moves there (see "CPU co-location" in native/addon.cc); filled in by the addon
   int64_t n[NSP_NARGS];
   uint16_t slen[NSP_NSTR];
   // followed by the strings, back to back, without terminators

@@ -1,11 +1,15 @@
 // The raw floor for `npm run bench`: clone() a child into the requested namespaces, let it exit,
 // wait for it, in a loop. Prints one latency in nanoseconds per line.
-// Usage: nsprobe-rawbench FLAGS ITERATIONS  (FLAGS: CLONE_NEW* mask as a number; 0x80 = time)
+// Usage: nsprobe-rawbench FLAGS ITERATIONS [spread|pin]
+//   FLAGS: CLONE_NEW* mask as a number; 0x80 = time.
+//   spread (default): may run on every CPU, as the scheduler places it (an inherited pin is undone);
+//   pin: stays on the CPU it started on, with its children, as the addon's co-location does.
 #define _GNU_SOURCE
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -33,13 +37,26 @@ static int time_child(void* arg) {
   return 0;
 }
 
+static void place(const char* how) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (strcmp(how, "pin") == 0) {
+    CPU_SET(sched_getcpu(), &set);
+  } else {
+    long n = sysconf(_SC_NPROCESSORS_CONF);
+    for (long i = 0; i < n && i < CPU_SETSIZE; i++) CPU_SET(i, &set);
+  }
+  sched_setaffinity(0, sizeof set, &set);  // the kernel keeps it within our cpuset
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s CLONE_FLAGS ITERATIONS\n", argv[0]);
+    fprintf(stderr, "usage: %s CLONE_FLAGS ITERATIONS [spread|pin]\n", argv[0]);
     return 2;
   }
   unsigned long flags = strtoul(argv[1], NULL, 0);
   long n = strtol(argv[2], NULL, 0);
+  place(argc > 3 ? argv[3] : "spread");
   size_t sz = 64 * 1024;
   char* stack = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return 1;

@@ -67,6 +67,12 @@ export interface NativeAddon {
   closeFd(fd: number): void;
   /** Synchronously kills and reaps every open child (process exit). */
   shutdown(): void;
+  /**
+   * CPU co-location (native/addon.cc): while this thread has sandboxes open it stays on one CPU
+   * with them; processes it spawns meanwhile inherit that pin. setColocate(false) turns it off and
+   * gives the pinned threads their masks back at once. Returns whether it was on.
+   */
+  setColocate(on?: boolean): boolean;
   netlink(op: 'vethCreate', name: string, peer: string, peerPid: number): number;
   netlink(op: 'linkDel' | 'linkUp' | 'ifindex', name: string): number;
   netlink(op: 'addrAdd', name: string, family: number, addr: Buffer, prefix: number): number;

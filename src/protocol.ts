@@ -5,6 +5,7 @@ export const MAGIC_REQ = 0x5251534e;
 export const MAGIC_REP = 0x5052534e;
 export const NARGS = 8;
 export const NSTR = 4;
+/** magic, op, seq, cpu (bytes 12-15: left 0 here; the addon fills in its co-location hint), n[8], slen[4]. */
 export const REQ_HEADER = 88;
 export const REP_HEADER = 88;
 export const MAX_REQ = 8192;

@@ -181,13 +181,19 @@ int clone_server(nsp_ctl* c) {
 
 }  // namespace
 
-void nsp_child_signals(void) {
+void nsp_child_signals(bool handlers_cleared) {
   struct ksigaction dfl;
   r_memset(&dfl, 0, sizeof dfl);
   dfl.handler = nullptr;  // SIG_DFL
-  for (int sig = 1; sig <= 64; sig++) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
-    rsys4(SYS_rt_sigaction, sig, (long)&dfl, 0, 8);
+  if (handlers_cleared) {
+    // Ignored signals survive CLONE_CLEAR_SIGHAND (as they survive exec): Node ignores SIGPIPE.
+    static const int kCommon[] = {SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGALRM, SIGTERM, SIGUSR1, SIGUSR2, SIGCHLD, SIGXFSZ};
+    for (int sig : kCommon) rsys4(SYS_rt_sigaction, sig, (long)&dfl, 0, 8);
+  } else {
+    for (int sig = 1; sig <= 64; sig++) {
+      if (sig == SIGKILL || sig == SIGSTOP) continue;
+      rsys4(SYS_rt_sigaction, sig, (long)&dfl, 0, 8);
+    }
   }
   uint64_t empty = 0;
   rsys4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&empty, 0, 8);
@@ -198,7 +204,7 @@ void nsp_child_signals(void) {
 int nsp_stage_a(void* p) {
   nsp_ctl* c = (nsp_ctl*)p;
   if (c->mode & M_NO_VM) nsp_mm_lock = 0;  // forked: our own copy, taken by the parent
-  nsp_child_signals();
+  nsp_child_signals(c->mode & M_SIGHAND_CLEAR);
   set_deathsig();
   close_fds_except(&c->sock, 1);
   if (c->mode & M_WAIT_CGROUP) {
@@ -246,7 +252,7 @@ int nsp_stage_a(void* p) {
 int nsp_stage_b(void* p) {
   nsp_ctl* c = (nsp_ctl*)p;
   if (c->mode & M_NO_VM) nsp_mm_lock = 0;  // forked: our own copy, taken by the parent
-  nsp_child_signals();
+  if (!(c->mode & M_STAGE_A)) nsp_child_signals(c->mode & M_SIGHAND_CLEAR);  // else stage A did
   set_deathsig();
   if (!(c->mode & M_STAGE_A)) close_fds_except(&c->sock, 1);
   if (c->mode & M_USERNS) {
@@ -289,7 +295,7 @@ int nsp_stage_b(void* p) {
 int nsp_stage_join(void* p) {
   nsp_ctl* c = (nsp_ctl*)p;
   if (c->mode & M_NO_VM) nsp_mm_lock = 0;  // forked: our own copy, taken by the parent
-  nsp_child_signals();
+  nsp_child_signals(c->mode & M_SIGHAND_CLEAR);
   set_deathsig();
   {
     CredChange cc;

@@ -16,6 +16,7 @@
 #define M_JOIN 0x40         // join existing namespaces (setns) instead of creating new ones
 #define M_JOIN_FORK 0x80    // after setns, clone once more (pid/time namespaces apply to children)
 #define M_NO_VM 0x100       // clone with fork semantics instead of CLONE_VM
+#define M_SIGHAND_CLEAR 0x200  // the first stage was cloned with CLONE_CLEAR_SIGHAND: Node's handlers are gone
 
 struct nsp_ctl {
   // Set by the parent before the first clone; read-only for the children.
@@ -54,5 +55,7 @@ int nsp_serve(int sock, int cpu);
 extern volatile int32_t nsp_mm_lock;
 void nsp_mm_acquire(void);
 void nsp_mm_release(void);
-// Resets every signal disposition to default and unblocks all signals (raw syscalls only).
-void nsp_child_signals(void);
+// Resets every signal disposition to default and unblocks all signals (raw syscalls only). With
+// handlers_cleared (CLONE_CLEAR_SIGHAND did that part), only the signals a caller may have set
+// to SIG_IGN and the probes rely on are reset.
+void nsp_child_signals(bool handlers_cleared);

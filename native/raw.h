@@ -46,6 +46,9 @@ static inline long rsys5(long n, long a, long b, long c, long d, long e) { retur
 // clone() onto a new stack; the child calls fn(arg) and exits with its return value.
 // Implemented in asm (clone.cc) because the child must not return through the parent's frames.
 extern "C" long nsp_raw_clone(unsigned long flags, void* stack_top, int (*fn)(void*), void* arg);
+// clone3(args, size): the child pops fn and arg from args->stack + args->stack_size, which the
+// caller has written there (16-byte aligned), calls fn(arg) and exits.
+extern "C" long nsp_raw_clone3(void* args, unsigned long size);
 
 [[noreturn]] static inline void rexit(int code) {
   for (;;) rsys1(SYS_exit, code);

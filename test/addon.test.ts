@@ -6,7 +6,7 @@ import { native } from '../src/native.js';
 import { NsError } from '../src/errors.js';
 import { encodeRequest, decodeReply, Op } from '../src/protocol.js';
 import { enter, join, AF_INET, IFF_UP } from '../src/sandbox.js';
-import { isRoot, run, tsxArgv, NOBODY } from './helpers/run.js';
+import { isRoot, run, tsxArgv, NOBODY, ROOT } from './helpers/run.js';
 
 const rootOnly = isRoot ? test : test.skip;
 const hostname = () => readFileSync('/proc/sys/kernel/hostname', 'utf8').trim();
@@ -219,4 +219,20 @@ rootOnly('forks inside stay writable while other rootless sandboxes switch uid (
     await s.close();
   }
   t.deepEqual([...new Set(errnos)], [28 /* ENOSPC: the nesting limit, every time */]);
+});
+
+test("a child starts with none of Node's signal handlers or ignored signals, through clone3 and through the clone fallback", (t) => {
+  // Plain: clone3 with CLONE_CLEAR_SIGHAND. Under the container-like seccomp filter clone3 answers
+  // ENOSYS and the addon falls back to clone() and resets every signal itself.
+  const seccomp = `${ROOT}/build/Release/nsprobe-seccomp-exec`;
+  for (const prefix of [[], [seccomp]]) {
+    const r = run([...prefix, ...tsxArgv('test/helpers/sigs.ts')]);
+    t.is(r.status, 0, r.stderr);
+    const m = JSON.parse(r.stdout) as { self: { caught: string; ignored: string }; child: { caught: string; ignored: string } };
+    // Control: this Node process catches signals and ignores SIGPIPE, so there is something to reset.
+    t.not(BigInt('0x' + m.self.caught), 0n);
+    t.not(BigInt('0x' + m.self.ignored), 0n);
+    t.is(BigInt('0x' + m.child.caught), 0n, `child catches ${m.child.caught} ${prefix.length ? '(clone fallback)' : '(clone3)'}`);
+    t.is(BigInt('0x' + m.child.ignored), 0n, `child ignores ${m.child.ignored} ${prefix.length ? '(clone fallback)' : '(clone3)'}`);
+  }
 });

@@ -254,8 +254,8 @@ long recv_msg(int fd, std::vector<char>* data, std::vector<int>* fds, int* cred_
   return n;
 }
 
-// Waits for the child's hello on fd. Returns 0, or fills f.
-bool wait_hello(int fd, long ms, std::vector<char>* hello, int* cred_pid, Failure* f) {
+// Waits for the child's hello (or another unprompted message, op) on fd. True, or fills f.
+bool wait_hello(int fd, long ms, std::vector<char>* hello, int* cred_pid, Failure* f, uint32_t op = OP_HELLO) {
   struct pollfd p = {fd, POLLIN, 0};
   int pr;
   do pr = poll(&p, 1, (int)ms);
@@ -274,7 +274,7 @@ bool wait_hello(int fd, long ms, std::vector<char>* hello, int* cred_pid, Failur
     return false;
   }
   if ((size_t)n < sizeof(nsp_rep) || ((nsp_rep*)hello->data())->magic != NSP_MAGIC_REP ||
-      ((nsp_rep*)hello->data())->op != OP_HELLO) {
+      ((nsp_rep*)hello->data())->op != op) {
     *f = {"request", "recvmsg", "malformed hello from the child", EPROTO};
     return false;
   }
@@ -576,6 +576,8 @@ class EnterWorker : public Napi::AsyncWorker {
       if (!spec_.cgroup_procs.empty()) c->mode |= M_WAIT_CGROUP;
       if (spec_.drop || !spec_.cgroup_procs.empty()) {
         c->mode |= M_STAGE_A;
+        // Without a pid namespace stage A can unshare the namespaces itself and serve.
+        if (!(c->clone_flags & CLONE_NEWPID)) c->mode |= M_UNSHARE;
         first = nsp_stage_a;
       } else {
         first = nsp_stage_b;
@@ -620,7 +622,19 @@ class EnterWorker : public Napi::AsyncWorker {
       }
       wake(&c->go, 1);
     }
-    bool setup_exits = first == nsp_stage_a || (first == nsp_stage_join && spec_.join_fork);
+    bool setup_exits = (first == nsp_stage_a && !(c->mode & M_UNSHARE)) || (first == nsp_stage_join && spec_.join_fork);
+    if ((c->mode & M_UNSHARE) && spec_.userns) {
+      // Stage A goes on as stage B: its user namespace exists once it says so.
+      std::vector<char> ready;
+      int cred = 0;
+      if (!wait_hello(box_->fd, spec_.timeout_ms, &ready, &cred, &fail_, OP_READY)) {
+        kill((int)pid, SIGKILL);
+        int st = reap((int)pid, spec_.timeout_ms);
+        if (c->err_stage) stage_failure(c, st);
+        box_->reaped = true;
+        return;
+      }
+    }
     if (setup_exits) {
       int st = reap((int)pid, spec_.timeout_ms);
       if (c->err_stage || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {

@@ -17,6 +17,9 @@
 #define M_JOIN_FORK 0x80    // after setns, clone once more (pid/time namespaces apply to children)
 #define M_NO_VM 0x100       // clone with fork semantics instead of CLONE_VM
 #define M_SIGHAND_CLEAR 0x200  // the first stage was cloned with CLONE_CLEAR_SIGHAND: Node's handlers are gone
+#define M_UNSHARE 0x400     // stage A creates the namespaces itself with unshare() and goes on as stage B
+                            // (no pid namespace: that one needs a new process); with a user namespace it
+                            // sends OP_READY when the parent may write the maps
 
 struct nsp_ctl {
   // Set by the parent before the first clone; read-only for the children.

@@ -83,6 +83,7 @@ enum nsp_op {
   OP_VETH_CREATE = 44,  // s0: name, s1: peer name, n0: pid (as this child sees it) whose netns gets the peer, 0 = here
   OP_LINK_DEL = 45,     // s0: ifname (a veth's peer goes with it)
   OP_PRCTL = 46,        // n0: option, n1: arg2. n0: result (e.g. PR_SET_DUMPABLE after setuid)
+  OP_READY = 47,        // sent by the child unprompted, while entering: its user namespace exists, write its id maps
 };
 
 // Syscalls named in errors (nsp_rep.sysc and the enter error).

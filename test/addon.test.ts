@@ -122,13 +122,34 @@ test('invalid clone flags fail with EINVAL at stage clone', async (t) => {
 rootOnly('an unprivileged caller asking for a privileged net namespace gets EPERM at clone', (t) => {
   const r = run([...NOBODY, ...tsxArgv('test/helpers/enter.ts', 'privileged', 'net')]);
   t.is(r.status, 0, r.stderr);
-  t.deepEqual(JSON.parse(r.stdout), { stage: 'clone', code: 'EPERM' });
+  t.deepEqual(JSON.parse(r.stdout), { stage: 'clone', code: 'EPERM', syscall: 'clone' });
 });
 
 test('max_user_namespaces lowered to 0 gives ENOSPC at clone', (t) => {
   const r = run(['unshare', '-Ur', 'sh', '-c', `echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"`, 'sh', ...tsxArgv('test/helpers/enter.ts', 'rootless', 'uts')]);
   t.is(r.status, 0, r.stderr);
-  t.deepEqual(JSON.parse(r.stdout), { stage: 'clone', code: 'ENOSPC' });
+  t.deepEqual(JSON.parse(r.stdout), { stage: 'clone', code: 'ENOSPC', syscall: 'clone' });
+});
+
+rootOnly('as root with uid 65534 mapped, rootless mode drops to it and its unshare gets ENOSPC when the limit is 0', (t) => {
+  // A user namespace that maps 65536 ids (root writes the maps from outside, as newuidmap would),
+  // so rootless mode switches to 65534 and creates the namespaces with unshare() in that same
+  // process. The shell inside waits for its map, then execs again to be root with capabilities.
+  const script = [
+    `unshare -U sh -c 'while [ -z "$(cat /proc/self/uid_map)" ]; do sleep 0.01; done; exec "$@"' sh sh -c "\${LIMIT}exec \\"\\$@\\"" sh "$@" &`,
+    'p=$!',
+    'while [ "$(readlink /proc/$p/ns/user)" = "$(readlink /proc/self/ns/user)" ]; do sleep 0.01; done',
+    'echo "0 0 65536" > /proc/$p/gid_map && echo "0 0 65536" > /proc/$p/uid_map',
+    'wait $p',
+  ].join('\n');
+  const argv = ['bash', '-c', script, 'bash', ...tsxArgv('test/helpers/enter.ts', 'rootless', 'uts')];
+  const r = run(argv, { env: { LIMIT: 'echo 0 > /proc/sys/user/max_user_namespaces && ' } });
+  t.is(r.status, 0, r.stderr);
+  t.deepEqual(JSON.parse(r.stdout), { stage: 'clone', code: 'ENOSPC', syscall: 'unshare' });
+  // Control: the same user namespace without the limit lets rootless mode in.
+  const ok = run(argv, { env: { LIMIT: '' } });
+  t.is(ok.status, 0, ok.stderr);
+  t.deepEqual(JSON.parse(ok.stdout), { ok: true });
 });
 
 test.serial('200 enter/close cycles leave no child behind', async (t) => {

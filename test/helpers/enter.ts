@@ -1,4 +1,4 @@
-// Tries to enter and prints the error as {stage, code} (or {ok:true}).
+// Tries to enter and prints the error as {stage, code, syscall} (or {ok:true}).
 import { enter } from '../../src/sandbox.js';
 import type { Mode, NsType } from '../../src/model.js';
 
@@ -8,6 +8,6 @@ try {
   await s.close();
   console.log(JSON.stringify({ ok: true }));
 } catch (e) {
-  const x = e as { stage: string; code: string };
-  console.log(JSON.stringify({ stage: x.stage, code: x.code }));
+  const x = e as { stage: string; code: string; syscall: string };
+  console.log(JSON.stringify({ stage: x.stage, code: x.code, syscall: x.syscall }));
 }

@@ -420,9 +420,9 @@ struct EnterSpec {
   long timeout_ms = 5000;
 };
 
-// Writes s to path; returns 0 or -errno.
-int write_text(const std::string& path, const std::string& s) {
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+// Writes s to path (relative to dir); returns 0 or -errno.
+int write_text_at(int dir, const char* path, const std::string& s) {
+  int fd = openat(dir, path, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
   ssize_t w = write(fd, s.data(), s.size());
   int e = w < 0 ? errno : 0;
@@ -610,7 +610,7 @@ class EnterWorker : public Napi::AsyncWorker {
     if (c->mode & M_WAIT_CGROUP) {
       std::string s = std::to_string(pid);
       for (auto& path : spec_.cgroup_procs) {
-        int r = write_text(path, s);
+        int r = write_text_at(AT_FDCWD, path.c_str(), s);
         if (r < 0) {
           fail_ = {"cgroup", "write", "", -r};
           fail_.message = "cannot move the child into " + path + ": " + strerror(-r);
@@ -646,15 +646,18 @@ class EnterWorker : public Napi::AsyncWorker {
     }
     if (spec_.userns && !spec_.join) {
       int b = c->pid_b ? c->pid_b : server;
-      std::string base = "/proc/" + std::to_string(b) + "/";
+      // One lookup of /proc/PID for the three files (each full-path open looked the pid up again).
+      int dir = open(("/proc/" + std::to_string(b)).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (dir < 0) { map_failure("gid_map", -errno, b); return; }
       int r = 0;
       if (!spec_.setgroups_allow) {
-        r = write_text(base + "setgroups", "deny");
-        if (r < 0 && r != -ENOENT) { map_failure("setgroups", r, b); return; }
+        r = write_text_at(dir, "setgroups", "deny");
+        if (r < 0 && r != -ENOENT) { close(dir); map_failure("setgroups", r, b); return; }
       }
-      r = write_text(base + "gid_map", spec_.gid_map);
-      if (r < 0) { map_failure("gid_map", r, b); return; }
-      r = write_text(base + "uid_map", spec_.uid_map);
+      r = write_text_at(dir, "gid_map", spec_.gid_map);
+      if (r < 0) { close(dir); map_failure("gid_map", r, b); return; }
+      r = write_text_at(dir, "uid_map", spec_.uid_map);
+      close(dir);
       if (r < 0) { map_failure("uid_map", r, b); return; }
       wake(&c->go, 1);
     }

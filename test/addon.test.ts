@@ -257,3 +257,9 @@ test("a child starts with none of Node's signal handlers or ignored signals, thr
     t.is(BigInt('0x' + m.child.ignored), 0n, `child ignores ${m.child.ignored} ${prefix.length ? '(clone fallback)' : '(clone3)'}`);
   }
 });
+
+test('a map the parent may not write fails at stage gid_map or uid_map with EPERM, after clone succeeded', (t) => {
+  const r = run([...(isRoot ? NOBODY : []), ...tsxArgv('test/helpers/mapfail.ts')]);
+  t.is(r.status, 0, r.stderr);
+  t.deepEqual(JSON.parse(r.stdout), [{ stage: 'gid_map', code: 'EPERM' }, { stage: 'uid_map', code: 'EPERM' }, { ok: true }]);
+});

@@ -1,16 +1,23 @@
 // The raw floor for `npm run bench`: clone() a child into the requested namespaces, let it exit,
 // wait for it, in a loop. Prints one latency in nanoseconds per line.
-// Usage: nsprobe-rawbench FLAGS ITERATIONS [spread|pin]
+// Usage: nsprobe-rawbench FLAGS ITERATIONS [spread|pin] [bare|rootless]
 //   FLAGS: CLONE_NEW* mask as a number; 0x80 = time.
 //   spread (default): may run on every CPU, as the scheduler places it (an inherited pin is undone);
 //   pin: stays on the CPU it started on, with its children, as the addon's co-location does.
+//   bare (default): clone() and wait, nothing else: the floor the ratio is taken against.
+//   rootless: the work rootless mode itself requires, in C: the child switches to uid/gid 65534
+//   when run as root, unshares a user namespace with FLAGS, the parent writes its setgroups,
+//   gid_map and uid_map, then it exits. Not for pid or time (they need one more process).
 #define _GNU_SOURCE
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +44,42 @@ static int time_child(void* arg) {
   return 0;
 }
 
+static int sync_pipe[2][2];
+
+static int rootless_child(void* arg) {
+  unsigned long flags = *(unsigned long*)arg;
+  char c = 0;
+  if (geteuid() == 0) {
+    if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0) return 1;
+    prctl(PR_SET_DUMPABLE, 1);
+  }
+  if (unshare(CLONE_NEWUSER | flags) < 0) return 1;
+  if (write(sync_pipe[0][1], &c, 1) != 1 || read(sync_pipe[1][0], &c, 1) != 1) return 1;
+  return 0;
+}
+
+static int write_at(int dir, const char* name, const char* s) {
+  int fd = openat(dir, name, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t w = write(fd, s, strlen(s));
+  close(fd);
+  return w == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+// The parent's side of rootless mode: the same three writes as the addon's.
+static int write_maps(pid_t pid) {
+  char path[64], uid[32], gid[32];
+  unsigned id = geteuid() == 0 ? 65534 : geteuid(), g = geteuid() == 0 ? 65534 : getegid();
+  snprintf(path, sizeof path, "/proc/%d", (int)pid);
+  snprintf(uid, sizeof uid, "0 %u 1\n", id);
+  snprintf(gid, sizeof gid, "0 %u 1\n", g);
+  int dir = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return -1;
+  int r = write_at(dir, "setgroups", "deny") || write_at(dir, "gid_map", gid) || write_at(dir, "uid_map", uid);
+  close(dir);
+  return r ? -1 : 0;
+}
+
 static void place(const char* how) {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -57,6 +100,13 @@ int main(int argc, char** argv) {
   unsigned long flags = strtoul(argv[1], NULL, 0);
   long n = strtol(argv[2], NULL, 0);
   place(argc > 3 ? argv[3] : "spread");
+  int rootless = argc > 4 && strcmp(argv[4], "rootless") == 0;
+  if (rootless && (flags & (CLONE_NEWPID | CLONE_NEWTIME))) {
+    fprintf(stderr, "rootless: not for pid or time namespaces\n");
+    return 2;
+  }
+  unsigned long ns = flags & ~(unsigned long)CLONE_NEWUSER;
+  if (rootless && (pipe2(sync_pipe[0], O_CLOEXEC) < 0 || pipe2(sync_pipe[1], O_CLOEXEC) < 0)) return 1;
   size_t sz = 64 * 1024;
   char* stack = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return 1;
@@ -64,7 +114,17 @@ int main(int argc, char** argv) {
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     int with_time = (flags & CLONE_NEWTIME) != 0;
-    pid_t pid = clone(with_time ? time_child : child, stack + sz, (int)(flags & ~(unsigned long)CLONE_NEWTIME) | SIGCHLD, NULL);
+    pid_t pid;
+    if (rootless) {
+      pid = clone(rootless_child, stack + sz, SIGCHLD, &ns);
+      char c = 0;
+      if (pid < 0 || read(sync_pipe[0][0], &c, 1) != 1 || write_maps(pid) < 0 || write(sync_pipe[1][1], &c, 1) != 1) {
+        perror("rootless");
+        return 1;
+      }
+    } else {
+      pid = clone(with_time ? time_child : child, stack + sz, (int)(flags & ~(unsigned long)CLONE_NEWTIME) | SIGCHLD, NULL);
+    }
     if (pid < 0) {
       perror("clone");
       return 1;

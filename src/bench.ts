@@ -6,6 +6,11 @@
 // native/addon.cc). So that this cannot flatter the ratio, the raw loop runs both ways too: as the
 // scheduler places it ("spread") and pinned to one CPU ("pinned"); the floor is the faster p50.
 // The addon without co-location is measured as well, to show what it buys.
+//
+// Rootless rows do more than a bare clone: as root a switch to uid 65534 first, and the parent
+// writes setgroups, gid_map and uid_map. Their ratio is still taken against the bare clone; next to
+// it, for rows without pid or time namespaces, the same work done in C ("rawRootless") shows how
+// much of the difference is the addon's own.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,6 +38,9 @@ export interface NsBench {
   rawPinned: Stats | null;
   /** addon p50 / raw (floor) p50. */
   ratio: number | null;
+  /** Rootless rows without pid/time: the same rootless work in C (faster placement), and addon / it. */
+  rawRootless?: Stats | null;
+  ratioRootless?: number | null;
 }
 
 export function stats(ms: number[]): Stats {
@@ -48,10 +56,10 @@ function rawBinary(): string | null {
 }
 
 /** Runs the raw C loop; null when it is not built or the namespaces cannot be created. */
-export function rawLatencies(flags: number, iterations: number, placement: 'spread' | 'pin' = 'spread'): number[] | null {
+export function rawLatencies(flags: number, iterations: number, placement: 'spread' | 'pin' = 'spread', work: 'bare' | 'rootless' = 'bare'): number[] | null {
   const bin = rawBinary();
   if (!bin) return null;
-  const r = spawnSync(bin, [String(flags), String(iterations), placement], { encoding: 'utf8', timeout: 120000 });
+  const r = spawnSync(bin, [String(flags), String(iterations), placement, work], { encoding: 'utf8', timeout: 120000 });
   if (r.status !== 0) return null;
   return r.stdout.trim().split('\n').map((l) => Number(l) / 1e6);
 }
@@ -85,7 +93,9 @@ export async function benchNamespaces(opts: { iterations: number; warmup: number
     const addon: number[] = [];
     const spread: number[] = [];
     const raws = { spread: [] as number[], pin: [] as number[] };
+    const rootless = { spread: [] as number[], pin: [] as number[] };
     let rawOk = true;
+    let rootlessOk = mode === 'rootless' && !c.ns.includes('pid') && !c.ns.includes('time');
     const batch = Math.max(1, Math.floor(opts.iterations / 10));
     const colocate = native().setColocate();
     try {
@@ -99,6 +109,12 @@ export async function benchNamespaces(opts: { iterations: number; warmup: number
           const r = rawLatencies(flags, batch, placement);
           if (r) raws[placement].push(...r);
           else rawOk = false;
+        }
+        for (const placement of ['spread', 'pin'] as const) {
+          if (!rootlessOk) break;
+          const r = rawLatencies(flags, batch, placement, 'rootless');
+          if (r) rootless[placement].push(...r);
+          else rootlessOk = false;
         }
       }
     } finally {
@@ -118,6 +134,12 @@ export async function benchNamespaces(opts: { iterations: number; warmup: number
       rawPinned: rp,
       ratio: r ? Math.round((a.p50 / r.p50) * 100) / 100 : null,
     };
+    if (mode === 'rootless') {
+      const faster = (x: number[], y: number[]) => (x.length && y.length ? [stats(x), stats(y)].sort((m, n) => m.p50 - n.p50)[0] : null);
+      const rr = rootlessOk ? faster(rootless.spread, rootless.pin) : null;
+      row.rawRootless = rr;
+      row.ratioRootless = rr ? Math.round((a.p50 / rr.p50) * 100) / 100 : null;
+    }
     rows.push(row);
     opts.onRow?.(row);
   }
@@ -138,5 +160,13 @@ export function renderNsTable(rows: NsBench[]): string {
       `(${r.addonSpread.p50.toFixed(3)} ms, ${r.rawSpread ? `${r.rawSpread.p50.toFixed(3)} ms` : 'n/a'})`,
     ].join(' '),
   );
-  return [head, ...lines].join('\n') + '\n';
+  const rootless = rows.filter((r) => r.rawRootless);
+  const tail = rootless.length
+    ? [
+        '',
+        'rootless rows against the same work done in C (as root a switch to uid 65534; the parent writes the id maps):',
+        ...rootless.map((r) => `${r.name.padEnd(10)} addon ${r.addon.p50.toFixed(3)} ms  C ${r.rawRootless!.p50.toFixed(3)} ms  ratio ${r.ratioRootless!.toFixed(2)}x`),
+      ]
+    : [];
+  return [head, ...lines, ...tail].join('\n') + '\n';
 }

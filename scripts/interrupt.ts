@@ -82,15 +82,25 @@ export async function interruptOnce(i: number, signal: Point['signal'], delayMs:
     const { child, done } = spawnNode([CLI, '--out', dir]);
     let sentAt: number | null = null;
     let exited = false;
+    let hung = false;
+    let watchdog: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       if (exited) return;
       sentAt = performance.now();
       child.kill(signal);
+      // A run that outlives the signal by 5 s is killed and counted as a failure, so that one
+      // hang cannot stall the whole series.
+      watchdog = setTimeout(() => {
+        hung = true;
+        child.kill('SIGKILL');
+      }, 5000);
     }, delayMs);
     const e = await done;
     exited = true;
     clearTimeout(timer);
+    clearTimeout(watchdog);
     const problems: string[] = [];
+    if (hung) problems.push('still running 5 s after the signal: killed');
     const want = signal === 'SIGTERM' ? 143 : 130;
     const out = checkOutDir(dir);
     problems.push(...out.problems);

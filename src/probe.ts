@@ -40,6 +40,9 @@ export class ProbeContext {
   /** Entries in flight and closes of sandboxes that arrived after the probe was stopped. */
   private readonly entering = new Set<Promise<void>>();
   private stopped = false;
+  /** Set once dispose() has run the cleanups (and, later, the after-close ones). */
+  private cleaned = false;
+  private closedAll = false;
   /** A short random token for names this run creates (hostnames, IPC keys, mount sources). */
   readonly token: string;
 
@@ -108,12 +111,17 @@ export class ProbeContext {
    * still live, also after a failed assertion; after a timeout they may be gone already).
    */
   defer(fn: () => unknown): void {
-    this.cleanups.push(fn);
+    // After a timeout or Ctrl-C run() goes on until its next request fails; what it made in the
+    // meantime (a host listener, say) must not wait for a dispose() that has already run: a
+    // forgotten listening socket kept an interrupted CLI alive for good.
+    if (this.cleaned) this.pending(Promise.resolve().then(fn));
+    else this.cleanups.push(fn);
   }
 
   /** Registers cleanup that needs the probe's processes gone (e.g. removing a cgroup). */
   deferAfterClose(fn: () => unknown): void {
-    this.afterClose.push(fn);
+    if (this.closedAll) this.pending(Promise.resolve().then(fn));
+    else this.afterClose.push(fn);
   }
 
   /** Records an assertion that `actual` deep-equals `expected`. */
@@ -141,6 +149,7 @@ export class ProbeContext {
 
   /** Runs cleanups, closes sandboxes (newest first), runs after-close cleanups; never throws. */
   async dispose(): Promise<void> {
+    this.cleaned = true; // from now on a new cleanup runs at once
     await runAll(this.cleanups);
     this.stopped = true;
     // A sandbox entered meanwhile is closed by track(); wait for it before after-close cleanups
@@ -153,6 +162,7 @@ export class ProbeContext {
         // already gone
       }
     }
+    this.closedAll = true;
     await runAll(this.afterClose);
   }
 }

@@ -51,7 +51,8 @@ enum nsp_op {
   OP_SHMGET = 12,       // n0: key, n1: size, n2: shmflg. n0: id
   OP_SEMGET = 13,       // n0: key, n1: nsems, n2: semflg. n0: id
   OP_IPCRM = 14,        // n0: kind (1 msg, 2 shm, 3 sem), n1: id
-  OP_MQ_OPEN = 15,      // s0: name (without the leading '/'), n0: oflag, n1: mode. (opened then closed)
+  OP_MQ_OPEN = 15,      // s0: name (without the leading '/'), n0: oflag, n1: mode. (opened then closed;
+                        // created with mq_maxmsg 1, mq_msgsize 64)
   OP_MQ_UNLINK = 16,    // s0: name
   OP_LINKS = 17,        // data: lines "ifindex flags name\n" from RTM_GETLINK
   OP_LINK_SET = 18,     // s0: ifname, n0: flags to set, n1: flags to clear (SIOCSIFFLAGS)

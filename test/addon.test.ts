@@ -263,3 +263,17 @@ test('a map the parent may not write fails at stage gid_map or uid_map with EPER
   t.is(r.status, 0, r.stderr);
   t.deepEqual(JSON.parse(r.stdout), [{ stage: 'gid_map', code: 'EPERM' }, { stage: 'uid_map', code: 'EPERM' }, { ok: true }]);
 });
+
+test('POSIX queues are created small: 40 at once fit in one user\'s RLIMIT_MSGQUEUE', async (t) => {
+  // With the default attributes (10 x 8192 bytes) a queue takes about 80 KiB of its owner's
+  // RLIMIT_MSGQUEUE (800 KiB by default), so the 11th would fail with EMFILE; parallel suites did.
+  const s = await enter({ namespaces: ['ipc'], mode: 'rootless' });
+  try {
+    const made: number[] = [];
+    for (let i = 0; i < 40; i++) made.push(await s.mqOpen(`nsprobe-small-${i}`, 0o100 | 0o200 | 2));
+    t.deepEqual(made, new Array(40).fill(0));
+    for (let i = 0; i < 40; i++) t.is(await s.mqUnlink(`nsprobe-small-${i}`), 0);
+  } finally {
+    await s.close();
+  }
+});

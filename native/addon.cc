@@ -294,21 +294,23 @@ bool wait_hello(int fd, long ms, std::vector<char>* hello, int* cred_pid, Failur
 // trip through the hypervisor: on the 2-CPU development VM a socketpair round trip took 8 us on
 // one CPU and 36 us across two. The scheduler spreads a waking task to an idle CPU, so without
 // help the child and Node's main thread land on different CPUs.
-// So while a JS thread has sandboxes open or entering, it stays on the CPU it was on; the pool
-// thread that enters moves there too; the child inherits that pin; and each request carries the
-// main thread's CPU (nsp_req.cpu), to which the child moves if it changed (a cgroup move can reset
-// a pin). Pinning only the child was not enough: a task that wakes the main thread while it still
-// runs (the worker that finished entering, a child that replied) makes the scheduler move the main
-// thread to the idle CPU, and in about a third of the runs the two then chased each other. Pinning
-// the pool thread only while it entered was not enough either: it woke on the other CPU each time
-// and paid a migration. The masks of every thread pinned here come back 50 ms after the JS thread's
-// last sandbox is closed (setColocate(false) restores them at once).
-// enter + 1 request + close for a UTS namespace: 0.17 ms without, 0.11-0.12 ms with.
+// So while a JS thread has exactly one sandbox (open or entering), it stays on the CPU it was on;
+// the pool thread that enters moves there too; the child inherits that pin; and each request
+// carries the main thread's CPU (nsp_req.cpu), to which the child moves if it changed (a cgroup
+// move can reset a pin). Pinning only the child was not enough: a task that wakes the main thread
+// while it still runs (the worker that finished entering, a child that replied) makes the
+// scheduler move the main thread to the idle CPU, and in about a third of the runs the two then
+// chased each other. Pinning the pool thread only while it entered was not enough either: it woke
+// on the other CPU each time and paid a migration.
+// With two or more sandboxes there is work to run side by side (the suite runs two probes at a
+// time, each with a few sandboxes): pinning them all to one CPU made the suite 8% slower (median
+// 332 against 312 ms). So then every pinned thread gets its mask back, and requests tell the
+// children to take back the mask they were started with (NSP_CPU_RELEASE).
+// When no sandbox is left, the masks come back after 50 ms (setColocate(false): at once).
+// enter + 1 request + close for a UTS namespace, one at a time: 0.17 ms without, 0.09 ms with.
 // NSPROBE_COLOCATE=0 (or setColocate(false)) turns it off.
 bool g_colocate = true;
 const uint64_t kUnpinGraceMs = 50;
-
-int current_cpu() { return g_colocate ? sched_getcpu() : -1; }
 
 // Threads pinned here (the JS thread, pool threads that entered) and the masks to give back.
 struct PinnedThread {
@@ -346,24 +348,54 @@ void unpin_all() {
   g_pinned.clear();
 }
 
+// The calling thread's own mask: the one it had before we pinned it, if we did.
+void natural_mask(cpu_set_t* out) {
+  pid_t tid = (pid_t)syscall(SYS_gettid);
+  {
+    std::lock_guard<std::mutex> lk(g_pin_mu);
+    for (auto& p : g_pinned)
+      if (p.tid == tid) {
+        *out = p.saved;
+        return;
+      }
+  }
+  if (sched_getaffinity(0, sizeof *out, out) < 0) {
+    CPU_ZERO(out);
+    for (int i = 0; i < CPU_SETSIZE; i++) CPU_SET(i, out);
+  }
+}
+
 // Per JS thread: sandboxes open or entering, and the timer that unpins after the last one.
 thread_local int t_active = 0;
 thread_local uv_timer_t* t_unpin = nullptr;
+
+// The hint a request carries (nsp_req.cpu): where the child should be.
+uint32_t cpu_hint() {
+  if (!g_colocate || t_active == 0) return 0;
+  if (t_active > 1) return NSP_CPU_RELEASE;
+  int cpu = sched_getcpu();
+  return cpu < 0 ? 0 : (uint32_t)cpu + 1;
+}
 
 void unpin_fired(uv_timer_t*) {
   if (t_active == 0) unpin_all();
 }
 
-// Called on the JS thread when it starts entering (hold; cpu: where it runs, -1 when co-location
-// is off), and when that failed or a sandbox was closed (release). Threads and processes this
-// thread starts while pinned inherit the pin; so the pin is taken after the work is queued.
+// Called on the JS thread when it starts entering (hold), and when that failed or a sandbox was
+// closed (release). Threads and processes this thread starts while pinned inherit the pin; so
+// hold is called after the work is queued.
 void main_pin_hold(int cpu) {
   t_active++;
   if (t_unpin) uv_timer_stop(t_unpin);
-  pin_self(cpu);
+  if (!g_colocate) return;
+  if (t_active == 2) unpin_all();  // two sandboxes: let them spread
+  if (t_active == 1) pin_self(cpu);
 }
+// The CPU a sandbox about to be entered should start on: this thread's, if it will be alone.
+int start_cpu() { return g_colocate && t_active == 0 ? sched_getcpu() : -1; }
 void main_pin_release(Napi::Env env) {
   if (t_active > 0) t_active--;
+  if (t_active == 1 && g_colocate) pin_self(sched_getcpu());  // one left: keep it close again
   if (t_active > 0) return;
   if (!t_unpin) {
     uv_loop_t* loop = nullptr;
@@ -405,7 +437,8 @@ long clone_first(unsigned long flags, char* top, int (*fn)(void*), nsp_ctl* c) {
 }
 
 struct EnterSpec {
-  int cpu = -1;  // the main thread's CPU when enter() was called (co-location), or -1
+  int cpu = -1;  // the CPU the child starts on (co-location), or -1
+  cpu_set_t natural;  // the JS thread's own mask: the children's when they spread
   bool join = false;
   uint64_t clone_flags = 0;
   bool userns = false, drop = false, time = false, no_vm = false, setgroups_allow = false;
@@ -522,6 +555,8 @@ class EnterWorker : public Napi::AsyncWorker {
     c->off_mono_s = spec_.off_mono;
     c->off_boot_s = spec_.off_boot;
     c->drop_uid = spec_.drop_uid;
+    static_assert(sizeof c->natural == sizeof spec_.natural, "cpu mask sizes");
+    memcpy((void*)c->natural, &spec_.natural, sizeof c->natural);
     c->drop_gid = spec_.drop_gid;
     c->stack_b = box_->region.top(1);
     c->stack_c = box_->region.top(2);
@@ -755,7 +790,8 @@ Napi::Value Enter(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   EnterSpec spec = parse_spec(info[0].As<Napi::Object>());
-  int cpu = spec.cpu = current_cpu();
+  int cpu = spec.cpu = start_cpu();
+  natural_mask(&spec.natural);
   auto* w = new EnterWorker(env, std::move(spec));
   Napi::Promise p = w->Promise();
   w->Queue();
@@ -1006,11 +1042,8 @@ Napi::Value Request(const Napi::CallbackInfo& info) {
   char req[NSP_MAX_REQ];
   size_t len = buf.Length();
   memcpy(req, buf.Data(), len);
-  int cpu = current_cpu();
-  if (cpu >= 0 && len >= sizeof(nsp_req)) {
-    uint32_t hint = (uint32_t)cpu + 1;
-    memcpy(req + offsetof(nsp_req, cpu), &hint, sizeof hint);
-  }
+  uint32_t hint = cpu_hint();
+  if (hint && len >= sizeof(nsp_req)) memcpy(req + offsetof(nsp_req, cpu), &hint, sizeof hint);
   Napi::Value fast;
   Fast f = request_fast(env, box, req, len, timeout, &fast);
   if (f == Fast::kDone) return fast;
@@ -1180,7 +1213,7 @@ Napi::Value Adopt(const Napi::CallbackInfo& info) {
   auto* w = new AdoptWorker(env, info[0].As<Napi::Number>().Int32Value(), timeout);
   Napi::Promise p = w->Promise();
   w->Queue();
-  main_pin_hold(current_cpu());
+  main_pin_hold(start_cpu());
   return p;
 }
 

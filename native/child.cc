@@ -309,7 +309,7 @@ int nsp_stage_b(void* p) {
     nsp_mm_release();
     return rc;
   }
-  return nsp_serve(c->sock, -1);
+  return nsp_serve(c->sock, -1, c->natural);
 }
 
 // Join: setns() into the given namespaces (user first), then serve; pid and time namespaces
@@ -336,7 +336,7 @@ int nsp_stage_join(void* p) {
     nsp_mm_release();
     return rc;
   }
-  return nsp_serve(c->sock, -1);
+  return nsp_serve(c->sock, -1, c->natural);
 }
 
 namespace {
@@ -344,7 +344,7 @@ int stage_c(void* p) {
   nsp_ctl* c = (nsp_ctl*)p;
   nsp_mm_lock = 0;  // forked while the parent held it: this is our own copy
   set_deathsig();
-  return nsp_serve(c->sock, -1);
+  return nsp_serve(c->sock, -1, c->natural);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -359,7 +359,8 @@ struct Ctx {
   nsp_rep* rep;
   char* data;               // == (char*)(rep + 1)
   int pass_fd;              // fd to pass back with SCM_RIGHTS, or -1
-  int cpu;                  // the CPU we are pinned to, or -1
+  int cpu;                  // the CPU we are pinned to, -1 unknown, -2 spread (natural mask)
+  uint64_t natural[16];     // the mask to take when told to spread
 };
 
 inline long err(Ctx& x, int sys, long r) {
@@ -666,7 +667,7 @@ void op_fork(Ctx& x) {
     if (!no_deathsig) set_deathsig();
     if (mode == 0) {
       close_fds_except(&sv[1], 1);
-      rexit(nsp_serve(sv[1], x.cpu));
+      rexit(nsp_serve(sv[1], x.cpu, x.natural));
     }
     close_fds_except(nullptr, 0);
     for (;;) rsys0(SYS_pause);
@@ -831,9 +832,17 @@ void op_listdir(Ctx& x) {
 }
 
 // Moves this process to the CPU the Node main thread last ran on, so that a request and its
-// reply hand over on one CPU (see "CPU co-location" in addon.cc). Best effort: a CPU outside our
-// cpuset is refused by the kernel, and we stay where we are.
-void follow_cpu(Ctx& x, int cpu) {
+// reply hand over on one CPU, or back to the mask it was started with when Node has several
+// sandboxes (see "CPU co-location" in addon.cc). Best effort: a CPU outside our cpuset is refused
+// by the kernel, and we stay where we are.
+void follow_cpu(Ctx& x, uint32_t hint) {
+  if (hint == NSP_CPU_RELEASE) {
+    if (x.cpu == -2) return;
+    rsys3(SYS_sched_setaffinity, 0, sizeof x.natural, (long)x.natural);
+    x.cpu = -2;
+    return;
+  }
+  int cpu = (int)hint - 1;
   if (cpu == x.cpu || cpu < 0 || cpu >= 1024) return;
   unsigned long mask[1024 / (8 * sizeof(unsigned long))];
   r_memset(mask, 0, sizeof mask);
@@ -1010,10 +1019,11 @@ void dispatch(Ctx& x) {
 
 }  // namespace
 
-int nsp_serve(int sock, int cpu) {
+int nsp_serve(int sock, int cpu, const uint64_t* natural) {
   Ctx x;
   x.sock = sock;
   x.cpu = cpu;
+  r_memcpy(x.natural, natural, sizeof x.natural);
   for (int i = 0; i < 16; i++) x.slots[i] = -1;
   x.pass_fd = -1;
   alignas(16) char reqbuf[NSP_MAX_REQ + 16];
@@ -1065,7 +1075,7 @@ int nsp_serve(int sock, int cpu) {
       dst += q->slen[i] + 1;
     }
     x.req = q;
-    if (q->cpu) follow_cpu(x, (int)q->cpu - 1);
+    if (q->cpu) follow_cpu(x, q->cpu);
     if (q->op == OP_EXIT) rsys1(SYS_exit_group, (int)q->n[0]);
     if (q->op == OP_HANG)
       for (;;) rsys0(SYS_pause);

@@ -35,6 +35,7 @@ struct nsp_ctl {
   char* stack_b;             // stack tops for the later stages
   char* stack_c;
   int32_t wait_ms;           // how long a stage waits for the parent before giving up
+  uint64_t natural[16];      // the CPU mask the children take when told to spread (NSP_CPU_RELEASE)
   // Written by the parent, waited on by the children (futex words).
   volatile int32_t go;       // 0 wait, 1 go on, -1 abort
   // Written by the children.
@@ -52,7 +53,7 @@ int nsp_stage_join(void* ctl);
 // The request loop on fd `sock`; `cpu` is the CPU this process is known to be pinned to, or -1
 // (a stage inherits its pin from the worker thread that cloned it, but a cgroup move may have reset
 // it: the first request's hint sets it again). Returns the exit code.
-int nsp_serve(int sock, int cpu);
+int nsp_serve(int sock, int cpu, const uint64_t* natural);
 // The lock processes sharing Node's memory take around uid switches, forks and /proc/self writes
 // (see child.cc); the Node side takes it around clones without CLONE_VM.
 extern volatile int32_t nsp_mm_lock;

@@ -11,13 +11,15 @@
 #define NSP_MAX_REQ 8192
 #define NSP_MAX_DATA 61440
 #define NSP_MAX_REP (NSP_MAX_DATA + 128)
+#define NSP_CPU_RELEASE 0xffffffffu
 
 struct nsp_req {
   uint32_t magic;
   uint32_t op;
   uint32_t seq;
-  uint32_t cpu;     // 0, or 1 + the CPU the Node main thread ran on when it sent this: the child
-                    // moves there (see "CPU co-location" in native/addon.cc); filled in by the addon
+  uint32_t cpu;     // 0; 1 + the CPU the Node main thread ran on when it sent this: the child moves
+                    // there; or NSP_CPU_RELEASE: the child takes back the mask it was started with
+                    // (see "CPU co-location" in native/addon.cc). Filled in by the addon.
   int64_t n[NSP_NARGS];
   uint16_t slen[NSP_NSTR];
   // followed by the strings, back to back, without terminators

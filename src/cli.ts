@@ -53,6 +53,9 @@ Options:
 Exit codes: 0 nothing failed, 1 an assertion failed, a probe errored or a required probe did
 not pass or --check-residue found residue, 2 usage error (unknown probe or flag, unwritable
 output folder), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+
+Environment: NSPROBE_COLOCATE=0 lets the scheduler place nsprobe's children (by default a lone
+sandbox and the Node thread that talks to it share one CPU; see README, Speed).
 `;
 
 function splitList(v: string): string[] {

@@ -68,8 +68,8 @@ export interface NativeAddon {
   /** Synchronously kills and reaps every open child (process exit). */
   shutdown(): void;
   /**
-   * CPU co-location (native/addon.cc): while this thread has sandboxes open it stays on one CPU
-   * with them; processes it spawns meanwhile inherit that pin. setColocate(false) turns it off and
+   * CPU co-location (native/addon.cc): while this thread has one sandbox open it stays on one CPU
+   * with it; processes it spawns meanwhile inherit that pin. setColocate(false) turns it off and
    * gives the pinned threads their masks back at once. Returns whether it was on.
    */
   setColocate(on?: boolean): boolean;

@@ -8,6 +8,7 @@ import { run, tsxArgv } from './helpers/run.js';
 interface Seen {
   before: { main: string; threads: Record<string, string> };
   on: { main: string; child: string; moved: null | { to: string; child: string } };
+  two: { main: string; first: string; second: string; back: { main: string; first: string } };
   closedAt: { main: string };
   after: { main: string; threads: Record<string, string> };
   off: { main: string; child: string };
@@ -16,7 +17,7 @@ interface Seen {
 const single = (list: string) => /^\d+$/.test(list);
 const multi = availableParallelism() > 1;
 
-(multi ? test : test.skip)('co-location: one CPU for the JS thread and the child while open, every mask restored after', (t) => {
+(multi ? test : test.skip)('co-location: one CPU for the JS thread and a lone sandbox, spread for two, every mask restored after', (t) => {
   const r = run(tsxArgv('test/helpers/colocate.ts'));
   t.is(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout) as Seen;
@@ -27,6 +28,12 @@ const multi = availableParallelism() > 1;
   // The child follows the JS thread (the CPU hint in each request).
   t.truthy(s.on.moved);
   t.is(s.on.moved!.child, s.on.moved!.to);
+  // Two sandboxes at once: work to spread, so nothing is pinned; one again: together again.
+  t.is(s.two.main, s.before.main);
+  t.is(s.two.first, s.before.main);
+  t.is(s.two.second, s.before.main);
+  t.true(single(s.two.back.main), `main thread allowed on ${s.two.back.main} with one sandbox left`);
+  t.is(s.two.back.first, s.two.back.main);
   // After the grace period: every thread of the process, pool threads included, as before.
   t.is(s.after.main, s.before.main);
   for (const [tid, mask] of Object.entries(s.after.threads)) t.is(mask, s.before.main, `thread ${tid}`);

@@ -26,6 +26,15 @@ if (others.length) {
   await s.identity();
   on.moved = { to: main(), child: allowed(`/proc/${s.pid}/status`) };
 }
+// Two sandboxes: nothing pinned; each child takes back its own mask at its next request. Back to
+// one: together again.
+const s2 = await enter({ namespaces: ['uts'], mode });
+await s.identity();
+await s2.identity();
+const two = { main: main(), first: allowed(`/proc/${s.pid}/status`), second: allowed(`/proc/${s2.pid}/status`), back: { main: '', first: '' } };
+await s2.close();
+await s.identity();
+two.back = { main: main(), first: allowed(`/proc/${s.pid}/status`) };
 await s.close();
 const closedAt = { main: main() };
 await sleep(200); // the masks come back 50 ms after the last sandbox is closed
@@ -39,4 +48,4 @@ const off = { main: main(), child: allowed(`/proc/${o.pid}/status`) };
 await o.close();
 native().setColocate(true);
 
-console.log(JSON.stringify({ before, on, closedAt, after, off }));
+console.log(JSON.stringify({ before, on, two, closedAt, after, off }));

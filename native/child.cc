@@ -537,6 +537,11 @@ void op_tcp_selftest(Ctx& x) {
   socklen_t sl = make_addr(&ss, family, x.s[0], x.slen[0], (int)x.req->n[1], 0);
   long l = rsys3(SYS_socket, family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (err(x, SC_SOCKET, l) < 0) return;
+  // SO_REUSEADDR on both ends (the accepted socket inherits it): the side that closes first keeps
+  // its port in TIME_WAIT, and a later listen on that port (op_listen, which sets it too) must not
+  // fail with EADDRINUSE for it. The net probe's inside listener hit that when ports collided.
+  int one = 1;
+  rsys5(SYS_setsockopt, l, SOL_SOCKET, SO_REUSEADDR, (long)&one, sizeof one);
   long cfd = -1, afd = -1;
   do {
     if (err(x, SC_BIND, rsys3(SYS_bind, l, (long)&ss, sl)) < 0) break;
@@ -546,6 +551,7 @@ void op_tcp_selftest(Ctx& x) {
     make_addr(&ss, family, x.s[0], x.slen[0], port, 0);
     cfd = rsys3(SYS_socket, family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (err(x, SC_SOCKET, cfd) < 0) break;
+    rsys5(SYS_setsockopt, cfd, SOL_SOCKET, SO_REUSEADDR, (long)&one, sizeof one);
     set_timeouts(cfd, 1000);
     if (err(x, SC_CONNECT, rsys3(SYS_connect, cfd, (long)&ss, sl)) < 0) break;
     if (err(x, SC_ACCEPT, wait_readable(l, 1000)) < 0) break;
@@ -637,6 +643,8 @@ void op_send(Ctx& x) {
   socklen_t sl = make_addr(&ss, family, x.s[0], x.slen[0], (int)x.req->n[2], (int)x.req->n[3]);
   long fd = rsys3(SYS_socket, family, type | SOCK_CLOEXEC, 0);
   if (err(x, SC_SOCKET, fd) < 0) return;
+  int one = 1;  // as in op_tcp_selftest: our TIME_WAIT must not block a later listen on the port
+  rsys5(SYS_setsockopt, fd, SOL_SOCKET, SO_REUSEADDR, (long)&one, sizeof one);
   set_timeouts(fd, ms);
   do {
     if (err(x, SC_CONNECT, rsys3(SYS_connect, fd, (long)&ss, sl)) < 0) break;

@@ -277,3 +277,20 @@ test('POSIX queues are created small: 40 at once fit in one user\'s RLIMIT_MSGQU
     await s.close();
   }
 });
+
+test('a port the TCP self-test used can be listened on right after (its TIME_WAIT does not hold it)', async (t) => {
+  // The net probe listens inside on the port the host listens on; when the self-test before it
+  // had used that same port (ephemeral ports collide now and then), the bind failed with EADDRINUSE.
+  const s = await enter({ namespaces: ['net'], mode: 'rootless' });
+  try {
+    await s.linkSet('lo', IFF_UP);
+    const lo = Buffer.from([127, 0, 0, 1]);
+    const self = await s.tcpSelftest(AF_INET, lo);
+    t.is(self.err, 0);
+    const port = self.n[0];
+    const l = await s.listen(AF_INET, 1 /* SOCK_STREAM */, lo, port);
+    t.is(l.err, 0, `bind to ${port} after the self-test: errno ${l.err}`);
+  } finally {
+    await s.close();
+  }
+});

@@ -2,7 +2,7 @@
 // real cgroup path. To make the difference observable the probe enters from a child cgroup that
 // it creates (and removes); without the right to create one it uses a hierarchy in which this
 // process already sits below the root.
-import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import type { ProbeContext, ProbeDef } from '../src/probe.js';
 import { ProbeUnsupported } from '../src/probe.js';
 
@@ -39,8 +39,28 @@ function makeChildCgroup(ctx: ProbeContext): string | null {
   } catch {
     return null;
   }
-  ctx.deferAfterClose(() => rmdirSync(dir));
+  ctx.deferAfterClose(() => removeCgroup(dir));
   return dir;
+}
+
+/**
+ * Removes a cgroup this probe made. After an interruption a process may still be on its way out
+ * of it (a grandchild whose parent-death signal has not taken it yet), and rmdir then fails with
+ * EBUSY: one run in 50 interruptions left such a cgroup behind. So on EBUSY everything still in
+ * it is killed (cgroup.kill, Linux 5.14) and the removal retried until `populated 0`.
+ */
+export async function removeCgroup(dir: string, timeoutMs = 2000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EBUSY' || performance.now() > deadline) throw e;
+    }
+    if (existsSync(`${dir}/cgroup.kill`)) writeFileSync(`${dir}/cgroup.kill`, '1');
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 export const cgroup: ProbeDef = {

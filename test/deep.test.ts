@@ -4,7 +4,7 @@
 // what util-linux unshare reaches in a shell loop.
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProbeResult, Report } from '../src/model.js';
 import { collectHostFacts } from '../src/host/facts.js';
@@ -12,6 +12,7 @@ import { realHostContext } from '../src/host/hostfs.js';
 import { runProbe } from '../src/runner.js';
 import type { ProbeDef } from '../src/probe.js';
 import { netVeth } from '../probes/net-veth.js';
+import { cgroup2Root, removeCgroup } from '../probes/cgroup.js';
 import { cli, CLI, isRoot, NOBODY, run, tmp } from './helpers/run.js';
 
 const rootOnly = isRoot ? test.serial : test.skip;
@@ -237,4 +238,21 @@ rootOnly('nesting: the measured depths match a util-linux unshare loop', (t) => 
   t.is(nobody.status, 'pass', describe(nobody));
   t.is(nobody.metrics?.['user.depth'], nobodyLoop);
   t.is(nobody.metrics?.['user.levels'], nobodyLoop - 1);
+});
+
+rootOnly('the cgroup probe removes its cgroup even with a process still in it (killed through cgroup.kill)', async (t) => {
+  const root = cgroup2Root();
+  if (!root) return t.pass('no cgroup2 hierarchy is mounted here');
+  const own = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'))!.slice(3);
+  const dir = `${root}${own === '/' ? '' : own}/nsprobe-test-${process.pid}`;
+  mkdirSync(dir);
+  const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+  await new Promise((r) => sleeper.once('spawn', r));
+  writeFileSync(`${dir}/cgroup.procs`, String(sleeper.pid));
+  // Control: a plain rmdir fails while the process is in it.
+  t.throws(() => rmdirSync(dir), { code: 'EBUSY' });
+  const exited = new Promise((r) => sleeper.once('exit', (_c, sig) => r(sig)));
+  await removeCgroup(dir);
+  t.false(existsSync(dir));
+  t.is(await exited, 'SIGKILL');
 });

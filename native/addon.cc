@@ -802,6 +802,17 @@ Napi::Value Enter(const Napi::CallbackInfo& info) {
 // ------------------------------------------------------------------------------------------
 // request
 
+// What request() resolves with: {reply, fds, pid}.
+Napi::Object reply_object(Napi::Env env, const std::vector<char>& reply, const std::vector<int>& fds, int cred) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("reply", Napi::Buffer<char>::Copy(env, reply.data(), reply.size()));
+  Napi::Array a = Napi::Array::New(env, fds.size());
+  for (size_t i = 0; i < fds.size(); i++) a.Set((uint32_t)i, fds[i]);
+  o.Set("fds", a);
+  o.Set("pid", cred);
+  return o;
+}
+
 class RequestWorker : public Napi::AsyncWorker {
  public:
   RequestWorker(Napi::Env env, std::shared_ptr<Box> box, std::vector<char> req, long timeout_ms, bool sent)
@@ -857,13 +868,7 @@ class RequestWorker : public Napi::AsyncWorker {
       deferred_.Reject(make_error(env, fail_).Value());
       return;
     }
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("reply", Napi::Buffer<char>::Copy(env, reply_.data(), reply_.size()));
-    Napi::Array a = Napi::Array::New(env, fds_.size());
-    for (size_t i = 0; i < fds_.size(); i++) a.Set((uint32_t)i, fds_[i]);
-    o.Set("fds", a);
-    o.Set("pid", cred_pid_);
-    deferred_.Resolve(o);
+    deferred_.Resolve(reply_object(env, reply_, fds_, cred_pid_));
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
@@ -945,13 +950,7 @@ void settle_reply(Napi::Env env, Napi::Promise::Deferred& d, long n, const std::
     d.Reject(make_error(env, f).Value());
     return;
   }
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("reply", Napi::Buffer<char>::Copy(env, reply.data(), reply.size()));
-  Napi::Array a = Napi::Array::New(env, fds.size());
-  for (size_t i = 0; i < fds.size(); i++) a.Set((uint32_t)i, fds[i]);
-  o.Set("fds", a);
-  o.Set("pid", cred);
-  d.Resolve(o);
+  d.Resolve(reply_object(env, reply, fds, cred));
 }
 
 void request_ready(uv_poll_t* h, int status, int events) {

@@ -58,6 +58,9 @@ const char* const kSysNames[] = {
     "getdents64", "uname", "capget", "rt_sigaction", "netlink", "futex", "pidfd_open", "waitpid",
     "mmap", "socket_timeout"};
 static_assert(sizeof(kSysNames) / sizeof(kSysNames[0]) == SC_COUNT, "syscall names match enum nsp_sys");
+// src/protocol.ts hard-codes both header sizes (REQ_HEADER, REP_HEADER); test/protocol-sync checks
+// the name lists and op numbers against this file and proto.h.
+static_assert(sizeof(nsp_req) == 88 && sizeof(nsp_rep) == 88, "header sizes match src/protocol.ts");
 
 const char* stage_name(int s) { return s >= 0 && s <= ST_TIMEOUT ? kStageNames[s] : "unknown"; }
 const char* sys_name(int s) { return s >= 0 && s < SC_COUNT ? kSysNames[s] : "unknown"; }

@@ -1009,7 +1009,7 @@ void dispatch(Ctx& x) {
       r_memcpy(x.data, x.s[0], x.slen[0]);
       x.rep->dlen = (uint32_t)x.slen[0];
       break;
-    case OP_VETH_ADDR: {
+    case OP_ADDR_ADD: {
       long r = nl_addr_add(x.s[0], (int)n[0], x.s[1], x.slen[1], (int)n[1]);
       err(x, SC_NETLINK, r);
       break;

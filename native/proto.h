@@ -79,10 +79,9 @@ enum nsp_op {
   OP_NEST = 37,         // n0: 1 user, 2 pid; n1: max levels. n0: levels reached, n1: errno that stopped it
   OP_UNLINK = 38,       // s0: path, n0: flags (AT_REMOVEDIR)
   OP_LISTDIR = 39,      // s0: path. data: names separated by \n
-  OP_SIGNAL_INFO = 40,  // n0: signal. n0: 1 if the signal has a handler, blocked mask bits
   OP_SETUID = 41,       // n0: uid, n1: gid (setresgid then setresuid)
   OP_ECHO = 42,         // data: the request's s0 back (protocol self-check)
-  OP_VETH_ADDR = 43,    // s0: ifname, n0: family, s1: address, n1: prefix length
+  OP_ADDR_ADD = 43,     // s0: ifname, n0: family, s1: address, n1: prefix length
   OP_VETH_CREATE = 44,  // s0: name, s1: peer name, n0: pid (as this child sees it) whose netns gets the peer, 0 = here
   OP_LINK_DEL = 45,     // s0: ifname (a veth's peer goes with it)
   OP_PRCTL = 46,        // n0: option, n1: arg2. n0: result (e.g. PR_SET_DUMPABLE after setuid)

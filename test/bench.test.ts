@@ -1,0 +1,30 @@
+// `nsprobe bench`: a short real run (the figures themselves come from `npm run bench`, a script;
+// no test here judges speed), and its usage errors.
+import test from 'ava';
+import type { NsBench } from '../src/bench.js';
+import { cli, isRoot } from './helpers/run.js';
+
+test('nsprobe bench --json: one row per namespace type and all, each with addon and raw figures', (t) => {
+  const r = cli(['bench', '--iterations', '3', '--json']);
+  t.is(r.status, 0, r.stderr);
+  const rows = JSON.parse(r.stdout) as NsBench[];
+  t.deepEqual(rows.map((x) => x.name), ['uts', 'ipc', 'pid', 'net', 'mnt', 'user', 'cgroup', 'time', 'all']);
+  for (const row of rows) {
+    t.is(row.mode, isRoot && row.name !== 'user' && row.name !== 'all' ? 'privileged' : 'rootless', row.name);
+    t.true(row.addon.n === 3 && row.addon.p50 > 0 && row.addonSpread.p50 > 0, row.name);
+    t.truthy(row.raw, `${row.name}: the raw loop ran`);
+    t.is(row.raw!.p50, Math.min(row.rawSpread!.p50, row.rawPinned!.p50), `${row.name}: the floor is the faster placement`);
+    t.is(row.ratio, Math.round((row.addon.p50 / row.raw!.p50) * 100) / 100);
+  }
+  // Rootless rows without pid or time also run against the same work in C.
+  const user = rows.find((x) => x.name === 'user')!;
+  t.true(user.rawRootless !== null && user.rawRootless!.p50 > 0);
+  t.is(rows.find((x) => x.name === 'all')!.rawRootless, null);
+});
+
+test('nsprobe bench with a bad argument: one line, exit 2', (t) => {
+  const r = cli(['bench', '--iterations', 'many']);
+  t.is(r.status, 2);
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  t.regex(r.stderr, /^nsprobe: bench:/);
+});

@@ -17,6 +17,16 @@
       "cflags": ["-O2", "-Wall"]
     },
     {
+      "target_name": "nsprobe-serve",
+      "type": "executable",
+      "sources": ["native/serve.cc", "native/child.cc", "native/clone.cc", "native/netlink.cc"],
+      "cflags": ["-O2", "-Wall", "-fno-stack-protector", "-ffreestanding", "-fno-pie", "-fno-asynchronous-unwind-tables"],
+      "cflags_cc": ["-std=c++17", "-fno-exceptions", "-fno-rtti"],
+      "ldflags": ["-nostdlib", "-static", "-no-pie"],
+      "cflags!": ["-pthread", "-fPIC", "-fPIE"],
+      "ldflags!": ["-pthread", "-rdynamic"]
+    },
+    {
       "target_name": "nsprobe-rawbench",
       "type": "executable",
       "sources": ["native/rawbench.c"],

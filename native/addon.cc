@@ -2,6 +2,7 @@
 // namespaces of others (join), talks to them over a SOCK_SEQPACKET socketpair (request) and
 // ends them (close). Everything that may block runs on libuv's thread pool and returns a
 // Promise. The children's code is in child.cc; the wire format in proto.h.
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -282,6 +283,11 @@ bool wait_hello(int fd, long ms, std::vector<char>* hello, int* cred_pid, Failur
     *f = {"request", "recvmsg", "malformed hello from the child", EPROTO};
     return false;
   }
+  const nsp_rep* rep = (const nsp_rep*)hello->data();
+  if (rep->err) {  // nsprobe-serve could not start the server: its hello says why
+    *f = {"clone", sys_name(rep->sysc), "", rep->err};
+    return false;
+  }
   return true;
 }
 
@@ -313,6 +319,28 @@ bool wait_hello(int fd, long ms, std::vector<char>* hello, int* cred_pid, Failur
 // enter + 1 request + close for a UTS namespace, one at a time: 0.17 ms without, 0.09 ms with.
 // NSPROBE_COLOCATE=0 (or setColocate(false)) turns it off.
 bool g_colocate = true;
+
+// nsprobe-serve, next to this addon (see native/serve.cc); empty when it is not there or
+// NSPROBE_EXEC_SERVE=0, and then a time namespace's server is forked from Node as before.
+// NSPROBE_SERVE_PATH names another program (tests use one that cannot be exec'd).
+std::string g_serve_path;
+
+void find_serve_path() {
+  const char* e = getenv("NSPROBE_EXEC_SERVE");
+  if (e && strcmp(e, "0") == 0) return;
+  const char* o = getenv("NSPROBE_SERVE_PATH");
+  if (o && *o) {
+    g_serve_path = o;
+    return;
+  }
+  Dl_info info;
+  if (!dladdr((void*)&find_serve_path, &info) || !info.dli_fname) return;
+  std::string p = info.dli_fname;
+  size_t slash = p.rfind('/');
+  if (slash == std::string::npos) return;
+  p = p.substr(0, slash + 1) + "nsprobe-serve";
+  if (access(p.c_str(), X_OK) == 0) g_serve_path = p;
+}
 const uint64_t kUnpinGraceMs = 50;
 
 // Threads pinned here (the JS thread, pool threads that entered) and the masks to give back.
@@ -558,6 +586,7 @@ class EnterWorker : public Napi::AsyncWorker {
     c->off_mono_s = spec_.off_mono;
     c->off_boot_s = spec_.off_boot;
     c->drop_uid = spec_.drop_uid;
+    if (spec_.time && g_serve_path.size() < sizeof c->serve_path) memcpy((void*)c->serve_path, g_serve_path.c_str(), g_serve_path.size() + 1);
     static_assert(sizeof c->natural == sizeof spec_.natural, "cpu mask sizes");
     memcpy((void*)c->natural, &spec_.natural, sizeof c->natural);
     c->drop_gid = spec_.drop_gid;
@@ -701,14 +730,36 @@ class EnterWorker : public Napi::AsyncWorker {
       wake(&c->go, 1);
     }
     if (spec_.time && !spec_.join) {
+      // Stage B serves itself (it exec'd nsprobe-serve, which entered the time namespace), or a
+      // process it made does (nsprobe-serve forked for a pid namespace or an older kernel, or B
+      // forked Node's memory when the exec failed) and B exits. The hello's sender says which.
       int b = c->pid_b ? c->pid_b : server;
-      int st = reap(b, spec_.timeout_ms);
-      if (c->err_stage || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        stage_failure(c, st);
+      int cred = 0;
+      if (!wait_hello(box_->fd, spec_.timeout_ms, &hello_, &cred, &fail_)) {
+        kill(b, SIGKILL);
+        int st = reap(b, spec_.timeout_ms);
+        if (c->err_stage) stage_failure(c, st);
+        if (c->pid_c > 0) {
+          kill(c->pid_c, SIGKILL);
+          reap(c->pid_c, 2000);
+        }
         box_->reaped = true;
         return;
       }
-      server = c->pid_c;
+      if (cred != b) {
+        int st = reap(b, spec_.timeout_ms);
+        if (c->err_stage || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+          stage_failure(c, st);
+          kill(cred, SIGKILL);
+          reap(cred, 2000);
+          box_->reaped = true;
+          return;
+        }
+      }
+      box_->pid = cred;
+      box_->pidfd = open_pidfd(cred);
+      ok_ = true;
+      return;
     }
     box_->pid = server;
     box_->pidfd = open_pidfd(server);
@@ -1303,6 +1354,7 @@ Napi::Value SetColocate(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  find_serve_path();
   const char* co = getenv("NSPROBE_COLOCATE");
   if (co && (strcmp(co, "0") == 0 || strcmp(co, "off") == 0)) g_colocate = false;
   exports.Set("shutdown", Napi::Function::New(env, Shutdown));

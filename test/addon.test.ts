@@ -1,7 +1,9 @@
 // The native addon against the real kernel: every request inside a real namespace with its
 // host-side counterpart, entry errors with the right stage and code, and no process left behind.
 import test from 'ava';
-import { readFileSync, readlinkSync, statSync, existsSync, readdirSync } from 'node:fs';
+import { readFileSync, readlinkSync, statSync, existsSync, readdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join as joinPath } from 'node:path';
 import { native } from '../src/native.js';
 import { NsError } from '../src/errors.js';
 import { encodeRequest, decodeReply, Op } from '../src/protocol.js';
@@ -292,5 +294,29 @@ test('a port the TCP self-test used can be listened on right after (its TIME_WAI
     t.is(l.err, 0, `bind to ${port} after the self-test: errno ${l.err}`);
   } finally {
     await s.close();
+  }
+});
+
+test('a time namespace is served by nsprobe-serve (exec), by a fork of Node without it, and after a failed exec', (t) => {
+  const bad = joinPath(mkdtempSync(joinPath(tmpdir(), 'nsprobe-serve-')), 'not-a-program');
+  writeFileSync(bad, 'this is no program\n', { mode: 0o755 });
+  const cases = [
+    { name: 'exec', env: {}, exe: /\/build\/Release\/nsprobe-serve$/ },
+    { name: 'fork (NSPROBE_EXEC_SERVE=0)', env: { NSPROBE_EXEC_SERVE: '0' }, exe: new RegExp(`^${process.execPath}$`) },
+    { name: 'fork after the exec failed (ENOEXEC)', env: { NSPROBE_SERVE_PATH: bad }, exe: new RegExp(`^${process.execPath}$`) },
+  ];
+  try {
+    for (const c of cases) {
+      const r = run(tsxArgv('test/helpers/timens.ts'), { env: c.env });
+      t.is(r.status, 0, `${c.name}: ${r.stderr}`);
+      const seen = JSON.parse(r.stdout) as Record<string, { exe: string; pid: number; offsetSeen: boolean }>;
+      for (const [ns, v] of Object.entries(seen)) {
+        t.regex(v.exe, c.exe, `${c.name}, ${ns}: served by ${v.exe}`);
+        t.true(v.offsetSeen, `${c.name}, ${ns}: the server sees the time offsets`);
+      }
+      t.is(seen['time+pid'].pid, 1, `${c.name}: with a pid namespace the server is its PID 1`);
+    }
+  } finally {
+    rmSync(dirname(bad), { recursive: true, force: true });
   }
 });

@@ -376,3 +376,10 @@ test('a failure while writing removes the temp files and throws OutputError', as
   await t.throwsAsync(writeReports(loadFixture('root-debian12'), dir, ['md']), { instanceOf: OutputError, message: /^cannot write reports to .*: / });
   t.deepEqual(await readdir(dir), ['report.md']);
 });
+
+test('our copy of the JUnit schema is the shared one, byte for byte (where shared/ is beside the checkout)', async (t) => {
+  const { existsSync } = await import('node:fs');
+  const { OWN_JUNIT_XSD, SHARED_JUNIT_XSD } = await import('./helpers/xml.js');
+  if (!existsSync(SHARED_JUNIT_XSD)) return t.pass('no shared/ beside this checkout: our copy is the schema');
+  t.is(await readFile(OWN_JUNIT_XSD, 'utf8'), await readFile(SHARED_JUNIT_XSD, 'utf8'));
+});

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { validateReport } from '../src/report/validate.js';
 import type { Report } from '../src/model.js';
 import { cli, isRoot, NOBODY, run, tmp, CLI } from './helpers/run.js';
+import { JUNIT_XSD } from './helpers/xml.js';
 
 const rootOnly = isRoot ? test : test.skip;
-const XSD = join(import.meta.dirname, '..', '..', 'shared', 'schemas', 'junit-jenkins.xsd');
 
 function readReport(dir: string): Report {
   const v = validateReport(JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')));
@@ -25,7 +25,7 @@ rootOnly('as root: all 28 probes pass and all five reports are written and valid
   t.deepEqual(rep.summary, { pass: 28, fail: 0, unsupported: 0, error: 0 });
   for (const p of rep.probes) t.true(p.assertions.length >= 5, `${p.id} has assertions`);
   t.deepEqual(readdirSync(out).sort(), ['junit.xml', 'report.html', 'report.json', 'report.md', 'report.tap']);
-  const x = run(['xmllint', '--noout', '--schema', XSD, join(out, 'junit.xml')]);
+  const x = run(['xmllint', '--noout', '--schema', JUNIT_XSD, join(out, 'junit.xml')]);
   t.is(x.status, 0, x.stderr);
   const { Parser } = await import('tap-parser');
   const res = await new Promise<{ ok: boolean; count: number; plan: { end: number } }>((resolve) => {

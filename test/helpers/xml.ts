@@ -8,8 +8,12 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** The strict schema (a sibling checkout's shared/schemas), or NSPROBE_JUNIT_XSD. */
-export const JUNIT_XSD = process.env.NSPROBE_JUNIT_XSD ?? resolve(import.meta.dirname, '..', '..', '..', 'shared', 'schemas', 'junit-jenkins.xsd');
+/** The shared copy of the strict schema, where CI lays shared/ beside the checkout. */
+export const SHARED_JUNIT_XSD = resolve(import.meta.dirname, '..', '..', '..', 'shared', 'schemas', 'junit-jenkins.xsd');
+/** Our copy (MIT, from junit5's platform-tests), so that a clone anywhere else validates too. */
+export const OWN_JUNIT_XSD = resolve(import.meta.dirname, '..', 'fixtures', 'junit-jenkins.xsd');
+/** NSPROBE_JUNIT_XSD, else the shared schema, else our copy (a test keeps the two equal). */
+export const JUNIT_XSD = process.env.NSPROBE_JUNIT_XSD ?? (existsSync(SHARED_JUNIT_XSD) ? SHARED_JUNIT_XSD : OWN_JUNIT_XSD);
 
 export interface XmlCheck {
   ok: boolean;

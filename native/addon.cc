@@ -352,10 +352,15 @@ struct PinnedThread {
 std::mutex g_pin_mu;
 std::vector<PinnedThread> g_pinned;
 
+pid_t self_tid() {
+  thread_local pid_t tid = (pid_t)syscall(SYS_gettid);
+  return tid;
+}
+
 // Pins the calling thread to cpu, remembering its own mask the first time.
 void pin_self(int cpu) {
   if (cpu < 0 || cpu >= CPU_SETSIZE) return;
-  pid_t tid = (pid_t)syscall(SYS_gettid);
+  pid_t tid = self_tid();
   std::lock_guard<std::mutex> lk(g_pin_mu);
   PinnedThread* t = nullptr;
   for (auto& p : g_pinned)
@@ -381,7 +386,7 @@ void unpin_all() {
 
 // The calling thread's own mask: the one it had before we pinned it, if we did.
 void natural_mask(cpu_set_t* out) {
-  pid_t tid = (pid_t)syscall(SYS_gettid);
+  pid_t tid = self_tid();
   {
     std::lock_guard<std::mutex> lk(g_pin_mu);
     for (auto& p : g_pinned)
@@ -501,15 +506,16 @@ void wake(volatile int32_t* word, int value) {
   syscall(SYS_futex, word, FUTEX_WAKE, 1, nullptr, nullptr, 0);
 }
 
-// Waits for a setup stage (our child) to exit and reaps it; kills it after ms. Sleeps in poll()
-// on a pidfd, so it wakes the moment the stage exits (polling waitpid with a 200 us sleep made
-// every rootless enter as root ~0.2 ms slower: the stage was rarely done at the first look).
+// Waits for a setup stage (our child) to exit and reaps it; kills it after ms (0: at once, if it
+// has not exited yet). Sleeps in poll() on a pidfd, so it wakes the moment the stage exits
+// (polling waitpid with a 200 us sleep made every rootless enter as root ~0.2 ms slower: the
+// stage was rarely done at the first look).
 int reap(int pid, long ms) {
   int st = 0;
   pid_t r = waitpid(pid, &st, WNOHANG | __WALL);
   if (r == pid) return st;
   if (r < 0) return -1;
-  int pfd = open_pidfd(pid);
+  int pfd = ms > 0 ? open_pidfd(pid) : -1;
   long deadline = now_ms() + ms;
   for (;;) {
     long left = deadline - now_ms();
@@ -696,8 +702,7 @@ class EnterWorker : public Napi::AsyncWorker {
       std::vector<char> ready;
       int cred = 0;
       if (!wait_hello(box_->fd, spec_.timeout_ms, &ready, &cred, &fail_, OP_READY)) {
-        kill((int)pid, SIGKILL);
-        int st = reap((int)pid, spec_.timeout_ms);
+        int st = reap((int)pid, 0);  // kills it if it is still there
         if (c->err_stage) stage_failure(c, st);
         box_->reaped = true;
         return;
@@ -736,13 +741,9 @@ class EnterWorker : public Napi::AsyncWorker {
       int b = c->pid_b ? c->pid_b : server;
       int cred = 0;
       if (!wait_hello(box_->fd, spec_.timeout_ms, &hello_, &cred, &fail_)) {
-        kill(b, SIGKILL);
-        int st = reap(b, spec_.timeout_ms);
+        int st = reap(b, 0);  // kills it if it is still there
         if (c->err_stage) stage_failure(c, st);
-        if (c->pid_c > 0) {
-          kill(c->pid_c, SIGKILL);
-          reap(c->pid_c, 2000);
-        }
+        if (c->pid_c > 0) reap(c->pid_c, 0);
         box_->reaped = true;
         return;
       }
@@ -750,8 +751,7 @@ class EnterWorker : public Napi::AsyncWorker {
         int st = reap(b, spec_.timeout_ms);
         if (c->err_stage || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
           stage_failure(c, st);
-          kill(cred, SIGKILL);
-          reap(cred, 2000);
+          reap(cred, 0);
           box_->reaped = true;
           return;
         }

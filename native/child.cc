@@ -560,17 +560,24 @@ long recv_all(long fd, char* buf, size_t cap) {
   }
 }
 
+// Every socket the ops make: close-on-exec and SO_REUSEADDR. The side of a connection that closes
+// first keeps its port in TIME_WAIT, and a later bind of that port (op_listen) passes it only when
+// both sockets set SO_REUSEADDR: the net probe's inside listener failed with EADDRINUSE when an
+// earlier self-test had, by chance, used the same ephemeral port. Accepted sockets inherit it.
+long new_socket(int family, int type) {
+  long fd = rsys3(SYS_socket, family, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fd;
+  int one = 1;
+  rsys5(SYS_setsockopt, fd, SOL_SOCKET, SO_REUSEADDR, (long)&one, sizeof one);
+  return fd;
+}
+
 void op_tcp_selftest(Ctx& x) {
   int family = (int)x.req->n[0];
   struct sockaddr_storage ss;
   socklen_t sl = make_addr(&ss, family, x.s[0], x.slen[0], (int)x.req->n[1], 0);
-  long l = rsys3(SYS_socket, family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  long l = new_socket(family, SOCK_STREAM);
   if (err(x, SC_SOCKET, l) < 0) return;
-  // SO_REUSEADDR on both ends (the accepted socket inherits it): the side that closes first keeps
-  // its port in TIME_WAIT, and a later listen on that port (op_listen, which sets it too) must not
-  // fail with EADDRINUSE for it. The net probe's inside listener hit that when ports collided.
-  int one = 1;
-  rsys5(SYS_setsockopt, l, SOL_SOCKET, SO_REUSEADDR, (long)&one, sizeof one);
   long cfd = -1, afd = -1;
   do {
     if (err(x, SC_BIND, rsys3(SYS_bind, l, (long)&ss, sl)) < 0) break;
@@ -578,9 +585,8 @@ void op_tcp_selftest(Ctx& x) {
     int port = get_port(l);
     x.rep->n[0] = port;
     make_addr(&ss, family, x.s[0], x.slen[0], port, 0);
-    cfd = rsys3(SYS_socket, family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cfd = new_socket(family, SOCK_STREAM);
     if (err(x, SC_SOCKET, cfd) < 0) break;
-    rsys5(SYS_setsockopt, cfd, SOL_SOCKET, SO_REUSEADDR, (long)&one, sizeof one);
     set_timeouts(cfd, 1000);
     if (err(x, SC_CONNECT, rsys3(SYS_connect, cfd, (long)&ss, sl)) < 0) break;
     if (err(x, SC_ACCEPT, wait_readable(l, 1000)) < 0) break;
@@ -616,10 +622,9 @@ void op_listen(Ctx& x) {
   }
   struct sockaddr_storage ss;
   socklen_t sl = make_addr(&ss, family, x.s[0], x.slen[0], (int)x.req->n[2], (int)x.req->n[3]);
-  long fd = rsys3(SYS_socket, family, type | SOCK_CLOEXEC, 0);
+  long fd = new_socket(family, type);
   if (err(x, SC_SOCKET, fd) < 0) return;
   int one = 1;
-  rsys5(SYS_setsockopt, fd, SOL_SOCKET, SO_REUSEADDR, (long)&one, sizeof one);
   if (family == AF_INET6) rsys5(SYS_setsockopt, fd, IPPROTO_IPV6, IPV6_V6ONLY, (long)&one, sizeof one);
   if (err(x, SC_BIND, rsys3(SYS_bind, fd, (long)&ss, sl)) < 0 ||
       (type == SOCK_STREAM && err(x, SC_LISTEN, rsys2(SYS_listen, fd, 4)) < 0)) {
@@ -670,10 +675,8 @@ void op_send(Ctx& x) {
   long ms = x.req->n[4] > 0 ? x.req->n[4] : 1000;
   struct sockaddr_storage ss;
   socklen_t sl = make_addr(&ss, family, x.s[0], x.slen[0], (int)x.req->n[2], (int)x.req->n[3]);
-  long fd = rsys3(SYS_socket, family, type | SOCK_CLOEXEC, 0);
+  long fd = new_socket(family, type);
   if (err(x, SC_SOCKET, fd) < 0) return;
-  int one = 1;  // as in op_tcp_selftest: our TIME_WAIT must not block a later listen on the port
-  rsys5(SYS_setsockopt, fd, SOL_SOCKET, SO_REUSEADDR, (long)&one, sizeof one);
   set_timeouts(fd, ms);
   do {
     if (err(x, SC_CONNECT, rsys3(SYS_connect, fd, (long)&ss, sl)) < 0) break;
@@ -1055,49 +1058,6 @@ void dispatch(Ctx& x) {
 }
 
 }  // namespace
-
-namespace {
-struct ExecServeArgs {
-  int sock;
-  const uint64_t* natural;
-};
-int exec_serve_child(void* p) {
-  ExecServeArgs* a = (ExecServeArgs*)p;
-  set_deathsig();
-  return nsp_serve(a->sock, -1, a->natural);
-}
-bool same_link(const char* a, const char* b) {
-  char x[64], y[64];
-  long n = rsys4(SYS_readlinkat, AT_FDCWD, (long)a, (long)x, sizeof x);
-  long m = rsys4(SYS_readlinkat, AT_FDCWD, (long)b, (long)y, sizeof y);
-  if (n <= 0 || n != m) return false;
-  for (long i = 0; i < n; i++)
-    if (x[i] != y[i]) return false;
-  return true;
-}
-alignas(16) char g_exec_stack[256 * 1024];  // the forked server's stack (nsprobe-serve only)
-}  // namespace
-
-int nsp_exec_serve(int sock, bool force_fork, const uint64_t* natural) {
-  set_deathsig();  // kept across exec, but say it again
-  if (force_fork || !same_link("/proc/self/ns/time", "/proc/self/ns/time_for_children")) {
-    ExecServeArgs a = {sock, natural};
-    long pid = nsp_raw_clone(CLONE_PARENT | SIGCHLD, g_exec_stack + sizeof g_exec_stack, exec_serve_child, &a);
-    if (pid < 0) {
-      // Errors are data: a hello that carries the failure.
-      nsp_rep rep;
-      r_memset(&rep, 0, sizeof rep);
-      rep.magic = NSP_MAGIC_REP;
-      rep.op = OP_HELLO;
-      rep.err = (int32_t)-pid;
-      rep.sysc = SC_CLONE;
-      rsys6(SYS_sendto, sock, (long)&rep, sizeof rep, MSG_NOSIGNAL, 0, 0);
-      return 1;
-    }
-    return 0;
-  }
-  return nsp_serve(sock, -1, natural);
-}
 
 int nsp_serve(int sock, int cpu, const uint64_t* natural) {
   Ctx x;

@@ -36,7 +36,7 @@ struct nsp_ctl {
   char* stack_c;
   int32_t wait_ms;           // how long a stage waits for the parent before giving up
   uint64_t natural[16];      // the CPU mask the children take when told to spread (NSP_CPU_RELEASE)
-  char serve_path[512];      // the nsprobe-serve program (empty: none), see nsp_exec_serve
+  char serve_path[512];      // the nsprobe-serve program (empty: none), see native/serve.cc
   // Written by the parent, waited on by the children (futex words).
   volatile int32_t go;       // 0 wait, 1 go on, -1 abort
   // Written by the children.
@@ -60,11 +60,6 @@ int nsp_serve(int sock, int cpu, const uint64_t* natural);
 extern volatile int32_t nsp_mm_lock;
 void nsp_mm_acquire(void);
 void nsp_mm_release(void);
-// The nsprobe-serve program (native/serve.cc) after a stage execs it to serve in a time namespace
-// with a small memory of its own: forks once more where the exec did not already move it into
-// the time namespace for children (kernels before 5.17) or a pid namespace waits for a child
-// (force_fork), then serves on sock. argv carries sock, force_fork and the natural CPU mask.
-int nsp_exec_serve(int sock, bool force_fork, const uint64_t* natural);
 // Resets every signal disposition to default and unblocks all signals (raw syscalls only). With
 // handlers_cleared (CLONE_CLEAR_SIGHAND did that part), only the signals a caller may have set
 // to SIG_IGN and the probes rely on are reset.

@@ -6,8 +6,61 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
 #include "child.h"
+#include "proto.h"
 #include "raw.h"
+
+static void set_deathsig() { rsys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL); }
+
+struct ExecServeArgs {
+  int sock;
+  const uint64_t* natural;
+};
+static int exec_serve_child(void* p) {
+  ExecServeArgs* a = (ExecServeArgs*)p;
+  set_deathsig();
+  return nsp_serve(a->sock, -1, a->natural);
+}
+static bool same_link(const char* a, const char* b) {
+  char x[64], y[64];
+  long n = rsys4(SYS_readlinkat, AT_FDCWD, (long)a, (long)x, sizeof x);
+  long m = rsys4(SYS_readlinkat, AT_FDCWD, (long)b, (long)y, sizeof y);
+  if (n <= 0 || n != m) return false;
+  for (long i = 0; i < n; i++)
+    if (x[i] != y[i]) return false;
+  return true;
+}
+alignas(16) static char g_exec_stack[256 * 1024];  // the forked server's stack
+
+// Forks once more where the exec did not already move us into the time namespace for children
+// (kernels before 5.17) or a pid namespace waits for a child (force_fork), then serves on sock.
+static int serve_after_exec(int sock, bool force_fork, const uint64_t* natural) {
+  set_deathsig();  // kept across exec, but say it again
+  if (force_fork || !same_link("/proc/self/ns/time", "/proc/self/ns/time_for_children")) {
+    ExecServeArgs a = {sock, natural};
+    long pid = nsp_raw_clone(CLONE_PARENT | SIGCHLD, g_exec_stack + sizeof g_exec_stack, exec_serve_child, &a);
+    if (pid < 0) {
+      // Errors are data: a hello that carries the failure.
+      nsp_rep rep;
+      r_memset(&rep, 0, sizeof rep);
+      rep.magic = NSP_MAGIC_REP;
+      rep.op = OP_HELLO;
+      rep.err = (int32_t)-pid;
+      rep.sysc = SC_CLONE;
+      rsys6(SYS_sendto, sock, (long)&rep, sizeof rep, MSG_NOSIGNAL, 0, 0);
+      return 1;
+    }
+    return 0;
+  }
+  return nsp_serve(sock, -1, natural);
+}
 
 extern "C" {
 // The compiler may emit calls to these for struct copies and zeroing.
@@ -49,7 +102,7 @@ int nsp_serve_main(long* sp) {
     for (int j = 0; j < 16 && *m; j++, m++) v = (v << 4) | (uint64_t)hexval(*m);
     natural[i] = v;
   }
-  return nsp_exec_serve(sock, force_fork, natural);
+  return serve_after_exec(sock, force_fork, natural);
 }
 }
 

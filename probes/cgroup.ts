@@ -51,14 +51,15 @@ function makeChildCgroup(ctx: ProbeContext): string | null {
  */
 export async function removeCgroup(dir: string, timeoutMs = 2000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
-  for (;;) {
+  for (let killed = false; ; killed = true) {
     try {
       rmdirSync(dir);
       return;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EBUSY' || performance.now() > deadline) throw e;
     }
-    if (existsSync(`${dir}/cgroup.kill`)) writeFileSync(`${dir}/cgroup.kill`, '1');
+    // Once: a process the kill reached is on its way out; the retries wait for it.
+    if (!killed && existsSync(`${dir}/cgroup.kill`)) writeFileSync(`${dir}/cgroup.kill`, '1');
     await new Promise((r) => setTimeout(r, 5));
   }
 }

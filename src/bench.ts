@@ -43,6 +43,11 @@ export interface NsBench {
   ratioRootless?: number | null;
 }
 
+/** The placement with the lower p50 (the floor), or null when either is missing. */
+function faster(a: Stats | null, b: Stats | null): Stats | null {
+  return a && b ? (b.p50 < a.p50 ? b : a) : null;
+}
+
 export function stats(ms: number[]): Stats {
   const s = [...ms].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
@@ -130,7 +135,7 @@ export async function benchNamespaces(opts: { iterations: number; warmup: number
     const a = stats(addon);
     const rs = rawOk && raws.spread.length ? stats(raws.spread) : null;
     const rp = rawOk && raws.pin.length ? stats(raws.pin) : null;
-    const r = rs && rp ? (rp.p50 < rs.p50 ? rp : rs) : null;
+    const r = faster(rs, rp);
     const row: NsBench = {
       name: c.name,
       mode,
@@ -142,8 +147,7 @@ export async function benchNamespaces(opts: { iterations: number; warmup: number
       ratio: r ? Math.round((a.p50 / r.p50) * 100) / 100 : null,
     };
     if (mode === 'rootless') {
-      const faster = (x: number[], y: number[]) => (x.length && y.length ? [stats(x), stats(y)].sort((m, n) => m.p50 - n.p50)[0] : null);
-      const rr = rootlessOk ? faster(rootless.spread, rootless.pin) : null;
+      const rr = rootlessOk && rootless.spread.length ? faster(stats(rootless.spread), stats(rootless.pin)) : null;
       row.rawRootless = rr;
       row.ratioRootless = rr ? Math.round((a.p50 / rr.p50) * 100) / 100 : null;
     }

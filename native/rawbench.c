@@ -1,13 +1,18 @@
 // The raw floor for `npm run bench`: clone() a child into the requested namespaces, let it exit,
 // wait for it, in a loop. Prints one latency in nanoseconds per line.
-// Usage: nsprobe-rawbench FLAGS ITERATIONS [spread|pin] [bare|rootless]
+// Usage: nsprobe-rawbench FLAGS ITERATIONS [spread|pin] [bare|vm|rootless]
 //   FLAGS: CLONE_NEW* mask as a number; 0x80 = time.
 //   spread (default): may run on every CPU, as the scheduler places it (an inherited pin is undone);
 //   pin: stays on the CPU it started on, with its children, as the addon's co-location does.
 //   bare (default): clone() and wait, nothing else: the floor the ratio is taken against.
-//   rootless: the work rootless mode itself requires, in C: the child switches to uid/gid 65534
-//   when run as root, unshares a user namespace with FLAGS, the parent writes its setgroups,
-//   gid_map and uid_map, then it exits. Not for pid or time (they need one more process).
+//   vm: the same with CLONE_VM, as the addon clones: the child shares our memory, so no page
+//   tables are copied or torn down. What is left is the kernel's cost of the namespaces and a
+//   process; here it is a third of bare's.
+//   rootless: the work rootless mode itself requires, done as the addon does it, in C. Run as
+//   root: the child switches to uid/gid 65534, unshares a user namespace with FLAGS and tells the
+//   parent. Otherwise: clone() makes the child in the user namespace and FLAGS at once. Then the
+//   parent writes its setgroups, gid_map and uid_map and lets it go, and it exits. Not for pid or
+//   time (they need one more process).
 #define _GNU_SOURCE
 #include <sched.h>
 #include <signal.h>
@@ -45,6 +50,13 @@ static int time_child(void* arg) {
 }
 
 static int sync_pipe[2][2];
+
+// Cloned straight into its namespaces: waits for its maps, then exits.
+static int mapped_child(void* arg) {
+  (void)arg;
+  char c = 0;
+  return read(sync_pipe[1][0], &c, 1) == 1 ? 0 : 1;
+}
 
 static int rootless_child(void* arg) {
   unsigned long flags = *(unsigned long*)arg;
@@ -94,13 +106,14 @@ static void place(const char* how) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s CLONE_FLAGS ITERATIONS [spread|pin]\n", argv[0]);
+    fprintf(stderr, "usage: %s CLONE_FLAGS ITERATIONS [spread|pin] [bare|vm|rootless]\n", argv[0]);
     return 2;
   }
   unsigned long flags = strtoul(argv[1], NULL, 0);
   long n = strtol(argv[2], NULL, 0);
   place(argc > 3 ? argv[3] : "spread");
   int rootless = argc > 4 && strcmp(argv[4], "rootless") == 0;
+  unsigned long vm = argc > 4 && strcmp(argv[4], "vm") == 0 ? CLONE_VM : 0;
   if (rootless && (flags & (CLONE_NEWPID | CLONE_NEWTIME))) {
     fprintf(stderr, "rootless: not for pid or time namespaces\n");
     return 2;
@@ -116,14 +129,15 @@ int main(int argc, char** argv) {
     int with_time = (flags & CLONE_NEWTIME) != 0;
     pid_t pid;
     if (rootless) {
-      pid = clone(rootless_child, stack + sz, SIGCHLD, &ns);
       char c = 0;
-      if (pid < 0 || read(sync_pipe[0][0], &c, 1) != 1 || write_maps(pid) < 0 || write(sync_pipe[1][1], &c, 1) != 1) {
+      int direct = geteuid() != 0;
+      pid = direct ? clone(mapped_child, stack + sz, (int)(ns | CLONE_NEWUSER) | SIGCHLD, NULL) : clone(rootless_child, stack + sz, SIGCHLD, &ns);
+      if (pid < 0 || (!direct && read(sync_pipe[0][0], &c, 1) != 1) || write_maps(pid) < 0 || write(sync_pipe[1][1], &c, 1) != 1) {
         perror("rootless");
         return 1;
       }
     } else {
-      pid = clone(with_time ? time_child : child, stack + sz, (int)(flags & ~(unsigned long)CLONE_NEWTIME) | SIGCHLD, NULL);
+      pid = clone(with_time ? time_child : child, stack + sz, (int)((flags & ~(unsigned long)CLONE_NEWTIME) | vm) | SIGCHLD, NULL);
     }
     if (pid < 0) {
       perror("clone");

@@ -157,7 +157,7 @@ async function bench(argv: readonly string[]): Promise<number> {
     else throw new UsageError(`bench: unknown or incomplete argument '${argv[i]}' (bench [--iterations N] [--json])`);
   }
   const { benchNamespaces, renderNsTable } = await import('./bench.js');
-  const rows = await benchNamespaces({ iterations, warmup: Math.min(20, iterations), privileged: process.geteuid?.() === 0 });
+  const rows = await benchNamespaces({ iterations, warmup: Math.min(20, iterations), warmupAll: Math.min(1000, 10 * iterations), privileged: process.geteuid?.() === 0 });
   process.stdout.write(json ? JSON.stringify(rows, null, 2) + '\n' : renderNsTable(rows));
   return 0;
 }

@@ -2,7 +2,8 @@
 // no test here judges speed), and its usage errors.
 import test from 'ava';
 import type { NsBench } from '../src/bench.js';
-import { cli, isRoot } from './helpers/run.js';
+import { join } from 'node:path';
+import { cli, isRoot, ROOT, run } from './helpers/run.js';
 
 test('nsprobe bench --json: one row per namespace type and all, each with addon and raw figures', (t) => {
   const r = cli(['bench', '--iterations', '3', '--json']);
@@ -16,6 +17,9 @@ test('nsprobe bench --json: one row per namespace type and all, each with addon 
     t.truthy(row.raw, `${row.name}: the raw loop ran`);
     t.is(row.raw!.p50, Math.min(row.rawSpread!.p50, row.rawPinned!.p50), `${row.name}: the floor is the faster placement`);
     t.is(row.ratio, Math.round((row.addon.p50 / row.raw!.p50) * 100) / 100);
+    // The CLONE_VM loop ran beside it, and its ratio is taken the same way.
+    t.true(row.rawVm !== null && row.rawVm.p50 > 0, `${row.name}: the CLONE_VM loop ran`);
+    t.is(row.ratioVm, Math.round((row.addon.p50 / row.rawVm!.p50) * 100) / 100);
   }
   // Rootless rows without pid or time also run against the same work in C.
   const user = rows.find((x) => x.name === 'user' && x.mode === 'rootless')!;
@@ -28,4 +32,14 @@ test('nsprobe bench with a bad argument: one line, exit 2', (t) => {
   t.is(r.status, 2);
   t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
   t.regex(r.stderr, /^nsprobe: bench:/);
+});
+
+test('npm run bench with a bad argument: one line, exit 2, before any measuring', (t) => {
+  for (const args of [['--iterations', 'x'], ['--runs', '0'], ['--fast', '1']]) {
+    const r = run([process.execPath, join(ROOT, 'dist', 'scripts', 'bench.js'), ...args]);
+    t.is(r.status, 2, args.join(' '));
+    t.is(r.stdout, '', args.join(' '));
+    t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    t.regex(r.stderr, /^bench: /);
+  }
 });

@@ -2,20 +2,37 @@
 // whole suite as a process (median wall time of 10 runs, peak RSS), with `node -e 0` measured in
 // the same run as the floor of a Node process. Results: reports/bench.json and a table.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchNamespaces, renderNsTable, stats } from '../src/bench.js';
 import { packageRoot } from '../src/paths.js';
 import { writeFileAtomic } from '../src/report/write.js';
 
+// Bad input gets one line and exit 2, as everywhere in nsprobe.
+function usage(msg: string): never {
+  process.stderr.write(`bench: ${msg} (npm run bench -- [--iterations N] [--runs N])\n`);
+  process.exit(2);
+}
+const known = new Set(['--iterations', '--runs']);
+for (let i = 2; i < process.argv.length; i += 2) {
+  if (!known.has(process.argv[i])) usage(`unknown argument '${process.argv[i]}'`);
+  if (!/^[1-9]\d*$/.test(process.argv[i + 1] ?? '')) usage(`${process.argv[i]} needs a positive whole number`);
+}
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(name);
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
-const iterations = arg('--iterations', 200);
+const iterations = arg('--iterations', 400);
 const suiteRuns = arg('--runs', 10);
 const root = packageRoot();
+const reportsDir = join(root, 'reports');
+try {
+  mkdirSync(reportsDir, { recursive: true });
+  accessSync(reportsDir, constants.W_OK);
+} catch (e) {
+  usage(`cannot write ${reportsDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+}
 const cli = join(root, 'dist', 'src', 'cli.js');
 // Prints the peak RSS of the child when it exits (KiB), without touching the CLI itself.
 const RSS_HOOK = `data:text/javascript,process.on('exit',()=>process.stderr.write('nsprobe-maxrss='+process.resourceUsage().maxRSS+'\\n'))`;
@@ -30,7 +47,7 @@ function timeProcess(argv: string[]): { ms: number; rssKiB: number; status: numb
 
 const privileged = process.geteuid?.() === 0;
 console.log(`namespace creation: enter + 1 request + close, ${iterations} iterations each (raw = clone()+wait in C)`);
-const rows = await benchNamespaces({ iterations, warmup: 20, privileged });
+const rows = await benchNamespaces({ iterations, warmup: 20, warmupAll: 1000, privileged });
 process.stdout.write(renderNsTable(rows));
 
 const out = mkdtempSync(join(tmpdir(), 'nsprobe-bench-'));
@@ -67,7 +84,11 @@ console.log(
   `\nwhole suite as a process (${probes} probes, all reports), ${suiteRuns} runs: median ${result.suite.medianMs} ms, peak RSS ${result.suite.peakRssMiB} MiB` +
     ` (node -e 0 in the same run: median ${result.suite.nodeFloorMedianMs} ms, ${result.suite.nodeFloorRssMiB} MiB)`,
 );
-const file = join(root, 'reports', 'bench.json');
-(await import('node:fs')).mkdirSync(join(root, 'reports'), { recursive: true });
-await writeFileAtomic(file, JSON.stringify(result, null, 2) + '\n');
+const file = join(reportsDir, 'bench.json');
+try {
+  await writeFileAtomic(file, JSON.stringify(result, null, 2) + '\n');
+} catch (e) {
+  process.stderr.write(`bench: cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+  process.exit(2);
+}
 console.log(`written: ${file}`);

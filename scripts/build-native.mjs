@@ -30,7 +30,6 @@ if (!nodedir) {
 }
 const gyp = require.resolve('node-gyp/bin/node-gyp.js');
 const args = [gyp, 'rebuild', `--nodedir=${nodedir}`, '--jobs=max'];
-if (process.env.NSPROBE_DEBUG_BUILD) args.push('--debug');
 const r = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, npm_config_nodedir: nodedir } });
 if (r.status !== 0) {
   console.error(`nsprobe: building the native addon failed (node-gyp exit ${r.status ?? r.signal}); needs python3, make and a C/C++ compiler`);

@@ -1,7 +1,8 @@
 // The native addon against the real kernel: every request inside a real namespace with its
 // host-side counterpart, entry errors with the right stage and code, and no process left behind.
 import test from 'ava';
-import { readFileSync, readlinkSync, statSync, existsSync, readdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { readFileSync, readlinkSync, statSync, existsSync, readdirSync, mkdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { removeCgroup } from '../probes/cgroup.js';
 import { tmpdir } from 'node:os';
 import { dirname, join as joinPath } from 'node:path';
 import { native } from '../src/native.js';
@@ -294,6 +295,61 @@ test('a port the TCP self-test used can be listened on right after (its TIME_WAI
     t.is(l.err, 0, `bind to ${port} after the self-test: errno ${l.err}`);
   } finally {
     await s.close();
+  }
+});
+
+/** A directory of the pids controller in which this process may make a child cgroup, or null. */
+function pidsCgroupBase(): string | null {
+  const own = readFileSync('/proc/self/cgroup', 'utf8').split('\n').map((l) => l.split(':'));
+  for (const l of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [pre, post] = l.split(' - ');
+    const f = post?.split(' ') ?? [];
+    const mountPoint = pre.split(' ')[4];
+    if (f[0] === 'cgroup' && f[2]?.split(',').includes('pids')) {
+      const path = own.find((x) => x[1]?.split(',').includes('pids'))?.[2] ?? '/';
+      return mountPoint + (path === '/' ? '' : path);
+    }
+    if (f[0] === 'cgroup2') {
+      const dir = mountPoint + (own.find((x) => x[0] === '0')?.[2] ?? '/').replace(/\/$/, '');
+      try {
+        if (readFileSync(`${dir}/cgroup.subtree_control`, 'utf8').split(/\s+/).includes('pids')) return dir;
+      } catch {
+        // no such file: not the hierarchy we need
+      }
+    }
+  }
+  return null;
+}
+
+// nsprobe-serve forks the server of a time+pid sandbox (a pid namespace waits for a child). When
+// that fork fails its hello carries the error: a real failure, provoked by a pids cgroup that
+// holds only the process that execs nsprobe-serve.
+rootOnly('a failed fork in nsprobe-serve comes back as clone/EAGAIN (pids.max 1); pids.max 2 is the control', async (t) => {
+  const base = pidsCgroupBase();
+  if (!base) {
+    t.log('skipped: no pids controller this process may make a child cgroup in');
+    t.pass();
+    return;
+  }
+  const dir = `${base}/nsprobe-test-pids-${process.pid}`;
+  mkdirSync(dir);
+  const spec = { namespaces: ['time', 'pid'] as const, mode: 'privileged' as const, cgroupProcs: [`${dir}/cgroup.procs`] };
+  try {
+    writeFileSync(`${dir}/pids.max`, '1');
+    const e = await t.throwsAsync(enter({ ...spec, namespaces: [...spec.namespaces] }), { instanceOf: NsError });
+    t.is(e?.stage, 'clone', e?.message);
+    t.is(e?.syscall, 'clone');
+    t.is(e?.code, 'EAGAIN');
+    writeFileSync(`${dir}/pids.max`, '2');
+    const s = await enter({ ...spec, namespaces: [...spec.namespaces] });
+    try {
+      t.is((await s.identity()).pid, 1, 'control: the server is PID 1 of its namespace');
+      t.regex(readlinkSync(`/proc/${s.pid}/exe`), /\/nsprobe-serve$/, 'control: served by nsprobe-serve');
+    } finally {
+      await s.close();
+    }
+  } finally {
+    await removeCgroup(dir);
   }
 });
 

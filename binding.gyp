@@ -24,7 +24,8 @@
       "cflags_cc": ["-std=c++17", "-fno-exceptions", "-fno-rtti"],
       "ldflags": ["-nostdlib", "-static", "-no-pie"],
       "cflags!": ["-pthread", "-fPIC", "-fPIE"],
-      "ldflags!": ["-pthread", "-rdynamic"]
+      "ldflags!": ["-pthread", "-rdynamic"],
+      "conditions": [["target_arch=='arm64'", {"cflags": ["-mno-outline-atomics"]}]]
     },
     {
       "target_name": "nsprobe-rawbench",

@@ -710,7 +710,7 @@ void op_fork(Ctx& x) {
       rexit(nsp_serve(sv[1], x.cpu, x.natural));
     }
     close_fds_except(nullptr, 0);
-    for (;;) rsys0(SYS_pause);
+    for (;;) r_pause();
   }
   if (pid < 0) {
     err(x, SC_FORK, pid);
@@ -1118,7 +1118,7 @@ int nsp_serve(int sock, int cpu, const uint64_t* natural) {
     if (q->cpu) follow_cpu(x, q->cpu);
     if (q->op == OP_EXIT) rsys1(SYS_exit_group, (int)q->n[0]);
     if (q->op == OP_HANG)
-      for (;;) rsys0(SYS_pause);
+      for (;;) r_pause();
     dispatch(x);
     if (send_reply(x) < 0) return 1;
   }

@@ -50,6 +50,15 @@ extern "C" long nsp_raw_clone(unsigned long flags, void* stack_top, int (*fn)(vo
 // caller has written there (16-byte aligned), calls fn(arg) and exits.
 extern "C" long nsp_raw_clone3(void* args, unsigned long size);
 
+// pause(): aarch64 has no pause syscall; ppoll on no fds without a timeout blocks the same way.
+static inline long r_pause() {
+#if defined(SYS_pause)
+  return rsys0(SYS_pause);
+#else
+  return rsys5(SYS_ppoll, 0, 0, 0, 0, 8);
+#endif
+}
+
 [[noreturn]] static inline void rexit(int code) {
   for (;;) rsys1(SYS_exit, code);
 }

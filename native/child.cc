@@ -482,6 +482,10 @@ void op_stat(Ctx& x) {
   n[6] = (int64_t)st.st_nlink;
 }
 
+// A POSIX queue name as mq_open(3) takes it ("/name") or as the syscall does ("name"): the
+// syscall wants it without the slash, which libc strips.
+const char* mq_name(const char* s) { return s[0] == '/' ? s + 1 : s; }
+
 void op_links(Ctx& x) {
   size_t pos = 0;
   long r = nl_list_links(x.data, NSP_MAX_DATA, &pos);
@@ -971,11 +975,11 @@ void dispatch(Ctx& x) {
       struct mq_attr_raw {
         long flags, maxmsg, msgsize, curmsgs, pad[4];
       } attr = {0, 1, 64, 0, {0, 0, 0, 0}};
-      long r = rsys4(SYS_mq_open, (long)x.s[0], n[0] | O_CLOEXEC, n[1], (n[0] & O_CREAT) ? (long)&attr : 0);
+      long r = rsys4(SYS_mq_open, (long)mq_name(x.s[0]), n[0] | O_CLOEXEC, n[1], (n[0] & O_CREAT) ? (long)&attr : 0);
       if (err(x, SC_MQ_OPEN, r) >= 0) rsys1(SYS_close, r);
       break;
     }
-    case OP_MQ_UNLINK: err(x, SC_MQ_UNLINK, rsys1(SYS_mq_unlink, (long)x.s[0])); break;
+    case OP_MQ_UNLINK: err(x, SC_MQ_UNLINK, rsys1(SYS_mq_unlink, (long)mq_name(x.s[0]))); break;
     case OP_LINKS: op_links(x); break;
     case OP_LINK_SET: op_link_set(x); break;
     case OP_TCP_SELFTEST: op_tcp_selftest(x); break;

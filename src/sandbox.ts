@@ -248,7 +248,7 @@ export class Sandbox {
   async shmget(key: number, size: number, flags: number): Promise<number> { const r = await this.call(Op.SHMGET, [key, size, flags]); return r.err ? -r.err : r.n[0]; }
   async semget(key: number, nsems: number, flags: number): Promise<number> { const r = await this.call(Op.SEMGET, [key, nsems, flags]); return r.err ? -r.err : r.n[0]; }
   ipcrm(kind: 'msg' | 'shm' | 'sem', id: number) { return this.must(Op.IPCRM, [kind === 'msg' ? 1 : kind === 'shm' ? 2 : 3, id]); }
-  /** POSIX mq: opens (and closes) /name; returns 0 or -errno. */
+  /** POSIX mq: opens (and closes) the queue `name` ("/q" as mq_open(3) takes it, or "q"); returns 0 or -errno. */
   async mqOpen(name: string, oflag: number, mode = 0o600): Promise<number> { const r = await this.call(Op.MQ_OPEN, [oflag, mode], [name]); return r.err ? -r.err : 0; }
   async mqUnlink(name: string): Promise<number> { const r = await this.call(Op.MQ_UNLINK, [], [name]); return r.err ? -r.err : 0; }
 

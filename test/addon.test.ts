@@ -67,6 +67,11 @@ test('IPC, network, mounts, clocks, processes inside', async (t) => {
     await s.ipcrm('msg', id);
     t.is(await s.mqOpen('nsprobe-addon', 0o100 | 2), 0);
     t.is(await s.mqUnlink('nsprobe-addon'), 0);
+    // "/name", as mq_open(3) takes it, names the same queue (the syscall itself wants no slash)
+    t.is(await s.mqOpen('/nsprobe-addon', 0o100 | 0o200 | 2), 0, 'created with a slash');
+    t.is(await s.mqOpen('nsprobe-addon', 2), 0, 'opened without it');
+    t.is(await s.mqUnlink('/nsprobe-addon'), 0);
+    t.is(await s.mqUnlink('nsprobe-addon'), -2, 'gone: ENOENT');
     const links = await s.links();
     t.deepEqual(links.map((l) => l.name), ['lo']);
     await s.linkSet('lo', IFF_UP);

@@ -19,6 +19,8 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findNodeDir } from '../scripts/node-headers.mjs';
+import { aptInstall, which } from './tools.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(ROOT, '.cache', 'aarch64');
@@ -37,10 +39,6 @@ for (const a of args) {
   }
 }
 
-function which(cmd) {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : null;
-}
 const missing = () => Object.values(TOOLS).filter((t) => !which(t));
 
 function ensureTools() {
@@ -49,13 +47,7 @@ function ensureTools() {
     process.stderr.write(`aarch64: missing ${missing().join(', ')}; as root run: apt-get install -y ${PACKAGES.join(' ')}\n`);
     process.exit(3);
   }
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () => spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...PACKAGES], { encoding: 'utf8', env });
-  let r = install();
-  if (r.status !== 0) {
-    spawnSync('apt-get', ['update', '-qq'], { env });
-    r = install();
-  }
+  const r = aptInstall(PACKAGES);
   if (missing().length) {
     process.stderr.write(`aarch64: apt-get install ${PACKAGES.join(' ')} did not provide ${missing().join(', ')}: ${(r.stderr || '').trim().split('\n').pop()}\n`);
     process.exit(3);
@@ -75,11 +67,8 @@ function flagsOf(t, key) {
   return [...own, ...cond];
 }
 function nodeIncludes() {
-  const require = createRequire(import.meta.url);
-  const napi = require('node-addon-api').include_dir;
-  const candidates = [resolve(dirname(process.execPath), '..'), '/usr', '/usr/local'];
-  const dir = candidates.find((d) => fs.existsSync(join(d, 'include', 'node', 'node_api.h')));
-  return dir ? [join(dir, 'include', 'node'), napi] : null;
+  const dir = findNodeDir();
+  return dir ? [join(dir, 'include', 'node'), createRequire(import.meta.url)('node-addon-api').include_dir] : null;
 }
 
 fs.mkdirSync(OUT, { recursive: true });

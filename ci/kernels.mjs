@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
+import { aptInstall, which } from './tools.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -81,20 +82,6 @@ function run(cmd, args, opts = {}) {
   return r;
 }
 
-const which = (name) =>
-  (process.env.PATH || '/usr/sbin:/usr/bin:/sbin:/bin')
-    .split(':')
-    .concat(['/usr/sbin', '/sbin'])
-    .map((d) => path.join(d, name))
-    .find((p) => {
-      try {
-        fs.accessSync(p, fs.constants.X_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    }) ?? null;
-
 // ---------- tools ----------
 
 /** A static busybox: it is the initramfs's /init and every command in it. */
@@ -149,12 +136,7 @@ export function ensureTools() {
   if (process.geteuid?.() !== 0)
     throw new MissingError(`missing: ${missing().join(', ')}; as root run: apt-get install -y ${pkgs.join(' ')}`);
   log(`installing ${pkgs.join(' ')} (missing: ${missing().join(', ')})`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let r = run('apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], { env, allowFail: true });
-  if (r.status !== 0) {
-    run('apt-get', ['update'], { env, allowFail: true });
-    r = run('apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], { env, allowFail: true });
-  }
+  const r = aptInstall(pkgs);
   tools = findTools();
   if (missing().length > 0) {
     const why = r.status !== 0 ? `apt-get install ${pkgs.join(' ')} failed: ${(r.stderr || '').trim().split('\n').slice(-2).join(' | ')}` : 'installed packages did not provide them';

@@ -50,6 +50,8 @@ static int time_child(void* arg) {
 }
 
 static int sync_pipe[2][2];
+// Run as root: rootless mode drops to 65534 first (set before the timed loop).
+static int as_root;
 
 // Cloned straight into its namespaces: waits for its maps, then exits.
 static int mapped_child(void* arg) {
@@ -61,7 +63,7 @@ static int mapped_child(void* arg) {
 static int rootless_child(void* arg) {
   unsigned long flags = *(unsigned long*)arg;
   char c = 0;
-  if (geteuid() == 0) {
+  if (as_root) {
     if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0) return 1;
     prctl(PR_SET_DUMPABLE, 1);
   }
@@ -78,16 +80,20 @@ static int write_at(int dir, const char* name, const char* s) {
   return w == (ssize_t)strlen(s) ? 0 : -1;
 }
 
+// The maps rootless mode writes, made once before the timed loop (as the addon gets them ready).
+static char uid_map[32], gid_map[32];
+static void make_maps(void) {
+  snprintf(uid_map, sizeof uid_map, "0 %u 1\n", as_root ? 65534u : (unsigned)geteuid());
+  snprintf(gid_map, sizeof gid_map, "0 %u 1\n", as_root ? 65534u : (unsigned)getegid());
+}
+
 // The parent's side of rootless mode: the same three writes as the addon's.
 static int write_maps(pid_t pid) {
-  char path[64], uid[32], gid[32];
-  unsigned id = geteuid() == 0 ? 65534 : geteuid(), g = geteuid() == 0 ? 65534 : getegid();
+  char path[64];
   snprintf(path, sizeof path, "/proc/%d", (int)pid);
-  snprintf(uid, sizeof uid, "0 %u 1\n", id);
-  snprintf(gid, sizeof gid, "0 %u 1\n", g);
   int dir = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return -1;
-  int r = write_at(dir, "setgroups", "deny") || write_at(dir, "gid_map", gid) || write_at(dir, "uid_map", uid);
+  int r = write_at(dir, "setgroups", "deny") || write_at(dir, "gid_map", gid_map) || write_at(dir, "uid_map", uid_map);
   close(dir);
   return r ? -1 : 0;
 }
@@ -114,6 +120,9 @@ int main(int argc, char** argv) {
   place(argc > 3 ? argv[3] : "spread");
   int rootless = argc > 4 && strcmp(argv[4], "rootless") == 0;
   unsigned long vm = argc > 4 && strcmp(argv[4], "vm") == 0 ? CLONE_VM : 0;
+  // As root the child drops to 65534 and unshares; otherwise clone() makes the user namespace.
+  as_root = geteuid() == 0;
+  make_maps();
   if (rootless && (flags & (CLONE_NEWPID | CLONE_NEWTIME))) {
     fprintf(stderr, "rootless: not for pid or time namespaces\n");
     return 2;
@@ -130,9 +139,8 @@ int main(int argc, char** argv) {
     pid_t pid;
     if (rootless) {
       char c = 0;
-      int direct = geteuid() != 0;
-      pid = direct ? clone(mapped_child, stack + sz, (int)(ns | CLONE_NEWUSER) | SIGCHLD, NULL) : clone(rootless_child, stack + sz, SIGCHLD, &ns);
-      if (pid < 0 || (!direct && read(sync_pipe[0][0], &c, 1) != 1) || write_maps(pid) < 0 || write(sync_pipe[1][1], &c, 1) != 1) {
+      pid = !as_root ? clone(mapped_child, stack + sz, (int)(ns | CLONE_NEWUSER) | SIGCHLD, NULL) : clone(rootless_child, stack + sz, SIGCHLD, &ns);
+      if (pid < 0 || (as_root && read(sync_pipe[0][0], &c, 1) != 1) || write_maps(pid) < 0 || write(sync_pipe[1][1], &c, 1) != 1) {
         perror("rootless");
         return 1;
       }

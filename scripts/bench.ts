@@ -10,10 +10,12 @@ import { packageRoot } from '../src/paths.js';
 import { writeFileAtomic } from '../src/report/write.js';
 
 // Bad input gets one line and exit 2, as everywhere in nsprobe.
-function usage(msg: string): never {
-  process.stderr.write(`bench: ${msg} (npm run bench -- [--iterations N] [--runs N])\n`);
+function die(msg: string): never {
+  process.stderr.write(`bench: ${msg}\n`);
   process.exit(2);
 }
+const usage = (msg: string): never => die(`${msg} (npm run bench -- [--iterations N] [--runs N])`);
+const cannotWrite = (path: string, e: unknown): never => die(`cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
 const known = new Set(['--iterations', '--runs']);
 for (let i = 2; i < process.argv.length; i += 2) {
   if (!known.has(process.argv[i])) usage(`unknown argument '${process.argv[i]}'`);
@@ -31,7 +33,7 @@ try {
   mkdirSync(reportsDir, { recursive: true });
   accessSync(reportsDir, constants.W_OK);
 } catch (e) {
-  usage(`cannot write ${reportsDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  cannotWrite(reportsDir, e);
 }
 const cli = join(root, 'dist', 'src', 'cli.js');
 // Prints the peak RSS of the child when it exits (KiB), without touching the CLI itself.
@@ -88,7 +90,6 @@ const file = join(reportsDir, 'bench.json');
 try {
   await writeFileAtomic(file, JSON.stringify(result, null, 2) + '\n');
 } catch (e) {
-  process.stderr.write(`bench: cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
-  process.exit(2);
+  cannotWrite(file, e);
 }
 console.log(`written: ${file}`);

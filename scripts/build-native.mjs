@@ -4,24 +4,13 @@
 // to download headers (which fails offline). Node's own install prefix (dirname(execPath)/..)
 // carries include/node/node_api.h on distro and official builds alike; we point node-gyp there.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findNodeDir } from './node-headers.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
-
-function findNodeDir() {
-  const candidates = [];
-  if (process.env.npm_config_nodedir) candidates.push(process.env.npm_config_nodedir);
-  candidates.push(resolve(dirname(process.execPath), '..'));
-  candidates.push('/usr', '/usr/local');
-  for (const dir of candidates) {
-    if (existsSync(join(dir, 'include', 'node', 'node_api.h')) && existsSync(join(dir, 'include', 'node', 'common.gypi'))) return dir;
-  }
-  return null;
-}
 
 const nodedir = findNodeDir();
 if (!nodedir) {

@@ -11,12 +11,23 @@ export const MODES = ['privileged', 'rootless'] as const;
 export type Mode = (typeof MODES)[number];
 
 export type ProbeStatus = 'pass' | 'fail' | 'unsupported' | 'error';
-export type AssertionStatus = 'pass' | 'fail';
+/**
+ * pass/fail: the property was checked. skipped: it could not be checked here (a helper step the
+ * environment blocks, or something nsprobe cannot observe from where it runs); `reason` says why
+ * and `gate` names the gate that explains it, if one does. A probe whose assertions all pass or
+ * are skipped passes; its verdict rests on what it could show.
+ */
+export type AssertionStatus = 'pass' | 'fail' | 'skipped';
 
 /** Which side of the namespace boundary an observation was made from. */
 export type Side = 'inside' | 'host' | 'sibling' | 'control';
 
 export interface AssertionResult {
+  /**
+   * Stable id, the same in every run on every host (`<probe>.<slug>`, e.g. "uts.sethostname-inside-not-seen-by-host"):
+   * CI dashboards track assertions by it. Values of the run (pids, random names) never go into it or into `name`.
+   */
+  id: string;
   /** Short sentence naming the property, e.g. "hostname set inside is not seen by the host". */
   name: string;
   status: AssertionStatus;
@@ -25,6 +36,10 @@ export interface AssertionResult {
   side?: Side;
   /** Extra context for a person (never needed to judge the status). */
   note?: string;
+  /** For skipped: why it could not be checked here, in one sentence. */
+  reason?: string;
+  /** For skipped (or a failed helper step): the gate that explains it, when one does. */
+  gate?: string | null;
 }
 
 /** Stage of entering or acting inside that failed; mirrors the addon's NsError.stage. */
@@ -80,6 +95,16 @@ export interface Gate {
   cause: string;
   /** Exact commands to run now, and how to make it last across reboots. Empty when status is ok. */
   remedy: string;
+  /** What this run saw the gate do: probes it blocked, with the failing stage and errno. */
+  evidence?: GateEvidence[];
+}
+
+export interface GateEvidence {
+  /** Probe id, e.g. "uts/rootless". */
+  probe: string;
+  stage: string;
+  syscall?: string;
+  code?: string;
 }
 
 export interface HostFacts {

@@ -127,13 +127,13 @@ export class ProbeContext {
   /** Records an assertion that `actual` deep-equals `expected`. */
   expect(name: string, actual: unknown, expected: unknown, side?: Side, note?: string): boolean {
     const ok = isDeepStrictEqual(actual, expected);
-    this.assertions.push({ name, status: ok ? 'pass' : 'fail', expected, actual, side, ...(note ? { note } : {}) });
+    this.assertions.push({ id: assertionId(this.probe.name, name), name, status: ok ? 'pass' : 'fail', expected, actual, side, ...(note ? { note } : {}) });
     return ok;
   }
 
   /** Records an assertion decided by `ok`, with what was expected and seen. */
   check(name: string, ok: boolean, expected: unknown, actual: unknown, side?: Side, note?: string): boolean {
-    this.assertions.push({ name, status: ok ? 'pass' : 'fail', expected, actual, side, ...(note ? { note } : {}) });
+    this.assertions.push({ id: assertionId(this.probe.name, name), name, status: ok ? 'pass' : 'fail', expected, actual, side, ...(note ? { note } : {}) });
     return ok;
   }
 
@@ -175,4 +175,10 @@ async function runAll(fns: (() => unknown)[]): Promise<void> {
       // best effort: the residue checker reports what is left
     }
   }
+}
+
+/** `<probe>.<slug of the name>`: stable as long as the name holds no value of the run. */
+export function assertionId(probe: string, name: string): string {
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 80);
+  return `${probe}.${slug || 'assertion'}`;
 }

@@ -11,6 +11,7 @@ import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, privilegedSkipReason
 import { collectHostFacts } from './host/facts.js';
 import { realHostContext } from './host/hostfs.js';
 import { rootlessPlan } from './sandbox.js';
+import { consumerRun, ConsumerUsageError } from './consumers.js';
 
 const FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html'];
 
@@ -189,7 +190,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     return runMerge(argv.slice(1));
   }
   if (argv[0] === 'bench') return bench(argv.slice(1));
-  const o = parseArgs(argv);
+  const cons = consumerRun(argv); // --for, --as-user, --require consumer:ID; `nsprobe consumers`
+  if (cons.listed !== null) return cons.listed;
+  const o = parseArgs(cons.rest);
+  if (cons.probes && !o.only) o.only = cons.probes;
   if (o.help) {
     process.stdout.write(HELP);
     return 0;
@@ -251,6 +255,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   // The handlers stay while the reports are written: a signal then lets the writing finish (a
   // few ms), so the folder holds every report or none, never a temporary file.
+  cons.evaluate(report, host);
   let files: string[];
   try {
     files = await writeReports(report, out, o.formats);
@@ -262,6 +267,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (o.json) {
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   } else {
+    process.stdout.write(cons.verdictsFirst(report));
     process.stdout.write(renderSummary(report, { color }));
     process.stdout.write(`reports: ${files.join(', ')}\n`);
   }
@@ -270,7 +276,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(residue.formatResidue(left) || 'residue: none\n');
     if (left.length) return 1;
   }
-  return exitCode(report, o.require);
+  return Math.max(exitCode(report, o.require), cons.exitCode(report));
 }
 
 const invoked = process.argv[1] && /(^|\/)(cli\.(js|ts)|nsprobe)$/.test(process.argv[1]);
@@ -280,7 +286,7 @@ if (invoked) {
       process.exitCode = code;
     },
     (e) => {
-      if (e instanceof UsageError || e instanceof OutputError) {
+      if (e instanceof UsageError || e instanceof OutputError || e instanceof ConsumerUsageError) {
         process.stderr.write(`nsprobe: ${e.message}\n`);
         process.exitCode = 2;
       } else {

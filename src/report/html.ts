@@ -19,6 +19,7 @@ import {
 } from './common.js';
 import { matrixFootnotes } from './matrix.js';
 import type { Matrix } from './matrix.js';
+import { consumerHtml } from './consumers.js';
 
 const CSS = `
 :root { color-scheme: light; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
@@ -144,6 +145,7 @@ export function renderHtml(r: Report): string {
   ];
   if (r.notes?.length) body.push('<h2>Notes</h2>', `<ul>${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
   body.push(...resultsSection(r));
+  body.push(...consumerHtml(r, esc));
   const problems = nonPassProbes(r);
   if (problems.length) body.push('<h2>Not passing</h2>', ...problems.map(problemSection));
   const gates = problemGates(r.gates);

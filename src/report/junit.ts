@@ -5,6 +5,7 @@ import { NS_TYPES } from '../model.js';
 import type { AssertionResult, ProbeResult, Report } from '../model.js';
 import { causeOf, escapeXml, escapeXmlAttr, formatErrno, formatValue, sortedProbes, toJson } from './common.js';
 import type { Matrix, MatrixCell, MatrixHost } from './matrix.js';
+import { consumerJunitSuite } from './consumers.js';
 
 // ---------------------------------------------------------------- XML model
 
@@ -187,6 +188,7 @@ export function renderJunit(r: Report): string {
       cases: probes.filter((p) => p.namespace === ns).flatMap(probeCases),
     }),
   );
+  suites.push(...consumerJunitSuite(r, properties));
   return documentXml('nsprobe', suites);
 }
 

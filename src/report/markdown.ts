@@ -17,6 +17,7 @@ import {
 } from './common.js';
 import { matrixFootnotes } from './matrix.js';
 import type { Matrix } from './matrix.js';
+import { consumerMarkdown } from './consumers.js';
 
 // ---------------------------------------------------------------- escaping
 
@@ -107,6 +108,7 @@ export function renderMarkdown(r: Report): string {
   out.push(...hostSection(r), '');
   if (r.notes?.length) out.push('## Notes', '', ...r.notes.map((n) => `- ${mdText(n)}`), '');
   out.push(...resultsSection(r), '');
+  out.push(...consumerMarkdown(r, { text: mdText, code: mdCode, block: mdCodeBlock }));
   const problems = nonPassProbes(r);
   if (problems.length) out.push('## Not passing', '', ...problems.flatMap(problemSection));
   const gates = problemGates(r.gates);

@@ -4,8 +4,8 @@
 // verdict per consumer. The prediction never depends on the program being installed; when it is,
 // its path and version are noted. Every prediction is checked against the real program by
 // test/consumers.test.ts.
-import { execFileSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import type { ConsumerVerdict, Gate, Mode, NsType, ProbeResult, Report } from './model.js';
 import type { HostContext } from './host/hostfs.js';
 import { parseSubid } from './gates.js';
@@ -25,7 +25,8 @@ export type Blocker =
   | 'not-root' // the consumer needs root
   | 'root' // the consumer refuses (or is not meant for) root
   | 'nobody' // the consumer refuses the user nobody
-  | 'init-root'; // needs root of the initial user namespace (not root of a container or of unshare -r)
+  | 'init-root' // needs root of the initial user namespace (not root of a container or of unshare -r)
+  | 'setns-mnt'; // root of a user namespace that does not own its mount namespace (unshare -r without -m)
 
 export interface ConsumerDef {
   /** Stable id, used by --for and --require consumer:ID. */
@@ -53,6 +54,12 @@ export interface ConsumerDef {
   procMount?: boolean;
   /** Id maps: 'single' (its own uid only), 'subid' (newuidmap + /etc/subuid, required), 'subid-or-single' (falls back). */
   idmap: 'single' | 'subid' | 'subid-or-single';
+  /** As root, it setns()es back into its own mount namespace (runc's stage-0 for mount sources). */
+  setnsOwnMnt?: boolean;
+  /** Blockers this consumer meets before the usual order (the first one decides what it prints). */
+  order?: Blocker[];
+  /** As root it maps a range of 65536 ids (systemd-nspawn -U), not just its own uid. */
+  wideMapAsRoot?: boolean;
   /** Levels of user namespaces it nests (Chromium's probe: 2). */
   userNsLevels?: number;
   /** Refuses hybrid cgroup layouts (crun). */
@@ -135,7 +142,7 @@ export const CONSUMERS: readonly ConsumerDef[] = [
     namespaces: ['user', 'mnt', 'pid', 'ipc', 'net'],
     procMount: true,
     idmap: 'single',
-    errors: { ...BWRAP_ERRORS, EPERM: `${USERNS_EPERM_BWRAP} (then flatpak: error: ldconfig failed, exit status 256)` },
+    errors: { ...BWRAP_ERRORS, EPERM: `${USERNS_EPERM_BWRAP} ... then flatpak: error: ldconfig failed, exit status 256` },
     // Root's bwrap makes no user namespace without --unshare-user(-try), so the clone of the others fails.
     errorsAsRoot: { EPERM: 'bwrap: Creating new namespace failed: Operation not permitted' },
   },
@@ -184,6 +191,7 @@ export const CONSUMERS: readonly ConsumerDef[] = [
     command: 'rootlesskit true',
     runsAs: 'any',
     namespaces: ['user', 'mnt'],
+    userNsAsRoot: true,
     idmap: 'subid',
     apparmorProfilePaths: ['/usr/bin/rootlesskit'],
     errors: {
@@ -192,7 +200,7 @@ export const CONSUMERS: readonly ConsumerDef[] = [
       EINVAL: '[rootlesskit:parent] error: failed to start the child: fork/exec /proc/self/exe: invalid argument',
       EACCES: '[rootlesskit:parent] error: failed to start the child: fork/exec /proc/self/exe: permission denied',
       uid_map: '[rootlesskit:parent] error: failed to start the child: fork/exec /proc/self/exe: operation not permitted',
-      subid: '[rootlesskit:parent] error: failed to setup UID/GID map: failed to compute uid/gid map: No subuid ranges found for user UID ("NAME")',
+      subid: '[rootlesskit:parent] error: failed to setup UID/GID map: failed to compute uid/gid map: No subuid ranges found for user {uid} ("{user}")',
       helper: '[rootlesskit:parent] error: failed to setup UID/GID map: newuidmap ... failed: newuidmap: write to uid_map failed: Operation not permitted',
     },
   },
@@ -202,16 +210,21 @@ export const CONSUMERS: readonly ConsumerDef[] = [
     package: 'runc',
     binaries: ['runc'],
     command: 'runc --root DIR run ID   # bundle from runc spec --rootless',
-    runsAs: 'user',
+    runsAs: 'any',
     namespaces: ['user', 'mnt', 'pid', 'ipc', 'uts'],
+    userNsAsRoot: true,
+    setnsOwnMnt: true,
     procMount: true,
     idmap: 'single',
     apparmorProfilePaths: ['/usr/bin/runc', '/usr/sbin/runc'],
     errors: {
-      EPERM: 'FATA nsexec-1: failed to unshare user namespace: Operation not permitted',
-      ENOSPC: 'FATA nsexec-1: failed to unshare user namespace: No space left on device',
-      EINVAL: 'FATA nsexec-1: failed to unshare user namespace: Invalid argument',
-      EACCES: 'FATA nsexec-1: failed to unshare user namespace: Permission denied',
+      // runc 1.1.5 (Debian 12), seen here under a seccomp filter and with max_user_namespaces=0:
+      // when stage-1 cannot create its namespaces, stage-0 says only this (the errno is not in it).
+      EPERM: 'nsexec-0[N]: failed to sync with stage-1: next state: ',
+      ENOSPC: 'nsexec-0[N]: failed to sync with stage-1: next state: ',
+      EINVAL: 'nsexec-0[N]: failed to sync with stage-1: next state: ',
+      EACCES: 'nsexec-0[N]: failed to sync with stage-1: next state: ',
+      'setns-mnt': 'nsexec-0[N]: failed to setns to host mntns: Operation not permitted',
       uid_map: 'failed to write uid_map: Operation not permitted',
       proc: 'error mounting "proc" to rootfs at "/proc": ... operation not permitted',
       root: '(runc as root is not rootless: predict for the user who will run it with --as-user NAME)',
@@ -266,7 +279,10 @@ export const CONSUMERS: readonly ConsumerDef[] = [
     userNsAsRoot: true,
     procMount: true,
     idmap: 'single',
-    errors: { 'not-root': 'Need to be root.', 'init-root': 'Failed to set up ID mapped mounts: Operation not permitted', EPERM: 'clone() failed: Operation not permitted', ENOSPC: 'Failed to fork inner child: No space left on device', EINVAL: 'Failed to fork inner child: Invalid argument', proc: 'Failed to mount proc: Operation not permitted' },
+    wideMapAsRoot: true,
+    // Seen here: with max_user_namespaces=0 it fails on the limit first, whoever runs it.
+    order: ['ENOSPC'],
+    errors: { 'not-root': 'Need to be root.', 'init-root': 'Failed to set up ID mapped mounts: Operation not permitted', EPERM: 'clone() failed: Operation not permitted', ENOSPC: 'Failed to set up ID mapped mounts: No space left on device', EINVAL: 'Failed to fork inner child: Invalid argument', proc: 'Failed to mount proc: Operation not permitted' },
     remedies: { 'not-root': 'sudo systemd-nspawn -U ...   # systemd-nspawn runs as root only' },
   },
   {
@@ -372,7 +388,9 @@ export interface ConsumerOptions {
   asUser?: string;
   /** Only these consumer ids. */
   only?: readonly string[];
-  /** Look up installed programs (default true; tests of pure logic turn it off). */
+  /** Measurements to use instead of trying (tests of pure logic pass them). */
+  measured?: ConsumerMeasured;
+  /** Look up installed programs and measure (default true; tests of pure logic turn it off). */
   lookup?: boolean;
 }
 
@@ -470,7 +488,22 @@ function helpersOk(report: Report): boolean | null {
 }
 
 /** The verdict for one consumer. */
-export function evaluateConsumer(c: ConsumerDef, report: Report, who: ConsumerIdentity, ctx: HostContext): Omit<ConsumerVerdict, 'installed'> {
+export interface ConsumerMeasured {
+  /** Whether this process may setns() into its own mount namespace (null: not measured). */
+  ownMntSetns?: boolean | null;
+}
+
+/**
+ * What files cannot tell, tried for real: root of a nested user namespace may not own its mount
+ * namespace (unshare -r without -m), and then setns() into it is EPERM. Only measured there.
+ */
+export function measureForConsumers(report: Report, who: ConsumerIdentity): ConsumerMeasured {
+  if (!who.root || report.host.userNs?.initial !== false) return { ownMntSetns: null };
+  const r = spawnSync('nsenter', ['--mount=/proc/self/ns/mnt', 'true'], { timeout: 3000, stdio: 'ignore' });
+  return { ownMntSetns: r.error ? null : r.status === 0 };
+}
+
+export function evaluateConsumer(c: ConsumerDef, report: Report, who: ConsumerIdentity, ctx: HostContext, measured: ConsumerMeasured = {}): Omit<ConsumerVerdict, 'installed'> {
   const findings: Finding[] = [];
   const probesUsed = new Map<string, string>();
   const gatesUsed = new Map<string, string>();
@@ -483,6 +516,8 @@ export function evaluateConsumer(c: ConsumerDef, report: Report, who: ConsumerId
   const initialRoot = who.root ? report.host.privileged !== false : report.host.userNs?.initial !== false;
   if (c.needsInitialRoot && (who.root || c.setuid) && !initialRoot)
     findings.push({ blocker: 'init-root', why: `${c.name} needs root of the initial user namespace; this one is ${report.host.userNs?.initial === false ? 'a nested user namespace' : 'not it'} (uid map ${report.host.userNs?.uidMap ?? '?'})` });
+  if (c.setnsOwnMnt && who.root && measured.ownMntSetns === false)
+    findings.push({ blocker: 'setns-mnt', why: 'root here cannot setns() into its own mount namespace (it belongs to an outer user namespace: nsenter --mount=/proc/self/ns/mnt fails with EPERM)', remedy: '# give the user namespace a mount namespace of its own (unshare -Urm instead of unshare -Ur; container engines do this)' });
   if (c.id === 'firejail' && who.user === 'nobody') findings.push({ blocker: 'nobody', why: 'firejail never allows the user nobody (firejail-users(5))' });
 
   // Namespaces: the probe of each type in the mode the consumer creates it in.
@@ -493,12 +528,23 @@ export function evaluateConsumer(c: ConsumerDef, report: Report, who: ConsumerId
   const modeRun = report.modes?.find((m) => m.mode === mode);
   for (const ns of nss) {
     const id = `${ns}/${mode}`;
-    const p = report.probes.find((x) => x.id === id);
+    let p = report.probes.find((x) => x.id === id);
+    // user/privileged maps 65536 ids; refused at the map write (as in a user namespace that maps
+    // only uid 0, like unshare -r), it says nothing about a single-id map: user/rootless, which
+    // maps one id, does (what an unprivileged user may do, root may do too).
+    if (p && ns === 'user' && mode === 'privileged' && c.idmap === 'single' && !c.wideMapAsRoot && p.status !== 'pass' && ['uid_map', 'gid_map', 'setgroups'].includes(p.stage ?? '')) {
+      const single = report.probes.find((x) => x.id === 'user/rootless');
+      if (single) {
+        probesUsed.set(id, p.status);
+        p = { ...single };
+      }
+    }
     if (p) {
-      probesUsed.set(id, p.status);
+      const idUsed = p.id;
+      probesUsed.set(idUsed, p.status);
       if (p.status === 'unsupported' || p.status === 'error') {
         const b = errnoBlocker(p);
-        if (b) findings.push({ blocker: b, why: `${id}: ${p.cause ?? p.code ?? p.status}`, probe: id, gate: p.gate ?? undefined, remedy: p.remedy });
+        if (b) findings.push({ blocker: b, why: `${idUsed}: ${p.cause ?? p.code ?? p.status}`, probe: idUsed, gate: p.gate ?? undefined, remedy: p.remedy });
       }
       continue;
     }
@@ -578,10 +624,12 @@ export function evaluateConsumer(c: ConsumerDef, report: Report, who: ConsumerId
   if (fb && hard.length === 0)
     return { ...base, status: 'degraded', fallback: fb.fallback, warning: fb.warning, cause: `for ${forWhom}: ${real.map((f) => f.why).join('; ')}; falls back to ${fb.fallback}`, remedy: remedyOf(c, real, apparmorRemedy) };
   // The first blocker in the order the consumer meets them.
-  const ORDER: Blocker[] = ['not-root', 'root', 'nobody', 'init-root', 'EINVAL', 'EPERM', 'EACCES', 'ENOSPC', 'uid_map', 'nesting', 'subid', 'helper', 'proc', 'cgroup-hybrid'];
-  hard.sort((a, b) => ORDER.indexOf(a.blocker) - ORDER.indexOf(b.blocker));
+  // Namespaces are created first; then the id map is computed from /etc/subuid, then written.
+  const ORDER: Blocker[] = ['not-root', 'root', 'nobody', 'init-root', 'EINVAL', 'EPERM', 'EACCES', 'ENOSPC', 'nesting', 'subid', 'helper', 'uid_map', 'setns-mnt', 'proc', 'cgroup-hybrid'];
+  const order = [...(c.order ?? []), ...ORDER.filter((b) => !c.order?.includes(b))];
+  hard.sort((a, b) => order.indexOf(a.blocker) - order.indexOf(b.blocker));
   const first = hard[0]!;
-  const error = ((privileged ? c.errorsAsRoot?.[first.blocker] : undefined) ?? c.errors[first.blocker] ?? '').replace('UID', String(who.uid)).replace('NAME', who.user) || undefined;
+  const error = ((privileged ? c.errorsAsRoot?.[first.blocker] : undefined) ?? c.errors[first.blocker] ?? '').replace('{uid}', String(who.uid)).replace('{user}', who.user) || undefined;
   return { ...base, status: 'blocked', blocker: first.blocker, ...(error ? { error } : {}), cause: `for ${forWhom}: ${real.map((f) => f.why).join('; ')}`, remedy: remedyOf(c, real, apparmorRemedy) };
 }
 
@@ -598,8 +646,9 @@ function remedyOf(c: ConsumerDef, fs: Finding[], apparmor: (path: string) => str
 export function evaluateConsumers(report: Report, opts: ConsumerOptions): ConsumerVerdict[] {
   const who = consumerIdentity(report, opts.host, opts.asUser);
   const list = opts.only ? CONSUMERS.filter((c) => opts.only!.includes(c.id)) : CONSUMERS;
+  const measured = opts.measured ?? (opts.lookup === false ? {} : measureForConsumers(report, who));
   return list.map((c) => {
-    const v = evaluateConsumer(c, report, who, opts.host);
+    const v = evaluateConsumer(c, report, who, opts.host, measured);
     const installed = opts.lookup === false ? null : findProgram(c.binaries, opts.host.env);
     return { ...v, installed };
   });
@@ -744,6 +793,21 @@ export function consumerRun(argv: readonly string[]): {
     return { listed: 0, rest: [], probes: null, evaluate: () => {}, verdictsFirst: () => '', exitCode: () => 0 };
   }
   const a = takeConsumerArgs(argv);
+  // An unknown --as-user is a usage error before any probe runs.
+  if (a.asUser !== undefined) {
+    const passwd = (() => {
+      try {
+        return readFileSync('/etc/passwd', 'utf8');
+      } catch {
+        return '';
+      }
+    })();
+    const known = passwd.split('\n').some((l) => {
+      const f = l.split(':');
+      return f.length >= 6 && (f[0] === a.asUser || (/^\d+$/.test(a.asUser!) && f[2] === a.asUser));
+    });
+    if (!known) throw new ConsumerUsageError(`--as-user: no user '${a.asUser}' in /etc/passwd`);
+  }
   const wanted = a.for ?? (a.require.length ? a.require : null);
   return {
     listed: null,

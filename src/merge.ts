@@ -158,7 +158,7 @@ export async function runMerge(argv: string[], io: MergeIo = process): Promise<n
   } catch (e) {
     if (!(e instanceof InputError)) throw e;
     removeEmpty(created); // nothing is written on bad input, not even the folder
-    io.stderr.write(`nsprobe merge: ${scrubLine(e.path)}: ${scrubLine(oneLine(e.message))}\n`);
+    io.stderr.write(`nsprobe merge: ${scrubLine(e.path)}: ${scrubLine(e.message)}\n`);
     return 2;
   }
   const m = buildMatrix(inputs);

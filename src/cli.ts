@@ -9,7 +9,7 @@ import { checkOutputDir, writeReports, OutputError, type Format } from './report
 import { scrubLine } from './text.js';
 import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, runSuite, toolVersion } from './runner.js';
 import { collectHostFacts } from './host/facts.js';
-import { realHostContext } from './host/hostfs.js';
+import { HOST_FACTS_DEADLINE_MS, realHostContext, withDeadline } from './host/hostfs.js';
 import { rootlessPlan } from './sandbox.js';
 
 const FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html'];
@@ -192,7 +192,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const before = residue ? await residue.snapshot({ exclude: [out] }) : null;
   checkOutputDir(out); // before any probe: one mkdir per component, no link another user planted
   const host = realHostContext();
-  const facts = collectHostFacts(host);
+  const facts = collectHostFacts(withDeadline(host, HOST_FACTS_DEADLINE_MS)); // every read is bounded; all of them together too
   const root = canRunPrivileged(facts);
   const notes: string[] = [];
   let modes: Mode[];

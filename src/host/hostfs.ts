@@ -90,8 +90,11 @@ export function readCapped(p: string, opts: { follow?: boolean; maxBytes?: numbe
     if (st.size > max) return { ok: false, code: 'EFBIG', reason: `larger than ${max >> 20} MB` };
     const chunks: Buffer[] = [];
     let total = 0;
+    // A regular file in one read (st_size + 1 sees growth); /proc and /sys files (size 0 or 4096) in growing chunks.
+    let size = st.size > 0 ? st.size + 1 : 8192;
     for (;;) {
-      const chunk = Buffer.allocUnsafe(Math.min(Math.max(st.size + 1, 65536), max + 1 - total));
+      const chunk = Buffer.allocUnsafe(Math.min(size, max + 1 - total));
+      size = Math.min(size * 2, 1 << 20);
       const n = fs.readSync(fd, chunk, 0, chunk.length, null);
       if (n === 0) break;
       total += n;
@@ -139,6 +142,9 @@ function mappedFS(map: (p: string) => string): HostFS {
 export function realHostFS(): HostFS {
   return mappedFS((p) => p);
 }
+
+/** How long collecting host facts may take before further reads answer null (it takes ~2 ms). */
+export const HOST_FACTS_DEADLINE_MS = 2000;
 
 /**
  * The same context, but once `ms` have passed since this call every read answers null (as

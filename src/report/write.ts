@@ -238,7 +238,7 @@ function checkWritable(out: OutputDir): void {
 }
 
 /** Opens (creating as needed) the output folder and checks that files can be made in it. The caller closes `fd`. */
-export function openOutputDir(dir: string, ids: { euid: number; egid: number } = { euid: process.geteuid?.() ?? -1, egid: process.getegid?.() ?? -1 }): OutputDir {
+export function openOutputDir(dir: string, ids: { euid: number; egid: number } = { euid: process.geteuid?.() ?? -1, egid: process.getegid?.() ?? -1 }, check = true): OutputDir {
   let out: OutputDir;
   try {
     out = walk(dir, ids.euid, ids.egid);
@@ -246,6 +246,7 @@ export function openOutputDir(dir: string, ids: { euid: number; egid: number } =
     if (e instanceof Refused) throw fail(dir, e.message);
     throw fail(dir, inWords(e), e);
   }
+  if (!check) return out;
   try {
     checkWritable(out);
   } catch (e) {
@@ -321,7 +322,8 @@ function keep(dirFd: number, name: string, st: fs.Stats): string {
  * temporary file is left. Returns the written paths in order.
  */
 export async function writeFilesAtomic(dir: string, files: readonly OutputFile[]): Promise<string[]> {
-  const out = openOutputDir(dir);
+  // Writing the temporary files proves the folder writable: no separate check (it costs a create and an unlink).
+  const out = openOutputDir(dir, undefined, false);
   const at = (name: string) => fdPath(out.fd, name);
   const shown = (name: string) => join(out.real, name);
   const temps = new Map<string, string>();
@@ -335,7 +337,13 @@ export async function writeFilesAtomic(dir: string, files: readonly OutputFile[]
     }
     for (const f of files) {
       step = `cannot write ${shown(f.name)}`;
-      temps.set(f.name, await writeTemp(out.fd, f.data));
+      try {
+        temps.set(f.name, await writeTemp(out.fd, f.data));
+      } catch (e) {
+        const fsName = virtualFs(fdPath(out.fd));
+        if (fsName) throw new Refused(`${out.real} is a ${fsName} file system, which takes no new files`);
+        throw e;
+      }
     }
     for (const f of files) {
       const st = fs.lstatSync(at(f.name), { throwIfNoEntry: false });
@@ -348,16 +356,6 @@ export async function writeFilesAtomic(dir: string, files: readonly OutputFile[]
       await fsp.rename(at(temps.get(f.name)!), at(f.name));
       temps.delete(f.name);
       placed.push(f.name);
-    }
-    try {
-      const d = fs.openSync(at('.'), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      try {
-        fs.fsyncSync(d);
-      } finally {
-        fs.closeSync(d);
-      }
-    } catch {
-      // some file systems cannot sync a folder; the files themselves are synced
     }
   } catch (e) {
     const unrestored: string[] = [];

@@ -191,6 +191,21 @@ for (const [what, mode] of [
   });
 }
 
+needRoot()("a normal user's merge --out does not follow a stranger's link in a world-writable folder either", (t) => {
+  if (missingTools('setpriv')) return t.fail('setpriv is missing');
+  const d = tempDir(t);
+  const shared = join(d, 'shared');
+  mkdirSync(shared);
+  chmodSync(shared, 0o777);
+  const mine = join(d, 'nobody-only');
+  mkdirSync(mine, { mode: 0o700 });
+  chownSync(mine, 65534, 65534);
+  t.is(spawnSync(STRANGER[0]!, [...STRANGER.slice(1), 'ln', '-s', mine, join(shared, 'out')]).status, 0);
+  const r = nsprobe(['merge', fixturePath('root-debian12'), '--out', join(shared, 'out')], { prefix: NOBODY });
+  oneLine(t, r, /is a symbolic link in .*, which other users can write \(and it is not sticky\): not following it/);
+  t.deepEqual(readdirSync(mine), []);
+});
+
 test('a link in a folder only we can write is followed (the control: links are not refused as such)', async (t) => {
   const d = tempDir(t);
   mkdirSync(join(d, 'target'));

@@ -6,7 +6,7 @@ import { PROBES } from '../probes/index.js';
 import { MODES, type Mode, type Report } from './model.js';
 import { renderSummary } from './report/summary.js';
 import { checkOutputDir, writeReports, OutputError, type Format } from './report/write.js';
-import { scrubLine } from './text.js';
+import { scrubLine, scrubText } from './text.js';
 import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, privilegedSkipReason, runSuite, toolVersion } from './runner.js';
 import { collectHostFacts } from './host/facts.js';
 import { HOST_FACTS_DEADLINE_MS, realHostContext, withDeadline } from './host/hostfs.js';
@@ -274,7 +274,7 @@ if (invoked) {
         process.stderr.write(`nsprobe: ${scrubLine(e.message)}\n`);
         process.exitCode = 2;
       } else {
-        process.stderr.write(`nsprobe: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+        process.stderr.write(`nsprobe: internal error: ${scrubText(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`);
         process.exitCode = 3;
       }
     },

@@ -404,3 +404,14 @@ test('--check-residue lines show escapes in names as text', (t) => {
   const s = formatResidue([{ kind: 'file', uid: 0, what: 'new file /tmp/\x1b]0;x\x07 (uid 0)' }]);
   t.is(s, 'residue: file: new file /tmp/\\x1b]0;x\\x07 (uid 0)\n');
 });
+
+needRoot()('without /proc (a bare chroot) the output folder is still checked and written, by path', (t) => {
+  if (missingTools('unshare')) return t.fail('unshare is missing');
+  const d = tempDir(t);
+  writeFileSync(join(d, 'file'), '');
+  const r = spawnSync('unshare', ['-m', 'sh', '-c', 'umount -l /proc && exec "$@"', 'sh', process.execPath, CLI, 'merge', fixturePath('root-debian12'), '--out', join(d, 'a', 'b')], { encoding: 'utf8', timeout: 20000, killSignal: 'SIGKILL', cwd: ROOT });
+  t.is(r.status, 0, r.stderr);
+  t.deepEqual(readdirSync(join(d, 'a', 'b')).sort(), ['matrix-junit.xml', 'matrix.html', 'matrix.json', 'matrix.md']);
+  const bad = spawnSync('unshare', ['-m', 'sh', '-c', 'umount -l /proc && exec "$@"', 'sh', process.execPath, CLI, 'merge', fixturePath('root-debian12'), '--out', join(d, 'file', 'x')], { encoding: 'utf8', timeout: 20000, killSignal: 'SIGKILL', cwd: ROOT });
+  oneLine(t, { code: bad.status, signal: bad.signal, stdout: bad.stdout, stderr: bad.stderr }, / is a file, not a folder\n$/);
+});

@@ -111,11 +111,25 @@ function virtualFs(path: string): string | undefined {
 /** Where the output folder went wrong; the message is the part after "cannot write reports to DIR: ". */
 class Refused extends Error {}
 
+// Without /proc (a bare chroot) folders are named by path: the checks still hold, only the
+// guarantee that nothing is swapped between check and write is lost.
+let procFd: boolean | undefined;
+const pathOf = new Map<number, string>();
+
+function openDir(path: string, flags: number, shown: string): number {
+  const fd = fs.openSync(path, flags);
+  pathOf.set(fd, shown);
+  return fd;
+}
+
 function fdPath(fd: number, name?: string): string {
+  procFd ??= fs.existsSync(`/proc/self/fd/${fd}`);
+  if (!procFd) return name === undefined ? pathOf.get(fd)! : join(pathOf.get(fd)!, name);
   return name === undefined ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`;
 }
 
 function closeQuietly(fd: number): void {
+  pathOf.delete(fd);
   try {
     fs.closeSync(fd);
   } catch {
@@ -163,7 +177,7 @@ function walk(dir: string, euid: number, egid: number): OutputDir {
   const path = resolve(dir);
   const created: string[] = [];
   let comps = path.split('/').filter(Boolean);
-  let fd = fs.openSync('/', DIR_FLAGS);
+  let fd = openDir('/', DIR_FLAGS, '/');
   let real = '/';
   let links = 0;
   try {
@@ -194,7 +208,7 @@ function walk(dir: string, euid: number, egid: number): OutputDir {
           const target = fs.readlinkSync(here);
           comps = [...target.split('/').filter(Boolean), ...comps];
           if (target.startsWith('/')) {
-            const root = fs.openSync('/', DIR_FLAGS);
+            const root = openDir('/', DIR_FLAGS, '/');
             closeQuietly(fd);
             fd = root;
             real = '/';
@@ -205,7 +219,7 @@ function walk(dir: string, euid: number, egid: number): OutputDir {
       }
       let next: number;
       try {
-        next = fs.openSync(here, DIR_FLAGS | O_NOFOLLOW);
+        next = openDir(here, DIR_FLAGS | O_NOFOLLOW, shown);
       } catch (e) {
         throw new Refused(`cannot enter ${shown}: ${inWords(e)}`);
       }

@@ -415,3 +415,14 @@ needRoot()('without /proc (a bare chroot) the output folder is still checked and
   const bad = spawnSync('unshare', ['-m', 'sh', '-c', 'umount -l /proc && exec "$@"', 'sh', process.execPath, CLI, 'merge', fixturePath('root-debian12'), '--out', join(d, 'file', 'x')], { encoding: 'utf8', timeout: 20000, killSignal: 'SIGKILL', cwd: ROOT });
   oneLine(t, { code: bad.status, signal: bad.signal, stdout: bad.stdout, stderr: bad.stderr }, / is a file, not a folder\n$/);
 });
+
+test('a run with NSPROBE_KERNEL_CONFIG=/dev/zero finishes (the config is unknown) instead of growing without end', (t) => {
+  const d = tempDir(t);
+  const r = nsprobe(['--only', 'uts', '--mode', 'rootless', '--format', 'json', '--out', d], { env: { NSPROBE_KERNEL_CONFIG: '/dev/zero' }, timeoutMs: 60000 });
+  t.is(r.signal, null, `hung or aborted: ${r.stderr}`);
+  t.is(r.code, 0, r.stderr);
+  const report = JSON.parse(readFileSync(join(d, 'report.json'), 'utf8')) as { gates: Array<{ id: string; status: string }> };
+  const gate = report.gates.find((g) => g.id === 'kernel_config');
+  t.truthy(gate, 'the kernel_config gate is reported');
+  t.is(gate?.status, 'unknown');
+});

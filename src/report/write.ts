@@ -186,8 +186,14 @@ function walk(dir: string, euid: number, egid: number): OutputDir {
       if (c === '.') continue;
       const shown = c === '..' ? resolve(real, '..') : join(real, c);
       const here = fdPath(fd, c);
+      let checked: fs.Stats | undefined;
       if (c !== '..') {
-        let st = fs.lstatSync(here, { throwIfNoEntry: false });
+        let st: fs.Stats | undefined;
+        try {
+          st = fs.lstatSync(here, { throwIfNoEntry: false });
+        } catch (e) {
+          throw new Refused(`cannot look into ${real}: ${inWords(e)}`);
+        }
         if (st === undefined) {
           try {
             fs.mkdirSync(here, 0o755);
@@ -216,6 +222,7 @@ function walk(dir: string, euid: number, egid: number): OutputDir {
           continue;
         }
         if (!st.isDirectory()) throw new Refused(`${shown} is ${st.isFile() ? 'a file' : 'a special file'}, not a folder`);
+        checked = st;
       }
       let next: number;
       try {
@@ -226,6 +233,8 @@ function walk(dir: string, euid: number, egid: number): OutputDir {
       closeQuietly(fd);
       fd = next;
       real = shown;
+      const held = fs.fstatSync(fd);
+      if (checked && (held.dev !== checked.dev || held.ino !== checked.ino)) throw new Refused(`${shown} was replaced while being checked`);
     }
     return { path, real, fd, created };
   } catch (e) {

@@ -228,6 +228,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       timeoutMs: o.timeoutMs,
       signal: ac.signal,
       host,
+      facts,
       notes,
       onResult: (r) => {
         done++;

@@ -67,7 +67,17 @@ export interface ConsumerDef {
   /** Paths for which Ubuntu's AppArmor ships an unconfined profile with `userns,`. */
   apparmorProfilePaths?: string[];
   /** A fallback it takes instead of failing, for the blockers listed: the verdict is then degraded. */
-  fallbacks?: Array<{ on: Blocker[]; fallback: string; warning: string }>;
+  fallbacks?: Array<{
+    on: Blocker[];
+    fallback: string;
+    warning: string;
+    /** The fallback exists only where this file is setuid root (a helper package). */
+    setuidHelper?: string;
+    /** Blocked by these gates as well (a seccomp filter stops the setuid helper's clone too). */
+    notWithGates?: string[];
+    /** What it prints when it tries the fallback and that fails too. */
+    failsWith?: string;
+  }>;
   /** What it prints, per blocker (the part a user can search for). */
   errors: Partial<Record<Blocker, string>>;
   /** What it prints when run by root, where that differs (no user namespace, so another message). */
@@ -331,13 +341,20 @@ export const CONSUMERS: readonly ConsumerDef[] = [
     name: "Chromium's sandbox (namespace layer)",
     package: 'chromium (chromium-sandbox for the setuid fallback)',
     binaries: ['chromium'],
-    command: 'chromium --headless=new --dump-dom chrome://sandbox',
+    command: "chromium --headless=new --dump-dom 'data:text/html,<p>sandboxed</p>'   # as a normal user, sandbox on",
     runsAs: 'user',
     namespaces: ['user', 'pid', 'net'],
     userNsLevels: 2,
     idmap: 'single',
     apparmorProfilePaths: ['/usr/lib/chromium/chromium', '/opt/google/chrome/chrome'],
-    fallbacks: [{ on: ['EPERM', 'ENOSPC', 'EINVAL', 'nesting'], fallback: 'setuid chrome-sandbox (if chromium-sandbox is installed)', warning: 'Layer 1 Sandbox: SUID' }],
+    fallbacks: [{
+      on: ['EPERM', 'ENOSPC', 'EINVAL', 'nesting'],
+      fallback: 'the setuid sandbox /usr/lib/chromium/chrome-sandbox',
+      warning: 'Layer 1 Sandbox: SUID',
+      setuidHelper: '/usr/lib/chromium/chrome-sandbox',
+      notWithGates: ['seccomp'],
+      failsWith: 'Failed to move to new namespace: PID namespaces supported, Network namespace supported, but failed: errno = Operation not permitted',
+    }],
     errors: {
       EPERM: 'No usable sandbox! ... you can try using --no-sandbox.',
       ENOSPC: 'No usable sandbox! ... you can try using --no-sandbox.',
@@ -619,8 +636,14 @@ export function evaluateConsumer(c: ConsumerDef, report: Report, who: ConsumerId
     return { ...base, status: 'works', cause: `works for ${forWhom}${c.assumes ? ` (assumes ${c.assumes})` : ''}` };
 
   // Fallbacks: findings a fallback covers degrade it; any other one blocks it.
-  const fb = c.fallbacks?.find((f) => real.some((x) => f.on.includes(x.blocker)));
-  const hard = fb ? real.filter((x) => !fb.on.includes(x.blocker)) : real;
+  const helperOk = (path: string) => {
+    const st = ctx.fs.stat(path);
+    return st !== null && st.uid === 0 && (st.mode & 0o4000) !== 0;
+  };
+  const covers = (f: NonNullable<ConsumerDef['fallbacks']>[number], x: Finding) => f.on.includes(x.blocker) && !(x.gate && f.notWithGates?.includes(x.gate));
+  const tried = c.fallbacks?.find((f) => real.some((x) => f.on.includes(x.blocker)) && (!f.setuidHelper || helperOk(f.setuidHelper)));
+  const fb = tried && real.some((x) => covers(tried, x)) ? tried : undefined;
+  const hard = fb ? real.filter((x) => !covers(fb, x)) : real;
   if (fb && hard.length === 0)
     return { ...base, status: 'degraded', fallback: fb.fallback, warning: fb.warning, cause: `for ${forWhom}: ${real.map((f) => f.why).join('; ')}; falls back to ${fb.fallback}`, remedy: remedyOf(c, real, apparmorRemedy) };
   // The first blocker in the order the consumer meets them.
@@ -629,7 +652,8 @@ export function evaluateConsumer(c: ConsumerDef, report: Report, who: ConsumerId
   const order = [...(c.order ?? []), ...ORDER.filter((b) => !c.order?.includes(b))];
   hard.sort((a, b) => order.indexOf(a.blocker) - order.indexOf(b.blocker));
   const first = hard[0]!;
-  const error = ((privileged ? c.errorsAsRoot?.[first.blocker] : undefined) ?? c.errors[first.blocker] ?? '').replace('{uid}', String(who.uid)).replace('{user}', who.user) || undefined;
+  const fellBack = tried && tried.on.includes(first.blocker) && tried.failsWith;
+  const error = ((fellBack ? tried.failsWith : undefined) ?? (privileged ? c.errorsAsRoot?.[first.blocker] : undefined) ?? c.errors[first.blocker] ?? '').replace('{uid}', String(who.uid)).replace('{user}', who.user) || undefined;
   return { ...base, status: 'blocked', blocker: first.blocker, ...(error ? { error } : {}), cause: `for ${forWhom}: ${real.map((f) => f.why).join('; ')}`, remedy: remedyOf(c, real, apparmorRemedy) };
 }
 

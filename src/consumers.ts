@@ -292,7 +292,7 @@ export const CONSUMERS: readonly ConsumerDef[] = [
     wideMapAsRoot: true,
     // Seen here: with max_user_namespaces=0 it fails on the limit first, whoever runs it.
     order: ['ENOSPC'],
-    errors: { 'not-root': 'Need to be root.', 'init-root': 'Failed to set up ID mapped mounts: Operation not permitted', EPERM: 'clone() failed: Operation not permitted', ENOSPC: 'Failed to set up ID mapped mounts: No space left on device', EINVAL: 'Failed to fork inner child: Invalid argument', proc: 'Failed to mount proc: Operation not permitted' },
+    errors: { 'not-root': 'Need to be root.', 'init-root': 'Failed to set up ID mapped mounts: Operation not permitted', EPERM: 'clone() failed: Operation not permitted', ENOSPC: 'Failed to set up ID mapped mounts: No space left on device', EINVAL: 'Failed to fork inner child: Invalid argument', proc: 'Failed to mount proc (type proc) on /proc (MS_NOSUID|MS_NODEV|MS_NOEXEC ""): Operation not permitted' },
     remedies: { 'not-root': 'sudo systemd-nspawn -U ...   # systemd-nspawn runs as root only' },
   },
   {
@@ -647,8 +647,9 @@ export function evaluateConsumer(c: ConsumerDef, report: Report, who: ConsumerId
   if (fb && hard.length === 0)
     return { ...base, status: 'degraded', fallback: fb.fallback, warning: fb.warning, cause: `for ${forWhom}: ${real.map((f) => f.why).join('; ')}; falls back to ${fb.fallback}`, remedy: remedyOf(c, real, apparmorRemedy) };
   // The first blocker in the order the consumer meets them.
-  // Namespaces are created first; then the id map is computed from /etc/subuid, then written.
-  const ORDER: Blocker[] = ['not-root', 'root', 'nobody', 'init-root', 'EINVAL', 'EPERM', 'EACCES', 'ENOSPC', 'nesting', 'subid', 'helper', 'uid_map', 'setns-mnt', 'proc', 'cgroup-hybrid'];
+  // Namespaces are created first; then the id map is computed from /etc/subuid, then written;
+  // crun checks the cgroup layout before it mounts the container's proc (seen here).
+  const ORDER: Blocker[] = ['not-root', 'root', 'nobody', 'init-root', 'EINVAL', 'EPERM', 'EACCES', 'ENOSPC', 'nesting', 'subid', 'helper', 'uid_map', 'setns-mnt', 'cgroup-hybrid', 'proc'];
   const order = [...(c.order ?? []), ...ORDER.filter((b) => !c.order?.includes(b))];
   hard.sort((a, b) => order.indexOf(a.blocker) - order.indexOf(b.blocker));
   const first = hard[0]!;

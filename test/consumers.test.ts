@@ -243,6 +243,13 @@ function buildRootfs(base: string): void {
   writeFileSync(join(r, 'etc', 'group'), 'root:x:0:\n');
 }
 
+/** A bind mount over one /proc file, as container engines mask /proc/kcore, /proc/timer_list ...: /proc is then not fully visible. */
+const MASKABLE = ['/proc/timer_list', '/proc/kcore', '/proc/sched_debug', '/proc/keys'];
+function maskedProc(): string[] {
+  const f = MASKABLE.find((p) => spawnSync('test', ['-f', p]).status === 0) ?? '/proc/timer_list';
+  return ['unshare', '-m', 'sh', '-c', `mount --bind /dev/null ${f} && exec "$@"`, 'sh'];
+}
+
 const MAX0 = ['unshare', '-Ur', 'sh', '-c', 'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"', 'sh'];
 
 function matches(predicted: string | undefined, stderr: string): boolean | null {
@@ -284,6 +291,8 @@ const TOOLS = ['busybox', 'setpriv', 'unshare', 'nsenter', 'useradd', 'userdel',
       { name: `user with subuid`, nsprobe: [], flags: ['--as-user', user], real: asUid(uid) },
       { name: 'root, seccomp filter', nsprobe: [SECCOMP], flags: [], real: [SECCOMP] },
       { name: 'user, seccomp filter', nsprobe: [SECCOMP], flags: ['--as-user', user], real: [SECCOMP, ...asUid(uid)] },
+      { name: 'root, /proc masked', nsprobe: maskedProc(), flags: [], real: maskedProc() },
+      { name: 'user, /proc masked', nsprobe: maskedProc(), flags: ['--as-user', user], real: [...maskedProc(), ...asUid(uid)] },
       { name: 'root of unshare -Ur', nsprobe: ['unshare', '-Ur'], flags: [], real: ['unshare', '-Ur'] },
       { name: 'root of unshare -Urm (owns its mount ns)', nsprobe: ['unshare', '-Urm'], flags: [], real: ['unshare', '-Urm'] },
       { name: 'root of unshare -Ur, max_user_namespaces=0', nsprobe: MAX0, flags: [], real: MAX0 },

@@ -11,7 +11,7 @@ import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, privilegedSkipReason
 import { collectHostFacts } from './host/facts.js';
 import { HOST_FACTS_DEADLINE_MS, realHostContext, withDeadline } from './host/hostfs.js';
 import { rootlessPlan } from './sandbox.js';
-import { consumerRun, ConsumerUsageError } from './consumers.js';
+import { CONSUMER_HELP, consumerRun, ConsumerUsageError } from './consumers.js';
 
 const FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html'];
 
@@ -185,7 +185,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const o = parseArgs(cons.rest);
   if (cons.probes && !o.only) o.only = cons.probes;
   if (o.help) {
-    process.stdout.write(HELP);
+    process.stdout.write(HELP + CONSUMER_HELP);
     return 0;
   }
   if (o.version) {

@@ -767,6 +767,16 @@ export function consumerExitCode(verdicts: readonly ConsumerVerdict[] | undefine
   return 0;
 }
 
+/** Lines for nsprobe --help. */
+export const CONSUMER_HELP = `
+Consumers (will bwrap, rootless podman, Chromium's sandbox ... work here, for whom, and what to change):
+  nsprobe consumers  the consumers nsprobe predicts and what each needs
+  --for LIST         run only the probes these consumers rest on and print their verdicts first
+                     (ids or prefixes: ${CONSUMERS.map((c) => c.id).join(',')})
+  --as-user NAME     as root: predict for this user (its /etc/subuid ranges, its identity)
+  --require consumer:ID[,...]  exit 1 when that consumer is blocked here (degraded still runs)
+`;
+
 /** `nsprobe consumers`: the known consumers and what each needs. */
 export function renderConsumerList(): string {
   const lines: string[] = ['Consumers nsprobe predicts (nsprobe --for ID; --require consumer:ID):', ''];

@@ -11,6 +11,15 @@ import { realHostContext, type HostContext } from '../src/host/hostfs.js';
 import type { ConsumerVerdict, Report } from '../src/model.js';
 import { validateReport } from '../src/report/validate.js';
 import { cli, NOBODY, ROOT, run } from './helpers/run.js';
+import { xmllintFile } from './helpers/xml.js';
+import { Parser } from 'tap-parser';
+
+function tapFailures(text: string): Promise<unknown[]> {
+  return new Promise((resolve) => {
+    const p = new Parser({ strict: true }, (results) => resolve(results.failures.filter((f) => f.tapError)));
+    p.end(text);
+  });
+}
 import { isRoot, missingTools, needRoot, needTools, REQUIRE_TOOLS, which } from './helpers/tools.js';
 
 // ---------- pure logic on made-up reports ----------
@@ -146,7 +155,7 @@ test('--for resolves names and picks the probes; --require consumer:ID is split 
   for (const c of CONSUMERS) t.true(list.stdout.includes(c.id), c.id);
 });
 
-test('nsprobe --for runs only the probes those consumers rest on, prints their verdicts first, and writes them into every report', (t) => {
+test('nsprobe --for runs only the probes those consumers rest on, prints their verdicts first, and writes them into every report', async (t) => {
   const out = mkdtempSync('/tmp/nsprobe-cons-');
   try {
     const r = cli(['--for', 'bwrap,unshare', '--out', out]);
@@ -158,6 +167,11 @@ test('nsprobe --for runs only the probes those consumers rest on, prints their v
     t.deepEqual(report.consumers!.map((v) => v.id), ['bwrap', 'bwrap-proc', 'unshare']);
     t.regex(readFileSync(join(out, 'report.tap'), 'utf8'), /# consumer bwrap: /);
     t.regex(readFileSync(join(out, 'junit.xml'), 'utf8'), /<testsuite name="consumers" tests="3"/);
+    for (const v of report.consumers!) t.regex(readFileSync(join(out, 'junit.xml'), 'utf8'), new RegExp(`<testcase classname="nsprobe.consumers" name="${v.id}"`));
+    const xsd = await xmllintFile(join(out, 'junit.xml'));
+    t.true(xsd.ok, xsd.output);
+    const tap = await tapFailures(readFileSync(join(out, 'report.tap'), 'utf8'));
+    t.deepEqual(tap, [], 'the consumer lines keep the TAP stream valid');
     t.regex(readFileSync(join(out, 'report.md'), 'utf8'), /## Consumers \(for /);
     t.regex(readFileSync(join(out, 'report.html'), 'utf8'), /<h2>Consumers \(for /);
   } finally {

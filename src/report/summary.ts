@@ -1,8 +1,9 @@
-// The terminal table printed at the end of a run.
+// The terminal summary printed at the end of a run: the headline first, then the table, then each
+// distinct cause once with the probes it covers (real failures apart from what could not run).
 
 import { MODES } from '../model.js';
 import type { ProbeResult, ProbeStatus, Report } from '../model.js';
-import { causeOf, formatDuration, nonPassProbes, oneLine, probeGrid, summaryLine } from './common.js';
+import { causeGroups, formatDuration, headline, probeListText, safeLine, skipGroups, skippedChecks, probeGrid, summaryLine } from './common.js';
 
 const ANSI: Record<ProbeStatus, string> = {
   pass: '\x1b[32m',
@@ -10,12 +11,11 @@ const ANSI: Record<ProbeStatus, string> = {
   unsupported: '\x1b[33m',
   error: '\x1b[1;31m',
 };
+const BOLD = '\x1b[1m';
 const RESET = '\x1b[0m';
 
 /** One line with no control characters, so report text cannot move the cursor or recolour the terminal. */
-function plain(s: string): string {
-  return oneLine(s).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
-}
+const plain = safeLine;
 
 function paint(status: ProbeStatus, text: string, color: boolean): string {
   return color ? `${ANSI[status]}${text}${RESET}` : text;
@@ -28,7 +28,9 @@ interface Cell {
 
 function cellOf(p: ProbeResult | undefined): Cell {
   if (!p) return { text: '-' };
-  return { text: `${p.status.toUpperCase()} ${formatDuration(p.durationMs)}`, status: p.status };
+  const skipped = skippedChecks(p).length;
+  const note = skipped ? ` (${skipped} skipped)` : '';
+  return { text: `${p.status.toUpperCase()} ${formatDuration(p.durationMs)}${note}`, status: p.status };
 }
 
 /** Pads on the plain text so colour codes do not disturb the alignment. */
@@ -49,17 +51,32 @@ export function renderSummary(r: Report, opts: { color: boolean }): string {
   const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => row[i].text.length)));
   const lines = [
     plain(`nsprobe ${r.tool.version} on ${h.hostname} (${h.distro.id} ${h.distro.versionId}, kernel ${h.kernel.release}, ${h.arch}, euid ${h.euid})`),
+    ...headline(r).map((s) => (opts.color ? `${BOLD}${plain(s)}${RESET}` : plain(s))),
     '',
     renderRow(header, widths, false),
     ...rows.map((row) => renderRow(row, widths, opts.color)),
   ];
-  const problems = nonPassProbes(r);
-  if (problems.length) lines.push('');
-  for (const p of problems) {
-    const cause = causeOf(p);
-    const gate = p.gate ? ` [gate ${plain(p.gate)}]` : '';
-    lines.push(`${paint(p.status, `${p.id} ${p.status.toUpperCase()}`, opts.color)}: ${cause ? plain(cause) : 'no cause recorded'}${gate}`);
+  const groups = causeGroups(r.probes);
+  const failures = groups.filter((g) => g.status !== 'unsupported');
+  const notRun = groups.filter((g) => g.status === 'unsupported');
+  const line = (g: (typeof groups)[number]): string => {
+    const gate = g.gate ? ` [gate ${plain(g.gate)}]` : '';
+    const count = g.probes.length > 1 ? ` (${g.probes.length} probes)` : '';
+    return `${paint(g.status, `${plain(probeListText(g.probes))} ${g.status.toUpperCase()}`, opts.color)}: ${plain(g.cause)}${gate}${count}`;
+  };
+  if (failures.length) lines.push('', 'Failures:', ...failures.map(line));
+  if (notRun.length) lines.push('', 'Not run here:', ...notRun.map(line));
+  const skips = skipGroups(r.probes);
+  if (skips.length) {
+    lines.push('', 'Checks skipped:');
+    for (const s of skips) {
+      const gate = s.gate ? ` (${plain(s.gate)})` : '';
+      const probes = [...new Set(s.checks.map((c) => c.probe))];
+      const statuses = [...new Set(probes.map((p) => p.status))].join('/');
+      lines.push(`${plain(probeListText(probes))}: ${statuses}, ${s.checks.length} check${s.checks.length === 1 ? '' : 's'} skipped: ${plain(s.reason)}${gate}`);
+    }
   }
+  if (r.notes?.length) lines.push('');
   for (const note of r.notes ?? []) lines.push(`note: ${plain(note)}`);
   lines.push('', summaryLine(r));
   return `${lines.join('\n')}\n`;

@@ -228,7 +228,8 @@ test('matrix rows say who ran them: euid, modes, --only; the root, normal-user a
     [65534, ['rootless'], ['uts', 'net']],
   ]);
   const html = renderMatrixHtml(m);
-  t.true(html.includes('<div class="run">euid 0, privileged + rootless<br>6.1.0-18-amd64 · x86_64</div>'));
+  t.true(html.includes('<th class="host" title="ci-runner-07 (debian 12, 6.1.0-18-amd64)">ci-runner-07<div class="run">euid 0, privileged + rootless<br>debian 12 · 6.1.0-18-amd64 · x86_64</div>'));
+  t.true(html.includes('>ci-runner-07 #2<div class="run">euid 65534, rootless<br>'));
   t.true(html.includes('<div class="run">euid 65534, rootless, --only uts,net<br>'));
   const md = renderMatrixMarkdown(m);
   t.true(md.includes('<br>euid 65534, rootless, --only uts,net |'));

@@ -59,8 +59,8 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; fo
 .warning { color: #9a6700; font-weight: 600; }
 .scroll { overflow-x: auto; max-width: 100%; border: 1px solid #d0d7de; }
 .matrix { margin: 0; border-collapse: separate; border-spacing: 0; }
-.matrix td, .matrix th { font-size: .85rem; white-space: nowrap; border-width: 0 1px 1px 0; }
-.matrix th.host { position: sticky; left: 0; z-index: 2; background: #f6f8fa; min-width: 14rem; max-width: 22rem; white-space: normal; box-shadow: 2px 0 0 #d0d7de; }
+.matrix td, .matrix th { font-size: .85rem; white-space: nowrap; border-width: 0 1px 1px 0; padding: .25rem .4rem; }
+.matrix th.host { position: sticky; left: 0; z-index: 2; background: #f6f8fa; min-width: 15rem; max-width: 20rem; white-space: normal; box-shadow: 2px 0 0 #d0d7de; }
 .matrix thead th { position: sticky; top: 0; z-index: 1; text-align: center; }
 .matrix thead th.host { z-index: 3; text-align: left; }
 .matrix td.mode-first { border-left: 2px solid #8c959f; }
@@ -249,7 +249,10 @@ export function renderMatrixHtml(m: Matrix): string {
   const head1 = `<tr><th class="host" rowspan="2">Host</th>${groups.map((g) => `<th colspan="${g.ids.length}">${esc(g.probe)}</th>`).join('')}</tr>`;
   const head2 = `<tr>${groups.flatMap((g) => g.ids.map((c) => `<th title="${attr(c.id)}">${esc(MODE_SHORT[c.mode] ?? c.mode)}</th>`)).join('')}</tr>`;
   const rows = m.hosts.map((h) => {
-    const who = `<div class="run">${esc(runDescription(h))}<br>${esc(h.kernel)} · ${esc(h.arch)}</div>`;
+    // The label is "<hostname> (<distro>, <kernel>)[ #n]": show the hostname bold, then who ran it and on what.
+    const repeat = h.label.match(/ #\d+$/)?.[0] ?? '';
+    const system = `${h.distro.id} ${h.distro.versionId} · ${h.kernel} · ${h.arch}`;
+    const who = `<div class="run">${esc(runDescription(h))}<br>${esc(system)}</div>`;
     const cells = groups.flatMap((g) =>
       g.ids.map(({ id }, i) => {
         const first = i === 0 ? 'mode-first' : '';
@@ -261,7 +264,7 @@ export function renderMatrixHtml(m: Matrix): string {
         return statusTd(cell.status, `${esc(cell.status)} <a href="#note-${note.n}">[${note.n}]</a>${skipped}`, note.cause, first);
       }),
     );
-    return `<tr><th class="host">${esc(h.label)}${who}</th>${cells.join('')}</tr>`;
+    return `<tr><th class="host" title="${attr(h.label)}">${esc(h.hostname)}${esc(repeat)}${who}</th>${cells.join('')}</tr>`;
   });
   const matrixTable = ['<div class="scroll">', '<table class="matrix">', `<thead>${head1}${head2}</thead>`, '<tbody>', ...rows, '</tbody>', '</table>', '</div>'].join('\n');
   const body = [

@@ -156,9 +156,16 @@ export function skipGroups(probes: readonly ProbeResult[]): SkipGroup[] {
   return [...groups.values()];
 }
 
-/** "net/privileged" for one probe; "uts, ipc (privileged, rootless); pid (rootless)" for several. */
-export function probeListText(probes: readonly ProbeResult[]): string {
+/**
+ * "net/privileged" for one probe; "uts, ipc (privileged, rootless); pid (rootless)" for several;
+ * "all 14 probes (privileged)" when they are every probe of that mode in `all`.
+ */
+export function probeListText(probes: readonly ProbeResult[], all?: readonly ProbeResult[]): string {
   if (probes.length === 1) return probes[0].id;
+  const modes = [...new Set(probes.map((p) => p.mode))];
+  if (all && probes.length > 2 && modes.length === 1 && all.filter((p) => p.mode === modes[0]).length === probes.length) {
+    return `all ${probes.length} probes (${modes[0]})`;
+  }
   const modesOf = new Map<string, string[]>();
   for (const p of sortedProbes(probes)) modesOf.set(p.probe, [...new Set([...(modesOf.get(p.probe) ?? []), p.mode])]);
   const byModes = new Map<string, string[]>();

@@ -155,7 +155,7 @@ function anchors(probes: readonly ProbeResult[]): string {
   return probes.map((p) => `<span id="${attr(anchor(p.id))}"></span>`).join('');
 }
 
-function groupSection(g: CauseGroup): string {
+function groupSection(g: CauseGroup, allProbes: readonly ProbeResult[]): string {
   const items: Array<[string, string | undefined]> = [
     ['Cause', esc(g.cause)],
     ['Stage', g.stage && code(g.stage)],
@@ -169,8 +169,8 @@ function groupSection(g: CauseGroup): string {
     ),
     ['Remedy', g.remedy ? remedyHtml(g.remedy) : undefined],
   ];
-  const count = g.probes.length > 1 ? ` <span class="muted">(${g.probes.length} probes)</span>` : '';
-  return `<div class="problem s-${g.status}">${anchors(g.probes)}\n<h3>${esc(probeListText(g.probes))}: ${esc(g.status)}${count}</h3>\n${definitionList(items)}\n</div>`;
+  const count = g.probes.length > 1 && !probeListText(g.probes, allProbes).startsWith('all ') ? ` <span class="muted">(${g.probes.length} probes)</span>` : '';
+  return `<div class="problem s-${g.status}">${anchors(g.probes)}\n<h3>${esc(probeListText(g.probes, allProbes))}: ${esc(g.status)}${count}</h3>\n${definitionList(items)}\n</div>`;
 }
 
 function skippedSection(r: Report): string[] {
@@ -215,8 +215,8 @@ export function renderHtml(r: Report): string {
   const groups = causeGroups(r.probes);
   const failures = groups.filter((g) => g.status !== 'unsupported');
   const notRun = groups.filter((g) => g.status === 'unsupported');
-  if (failures.length) body.push('<h2>Failures</h2>', ...failures.map(groupSection));
-  if (notRun.length) body.push('<h2>Not run here</h2>', ...notRun.map(groupSection));
+  if (failures.length) body.push('<h2>Failures</h2>', ...failures.map((g) => groupSection(g, r.probes)));
+  if (notRun.length) body.push('<h2>Not run here</h2>', ...notRun.map((g) => groupSection(g, r.probes)));
   body.push(...skippedSection(r));
   if (r.notes?.length) body.push('<h2>Notes</h2>', `<ul>${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
   body.push(...hostSection(r));

@@ -104,9 +104,9 @@ function resultsSection(r: Report): string[] {
   return ['## Results', '', ...table(['Probe', ...MODES], rows), '', mdText(summaryLine(r))];
 }
 
-function groupSection(g: CauseGroup): string[] {
-  const count = g.probes.length > 1 ? ` (${g.probes.length} probes)` : '';
-  const lines = [`### ${mdText(probeListText(g.probes))}: ${g.status}${count}`, ''];
+function groupSection(g: CauseGroup, allProbes: readonly ProbeResult[]): string[] {
+  const count = g.probes.length > 1 && !probeListText(g.probes, allProbes).startsWith('all ') ? ` (${g.probes.length} probes)` : '';
+  const lines = [`### ${mdText(probeListText(g.probes, allProbes))}: ${g.status}${count}`, ''];
   lines.push(`- Cause: ${mdText(g.cause)}`);
   const where = [g.stage && `stage ${mdCode(g.stage)}`, g.syscall && `syscall ${mdCode(g.syscall)}`, g.errno && `errno ${mdCode(g.errno)}`].filter(Boolean);
   if (where.length) lines.push(`- Failed at: ${where.join(', ')}`);
@@ -148,8 +148,8 @@ export function renderMarkdown(r: Report): string {
   const groups = causeGroups(r.probes);
   const failures = groups.filter((g) => g.status !== 'unsupported');
   const notRun = groups.filter((g) => g.status === 'unsupported');
-  if (failures.length) out.push('## Failures', '', ...failures.flatMap(groupSection));
-  if (notRun.length) out.push('## Not run here', '', ...notRun.flatMap(groupSection));
+  if (failures.length) out.push('## Failures', '', ...failures.flatMap((g) => groupSection(g, r.probes)));
+  if (notRun.length) out.push('## Not run here', '', ...notRun.flatMap((g) => groupSection(g, r.probes)));
   out.push(...skippedSection(r));
   if (r.notes?.length) out.push('## Notes', '', ...r.notes.map((n) => `- ${mdText(n)}`), '');
   out.push(...hostSection(r), '');

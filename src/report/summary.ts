@@ -57,12 +57,14 @@ export function renderSummary(r: Report, opts: { color: boolean }): string {
     ...rows.map((row) => renderRow(row, widths, opts.color)),
   ];
   const groups = causeGroups(r.probes);
+  const allProbes = r.probes;
   const failures = groups.filter((g) => g.status !== 'unsupported');
   const notRun = groups.filter((g) => g.status === 'unsupported');
   const line = (g: (typeof groups)[number]): string => {
     const gate = g.gate ? ` [gate ${plain(g.gate)}]` : '';
-    const count = g.probes.length > 1 ? ` (${g.probes.length} probes)` : '';
-    return `${paint(g.status, `${plain(probeListText(g.probes))} ${g.status.toUpperCase()}`, opts.color)}: ${plain(g.cause)}${gate}${count}`;
+    const list = probeListText(g.probes, allProbes);
+    const count = g.probes.length > 1 && !list.startsWith('all ') ? ` (${g.probes.length} probes)` : '';
+    return `${paint(g.status, `${plain(list)} ${g.status.toUpperCase()}`, opts.color)}: ${plain(g.cause)}${gate}${count}`;
   };
   if (failures.length) lines.push('', 'Failures:', ...failures.map(line));
   if (notRun.length) lines.push('', 'Not run here:', ...notRun.map(line));

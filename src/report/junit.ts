@@ -5,7 +5,12 @@
 
 import { NS_TYPES } from '../model.js';
 import type { AssertionResult, ProbeResult, Report } from '../model.js';
-import { causeOf, escapeXml, escapeXmlAttr, formatErrno, formatValue, sortedProbes, toJson } from './common.js';
+import { scrubText } from '../text.js';
+import { causeOf, escapeXml as xmlText, escapeXmlAttr as xmlAttr, formatErrno, formatValue, sortedProbes, toJson } from './common.js';
+
+// Report text shown in a CI dashboard: control characters (ESC, bidi overrides, U+2028) visible, then XML-escaped.
+const escapeXml = (s: string): string => xmlText(scrubText(s));
+const escapeXmlAttr = (s: string): string => xmlAttr(scrubText(s));
 import type { Matrix, MatrixCell, MatrixHost } from './matrix.js';
 
 // ---------------------------------------------------------------- XML model

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import type { BrowserContext } from 'playwright-core';
 
-export const CHROMIUM = '/usr/bin/chromium';
+/** The system browser (Debian package `chromium`); NSPROBE_CHROMIUM points elsewhere (or nowhere, to see the skip). */
+export const CHROMIUM = process.env.NSPROBE_CHROMIUM ?? '/usr/bin/chromium';
 
 const FLAGS = [
   '--headless',

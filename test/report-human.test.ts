@@ -19,6 +19,7 @@ import { buildMatrix } from '../src/report/matrix.js';
 import type { Matrix } from '../src/report/matrix.js';
 import { renderSummary } from '../src/report/summary.js';
 import { renderTap } from '../src/report/tap.js';
+import { validateReport } from '../src/report/validate.js';
 import { fixturePath, loadFixture } from './helpers/reports.js';
 import { xmllint } from './helpers/xml.js';
 
@@ -327,4 +328,51 @@ test('JUnit of a hostile report is still valid and carries no raw controls', asy
   t.true(check.ok, check.output);
   const mx = renderMatrixJunit(matrixOf(['a', r]));
   t.true((await xmllint(mx)).ok);
+});
+
+// ---------------------------------------------------------------- a mode skipped once
+
+/** A normal user's report as the runner now writes it: privileged skipped once, no look-alike results. */
+function skippedPrivileged(scope = 'the initial user namespace'): Report {
+  const r = loadFixture('nobody-debian12');
+  const reason = 'needs CAP_SYS_ADMIN in its own user namespace, which this process (uid 65534) lacks: without it the kernel refuses every namespace but a user namespace (EPERM); run as root for privileged mode (sudo npm run probe)';
+  r.probes = r.probes.filter((p) => p.mode === 'rootless');
+  r.summary = { pass: 8, fail: 0, unsupported: 0, error: 0 };
+  r.modes = [
+    { mode: 'privileged', status: 'skipped', reason, scope },
+    { mode: 'rootless', status: 'run', scope: `a user namespace of its own below ${scope}` },
+  ];
+  r.notes = [`privileged mode not run: ${reason}`];
+  return r;
+}
+
+test('a mode skipped once: the headline says why in a few words, every writer says it once', (t) => {
+  const r = skippedPrivileged();
+  const v = validateReport(JSON.parse(JSON.stringify(r)));
+  t.true(v.ok, v.ok ? '' : v.error);
+  t.deepEqual(headline(r), ['privileged: not run (needs CAP_SYS_ADMIN in its own user namespace, which this process (uid 65534) lacks)', 'rootless: all 8 namespaces work']);
+  const out = renderSummary(r, { color: false });
+  t.regex(out, /^uts +not run +PASS \d+ ms$/m);
+  t.regex(out, /^Not run here:\nprivileged mode NOT RUN: needs CAP_SYS_ADMIN in its own user namespace, .*\(sudo npm run probe\)$/m);
+  t.is(out.match(/without it the kernel refuses/g)?.length, 1, 'the reason once, not again as a note');
+  const md = renderMarkdown(r);
+  t.true(md.includes('### privileged mode: not run\n\n- Cause: needs CAP\\_SYS\\_ADMIN'));
+  t.is(md.match(/without it the kernel refuses/g)?.length, 1);
+  t.regex(md, /\| uts \| not run \| ✅ pass/);
+  const html = renderHtml(r);
+  t.is(html.match(/without it the kernel refuses/g)?.length, 1);
+  const m = buildMatrix([{ source: 'a', report: r }]);
+  t.deepEqual(m.hosts[0].modes, ['rootless']);
+});
+
+test('the headline names the user namespace when the verdicts are not about the initial one', (t) => {
+  const r = loadFixture('root-debian12');
+  r.modes = [
+    { mode: 'privileged', status: 'run', scope: 'user namespace level 1 (owner uid 1000)' },
+    { mode: 'rootless', status: 'run', scope: 'a user namespace of its own below user namespace level 1 (owner uid 1000)' },
+  ];
+  t.deepEqual(headline(r), [
+    'privileged (in user namespace level 1 (owner uid 1000)): all 8 namespaces work',
+    'rootless (in a user namespace of its own below user namespace level 1 (owner uid 1000)): all 8 namespaces work',
+  ]);
 });

@@ -208,12 +208,38 @@ function headlineClauses(groups: readonly CauseGroup[], gates: readonly Gate[]):
  * One sentence per mode, e.g. "rootless: all 8 namespaces work" or
  * "privileged: not run: needs root (CAP_SYS_ADMIN)"; every writer puts it first.
  */
+/** The first clause of a reason ("needs CAP_SYS_ADMIN in its own user namespace, which ... lacks"). */
+export function shortReason(reason: string): string {
+  return truncate(oneLine(reason).split(/: |; /)[0], 120);
+}
+
+/** "privileged" or, when its verdicts apply to a nested user namespace, "privileged (in <scope>)". */
+function modeLabel(r: Report, mode: Mode): string {
+  const scope = r.modes?.find((m) => m.mode === mode)?.scope;
+  return scope && !/\bthe initial user namespace$/.test(scope) ? `${mode} (in ${scope})` : mode;
+}
+
+/** Modes the run left out entirely (e.g. privileged without CAP_SYS_ADMIN), with the reason. */
+export function skippedModes(r: Report): Array<{ mode: Mode; reason: string }> {
+  return (r.modes ?? []).filter((m) => m.status === 'skipped').map((m) => ({ mode: m.mode, reason: m.reason ?? 'not run' }));
+}
+
+/** Notes, without the ones that only repeat why a mode was skipped (that is shown with the mode). */
+export function otherNotes(r: Report): string[] {
+  const skipped = skippedModes(r);
+  return (r.notes ?? []).filter((n) => !skipped.some((m) => n === `${m.mode} mode not run: ${m.reason}`));
+}
+
 export function headline(r: Report): string[] {
   return MODES.map((mode) => {
+    const label = modeLabel(r, mode);
     const probes = r.probes.filter((p) => p.mode === mode);
     if (probes.length === 0) {
+      const run = r.modes?.find((m) => m.mode === mode);
+      if (run?.status === 'skipped') return `${label}: not run (${shortReason(run.reason ?? 'skipped')})`;
+      if (r.modes && !run) return `${label}: not run (not asked for)`;
       const note = (r.notes ?? []).find((n) => n.includes(mode));
-      return `${mode}: not run${note ? ` (${truncate(oneLine(note), 120)})` : ''}`;
+      return `${label}: not run${note ? ` (${truncate(oneLine(note), 120)})` : ''}`;
     }
     const namespaces = [...new Set(sortedProbes(probes).map((p) => p.namespace))];
     const working = namespaces.filter((ns) => probes.every((p) => p.namespace !== ns || p.status === 'pass'));
@@ -224,7 +250,7 @@ export function headline(r: Report): string[] {
     if (working.length === namespaces.length) {
       const extra = probes.length === namespaces.length ? '' : ` (${probes.length} probes)`;
       const what = namespaces.length === 1 ? `the ${namespaces[0]} namespace works` : `all ${namespaces.length} namespaces work`;
-      return `${mode}: ${what}${extra}${skippedText}`;
+      return `${label}: ${what}${extra}${skippedText}`;
     }
     const groups = causeGroups(probes);
     if (working.length === 0 && groups.length === 1) {
@@ -232,11 +258,11 @@ export function headline(r: Report): string[] {
       const gate = g.gate ? r.gates.find((x) => x.id === g.gate) : undefined;
       const fix = firstLine(g.remedy);
       const fixText = fix ? ` (fix: ${truncate(fix, 90)})` : '';
-      if (g.status === 'unsupported' && gate?.status === 'blocked') return `${mode}: blocked by ${gate.id}: ${truncate(oneLine(g.cause), 120)}${fixText}`;
-      if (g.status === 'unsupported') return `${mode}: not run: ${truncate(oneLine(g.cause), 120)}${fixText}`;
+      if (g.status === 'unsupported' && gate?.status === 'blocked') return `${label}: blocked by ${gate.id}: ${truncate(oneLine(g.cause), 120)}${fixText}`;
+      if (g.status === 'unsupported') return `${label}: not run: ${truncate(oneLine(g.cause), 120)}${fixText}`;
     }
     const clauses = headlineClauses(groups, r.gates);
-    return `${mode}: ${working.length} of ${namespaces.length} namespaces work${skippedText}; ${clauses.join('; ')}`;
+    return `${label}: ${working.length} of ${namespaces.length} namespaces work${skippedText}; ${clauses.join('; ')}`;
   });
 }
 

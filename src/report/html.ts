@@ -14,6 +14,7 @@ import {
   formatValue,
   headline,
   hostFactRows,
+  otherNotes,
   probeGrid,
   probeListText,
   problemGates,
@@ -21,6 +22,7 @@ import {
   safeLine,
   skipGroups,
   skippedChecks,
+  skippedModes,
   summaryLine,
 } from './common.js';
 import type { CauseGroup } from './common.js';
@@ -126,8 +128,8 @@ function anchor(id: string): string {
   return `probe-${id.replace(/[^a-z0-9-]+/gi, '-')}`;
 }
 
-function resultCell(p: ProbeResult | undefined): string {
-  if (!p) return statusTd(undefined, '—');
+function resultCell(p: ProbeResult | undefined, modeSkipped = false): string {
+  if (!p) return statusTd(undefined, modeSkipped ? 'not run' : '—');
   const skipped = skippedChecks(p).length;
   const target = p.status !== 'pass' || skipped ? anchor(p.id) : undefined;
   const link = target ? `<a href="#${attr(target)}">${esc(p.status)}</a>` : esc(p.status);
@@ -140,7 +142,7 @@ function resultCell(p: ProbeResult | undefined): string {
 function resultsSection(r: Report): string[] {
   const rows = probeGrid(r).map((row) => [
     td(row.probe === row.namespace ? esc(row.probe) : `${esc(row.probe)} <span class="muted">(${esc(row.namespace)})</span>`),
-    ...MODES.map((m) => resultCell(row.cells[m])),
+    ...MODES.map((m) => resultCell(row.cells[m], skippedModes(r).some((x) => x.mode === m))),
   ]);
   return ['<h2>Results</h2>', table(['Probe', ...MODES.map(esc)], rows, 'results'), `<p>${esc(summaryLine(r))}</p>`];
 }
@@ -216,9 +218,13 @@ export function renderHtml(r: Report): string {
   const failures = groups.filter((g) => g.status !== 'unsupported');
   const notRun = groups.filter((g) => g.status === 'unsupported');
   if (failures.length) body.push('<h2>Failures</h2>', ...failures.map((g) => groupSection(g, r.probes)));
-  if (notRun.length) body.push('<h2>Not run here</h2>', ...notRun.map((g) => groupSection(g, r.probes)));
+  const modes = skippedModes(r);
+  if (notRun.length || modes.length) body.push('<h2>Not run here</h2>');
+  for (const m of modes) body.push(`<div class="problem s-unsupported"><h3>${esc(m.mode)} mode: not run</h3>${definitionList([['Cause', esc(m.reason)]])}</div>`);
+  body.push(...notRun.map((g) => groupSection(g, r.probes)));
   body.push(...skippedSection(r));
-  if (r.notes?.length) body.push('<h2>Notes</h2>', `<ul>${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
+  const notes = otherNotes(r);
+  if (notes.length) body.push('<h2>Notes</h2>', `<ul>${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
   body.push(...hostSection(r));
   const gates = problemGates(r.gates);
   if (gates.length) body.push(...gatesSection(gates));

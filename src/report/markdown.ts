@@ -10,7 +10,9 @@ import {
   headline,
   hostFactRows,
   isCommandLine,
+  otherNotes,
   remedyParts,
+  skippedModes,
   probeGrid,
   probeListText,
   problemGates,
@@ -84,8 +86,8 @@ function table(head: string[], rows: string[][]): string[] {
 
 const STATUS_ICON = { pass: '✅', fail: '❌', unsupported: '⚪', error: '💥' } as const;
 
-function statusCell(p: ProbeResult | undefined): string {
-  if (!p) return '—';
+function statusCell(p: ProbeResult | undefined, modeSkipped = false): string {
+  if (!p) return modeSkipped ? 'not run' : '—';
   const skipped = skippedChecks(p).length;
   const note = skipped ? `, ${skipped} check${skipped === 1 ? '' : 's'} skipped` : '';
   return `${STATUS_ICON[p.status]} ${p.status} (${formatDuration(p.durationMs)})${note}`;
@@ -99,7 +101,7 @@ function hostSection(r: Report): string[] {
 function resultsSection(r: Report): string[] {
   const rows = probeGrid(r).map((row) => [
     mdText(row.probe === row.namespace ? row.probe : `${row.probe} (${row.namespace})`),
-    ...MODES.map((m) => statusCell(row.cells[m])),
+    ...MODES.map((m) => statusCell(row.cells[m], skippedModes(r).some((x) => x.mode === m))),
   ]);
   return ['## Results', '', ...table(['Probe', ...MODES], rows), '', mdText(summaryLine(r))];
 }
@@ -149,9 +151,13 @@ export function renderMarkdown(r: Report): string {
   const failures = groups.filter((g) => g.status !== 'unsupported');
   const notRun = groups.filter((g) => g.status === 'unsupported');
   if (failures.length) out.push('## Failures', '', ...failures.flatMap((g) => groupSection(g, r.probes)));
-  if (notRun.length) out.push('## Not run here', '', ...notRun.flatMap((g) => groupSection(g, r.probes)));
+  const modes = skippedModes(r);
+  if (notRun.length || modes.length) out.push('## Not run here', '');
+  for (const m of modes) out.push(`### ${m.mode} mode: not run`, '', `- Cause: ${mdText(m.reason)}`, '');
+  out.push(...notRun.flatMap((g) => groupSection(g, r.probes)));
   out.push(...skippedSection(r));
-  if (r.notes?.length) out.push('## Notes', '', ...r.notes.map((n) => `- ${mdText(n)}`), '');
+  const notes = otherNotes(r);
+  if (notes.length) out.push('## Notes', '', ...notes.map((n) => `- ${mdText(n)}`), '');
   out.push(...hostSection(r), '');
   const gates = problemGates(r.gates);
   if (gates.length) out.push(...gatesSection(gates));

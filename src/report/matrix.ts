@@ -103,7 +103,9 @@ function hostOf(input: MatrixInput, label: string, allProbes: ReadonlySet<string
     arch: h.arch,
     euid: h.euid,
     // A mode whose every probe was refused before trying (stage `needs`, e.g. privileged as a normal user) was not run.
-    modes: MODES.filter((m) => r.probes.some((p) => p.mode === m && p.stage !== 'needs')),
+    modes: r.modes
+      ? r.modes.filter((m) => m.status === 'run').map((m) => m.mode)
+      : MODES.filter((m) => r.probes.some((p) => p.mode === m && p.stage !== 'needs')),
     ...(partial ? { only: [...names].sort(compareProbeNames) } : {}),
     skippedChecks: r.probes.reduce((n, p) => n + p.assertions.filter((a) => a.status === 'skipped').length, 0),
     source,

@@ -3,7 +3,7 @@
 
 import { MODES } from '../model.js';
 import type { ProbeResult, ProbeStatus, Report } from '../model.js';
-import { causeGroups, formatDuration, headline, probeListText, safeLine, skipGroups, skippedChecks, probeGrid, summaryLine } from './common.js';
+import { causeGroups, formatDuration, headline, otherNotes, probeGrid, probeListText, safeLine, skipGroups, skippedChecks, skippedModes, summaryLine } from './common.js';
 
 const ANSI: Record<ProbeStatus, string> = {
   pass: '\x1b[32m',
@@ -26,8 +26,8 @@ interface Cell {
   status?: ProbeStatus;
 }
 
-function cellOf(p: ProbeResult | undefined): Cell {
-  if (!p) return { text: '-' };
+function cellOf(p: ProbeResult | undefined, modeSkipped: boolean): Cell {
+  if (!p) return { text: modeSkipped ? 'not run' : '-' };
   const skipped = skippedChecks(p).length;
   const note = skipped ? ` (${skipped} skipped)` : '';
   return { text: `${p.status.toUpperCase()} ${formatDuration(p.durationMs)}${note}`, status: p.status };
@@ -47,7 +47,8 @@ function renderRow(cells: Cell[], widths: number[], color: boolean): string {
 export function renderSummary(r: Report, opts: { color: boolean }): string {
   const h = r.host;
   const header: Cell[] = [{ text: 'NAMESPACE' }, ...MODES.map((m) => ({ text: m.toUpperCase() }))];
-  const rows: Cell[][] = probeGrid(r).map((row) => [{ text: plain(row.probe) }, ...MODES.map((m) => cellOf(row.cells[m]))]);
+  const skippedModeList = skippedModes(r);
+  const rows: Cell[][] = probeGrid(r).map((row) => [{ text: plain(row.probe) }, ...MODES.map((m) => cellOf(row.cells[m], skippedModeList.some((x) => x.mode === m)))]);
   const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => row[i].text.length)));
   const lines = [
     plain(`nsprobe ${r.tool.version} on ${h.hostname} (${h.distro.id} ${h.distro.versionId}, kernel ${h.kernel.release}, ${h.arch}, euid ${h.euid})`),
@@ -67,7 +68,9 @@ export function renderSummary(r: Report, opts: { color: boolean }): string {
     return `${paint(g.status, `${plain(list)} ${g.status.toUpperCase()}`, opts.color)}: ${plain(g.cause)}${gate}${count}`;
   };
   if (failures.length) lines.push('', 'Failures:', ...failures.map(line));
-  if (notRun.length) lines.push('', 'Not run here:', ...notRun.map(line));
+  if (notRun.length || skippedModeList.length) lines.push('', 'Not run here:');
+  for (const m of skippedModeList) lines.push(`${paint('unsupported', `${m.mode} mode NOT RUN`, opts.color)}: ${plain(m.reason)}`);
+  lines.push(...notRun.map(line));
   const skips = skipGroups(r.probes);
   if (skips.length) {
     lines.push('', 'Checks skipped:');
@@ -78,8 +81,9 @@ export function renderSummary(r: Report, opts: { color: boolean }): string {
       lines.push(`${plain(probeListText(probes))}: ${statuses}, ${s.checks.length} check${s.checks.length === 1 ? '' : 's'} skipped: ${plain(s.reason)}${gate}`);
     }
   }
-  if (r.notes?.length) lines.push('');
-  for (const note of r.notes ?? []) lines.push(`note: ${plain(note)}`);
+  const notes = otherNotes(r);
+  if (notes.length) lines.push('');
+  for (const note of notes) lines.push(`note: ${plain(note)}`);
   lines.push('', summaryLine(r));
   return `${lines.join('\n')}\n`;
 }

@@ -173,9 +173,12 @@ export function probeListText(probes: readonly ProbeResult[], all?: readonly Pro
   return [...byModes].map(([modes, names]) => `${names.join(', ')} (${modes})`).join('; ');
 }
 
+/** What to run first: the first command line of a remedy, else its first line unless that only introduces a list. */
 function firstLine(s: string | undefined): string | undefined {
-  const line = s?.split(/\r?\n/).map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('#'));
-  return line;
+  const lines = (s ?? '').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const command = lines.find(isCommandLine);
+  if (command) return command.replace(/\s+#.*$/, '');
+  return lines[0] && !lines[0].endsWith(':') ? lines[0] : undefined;
 }
 
 const VERB: Record<Exclude<ProbeStatus, 'pass'>, [string, string]> = {
@@ -215,7 +218,8 @@ export function shortReason(reason: string): string {
 
 /** "privileged" or, when its verdicts apply to a nested user namespace, "privileged (in <scope>)". */
 function modeLabel(r: Report, mode: Mode): string {
-  const scope = r.modes?.find((m) => m.mode === mode)?.scope;
+  // Rootless always makes a user namespace of its own; where privileged verdicts apply is the news.
+  const scope = mode === 'privileged' ? r.modes?.find((m) => m.mode === mode)?.scope : undefined;
   return scope && !/\bthe initial user namespace$/.test(scope) ? `${mode} (in ${scope})` : mode;
 }
 

@@ -35,6 +35,15 @@ export async function openBrowser(viewport = { width: 1280, height: 800 }): Prom
       args: FLAGS,
       viewport,
       offline: true,
+      // Everything the browser writes stays in the profile: no ~/.cache/dconf, no ~/.config/chromium.
+      env: {
+        ...process.env,
+        HOME: profile,
+        XDG_CACHE_HOME: join(profile, 'cache'),
+        XDG_CONFIG_HOME: join(profile, 'config'),
+        XDG_DATA_HOME: join(profile, 'data'),
+        GSETTINGS_BACKEND: 'memory',
+      },
       timeout: 60_000,
     });
     return {

@@ -10,7 +10,8 @@ import { oneLine } from './report/common.js';
 import { renderMatrixHtml } from './report/html.js';
 import { renderMatrixJunit } from './report/junit.js';
 import { renderMatrixMarkdown } from './report/markdown.js';
-import { buildMatrix } from './report/matrix.js';
+import { scrubLine } from './text.js';
+import { buildMatrix, duplicateWarnings } from './report/matrix.js';
 import type { MatrixInput } from './report/matrix.js';
 import { parseReport } from './report/validate.js';
 import { checkOutputDir, OutputError, writeFilesAtomic } from './report/write.js';
@@ -162,6 +163,7 @@ export async function runMerge(argv: string[], io: MergeIo = process): Promise<n
     return 2;
   }
   const m = buildMatrix(inputs);
+  for (const w of duplicateWarnings(m)) io.stderr.write(`nsprobe merge: warning: ${scrubLine(w)}\n`);
   const data: Record<(typeof MATRIX_FILES)[number], string> = {
     'matrix.json': `${JSON.stringify(m, null, 2)}\n`,
     'matrix.md': renderMatrixMarkdown(m),

@@ -10,7 +10,6 @@ import { oneLine } from './report/common.js';
 import { renderMatrixHtml } from './report/html.js';
 import { renderMatrixJunit } from './report/junit.js';
 import { renderMatrixMarkdown } from './report/markdown.js';
-import { scrubLine } from './text.js';
 import { buildMatrix, duplicateWarnings } from './report/matrix.js';
 import type { MatrixInput } from './report/matrix.js';
 import { parseReport } from './report/validate.js';

@@ -10,7 +10,8 @@
 //   - a flag given twice that is not a list is an error (which one was meant?);
 //   - `npm run probe --only net` (no `--`): npm keeps the flag for itself and sets
 //     npm_config_only; that is detected and the right command is suggested.
-import { basename } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { parseArgs as nodeParseArgs } from 'node:util';
 
 /** Bad input from the person: one line, no stack trace, exit 2. */
@@ -122,13 +123,80 @@ export function checkNpmAte(specs: FlagSpecs, argv: readonly string[], env: Node
   const script = env.npm_lifecycle_script;
   const self = process.argv[1] ? basename(process.argv[1]).replace(/\.(js|ts|mjs)$/, '') : '';
   if (!event || !script || !self || !script.includes(self)) return;
+  const given = (name: string) => argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  const hint = (name: string, value: string | null): never => {
+    const shown = `--${name}${specs[name].type === 'string' ? ` ${value ?? specs[name].value ?? 'VALUE'}` : ''}`;
+    throw new UsageError(`npm kept --${name} for itself, so it never reached this command: use \`npm run ${event} -- ${shown}\``);
+  };
   for (const [name, spec] of Object.entries(specs)) {
     const v = env[`npm_config_${name.replace(/-/g, '_')}`];
-    if (v === undefined || argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`))) continue;
-    let shown = `--${name}`;
-    if (spec.type === 'string') shown += ` ${v !== 'true' && v !== '' ? v : (argv.find((a) => !a.startsWith('-')) ?? spec.value ?? 'VALUE')}`;
-    throw new UsageError(`npm kept --${name} for itself, so it never reached this command: use \`npm run ${event} -- ${shown}\``);
+    if (v === undefined || given(name)) continue;
+    hint(name, spec.type === 'string' ? (v !== 'true' && v !== '' ? v : (argv.find((a) => !a.startsWith('-')) ?? null)) : null);
   }
+  // npm drops a flag it knows but rejects (`--only net`: only must be prod or production) without
+  // a trace in the environment, and renames its process ("npm run probe"), hiding its argv; its
+  // debug log (on by default) records that argv, so read it there.
+  const npm = npmArgvFromLog(env, event);
+  if (!npm) return;
+  const end = npm.indexOf('--');
+  const before = end < 0 ? npm : npm.slice(0, end);
+  for (let i = 0; i < before.length; i++) {
+    const m = /^--([^=]+)(?:=(.*))?$/.exec(before[i]);
+    if (!m || !specs[m[1]] || given(m[1])) continue;
+    const next = before[i + 1];
+    hint(m[1], m[2] ?? (next !== undefined && !next.startsWith('-') ? next : null));
+  }
+}
+
+/** When the npm process that ran this one started (ms since the epoch), from /proc; or null. */
+function npmStartedAt(): number | null {
+  try {
+    let pid = process.ppid;
+    const btime = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
+    for (let depth = 0; depth < 3 && pid > 1; depth++) {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (/^npm( |\0|$)/.test(cmd) || /(^|\/)npm(-cli\.js)?\0/.test(cmd)) return btime * 1000 + Number(fields[19]) * 10; // starttime in clock ticks (100 Hz)
+      pid = Number(fields[1]);
+    }
+  } catch {
+    // no /proc: no hint
+  }
+  return null;
+}
+
+/** npm's own argv ("run" "probe" "--only" "net") from the debug log of the npm that ran us. */
+function npmArgvFromLog(env: NodeJS.ProcessEnv, event: string): string[] | null {
+  const dir = env.npm_config_logs_dir || (env.npm_config_cache ? join(env.npm_config_cache, '_logs') : null);
+  const started = npmStartedAt();
+  if (!dir || started === null) return null;
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.log'));
+  } catch {
+    return null;
+  }
+  const when = (n: string) => Date.parse(n.slice(0, 24).replace(/T(\d\d)_(\d\d)_(\d\d)_(\d+)Z/, 'T$1:$2:$3.$4Z'));
+  for (const n of names.filter((x) => when(x) >= started - 2000).sort().reverse()) {
+    let head: string;
+    try {
+      head = readFileSync(join(dir, n), 'utf8').slice(0, 8192);
+    } catch {
+      continue;
+    }
+    if (!new RegExp(`verbose title npm (run|run-script) ${event.replace(/[^\w:-]/g, '.')}$`, 'm').test(head)) continue;
+    const line = /verbose argv (.*)$/m.exec(head)?.[1];
+    if (!line) return null;
+    return [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => {
+      try {
+        return JSON.parse(`"${m[1]}"`) as string;
+      } catch {
+        return m[1];
+      }
+    });
+  }
+  return null;
 }
 
 /** A whole number in [min, max] from flag `flag`, or a UsageError saying the value is the problem. */

@@ -1,0 +1,225 @@
+// The command line as people meet it: one parser (src/args.ts) for every command, a closed stdout
+// that ends a run quietly, colour that follows stdout, --require that says why, --strict.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseCommand, UsageError } from '../src/args.js';
+import { exitCode, parseArgs, parseBenchArgs, requireFailures, testedNothing } from '../src/cli.js';
+import type { Report } from '../src/model.js';
+import { loadFixture } from './helpers/reports.js';
+import { CLI, isRoot, NOBODY, ROOT } from './helpers/run.js';
+import { missingTools, needTools } from './helpers/tools.js';
+
+function tmpDir(t: { teardown(fn: () => void): void }): string {
+  const d = mkdtempSync(join(tmpdir(), 'nsprobe-test-cli-'));
+  t.teardown(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+/** The CLI run by sh (for pipes); env without NO_COLOR unless given. */
+function sh(cmd: string, env: NodeJS.ProcessEnv = {}) {
+  const base = { ...process.env };
+  delete base.NO_COLOR;
+  for (const k of Object.keys(base)) if (k.startsWith('npm_')) delete base[k];
+  return spawnSync('bash', ['-c', cmd], { encoding: 'utf8', cwd: ROOT, timeout: 120_000, env: { ...base, ...env } });
+}
+const node = `'${process.execPath}' '${CLI}'`;
+const noNpm = (): NodeJS.ProcessEnv => Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_')));
+
+// ---------------------------------------------------------------- one parser
+
+test('--only uts --only net takes the union (and --only=a,b the same), duplicates once', (t) => {
+  t.deepEqual(parseArgs(['--only', 'uts', '--only', 'net'], {}).only, ['uts', 'net']);
+  t.deepEqual(parseArgs(['--only=uts,net', '--only', 'uts'], {}).only, ['uts', 'net']);
+  t.deepEqual(parseArgs(['--require=uts', '--require', 'net:rootless'], {}).require, [
+    { probe: 'uts', mode: null },
+    { probe: 'net', mode: 'rootless' },
+  ]);
+});
+
+test('values that look like flags are usage errors, not values', (t) => {
+  for (const argv of [['--out', '-x'], ['--only', '-V'], ['--only', 'uts,-V'], ['--out', '--json'], ['--timeout', '-5'], ['--out=-x']]) {
+    const e = t.throws(() => parseArgs(argv, {}), { instanceOf: UsageError }, argv.join(' '));
+    t.regex(e!.message, /looks like a flag/, argv.join(' '));
+  }
+});
+
+test('every usage error is one plain line: unknown flag, missing value, switch with a value, twice', (t) => {
+  const cases: [string[], RegExp][] = [
+    [['--frobnicate'], /^unknown flag '--frobnicate' \(see --help\)$/],
+    [['extra'], /^unexpected argument 'extra' \(see --help\)$/],
+    [['--out'], /^--out needs a folder$/],
+    [['--out='], /^--out needs a folder$/],
+    [['--json=yes'], /^--json takes no value/],
+    [['--mode', 'rootless', '--mode=privileged'], /^--mode given twice/],
+    [['--timeout=soon'], /^--timeout takes milliseconds from 100 to 600000, not 'soon'$/],
+    [['--only', 'nope'], /^unknown probe 'nope'/],
+    [['--require', 'uts:sideways'], /^--require names unknown mode 'sideways'/],
+  ];
+  for (const [argv, re] of cases) {
+    const e = t.throws(() => parseArgs(argv, {}), { instanceOf: UsageError });
+    t.regex(e!.message, re, argv.join(' '));
+    t.false(e!.message.includes('\n'));
+  }
+});
+
+test('--flag=value works for every flag, as --flag value does', (t) => {
+  const a = parseArgs(['--only=uts', '--mode=rootless', '--out=x', '--format=json', '--timeout=500', '--require=uts:rootless'], {});
+  const b = parseArgs(['--only', 'uts', '--mode', 'rootless', '--out', 'x', '--format', 'json', '--timeout', '500', '--require', 'uts:rootless'], {});
+  t.deepEqual(a, b);
+  t.is(a.timeoutMs, 500);
+});
+
+test('the CLI: usage errors exit 2 with one line and no stack trace, in nsprobe, merge and bench', (t) => {
+  for (const args of [['--out', '-x'], ['--only', 'uts', '--only', '-V'], ['merge', '--out'], ['merge', 'x', '--out', '-y'], ['bench', '--iterations=many'], ['bench', '--iterations'], ['bench', '--nope']]) {
+    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: noNpm() });
+    t.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    t.notRegex(r.stderr, /\n\s+at /);
+    t.is(r.stdout, '');
+  }
+  t.false(existsSync(join(ROOT, '-x')), 'no folder named -x');
+});
+
+test('bench: --iterations=10 works like every flag; a bad value names the value; nsprobe bench and npm run bench share the flags', (t) => {
+  t.is(parseBenchArgs(['--iterations=10'], { iterations: 100, runs: 0 }).iterations, 10);
+  t.is(parseBenchArgs(['--iterations', '10', '--runs=2', '--json'], { iterations: 100, runs: 0 }).runs, 2);
+  const e = t.throws(() => parseBenchArgs(['--iterations=ten'], { iterations: 100, runs: 0 }), { instanceOf: UsageError });
+  t.regex(e!.message, /--iterations takes a whole number from 1 to 1000000, not 'ten'/);
+  for (const cmd of [[CLI, 'bench', '--help'], [join(ROOT, 'dist', 'scripts', 'bench.js'), '--help']]) {
+    const r = spawnSync(process.execPath, cmd, { encoding: 'utf8', env: noNpm() });
+    t.is(r.status, 0, r.stderr);
+    for (const flag of ['--iterations N', '--runs N', '--json', '--help']) t.true(r.stdout.includes(flag), `${cmd.join(' ')}: ${flag}`);
+  }
+});
+
+test('npm run probe --only net (no --): npm kept the flag; we say how to pass it, exit 2', (t) => {
+  const env = { ...noNpm(), npm_lifecycle_event: 'probe', npm_lifecycle_script: 'node dist/src/cli.js', npm_config_only: 'net' };
+  const r = spawnSync(process.execPath, [CLI], { encoding: 'utf8', env });
+  t.is(r.status, 2, r.stderr);
+  t.is(r.stderr.trim(), 'nsprobe: npm kept --only for itself, so it never reached this command: use `npm run probe -- --only net`');
+  // A flag npm does not know becomes npm_config_mode=true and its value a plain argument.
+  const m = spawnSync(process.execPath, [CLI, 'rootless'], { encoding: 'utf8', env: { ...noNpm(), npm_lifecycle_event: 'probe', npm_lifecycle_script: 'node dist/src/cli.js', npm_config_mode: 'true' } });
+  t.is(m.status, 2);
+  t.regex(m.stderr, /use `npm run probe -- --mode rootless`/);
+  // The same variables inherited by a process npm did not start for this script are no error.
+  const other = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8', env: { ...env, npm_lifecycle_script: 'ava' } });
+  t.is(other.status, 0, other.stderr);
+});
+
+needTools(missingTools('npm'))('npm run probe --only uts for real: the hint, exit 2, nothing probed', (t) => {
+  const r = spawnSync('npm', ['run', '--silent', 'probe', '--only', 'uts'], { cwd: ROOT, encoding: 'utf8', env: noNpm(), timeout: 60_000 });
+  t.is(r.status, 2, r.stdout + r.stderr);
+  t.regex(r.stderr, /use `npm run probe -- --only uts`/);
+});
+
+test('parseCommand: list union, short flags, positionals only where allowed', (t) => {
+  const specs = { only: { type: 'string', list: true }, out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } } as const;
+  t.deepEqual(parseCommand(specs, ['-o', 'd', '--only', 'a', '--only=b,a', '-h'], { env: {} }).values, { out: 'd', only: ['a', 'b'], help: true });
+  t.deepEqual(parseCommand(specs, ['x', '--', '-y'], { positionals: true, env: {} }).positionals, ['x', '-y']);
+  t.throws(() => parseCommand(specs, ['x'], { env: {} }), { message: /unexpected argument 'x'/ });
+});
+
+// ---------------------------------------------------------------- closed stdout
+
+test('a closed stdout ends every command quietly: --help, --version, merge, nsprobe, --json | head -1', (t) => {
+  const out = tmpDir(t);
+  const fixture = join(ROOT, 'test', 'fixtures', 'reports', 'root-debian12');
+  const cases = [
+    `${node} --help | true`,
+    `${node} --version | true`,
+    `${node} merge '${fixture}' --out '${out}/m' | true`,
+    `${node} --only uts --mode rootless --out '${out}/a' | true`,
+    `${node} --only uts,ipc --mode rootless --json --out '${out}/b' | head -1`,
+  ];
+  for (const c of cases) {
+    const r = sh(`${c}; echo "status=\${PIPESTATUS[0]}" >&2`);
+    t.regex(r.stderr, /status=0\n$/, `${c}: ${r.stderr}`);
+    t.notRegex(r.stderr, /EPIPE|Error|\n\s+at /, c);
+  }
+  t.true(existsSync(join(out, 'b', 'report.json')), 'the run still wrote its reports');
+});
+
+test('a closed stdout: nsprobe bench ends quietly too', (t) => {
+  const r = sh(`${node} bench --iterations 1 | true; echo "status=\${PIPESTATUS[0]}" >&2`);
+  t.regex(r.stderr, /status=0\n$/, r.stderr);
+  t.notRegex(r.stderr, /EPIPE|Error|\n\s+at /);
+});
+
+// ---------------------------------------------------------------- colour
+
+needTools(missingTools('script'))('colour follows stdout: stdout a file and stderr a terminal writes no ANSI codes to the file', (t) => {
+  const out = tmpDir(t);
+  const file = join(out, 'summary.txt');
+  const r = sh(`script -qec "${node} --only uts --mode rootless --out '${out}/r' > '${file}'" /dev/null`);
+  t.is(r.status, 0, r.stdout + r.stderr);
+  const text = readFileSync(file, 'utf8');
+  t.true(text.includes('uts'), text);
+  t.false(text.includes('\x1b['), JSON.stringify(text));
+  // Control: stdout a terminal does colour, so the check above can fail.
+  const tty = sh(`script -qec "${node} --only uts --mode rootless --out '${out}/r2'" /dev/null`);
+  t.true(tty.stdout.includes('\x1b['), 'a terminal on stdout gets colour');
+});
+
+// ---------------------------------------------------------------- --require and --strict
+
+test('--require explains each unmet requirement: not run, unsupported with its gate, failed with the first failed assertion, error', (t) => {
+  const docker = loadFixture('ubuntu-docker-failing');
+  const all = { only: null, modes: ['privileged', 'rootless'] as const, runnable: ['privileged', 'rootless'] as const };
+  t.deepEqual(requireFailures(docker, [{ probe: 'net', mode: 'privileged' }], all), ['required net/privileged: failed: a veth created inside does not appear on the host (expected false, got true)']);
+  t.deepEqual(requireFailures(docker, [{ probe: 'mnt', mode: 'rootless' }], all), ['required mnt/rootless: error (seccomp: setns(CLONE_NEWNS) was refused with EPERM)']);
+  const centos = loadFixture('centos7-user');
+  t.deepEqual(requireFailures(centos, [{ probe: 'net', mode: 'rootless' }], all), ['required net/rootless: unsupported (max_user_namespaces: user.max_user_namespaces is 0, so no user namespace can be created)']);
+  t.deepEqual(requireFailures(centos, [{ probe: 'net', mode: 'rootless' }], { ...all, only: ['uts'] }).length, 1);
+  const onlyUts = { ...docker, probes: docker.probes.filter((p) => p.probe === 'uts') } as Report;
+  t.deepEqual(requireFailures(onlyUts, [{ probe: 'net', mode: 'rootless' }], { ...all, only: ['uts'] }), ['required net/rootless: not run (--only uts)']);
+  // Without a mode: the modes this caller can run.
+  const rootlessOnly = { ...all, runnable: ['rootless'] as const };
+  t.deepEqual(requireFailures(loadFixture('nobody-debian12'), [{ probe: 'uts', mode: null }], rootlessOnly), []);
+  t.is(requireFailures(loadFixture('nobody-debian12'), [{ probe: 'uts', mode: null }], all).length, 1, 'both modes when both can run');
+  t.is(exitCode(loadFixture('nobody-debian12'), [{ probe: 'uts', mode: null }], rootlessOnly), 0);
+});
+
+test('--require through the CLI: one line naming the requirement and why, exit 1', (t) => {
+  const out = tmpDir(t);
+  const r = spawnSync(process.execPath, [CLI, '--only', 'uts', '--mode', 'rootless', '--require', 'net:rootless', '--out', out], { encoding: 'utf8', env: noNpm() });
+  t.is(r.status, 1, r.stderr);
+  t.regex(r.stderr, /^nsprobe: required net\/rootless: not run \(--only uts\)$/m);
+});
+
+(isRoot ? test : test.skip)(`as nobody: a privileged requirement says why; one without a mode means rootless${isRoot ? '' : ' (skipped: needs root to become nobody)'}`, (t) => {
+  const out = tmpDir(t);
+  spawnSync('chmod', ['0777', out]);
+  const r = spawnSync(NOBODY[0], [...NOBODY.slice(1), process.execPath, CLI, '--only', 'uts', '--require', 'uts:privileged', '--out', out], { encoding: 'utf8', env: noNpm() });
+  t.is(r.status, 1, r.stderr);
+  t.regex(r.stderr, /^nsprobe: required uts\/privileged: (unsupported|skipped) \(.*CAP_SYS_ADMIN.*\)$/m);
+  const ok = spawnSync(NOBODY[0], [...NOBODY.slice(1), process.execPath, CLI, '--only', 'uts', '--require', 'uts', '--out', out], { encoding: 'utf8', env: noNpm() });
+  t.is(ok.status, 0, ok.stderr);
+});
+
+test('a run that tested nothing: testedNothing and --strict (exit 1 unless one passed and none failed)', (t) => {
+  const centos = loadFixture('centos7-user');
+  t.true(testedNothing(centos));
+  t.is(exitCode(centos, []), 0);
+  t.is(exitCode(centos, [], undefined, true), 1);
+  const nobody = loadFixture('nobody-debian12');
+  t.false(testedNothing(nobody));
+  t.is(exitCode(nobody, [], undefined, true), 0);
+});
+
+(isRoot ? test : test.skip)(`as nobody, privileged only: a warning that nothing was tested; --strict exits 1${isRoot ? '' : ' (skipped: needs root to become nobody)'}`, (t) => {
+  const out = tmpDir(t);
+  spawnSync('chmod', ['0777', out]);
+  const args = [...NOBODY.slice(1), process.execPath, CLI, '--only', 'uts', '--mode', 'privileged', '--out', out];
+  const r = spawnSync(NOBODY[0], args, { encoding: 'utf8', env: noNpm() });
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stderr, /warning: nothing was tested/);
+  const s = spawnSync(NOBODY[0], [...args, '--strict'], { encoding: 'utf8', env: noNpm() });
+  t.is(s.status, 1, s.stderr);
+  // Control: a run that passed something does not warn.
+  const p = spawnSync(process.execPath, [CLI, '--only', 'uts', '--mode', 'rootless', '--strict', '--out', out], { encoding: 'utf8', env: noNpm() });
+  t.is(p.status, 0, p.stderr);
+  t.notRegex(p.stderr, /nothing was tested/);
+});

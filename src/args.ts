@@ -67,6 +67,7 @@ export function parseCommand<S extends FlagSpecs>(specs: S, argv: readonly strin
   } catch (e) {
     throw new UsageError(firstLine(e));
   }
+  checkNpmAte(specs, argv, opts.env ?? process.env);
   const values: Record<string, unknown> = {};
   const positionals: string[] = [];
   let afterTerminator = false;
@@ -104,7 +105,6 @@ export function parseCommand<S extends FlagSpecs>(specs: S, argv: readonly strin
     if (values[tok.name] !== undefined && values[tok.name] !== tok.value) throw new UsageError(`${flag} given twice ('${values[tok.name]}' and '${tok.value}'): give it once`);
     values[tok.name] = tok.value;
   }
-  checkNpmAte(specs, argv, opts.env ?? process.env);
   return { values: values as Values<S>, positionals };
 }
 

@@ -42,7 +42,7 @@ const title = 'kernels: 6.1 cloud boots under QEMU TCG and returns a full report
 
 needTools(reason)(title, async (t) => {
   t.timeout(240_000);
-  const out = tmp('nsprobe-kernels-test-');
+  const out = tmp('nsprobe-kernels-test-', t);
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   const r = await runScript(['--kernels', '6.1-cloud', '--no-host', '--out', out, '--timeout', '180'], 220_000);
   t.log(`ci/kernels.mjs took ${(r.ms / 1000).toFixed(1)} s`);

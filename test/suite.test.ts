@@ -17,7 +17,7 @@ function readReport(dir: string): Report {
 }
 
 rootOnly('as root: all 28 probes pass and all five reports are written and valid', async (t) => {
-  const out = tmp();
+  const out = tmp(t);
   const r = cli(['--out', out]);
   t.is(r.status, 0, r.stdout + r.stderr);
   const rep = readReport(out);
@@ -38,7 +38,7 @@ rootOnly('as root: all 28 probes pass and all five reports are written and valid
 });
 
 rootOnly('as nobody: 14 rootless pass, 14 privileged unsupported with the cause', (t) => {
-  const out = tmp();
+  const out = tmp(t);
   run(['chmod', '0777', out]);
   const r = cli(['--out', out, '--no-color'], NOBODY);
   t.is(r.status, 0, r.stdout + r.stderr);
@@ -55,7 +55,7 @@ rootOnly('as nobody: 14 rootless pass, 14 privileged unsupported with the cause'
 });
 
 rootOnly('--require turns an unsupported probe into exit 1', (t) => {
-  const out = tmp();
+  const out = tmp(t);
   run(['chmod', '0777', out]);
   const r = cli(['--out', out, '--only', 'uts', '--require', 'uts:privileged'], NOBODY);
   t.is(r.status, 1, r.stderr);
@@ -82,7 +82,7 @@ for (const [args, msg] of [
 }
 
 test('--json prints the report on stdout and nothing else', (t) => {
-  const out = tmp();
+  const out = tmp(t);
   const r = cli(['--out', out, '--only', 'uts', '--mode', 'rootless', '--json']);
   t.is(r.status, 0, r.stderr);
   const rep = JSON.parse(r.stdout) as Report;
@@ -102,7 +102,7 @@ const AFFECTED: Record<string, string[]> = {
 };
 for (const [type, affected] of Object.entries(AFFECTED)) {
   test(`max_${type}_namespaces = 0: exactly the affected probes are unsupported, with that gate`, (t) => {
-    const out = tmp();
+    const out = tmp(t);
     const r = run(['unshare', '-Ur', 'sh', '-c', `echo 0 > /proc/sys/user/max_${type}_namespaces && exec "$@"`, 'sh', process.execPath, CLI, '--out', out, '--mode', 'rootless', '--json']);
     t.true(r.status === 0 || r.status === 1, r.stderr);
     const rep = JSON.parse(r.stdout) as Report;
@@ -121,7 +121,7 @@ for (const [type, affected] of Object.entries(AFFECTED)) {
 }
 
 test('the suite leaves no child process and no report temp file behind', (t) => {
-  const out = tmp();
+  const out = tmp(t);
   const r = cli(['--out', out, '--mode', 'rootless']);
   t.is(r.status, 0, r.stderr);
   t.false(readdirSync(out).some((f) => f.includes('.tmp')));

@@ -51,7 +51,7 @@ function parse(argv: string[]): Args {
     return { ok: true, inputs: positionals, out: values.out, help: false };
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    return { ok: false, error: oneLine(e.message) };
+    return { ok: false, error: oneLine(e.message.replace(/ \(see --help\)$/, '')) };
   }
 }
 

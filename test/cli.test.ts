@@ -26,6 +26,8 @@ function sh(cmd: string, env: NodeJS.ProcessEnv = {}) {
   return spawnSync('bash', ['-c', cmd], { encoding: 'utf8', cwd: ROOT, timeout: 120_000, env: { ...base, ...env } });
 }
 const node = `'${process.execPath}' '${CLI}'`;
+/** A caller without CAP_SYS_ADMIN: nobody when we are root, else ourselves. */
+const USER = isRoot ? NOBODY : ['env'];
 const noNpm = (): NodeJS.ProcessEnv => Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_')));
 
 // ---------------------------------------------------------------- one parser
@@ -123,24 +125,24 @@ test('--require through the CLI: one line naming the requirement and why, exit 1
   t.regex(r.stderr, /^nsprobe: required net\/rootless: not run \(--only uts\)$/m);
 });
 
-(isRoot ? test : test.skip)(`as nobody: a privileged requirement says why; one without a mode means rootless${isRoot ? '' : ' (skipped: needs root to become nobody)'}`, (t) => {
+test('as a normal user (root: as nobody): a privileged requirement says why; one without a mode means rootless', (t) => {
   const out = tmpDir(t);
   spawnSync('chmod', ['0777', out]);
-  const r = spawnSync(NOBODY[0], [...NOBODY.slice(1), process.execPath, CLI, '--only', 'uts', '--require', 'uts:privileged', '--out', out], { encoding: 'utf8', env: noNpm() });
+  const r = spawnSync(USER[0], [...USER.slice(1), process.execPath, CLI, '--only', 'uts', '--require', 'uts:privileged', '--out', out], { encoding: 'utf8', env: noNpm() });
   t.is(r.status, 1, r.stderr);
   t.regex(r.stderr, /^nsprobe: required uts\/privileged: (unsupported|skipped) \(.*CAP_SYS_ADMIN.*\)$/m);
-  const ok = spawnSync(NOBODY[0], [...NOBODY.slice(1), process.execPath, CLI, '--only', 'uts', '--require', 'uts', '--out', out], { encoding: 'utf8', env: noNpm() });
+  const ok = spawnSync(USER[0], [...USER.slice(1), process.execPath, CLI, '--only', 'uts', '--require', 'uts', '--out', out], { encoding: 'utf8', env: noNpm() });
   t.is(ok.status, 0, ok.stderr);
 });
 
-(isRoot ? test : test.skip)(`as nobody, privileged only: a warning that nothing was tested; --strict exits 1${isRoot ? '' : ' (skipped: needs root to become nobody)'}`, (t) => {
+test('as a normal user (root: as nobody), privileged only: a warning that nothing was tested; --strict exits 1', (t) => {
   const out = tmpDir(t);
   spawnSync('chmod', ['0777', out]);
-  const args = [...NOBODY.slice(1), process.execPath, CLI, '--only', 'uts', '--mode', 'privileged', '--out', out];
-  const r = spawnSync(NOBODY[0], args, { encoding: 'utf8', env: noNpm() });
+  const args = [...USER.slice(1), process.execPath, CLI, '--only', 'uts', '--mode', 'privileged', '--out', out];
+  const r = spawnSync(USER[0], args, { encoding: 'utf8', env: noNpm() });
   t.is(r.status, 0, r.stderr);
   t.regex(r.stderr, /warning: nothing was tested/);
-  const s = spawnSync(NOBODY[0], [...args, '--strict'], { encoding: 'utf8', env: noNpm() });
+  const s = spawnSync(USER[0], [...args, '--strict'], { encoding: 'utf8', env: noNpm() });
   t.is(s.status, 1, s.stderr);
   // Control: a run that passed something does not warn.
   const p = spawnSync(process.execPath, [CLI, '--only', 'uts', '--mode', 'rootless', '--strict', '--out', out], { encoding: 'utf8', env: noNpm() });

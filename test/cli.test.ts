@@ -149,3 +149,36 @@ test('as a normal user (root: as nobody), privileged only: a warning that nothin
   t.is(p.status, 0, p.stderr);
   t.notRegex(p.stderr, /nothing was tested/);
 });
+
+// ---------------------------------------------------------------- every command, one wording
+
+test('every command parses alike: --help exits 0, an unknown flag and a flag-like value are one line, exit 2', (t) => {
+  const d = (s: string) => join(ROOT, 'dist', 'scripts', s);
+  const c = (s: string) => join(ROOT, 'ci', s);
+  const commands: { name: string; argv: string[]; value: string }[] = [
+    { name: 'nsprobe', argv: [CLI], value: '--out' },
+    { name: 'nsprobe merge', argv: [CLI, 'merge'], value: '--out' },
+    { name: 'nsprobe bench', argv: [CLI, 'bench'], value: '--iterations' },
+    { name: 'npm run bench', argv: [d('bench.js')], value: '--iterations' },
+    { name: 'npm run fuzz', argv: [d('fuzz.js')], value: '--cases' },
+    { name: 'npm run soak', argv: [d('soak.js')], value: '--runs' },
+    { name: 'npm run interrupt', argv: [d('interrupt.js')], value: '--points' },
+    { name: 'ci/kernels.mjs', argv: [c('kernels.mjs')], value: '--out' },
+    { name: 'ci/matrix.mjs', argv: [c('matrix.mjs')], value: '--out' },
+    { name: 'ci/aarch64.mjs', argv: [c('aarch64.mjs')], value: '--check=x' },
+  ];
+  for (const cmd of commands) {
+    const go = (...args: string[]) => spawnSync(process.execPath, [...cmd.argv, ...args], { cwd: ROOT, encoding: 'utf8', env: noNpm(), timeout: 30_000 });
+    const help = go('--help');
+    t.is(help.status, 0, `${cmd.name} --help: ${help.stderr}`);
+    t.regex(help.stdout, /usage/i, `${cmd.name} --help`);
+    const unknown = go('--frobnicate');
+    t.is(unknown.status, 2, `${cmd.name} --frobnicate: ${unknown.stderr}`);
+    t.regex(unknown.stderr, /unknown flag '--frobnicate'/, cmd.name);
+    t.is(unknown.stderr.trim().split('\n').length, 1, `${cmd.name}: ${unknown.stderr}`);
+    const flagLike = cmd.value.includes('=') ? go(cmd.value) : go(cmd.value, '-x');
+    t.is(flagLike.status, 2, `${cmd.name} ${cmd.value} -x: ${flagLike.stderr}`);
+    t.regex(flagLike.stderr, cmd.value.includes('=') ? /takes no value/ : /looks like a flag/, cmd.name);
+    t.notRegex(unknown.stderr + flagLike.stderr, /\n\s+at /, `${cmd.name}: a stack trace`);
+  }
+});

@@ -9,7 +9,7 @@ import { MODES, type Mode, type ProbeResult, type Report } from './model.js';
 import { scrubLine } from './text.js';
 import { renderSummary } from './report/summary.js';
 import { writeReports, OutputError, type Format } from './report/write.js';
-import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, runSuite, toolVersion } from './runner.js';
+import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, privilegedSkipReason, runSuite, toolVersion } from './runner.js';
 import { collectHostFacts } from './host/facts.js';
 import { realHostContext } from './host/hostfs.js';
 import { rootlessPlan } from './sandbox.js';
@@ -43,7 +43,8 @@ Usage: nsprobe [options]
 Options:
   --only LIST        probes to run, comma-separated or repeated (the union):
                      ${PROBES.map((p) => p.name).join(',')}
-  --mode MODE        privileged | rootless | both (default: both as root, rootless otherwise)
+  --mode MODE        privileged | rootless | both (default: both; privileged mode needs CAP_SYS_ADMIN
+                     in nsprobe's own user namespace and is skipped, with the reason, without it)
   --out DIR          where the reports go (default: reports)
   --format LIST      report formats: ${FORMATS.join(',')} (default: all)
   --json             print report.json on stdout and nothing else there
@@ -227,6 +228,11 @@ export function requireFailures(report: Report, require: CliOptions['require'], 
     for (const m of modes) {
       const id = `${r.probe}/${m}`;
       const hit = report.probes.find((p) => p.probe === r.probe && p.mode === m);
+      const skipped = report.modes?.find((x) => x.mode === m && x.status === 'skipped');
+      if (!hit && skipped) {
+        out.push(`required ${id}: skipped (${scrubLine((skipped.reason ?? 'mode not run').split(':')[0])})`);
+        continue;
+      }
       if (!hit) {
         const why = scope.only && !scope.only.includes(r.probe) ? `--only ${scope.only.join(',')}` : !scope.modes.includes(m) ? `this run's modes: ${scope.modes.join(', ') || 'none'}` : 'not in the report';
         out.push(`required ${id}: not run (${why})`);
@@ -277,16 +283,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   checkOutDir(out);
   const host = realHostContext();
   const facts = collectHostFacts(host);
-  const root = canRunPrivileged(facts);
   const notes: string[] = [];
-  let modes: Mode[];
-  if (o.mode === 'privileged') modes = ['privileged'];
-  else if (o.mode === 'rootless') modes = ['rootless'];
-  else if (o.mode === 'both' || root) modes = ['privileged', 'rootless'];
-  else {
-    modes = ['privileged', 'rootless'];
-    notes.push(`running as uid ${facts.euid} without CAP_SYS_ADMIN: privileged mode needs root, so its probes are reported unsupported; run as root (sudo npm run probe) to probe it`);
-  }
+  // Both modes unless one is asked for; the runner skips privileged mode once, with the reason,
+  // when this process lacks CAP_SYS_ADMIN in its user namespace (report.modes).
+  const modes: Mode[] = o.mode === 'privileged' ? ['privileged'] : o.mode === 'rootless' ? ['rootless'] : ['privileged', 'rootless'];
+  if (!canRunPrivileged(facts) && modes.includes('privileged')) notes.push(`privileged mode not run: ${privilegedSkipReason(facts)}`);
   const nested = rootlessPlan().note;
   if (nested && modes.includes('rootless')) notes.push(nested);
   const probes = o.only ? PROBES.filter((p) => o.only!.includes(p.name)) : PROBES;
@@ -349,10 +350,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(residue.formatResidue(left) || 'residue: none\n');
     if (left.length) return 1;
   }
-  const scope: RunScope = { only: o.only, modes, runnable: root ? modes : modes.filter((m) => m !== 'privileged') };
+  const scope: RunScope = { only: o.only, modes, runnable: canRunPrivileged(facts) ? modes : modes.filter((m) => m !== 'privileged') };
   for (const line of requireFailures(report, o.require, scope)) process.stderr.write(`nsprobe: ${line}\n`);
   if (testedNothing(report)) {
-    process.stderr.write(`nsprobe: warning: nothing was tested: all ${report.probes.length} probe run(s) were unsupported or skipped (causes above and in the reports)${o.strict ? '; --strict: exit 1' : '; --strict makes this exit 1'}\n`);
+    process.stderr.write(`nsprobe: warning: nothing was tested: ${report.probes.length ? `all ${report.probes.length} probe results are unsupported or skipped` : 'no probe ran'} (causes above and in the reports)${o.strict ? '; --strict: exit 1' : '; --strict makes this exit 1'}\n`);
   }
   return exitCode(report, o.require, scope, o.strict);
 }

@@ -121,8 +121,10 @@ function firstLine(e: unknown): string {
 export function checkNpmAte(specs: FlagSpecs, argv: readonly string[], env: NodeJS.ProcessEnv): void {
   const event = env.npm_lifecycle_event;
   const script = env.npm_lifecycle_script;
-  const self = process.argv[1] ? basename(process.argv[1]).replace(/\.(js|ts|mjs)$/, '') : '';
-  if (!event || !script || !self || !script.includes(self)) return;
+  // Only the script npm ran for this very program (its file name in the script line), not a
+  // process that merely inherited npm's environment (npm test running the CLI in a test).
+  const self = process.argv[1] ? basename(process.argv[1]) : '';
+  if (!event || !script || !self || !new RegExp(`(^|[\\s/])${self.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\s|$)`).test(script)) return;
   const given = (name: string) => argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`));
   const hint = (name: string, value: string | null): never => {
     const shown = `--${name}${specs[name].type === 'string' ? ` ${value ?? specs[name].value ?? 'VALUE'}` : ''}`;

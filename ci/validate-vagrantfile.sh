@@ -23,8 +23,8 @@ export VAGRANT_DOTFILE_PATH="$state/dot" VAGRANT_CHECKPOINT_DISABLE=1 VAGRANT_NO
 # machines at all: say that (exit 3) instead of reporting every box as missing from the Vagrantfile.
 # `--provider-check` stops after this check.
 if ! st=$("$vagrant" status --machine-readable 2>&1); then
-  if printf '%s\n' "$st" | grep -qiE 'no usable default provider|provider .*(could not be found|is not usable|not installed)'; then
-    echo "validate-vagrantfile: no usable provider for vagrant here (install vagrant-libvirt and libvirt, or VirtualBox): $(printf '%s\n' "$st" | grep -iE 'provider' | head -n1)" >&2
+  if printf '%s\n' "$st" | grep -qiE "no usable default provider|provider .*(could not be found|is not usable|isn't usable|not installed)|error while connecting to libvirt"; then
+    echo "validate-vagrantfile: no usable provider for vagrant here (install vagrant-libvirt and libvirt, or VirtualBox): $(printf '%s\n' "$st" | grep -iE 'provider|libvirt' | head -n1)" >&2
     exit 3
   fi
 fi

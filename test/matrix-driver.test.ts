@@ -281,14 +281,22 @@ function vagrantProviderProblem(r: { status: number | null; stdout: string; stde
 test('validate-vagrantfile.sh: vagrant without a usable provider is said so (exit 3), not blamed on the Vagrantfile', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'nsprobe-test-vagrant-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const fake = join(dir, 'vagrant');
-  // What Vagrant prints when neither libvirt nor VirtualBox is usable.
-  writeFileSync(fake, '#!/bin/sh\ncase "$1" in --version) echo "Vagrant 2.3.4";; *) echo "No usable default provider could be found for your system." >&2; exit 1;; esac\n', { mode: 0o755 });
-  const r = spawnSync('sh', [join(ROOT, 'ci', 'validate-vagrantfile.sh')], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, VAGRANT: fake } });
-  t.is(r.status, 3, r.stdout + r.stderr);
-  t.regex(r.stderr, /no usable provider/);
-  t.notRegex(r.stdout + r.stderr, /is not a machine of the Vagrantfile/);
-  t.truthy(vagrantProviderProblem(r));
+  // What Vagrant prints when no provider is usable: none at all, the requested one missing, or
+  // vagrant-libvirt without a libvirt daemon.
+  const messages = [
+    'No usable default provider could be found for your system.',
+    "The provider 'libvirt' could not be found, but was requested to back the machine 'centos7'. Please use a provider that exists.",
+    'Error while connecting to Libvirt: Error making a connection to libvirt URI qemu:///system',
+  ];
+  for (const [i, msg] of messages.entries()) {
+    const fake = join(dir, `vagrant${i}`);
+    writeFileSync(fake, `#!/bin/sh\ncase "$1" in --version) echo "Vagrant 2.3.4";; *) echo "${msg}" >&2; exit 1;; esac\n`, { mode: 0o755 });
+    const r = spawnSync('sh', [join(ROOT, 'ci', 'validate-vagrantfile.sh')], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, VAGRANT: fake } });
+    t.is(r.status, 3, r.stdout + r.stderr);
+    t.regex(r.stderr, /no usable provider/);
+    t.notRegex(r.stdout + r.stderr, /is not a machine of the Vagrantfile/);
+    t.truthy(vagrantProviderProblem(r));
+  }
 });
 
 needTools(vagrantCannot())('ci/validate-vagrantfile.sh passes with the real Vagrant and knows every box of ci/boxes.json', (t) => {

@@ -49,8 +49,8 @@ Options:
   --format LIST      report formats: ${FORMATS.join(',')} (default: all)
   --json             print report.json on stdout and nothing else there
   --require LIST     probes that must pass, as probe[:mode],... (exit 1 otherwise, saying which
-                     and why); without a mode, every mode this caller can run (root: both,
-                     others: rootless)
+                     and why); without a mode, every mode this caller can run (both with
+                     CAP_SYS_ADMIN, as root; rootless otherwise)
   --strict           exit 1 unless at least one probe passed and none failed (a run that tested
                      nothing, every probe unsupported or skipped, always warns on stderr)
   --timeout MS       per-probe timeout (default ${DEFAULT_TIMEOUT_MS})
@@ -65,8 +65,9 @@ Through npm, put flags after --: npm run probe -- --only net.
 
 Exit codes: 0 nothing failed; 1 an assertion failed, a probe errored, a required probe did
 not pass, --strict found nothing tested or --check-residue found residue; 2 usage error
-(unknown probe or flag, unwritable output folder); 130 interrupted (SIGINT), 143 terminated (SIGTERM). A closed stdout
-(nsprobe --json | head -1) is no error: the run ends as usual, quietly, with its own exit code.
+(unknown probe or flag, unwritable output folder); 130 interrupted (SIGINT); 143 terminated
+(SIGTERM). A closed stdout (nsprobe --json | head -1) is no error: the run ends as usual,
+quietly, with its own exit code.
 
 Environment: NSPROBE_COLOCATE=0 lets the scheduler place nsprobe's children (by default a lone
 sandbox and the Node thread that talks to it share one CPU; see README, Speed).

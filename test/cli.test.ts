@@ -70,7 +70,9 @@ test('npm run probe --only net (no --): npm kept the flag; we say how to pass it
 });
 
 needTools(missingTools('npm'))('npm run probe --only uts for real: the hint, exit 2, nothing probed', (t) => {
-  const r = spawnSync('npm', ['run', '--silent', 'probe', '--only', 'uts'], { cwd: ROOT, encoding: 'utf8', env: noNpm(), timeout: 60_000 });
+  // npm's cache (and so its debug log, where the hint finds npm's argv) in a folder of this test.
+  const cache = tmpDir(t);
+  const r = spawnSync('npm', ['run', '--silent', 'probe', '--only', 'uts'], { cwd: ROOT, encoding: 'utf8', env: { ...noNpm(), npm_config_cache: cache }, timeout: 60_000 });
   t.is(r.status, 2, r.stdout + r.stderr);
   t.regex(r.stderr, /use `npm run probe -- --only uts`/);
 });

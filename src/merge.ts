@@ -15,6 +15,7 @@ import type { MatrixInput } from './report/matrix.js';
 import { parseReport } from './report/validate.js';
 import { checkOutputDir, OutputError, writeFilesAtomic } from './report/write.js';
 import { readCapped } from './host/hostfs.js';
+import { scrubLine } from './text.js';
 
 export interface MergeIo {
   stdout: { write(s: string): unknown };

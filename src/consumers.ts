@@ -9,6 +9,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import type { ConsumerVerdict, Gate, Mode, NsType, ProbeResult, Report } from './model.js';
 import type { HostContext } from './host/hostfs.js';
 import { parseSubid } from './gates.js';
+import { scrubText } from './text.js';
 
 /** What can stop a consumer; each consumer names the line it prints for each. */
 export type Blocker =
@@ -405,6 +406,8 @@ export interface ConsumerOptions {
   asUser?: string;
   /** Only these consumer ids. */
   only?: readonly string[];
+  /** Where a consumer's program is (by consumer id), instead of looking on PATH: its AppArmor profile is per path. */
+  binPaths?: Record<string, string>;
   /** Measurements to use instead of trying (tests of pure logic pass them). */
   measured?: ConsumerMeasured;
   /** Look up installed programs and measure (default true; tests of pure logic turn it off). */
@@ -520,7 +523,7 @@ export function measureForConsumers(report: Report, who: ConsumerIdentity): Cons
   return { ownMntSetns: r.error ? null : r.status === 0 };
 }
 
-export function evaluateConsumer(c: ConsumerDef, report: Report, who: ConsumerIdentity, ctx: HostContext, measured: ConsumerMeasured = {}): Omit<ConsumerVerdict, 'installed'> {
+export function evaluateConsumer(c: ConsumerDef, report: Report, who: ConsumerIdentity, ctx: HostContext, measured: ConsumerMeasured = {}, binPath?: string): Omit<ConsumerVerdict, 'installed'> {
   const findings: Finding[] = [];
   const probesUsed = new Map<string, string>();
   const gatesUsed = new Map<string, string>();
@@ -622,7 +625,9 @@ export function evaluateConsumer(c: ConsumerDef, report: Report, who: ConsumerId
   // AppArmor's restriction spares binaries with a shipped profile at their packaged path.
   const aa = report.gates.find((g) => g.id === 'apparmor_userns');
   if (aa && aa.status !== 'ok') gatesUsed.set(aa.id, aa.status);
-  const spared = (f: Finding) => f.gate === 'apparmor_userns' && (c.apparmorProfilePaths?.length ?? 0) > 0;
+  // The profile is per path: a copy elsewhere (in $HOME, a dev build) gets none. Not installed: the packaged path.
+  const path = binPath ?? c.apparmorProfilePaths?.[0] ?? `/usr/bin/${c.binaries[0]}`;
+  const spared = (f: Finding) => f.gate === 'apparmor_userns' && (c.apparmorProfilePaths ?? []).includes(path);
   const real = findings.filter((f) => !spared(f));
   const apparmorRemedy = (path: string) =>
     [`cat > /etc/apparmor.d/nsprobe-${c.id} <<'EOF'`, 'abi <abi/4.0>,', 'include <tunables/global>', `profile ${c.id} ${path} flags=(unconfined) {`, '  userns,', '}', 'EOF', `apparmor_parser -r /etc/apparmor.d/nsprobe-${c.id}`].join('\n');
@@ -645,7 +650,7 @@ export function evaluateConsumer(c: ConsumerDef, report: Report, who: ConsumerId
   const fb = tried && real.some((x) => covers(tried, x)) ? tried : undefined;
   const hard = fb ? real.filter((x) => !covers(fb, x)) : real;
   if (fb && hard.length === 0)
-    return { ...base, status: 'degraded', fallback: fb.fallback, warning: fb.warning, cause: `for ${forWhom}: ${real.map((f) => f.why).join('; ')}; falls back to ${fb.fallback}`, remedy: remedyOf(c, real, apparmorRemedy) };
+    return { ...base, status: 'degraded', fallback: fb.fallback, warning: fb.warning, cause: `for ${forWhom}: ${real.map((f) => f.why).join('; ')}; falls back to ${fb.fallback}`, remedy: remedyOf(c, real, apparmorRemedy, path) };
   // The first blocker in the order the consumer meets them.
   // Namespaces are created first; then the id map is computed from /etc/subuid, then written;
   // crun checks the cgroup layout before it mounts the container's proc (seen here).
@@ -655,13 +660,13 @@ export function evaluateConsumer(c: ConsumerDef, report: Report, who: ConsumerId
   const first = hard[0]!;
   const fellBack = tried && tried.on.includes(first.blocker) && tried.failsWith;
   const error = ((fellBack ? tried.failsWith : undefined) ?? (privileged ? c.errorsAsRoot?.[first.blocker] : undefined) ?? c.errors[first.blocker] ?? '').replace('{uid}', String(who.uid)).replace('{user}', who.user) || undefined;
-  return { ...base, status: 'blocked', blocker: first.blocker, ...(error ? { error } : {}), cause: `for ${forWhom}: ${real.map((f) => f.why).join('; ')}`, remedy: remedyOf(c, real, apparmorRemedy) };
+  return { ...base, status: 'blocked', blocker: first.blocker, ...(error ? { error } : {}), cause: `for ${forWhom}: ${real.map((f) => f.why).join('; ')}`, remedy: remedyOf(c, real, apparmorRemedy, path) };
 }
 
-function remedyOf(c: ConsumerDef, fs: Finding[], apparmor: (path: string) => string): string {
+function remedyOf(c: ConsumerDef, fs: Finding[], apparmor: (path: string) => string, path: string): string {
   const out: string[] = [];
   for (const f of fs) {
-    const r = c.remedies?.[f.blocker] ?? (f.blocker === 'uid_map' ? `# allow ${c.binaries[0]} to create user namespaces:\n${apparmor(`/usr/bin/${c.binaries[0]}`)}` : f.remedy);
+    const r = c.remedies?.[f.blocker] ?? (f.blocker === 'uid_map' && f.gate === 'apparmor_userns' ? `# allow ${path} to create user namespaces (AppArmor profiles are per path):\n${apparmor(path)}` : f.remedy);
     if (r && !out.includes(r)) out.push(r);
   }
   return out.join('\n');
@@ -673,8 +678,8 @@ export function evaluateConsumers(report: Report, opts: ConsumerOptions): Consum
   const list = opts.only ? CONSUMERS.filter((c) => opts.only!.includes(c.id)) : CONSUMERS;
   const measured = opts.measured ?? (opts.lookup === false ? {} : measureForConsumers(report, who));
   return list.map((c) => {
-    const v = evaluateConsumer(c, report, who, opts.host, measured);
     const installed = opts.lookup === false ? null : findProgram(c.binaries, opts.host.env);
+    const v = evaluateConsumer(c, report, who, opts.host, measured, opts.binPaths?.[c.id] ?? installed?.path);
     return { ...v, installed };
   });
 }
@@ -796,8 +801,12 @@ export function renderConsumerList(): string {
   return lines.join('\n');
 }
 
-/** The verdicts as terminal lines (printed first with --for). */
+/** The verdicts as terminal lines (printed first with --for); outside text scrubbed. */
 export function renderConsumerVerdicts(vs: readonly ConsumerVerdict[]): string {
+  return scrubText(renderVerdictLines(vs));
+}
+
+function renderVerdictLines(vs: readonly ConsumerVerdict[]): string {
   const out: string[] = [];
   for (const v of vs) {
     const inst = v.installed ? ` [${v.installed.path}${v.installed.version ? `, ${v.installed.version}` : ''}]` : ' [not installed]';

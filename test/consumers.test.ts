@@ -125,6 +125,9 @@ test('controls: a masked /proc blocks only proc mounters; hybrid cgroups block c
   t.regex(verdict(aa, 'bwrap').error!, /setting up uid map: Permission denied/);
   t.regex(verdict(aa, 'bwrap').remedy!, /profile bwrap \/usr\/bin\/bwrap/);
   t.is(verdict(aa, 'podman-unshare').status, 'works', '/usr/bin/podman has its own profile');
+  const inHome = evaluateConsumers(fakeReport({ failing: { 'user/rootless': { code: 'EPERM', stage: 'uid_map', gate: 'apparmor_userns' } }, gates: { apparmor_userns: { status: 'blocked' } } }), { host, lookup: false, binPaths: { 'podman-unshare': '/home/alice/bin/podman' } });
+  t.is(verdict(inHome, 'podman-unshare').status, 'blocked', 'a podman in $HOME has no profile');
+  t.regex(verdict(inHome, 'podman-unshare').remedy!, /profile podman-unshare \/home\/alice\/bin\/podman flags=\(unconfined\)/);
   const nested = evaluateConsumers(fakeReport({ euid: 0, initial: false }), { host, lookup: false, measured: { ownMntSetns: false } });
   t.is(verdict(nested, 'nspawn').status, 'blocked');
   t.regex(verdict(nested, 'runc-rootless').error!, /failed to setns to host mntns/);

@@ -1,7 +1,7 @@
 // The consumer verdicts (report.consumers, src/consumers.ts) in every report format: one
 // function per writer, which the writer calls, so the writers stay about probes.
 import type { ConsumerVerdict, Report } from '../model.js';
-import { oneLine } from './common.js';
+import { safeLine as oneLine } from './common.js';
 
 function installedText(v: ConsumerVerdict): string {
   return v.installed ? `${v.installed.path}${v.installed.version ? ` (${v.installed.version})` : ''}` : 'not installed';

@@ -715,45 +715,22 @@ export interface ConsumerArgs {
   asUser: string | undefined;
   /** --require consumer:ID entries (ids). */
   require: string[];
-  /** Every other argument, in order, for the main parser. */
-  rest: string[];
 }
 
 /**
- * Takes the consumer flags out of argv (`--for LIST`, `--as-user NAME`, and the `consumer:ID`
- * items of `--require`), leaving the rest for the main parser.
+ * Checks and resolves the consumer flags the main parser (src/cli.ts parseArgs) read: `--for
+ * LIST`, `--as-user NAME`, and the `consumer:ID` items of `--require`.
  */
-export function takeConsumerArgs(argv: readonly string[]): ConsumerArgs {
-  const o: ConsumerArgs = { for: null, asUser: undefined, require: [], rest: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const raw = argv[i]!;
-    const eq = raw.startsWith('--') ? raw.indexOf('=') : -1;
-    const flag = eq > 0 ? raw.slice(0, eq) : raw;
-    const value = (): string => {
-      if (eq > 0) return raw.slice(eq + 1);
-      const v = argv[++i];
-      if (v === undefined || v.startsWith('--')) throw new ConsumerUsageError(`${flag} needs a value`);
-      return v;
-    };
-    if (flag === '--for') {
-      const list = value().split(',').map((s) => s.trim()).filter(Boolean);
-      if (!list.length) throw new ConsumerUsageError('--for needs at least one consumer');
-      o.for = resolveConsumers(list);
-    } else if (flag === '--as-user') {
-      o.asUser = value();
-      if (!o.asUser) throw new ConsumerUsageError('--as-user needs a user name');
-    } else if (flag === '--require') {
-      const v = value();
-      const keep: string[] = [];
-      for (const item of v.split(',').map((s) => s.trim()).filter(Boolean)) {
-        if (item.startsWith('consumer:')) {
-          const id = item.slice('consumer:'.length);
-          if (!CONSUMERS.some((c) => c.id === id)) throw new ConsumerUsageError(`--require names unknown consumer '${id}' (known: ${CONSUMERS.map((c) => c.id).join(', ')})`);
-          o.require.push(id);
-        } else keep.push(item);
-      }
-      if (keep.length) o.rest.push('--require', keep.join(','));
-    } else o.rest.push(raw);
+export function consumerArgs(v: { for?: readonly string[]; asUser?: string; require?: readonly string[] }): ConsumerArgs {
+  const o: ConsumerArgs = { for: null, asUser: v.asUser, require: [] };
+  if (v.for !== undefined) {
+    if (!v.for.length) throw new ConsumerUsageError('--for needs at least one consumer');
+    o.for = resolveConsumers([...v.for]);
+  }
+  if (o.asUser === '') throw new ConsumerUsageError('--as-user needs a user name');
+  for (const id of v.require ?? []) {
+    if (!CONSUMERS.some((c) => c.id === id)) throw new ConsumerUsageError(`--require names unknown consumer '${id}' (known: ${CONSUMERS.map((c) => c.id).join(', ')})`);
+    if (!o.require.includes(id)) o.require.push(id);
   }
   if (o.asUser !== undefined && process.geteuid?.() !== 0) {
     // Only root can read another user's view (its subuid ranges, its binaries); a user predicts for itself.
@@ -823,20 +800,19 @@ function renderVerdictLines(vs: readonly ConsumerVerdict[]): string {
  * the consumers for `nsprobe consumers`), after the run (adds report.consumers), before the
  * summary (with --for, the verdicts first) and for the exit code (--require consumer:ID).
  */
-export function consumerRun(argv: readonly string[]): {
-  listed: number | null;
-  rest: string[];
+/** `nsprobe consumers`: the known consumers and what each needs. */
+export function listConsumers(args: readonly string[]): number {
+  if (args.length > 0) throw new ConsumerUsageError(`consumers takes no arguments, not '${args[0]}'`);
+  process.stdout.write(renderConsumerList());
+  return 0;
+}
+
+export function consumerRun(a: ConsumerArgs): {
   probes: string[] | null;
   evaluate(report: Report, host: HostContext): void;
   verdictsFirst(report: Report): string;
   exitCode(report: Report): number;
 } {
-  if (argv[0] === 'consumers') {
-    if (argv.length > 1) throw new ConsumerUsageError(`consumers takes no arguments, not '${argv[1]}'`);
-    process.stdout.write(renderConsumerList());
-    return { listed: 0, rest: [], probes: null, evaluate: () => {}, verdictsFirst: () => '', exitCode: () => 0 };
-  }
-  const a = takeConsumerArgs(argv);
   // An unknown --as-user is a usage error before any probe runs.
   if (a.asUser !== undefined) {
     const passwd = (() => {
@@ -854,8 +830,6 @@ export function consumerRun(argv: readonly string[]): {
   }
   const wanted = a.for ?? (a.require.length ? a.require : null);
   return {
-    listed: null,
-    rest: a.rest,
     probes: a.for ? probesFor(a.for) : null,
     evaluate(report, host) {
       report.consumers = evaluateConsumers(report, { host, asUser: a.asUser, ...(wanted ? { only: [...new Set([...(a.for ?? []), ...a.require])] } : {}) });

@@ -6,7 +6,8 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONSUMERS, evaluateConsumers, takeConsumerArgs, probesFor, consumerExitCode } from '../src/consumers.js';
+import { CONSUMERS, evaluateConsumers, probesFor, consumerExitCode } from '../src/consumers.js';
+import { parseArgs } from '../src/cli.js';
 import { realHostContext, type HostContext } from '../src/host/hostfs.js';
 import type { ConsumerVerdict, Report } from '../src/model.js';
 import { validateReport } from '../src/report/validate.js';
@@ -137,13 +138,13 @@ test('controls: a masked /proc blocks only proc mounters; hybrid cgroups block c
 });
 
 test('--for resolves names and picks the probes; --require consumer:ID is split from probe requirements; bad names are one line', (t) => {
-  const a = takeConsumerArgs(['--for', 'podman,bwrap', '--require', 'consumer:podman-rootless,uts', '--out', 'x']);
-  t.deepEqual(a.for, ['podman-unshare', 'podman-rootless', 'bwrap', 'bwrap-proc']);
-  t.deepEqual(a.require, ['podman-rootless']);
-  t.deepEqual(a.rest, ['--require', 'uts', '--out', 'x']);
+  const o = parseArgs(['--for', 'podman,bwrap', '--require', 'consumer:podman-rootless,uts', '--out', 'x']);
+  t.deepEqual(o.consumers.for, ['podman-unshare', 'podman-rootless', 'bwrap', 'bwrap-proc']);
+  t.deepEqual(o.consumers.require, ['podman-rootless']);
+  t.deepEqual(o.require, [{ probe: 'uts', mode: null }]);
   t.deepEqual(probesFor(['podman-unshare']).sort(), ['mnt', 'user']);
-  t.throws(() => takeConsumerArgs(['--for', 'nope']), { message: /unknown consumer 'nope'/ });
-  t.throws(() => takeConsumerArgs(['--require', 'consumer:nope']), { message: /unknown consumer 'nope'/ });
+  t.throws(() => parseArgs(['--for', 'nope']), { message: /unknown consumer 'nope'/ });
+  t.throws(() => parseArgs(['--require', 'consumer:nope']), { message: /unknown consumer 'nope'/ });
   t.is(consumerExitCode([{ id: 'x', status: 'blocked' } as ConsumerVerdict], ['x']), 1);
   t.is(consumerExitCode([{ id: 'x', status: 'degraded' } as ConsumerVerdict], ['x']), 0);
   const bad = cli(['--for', 'nope']);

@@ -39,18 +39,18 @@ async function jail(): Promise<Sandbox> {
   const steps = [
     () => s.mount('', '/', '', MS_REC | MS_PRIVATE),
     () => s.mount('fuzz', '/tmp', 'tmpfs', 0, 'size=1m'),
-    () => s.mkdir('/tmp/root').then(() => ({ err: 0 })),
+    () => s.mkdir('/tmp/root'),
     () => s.mount('fuzzroot', '/tmp/root', 'tmpfs', 0, 'size=1m'),
-    () => s.mkdir('/tmp/root/old').then(() => ({ err: 0 })),
+    () => s.mkdir('/tmp/root/old'),
     () => s.chdir('/tmp/root'),
     () => s.pivotRoot('.', 'old'),
     () => s.umount('/old', MNT_DETACH),
   ];
   for (const step of steps) {
     const r = await step();
-    if (r.err) {
+    if (!r.ok) {
       await s.close();
-      throw new Error(`cannot jail the fuzz sandbox: errno ${r.err}`);
+      throw new Error(`cannot jail the fuzz sandbox: ${r.sentence}`);
     }
   }
   return s;

@@ -186,9 +186,9 @@ async function readMqueues(): Promise<{ names: Set<string> | null; why?: string 
     s = await enter({ namespaces: ['mnt'], mode: root ? 'privileged' : 'rootless', timeoutMs: 3000 });
     // Private first: /tmp's parent mount may be shared with the host's.
     const p = await s.mount('', '/', '', MS_REC | MS_PRIVATE);
-    const m = p.err ? p : await s.mount('none', '/tmp', 'mqueue', 0);
-    if (!m.err) return { names: new Set(await s.listdir('/tmp')) };
-    why = `mounting mqueue in a ${root ? '' : 'rootless '}mount namespace failed (${m.syscall} errno ${m.err})`;
+    const m = !p.ok ? p : await s.mount('none', '/tmp', 'mqueue', 0);
+    if (m.ok) return { names: new Set(await s.listdir('/tmp').get()) };
+    why = `mounting mqueue in a ${root ? '' : 'rootless '}mount namespace failed (${m.sentence})`;
   } catch (e) {
     why = `no helper for listing message queues: ${(e as Error).message}`;
   } finally {

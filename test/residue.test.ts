@@ -39,9 +39,9 @@ rootOnly('finds a planted mount, SysV queue, POSIX queue, veth, cgroup, stray pr
   t.is(run(['mount', '-t', 'tmpfs', tag, mnt]).status, 0);
   const host = await enter({ namespaces: [], mode: 'privileged' });
   const key = 0x4e7e0000 | (process.pid & 0xffff);
-  const msqid = await host.msgget(key, IPC_CREAT | 0o600);
+  const msqid = await host.msgget(key, IPC_CREAT | 0o600).get();
   t.true(msqid >= 0);
-  t.is(await host.mqOpen(tag, O_CREAT | O_RDWR), 0);
+  t.true((await host.mqOpen(tag, O_CREAT | O_RDWR)).ok);
   const veth = `nsp${process.pid % 100000}`;
   t.is(native().netlink('vethCreate', `${veth}a`, `${veth}b`, 0), 0);
   const cg2 = cgroup2Root();

@@ -194,23 +194,28 @@ export class ProbeContext {
 
   /**
    * A helper step the dependent assertions need (a fresh /proc mount, a sysctl write, a second
-   * user namespace level). Succeeded: returns true, records nothing. Failed: when explain() names
-   * a gate, the dependents are recorded skipped with that reason and gate ("the probe could not
-   * show it here"); when no gate explains it, the step itself is a failed assertion (a real
-   * failure) and the dependents are skipped as not checked. Returns false either way.
+   * user namespace level). With `name`, the step is itself an assertion in every run (pass,
+   * skipped or fail), so the set of assertions is the same wherever the probe runs.
+   * Succeeded: returns true. Failed: when explain() names a gate, the step and its dependents are
+   * recorded skipped with that reason and gate (the probe could not show them here); when no gate
+   * explains it, the step is a failed assertion (a real failure) and the dependents are skipped
+   * as not checked. Returns false either way.
    */
   helper(result: Outcome<unknown>, dependents: readonly string[], opts: HelperOptions = {}): boolean {
-    if (result.ok) return true;
+    if (result.ok) {
+      if (opts.name) this.expectOk(opts.name, result, opts.side);
+      return true;
+    }
     const err = result.error();
     const { gate, cause } = this.explain(err);
     // With a gate the reason names both the step and the gate's cause; without one, the step alone
     // (the runner's "no known gate" sentence adds nothing a person can act on).
     const why = gate && cause && cause !== err.message ? `${err.message} (${cause})` : err.message;
     if (gate || opts.required === false) {
-      for (const d of dependents) this.skip(d, why, gate, opts.side);
+      for (const d of [...(opts.name ? [opts.name] : []), ...dependents]) this.skip(d, why, gate, opts.side);
       return false;
     }
-    this.check(opts.name ?? result.step, false, `${result.step}: ok`, result.sentence, opts.side, cause !== err.message ? cause : undefined);
+    this.check(opts.name ?? result.step, false, `${result.step}: ok`, result.sentence, opts.side);
     for (const d of dependents) this.skip(d, `not checked: ${err.message}`, null, opts.side);
     return false;
   }

@@ -7,15 +7,16 @@ import { chmodSync, existsSync, mkdirSync, rmdirSync, rmSync, unlinkSync, writeF
 import { join } from 'node:path';
 import { native } from '../src/native.js';
 import { formatResidue, residueSince, snapshot, type Residue } from '../src/residue.js';
+import { IPC, O } from '../src/errno.js';
 import { enter } from '../src/sandbox.js';
 import { cgroup2Root } from '../probes/cgroup.js';
 import { foreign } from '../scripts/harness.js';
 import { cli, isRoot, NOBODY, run, tmp } from './helpers/run.js';
 
 const rootOnly = isRoot ? test.serial : test.serial.skip;
-const IPC_CREAT = 0o1000;
-const O_CREAT = 0o100;
-const O_RDWR = 2;
+const IPC_CREAT = IPC.CREAT;
+const O_CREAT = O.CREAT;
+const O_RDWR = O.RDWR;
 
 function waitGone(pid: number, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;

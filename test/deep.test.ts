@@ -14,7 +14,7 @@ import type { ProbeDef } from '../src/probe.js';
 import { netVeth } from '../probes/net-veth.js';
 import { cgroup2Root, removeCgroup } from '../probes/cgroup.js';
 import { cli, CLI, isRoot, NOBODY, ROOT, run, tmp } from './helpers/run.js';
-import { missingTools, needTools } from './helpers/tools.js';
+import { missingTools, needRoot, needTools } from './helpers/tools.js';
 
 const rootOnly = isRoot ? test.serial : test.skip;
 const DEEP = ['net-veth', 'join', 'nesting', 'identity', 'pid-signals', 'ipc-mqueue'];
@@ -313,10 +313,12 @@ rootOnly('container-like /proc as root: privileged net-veth skips the ip_forward
   t.is(statusOf(r, 'inside, net.ipv4.ip_forward reads 1')?.gate, 'proc_sys_readonly');
 });
 
-const PIDNS = ['unshare', '-pf', '--mount-proc'];
+// As a normal user the pid namespace needs a user namespace to be made in (unshare -r).
+const PIDNS = isRoot ? ['unshare', '-pf', '--mount-proc'] : ['unshare', '-rpf', '--mount-proc'];
+const MODES = isRoot ? (['privileged', 'rootless'] as const) : (['rootless'] as const);
 
-rootOnly('inside a pid namespace with its own /proc: nesting does not guess its start level, pid-signals does not signal a pid that exists inside', (t) => {
-  for (const mode of ['privileged', 'rootless'] as const) {
+test.serial('inside a pid namespace with its own /proc: nesting does not guess its start level, pid-signals does not signal a pid that exists inside', (t) => {
+  for (const mode of MODES) {
     const res = probesIn(PIDNS, 'nesting,pid-signals', mode);
     t.deepEqual(bad(res.nesting), [], `nesting/${mode}`);
     t.deepEqual(bad(res['pid-signals']), [], `pid-signals/${mode}`);
@@ -327,29 +329,30 @@ rootOnly('inside a pid namespace with its own /proc: nesting does not guess its 
     t.is(statusOf(res['pid-signals'], 'kill(a host process\'s pid, 0) from inside is ESRCH')?.status, 'pass');
   }
   // control: on the host both are asserted (and pass)
-  const host = probesIn([], 'nesting,pid-signals', 'privileged');
+  const host = probesIn([], 'nesting,pid-signals', MODES[0]);
   t.is(statusOf(host.nesting, 'pid namespaces nest down to the deepest level the kernel allows')?.status, 'pass');
   t.is(statusOf(host['pid-signals'], 'kill(Node\'s own pid, 0) from inside is ESRCH')?.status, 'pass');
 });
 
-rootOnly('inside a pid namespace with its own /proc the CLI gives no fail (nesting, pid-signals)', (t) => {
+test.serial('inside a pid namespace with its own /proc the CLI gives no fail (nesting, pid-signals)', (t) => {
   const out = tmp();
-  const r = run([...PIDNS, process.execPath, CLI, '--only', 'nesting,pid-signals', '--out', out, '--json']);
+  const r = run([...PIDNS, process.execPath, CLI, '--only', 'nesting,pid-signals', ...(isRoot ? [] : ['--mode', 'rootless']), '--out', out, '--json']);
   t.is(r.status, 0, r.stdout + r.stderr);
   const rep = JSON.parse(r.stdout) as Report;
   for (const p of rep.probes) t.is(p.status, 'pass', describe(p));
 });
 
-rootOnly('a normal user inside unshare -Ur: user/rootless skips the file-owner check it cannot observe (the CLI)', (t) => {
+test.serial('a normal user inside unshare -Ur: user/rootless skips the file-owner check it cannot observe (the CLI)', (t) => {
   const out = tmp();
   chmodSync(out, 0o777);
-  const r = run([...NOBODY, 'unshare', '-Ur', process.execPath, CLI, '--only', 'user', '--mode', 'rootless', '--out', join(out, 'r'), '--json']);
+  const asUser = isRoot ? NOBODY : [];
+  const r = run([...asUser, 'unshare', '-Ur', process.execPath, CLI, '--only', 'user', '--mode', 'rootless', '--out', join(out, 'r'), '--json']);
   t.is(r.status, 0, r.stdout + r.stderr);
   const p = (JSON.parse(r.stdout) as Report).probes[0];
   t.is(p.status, 'pass', describe(p));
   t.is(p.assertions.find((a) => a.name === 'the host sees that file\'s real owner (control)')?.status, 'skipped');
   // control: as that user on the host the check runs and passes
-  const host = probesIn([...NOBODY], 'user', 'rootless').user;
+  const host = probesIn([...asUser], 'user', 'rootless').user;
   t.is(statusOf(host, 'the host sees that file\'s real owner (control)')?.status, 'pass');
 });
 
@@ -361,7 +364,7 @@ rootOnly('as root of unshare -Ur (one id mapped), every privileged probe runs an
   t.regex(statusOf(res.user, 'the host uid is not 0')?.reason ?? '', /maps only the caller's own uid 0/);
 });
 
-needTools(isRoot ? missingTools('python3') : 'writing a 65536-id map needs root')('as root of a user namespace mapping 65536 ids, every privileged probe runs and none fails; user maps a block of them', (t) => {
+(isRoot ? needTools(missingTools('python3')) : needRoot())('as root of a user namespace mapping 65536 ids, every privileged probe runs and none fails; user maps a block of them', (t) => {
   const res = probesIn(['python3', join(ROOT, 'test/helpers/userns-block.py')], 'all', 'privileged');
   for (const [name, r] of Object.entries(res)) t.deepEqual(bad(r), [], name);
   t.is(statusOf(res.user, 'before switching, the creator\'s uid is unmapped inside (overflow uid)')?.status, 'pass');

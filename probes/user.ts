@@ -1,7 +1,9 @@
 // User: the id maps inside show exactly what the parent wrote; inside, euid is 0 with a full
 // effective capability set; the host sees the unprivileged id; setgroups reads deny (rootless);
 // a host uid outside the map reads as the overflow uid.
-import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ProbeDef } from '../src/probe.js';
 import { privilegedIdPlan } from '../src/sandbox.js';
 
@@ -86,7 +88,16 @@ export const user: ProbeDef = {
     if (!privileged) ctx.expect('/proc/self/setgroups reads deny', (await a.readFile('/proc/self/setgroups').get()).trim(), 'deny', 'inside');
     const OVERFLOW = 'a file owned by a host uid outside the map shows the overflow uid inside';
     const REAL = 'the host sees that file\'s real owner (control)';
-    const file = unmappedOwnedFile(hostUid, uidCount, overflow);
+    // No such file on the system (Node in a user namespace): one Node makes is owned by Node's
+    // own uid, a real id, which the map leaves out when rootless mode dropped to another uid or
+    // the privileged block excludes it.
+    let file = unmappedOwnedFile(hostUid, uidCount, overflow);
+    const euid = process.geteuid?.() ?? 0;
+    if (!file && euid !== overflow && (euid < hostUid || euid >= hostUid + uidCount)) {
+      const dir = mkdtempSync(join(tmpdir(), 'nsprobe-user-'));
+      ctx.defer(() => rmdirSync(dir));
+      file = unmappedOwnedFile(hostUid, uidCount, overflow, [dir]);
+    }
     if (!file) {
       const why = `no file Node can see has a real owner outside the probe's map (uids ${hostUid}..${hostUid + uidCount - 1}): nsprobe runs in a user namespace where every other owner reads as the overflow uid ${overflow}`;
       ctx.skip(OVERFLOW, why, null, 'inside');

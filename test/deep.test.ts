@@ -369,6 +369,9 @@ rootOnly('as root of unshare -Ur (one id mapped), every privileged probe runs an
   for (const [name, r] of Object.entries(res)) t.deepEqual(bad(r), [], name);
   t.is(statusOf(res.user, 'before switching, the creator\'s uid is unmapped inside (overflow uid)')?.status, 'pass');
   t.is(statusOf(res.user, 'the host uid is not 0')?.status, 'pass');
+  // Every host file reads as the overflow uid here; the probe's own temporary file (owned by
+  // Node's uid 0, which the block leaves out) is the control.
+  t.is(statusOf(res.user, 'the host sees that file\'s real owner (control)')?.status, 'pass');
 });
 
 // ---------- stable assertion ids (issue 13) ----------

@@ -41,6 +41,9 @@ export const identity: ProbeDef = {
     // uid change can clear, and then an unprivileged host process could not open /proc/PID/ns.
     const a = await ctx.enter({ noVm: true, namespaces: created() });
     const host = await ctx.hostSide();
+    // Environment assumptions: Node's /proc shows its own namespaces and the sandbox by a.pid
+    // (true under a container's /proc too); "the host's" user namespace below is Node's, the
+    // initial one or the one nsprobe runs in, never assumed to be the initial one.
 
     for (const t of types) {
       const mine = readlinkSync(`/proc/self/ns/${t}`);

@@ -101,6 +101,9 @@ export const ipcMqueue: ProbeDef = {
         }
       });
     }
+    // Environment assumption avoided: the host's mqueue fs is looked at only where it can be
+    // (a fresh mount by a process allowed to, or a mount Node already has); else the queue is
+    // looked up by name from the host IPC namespace instead.
     const view = await hostView(ctx);
     if (view) {
       const seen = await view.list();

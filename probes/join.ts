@@ -73,6 +73,7 @@ export const joinProbe: ProbeDef = {
     const procOk = ctx.helper(await a.mount('proc', '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC), [procName('/proc/PID/ns paths'), procName('one pidfd with all types at once')],
       { name: 'the first process mounts a fresh /proc', side: 'inside' });
 
+    // Environment assumption: Node's /proc/self/ns shows Node's namespaces ("the host's" here).
     const hostNs = JOINED.map((t) => readlinkSync(`/proc/self/ns/${t}`));
     const inside = await nsLinks(a, JOINED);
     ctx.check('every namespace of the first process differs from the host\'s (control)', inside.every((l, i) => l !== hostNs[i]), 'all different', inside, 'control');

@@ -30,14 +30,24 @@ export interface ProbeDef {
   /** Every namespace type any sandbox of this probe creates, in this mode (default: namespaces(mode)); user is implied in rootless mode. */
   creates?: (mode: Mode) => NsType[];
   /** Host features the probe's helper steps use; gates that block them derive `affects` from these. */
-  uses?: { procMount?: boolean; veth?: boolean; sysctlWrite?: boolean; cgroupWrite?: boolean; userNsNesting?: boolean; pidNsNesting?: boolean; hostPidVisibility?: boolean };
+  uses?: ProbeUses;
   run(ctx: ProbeContext): Promise<void>;
 }
 
-/** Every namespace type the probe's sandboxes create in this mode (user included in rootless mode). */
+export interface ProbeUses {
+  procMount?: boolean;
+  veth?: boolean;
+  sysctlWrite?: boolean;
+  cgroupWrite?: boolean;
+  userNsNesting?: boolean;
+  pidNsNesting?: boolean;
+  hostPidVisibility?: boolean;
+}
+
+/** Every namespace type the probe creates in this mode, user included in rootless mode. */
 export function createdNamespaces(def: ProbeDef, mode: Mode): NsType[] {
-  const base = def.creates?.(mode) ?? def.namespaces?.(mode) ?? [def.namespace];
-  const all = new Set<NsType>([def.namespace, ...base]);
+  const made = def.creates?.(mode) ?? def.namespaces?.(mode) ?? [def.namespace];
+  const all = new Set<NsType>([def.namespace, ...made]);
   if (mode === 'rootless') all.add('user');
   return [...all];
 }
@@ -56,6 +66,11 @@ export interface HelperOptions {
    * skips the dependents with the reason, gate or not, and is not a failed assertion.
    */
   required?: boolean;
+}
+
+/** The modes a probe exists in. */
+export function probeModes(def: ProbeDef): readonly Mode[] {
+  return def.needs?.modes ?? ['privileged', 'rootless'];
 }
 
 export class ProbeUnsupported extends Error {}

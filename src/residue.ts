@@ -16,14 +16,15 @@
 // - hostname and domainname;
 // - new entries directly in /tmp, /var/tmp, /dev/shm, the cwd, $HOME and the package folder,
 //   except the report folder (and folders above it that the run created for it).
+import { scrubLine } from './text.js';
 import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { MS } from './errno.js';
 import { packageRoot } from './paths.js';
+import { NS_TYPES } from './namespaces.js';
 import { enter, type Sandbox } from './sandbox.js';
 
-const NS_TYPES = ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'time', 'user', 'uts'] as const;
 
 export type ResidueKind = 'process' | 'mount' | 'sysvipc' | 'mqueue' | 'netdev' | 'netns' | 'cgroup' | 'host' | 'file';
 
@@ -319,7 +320,8 @@ export function diff(before: Snapshot, after: Snapshot): Residue[] {
 
 /** One line per residue, for the CLI and test messages. */
 export function formatResidue(r: readonly Residue[]): string {
-  return r.map((x) => `residue: ${x.kind}: ${x.what}\n`).join('');
+  // Names of files, processes, queues and devices are anyone's choice: no escape reaches a terminal.
+  return r.map((x) => `residue: ${x.kind}: ${scrubLine(x.what)}\n`).join('');
 }
 
 export interface CheckOptions extends SnapshotOptions {

@@ -383,3 +383,27 @@ rootOnly('assertion ids are the same from run to run, and no name holds a value 
     for (const x of a[name].assertions) t.notRegex(x.name, /169\.254\.|fe80:|nsp[a-z0-9]{8}|\/proc\/\d+|pid \d{2,}|uid \d{2,}/, `${name}: "${x.name}" holds no pid, address or token`);
   }
 });
+
+// The same environments through the CLI (the runner's own explain() and privileged-mode rule).
+const cliIn = (prefix: string[], args: string[]) => {
+  const out = tmp();
+  chmodSync(out, 0o777);
+  const r = run([...prefix, process.execPath, CLI, ...args, '--out', join(out, 'r'), '--json'], { timeoutMs: 120_000 });
+  return { status: r.status, rep: JSON.parse(r.stdout || 'null') as Report | null, stderr: r.stderr };
+};
+
+for (const [where, prefix] of [
+  ['root of unshare -Ur', ['unshare', '-Ur']],
+  ['root of a user namespace mapping 65536 ids', ['python3', join(ROOT, 'test/helpers/userns-block.py')]],
+  ['a container-like /proc as nobody', [...CPROC, ...NOBODY]],
+  ['a container-like /proc as root', CPROC],
+] as const) {
+  rootOnly(`the CLI in ${where}: no probe fails or errors, and every skipped check names why`, (t) => {
+    const { status, rep, stderr } = cliIn([...prefix], []);
+    t.is(status, 0, stderr);
+    for (const p of rep!.probes) {
+      t.true(p.status === 'pass' || p.status === 'unsupported', describe(p));
+      for (const a of p.assertions.filter((x) => x.status === 'skipped')) t.truthy(a.reason, `${p.id}: ${a.name} says why`);
+    }
+  });
+}

@@ -75,7 +75,8 @@ export const nesting: ProbeDef = {
   // The measuring sandbox is only in a user namespace (rootless); the pid namespaces it creates
   // are listed so that a max_pid_namespaces gate explains a refusal.
   namespaces: (mode) => (mode === 'rootless' ? ['user', 'pid'] : ['pid']),
-  creates: (mode) => (mode === 'rootless' ? ['user', 'pid'] : ['user', 'pid']),
+  // Both modes nest user and pid namespaces below the measuring sandbox.
+  creates: () => ['user', 'pid'],
   uses: { userNsNesting: true, pidNsNesting: true },
   async run(ctx) {
     const a = await ctx.enter({ namespaces: [] });

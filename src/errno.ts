@@ -13,7 +13,6 @@ export const E = {
   EBUSY: 16, EEXIST: 17, ENODEV: 19, ENOTDIR: 20, EINVAL: 22, ENOTTY: 25, ENOSPC: 28, EROFS: 30,
   EPROTO: 71, EUSERS: 87, ETIMEDOUT: 110,
 } as const;
-export type ErrnoName = keyof typeof E | string;
 
 /** The number of an errno name ("EPERM" -> 1), or undefined. */
 export function errnoNumber(name: string): number | undefined {

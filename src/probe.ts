@@ -1,10 +1,10 @@
 // What a probe module declares, and the context the runner hands it. A probe says which
 // namespaces it needs and what it asserts; the runner enters, times, skips, diagnoses and reports.
 import { isDeepStrictEqual } from 'node:util';
-import { NsError } from './errors.js';
+import type { NsError } from './errors.js';
 import { errnoNumber } from './errno.js';
 import type { AssertionResult, Mode, NsType, Side } from './model.js';
-import { Outcome, enter, join, type EnterOptions, type Sandbox } from './sandbox.js';
+import { enter, join, type EnterOptions, type Outcome, type Sandbox } from './sandbox.js';
 
 export interface ProbeNeeds {
   /** Modes the probe exists in (default both). */
@@ -233,17 +233,6 @@ export class ProbeContext {
     this.check(opts.name ?? result.step, false, `${result.step}: ok`, result.sentence, opts.side);
     for (const d of dependents) this.skip(d, `not checked: ${err.message}`, null, opts.side);
     return false;
-  }
-
-  /** Like helper() for a step that throws (entering, forking): the NsError it throws is the failure. */
-  async helperAttempt<T>(step: string, fn: () => Promise<T>, dependents: readonly string[], opts: HelperOptions = {}): Promise<T | undefined> {
-    try {
-      return await fn();
-    } catch (e) {
-      if (!(e instanceof NsError)) throw e;
-      this.helper(Outcome.failed(step, e), dependents, opts);
-      return undefined;
-    }
   }
 
   metric(name: string, value: number): void {

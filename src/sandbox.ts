@@ -320,7 +320,10 @@ export class Sandbox {
     return this.closed;
   }
 
-  /** Sends a request and returns the reply, whose err says whether the syscall failed. */
+  /**
+   * The wire level: sends a request and returns the raw reply, whose err says whether the syscall
+   * failed. Probes use the typed requests below, which resolve to an Outcome.
+   */
   call(op: number, nums: ReadonlyArray<number | bigint> = [], strs: ReadonlyArray<Str> = [], timeoutMs = this.timeoutMs): Promise<Reply> {
     const run = async (): Promise<Reply> => {
       if (this.closed) throw new NsError('request', 'send', 9 /* EBADF */, 'the sandbox is closed');

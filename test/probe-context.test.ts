@@ -4,7 +4,7 @@
 import test from 'ava';
 import { NsError } from '../src/errors.js';
 import { ProbeContext, createdNamespaces, type ProbeDef } from '../src/probe.js';
-import { Outcome, mappedRanges, pickIdBlock } from '../src/sandbox.js';
+import { Outcome, attempt, mappedRanges, pickIdBlock } from '../src/sandbox.js';
 import { PROBES } from '../probes/index.js';
 import { ownPidNsLevel, procIsInitialPidNs } from '../probes/nesting.js';
 
@@ -106,6 +106,17 @@ test('a helper step blocked by a gate skips its dependents with the reason and t
   const ok = new ProbeContext(def, 'rootless', 1000);
   t.true(ok.helper(Outcome.ok('mount proc on /proc', undefined), ['dep'], { name: 'a fresh proc mounts inside' }));
   t.deepEqual(ok.assertions.map((a) => [a.name, a.status]), [['a fresh proc mounts inside', 'pass']]);
+});
+
+test('attempt() turns an NsError thrown by a step (entering, forking) into a failed Outcome; other errors still throw', async (t) => {
+  const o = await attempt('enter a second user namespace level', async () => {
+    throw new NsError('clone', 'clone', 28);
+  });
+  t.is(o.sentence, 'enter a second user namespace level: ENOSPC');
+  t.is((await attempt('ok', async () => 5)).value, 5);
+  await t.throwsAsync(attempt('bug', async () => {
+    throw new TypeError('a bug');
+  }), { instanceOf: TypeError });
 });
 
 test('ctx.skip records status skipped with reason, gate and a stable id', (t) => {

@@ -410,3 +410,21 @@ for (const [where, prefix] of [
     }
   });
 }
+
+rootOnly('with user.max_user_namespaces=0 in a user namespace, privileged probes that nest one more user namespace pass on what they can show and skip the rest with the gate', (t) => {
+  const { status, rep, stderr } = cliIn(['unshare', '-Ur', 'sh', '-c', 'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"', 'sh'], ['--mode', 'privileged']);
+  t.is(status, 0, stderr);
+  const by = (id: string) => rep!.probes.find((p) => p.id === id)!;
+  t.is(by('user/privileged').status, 'unsupported', 'its own namespace is the one refused');
+  t.is(by('user/privileged').gate, 'max_user_namespaces');
+  for (const id of ['uts/privileged', 'pid/privileged', 'mnt/privileged', 'identity/privileged', 'join/privileged', 'nesting/privileged']) {
+    const p = by(id);
+    t.is(p.status, 'pass', describe(p));
+  }
+  const skipped = (id: string) => by(id).assertions.filter((a) => a.status === 'skipped');
+  for (const id of ['identity/privileged', 'join/privileged', 'nesting/privileged']) {
+    t.true(skipped(id).length > 0, `${id} skips what needs a user namespace`);
+    for (const a of skipped(id)) t.is(a.gate, 'max_user_namespaces', `${id}: ${a.name}`);
+  }
+  t.is(by('nesting/privileged').assertions.find((a) => a.name === 'pid namespaces nest below the start until the kernel refuses')?.status, 'pass', 'the pid measurement stands');
+});

@@ -14,6 +14,7 @@ import type { ProbeDef } from '../src/probe.js';
 import { netVeth } from '../probes/net-veth.js';
 import { cgroup2Root, removeCgroup } from '../probes/cgroup.js';
 import { cli, CLI, isRoot, NOBODY, ROOT, run, tmp } from './helpers/run.js';
+type Teardown = { teardown(fn: () => void): void };
 import { missingTools, needRoot, needTools } from './helpers/tools.js';
 
 const rootOnly = isRoot ? test.serial : test.skip;
@@ -331,7 +332,7 @@ test.serial('inside a pid namespace with its own /proc: nesting does not guess i
 });
 
 test.serial('inside a pid namespace with its own /proc the CLI gives no fail (nesting, pid-signals)', (t) => {
-  const out = tmp();
+  const out = tmp(t);
   const r = run([...PIDNS, process.execPath, CLI, '--only', 'nesting,pid-signals', ...(isRoot ? [] : ['--mode', 'rootless']), '--out', out, '--json']);
   t.is(r.status, 0, r.stdout + r.stderr);
   const rep = JSON.parse(r.stdout) as Report;
@@ -339,7 +340,7 @@ test.serial('inside a pid namespace with its own /proc the CLI gives no fail (ne
 });
 
 test.serial('a normal user inside unshare -Ur: user/rootless skips the file-owner check it cannot observe (the CLI)', (t) => {
-  const out = tmp();
+  const out = tmp(t);
   chmodSync(out, 0o777);
   const asUser = isRoot ? NOBODY : [];
   const r = run([...asUser, 'unshare', '-Ur', process.execPath, CLI, '--only', 'user', '--mode', 'rootless', '--out', join(out, 'r'), '--json']);
@@ -385,8 +386,8 @@ rootOnly('assertion ids are the same from run to run, and no name holds a value 
 });
 
 // The same environments through the CLI (the runner's own explain() and privileged-mode rule).
-const cliIn = (prefix: string[], args: string[]) => {
-  const out = tmp();
+const cliIn = (t: Teardown, prefix: string[], args: string[]) => {
+  const out = tmp(t);
   chmodSync(out, 0o777);
   const r = run([...prefix, process.execPath, CLI, ...args, '--out', join(out, 'r'), '--json'], { timeoutMs: 120_000 });
   return { status: r.status, rep: JSON.parse(r.stdout || 'null') as Report | null, stderr: r.stderr };
@@ -401,7 +402,7 @@ for (const [where, prefix] of [
   ['a container-like /proc as root', CPROC],
 ] as const) {
   rootOnly(`the CLI in ${where}: every probe passes (privileged ones too where the caller holds CAP_SYS_ADMIN), every skipped check names why`, (t) => {
-    const { status, rep, stderr } = cliIn([...prefix], []);
+    const { status, rep, stderr } = cliIn(t, [...prefix], []);
     t.is(status, 0, stderr);
     t.is(rep!.probes.length, where.endsWith('as nobody') ? 14 : 28);
     for (const p of rep!.probes) {
@@ -412,7 +413,7 @@ for (const [where, prefix] of [
 }
 
 rootOnly('with user.max_user_namespaces=0 in a user namespace, privileged probes that nest one more user namespace pass on what they can show and skip the rest with the gate', (t) => {
-  const { status, rep, stderr } = cliIn(['unshare', '-Ur', 'sh', '-c', 'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"', 'sh'], ['--mode', 'privileged']);
+  const { status, rep, stderr } = cliIn(t, ['unshare', '-Ur', 'sh', '-c', 'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"', 'sh'], ['--mode', 'privileged']);
   t.is(status, 0, stderr);
   const by = (id: string) => rep!.probes.find((p) => p.id === id)!;
   t.is(by('user/privileged').status, 'unsupported', 'its own namespace is the one refused');

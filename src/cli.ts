@@ -12,6 +12,7 @@ import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, privilegedSkipReason
 import { collectHostFacts } from './host/facts.js';
 import { HOST_FACTS_DEADLINE_MS, realHostContext, withDeadline } from './host/hostfs.js';
 import { rootlessPlan } from './sandbox.js';
+import { CONSUMER_HELP, consumerRun, ConsumerUsageError } from './consumers.js';
 
 const FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html'];
 
@@ -258,9 +259,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     return runMerge(argv.slice(1));
   }
   if (argv[0] === 'bench') return bench(argv.slice(1));
-  const o = parseArgs(argv);
+  const cons = consumerRun(argv); // --for, --as-user, --require consumer:ID; `nsprobe consumers`
+  if (cons.listed !== null) return cons.listed;
+  const o = parseArgs(cons.rest);
+  if (cons.probes && !o.only) o.only = cons.probes;
   if (o.help) {
-    process.stdout.write(HELP);
+    process.stdout.write(HELP + CONSUMER_HELP);
     return 0;
   }
   if (o.version) {
@@ -322,6 +326,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   // The handlers stay while the reports are written: a signal then lets the writing finish (a
   // few ms), so the folder holds every report or none, never a temporary file.
+  cons.evaluate(report, host);
   let files: string[];
   try {
     files = await writeReports(report, out, o.formats);
@@ -333,6 +338,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (o.json) {
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   } else {
+    process.stdout.write(cons.verdictsFirst(report));
     process.stdout.write(renderSummary(report, { color }));
     process.stdout.write(`reports: ${scrubLine(files.join(', '))}\n`);
   }
@@ -346,7 +352,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (testedNothing(report)) {
     process.stderr.write(`nsprobe: warning: nothing was tested: ${report.probes.length ? `all ${report.probes.length} probe results are unsupported or skipped` : 'no probe ran'} (causes above and in the reports)${o.strict ? '; --strict: exit 1' : '; --strict makes this exit 1'}\n`);
   }
-  return exitCode(report, o.require, scope, o.strict);
+  return Math.max(exitCode(report, o.require, scope, o.strict), cons.exitCode(report));
 }
 
 const invoked = process.argv[1] && /(^|\/)(cli\.(js|ts)|nsprobe)$/.test(process.argv[1]);
@@ -357,7 +363,7 @@ if (invoked) {
       process.exitCode = code;
     },
     (e) => {
-      if (e instanceof UsageError || e instanceof OutputError) {
+      if (e instanceof UsageError || e instanceof OutputError || e instanceof ConsumerUsageError) {
         process.stderr.write(`nsprobe: ${scrubLine(e.message)}\n`);
         process.exitCode = 2;
       } else {

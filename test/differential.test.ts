@@ -1,0 +1,330 @@
+// The differential test against the kernel (issue 12, item 6). In every environment of
+// test/helpers/envs.ts, nsprobe and util-linux unshare run side by side, and for each of the
+// eight base probes and both modes nsprobe must say `unsupported` exactly when the kernel, asked
+// through unshare in that same place, refuses; where it refuses, the gate nsprobe names must fit
+// the errno unshare got. nsprobe must also report no `fail` and no `error` for these probes
+// anywhere. The agreement table goes to the test log.
+//
+// What unshare command stands for each mode:
+// - privileged = no new user namespace, as the caller: `unshare --uts true`, ..., `unshare -pf
+//   true` (and `-pf --mount-proc true` for the fresh /proc), `unshare --user true` for the user
+//   probe. Without CAP_SYS_ADMIN in its own user namespace the kernel refuses a caller every
+//   privileged creation, and nsprobe then skips privileged mode with that reason: that is how the
+//   user probe's privileged row is judged there too (`unshare --user` alone needs no capability).
+// - rootless = a user namespace of its own plus the namespace, as src/sandbox.ts rootlessPlan()
+//   does it: a non-root caller runs `unshare -Ur --uts true`; root switches to uid 65534 first
+//   when 65534 (uid and gid) is mapped where it runs, else nests as uid 0.
+import test, { type ExecutionContext } from 'ava';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { NS_TYPES, type NsType, type Mode, type ProbeResult, type Report } from '../src/model.js';
+import { ENVS, envUnavailable, mapLimit, NOBODY_ID, runIn, type Env } from './helpers/envs.js';
+import { isRoot, missingTools, needRoot, needTools } from './helpers/tools.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+const MODES_: readonly Mode[] = ['privileged', 'rootless'];
+const CAP_SYS_ADMIN = 21;
+const HAVE_IP = missingTools('ip') === null;
+/** Environments run side by side (each is one nsprobe run, ~0.5 s, and ~20 short unshare runs). */
+const PARALLEL = 3;
+
+// ---------- the kernel's side: a shell script run in the environment ----------
+
+const FLAG: Record<NsType, string> = { uts: '--uts', ipc: '--ipc', pid: '-pf', net: '--net', mnt: '--mount', user: '', cgroup: '--cgroup', time: '--time' };
+
+/** The checks, keyed `<ns>/<mode>` (creation) and `<ns>/<mode>:proc` / `:veth` (helper steps). */
+function kernelScript(): string {
+  const lines = [
+    `cap=$(awk '/^CapEff:/ { print $2 }' /proc/self/status); echo "F cap $cap"`,
+    'euid=$(id -u); echo "F euid $euid"',
+    // rootlessPlan(): root drops to 65534 when 65534 is mapped (uid and gid) where it runs.
+    `mapped() { awk -v id=${NOBODY_ID} '{ if (id >= $1 && id < $1 + $3) f = 1 } END { exit f ? 0 : 1 }' "$1"; }`,
+    'drop=no; if [ "$euid" = 0 ] && mapped /proc/self/uid_map && mapped /proc/self/gid_map; then drop=yes; fi; echo "F drop $drop"',
+    `if [ "$drop" = yes ]; then RL="setpriv --reuid=${NOBODY_ID} --regid=${NOBODY_ID} --clear-groups unshare -Ur"; elif [ "$euid" = 0 ]; then RL="unshare -Ur"; else RL="unshare -Ur"; fi`,
+    `t() { key=$1; shift; out=$("$@" 2>&1 >/dev/null); rc=$?; printf 'R %s %s %s\\n' "$key" "$rc" "$(printf %s "$out" | tr '\\n' ' ')"; }`,
+  ];
+  for (const ns of NS_TYPES) {
+    const f = FLAG[ns];
+    lines.push(`t ${ns}/privileged unshare ${ns === 'user' ? '--user' : f} true`);
+    lines.push(`t ${ns}/rootless $RL ${f} true`);
+  }
+  lines.push('t pid/privileged:proc unshare -pf --mount-proc true', 't pid/rootless:proc $RL -pf --mount-proc true');
+  if (HAVE_IP) lines.push('t net/privileged:veth unshare --net ip link add nsp-a type veth peer name nsp-b', 't net/rootless:veth $RL --net ip link add nsp-a type veth peer name nsp-b');
+  return lines.join('\n');
+}
+
+const STRERROR: Record<string, string> = {
+  'Operation not permitted': 'EPERM',
+  'No space left on device': 'ENOSPC',
+  'Invalid argument': 'EINVAL',
+  'Permission denied': 'EACCES',
+  'Too many users': 'EUSERS',
+  'Function not implemented': 'ENOSYS',
+  'Read-only file system': 'EROFS',
+  'Cannot allocate memory': 'ENOMEM',
+  'Resource temporarily unavailable': 'EAGAIN',
+  'No such file or directory': 'ENOENT',
+  'Device or resource busy': 'EBUSY',
+  'Too many open files': 'EMFILE',
+  'File exists': 'EEXIST',
+};
+
+interface KernelResult {
+  ok: boolean;
+  /** For a refusal: the errno unshare (or ip) printed, or '?' when none could be read. */
+  code?: string;
+  /** Where it failed: unshare (creation), idmap (uid_map/gid_map/setgroups), mount, setpriv, ip. */
+  step?: string;
+  message?: string;
+}
+
+export function parseRefusal(message: string): { code: string; step: string } {
+  let code = '?';
+  for (const [text, c] of Object.entries(STRERROR)) if (message.includes(text)) code = c;
+  const step = /unshare failed/.test(message)
+    ? 'unshare'
+    : /uid_map|gid_map|setgroups/.test(message)
+      ? 'idmap'
+      : /mount/.test(message)
+        ? 'mount'
+        : /RTNETLINK|Cannot find device|ip:/.test(message)
+          ? 'ip'
+          : /setpriv/.test(message)
+            ? 'setpriv'
+            : 'unknown';
+  return { code, step };
+}
+
+interface KernelSide {
+  capSysAdmin: boolean | null;
+  euid: number | null;
+  drop: boolean | null;
+  results: Map<string, KernelResult>;
+  raw: string;
+}
+
+function parseKernel(stdout: string, stderr: string): KernelSide {
+  const k: KernelSide = { capSysAdmin: null, euid: null, drop: null, results: new Map(), raw: stdout + stderr };
+  for (const line of stdout.split('\n')) {
+    const m = /^F (\w+) (.*)$/.exec(line);
+    if (m) {
+      if (m[1] === 'cap' && /^[0-9a-f]+$/i.test(m[2])) k.capSysAdmin = ((BigInt('0x' + m[2]) >> BigInt(CAP_SYS_ADMIN)) & 1n) === 1n;
+      if (m[1] === 'euid') k.euid = Number(m[2]);
+      if (m[1] === 'drop') k.drop = m[2] === 'yes';
+      continue;
+    }
+    const r = /^R (\S+) (\d+) ?(.*)$/.exec(line);
+    if (!r) continue;
+    const message = r[3].trim();
+    if (r[2] === '0') k.results.set(r[1], { ok: true });
+    else k.results.set(r[1], { ok: false, ...parseRefusal(message), message });
+  }
+  return k;
+}
+
+// ---------- nsprobe's side ----------
+
+interface NsprobeSide {
+  report: Report | null;
+  status: number | null;
+  stderr: string;
+}
+
+/** nsprobe's creation verdict for one probe/mode: refused (unsupported/skipped/not run) or tried. */
+interface Verdict {
+  refused: boolean;
+  short: string;
+  gate: string | null | undefined;
+  probe?: ProbeResult;
+}
+
+function verdictOf(side: NsprobeSide, ns: NsType, mode: Mode): Verdict {
+  if (!side.report) return { refused: false, short: 'no report', gate: undefined };
+  const p = side.report.probes.find((x) => x.id === `${ns}/${mode}`);
+  if (!p) {
+    // A mode nsprobe left out entirely (as it may when the caller cannot run it) counts as refused.
+    const why = (side.report.notes ?? []).find((n) => n.includes(mode));
+    return { refused: why !== undefined, short: why ? 'not run (noted)' : 'missing', gate: null };
+  }
+  const status = p.status as string;
+  const refused = status === 'unsupported' || status === 'skipped';
+  return { refused, short: refused ? `${status === 'skipped' ? 'skip' : 'unsup'}:${p.gate ?? 'null'}` : status, gate: p.gate, probe: p };
+}
+
+// ---------- judging ----------
+
+const EPERM_GATES = ['seccomp', 'chroot', 'unprivileged_userns_clone', 'apparmor_userns'];
+
+/** The gates that may explain a refusal with `code` of probe `ns` in `mode`. */
+export function gatesFor(code: string, ns: NsType, mode: Mode): string[] {
+  switch (code) {
+    case 'ENOSPC':
+    case 'EUSERS':
+      return [`max_${ns}_namespaces`, ...(mode === 'rootless' || ns === 'user' ? ['max_user_namespaces', 'userns_nesting'] : [])].filter((g, i, a) => a.indexOf(g) === i);
+    case 'EPERM':
+      return EPERM_GATES;
+    case 'EACCES':
+      return ['apparmor_userns'];
+    case 'EINVAL':
+      return ['kernel_config'];
+    case 'ENOSYS':
+      return ['seccomp', 'kernel_config'];
+    default:
+      return [];
+  }
+}
+
+/** nsprobe's words for privileged mode refused for want of CAP_SYS_ADMIN. */
+function capReason(p: ProbeResult | undefined, report: Report | null): boolean {
+  const texts = [p?.cause ?? '', p?.gate ?? '', ...(p ? [] : report?.notes ?? [])];
+  return texts.some((t) => /CAP_SYS_ADMIN|needs root/i.test(t));
+}
+
+interface Cell {
+  env: string;
+  ns: NsType;
+  mode: Mode;
+  nsprobe: string;
+  kernel: string;
+  extra: string;
+  agree: boolean;
+  why: string;
+}
+
+function judge(env: Env, side: NsprobeSide, k: KernelSide, ns: NsType, mode: Mode): Cell {
+  const v = verdictOf(side, ns, mode);
+  const kr = k.results.get(`${ns}/${mode}`);
+  const extras: string[] = [];
+  for (const step of ['proc', 'veth']) {
+    const x = k.results.get(`${ns}/${mode}:${step}`);
+    if (x && !x.ok) extras.push(`${step === 'proc' ? '/proc' : 'veth'}:${x.code}`);
+  }
+  const cell = (agree: boolean, why: string, kernel: string): Cell => ({ env: env.id, ns, mode, nsprobe: v.short, kernel, extra: extras.join(','), agree, why });
+  if (!kr) return cell(false, `the kernel check did not run: ${k.raw.trim().split('\n').slice(-3).join(' | ')}`, '?');
+  // Without CAP_SYS_ADMIN in its user namespace the kernel refuses the caller any privileged creation.
+  const capRefused = mode === 'privileged' && k.capSysAdmin === false;
+  const kernelRefused = !kr.ok || capRefused;
+  const kernel = kr.ok ? (capRefused ? 'ok,noCAP' : 'ok') : `${kr.code}${kr.step === 'unshare' ? '' : `@${kr.step}`}`;
+  if (v.refused !== kernelRefused) {
+    return cell(false, kernelRefused ? `kernel refuses (${kr.message ?? 'no CAP_SYS_ADMIN'}), nsprobe says ${v.short}` : `kernel creates it, nsprobe says ${v.short}: ${v.probe?.cause ?? '(no cause)'}`, kernel);
+  }
+  if (!kernelRefused) return cell(true, '', kernel);
+  if (capRefused && (kr.ok || kr.code === 'EPERM')) {
+    const ok = capReason(v.probe, side.report) || EPERM_GATES.includes(v.gate ?? '');
+    return cell(ok, ok ? '' : `privileged without CAP_SYS_ADMIN, but nsprobe's reason does not say so: gate ${v.gate}, cause ${v.probe?.cause}`, kernel);
+  }
+  const allowed = gatesFor(kr.code ?? '?', ns, mode);
+  const ok = v.gate != null && allowed.includes(v.gate);
+  return cell(ok, ok ? '' : `unshare got ${kr.code} (${kr.message}); nsprobe names gate ${v.gate ?? 'null'}, expected one of ${allowed.join(', ') || '(no gate known for that errno)'}`, kernel);
+}
+
+interface EnvOutcome {
+  env: Env;
+  cells: Cell[];
+  bad: string[];
+  side: NsprobeSide;
+  kernel: KernelSide;
+}
+
+async function runEnv(env: Env): Promise<EnvOutcome> {
+  const out = mkdtempSync(join(tmpdir(), 'nsprobe-test-diff-'));
+  try {
+    chmodSync(out, 0o777); // nobody environments write their reports here
+    const argv = [process.execPath, CLI, '--json', '--out', out, '--only', NS_TYPES.join(','), '--mode', 'both'];
+    const [n, k] = await Promise.all([runIn(env, argv, { timeoutMs: 30000 }), runIn(env, ['sh', '-c', kernelScript()], { timeoutMs: 30000 })]);
+    let report: Report | null = null;
+    try {
+      report = JSON.parse(n.stdout) as Report;
+    } catch {
+      report = null;
+    }
+    const side: NsprobeSide = { report, status: n.status, stderr: n.stderr };
+    const kernel = parseKernel(k.stdout, k.stderr);
+    const cells = NS_TYPES.flatMap((ns) => MODES_.map((m) => judge(env, side, kernel, ns, m)));
+    const bad: string[] = [];
+    if (!report) bad.push(`nsprobe gave no report (exit ${n.status}${n.timedOut ? ', timed out' : ''}): ${n.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);
+    for (const p of report?.probes ?? []) {
+      if (p.status !== 'fail' && p.status !== 'error') continue;
+      const failed = p.assertions.filter((a) => a.status === 'fail').map((a) => `${a.name} (expected ${JSON.stringify(a.expected)}, got ${JSON.stringify(a.actual)})`);
+      bad.push(`${p.id} ${p.status}: ${p.cause ?? ''}${p.stage ? ` [${p.stage}/${p.syscall ?? ''}/${p.code ?? ''}, gate ${p.gate}]` : ''}${failed.length ? `; failed: ${failed.join('; ')}` : ''}`);
+    }
+    return { env, cells, bad, side, kernel };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+// ---------- the table ----------
+
+function table(outcomes: EnvOutcome[]): string {
+  const header = ['environment', ...NS_TYPES.flatMap((ns) => MODES_.map((m) => `${ns}/${m === 'privileged' ? 'P' : 'R'}`))];
+  const rows = outcomes.map((o) => [o.env.id, ...o.cells.map((c) => `${c.agree ? '' : '!! '}${c.nsprobe} | ${c.kernel}${c.extra ? ` (${c.extra})` : ''}`)]);
+  const width = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const fmt = (r: string[]) => r.map((x, i) => x.padEnd(width[i])).join('  ').trimEnd();
+  return [
+    'cell: nsprobe verdict (status, or unsup/skip:gate) | unshare result (ok, or errno[@step]; ok,noCAP: created, but no CAP_SYS_ADMIN for privileged mode); (/proc:, veth:) helper steps the kernel refused; !! disagreement',
+    fmt(header),
+    ...rows.map(fmt),
+  ].join('\n');
+}
+
+// ---------- tests ----------
+
+const available = ENVS.filter((e) => envUnavailable(e) === null);
+let all: Map<string, Promise<EnvOutcome>> | null = null;
+/** Starts every available environment once (bounded parallelism); each test awaits its own. */
+function outcomes(): Map<string, Promise<EnvOutcome>> {
+  if (all) return all;
+  const started = new Map<string, { resolve: (o: EnvOutcome) => void; reject: (e: unknown) => void }>();
+  all = new Map(available.map((e) => [e.id, new Promise<EnvOutcome>((resolveP, reject) => started.set(e.id, { resolve: resolveP, reject }))]));
+  void mapLimit(available, PARALLEL, async (e) => {
+    try {
+      started.get(e.id)!.resolve(await runEnv(e));
+    } catch (err) {
+      started.get(e.id)!.reject(err);
+    }
+  });
+  return all;
+}
+
+function checkEnv(t: ExecutionContext, o: EnvOutcome): void {
+  t.log(`${o.env.id}: ${o.env.describe}`);
+  const k = o.kernel;
+  t.log(`  inside: euid ${k.euid}, CAP_SYS_ADMIN ${k.capSysAdmin}, rootless drops to ${NOBODY_ID}: ${k.drop}; nsprobe exit ${o.side.status}`);
+  for (const c of o.cells) t.log(`  ${c.agree ? 'agree   ' : 'DISAGREE'} ${`${c.ns}/${c.mode}`.padEnd(17)} nsprobe ${c.nsprobe.padEnd(28)} unshare ${c.kernel}${c.extra ? ` (${c.extra})` : ''}${c.why ? `: ${c.why}` : ''}`);
+  for (const b of o.bad) t.log(`  FAIL/ERROR ${b}`);
+  const wrong = o.cells.filter((c) => !c.agree);
+  t.deepEqual(wrong.map((c) => `${c.ns}/${c.mode}: ${c.why}`), [], `${o.env.id}: nsprobe and unshare disagree`);
+  t.deepEqual(o.bad, [], `${o.env.id}: nsprobe reports fail or error for a base probe`);
+}
+
+const baseTools = missingTools('unshare', 'setpriv', 'awk');
+for (const env of ENVS) {
+  const title = `differential: ${env.id}: ${env.describe}`;
+  const why = envUnavailable(env);
+  const impl = async (t: ExecutionContext) => {
+    const o = await outcomes().get(env.id)!;
+    checkEnv(t, o);
+  };
+  if (env.needsRoot && !isRoot) needRoot()(title, impl);
+  else if (why !== null && why.startsWith(`uid ${NOBODY_ID} cannot read`)) test.skip(`${title} (skipped: ${why})`, impl);
+  else needTools(baseTools ?? why)(title, impl);
+}
+
+needTools(baseTools)('differential: the agreement table over every environment is 100%', async (t) => {
+  const got = await Promise.all([...outcomes().values()]);
+  const cells = got.flatMap((o) => o.cells);
+  const agree = cells.filter((c) => c.agree).length;
+  t.log(`environments: ${got.map((o) => o.env.id).join(', ')}${available.length < ENVS.length ? `; not built here: ${ENVS.filter((e) => !available.includes(e)).map((e) => `${e.id} (${envUnavailable(e)})`).join(', ')}` : ''}`);
+  t.log('\n' + table(got));
+  const wrong = cells.filter((c) => !c.agree);
+  if (wrong.length) t.log('disagreements:\n' + wrong.map((c) => `  ${c.env} ${c.ns}/${c.mode}: ${c.why}`).join('\n'));
+  const bad = got.flatMap((o) => o.bad.map((b) => `${o.env.id}: ${b}`));
+  if (bad.length) t.log('fail/error:\n' + bad.map((b) => `  ${b}`).join('\n'));
+  t.log(`agreement: ${agree}/${cells.length} (${cells.length ? ((100 * agree) / cells.length).toFixed(1) : '0'}%)`);
+  t.true(cells.length > 0, 'no environment could be built');
+  t.is(agree, cells.length, 'agreement between nsprobe and the kernel is not 100%');
+  t.deepEqual(bad, [], 'nsprobe reports fail or error for a base probe');
+});

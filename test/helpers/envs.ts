@@ -1,0 +1,254 @@
+// Environments a test can run a command in: root, nobody, root of a user namespace, a pid
+// namespace with its own /proc, a container-like /proc, per-type namespace limits, a container's
+// seccomp filter, a chroot, user namespaces nested to the limit. Each wraps an argv so that it
+// runs there; everything the wrapper creates lives in namespaces that die with the command (or in
+// a temporary folder that dispose() removes), so nothing is left on the host. Used by the
+// differential test against util-linux unshare, and meant for the tests of consumer programs
+// (bwrap, podman, ...) that should run in the same places.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { NS_TYPES, type NsType } from '../../src/model.js';
+import { USERNS_MAX_DEPTH } from '../../src/gates.js';
+import { isRoot, missingTools } from './tools.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+export const SECCOMP_EXEC = join(ROOT, 'build', 'Release', 'nsprobe-seccomp-exec');
+export const NOBODY_ID = 65534;
+const NOBODY = ['setpriv', `--reuid=${NOBODY_ID}`, `--regid=${NOBODY_ID}`, '--clear-groups'];
+
+export interface Wrapped {
+  /** The argv to run: the command inside the environment. */
+  argv: string[];
+  /** Removes what wrap() created outside namespaces (call once the command has ended). */
+  dispose(): void;
+}
+
+export interface Env {
+  /** Stable short name, e.g. "userns-root", "max-net". */
+  id: string;
+  /** One line: what the environment is and how it is made. */
+  describe: string;
+  /** The environment can only be built by root (mounts, setpriv, chroot). */
+  needsRoot: boolean;
+  /** Whether the command runs as uid 65534 (the checkout must be readable by it). */
+  asNobody: boolean;
+  /** Programs on PATH the wrapper uses. */
+  tools: string[];
+  /** Files the wrapper needs (e.g. the seccomp helper of the build). */
+  files?: string[];
+  wrap(argv: readonly string[]): Wrapped;
+}
+
+const none = (): void => undefined;
+/** An argv prefix ending in `sh -c SCRIPT sh`, so that "$@" in SCRIPT is the wrapped command. */
+const shPrefix = (script: string): string[] => ['sh', '-c', script, 'sh'];
+const simple = (prefix: string[]) => (argv: readonly string[]): Wrapped => ({ argv: [...prefix, ...argv], dispose: none });
+
+/** `unshare -Ur` nested `levels` times: the command runs as uid 0 that many user namespaces down. */
+export function nestedUserns(levels: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < levels; i++) out.push('unshare', '-Ur');
+  return out;
+}
+
+/** The shell that sets user.max_<type>_namespaces to 0 for each type (inside a user namespace) and execs "$@". */
+function limitScript(types: readonly NsType[]): string {
+  return types.map((t) => `echo 0 > /proc/sys/user/max_${t}_namespaces && `).join('') + 'exec "$@"';
+}
+
+// What a container runtime's default spec masks and makes read-only in /proc (and /sys/firmware):
+// files are bound over with /dev/null, folders with an empty read-only tmpfs; only those present.
+const MASKED_FILES = ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/latency_stats', '/proc/sched_debug', '/proc/timer_stats'];
+const MASKED_DIRS = ['/proc/acpi', '/proc/scsi', '/proc/asound', '/sys/firmware'];
+const READONLY = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+function maskScript(then: string): string {
+  return [
+    'set -e',
+    `for f in ${MASKED_FILES.join(' ')}; do if [ -e "$f" ]; then mount --bind /dev/null "$f"; fi; done`,
+    `for d in ${MASKED_DIRS.join(' ')}; do if [ -d "$d" ]; then mount -t tmpfs -o ro,nosuid,nodev,noexec,size=0 nsprobe-masked "$d"; fi; done`,
+    `for p in ${READONLY.join(' ')}; do if [ -e "$p" ]; then mount --bind "$p" "$p"; mount -o remount,bind,ro "$p"; fi; done`,
+    `exec ${then}"$@"`,
+  ].join('\n');
+}
+
+function limitEnv(types: NsType[]): Env {
+  const name = types.join('+');
+  return {
+    id: `max-${name}`,
+    describe: `root of \`unshare -Ur\` with ${types.map((t) => `user.max_${t}_namespaces=0`).join(' and ')} set there`,
+    needsRoot: false,
+    asNobody: false,
+    tools: ['unshare'],
+    wrap: simple(['unshare', '-Ur', ...shPrefix(limitScript(types))]),
+  };
+}
+
+/** Every environment, in the order tests report them. */
+export const ENVS: readonly Env[] = [
+  { id: 'root', describe: 'root on the host', needsRoot: true, asNobody: false, tools: [], wrap: simple([]) },
+  { id: 'nobody', describe: 'uid/gid 65534 on the host (setpriv --reuid=65534 --regid=65534 --clear-groups)', needsRoot: true, asNobody: true, tools: ['setpriv'], wrap: simple(NOBODY) },
+  { id: 'userns', describe: 'uid 0 of a user namespace the caller made (unshare -Ur), only uid 0 mapped', needsRoot: false, asNobody: false, tools: ['unshare'], wrap: simple(['unshare', '-Ur']) },
+  { id: 'nobody-userns', describe: 'uid 0 of a user namespace made by uid 65534 (setpriv ... unshare -Ur)', needsRoot: true, asNobody: true, tools: ['setpriv', 'unshare'], wrap: simple([...NOBODY, 'unshare', '-Ur']) },
+  { id: 'pidns', describe: 'root as PID 1 of a pid namespace with its own /proc (unshare -pf --mount-proc)', needsRoot: true, asNobody: false, tools: ['unshare'], wrap: simple(['unshare', '-pf', '--mount-proc']) },
+  { id: 'userns-pidns', describe: 'uid 0 as PID 1 of a pid namespace with its own /proc, in a user namespace (unshare -Ur -pf --mount-proc)', needsRoot: false, asNobody: false, tools: ['unshare'], wrap: simple(['unshare', '-Ur', '-pf', '--mount-proc']) },
+  {
+    id: 'masked-proc',
+    describe: 'root in a private mount namespace with a container-like /proc (masked files and folders, read-only /proc/sys)',
+    needsRoot: true,
+    asNobody: false,
+    tools: ['unshare'],
+    wrap: simple(['unshare', '-m', ...shPrefix(maskScript(''))]),
+  },
+  {
+    id: 'masked-proc-nobody',
+    describe: 'uid 65534 in that private mount namespace with a container-like /proc',
+    needsRoot: true,
+    asNobody: true,
+    tools: ['unshare', 'setpriv'],
+    wrap: simple(['unshare', '-m', ...shPrefix(maskScript(NOBODY.join(' ') + ' '))]),
+  },
+  ...NS_TYPES.map((t) => limitEnv([t])),
+  limitEnv(['user', 'net']),
+  limitEnv(['mnt', 'pid']),
+  {
+    id: 'seccomp',
+    describe: 'the caller under a container-like seccomp filter (nsprobe-seccomp-exec: unshare/setns/clone with CLONE_NEW* EPERM, clone3 ENOSYS)',
+    needsRoot: false,
+    asNobody: false,
+    tools: [],
+    files: [SECCOMP_EXEC],
+    wrap: simple([SECCOMP_EXEC]),
+  },
+  {
+    id: 'seccomp-nobody',
+    describe: 'uid 65534 under that seccomp filter',
+    needsRoot: true,
+    asNobody: true,
+    tools: ['setpriv'],
+    files: [SECCOMP_EXEC],
+    wrap: simple([...NOBODY, SECCOMP_EXEC]),
+  },
+  {
+    id: 'chroot',
+    describe: 'root chrooted into a recursive bind of / in a private mount namespace',
+    needsRoot: true,
+    asNobody: false,
+    tools: ['unshare', 'chroot', 'mount'],
+    wrap(argv) {
+      // The folder only serves as a mount point inside the command's own mount namespace; it stays
+      // empty outside and dispose() removes it.
+      const dir = mkdtempSync(join(tmpdir(), 'nsprobe-chroot-'));
+      return {
+        argv: ['unshare', '-m', 'sh', '-c', 'mount --rbind / "$0" && exec chroot "$0" "$@"', dir, ...argv],
+        dispose: () => rmdirSync(dir),
+      };
+    },
+  },
+  {
+    id: `userns-depth-${USERNS_MAX_DEPTH - 1}`,
+    describe: `uid 0 of user namespaces nested ${USERNS_MAX_DEPTH - 1} levels (one level left below)`,
+    needsRoot: false,
+    asNobody: false,
+    tools: ['unshare'],
+    wrap: simple(nestedUserns(USERNS_MAX_DEPTH - 1)),
+  },
+  {
+    id: `userns-depth-${USERNS_MAX_DEPTH}`,
+    describe: `uid 0 of user namespaces nested ${USERNS_MAX_DEPTH} levels, the limit: one more is ENOSPC`,
+    needsRoot: false,
+    asNobody: false,
+    tools: ['unshare'],
+    wrap: simple(nestedUserns(USERNS_MAX_DEPTH)),
+  },
+];
+
+export function envById(id: string): Env {
+  const e = ENVS.find((x) => x.id === id);
+  if (!e) throw new Error(`no environment '${id}'`);
+  return e;
+}
+
+let nobodyVerdict: string | null | undefined;
+/** Null when uid 65534 can run this checkout's Node; else why not (checked once). */
+export function nobodyCannotRun(): string | null {
+  if (nobodyVerdict !== undefined) return nobodyVerdict;
+  if (!isRoot || missingTools('setpriv')) return (nobodyVerdict = null); // decided by needsRoot / tools
+  const cli = join(ROOT, 'dist', 'src', 'cli.js');
+  const r = spawnSync(NOBODY[0], [...NOBODY.slice(1), process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(cli)}, 4)`], { encoding: 'utf8', timeout: 10000 });
+  nobodyVerdict = r.status === 0 ? null : `uid ${NOBODY_ID} cannot read ${cli} (chmod -R o+rX the checkout and o+x its parents)`;
+  return nobodyVerdict;
+}
+
+/** Why `env` cannot be built here (not root, a missing program or file, an unreadable checkout), or null. */
+export function envUnavailable(env: Env): string | null {
+  if (env.needsRoot && !isRoot) return 'needs root';
+  const tools = missingTools(...env.tools);
+  if (tools) return tools;
+  for (const f of env.files ?? []) if (!existsSync(f)) return `${f} is not built`;
+  if (env.asNobody) return nobodyCannotRun();
+  return null;
+}
+
+export interface EnvRun {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/**
+ * Runs `argv` in `env` (asynchronously, so several environments can run side by side), kills the
+ * whole process group on timeout, and disposes of the wrapper's leftovers.
+ */
+export function runIn(env: Env, argv: readonly string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): Promise<EnvRun> {
+  const w = env.wrap(argv);
+  return new Promise((resolvePromise) => {
+    const child = spawn(w.argv[0], w.argv.slice(1), { cwd: opts.cwd ?? ROOT, env: { ...process.env, NO_COLOR: '1', ...opts.env }, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(opts.input ?? '');
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, opts.timeoutMs ?? 30000);
+    const finish = (status: number | null, signal: NodeJS.Signals | null) => {
+      clearTimeout(timer);
+      try {
+        w.dispose();
+      } catch (e) {
+        stderr += `\n[envs] dispose failed: ${(e as Error).message}`;
+      }
+      resolvePromise({ status, signal, stdout, stderr, timedOut });
+    };
+    child.on('error', (e) => {
+      stderr += String(e);
+      finish(null, null);
+    });
+    child.on('close', finish);
+  });
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time, keeping the order of the results. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

@@ -88,6 +88,8 @@ function limitEnv(types: NsType[]): Env {
 /** Every environment, in the order tests report them. */
 export const ENVS: readonly Env[] = [
   { id: 'root', describe: 'root on the host', needsRoot: true, asNobody: false, tools: [], wrap: simple([]) },
+  // As a normal user, the caller as it is stands in for root's plain host environment.
+  ...(isRoot ? [] : [{ id: 'caller', describe: `the calling user (uid ${process.geteuid?.()}) on the host`, needsRoot: false, asNobody: false, tools: [], wrap: simple([]) }]),
   { id: 'nobody', describe: 'uid/gid 65534 on the host (setpriv --reuid=65534 --regid=65534 --clear-groups)', needsRoot: true, asNobody: true, tools: ['setpriv'], wrap: simple(NOBODY) },
   { id: 'userns', describe: 'uid 0 of a user namespace the caller made (unshare -Ur), only uid 0 mapped', needsRoot: false, asNobody: false, tools: ['unshare'], wrap: simple(['unshare', '-Ur']) },
   { id: 'nobody-userns', describe: 'uid 0 of a user namespace made by uid 65534 (setpriv ... unshare -Ur)', needsRoot: true, asNobody: true, tools: ['setpriv', 'unshare'], wrap: simple([...NOBODY, 'unshare', '-Ur']) },

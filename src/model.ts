@@ -4,8 +4,8 @@
 
 export const SCHEMA_VERSION = 1;
 
-export const NS_TYPES = ['uts', 'ipc', 'pid', 'net', 'mnt', 'user', 'cgroup', 'time'] as const;
-export type NsType = (typeof NS_TYPES)[number];
+export { NS_TYPES, type NsType } from './namespaces.js';
+import type { NsType } from './namespaces.js';
 
 export const MODES = ['privileged', 'rootless'] as const;
 export type Mode = (typeof MODES)[number];

@@ -221,23 +221,24 @@ function judge(env: Env, side: NsprobeSide, k: KernelSide, ns: NsType, mode: Mod
 }
 
 /**
- * The pid probe's fresh /proc (a helper step, issue 12 item 2): where the kernel creates the pid
- * namespace but refuses `unshare -pf --mount-proc`, nsprobe must still try the probe and mark the
+ * The fresh /proc of the pid and mnt probes (a helper step, issue 12 item 2): where the kernel
+ * creates the namespace but refuses a fresh proc mount (`unshare -pf --mount-proc`, the same pid +
+ * mount namespace pair those probes mount it in), nsprobe must still try the probe and mark the
  * fresh-/proc checks skipped with the gate that explains it; where the kernel mounts it, nsprobe
  * must not skip them for a blocked /proc.
  */
-function judgeHelpers(side: NsprobeSide, k: KernelSide, mode: Mode): string | null {
-  const v = verdictOf(side, 'pid', mode);
-  const made = k.results.get(`pid/${mode}`);
+function judgeHelpers(side: NsprobeSide, k: KernelSide, ns: NsType, mode: Mode): string | null {
+  const v = verdictOf(side, ns, mode);
+  const made = k.results.get(`${ns}/${mode}`);
   const proc = k.results.get(`pid/${mode}:proc`);
   if (!v.probe || v.refused || !made?.ok || !proc) return null;
   const skipped = v.probe.assertions.filter((a) => (a.status as string) === 'skipped');
-  const procGates = ['proc_fully_visible', ...EPERM_GATES, ...gatesFor('ENOSPC', 'mnt', mode)];
+  const procGates = ['proc_fully_visible', ...EPERM_GATES, ...gatesFor('ENOSPC', 'mnt', mode), ...gatesFor('ENOSPC', 'pid', mode)];
   const procSkips = skipped.filter((a) => procGates.includes(a.gate ?? ''));
-  if (proc.ok) return procSkips.length ? `pid/${mode}: the kernel mounts a fresh /proc here, but nsprobe skips ${procSkips.map((a) => `'${a.name}' (${a.gate})`).join(', ')}` : null;
-  const allowed = proc.code === 'EPERM' ? ['proc_fully_visible', ...EPERM_GATES] : proc.code === 'ENOSPC' ? gatesFor('ENOSPC', 'mnt', mode) : [];
+  if (proc.ok) return procSkips.length ? `${ns}/${mode}: the kernel mounts a fresh /proc here, but nsprobe skips ${procSkips.map((a) => `'${a.name}' (${a.gate})`).join(', ')}` : null;
+  const allowed = proc.code === 'EPERM' ? ['proc_fully_visible', ...EPERM_GATES] : proc.code === 'ENOSPC' ? [...gatesFor('ENOSPC', 'mnt', mode), ...gatesFor('ENOSPC', 'pid', mode)] : [];
   if (skipped.some((a) => allowed.includes(a.gate ?? ''))) return null;
-  return `pid/${mode}: the kernel refuses a fresh /proc here (${proc.code}: ${proc.message}), but nsprobe (${v.short}) marks no check skipped with gate ${allowed.join(' or ') || '(none known)'}${skipped.length ? ` (skipped: ${skipped.map((a) => `'${a.name}' gate ${a.gate}`).join(', ')})` : ''}`;
+  return `${ns}/${mode}: the kernel refuses a fresh /proc here (${proc.code}: ${proc.message}), but nsprobe (${v.short}) marks no check skipped with gate ${[...new Set(allowed)].join(' or ') || '(none known)'}${skipped.length ? ` (skipped: ${skipped.map((a) => `'${a.name}' gate ${a.gate}`).join(', ')})` : ''}`;
 }
 
 interface EnvOutcome {
@@ -272,11 +273,52 @@ async function runEnv(env: Env): Promise<EnvOutcome> {
       const failed = p.assertions.filter((a) => a.status === 'fail').map((a) => `${a.name} (expected ${JSON.stringify(a.expected)}, got ${JSON.stringify(a.actual)})`);
       bad.push(`${p.id} ${p.status}: ${p.cause ?? ''}${p.stage ? ` [${p.stage}/${p.syscall ?? ''}/${p.code ?? ''}, gate ${p.gate}]` : ''}${failed.length ? `; failed: ${failed.join('; ')}` : ''}`);
     }
-    const helpers = MODES_.map((m) => judgeHelpers(side, kernel, m)).filter((x): x is string => x !== null);
+    const helpers = (['pid', 'mnt'] as const).flatMap((ns) => MODES_.map((m) => judgeHelpers(side, kernel, ns, m))).filter((x): x is string => x !== null);
     return { env, cells, bad, helpers, side, kernel };
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
+}
+
+// ---------- controls: each environment is what it claims ----------
+
+/**
+ * What the kernel must do in each environment (CAP_SYS_ADMIN of the caller there, and a few
+ * unshare results `<ns>/<mode>[:step]` -> 'ok' or an errno), so that an environment that was not
+ * built (a limit not set, a mask not mounted) cannot pass as agreement.
+ */
+const SIGNATURE: Record<string, { cap?: boolean; results: Record<string, string> }> = {
+  root: { cap: true, results: { 'uts/privileged': 'ok', 'user/rootless': 'ok', 'pid/rootless:proc': 'ok' } },
+  caller: { cap: false, results: { 'uts/privileged': 'EPERM', 'uts/rootless': 'ok' } },
+  nobody: { cap: false, results: { 'uts/privileged': 'EPERM', 'uts/rootless': 'ok' } },
+  userns: { cap: true, results: { 'uts/privileged': 'ok', 'user/rootless': 'ok' } },
+  'nobody-userns': { cap: true, results: { 'uts/privileged': 'ok', 'user/rootless': 'ok' } },
+  pidns: { cap: true, results: { 'pid/privileged': 'ok', 'pid/rootless:proc': 'ok' } },
+  'userns-pidns': { cap: true, results: { 'pid/privileged': 'ok', 'pid/rootless:proc': 'ok' } },
+  'masked-proc': { cap: true, results: { 'pid/rootless': 'ok', 'pid/rootless:proc': 'EPERM', 'mnt/rootless': 'ok' } },
+  'masked-proc-nobody': { cap: false, results: { 'pid/rootless': 'ok', 'pid/rootless:proc': 'EPERM' } },
+  ...Object.fromEntries(NS_TYPES.map((t) => [`max-${t}`, { cap: true, results: { [`${t}/privileged`]: 'ENOSPC', [`${t}/rootless`]: 'ENOSPC', [`${t === 'uts' ? 'ipc' : 'uts'}/privileged`]: 'ok' } }])),
+  'max-user+net': { cap: true, results: { 'user/privileged': 'ENOSPC', 'net/privileged': 'ENOSPC', 'uts/privileged': 'ok' } },
+  'max-mnt+pid': { cap: true, results: { 'mnt/privileged': 'ENOSPC', 'pid/privileged': 'ENOSPC', 'uts/privileged': 'ok' } },
+  seccomp: { results: { 'uts/privileged': 'EPERM', 'uts/rootless': 'EPERM', 'user/privileged': 'EPERM' } },
+  'seccomp-nobody': { cap: false, results: { 'uts/rootless': 'EPERM', 'user/privileged': 'EPERM' } },
+  chroot: { cap: true, results: { 'uts/privileged': 'ok', 'user/privileged': 'EPERM', 'uts/rootless': 'EPERM' } },
+  'userns-depth-32': { cap: true, results: { 'user/privileged': 'ok', 'uts/rootless': 'ok' } },
+  'userns-depth-33': { cap: true, results: { 'uts/privileged': 'ok', 'user/privileged': 'ENOSPC', 'uts/rootless': 'ENOSPC' } },
+};
+
+/** How the kernel's answers in `o` differ from what its environment must give (empty: as built). */
+function signatureOff(o: EnvOutcome): string[] {
+  const sig = SIGNATURE[o.env.id];
+  if (!sig) return [`no signature for environment ${o.env.id}`];
+  const off: string[] = [];
+  if (sig.cap !== undefined && o.kernel.capSysAdmin !== sig.cap) off.push(`CAP_SYS_ADMIN ${o.kernel.capSysAdmin}, want ${sig.cap}`);
+  for (const [key, want] of Object.entries(sig.results)) {
+    const r = o.kernel.results.get(key);
+    const got = !r ? 'not run' : r.ok ? 'ok' : r.code;
+    if (got !== want) off.push(`${key}: ${got}${r?.message ? ` (${r.message})` : ''}, want ${want}`);
+  }
+  return off;
 }
 
 // ---------- the table ----------
@@ -314,6 +356,7 @@ function outcomes(): Map<string, Promise<EnvOutcome>> {
 
 function checkEnv(t: ExecutionContext, o: EnvOutcome): void {
   t.log(`${o.env.id}: ${o.env.describe}`);
+  t.deepEqual(signatureOff(o), [], `${o.env.id}: the environment is not what it claims (the kernel answers otherwise)`);
   const k = o.kernel;
   t.log(`  inside: euid ${k.euid}, CAP_SYS_ADMIN ${k.capSysAdmin}, rootless drops to ${NOBODY_ID}: ${k.drop}; nsprobe exit ${o.side.status}`);
   for (const c of o.cells) t.log(`  ${c.agree ? 'agree   ' : 'DISAGREE'} ${`${c.ns}/${c.mode}`.padEnd(17)} nsprobe ${c.nsprobe.padEnd(28)} unshare ${c.kernel}${c.extra ? ` (${c.extra})` : ''}${c.why ? `: ${c.why}` : ''}`);
@@ -360,7 +403,43 @@ needTools(baseTools)('differential: the agreement table over every environment i
   if (helpers.length) t.log('helper steps:\n' + helpers.map((h) => `  ${h}`).join('\n'));
   t.log(`agreement: ${agree}/${cells.length} (${cells.length ? ((100 * agree) / cells.length).toFixed(1) : '0'}%)`);
   t.true(cells.length > 0, 'no environment could be built');
+  t.deepEqual(got.flatMap((o) => signatureOff(o).map((x) => `${o.env.id}: ${x}`)), [], 'an environment is not what it claims');
   t.is(agree, cells.length, 'agreement between nsprobe and the kernel is not 100%');
   t.deepEqual(bad, [], 'nsprobe reports fail or error for a base probe');
   t.deepEqual(helpers, [], 'a helper step the kernel refuses is not accounted for');
+});
+
+// The judge itself, on made-up answers (pure logic): it must be able to fail as well as pass.
+test('differential harness: the judge flags each kind of disagreement and accepts agreement', (t) => {
+  const env = ENVS[0];
+  const kernel = (results: Record<string, string>, cap = true): KernelSide => ({
+    capSysAdmin: cap,
+    euid: 0,
+    drop: false,
+    raw: '',
+    results: new Map(Object.entries(results).map(([k, v]) => [k, v === 'ok' ? { ok: true } : { ok: false, code: v, step: 'unshare', message: `unshare: unshare failed: ${v}` }])),
+  });
+  const probe = (status: string, gate: string | null, cause = ''): NsprobeSide => ({
+    status: 0,
+    stderr: '',
+    report: { probes: [{ id: 'net/rootless', probe: 'net', namespace: 'net', mode: 'rootless', status, durationMs: 1, assertions: [], gate, cause }, { id: 'net/privileged', probe: 'net', namespace: 'net', mode: 'privileged', status, durationMs: 1, assertions: [], gate, cause }] } as unknown as Report,
+  });
+  const agree = (side: NsprobeSide, k: KernelSide, mode: Mode = 'rootless') => judge(env, side, k, 'net', mode).agree;
+  t.true(agree(probe('pass', null), kernel({ 'net/rootless': 'ok' })), 'both create it');
+  t.false(agree(probe('unsupported', 'max_net_namespaces'), kernel({ 'net/rootless': 'ok' })), 'nsprobe refuses what the kernel creates');
+  t.false(agree(probe('pass', null), kernel({ 'net/rootless': 'ENOSPC' })), 'nsprobe passes what the kernel refuses');
+  t.false(agree(probe('error', null), kernel({ 'net/rootless': 'ENOSPC' })), 'an error is not unsupported');
+  t.true(agree(probe('unsupported', 'max_net_namespaces'), kernel({ 'net/rootless': 'ENOSPC' })), 'ENOSPC, limit gate');
+  t.true(agree(probe('unsupported', 'max_user_namespaces'), kernel({ 'net/rootless': 'ENOSPC' })), 'rootless ENOSPC may be the user limit');
+  t.false(agree(probe('unsupported', 'max_user_namespaces'), kernel({ 'net/privileged': 'ENOSPC' }), 'privileged'), 'privileged ENOSPC is not the user limit');
+  t.false(agree(probe('unsupported', 'seccomp'), kernel({ 'net/rootless': 'ENOSPC' })), 'the gate does not fit the errno');
+  t.false(agree(probe('unsupported', null), kernel({ 'net/rootless': 'EPERM' })), 'a refusal without a gate');
+  t.true(agree(probe('skipped', 'seccomp'), kernel({ 'net/rootless': 'EPERM' })), 'EPERM, seccomp, skipped');
+  t.true(agree(probe('unsupported', null, 'needs CAP_SYS_ADMIN in its user namespace'), kernel({ 'net/privileged': 'ok' }, false), 'privileged'), 'no CAP_SYS_ADMIN: privileged refused with that reason');
+  t.false(agree(probe('unsupported', null, 'something else'), kernel({ 'net/privileged': 'EPERM' }, false), 'privileged'), 'no CAP_SYS_ADMIN, but another reason');
+  t.false(agree(probe('pass', null), kernel({}), 'rootless'), 'no kernel answer is no agreement');
+  t.deepEqual(parseRefusal('unshare: unshare failed: No space left on device'), { code: 'ENOSPC', step: 'unshare' });
+  t.deepEqual(parseRefusal('unshare: write failed /proc/self/uid_map: Operation not permitted'), { code: 'EPERM', step: 'idmap' });
+  t.deepEqual(parseRefusal('unshare: mount /proc failed: Operation not permitted'), { code: 'EPERM', step: 'mount' });
+  t.deepEqual(parseRefusal('RTNETLINK answers: Operation not permitted'), { code: 'EPERM', step: 'ip' });
 });

@@ -287,11 +287,12 @@ async function runEnv(env: Env): Promise<EnvOutcome> {
  * unshare results `<ns>/<mode>[:step]` -> 'ok' or an errno), so that an environment that was not
  * built (a limit not set, a mask not mounted) cannot pass as agreement.
  */
-const SIGNATURE: Record<string, { cap?: boolean; results: Record<string, string> }> = {
+const SIGNATURE: Record<string, { cap?: boolean; drop?: boolean; results: Record<string, string> }> = {
   root: { cap: true, results: { 'uts/privileged': 'ok', 'user/rootless': 'ok', 'pid/rootless:proc': 'ok' } },
   caller: { cap: false, results: { 'uts/privileged': 'EPERM', 'uts/rootless': 'ok' } },
   nobody: { cap: false, results: { 'uts/privileged': 'EPERM', 'uts/rootless': 'ok' } },
-  userns: { cap: true, results: { 'uts/privileged': 'ok', 'user/rootless': 'ok' } },
+  userns: { cap: true, drop: false, results: { 'uts/privileged': 'ok', 'user/rootless': 'ok' } },
+  'userns-mapped': { cap: true, drop: true, results: { 'uts/privileged': 'ok', 'user/rootless': 'ok' } },
   'nobody-userns': { cap: true, results: { 'uts/privileged': 'ok', 'user/rootless': 'ok' } },
   pidns: { cap: true, results: { 'pid/privileged': 'ok', 'pid/rootless:proc': 'ok' } },
   'userns-pidns': { cap: true, results: { 'pid/privileged': 'ok', 'pid/rootless:proc': 'ok' } },
@@ -313,6 +314,7 @@ function signatureOff(o: EnvOutcome): string[] {
   if (!sig) return [`no signature for environment ${o.env.id}`];
   const off: string[] = [];
   if (sig.cap !== undefined && o.kernel.capSysAdmin !== sig.cap) off.push(`CAP_SYS_ADMIN ${o.kernel.capSysAdmin}, want ${sig.cap}`);
+  if (sig.drop !== undefined && o.kernel.drop !== sig.drop) off.push(`rootless drops to ${NOBODY_ID}: ${o.kernel.drop}, want ${sig.drop}`);
   for (const [key, want] of Object.entries(sig.results)) {
     const r = o.kernel.results.get(key);
     const got = !r ? 'not run' : r.ok ? 'ok' : r.code;

@@ -93,6 +93,26 @@ export const ENVS: readonly Env[] = [
   { id: 'nobody', describe: 'uid/gid 65534 on the host (setpriv --reuid=65534 --regid=65534 --clear-groups)', needsRoot: true, asNobody: true, tools: ['setpriv'], wrap: simple(NOBODY) },
   { id: 'userns', describe: 'uid 0 of a user namespace the caller made (unshare -Ur), only uid 0 mapped', needsRoot: false, asNobody: false, tools: ['unshare'], wrap: simple(['unshare', '-Ur']) },
   { id: 'nobody-userns', describe: 'uid 0 of a user namespace made by uid 65534 (setpriv ... unshare -Ur)', needsRoot: true, asNobody: true, tools: ['setpriv', 'unshare'], wrap: simple([...NOBODY, 'unshare', '-Ur']) },
+  {
+    id: 'userns-mapped',
+    describe: 'uid 0 of a user namespace with ids 0-65535 mapped, as a container engine maps one (uid 65534 exists there)',
+    needsRoot: true,
+    asNobody: false,
+    tools: ['unshare'],
+    // The child waits until the parent (root on the host) has written both maps, then execs.
+    wrap: simple(
+      shPrefix(
+        [
+          `unshare -U sh -c 'while [ -z "$(cat /proc/self/gid_map)" ]; do sleep 0.01; done; exec "$@"' sh "$@" &`,
+          'p=$!',
+          // Until unshare() has run, the child is still in this user namespace.
+          'while [ "$(readlink /proc/$p/ns/user)" = "$(readlink /proc/self/ns/user)" ]; do sleep 0.01; done',
+          'echo "0 0 65536" > /proc/$p/uid_map && echo "0 0 65536" > /proc/$p/gid_map || kill -9 $p',
+          'wait $p',
+        ].join('\n'),
+      ),
+    ),
+  },
   { id: 'pidns', describe: 'root as PID 1 of a pid namespace with its own /proc (unshare -pf --mount-proc)', needsRoot: true, asNobody: false, tools: ['unshare'], wrap: simple(['unshare', '-pf', '--mount-proc']) },
   { id: 'userns-pidns', describe: 'uid 0 as PID 1 of a pid namespace with its own /proc, in a user namespace (unshare -Ur -pf --mount-proc)', needsRoot: false, asNobody: false, tools: ['unshare'], wrap: simple(['unshare', '-Ur', '-pf', '--mount-proc']) },
   {

@@ -557,7 +557,9 @@ function cgroupWritableGate(i: Input): Gate {
   const dir = `${root}${own === '/' ? '' : own}`;
   const st = ctx.fs.stat(dir);
   if (st === null) return gate(id, 'unknown', dir, affects, `this process's cgroup ${dir} cannot be examined`, `ls -ld ${dir}`);
-  const mine = st !== null && st.uid === facts.euid && (st.mode & 0o200) !== 0;
+  // Root whose uid 0 owns the directory passes DAC checks by CAP_DAC_OVERRIDE (also the root of a
+  // user namespace that maps the owner); anyone else needs to own it with the write bit.
+  const mine = st.uid === facts.euid && (facts.euid === 0 || (st.mode & 0o200) !== 0);
   if (mine) return gate(id, 'ok', dir, affects, `this process's cgroup ${dir} belongs to uid ${facts.euid}: child cgroups can be made there`);
   return gate(id, 'warn', dir, affects,
     `this process's cgroup ${dir} belongs to uid ${st.uid}, not to uid ${facts.euid}: nsprobe cannot make a child cgroup to enter a cgroup namespace from, so the cgroup probe checks what it can without one`,

@@ -66,6 +66,10 @@ const READONLY = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysr
 function maskScript(then: string): string {
   return [
     'set -e',
+    // A container sees one proc mount, its own. Any other one this mount namespace copied from
+    // the host (a chroot's /proc, say) would be a fully visible proc, and the kernel would then
+    // allow a fresh proc mount in a user namespace: detach them here (only in this namespace).
+    `awk '{ split($0, a, " - "); split(a[1], m, " "); split(a[2], f, " "); if (f[1] == "proc" && m[5] != "/proc") print m[5] }' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done`,
     `for f in ${MASKED_FILES.join(' ')}; do if [ -e "$f" ]; then mount --bind /dev/null "$f"; fi; done`,
     `for d in ${MASKED_DIRS.join(' ')}; do if [ -d "$d" ]; then mount -t tmpfs -o ro,nosuid,nodev,noexec,size=0 nsprobe-masked "$d"; fi; done`,
     `for p in ${READONLY.join(' ')}; do if [ -e "$p" ]; then mount --bind "$p" "$p"; mount -o remount,bind,ro "$p"; fi; done`,

@@ -191,6 +191,7 @@ interface Cell {
   extra: string;
   agree: boolean;
   why: string;
+  kernelRefused: boolean;
 }
 
 function judge(env: Env, side: NsprobeSide, k: KernelSide, ns: NsType, mode: Mode): Cell {
@@ -201,7 +202,7 @@ function judge(env: Env, side: NsprobeSide, k: KernelSide, ns: NsType, mode: Mod
     const x = k.results.get(`${ns}/${mode}:${step}`);
     if (x && !x.ok) extras.push(`${step === 'proc' ? '/proc' : 'veth'}:${x.code}`);
   }
-  const cell = (agree: boolean, why: string, kernel: string): Cell => ({ env: env.id, ns, mode, nsprobe: v.short, kernel, extra: extras.join(','), agree, why });
+  const cell = (agree: boolean, why: string, kernel: string): Cell => ({ env: env.id, ns, mode, nsprobe: v.short, kernel, extra: extras.join(','), agree, why, kernelRefused: kr ? !kr.ok || (mode === 'privileged' && k.capSysAdmin === false) : false });
   if (!kr) return cell(false, `the kernel check did not run: ${k.raw.trim().split('\n').slice(-3).join(' | ')}`, '?');
   // Without CAP_SYS_ADMIN in its user namespace the kernel refuses the caller any privileged creation.
   const capRefused = mode === 'privileged' && k.capSysAdmin === false;
@@ -241,10 +242,29 @@ function judgeHelpers(side: NsprobeSide, k: KernelSide, ns: NsType, mode: Mode):
   return `${ns}/${mode}: the kernel refuses a fresh /proc here (${proc.code}: ${proc.message}), but nsprobe (${v.short}) marks no check skipped with gate ${[...new Set(allowed)].join(' or ') || '(none known)'}${skipped.length ? ` (skipped: ${skipped.map((a) => `'${a.name}' gate ${a.gate}`).join(', ')})` : ''}`;
 }
 
+/**
+ * A gate that explains a refusal the kernel confirms was seen blocking: it must be in the report's
+ * gates as `blocked`, with evidence for that probe (issue 12 item 5).
+ */
+function judgeGate(side: NsprobeSide, c: Cell): string | null {
+  if (!c.kernelRefused) return null;
+  const v = verdictOf(side, c.ns, c.mode);
+  if (!v.refused || !v.gate || !side.report) return null;
+  const g = side.report.gates.find((x) => x.id === v.gate);
+  const id = `${c.ns}/${c.mode}`;
+  if (!g) return `${id} names gate ${v.gate}, which is not in the report's gates`;
+  const problems: string[] = [];
+  if (g.status !== 'blocked') problems.push(`is ${g.status}`);
+  if (!(g.evidence ?? []).some((e) => e.probe === id)) problems.push('has no evidence for it');
+  return problems.length ? `gate ${g.id} blocked ${id} (the kernel agrees) but ${problems.join(' and ')}` : null;
+}
+
 interface EnvOutcome {
   env: Env;
   cells: Cell[];
   bad: string[];
+  /** Gates that explain a confirmed refusal but are not reported as blocking it. */
+  gateIssues: string[];
   /** Helper steps the kernel refuses that nsprobe does not account for (see judgeHelpers). */
   helpers: string[];
   side: NsprobeSide;
@@ -274,7 +294,8 @@ async function runEnv(env: Env): Promise<EnvOutcome> {
       bad.push(`${p.id} ${p.status}: ${p.cause ?? ''}${p.stage ? ` [${p.stage}/${p.syscall ?? ''}/${p.code ?? ''}, gate ${p.gate}]` : ''}${failed.length ? `; failed: ${failed.join('; ')}` : ''}`);
     }
     const helpers = (['pid', 'mnt'] as const).flatMap((ns) => MODES_.map((m) => judgeHelpers(side, kernel, ns, m))).filter((x): x is string => x !== null);
-    return { env, cells, bad, helpers, side, kernel };
+    const gateIssues = cells.map((c) => judgeGate(side, c)).filter((x): x is string => x !== null);
+    return { env, cells, bad, helpers, gateIssues, side, kernel };
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
@@ -363,6 +384,7 @@ function checkEnv(t: ExecutionContext, o: EnvOutcome): void {
   for (const c of o.cells) t.log(`  ${c.agree ? 'agree   ' : 'DISAGREE'} ${`${c.ns}/${c.mode}`.padEnd(17)} nsprobe ${c.nsprobe.padEnd(28)} unshare ${c.kernel}${c.extra ? ` (${c.extra})` : ''}${c.why ? `: ${c.why}` : ''}`);
   for (const b of o.bad) t.log(`  FAIL/ERROR ${b}`);
   for (const h of o.helpers) t.log(`  HELPER ${h}`);
+  for (const g of o.gateIssues) t.log(`  GATE ${g}`);
   const off = signatureOff(o);
   for (const x of off) t.log(`  ENVIRONMENT ${x}`);
   t.deepEqual(off, [], `${o.env.id}: the environment is not what it claims (the kernel answers otherwise)`);
@@ -370,6 +392,7 @@ function checkEnv(t: ExecutionContext, o: EnvOutcome): void {
   t.deepEqual(wrong.map((c) => `${c.ns}/${c.mode}: ${c.why}`), [], `${o.env.id}: nsprobe and unshare disagree`);
   t.deepEqual(o.bad, [], `${o.env.id}: nsprobe reports fail or error for a base probe`);
   t.deepEqual(o.helpers, [], `${o.env.id}: a helper step the kernel refuses is not accounted for`);
+  t.deepEqual(o.gateIssues, [], `${o.env.id}: a gate that blocked a probe is not reported blocked with evidence`);
 }
 
 const baseTools = missingTools('unshare', 'setpriv', 'awk');
@@ -405,12 +428,15 @@ needTools(baseTools)('differential: the agreement table over every environment i
   if (bad.length) t.log('fail/error:\n' + bad.map((b) => `  ${b}`).join('\n'));
   const helpers = got.flatMap((o) => o.helpers.map((h) => `${o.env.id}: ${h}`));
   if (helpers.length) t.log('helper steps:\n' + helpers.map((h) => `  ${h}`).join('\n'));
+  const gateIssues = got.flatMap((o) => o.gateIssues.map((g) => `${o.env.id}: ${g}`));
+  if (gateIssues.length) t.log('gates:\n' + gateIssues.map((g) => `  ${g}`).join('\n'));
   t.log(`agreement: ${agree}/${cells.length} (${cells.length ? ((100 * agree) / cells.length).toFixed(1) : '0'}%)`);
   t.true(cells.length > 0, 'no environment could be built');
   t.deepEqual(got.flatMap((o) => signatureOff(o).map((x) => `${o.env.id}: ${x}`)), [], 'an environment is not what it claims');
   t.is(agree, cells.length, 'agreement between nsprobe and the kernel is not 100%');
   t.deepEqual(bad, [], 'nsprobe reports fail or error for a base probe');
   t.deepEqual(helpers, [], 'a helper step the kernel refuses is not accounted for');
+  t.deepEqual(gateIssues, [], 'a gate that blocked a probe is not reported blocked with evidence');
 });
 
 // The judge itself, on made-up answers (pure logic): it must be able to fail as well as pass.
@@ -442,6 +468,14 @@ test('differential harness: the judge flags each kind of disagreement and accept
   t.true(agree(probe('unsupported', null, 'needs CAP_SYS_ADMIN in its user namespace'), kernel({ 'net/privileged': 'ok' }, false), 'privileged'), 'no CAP_SYS_ADMIN: privileged refused with that reason');
   t.false(agree(probe('unsupported', null, 'something else'), kernel({ 'net/privileged': 'EPERM' }, false), 'privileged'), 'no CAP_SYS_ADMIN, but another reason');
   t.false(agree(probe('pass', null), kernel({}), 'rootless'), 'no kernel answer is no agreement');
+  const withGate = (status: string, evidence: unknown[]): NsprobeSide => {
+    const side = probe('unsupported', 'max_net_namespaces');
+    (side.report as unknown as { gates: unknown[] }).gates = [{ id: 'max_net_namespaces', status, evidence }];
+    return side;
+  };
+  const refusedCell = judge(env, withGate('blocked', []), kernel({ 'net/rootless': 'ENOSPC' }), 'net', 'rootless');
+  t.regex(judgeGate(withGate('warn', []), refusedCell) ?? '', /is warn and has no evidence/, 'a blocking gate left at warn');
+  t.is(judgeGate(withGate('blocked', [{ probe: 'net/rootless', stage: 'clone' }]), refusedCell), null, 'blocked with evidence');
   t.deepEqual(parseRefusal('unshare: unshare failed: No space left on device'), { code: 'ENOSPC', step: 'unshare' });
   t.deepEqual(parseRefusal('unshare: write failed /proc/self/uid_map: Operation not permitted'), { code: 'EPERM', step: 'idmap' });
   t.deepEqual(parseRefusal('unshare: mount /proc failed: Operation not permitted'), { code: 'EPERM', step: 'mount' });

@@ -167,7 +167,8 @@ export const ENVS: readonly Env[] = [
       // empty outside and dispose() removes it.
       const dir = mkdtempSync(join(tmpdir(), 'nsprobe-chroot-'));
       return {
-        argv: ['unshare', '-m', 'sh', '-c', 'mount --rbind / "$0" && exec chroot "$0" "$@"', dir, ...argv],
+        // chroot(1) changes to the new /: go back to the same folder (the tree is the same).
+        argv: ['unshare', '-m', 'sh', '-c', 'mount --rbind / "$0" && exec chroot "$0" sh -c \'cd "$0" && exec "$@"\' "$PWD" "$@"', dir, ...argv],
         dispose: () => rmdirSync(dir),
       };
     },

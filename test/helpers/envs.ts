@@ -4,7 +4,15 @@
 // runs there; everything the wrapper creates lives in namespaces that die with the command (or in
 // a temporary folder that dispose() removes), so nothing is left on the host. Used by the
 // differential test against util-linux unshare, and meant for the tests of consumer programs
-// (bwrap, podman, ...) that should run in the same places.
+// (bwrap, podman, ...) that should run in the same places:
+//
+//   for (const env of ENVS) {
+//     const why = envUnavailable(env);            // 'needs root', a missing program, ... or null
+//     const r = await runIn(env, ['bwrap', '--unshare-all', '--', 'true']);   // or env.wrap(argv)
+//   }
+//
+// runIn() kills the whole process group on timeout and calls dispose(); with env.wrap() directly,
+// call dispose() yourself once the command has ended.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -172,8 +172,9 @@ export const ENVS: readonly Env[] = [
     tools: ['unshare', 'chroot', 'mount'],
     wrap(argv) {
       // The folder only serves as a mount point inside the command's own mount namespace; it stays
-      // empty outside and dispose() removes it.
-      const dir = mkdtempSync(join(tmpdir(), 'nsprobe-chroot-'));
+      // empty outside and dispose() removes it (named nsprobe-test-* so that the residue checks of
+      // tests running meanwhile know it for another test's folder).
+      const dir = mkdtempSync(join(tmpdir(), 'nsprobe-test-chroot-'));
       return {
         // chroot(1) changes to the new /: go back to the same folder (the tree is the same).
         argv: ['unshare', '-m', 'sh', '-c', 'mount --rbind / "$0" && exec chroot "$0" sh -c \'cd "$0" && exec "$@"\' "$PWD" "$@"', dir, ...argv],

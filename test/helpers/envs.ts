@@ -223,8 +223,30 @@ export function envUnavailable(env: Env): string | null {
   const tools = missingTools(...env.tools);
   if (tools) return tools;
   for (const f of env.files ?? []) if (!existsSync(f)) return `${f} is not built`;
-  if (env.asNobody) return nobodyCannotRun();
-  return null;
+  if (env.asNobody) {
+    const why = nobodyCannotRun();
+    if (why) return why;
+  }
+  return buildError(env);
+}
+
+const built = new Map<string, string | null>();
+/**
+ * Whether the environment can be built on this host at all (`true` run in it exits 0): a host
+ * whose policy forbids what the wrapper does (user namespaces, mounts) cannot have it. Checked once.
+ */
+function buildError(env: Env): string | null {
+  if (built.has(env.id)) return built.get(env.id)!;
+  const w = env.wrap(['true']);
+  let why: string | null = null;
+  try {
+    const r = spawnSync(w.argv[0], w.argv.slice(1), { encoding: 'utf8', timeout: 10000, cwd: ROOT });
+    if (r.status !== 0) why = `${env.id} cannot be built here: ${(r.stderr || r.error?.message || `exit ${r.status ?? r.signal}`).trim().split('\n')[0]}`;
+  } finally {
+    w.dispose();
+  }
+  built.set(env.id, why);
+  return why;
 }
 
 export interface EnvRun {

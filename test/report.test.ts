@@ -366,7 +366,7 @@ test('an outDir that cannot be created throws OutputError', async (t) => {
   const file = join(dir, 'a-file');
   await writeFile(file, 'x');
   const err = await t.throwsAsync(writeReports(loadFixture('root-debian12'), join(file, 'reports'), ['json']), { instanceOf: OutputError });
-  t.is(err?.message, `cannot write reports to ${join(file, 'reports')}: not a directory (ENOTDIR)`);
+  t.is(err?.message, `cannot write reports to ${join(file, 'reports')}: ${file} is a file, not a folder`);
   t.deepEqual(await readdir(dir), ['a-file']);
 });
 

@@ -4,13 +4,13 @@
 import { rmdirSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommand, UsageError, type FlagSpecs } from './args.js';
 import type { Report } from './model.js';
 import { oneLine } from './report/common.js';
 import { renderMatrixHtml } from './report/html.js';
 import { renderMatrixJunit } from './report/junit.js';
 import { renderMatrixMarkdown } from './report/markdown.js';
-import { buildMatrix } from './report/matrix.js';
+import { buildMatrix, duplicateWarnings } from './report/matrix.js';
 import type { MatrixInput } from './report/matrix.js';
 import { parseReport } from './report/validate.js';
 import { checkOutputDir, OutputError, writeFilesAtomic } from './report/write.js';
@@ -40,20 +40,21 @@ class InputError extends Error {
 
 type Args = { ok: true; inputs: string[]; out: string; help: boolean } | { ok: false; error: string };
 
+const MERGE_FLAGS = {
+  out: { type: 'string', short: 'o', value: 'a folder' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies FlagSpecs;
+
 function parse(argv: string[]): Args {
   try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: { out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
-    });
+    const { values, positionals } = parseCommand(MERGE_FLAGS, argv, { positionals: true });
     if (values.help) return { ok: true, inputs: [], out: '', help: true };
     if (!values.out) return { ok: false, error: 'missing --out DIR' };
     if (positionals.length === 0) return { ok: false, error: 'no input directories or report.json files given' };
     return { ok: true, inputs: positionals, out: values.out, help: false };
   } catch (e) {
-    return { ok: false, error: oneLine(e instanceof Error ? e.message : String(e)) };
+    if (!(e instanceof UsageError)) throw e;
+    return { ok: false, error: oneLine(e.message.replace(/ \(see --help\)$/, '')) };
   }
 }
 
@@ -162,6 +163,7 @@ export async function runMerge(argv: string[], io: MergeIo = process): Promise<n
     return 2;
   }
   const m = buildMatrix(inputs);
+  for (const w of duplicateWarnings(m)) io.stderr.write(`nsprobe merge: warning: ${scrubLine(w)}\n`);
   const data: Record<(typeof MATRIX_FILES)[number], string> = {
     'matrix.json': `${JSON.stringify(m, null, 2)}\n`,
     'matrix.md': renderMatrixMarkdown(m),

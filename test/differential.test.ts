@@ -15,12 +15,12 @@
 //   does it: a non-root caller runs `unshare -Ur --uts true`; root switches to uid 65534 first
 //   when 65534 (uid and gid) is mapped where it runs, else nests as uid 0.
 import test, { type ExecutionContext } from 'ava';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { NS_TYPES, type NsType, type Mode, type ProbeResult, type Report } from '../src/model.js';
 import { ENVS, envUnavailable, mapLimit, NOBODY_ID, runIn, type Env } from './helpers/envs.js';
 import { isRoot, missingTools, needRoot, needTools } from './helpers/tools.js';
+import { tmp } from './helpers/run.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli.js');
@@ -272,7 +272,7 @@ interface EnvOutcome {
 }
 
 async function runEnv(env: Env): Promise<EnvOutcome> {
-  const out = mkdtempSync(join(tmpdir(), 'nsprobe-test-diff-'));
+  const out = tmp('nsprobe-test-diff-'); // removed below, or when the worker exits
   try {
     chmodSync(out, 0o777); // nobody environments write their reports here
     const argv = [process.execPath, CLI, '--json', '--out', out, '--only', NS_TYPES.join(','), '--mode', 'both'];

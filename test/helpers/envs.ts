@@ -50,6 +50,19 @@ export interface Env {
 }
 
 const none = (): void => undefined;
+
+// Mount points wrap() made and dispose() has not removed yet: gone when the worker exits too. Only
+// ever rmdir (never a recursive removal): they are mount points of other mount namespaces.
+const mountPoints = new Set<string>();
+process.on('exit', () => {
+  for (const d of mountPoints) {
+    try {
+      rmdirSync(d);
+    } catch {
+      // still in use or already gone
+    }
+  }
+});
 /** An argv prefix ending in `sh -c SCRIPT sh`, so that "$@" in SCRIPT is the wrapped command. */
 const shPrefix = (script: string): string[] => ['sh', '-c', script, 'sh'];
 const simple = (prefix: string[]) => (argv: readonly string[]): Wrapped => ({ argv: [...prefix, ...argv], dispose: none });
@@ -175,10 +188,14 @@ export const ENVS: readonly Env[] = [
       // empty outside and dispose() removes it (named nsprobe-test-* so that the residue checks of
       // tests running meanwhile know it for another test's folder).
       const dir = mkdtempSync(join(tmpdir(), 'nsprobe-test-chroot-'));
+      mountPoints.add(dir);
       return {
         // chroot(1) changes to the new /: go back to the same folder (the tree is the same).
         argv: ['unshare', '-m', 'sh', '-c', 'mount --rbind / "$0" && exec chroot "$0" sh -c \'cd "$0" && exec "$@"\' "$PWD" "$@"', dir, ...argv],
-        dispose: () => rmdirSync(dir),
+        dispose: () => {
+          rmdirSync(dir);
+          mountPoints.delete(dir);
+        },
       };
     },
   },

@@ -115,7 +115,10 @@ export async function runProbe(p: Planned, facts: HostFacts, gates: Gate[], time
     return { ...unsupported({ stage: 'needs' }), cause: `needs kernel ${probe.needs.kernel} or newer (${probe.cloneFlag}); this is ${facts.kernel.release}`, remedy: `boot a kernel >= ${probe.needs.kernel}`, gate: null };
   }
 
-  const ctx = new ProbeContext(probe, mode, timeoutMs);
+  const ctx = new ProbeContext(probe, mode, timeoutMs, (e) => {
+    const d = explain({ stage: e.stage, syscall: e.syscall, errno: e.errno, code: e.code, message: e.message });
+    return { gate: d.gate ?? null, cause: d.cause ?? e.message };
+  });
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const stop = new Promise<never>((_, reject) => {
@@ -206,7 +209,7 @@ async function userNsDepthLeft(timeoutMs: number): Promise<number | null> {
   try {
     const s = await enter({ namespaces: [], mode: 'rootless', timeoutMs });
     try {
-      const r = await s.nest('user', 64);
+      const r = await s.nest('user', 64).get();
       return noLevel(r.errno) ? r.levels + 1 : null;
     } finally {
       await s.close();

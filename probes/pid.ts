@@ -23,7 +23,14 @@ export const pid: ProbeDef = {
   creates: () => ['pid', 'mnt'],
   uses: { procMount: true },
   async run(ctx) {
-    const a = await ctx.enter();
+    const PROC_PRIVATE = 'the mount tree inside is made private';
+    const PROC_MOUNT = 'a fresh proc mounts inside';
+    const PROC_SELF = '/proc/self inside is 1';
+    const PROC_ONLY = 'the fresh /proc lists only the namespace\'s processes';
+    const PROC_ORPHAN = '/proc inside lists PID 1 and the grandchild';
+    // The mount namespace is a helper (for the fresh /proc): under max_mnt_namespaces = 0 the pid
+    // namespace is still probed, without it, and the /proc checks are skipped with that gate.
+    const { sandbox: a, helper: hasMnt } = await ctx.enterWithHelper('mnt', [PROC_PRIVATE, PROC_MOUNT, PROC_SELF, PROC_ONLY, PROC_ORPHAN], 'inside');
     const id = await a.identity().get();
     ctx.expect('the first process is PID 1', id.pid, 1, 'inside');
     ctx.expect('its parent pid is 0', id.ppid, 0, 'inside');
@@ -35,13 +42,11 @@ export const pid: ProbeDef = {
     // Helper: a fresh /proc inside (in the sandbox's own mount namespace). A container's masked
     // /proc (or no mount rights) refuses it with EPERM: the assertions that read the fresh /proc
     // are then skipped with the gate that explains it; the others still run.
-    const PROC_SELF = '/proc/self inside is 1';
-    const PROC_ONLY = 'the fresh /proc lists only the namespace\'s processes';
-    const PROC_ORPHAN = '/proc inside lists PID 1 and the grandchild';
-    const priv = await a.mount('', '/', '', MS.REC | MS.PRIVATE);
+    // Without a mount namespace of its own nothing is mounted: it would land on the host's /proc.
     const procOk =
-      ctx.helper(priv, [PROC_SELF, PROC_ONLY, PROC_ORPHAN], { name: 'the mount tree inside is made private', side: 'inside' }) &&
-      ctx.helper(await a.mount('proc', '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC), [PROC_SELF, PROC_ONLY, PROC_ORPHAN], { name: 'a fresh proc mounts inside', side: 'inside' });
+      hasMnt &&
+      ctx.helper(await a.mount('', '/', '', MS.REC | MS.PRIVATE), [PROC_SELF, PROC_ONLY, PROC_ORPHAN], { name: PROC_PRIVATE, side: 'inside' }) &&
+      ctx.helper(await a.mount('proc', '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC), [PROC_SELF, PROC_ONLY, PROC_ORPHAN], { name: PROC_MOUNT, side: 'inside' });
     if (procOk) {
       ctx.expect(PROC_SELF, await a.readlink('/proc/self').get(), '1', 'inside');
       ctx.expect(PROC_ONLY, numeric(await a.listdir('/proc').get()), [1], 'inside');

@@ -1,7 +1,7 @@
 // What a probe module declares, and the context the runner hands it. A probe says which
 // namespaces it needs and what it asserts; the runner enters, times, skips, diagnoses and reports.
 import { isDeepStrictEqual } from 'node:util';
-import type { NsError } from './errors.js';
+import { NsError } from './errors.js';
 import { errnoNumber } from './errno.js';
 import type { AssertionResult, Mode, NsType, Side } from './model.js';
 import { enter, join, type EnterOptions, type Outcome, type Sandbox } from './sandbox.js';
@@ -104,14 +104,38 @@ export class ProbeContext {
     this.explain = explain ?? defaultExplain;
   }
 
+  /** Helper namespace types the kernel refused here (enterWithHelper): later entries leave them out. */
+  private readonly withoutHelpers = new Set<NsType>();
+
   /** The namespaces of the main sandbox in this mode. */
   get namespaces(): NsType[] {
-    return this.probe.namespaces?.(this.mode) ?? [this.probe.namespace];
+    return (this.probe.namespaces?.(this.mode) ?? [this.probe.namespace]).filter((n) => !this.withoutHelpers.has(n));
   }
 
   /** Enters the probe's namespaces (or `namespaces`) in this mode. */
   enter(opts: Partial<EnterOptions> = {}): Promise<Sandbox> {
     return this.adopt(enter({ namespaces: this.namespaces, mode: this.mode, timeoutMs: this.timeoutMs, ...opts }));
+  }
+
+  /**
+   * Enters the probe's namespaces, of which `helper` is only a helper (the pid probe's mount
+   * namespace for a fresh /proc). When the kernel refuses them and explain() puts it on the
+   * helper type's own count limit (max_<helper>_namespaces), the probe's verdict is still about its
+   * own namespace: it enters without the helper, and `dependents` are recorded skipped with that
+   * gate. Any other refusal is thrown as before. Returns the sandbox and whether the helper is there.
+   */
+  async enterWithHelper(helper: NsType, dependents: readonly string[], side?: Side): Promise<{ sandbox: Sandbox; helper: boolean }> {
+    try {
+      return { sandbox: await this.enter(), helper: true };
+    } catch (e) {
+      if (!(e instanceof NsError)) throw e;
+      const { gate, cause } = this.explain(e);
+      if (gate !== `max_${helper}_namespaces` || helper === this.probe.namespace) throw e;
+      this.withoutHelpers.add(helper);
+      const sandbox = await this.enter();
+      for (const d of dependents) this.skip(d, `no ${helper} namespace can be made here to do it in: ${cause}`, gate, side);
+      return { sandbox, helper: false };
+    }
   }
 
   /**

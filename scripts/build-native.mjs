@@ -9,9 +9,10 @@
 // host (prebuilds/<platform>-<arch>/node.napi.<libc>.node, scripts/prebuild-select.mjs) and that
 // loads; only when none does, build from source, and when that is impossible say in one line what
 // is missing (never a node-gyp stack trace: its output goes to build/nsprobe-build.log).
-// npm_config_build_from_source=true or NSPROBE_BUILD_FROM_SOURCE=1 always builds.
+// npm_config_build_from_source=true or NSPROBE_BUILD_FROM_SOURCE=1 always builds, and so does a git
+// checkout (npm ci in a clone): there build/Release must follow native/, whatever prebuilds/ holds.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +26,7 @@ const say = (line) => process.stderr.write(`nsprobe: ${line}\n`);
 
 let why = null; // why we build from source (install mode)
 if (install) {
-  const forced = process.env.npm_config_build_from_source === 'true' || process.env.NSPROBE_BUILD_FROM_SOURCE === '1';
+  const forced = process.env.npm_config_build_from_source === 'true' || process.env.NSPROBE_BUILD_FROM_SOURCE === '1' || existsSync(join(root, '.git'));
   const tag = prebuildTag();
   const pb = forced ? null : findPrebuild(root, tag);
   if (forced) why = 'asked to build from source';
@@ -43,10 +44,18 @@ if (install) {
 }
 
 // What node-gyp needs: a C and a C++ compiler, make and python3.
+function executable(p) {
+  try {
+    accessSync(p, constants.X_OK);
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
 function onPath(cmd) {
   if (!cmd) return false;
-  if (cmd.includes('/')) return spawnSync('test', ['-x', cmd]).status === 0;
-  return (process.env.PATH ?? '').split(delimiter).some((d) => d && spawnSync('test', ['-x', join(d, cmd)]).status === 0);
+  if (cmd.includes('/')) return executable(cmd);
+  return (process.env.PATH ?? '').split(delimiter).some((d) => d && executable(join(d, cmd)));
 }
 const first = (env, ...names) => (env ? [env.split(' ')[0]] : names).find(onPath);
 const missing = [];

@@ -15,7 +15,8 @@ t0=$(date +%s%N)
 npm install -g /nsprobe-in/nsprobe.tgz > /tmp/npm-install.log 2>&1 || { tail -20 /tmp/npm-install.log >&2; exit 12; }
 t1=$(date +%s%N)
 echo "RESULT install_ms=$(( (t1 - t0) / 1000000 ))"
-echo "RESULT install_warnings=$(grep -c 'npm warn' /tmp/npm-install.log)"
+echo "RESULT install_warnings=$(grep -c "npm warn" /tmp/npm-install.log)"
+echo "RESULT install_warning_text=$(grep "npm warn" /tmp/npm-install.log | tr "\n" " ")"
 v=$(nsprobe --version) || exit 13
 echo "RESULT version=$v"
 if [ -e /usr/local/lib/node_modules/nsprobe/build ]; then echo "built from source in a root without a compiler?" >&2; exit 14; fi

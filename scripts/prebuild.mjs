@@ -8,7 +8,8 @@
 // alone. A binary that needs a glibc or libstdc++ symbol above the floor (scripts/prebuild-check.mjs)
 // is not written: the prebuild fails.
 //
-// Usage: node scripts/prebuild.mjs [--arch x64,arm64]
+// Usage: node scripts/prebuild.mjs [--arch x64,arm64] [--out DIR]   (DIR defaults to ./prebuilds;
+// the tests build into a temporary one)
 // Exit: 0 built; 1 a build failed or a binary is above the floor; 2 bad arguments; 3 a tool is missing.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,10 +33,12 @@ function fail(code, msg) {
 }
 
 let arches = ['x64', 'arm64'];
+let outRoot = join(ROOT, 'prebuilds');
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === '--arch' && argv[i + 1]) arches = argv[++i].split(',');
-  else fail(2, `unknown argument '${argv[i]}' (node scripts/prebuild.mjs [--arch x64,arm64])`);
+  else if (argv[i] === '--out' && argv[i + 1]) outRoot = resolve(argv[++i]);
+  else fail(2, `unknown argument '${argv[i]}' (node scripts/prebuild.mjs [--arch x64,arm64] [--out DIR])`);
 }
 for (const a of arches) if (!TOOLCHAINS[a]) fail(2, `unknown architecture '${a}' (x64 or arm64)`);
 if (process.platform !== 'linux') fail(3, 'prebuilds are made on Linux');
@@ -54,7 +57,7 @@ for (const arch of arches) {
   const t0 = performance.now();
   const { prefix, machine } = TOOLCHAINS[arch];
   const tag = prebuildTag('linux', arch, 'glibc');
-  const work = join(ROOT, '.cache', 'prebuild', tag.dir);
+  const work = join(ROOT, '.cache', 'prebuild', `${tag.dir}-${process.pid}`);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   cpSync(join(ROOT, 'binding.gyp'), join(work, 'binding.gyp'));
@@ -66,7 +69,7 @@ for (const arch of arches) {
     const errors = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => /error/i.test(l) && !/^gyp (ERR|info)/.test(l)).slice(0, 3);
     fail(1, `linux-${arch}: node-gyp failed (exit ${r.status ?? r.signal}): ${errors.join(' | ') || 'see ' + join(work, 'build.log')}`);
   }
-  const out = join(ROOT, 'prebuilds', tag.dir);
+  const out = join(outRoot, tag.dir);
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const files = [['nsprobe.node', tag.file], ...HELPERS.map((h) => [h, h])];
@@ -86,5 +89,6 @@ for (const arch of arches) {
     fail(1, `linux-${arch}: ${problems.join('; ')}`);
   }
   const size = files.reduce((n, [, to]) => n + readFileSync(join(out, to)).length, 0);
-  process.stdout.write(`prebuild: prebuilds/${tag.dir}/ (${files.map(([, to]) => to).join(', ')}; ${(size / 1024).toFixed(0)} KiB) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  rmSync(work, { recursive: true, force: true });
+  process.stdout.write(`prebuild: ${out}/ (${files.map(([, to]) => to).join(', ')}; ${(size / 1024).toFixed(0)} KiB) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 }

@@ -125,7 +125,7 @@ export function helperPath(name: 'nsprobe-serve' | 'nsprobe-seccomp-exec' | 'nsp
 }
 
 function noAddon(): string {
-  return `the native addon for ${process.platform}-${process.arch} (${hostLibc()}) is missing (none of ${addonCandidates().join(', ')}): reinstall nsprobe (npm rebuild nsprobe builds it from source, with g++, make and python3), or in a checkout run npm ci or npm run build`;
+  return `the native addon for ${process.platform}-${process.arch} (${hostLibc()}) is missing (none of ${addonCandidates().join(', ')}): no prebuilt binary fits this host, so nsprobe must be built from source by its install script, which npm runs only when allowed: with g++, make and python3 installed, run npm install -g nsprobe --allow-scripts=nsprobe (in a checkout: npm ci or npm run build)`;
 }
 
 export function native(): NativeAddon {

@@ -154,7 +154,7 @@ exec /bin/sh /nsprobe-in/inside.sh
         continue;
       }
       const rep = JSON.parse(readFileSync(f, 'utf8'));
-      const results = rep.results ?? rep.probes ?? [];
+      const results = rep.probes ?? [];
       const count = {};
       for (const p of results) count[p.status] = (count[p.status] ?? 0) + 1;
       reports[who] = count;

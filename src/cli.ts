@@ -1,15 +1,15 @@
 #!/usr/bin/env node
 // nsprobe's command line: parse flags, run the suite, write the reports, set the exit code.
 // Usage errors are one line on stderr and exit 2, never a stack trace.
-import { accessSync, constants, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PROBES } from '../probes/index.js';
 import { MODES, type Mode, type Report } from './model.js';
 import { renderSummary } from './report/summary.js';
-import { writeReports, OutputError, type Format } from './report/write.js';
+import { checkOutputDir, writeReports, OutputError, type Format } from './report/write.js';
+import { scrubLine, scrubText } from './text.js';
 import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, privilegedSkipReason, runSuite, toolVersion } from './runner.js';
 import { collectHostFacts } from './host/facts.js';
-import { realHostContext } from './host/hostfs.js';
+import { HOST_FACTS_DEADLINE_MS, realHostContext, withDeadline } from './host/hostfs.js';
 import { rootlessPlan } from './sandbox.js';
 
 const FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html'];
@@ -163,16 +163,6 @@ async function bench(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-/** Makes sure the output folder can be written before any probe runs. */
-function checkOutDir(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-  } catch (e) {
-    throw new UsageError(`cannot write reports to ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
-
 /** The exit code a report earns (1 for failures, errors and unmet --require). */
 export function exitCode(report: Report, require: CliOptions['require']): number {
   if (report.summary.fail || report.summary.error) return 1;
@@ -201,9 +191,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   const out = resolve(o.out);
   const residue = o.checkResidue ? await import('./residue.js') : null;
   const before = residue ? await residue.snapshot({ exclude: [out] }) : null;
-  checkOutDir(out);
+  checkOutputDir(out); // before any probe: one mkdir per component, no link another user planted
   const host = realHostContext();
-  const facts = collectHostFacts(host);
+  const facts = collectHostFacts(withDeadline(host, HOST_FACTS_DEADLINE_MS)); // every read is bounded; all of them together too
   const notes: string[] = [];
   // Both modes unless one is asked for; the runner skips privileged mode once, with the reason,
   // when this process lacks CAP_SYS_ADMIN in its user namespace (report.modes).
@@ -238,6 +228,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       timeoutMs: o.timeoutMs,
       signal: ac.signal,
       host,
+      facts,
       notes,
       onResult: (r) => {
         done++;
@@ -263,7 +254,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   } else {
     process.stdout.write(renderSummary(report, { color }));
-    process.stdout.write(`reports: ${files.join(', ')}\n`);
+    process.stdout.write(`reports: ${scrubLine(files.join(', '))}\n`);
   }
   if (residue && before) {
     const left = (await residue.residueSince(before)).residue;
@@ -281,10 +272,10 @@ if (invoked) {
     },
     (e) => {
       if (e instanceof UsageError || e instanceof OutputError) {
-        process.stderr.write(`nsprobe: ${e.message}\n`);
+        process.stderr.write(`nsprobe: ${scrubLine(e.message)}\n`);
         process.exitCode = 2;
       } else {
-        process.stderr.write(`nsprobe: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+        process.stderr.write(`nsprobe: internal error: ${scrubText(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`);
         process.exitCode = 3;
       }
     },

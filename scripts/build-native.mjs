@@ -26,10 +26,12 @@ const say = (line) => process.stderr.write(`nsprobe: ${line}\n`);
 
 let why = null; // why we build from source (install mode)
 if (install) {
-  const forced = process.env.npm_config_build_from_source === 'true' || process.env.NSPROBE_BUILD_FROM_SOURCE === '1' || existsSync(join(root, '.git'));
+  const checkout = existsSync(join(root, '.git'));
+  const forced = checkout || process.env.npm_config_build_from_source === 'true' || process.env.NSPROBE_BUILD_FROM_SOURCE === '1';
   const tag = prebuildTag();
   const pb = forced ? null : findPrebuild(root, tag);
-  if (forced) why = 'asked to build from source';
+  if (checkout) why = 'a git checkout builds from source';
+  else if (forced) why = 'asked to build from source';
   else if (!pb) why = `no prebuilt binary for ${tag.label}`;
   else if (pb.missing.length) why = `the prebuilt binary for ${tag.label} lacks ${pb.missing.join(', ')}`;
   else {
@@ -73,7 +75,7 @@ if (!nodedir) {
   say(`${why ? `${why}, and ` : ''}cannot find the headers of Node ${process.version} (looked for include/node/node_api.h next to ${process.execPath}); install your distribution's nodejs dev headers (Debian: libnode-dev) or an official Node build`);
   process.exit(1);
 }
-if (why) say(why === 'asked to build from source' ? 'building from source as asked' : `${why}: building from source`);
+if (why) say(why === 'asked to build from source' ? 'building from source as asked' : why.endsWith('from source') ? why : `${why}: building from source`);
 const gyp = require.resolve('node-gyp/bin/node-gyp.js');
 const args = [gyp, 'rebuild', `--nodedir=${nodedir}`, '--jobs=max'];
 const env = { ...process.env, npm_config_nodedir: nodedir };

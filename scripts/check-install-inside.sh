@@ -11,6 +11,7 @@ echo "RESULT node=$(node --version)"
 cd /tmp
 v=$(npx --yes --package=/nsprobe-in/nsprobe.tgz nsprobe --version 2>/tmp/npx.log) || { tail -5 /tmp/npx.log >&2; exit 11; }
 echo "RESULT npx_version=$v"
+npx --yes --package=/nsprobe-in/nsprobe.tgz nsprobe --only uts,ipc --format json --out /tmp/r-npx > /tmp/npx-run.log 2>&1; echo "RESULT npx_exit=$?"
 t0=$(date +%s%N)
 npm install -g /nsprobe-in/nsprobe.tgz > /tmp/npm-install.log 2>&1 || { tail -20 /tmp/npm-install.log >&2; exit 12; }
 t1=$(date +%s%N)

@@ -161,6 +161,9 @@ exec /bin/sh /nsprobe-in/inside.sh
       if (!results.length || !count.pass) fail(`node ${major}: nsprobe as ${who} passed nothing (${JSON.stringify(count)})`);
     }
     n.reports = reports;
+    if (kv.npx_exit !== '0') fail(`node ${major}: npx nsprobe (a run) exit ${kv.npx_exit}`);
+    for (const k of ['root_exit', 'nobody_exit']) if (kv[k] !== '0') fail(`node ${major}: nsprobe ${k.replace('_exit', '')} exit ${kv[k]}`);
+    if (kv.nocompiler_exit !== '1' || !/^nsprobe: .* and no C\+\+ compiler/.test(kv.nocompiler ?? '')) fail(`node ${major}: a source build without a compiler did not fail with its one line: ${kv.nocompiler}`);
     result.nodes[major] = n;
     if (r.status !== 0) fail(`node ${major}: inside the minimal root: exit ${r.status ?? r.signal}: ${`${r.stdout}\n${r.stderr}`.trim().split('\n').filter((l) => !l.startsWith('RESULT ')).slice(-4).join(' | ')}`);
   }

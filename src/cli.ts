@@ -12,6 +12,7 @@ import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, privilegedSkipReason
 import { collectHostFacts } from './host/facts.js';
 import { HOST_FACTS_DEADLINE_MS, realHostContext, withDeadline } from './host/hostfs.js';
 import { rootlessPlan } from './sandbox.js';
+import { CONSUMER_HELP, consumerArgs, consumerRun, ConsumerUsageError, listConsumers, type ConsumerArgs } from './consumers.js';
 
 const FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html'];
 
@@ -31,6 +32,8 @@ export interface CliOptions {
   checkResidue: boolean;
   /** Exit 1 unless at least one probe passed and none failed (for CI). */
   strict: boolean;
+  /** --for, --as-user and the consumer:ID items of --require. */
+  consumers: ConsumerArgs;
 }
 
 const HELP = `nsprobe: which Linux namespaces work on this host, whether they isolate, and why not
@@ -84,14 +87,18 @@ const MAIN_FLAGS = {
   'no-color': { type: 'boolean' },
   color: { type: 'boolean' },
   'check-residue': { type: 'boolean' },
+  for: { type: 'string', list: true, value: 'consumer names' },
+  'as-user': { type: 'string', value: 'a user name' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const satisfies FlagSpecs;
 
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CliOptions {
   const { values: v } = parseCommand(MAIN_FLAGS, argv, { env });
-  const o: CliOptions = { only: null, mode: null, out: 'reports', formats: [...FORMATS], json: !!v.json, require: [], timeoutMs: DEFAULT_TIMEOUT_MS, help: !!v.help, version: !!v.version, color: null, checkResidue: !!v['check-residue'], strict: !!v.strict };
+  const o: CliOptions = { only: null, mode: null, out: 'reports', formats: [...FORMATS], json: !!v.json, require: [], timeoutMs: DEFAULT_TIMEOUT_MS, help: !!v.help, version: !!v.version, color: null, checkResidue: !!v['check-residue'], strict: !!v.strict, consumers: { for: null, asUser: undefined, require: [] } };
   if (o.help || o.version) return o;
+  const consumerItems = (v.require ?? []).filter((r) => r.startsWith('consumer:'));
+  o.consumers = consumerArgs({ for: v.for, asUser: v['as-user'], require: consumerItems.map((r) => r.slice('consumer:'.length)) });
   const names = new Set(PROBES.map((p) => p.name));
   if (v.only) {
     const bad = v.only.filter((n) => !names.has(n));
@@ -108,7 +115,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = proc
     if (bad.length) throw new UsageError(`unknown format '${bad[0]}' (known: ${FORMATS.join(', ')})`);
     o.formats = v.format as Format[];
   }
-  for (const item of v.require ?? []) {
+  for (const item of (v.require ?? []).filter((r) => !r.startsWith('consumer:'))) {
     const [probe, mode, extra] = item.split(':');
     if (!names.has(probe)) throw new UsageError(`--require names unknown probe '${probe}' (known: ${[...names].join(', ')})`);
     if (extra !== undefined || (mode !== undefined && !(MODES as readonly string[]).includes(mode))) throw new UsageError(`--require names unknown mode '${mode}' in '${item}' (privileged or rootless)`);
@@ -258,9 +265,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     return runMerge(argv.slice(1));
   }
   if (argv[0] === 'bench') return bench(argv.slice(1));
+  if (argv[0] === 'consumers') return listConsumers(argv.slice(1));
   const o = parseArgs(argv);
+  const cons = consumerRun(o.consumers); // --for, --as-user, --require consumer:ID
+  if (cons.probes && !o.only) o.only = cons.probes;
   if (o.help) {
-    process.stdout.write(HELP);
+    process.stdout.write(HELP + CONSUMER_HELP);
     return 0;
   }
   if (o.version) {
@@ -322,6 +332,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   // The handlers stay while the reports are written: a signal then lets the writing finish (a
   // few ms), so the folder holds every report or none, never a temporary file.
+  cons.evaluate(report, host);
   let files: string[];
   try {
     files = await writeReports(report, out, o.formats);
@@ -333,6 +344,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (o.json) {
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   } else {
+    process.stdout.write(cons.verdictsFirst(report));
     process.stdout.write(renderSummary(report, { color }));
     process.stdout.write(`reports: ${scrubLine(files.join(', '))}\n`);
   }
@@ -346,7 +358,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (testedNothing(report)) {
     process.stderr.write(`nsprobe: warning: nothing was tested: ${report.probes.length ? `all ${report.probes.length} probe results are unsupported or skipped` : 'no probe ran'} (causes above and in the reports)${o.strict ? '; --strict: exit 1' : '; --strict makes this exit 1'}\n`);
   }
-  return exitCode(report, o.require, scope, o.strict);
+  return Math.max(exitCode(report, o.require, scope, o.strict), cons.exitCode(report));
 }
 
 const invoked = process.argv[1] && /(^|\/)(cli\.(js|ts)|nsprobe)$/.test(process.argv[1]);
@@ -357,7 +369,7 @@ if (invoked) {
       process.exitCode = code;
     },
     (e) => {
-      if (e instanceof UsageError || e instanceof OutputError) {
+      if (e instanceof UsageError || e instanceof OutputError || e instanceof ConsumerUsageError) {
         process.stderr.write(`nsprobe: ${scrubLine(e.message)}\n`);
         process.exitCode = 2;
       } else {

@@ -5,6 +5,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import type { ProbeContext, ProbeDef } from '../src/probe.js';
 import { enter, type Sandbox } from '../src/sandbox.js';
+import { noteHostQueue } from '../src/cleanup.js';
 import { MS, mountPoint } from './mnt.js';
 
 const O_RDWR = 2;
@@ -55,7 +56,8 @@ export const ipcMqueue: ProbeDef = {
   namespaces: () => ['ipc', 'mnt'],
   async run(ctx) {
     const q = `nsprobe-mq-${ctx.token}`;
-    const hq = `nsprobe-mqh-${ctx.token}`;
+    // The pid lets a later run remove the queue if this one is killed (src/cleanup.ts).
+    const hq = `nsprobe-mqh-${process.pid}-${ctx.token}`;
     const where = mountPoint();
     const a = await ctx.enter();
     ctx.expect(`an mqueue fs mounts on ${where} inside (private mount namespace)`, await mountMqueue(a), [0, 0], 'inside');
@@ -75,7 +77,9 @@ export const ipcMqueue: ProbeDef = {
     ctx.expect('the sibling\'s mqueue fs does not list the queue', (await sibling.listdir(where)).includes(q), false, 'sibling');
 
     const host = await ctx.hostSide();
+    const forget = noteHostQueue(hq); // a hurried exit (second signal) removes it
     const hmade = await host.mqOpen(hq, O_CREAT | O_EXCL | O_RDWR);
+    if (hmade !== 0) forget();
     ctx.expect('a host process creates a queue in the host IPC namespace', hmade, 0, 'host');
     if (hmade === 0) {
       // The queue lives in the host IPC namespace: if the probe is killed before its own cleanup
@@ -84,12 +88,14 @@ export const ipcMqueue: ProbeDef = {
       ctx.defer(async () => {
         const r = await host.mqUnlink(hq);
         removed = r === 0 || r === -2; // ENOENT: removed already
+        if (removed) forget();
       });
       ctx.deferAfterClose(async () => {
         if (removed) return;
         const h = await enter({ namespaces: [], mode: ctx.mode, timeoutMs: 2000 });
         try {
-          await h.mqUnlink(hq);
+          const r = await h.mqUnlink(hq);
+          if (r === 0 || r === -2) forget();
         } finally {
           await h.close();
         }

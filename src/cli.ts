@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // nsprobe's command line: parse flags, run the suite, write the reports, set the exit code.
 // Usage errors are one line on stderr and exit 2, never a stack trace.
-import { accessSync, constants, mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, rmdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { PROBES } from '../probes/index.js';
 import { MODES, type Mode, type Report } from './model.js';
 import { renderSummary } from './report/summary.js';
@@ -11,6 +11,9 @@ import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, runSuite, toolVersio
 import { collectHostFacts } from './host/facts.js';
 import { realHostContext } from './host/hostfs.js';
 import { rootlessPlan } from './sandbox.js';
+import { collectDebris, debrisNotes, hurriedCleanup } from './cleanup.js';
+import { raiseNofile } from './limits.js';
+import { native } from './native.js';
 
 const FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html'];
 
@@ -52,7 +55,8 @@ Options:
 
 Exit codes: 0 nothing failed, 1 an assertion failed, a probe errored or a required probe did
 not pass or --check-residue found residue, 2 usage error (unknown probe or flag, unwritable
-output folder), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+output folder, too few open files allowed), 129 SIGHUP, 130 SIGINT, 131 SIGQUIT, 143 SIGTERM
+(interrupted: everything the run made is removed; a second signal hurries that).
 
 Environment: NSPROBE_COLOCATE=0 lets the scheduler place nsprobe's children (by default a lone
 sandbox and the Node thread that talks to it share one CPU; see README, Speed).
@@ -172,6 +176,41 @@ function checkOutDir(dir: string): void {
   }
 }
 
+/** The signals that stop a run, with the exit code each gives (128 + its number, as a shell). */
+export const STOP_SIGNALS = { SIGHUP: 129, SIGINT: 130, SIGQUIT: 131, SIGTERM: 143 } as const;
+type StopSignal = keyof typeof STOP_SIGNALS;
+
+/** Writes to stderr and never throws (a closed pipe or a hung-up terminal must not end a cleanup). */
+function say(s: string): void {
+  try {
+    if (!process.stderr.listenerCount('error')) process.stderr.on('error', () => undefined);
+    process.stderr.write(s);
+  } catch {
+    // nowhere to say it
+  }
+}
+
+/** The folders `dir` needs that do not exist yet (deepest first), so an interrupted run can remove them. */
+function missingDirs(dir: string): string[] {
+  const out: string[] = [];
+  for (let d = dir; !existsSync(d); d = dirname(d)) {
+    out.push(d);
+    if (dirname(d) === d) break;
+  }
+  return out;
+}
+
+/** Removes the folders a run made and never filled (rmdir: only empty ones). */
+function removeEmpty(dirs: readonly string[]): void {
+  for (const d of dirs) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+  }
+}
+
 /** The exit code a report earns (1 for failures, errors and unmet --require). */
 export function exitCode(report: Report, require: CliOptions['require']): number {
   if (report.summary.fail || report.summary.error) return 1;
@@ -198,8 +237,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const out = resolve(o.out);
+  const nofile = raiseNofile();
+  if (nofile) throw new UsageError(nofile);
   const residue = o.checkResidue ? await import('./residue.js') : null;
   const before = residue ? await residue.snapshot({ exclude: [out] }) : null;
+  const made = missingDirs(out);
   checkOutDir(out);
   const host = realHostContext();
   const facts = collectHostFacts(host);
@@ -215,23 +257,34 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const nested = rootlessPlan().note;
   if (nested && modes.includes('rootless')) notes.push(nested);
+  // Orphaned grandchildren of killed sandboxes come to us and are reaped at exit, not left to init.
+  native().setSubreaper(true);
   const probes = o.only ? PROBES.filter((p) => o.only!.includes(p.name)) : PROBES;
   const tty = process.stderr.isTTY && !o.json;
   const color = o.color ?? (tty && !process.env.NO_COLOR);
   const ac = new AbortController();
-  let caught: NodeJS.Signals | undefined;
-  const interrupted = () => (caught === 'SIGTERM' ? 143 : 130);
+  let caught: StopSignal | undefined;
+  const interrupted = () => STOP_SIGNALS[caught ?? 'SIGINT'];
+  // SIGINT, SIGTERM, SIGHUP (terminal closed, ssh dropped) and SIGQUIT all stop the run the same
+  // way: kill the sandboxes, let every probe clean up, write no report, remove a report folder
+  // this run made. A second signal hurries: no waiting for the probes, but the children are still
+  // killed and reaped and this run's cgroups, host queues and temporary files removed (sync).
   const onSignal = (sig: NodeJS.Signals) => {
     if (!caught) {
-      caught = sig;
-      process.stderr.write(`\nnsprobe: ${sig}, stopping\n`);
+      caught = sig as StopSignal;
+      say(`${tty ? '\r\x1b[K' : '\n'}nsprobe: ${sig}, stopping\n`);
       ac.abort();
     } else {
-      process.exit(interrupted()); // a second signal: leave now (the exit hook kills children)
+      hurriedCleanup(out);
+      removeEmpty(made);
+      process.exit(interrupted());
     }
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const signals = Object.keys(STOP_SIGNALS) as StopSignal[];
+  for (const s of signals) process.on(s, onSignal);
+  // What SIGKILLed runs left (cgroups, host queues, temporary report files) goes first.
+  const debris = await collectDebris({ outDir: out });
+  notes.push(...debrisNotes(debris));
   let report: Report;
   try {
     let done = 0;
@@ -245,12 +298,16 @@ export async function main(argv: readonly string[]): Promise<number> {
       notes,
       onResult: (r) => {
         done++;
-        if (tty) process.stderr.write(`\r\x1b[K[${done}/${total}] ${r.id} ${r.status}`);
+        // After a stop the probes that end are not shown (a killed probe is no verdict).
+        if (tty && !caught) say(`\r\x1b[K[${done}/${total}] ${r.id} ${r.status}`);
       },
     });
-    if (tty) process.stderr.write('\r\x1b[K');
+    if (tty && !caught) say('\r\x1b[K');
   } catch (e) {
-    if (e instanceof Interrupted) return interrupted();
+    if (e instanceof Interrupted) {
+      removeEmpty(made);
+      return interrupted();
+    }
     throw e;
   }
   // The handlers stay while the reports are written: a signal then lets the writing finish (a
@@ -259,8 +316,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     files = await writeReports(report, out, o.formats);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const s of signals) process.off(s, onSignal);
   }
   if (caught) return interrupted();
   if (o.json) {
@@ -277,9 +333,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   return exitCode(report, o.require);
 }
 
-const invoked = process.argv[1] && /(^|\/)(cli\.(js|ts)|nsprobe)$/.test(process.argv[1]);
-if (invoked) {
-  main(process.argv.slice(2)).then(
+/** Runs the command line and sets the exit code (the nsprobe entry, src/nsprobe.ts, calls it). */
+export function runCli(argv: readonly string[]): void {
+  main(argv).then(
     (code) => {
       process.exitCode = code;
     },
@@ -294,3 +350,6 @@ if (invoked) {
     },
   );
 }
+
+const invoked = process.argv[1] && /(^|\/)cli\.(js|ts)$/.test(process.argv[1]);
+if (invoked) runCli(process.argv.slice(2));

@@ -231,6 +231,10 @@ void nsp_child_signals(bool handlers_cleared) {
   }
   uint64_t empty = 0;
   rsys4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&empty, 0, 8);
+  // A process group of our own: Ctrl-C (and a hang-up) on the terminal signals its foreground
+  // group, and sandboxes in Node's group died of that SIGINT before Node's handler ran, so the
+  // interrupted probes read as `error`. Node's handler stops them (issue 13, Ctrl-C).
+  rsys2(SYS_setpgid, 0, 0);
 }
 
 // Stage A: created without namespaces. Waits to be moved into a cgroup, drops to an

@@ -3,6 +3,9 @@
 // while sandboxes are entered, during requests and while reports are written. Each point must
 // end within 1 s of the signal with 130 (SIGINT) or 143 (SIGTERM), or 0/1 when the run had
 // finished, leave zero residue, and leave the complete set of valid reports or none.
+// The tests (test/signals.test.ts) also send SIGHUP (129) and SIGQUIT (131), a second signal 2 ms
+// after the first (it hurries the exit but everything is still cleaned up), and signals to a run
+// whose stderr is a closed pipe.
 //
 // A signal that arrives before the CLI has installed its handler (Node still loading modules)
 // ends the process by the signal's default action: no child exists yet, and a shell reports that
@@ -18,9 +21,21 @@ import { argNum, CLI, foreignTo, median, prng, spawnNode } from './harness.js';
 
 export type Outcome = 'before-handler' | 'stopped' | 'stopped-after-reports' | 'finished';
 
+export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'SIGQUIT';
+export const STOP_CODES: Record<StopSignal, number> = { SIGHUP: 129, SIGINT: 130, SIGQUIT: 131, SIGTERM: 143 };
+
+/** How a point is run: CLI arguments besides --out, a second signal, a closed stderr. */
+export interface PointOptions {
+  args?: string[];
+  /** Send the same signal again this many ms after the first. */
+  secondAfterMs?: number;
+  /** Close our end of the CLI's stderr pipe at once (its writes then fail with EPIPE). */
+  closeStderr?: boolean;
+}
+
 export interface Point {
   i: number;
-  signal: 'SIGINT' | 'SIGTERM';
+  signal: StopSignal;
   delayMs: number;
   /** Signal to exit, ms (null when the run had ended before the signal was sent). */
   exitMs: number | null;
@@ -62,12 +77,12 @@ export function checkOutDir(dir: string): { reports: 'all' | 'none'; problems: s
 }
 
 /** Wall time of complete CLI runs (spawn to exit), ms. */
-export async function measureRuns(n: number): Promise<number[]> {
+export async function measureRuns(n: number, args: readonly string[] = []): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const dir = mkdtempSync(join(tmpdir(), 'nsprobe-int-'));
     const t = performance.now();
-    const { done } = spawnNode([CLI, '--out', dir]);
+    const { done } = spawnNode([CLI, ...args, '--out', dir]);
     const e = await done;
     out.push(e.at - t);
     rmSync(dir, { recursive: true, force: true });
@@ -75,11 +90,26 @@ export async function measureRuns(n: number): Promise<number[]> {
   return out;
 }
 
-export async function interruptOnce(i: number, signal: Point['signal'], delayMs: number): Promise<Point> {
+/**
+ * Residue another process made: foreignTo(), and host queues named after another pid
+ * (nsprobe-mqh-<pid>-<token>; other test files run suites at the same time).
+ */
+export function foreignToRun(pids: readonly number[]): (r: Residue) => boolean {
+  const base = foreignTo(pids);
+  return (r) => {
+    if (base(r)) return true;
+    const m = r.kind === 'mqueue' ? /\/nsprobe-mqh-(\d+)-[a-z0-9]+$/.exec(r.what) : null;
+    return m !== null && !pids.includes(Number(m[1]));
+  };
+}
+
+export async function interruptOnce(i: number, signal: StopSignal, delayMs: number, opts: PointOptions = {}): Promise<Point> {
   const dir = mkdtempSync(join(tmpdir(), 'nsprobe-int-'));
   try {
     const before = await snapshot({ exclude: [dir] });
-    const { child, done } = spawnNode([CLI, '--out', dir]);
+    const { child, done } = spawnNode([CLI, ...(opts.args ?? []), '--out', dir]);
+    if (opts.closeStderr) child.stderr!.destroy();
+    let second: NodeJS.Timeout | undefined;
     let sentAt: number | null = null;
     let exited = false;
     let hung = false;
@@ -88,6 +118,7 @@ export async function interruptOnce(i: number, signal: Point['signal'], delayMs:
       if (exited) return;
       sentAt = performance.now();
       child.kill(signal);
+      if (opts.secondAfterMs !== undefined) second = setTimeout(() => exited || child.kill(signal), opts.secondAfterMs);
       // A run that outlives the signal by 5 s is killed and counted as a failure, so that one
       // hang cannot stall the whole series.
       watchdog = setTimeout(() => {
@@ -99,9 +130,10 @@ export async function interruptOnce(i: number, signal: Point['signal'], delayMs:
     exited = true;
     clearTimeout(timer);
     clearTimeout(watchdog);
+    clearTimeout(second);
     const problems: string[] = [];
     if (hung) problems.push('still running 5 s after the signal: killed');
-    const want = signal === 'SIGTERM' ? 143 : 130;
+    const want = STOP_CODES[signal];
     const out = checkOutDir(dir);
     problems.push(...out.problems);
     let outcome: Outcome;
@@ -114,8 +146,9 @@ export async function interruptOnce(i: number, signal: Point['signal'], delayMs:
     }
     if (outcome === 'finished' && out.reports !== 'all') problems.push('the run finished but wrote no reports');
     if (outcome === 'before-handler' && e.stderr.includes('stopping')) problems.push('the handler ran but the process died by the signal');
+    if (/EPIPE|internal error|\n    at /.test(e.stderr)) problems.push(`stderr: ${e.stderr.slice(-300)}`);
     const exitMs = sentAt === null ? null : e.at - sentAt;
-    const { residue } = await residueSince(before, { ignore: foreignTo([child.pid ?? -1]), settleMs: 2000 });
+    const { residue } = await residueSince(before, { ignore: foreignToRun([child.pid ?? -1]), settleMs: 2000 });
     return { i, signal, delayMs, exitMs, code: e.code, exitSignal: e.signal, reports: out.reports, outcome, residue, problems };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -132,9 +165,12 @@ export interface Summary {
 }
 
 /** `points` interruptions with delays stratified over 0..median run time (one per slice). */
-export async function runInterruptions(opts: { points: number; seed: number; boundMs?: number; log?: (s: string) => void }): Promise<Summary> {
+export async function runInterruptions(
+  opts: { points: number; seed: number; boundMs?: number; log?: (s: string) => void; signals?: readonly StopSignal[] } & PointOptions,
+): Promise<Summary> {
   const rand = prng(opts.seed);
-  const medianRunMs = median(await measureRuns(3));
+  const signals = opts.signals ?? ['SIGINT', 'SIGTERM'];
+  const medianRunMs = median(await measureRuns(3, opts.args));
   const order = Array.from({ length: opts.points }, (_, k) => k).sort(() => rand() - 0.5);
   const points: Point[] = [];
   const outcomes: Record<Outcome, number> = { 'before-handler': 0, stopped: 0, 'stopped-after-reports': 0, finished: 0 };
@@ -143,8 +179,8 @@ export async function runInterruptions(opts: { points: number; seed: number; bou
   for (let i = 0; i < opts.points; i++) {
     const slice = order[i];
     const delayMs = Math.round(((slice + rand()) / opts.points) * medianRunMs);
-    const signal = rand() < 0.5 ? 'SIGINT' : 'SIGTERM';
-    const p = await interruptOnce(i, signal, delayMs);
+    const signal = signals[Math.floor(rand() * signals.length)];
+    const p = await interruptOnce(i, signal, delayMs, opts);
     points.push(p);
     outcomes[p.outcome]++;
     const bad = [...p.problems];

@@ -98,6 +98,8 @@ export function foreignToRun(pids: readonly number[]): (r: Residue) => boolean {
   const base = foreignTo(pids);
   return (r) => {
     if (base(r)) return true;
+    // Other test files' mkdtemp folders (nsprobe-<word>-XXXXXX): a CLI run writes none there.
+    if (r.kind === 'file' && /^new file \/(tmp|var\/tmp|dev\/shm)\/nsprobe-[a-z-]+-[A-Za-z0-9]{6} \(uid/.test(r.what)) return true;
     const m = r.kind === 'mqueue' ? /\/nsprobe-mqh-(\d+)-[a-z0-9]+$/.exec(r.what) : null;
     return m !== null && !pids.includes(Number(m[1]));
   };
@@ -166,7 +168,15 @@ export interface Summary {
 
 /** `points` interruptions with delays stratified over 0..median run time (one per slice). */
 export async function runInterruptions(
-  opts: { points: number; seed: number; boundMs?: number; log?: (s: string) => void; signals?: readonly StopSignal[] } & PointOptions,
+  opts: {
+    points: number;
+    seed: number;
+    boundMs?: number;
+    log?: (s: string) => void;
+    signals?: readonly StopSignal[];
+    /** Spread the delays over [startFraction, 1] x median run time (default 0: from the start). */
+    startFraction?: number;
+  } & PointOptions,
 ): Promise<Summary> {
   const rand = prng(opts.seed);
   const signals = opts.signals ?? ['SIGINT', 'SIGTERM'];
@@ -178,7 +188,8 @@ export async function runInterruptions(
   const bound = opts.boundMs ?? 1000;
   for (let i = 0; i < opts.points; i++) {
     const slice = order[i];
-    const delayMs = Math.round(((slice + rand()) / opts.points) * medianRunMs);
+    const from = opts.startFraction ?? 0;
+    const delayMs = Math.round((from + (1 - from) * ((slice + rand()) / opts.points)) * medianRunMs);
     const signal = signals[Math.floor(rand() * signals.length)];
     const p = await interruptOnce(i, signal, delayMs, opts);
     points.push(p);

@@ -239,9 +239,32 @@ export async function main(argv: readonly string[]): Promise<number> {
   const out = resolve(o.out);
   const nofile = raiseNofile();
   if (nofile) throw new UsageError(nofile);
+  const tty = process.stderr.isTTY && !o.json;
+  let made: string[] = [];
+  const ac = new AbortController();
+  let caught: StopSignal | undefined;
+  const interrupted = () => STOP_SIGNALS[caught ?? 'SIGINT'];
+  // SIGINT, SIGTERM, SIGHUP (terminal closed, ssh dropped) and SIGQUIT all stop the run the same
+  // way: kill the sandboxes, let every probe clean up, write no report, remove a report folder
+  // this run made. Installed before anything is made. A second signal hurries: no waiting for
+  // the probes, but the children are still killed and reaped and this run's cgroups, host
+  // queues and temporary files removed (synchronously).
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (!caught) {
+      caught = sig as StopSignal;
+      say(`${tty ? '\r\x1b[K' : '\n'}nsprobe: ${sig}, stopping\n`);
+      ac.abort();
+    } else {
+      hurriedCleanup(out);
+      removeEmpty(made);
+      process.exit(interrupted());
+    }
+  };
+  const signals = Object.keys(STOP_SIGNALS) as StopSignal[];
+  for (const s of signals) process.on(s, onSignal);
   const residue = o.checkResidue ? await import('./residue.js') : null;
   const before = residue ? await residue.snapshot({ exclude: [out] }) : null;
-  const made = missingDirs(out);
+  made = missingDirs(out);
   checkOutDir(out);
   const host = realHostContext();
   const facts = collectHostFacts(host);
@@ -260,31 +283,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   // Orphaned grandchildren of killed sandboxes come to us and are reaped at exit, not left to init.
   native().setSubreaper(true);
   const probes = o.only ? PROBES.filter((p) => o.only!.includes(p.name)) : PROBES;
-  const tty = process.stderr.isTTY && !o.json;
   const color = o.color ?? (tty && !process.env.NO_COLOR);
-  const ac = new AbortController();
-  let caught: StopSignal | undefined;
-  const interrupted = () => STOP_SIGNALS[caught ?? 'SIGINT'];
-  // SIGINT, SIGTERM, SIGHUP (terminal closed, ssh dropped) and SIGQUIT all stop the run the same
-  // way: kill the sandboxes, let every probe clean up, write no report, remove a report folder
-  // this run made. A second signal hurries: no waiting for the probes, but the children are still
-  // killed and reaped and this run's cgroups, host queues and temporary files removed (sync).
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (!caught) {
-      caught = sig as StopSignal;
-      say(`${tty ? '\r\x1b[K' : '\n'}nsprobe: ${sig}, stopping\n`);
-      ac.abort();
-    } else {
-      hurriedCleanup(out);
-      removeEmpty(made);
-      process.exit(interrupted());
-    }
-  };
-  const signals = Object.keys(STOP_SIGNALS) as StopSignal[];
-  for (const s of signals) process.on(s, onSignal);
   // What SIGKILLed runs left (cgroups, host queues, temporary report files) goes first.
   const debris = await collectDebris({ outDir: out });
   notes.push(...debrisNotes(debris));
+  if (caught) {
+    removeEmpty(made);
+    return interrupted();
+  }
   let report: Report;
   try {
     let done = 0;

@@ -100,6 +100,8 @@ export function foreignToRun(pids: readonly number[]): (r: Residue) => boolean {
     if (base(r)) return true;
     // Other test files' mkdtemp folders (nsprobe-<word>-XXXXXX): a CLI run writes none there.
     if (r.kind === 'file' && /^new file \/(tmp|var\/tmp|dev\/shm)\/nsprobe-[a-z-]+-[A-Za-z0-9]{6} \(uid/.test(r.what)) return true;
+    // A run makes cgroups nsprobe-<its pid>-<token> only: others are other tests' (nsprobe-test-*).
+    if (r.kind === 'cgroup' && !/\/nsprobe-\d+-[a-z0-9]+$/.test(r.what)) return true;
     const m = r.kind === 'mqueue' ? /\/nsprobe-mqh-(\d+)-[a-z0-9]+$/.exec(r.what) : null;
     return m !== null && !pids.includes(Number(m[1]));
   };

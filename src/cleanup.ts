@@ -190,6 +190,19 @@ async function hostQueueDir(): Promise<{ dir: string; close: () => Promise<void>
   return { dir: `/proc/${sb.pid}/root${where}`, close: async () => void (await sb.close()) };
 }
 
+/** The names of the host IPC namespace's POSIX queues, or null when they cannot be listed here. */
+export async function listHostQueueNames(): Promise<string[] | null> {
+  const q = await hostQueueDir().catch(() => null);
+  if (!q) return null;
+  try {
+    return readdirSync(q.dir);
+  } catch {
+    return null;
+  } finally {
+    await q.close();
+  }
+}
+
 /**
  * Removes what dead nsprobe runs left (see the top of this file). Never throws; returns what it
  * found, removed or not. `queues: false` skips the host's queues (which may cost a sandbox).
@@ -252,7 +265,7 @@ const KIND_WORD = { cgroup: 'cgroup', queue: 'POSIX message queue', file: 'tempo
 export function debrisNotes(d: readonly Debris[]): string[] {
   return d.map((x) =>
     x.error === null
-      ? `removed a ${KIND_WORD[x.kind]} left by nsprobe process ${x.pid}, which is no longer running: ${x.what}`
+      ? `removed a ${KIND_WORD[x.kind]} left by nsprobe process ${x.pid}, which has ended: ${x.what}`
       : `could not remove a ${KIND_WORD[x.kind]} left by nsprobe process ${x.pid} (${x.error}): ${x.what}`,
   );
 }

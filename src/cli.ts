@@ -249,12 +249,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   // this run made. Installed before anything is made. A second signal hurries: no waiting for
   // the probes, but the children are still killed and reaped and this run's cgroups, host
   // queues and temporary files removed (synchronously).
+  let writing = false;
   const onSignal = (sig: NodeJS.Signals) => {
     if (!caught) {
       caught = sig as StopSignal;
       say(`${tty ? '\r\x1b[K' : '\n'}nsprobe: ${sig}, stopping\n`);
       ac.abort();
-    } else {
+    } else if (!writing) {
+      // (While the reports are written, a few ms, the second signal waits for them: the folder
+      // then holds the whole set, never a part of it.)
       hurriedCleanup(out);
       removeEmpty(made);
       process.exit(interrupted());
@@ -262,6 +265,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   const signals = Object.keys(STOP_SIGNALS) as StopSignal[];
   for (const s of signals) process.on(s, onSignal);
+  // What SIGKILLed runs left (cgroups, host queues, temporary report files) goes first, while the
+  // host facts are read (before a --check-residue snapshot, which would count it as a change).
+  const debris = collectDebris({ outDir: out });
+  if (o.checkResidue) await debris;
   const residue = o.checkResidue ? await import('./residue.js') : null;
   const before = residue ? await residue.snapshot({ exclude: [out] }) : null;
   made = missingDirs(out);
@@ -281,12 +288,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   const nested = rootlessPlan().note;
   if (nested && modes.includes('rootless')) notes.push(nested);
   // Orphaned grandchildren of killed sandboxes come to us and are reaped at exit, not left to init.
-  native().setSubreaper(true);
+  try {
+    native().setSubreaper(true);
+  } catch {
+    // no addon: every probe says so
+  }
   const probes = o.only ? PROBES.filter((p) => o.only!.includes(p.name)) : PROBES;
   const color = o.color ?? (tty && !process.env.NO_COLOR);
-  // What SIGKILLed runs left (cgroups, host queues, temporary report files) goes first.
-  const debris = await collectDebris({ outDir: out });
-  notes.push(...debrisNotes(debris));
+  notes.push(...debrisNotes(await debris));
   if (caught) {
     removeEmpty(made);
     return interrupted();
@@ -320,8 +329,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   // few ms), so the folder holds every report or none, never a temporary file.
   let files: string[];
   try {
+    writing = true;
     files = await writeReports(report, out, o.formats);
   } finally {
+    writing = false;
     for (const s of signals) process.off(s, onSignal);
   }
   if (caught) return interrupted();

@@ -7,7 +7,7 @@ import { PROBES } from '../probes/index.js';
 import { MODES, type Mode, type Report } from './model.js';
 import { renderSummary } from './report/summary.js';
 import { writeReports, OutputError, type Format } from './report/write.js';
-import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, runSuite, toolVersion } from './runner.js';
+import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, privilegedSkipReason, runSuite, toolVersion } from './runner.js';
 import { collectHostFacts } from './host/facts.js';
 import { realHostContext } from './host/hostfs.js';
 import { rootlessPlan } from './sandbox.js';
@@ -41,7 +41,8 @@ Usage: nsprobe [options]
 
 Options:
   --only LIST        probes to run, comma-separated (${PROBES.map((p) => p.name).join(',')})
-  --mode MODE        privileged | rootless | both (default: both as root, rootless otherwise)
+  --mode MODE        privileged | rootless | both (default: both; privileged mode needs CAP_SYS_ADMIN
+                     in nsprobe's own user namespace and is skipped, with the reason, without it)
   --out DIR          where the reports go (default: reports)
   --format LIST      report formats: ${FORMATS.join(',')} (default: all)
   --json             print report.json on stdout and nothing else there
@@ -275,16 +276,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   checkOutDir(out);
   const host = realHostContext();
   const facts = collectHostFacts(host);
-  const root = canRunPrivileged(facts);
   const notes: string[] = [];
-  let modes: Mode[];
-  if (o.mode === 'privileged') modes = ['privileged'];
-  else if (o.mode === 'rootless') modes = ['rootless'];
-  else if (o.mode === 'both' || root) modes = ['privileged', 'rootless'];
-  else {
-    modes = ['privileged', 'rootless'];
-    notes.push(`running as uid ${facts.euid} without CAP_SYS_ADMIN: privileged mode needs root, so its probes are reported unsupported; run as root (sudo npm run probe) to probe it`);
-  }
+  // Both modes unless one is asked for; the runner skips privileged mode once, with the reason,
+  // when this process lacks CAP_SYS_ADMIN in its user namespace (report.modes).
+  const modes: Mode[] = o.mode === 'privileged' ? ['privileged'] : o.mode === 'rootless' ? ['rootless'] : ['privileged', 'rootless'];
+  if (!canRunPrivileged(facts) && modes.includes('privileged')) notes.push(`privileged mode not run: ${privilegedSkipReason(facts)}`);
   const nested = rootlessPlan().note;
   if (nested && modes.includes('rootless')) notes.push(nested);
   // Orphaned grandchildren of killed sandboxes come to us and are reaped at exit, not left to init.

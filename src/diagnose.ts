@@ -115,20 +115,31 @@ const RULES: Array<{ name: string; rule: Rule }> = [
         : null,
   },
   {
-    name: 'privileged mode needs root',
+    // A resource limit of this caller, not a host setting: say which limit, never blame a gate.
+    name: 'resource limit',
     rule: (x) => {
-      if (x.f.mode !== 'privileged' || x.f.privilegedCaller) return null;
-      if (!((x.stage === 'needs' && !x.f.message) || (isCode(x, 'EPERM') && entering(x)))) return null;
-      if (x.f.euid !== 0)
-        return { cause: 'needs root (CAP_SYS_ADMIN)', remedy: 'run nsprobe as root (sudo npm run probe) for privileged mode; rootless mode runs as this user', gate: null };
-      const kind = x.facts.container?.kind;
-      return {
-        cause: `needs CAP_SYS_ADMIN in the initial user namespace, which this root process lacks${kind ? ` (${kind} container)` : x.facts.userNsLevel ? ' (it runs in a user namespace)' : ''}`,
-        remedy: kind
-          ? `${kind === 'podman' ? 'podman' : 'docker'} run --cap-add SYS_ADMIN ...   # or --privileged; rootless mode needs neither`
-          : 'run nsprobe as root on the host for privileged mode; rootless mode needs no capability',
-        gate: null,
-      };
+      const lim = x.facts.limits;
+      const v = (n: number | null | undefined) => (n === null || n === undefined ? 'unlimited' : String(n));
+      const who = x.f.euid === 0 ? 'root' : `uid ${x.f.euid}`;
+      if (isCode(x, 'EAGAIN') && (entering(x) || x.syscall === 'fork'))
+        return {
+          cause: `${what(x)}: a process limit was hit: RLIMIT_NPROC is ${v(lim?.nproc)} for ${who} (ulimit -u; it counts every process of this user), or the cgroup's pids.max`,
+          remedy: 'ulimit -u 4096   # in the shell that runs nsprobe (or raise nproc in /etc/security/limits.conf)\ncat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup | tail -n1)/pids.max   # the cgroup limit, if any',
+          gate: null,
+        };
+      if (isCode(x, 'ENOMEM'))
+        return {
+          cause: `${what(x)}: out of memory for this process: RLIMIT_AS is ${v(lim?.as)} bytes (ulimit -v), or the system or its cgroup is out of memory`,
+          remedy: 'ulimit -v unlimited   # in the shell that runs nsprobe\nfree -m   # memory left on the system',
+          gate: null,
+        };
+      if (isCode(x, 'EMFILE', 'ENFILE'))
+        return {
+          cause: `${what(x)}: out of file descriptors: RLIMIT_NOFILE is ${v(lim?.nofile)} (ulimit -n)${x.code === 'ENFILE' ? ', or the system-wide fs.file-max' : ''}`,
+          remedy: 'ulimit -n 1024   # in the shell that runs nsprobe',
+          gate: null,
+        };
+      return null;
     },
   },
   {
@@ -193,6 +204,23 @@ const RULES: Array<{ name: string; rule: Rule }> = [
     rule: (x) => {
       const g = x.gates.get('chroot');
       return x.userns && isCode(x, 'EPERM') && entering(x) && blocked(g) ? byGate(x, g) : null;
+    },
+  },
+  {
+    // Container engines mount /proc/sys read-only: writing a sysctl (ip_forward) is EROFS.
+    name: 'read-only /proc/sys',
+    rule: (x) => {
+      const g = x.gates.get('proc_sys_readonly');
+      return isCode(x, 'EROFS') && bad(g) ? byGate(x, g) : null;
+    },
+  },
+  {
+    // No cgroup directory this caller may create children in.
+    name: 'cgroup not writable',
+    rule: (x) => {
+      const g = x.gates.get('cgroup_writable');
+      const cgroupStep = x.stage === 'cgroup' || /cgroup/.test(x.f.message ?? '');
+      return cgroupStep && isCode(x, 'EACCES', 'EPERM', 'EROFS') && g !== undefined && g.status !== 'ok' ? byGate(x, g) : null;
     },
   },
   {

@@ -1,10 +1,13 @@
 // Gates: host settings that decide whether a namespace can be entered, each with the
 // probes it can block, why, and what to run. Pure logic over a HostContext + HostFacts.
 // Gate ids are stable: reports from different versions merge on them.
-import { MODES, NS_TYPES, type Gate, type GateStatus, type HostFacts, type Mode, type NsType } from './model.js';
+import { PROBES } from '../probes/index.js';
+import { type Gate, type GateStatus, type HostFacts, type Mode, type NsType } from './model.js';
+import { NAMESPACES, nsFacts } from './namespaces.js';
+import { createdNamespaces, probeModes, type ProbeDef } from './probe.js';
 import type { HostContext } from './host/hostfs.js';
 import { isEnabled, readKernelConfig, type KernelConfig } from './host/kconfig.js';
-import { parseMountinfo } from './host/mountinfo.js';
+import { parseMountinfo, type MountEntry } from './host/mountinfo.js';
 
 export interface GateOptions {
   measured?: {
@@ -20,6 +23,8 @@ export interface GateOptions {
   kernelConfig?: KernelConfig | null;
   /** Read the kernel config from this file instead of /proc/config.gz or /boot/config-<release>. */
   kernelConfigPath?: string;
+  /** The probes whose declarations decide what each gate affects (default: every probe). */
+  probes?: readonly ProbeDef[];
 }
 
 /** How many namespaces of one type a suite run creates at most (nesting aside). */
@@ -35,26 +40,19 @@ export const USERNS_MAX_DEPTH = 33;
 export const USERNS_REMEDY_VALUE = 28633;
 
 // ---------- affects ----------
+// Which probes a gate can block is derived from what each probe declares it creates and uses
+// (ProbeDef.creates / uses), never kept as a hand-written list.
 
-/** Deeper probes that belong to a namespace, beyond the basic `<ns>` probe. */
-const DEEP_PROBES: Partial<Record<NsType, string[]>> = { net: ['net-veth'] };
-
-/**
- * Namespaces a probe creates besides its own (mirrors `namespaces` in probes/*.ts): the pid
- * and mnt probes both mount a fresh /proc, so each needs the other namespace too.
- */
-export const PROBE_EXTRA_NAMESPACES: Readonly<Record<string, readonly NsType[]>> = { pid: ['mnt'], mnt: ['pid'] };
-
-/** Probe ids (in `modes`) that create a namespace of type `ns`. */
-export function probeIds(ns: NsType, modes: readonly Mode[] = MODES): string[] {
-  const users = Object.keys(PROBE_EXTRA_NAMESPACES).filter((p) => p !== ns && PROBE_EXTRA_NAMESPACES[p]!.includes(ns));
-  return [ns, ...(DEEP_PROBES[ns] ?? []), ...users].flatMap((p) => modes.map((m) => `${p}/${m}`));
+/** Probe ids (`<probe>/<mode>`) for which `pred` holds, over the probes of this evaluation. */
+function affected(i: Input, pred: (def: ProbeDef, mode: Mode, created: readonly NsType[]) => boolean): string[] {
+  const out: string[] = [];
+  for (const def of i.probes)
+    for (const mode of probeModes(def)) if (pred(def, mode, createdNamespaces(def, mode))) out.push(`${def.name}/${mode}`);
+  return out;
 }
 
-const ROOTLESS_ALL = NS_TYPES.flatMap((ns) => probeIds(ns, ['rootless']));
-const EVERY_PROBE = NS_TYPES.flatMap((ns) => probeIds(ns));
-/** Probes that create a user namespace: every rootless one, and user/privileged. */
-const USERNS_CREATORS = [...ROOTLESS_ALL, ...probeIds('user', ['privileged'])];
+const creating = (ns: NsType) => (_d: ProbeDef, _m: Mode, created: readonly NsType[]) => created.includes(ns);
+const anyProbe = () => true;
 
 /** Whether a gate can block a probe (matched by `<probe>/<mode>` or `<namespace>/<mode>`). */
 export function gateAffects(gate: Gate, probe: string, namespace: NsType, mode: Mode): boolean {
@@ -104,6 +102,7 @@ interface Input {
   ctx: HostContext;
   facts: HostFacts;
   opts: GateOptions;
+  probes: readonly ProbeDef[];
 }
 
 function gate(id: string, status: GateStatus, value: unknown, affects: string[], cause: string, remedy = ''): Gate {
@@ -124,10 +123,6 @@ const NESTED_NOTE =
 
 // ---------- max_<type>_namespaces ----------
 
-/** Kernel that introduced each user.max_<type>_namespaces knob. */
-const KNOB_SINCE: Record<NsType, [number, number]> = {
-  uts: [4, 9], ipc: [4, 9], pid: [4, 9], net: [4, 9], mnt: [4, 9], user: [4, 9], cgroup: [4, 9], time: [5, 6],
-};
 
 /** RHEL/CentOS 7.0-7.3 kernels (build < 693) only allow user namespaces when booted with user_namespace.enable=1. */
 function el7BootDisabled(ctx: HostContext, release: string): string | null {
@@ -144,12 +139,13 @@ function el7BootDisabled(ctx: HostContext, release: string): string | null {
 const GRUBBY =
   'grubby --args="user_namespace.enable=1 namespace.unpriv_enable=1" --update-kernel=ALL   # add the boot parameters, as root\nreboot';
 
-function maxNamespacesGate(ns: NsType, { ctx, facts, opts }: Input): Gate {
+function maxNamespacesGate(ns: NsType, i: Input): Gate {
+  const { ctx, facts, opts } = i;
   const id = `max_${ns}_namespaces`;
   const key = `user.${id}`;
   const path = `/proc/sys/user/${id}`;
   const release = facts.kernel.release;
-  const affects = ns === 'user' ? USERNS_CREATORS : probeIds(ns);
+  const affects = affected(i, creating(ns));
   const isUser = ns === 'user';
   const el7 = el7Build(release) !== null;
   const nested = (facts.userNsLevel ?? 0) >= 1 ? `\n${NESTED_NOTE}` : '';
@@ -163,10 +159,10 @@ function maxNamespacesGate(ns: NsType, { ctx, facts, opts }: Input): Gate {
   }
   if (r.state !== 'value') {
     // RHEL 7.4 (kernel 3.10.0-693) backported the 4.9 knobs.
-    const backported = (el7Build(release) ?? 0) >= 693 && KNOB_SINCE[ns][0] === 4;
-    const predates = kernelAtLeast(release, KNOB_SINCE[ns]) === false && !backported;
+    const backported = (el7Build(release) ?? 0) >= 693 && nsFacts(ns).limitSince[0] === 4;
+    const predates = kernelAtLeast(release, nsFacts(ns).limitSince) === false && !backported;
     if (r.state === 'missing' && predates)
-      return gate(id, 'ok', null, affects, `kernel ${release} predates ${key} (added in ${KNOB_SINCE[ns].join('.')}): there is no such limit to hit`);
+      return gate(id, 'ok', null, affects, `kernel ${release} predates ${key} (added in ${nsFacts(ns).limitSince.join('.')}): there is no such limit to hit`);
     return gate(id, 'unknown', null, affects,
       r.state === 'missing' ? `${path} does not exist, so the limit cannot be read` : `${path} exists but could not be read as a number`,
       `cat ${path}   # check by hand`);
@@ -200,7 +196,19 @@ function el7Remedy(): string {
 
 // ---------- switches and LSMs ----------
 
-function unprivilegedUsernsCloneGate({ ctx, facts }: Input): Gate {
+/**
+ * Probes that create a user namespace without CAP_SYS_ADMIN in the initial user namespace, which
+ * is what kernel.unprivileged_userns_clone and Ubuntu's AppArmor restriction judge: every rootless
+ * probe, and privileged ones that create a user namespace when the caller is root only of a user
+ * namespace (a container's root).
+ */
+function unprivilegedUserns(i: Input): string[] {
+  return affected(i, (d, m, created) => m === 'rootless' || (i.facts.privileged !== true && created.includes('user')));
+}
+
+function unprivilegedUsernsCloneGate(i: Input): Gate {
+  const { ctx, facts } = i;
+  const ROOTLESS_ALL = unprivilegedUserns(i);
   const id = 'unprivileged_userns_clone';
   const path = '/proc/sys/kernel/unprivileged_userns_clone';
   const r = readNumber(ctx, path);
@@ -221,7 +229,9 @@ function apparmorLabel(ctx: HostContext): string | null {
   return t === null ? null : t.replace(/\0/g, '').trim() || null;
 }
 
-function apparmorUsernsGate({ ctx }: Input): Gate {
+function apparmorUsernsGate(i: Input): Gate {
+  const { ctx } = i;
+  const ROOTLESS_ALL = unprivilegedUserns(i);
   const id = 'apparmor_userns';
   const restrict = readNumber(ctx, '/proc/sys/kernel/apparmor_restrict_unprivileged_userns');
   const unconfined = readNumber(ctx, '/proc/sys/kernel/apparmor_restrict_unprivileged_unconfined');
@@ -274,7 +284,9 @@ function seccompRemedy(kind: string | null): string {
   return (kind !== null && byKind[kind]) || generic;
 }
 
-function seccompGate({ facts }: Input): Gate {
+function seccompGate(i: Input): Gate {
+  const { facts } = i;
+  const EVERY_PROBE = affected(i, anyProbe);
   const id = 'seccomp';
   const s = facts.seccomp ?? { mode: null, filters: null, noNewPrivs: null };
   if (s.mode === null) return gate(id, 'unknown', s, EVERY_PROBE, 'the Seccomp: line of /proc/self/status could not be read', 'grep Seccomp /proc/self/status');
@@ -285,7 +297,9 @@ function seccompGate({ facts }: Input): Gate {
     seccompRemedy(facts.container?.kind ?? null));
 }
 
-function chrootGate({ facts, opts }: Input): Gate {
+function chrootGate(i: Input): Gate {
+  const { facts, opts } = i;
+  const USERNS_CREATORS = affected(i, creating('user'));
   const id = 'chroot';
   const remedy = 'run nsprobe outside the chroot, or replace the chroot by a container whose root is set with pivot_root (podman/docker run, systemd-nspawn -D <dir>, bwrap)';
   if (facts.chroot === true)
@@ -425,24 +439,21 @@ function subidGate({ ctx, facts }: Input): Gate {
 
 // ---------- kernel config ----------
 
-/** Options nsprobe needs, and the probes each one's absence blocks. */
-export const KERNEL_OPTIONS: Array<{ option: string; affects: string[] }> = [
-  { option: 'CONFIG_NAMESPACES', affects: [...NS_TYPES.filter((n) => n !== 'mnt').flatMap((n) => probeIds(n)), ...probeIds('mnt', ['rootless'])] },
-  { option: 'CONFIG_UTS_NS', affects: probeIds('uts') },
-  { option: 'CONFIG_IPC_NS', affects: probeIds('ipc') },
-  { option: 'CONFIG_PID_NS', affects: probeIds('pid') },
-  { option: 'CONFIG_NET_NS', affects: probeIds('net') },
-  { option: 'CONFIG_USER_NS', affects: USERNS_CREATORS },
-  { option: 'CONFIG_CGROUPS', affects: probeIds('cgroup') },
-  { option: 'CONFIG_TIME_NS', affects: probeIds('time') },
-  { option: 'CONFIG_VETH', affects: ['net-veth/privileged', 'net-veth/rootless'] },
-];
-
-const ALL_CONFIG_AFFECTS = [...new Set(KERNEL_OPTIONS.flatMap((o) => o.affects))];
+/** Options nsprobe needs, and the probes each one's absence blocks (from the namespace table and the probes' declarations). */
+export function kernelOptions(probes: readonly ProbeDef[] = PROBES): Array<{ option: string; affects: string[] }> {
+  const i = { probes } as Input;
+  return [
+    { option: 'CONFIG_NAMESPACES', affects: affected(i, (_d, _m, created) => created.some((n) => n !== 'mnt')) },
+    ...NAMESPACES.filter((n) => n.kconfig !== null).map((n) => ({ option: n.kconfig!, affects: affected(i, creating(n.type)) })),
+    { option: 'CONFIG_VETH', affects: affected(i, (d) => d.uses?.veth === true) },
+  ];
+}
 
 /** The kernel_config gate for a given config (null: none could be read). Usable on any kernel's config file. */
-export function kernelConfigGate(cfg: KernelConfig | null): Gate {
+export function kernelConfigGate(cfg: KernelConfig | null, probes: readonly ProbeDef[] = PROBES): Gate {
   const id = 'kernel_config';
+  const KERNEL_OPTIONS = kernelOptions(probes);
+  const ALL_CONFIG_AFFECTS = [...new Set(KERNEL_OPTIONS.flatMap((o) => o.affects))];
   if (cfg === null)
     return gate(id, 'unknown', null, ALL_CONFIG_AFFECTS,
       'no kernel config found (/proc/config.gz, /boot/config-<release>): which namespace options are built in is unknown',
@@ -458,9 +469,9 @@ export function kernelConfigGate(cfg: KernelConfig | null): Gate {
     `boot a kernel built with ${missing.map((m) => `${m.option}=y`).join(' ')} (the distribution's default kernel package usually is)`);
 }
 
-function kernelConfigGateFor({ ctx, facts, opts }: Input): Gate {
+function kernelConfigGateFor({ ctx, facts, opts, probes }: Input): Gate {
   const cfg = opts.kernelConfig !== undefined ? opts.kernelConfig : readKernelConfig(ctx, facts.kernel.release, opts.kernelConfigPath);
-  return kernelConfigGate(cfg);
+  return kernelConfigGate(cfg, probes);
 }
 
 // ---------- masked /proc ----------
@@ -468,10 +479,20 @@ function kernelConfigGateFor({ ctx, facts, opts }: Input): Gate {
 /** Mounts on these /proc paths are on permanently empty directories and do not make /proc "not fully visible". */
 const PROC_EMPTY_MOUNTPOINTS = new Set(['/proc/sys/fs/binfmt_misc']);
 
-function procFullyVisibleGate({ ctx, facts }: Input): Gate {
+/**
+ * Probes that mount a fresh proc in a mount namespace owned by a user namespace other than the
+ * initial one, where the kernel demands a fully visible /proc: rootless ones always, privileged
+ * ones when nsprobe itself runs in a user namespace (root of a container or of `unshare -r`).
+ */
+function procMounters(i: Input): string[] {
+  const inUserNs = (i.facts.userNsLevel ?? 0) >= 1;
+  return affected(i, (d, m) => d.uses?.procMount === true && (m === 'rootless' || inUserNs));
+}
+
+function procFullyVisibleGate(i: Input): Gate {
+  const { ctx, facts } = i;
   const id = 'proc_fully_visible';
-  // The pid and mnt probes mount a fresh /proc inside their user namespace.
-  const affects = [...probeIds('pid', ['rootless']), ...probeIds('mnt', ['rootless'])];
+  const affects = procMounters(i);
   const text = ctx.fs.readFile('/proc/self/mountinfo');
   if (text === null) return gate(id, 'unknown', null, affects, '/proc/self/mountinfo could not be read', 'cat /proc/self/mountinfo');
   const masked = parseMountinfo(text)
@@ -490,19 +511,79 @@ function procFullyVisibleGate({ ctx, facts }: Input): Gate {
     remedy);
 }
 
+// ---------- read-only /proc/sys ----------
+
+/** The mount that holds `path`: the last one whose mount point is `path` or a parent of it. */
+function mountOf(mounts: MountEntry[], path: string): MountEntry | undefined {
+  let best: MountEntry | undefined;
+  for (const m of mounts) {
+    const mp = m.mountPoint;
+    if (path === mp || path.startsWith(mp === '/' ? '/' : `${mp}/`)) if (!best || mp.length >= best.mountPoint.length) best = m;
+  }
+  return best;
+}
+
+function procSysReadonlyGate(i: Input): Gate {
+  const { ctx, facts } = i;
+  const id = 'proc_sys_readonly';
+  const affects = affected(i, (d) => d.uses?.sysctlWrite === true);
+  const text = ctx.fs.readFile('/proc/self/mountinfo');
+  if (text === null) return gate(id, 'unknown', null, affects, '/proc/self/mountinfo could not be read', 'cat /proc/self/mountinfo');
+  const m = mountOf(parseMountinfo(text), '/proc/sys/net');
+  const ro = m !== undefined && m.options.includes('ro');
+  if (!ro) return gate(id, 'ok', m?.mountPoint ?? null, affects, '/proc/sys is writable (mounted read-write)');
+  const kind = facts.container?.kind;
+  const remedy = [
+    kind !== 'podman' ? 'docker run --security-opt systempaths=unconfined ...   # Docker 19.03+: /proc/sys read-write' : '',
+    kind !== 'docker' ? 'podman run --security-opt unmask=/proc/sys ...   # or unmask=ALL' : '',
+    '# or run the check outside the container, on the host',
+  ].filter(Boolean).join('\n');
+  return gate(id, 'warn', m.mountPoint, affects,
+    `${m.mountPoint} is mounted read-only (as container engines do): writing a sysctl inside a new namespace, such as net.ipv4.ip_forward, fails with EROFS`,
+    remedy);
+}
+
+// ---------- cgroup delegation ----------
+
+function cgroupWritableGate(i: Input): Gate {
+  const { ctx, facts } = i;
+  const id = 'cgroup_writable';
+  const affects = affected(i, (d) => d.uses?.cgroupWrite === true);
+  const own = (ctx.fs.readFile('/proc/self/cgroup') ?? '').split('\n').find((l) => l.startsWith('0::'))?.slice(3);
+  const text = ctx.fs.readFile('/proc/self/mountinfo');
+  const root = text === null ? undefined : parseMountinfo(text).filter((m) => m.fsType === 'cgroup2').pop()?.mountPoint;
+  if (own === undefined || root === undefined)
+    return gate(id, 'unknown', null, affects, 'no cgroup v2 hierarchy with this process in it was found', 'grep cgroup2 /proc/self/mountinfo; cat /proc/self/cgroup');
+  const dir = `${root}${own === '/' ? '' : own}`;
+  const st = ctx.fs.stat(dir);
+  if (st === null) return gate(id, 'unknown', dir, affects, `this process's cgroup ${dir} cannot be examined`, `ls -ld ${dir}`);
+  // Root whose uid 0 owns the directory passes DAC checks by CAP_DAC_OVERRIDE (also the root of a
+  // user namespace that maps the owner); anyone else needs to own it with the write bit.
+  const mine = st.uid === facts.euid && (facts.euid === 0 || (st.mode & 0o200) !== 0);
+  if (mine) return gate(id, 'ok', dir, affects, `this process's cgroup ${dir} belongs to uid ${facts.euid}: child cgroups can be made there`);
+  return gate(id, 'warn', dir, affects,
+    `this process's cgroup ${dir} belongs to uid ${st.uid}, not to uid ${facts.euid}: nsprobe cannot make a child cgroup to enter a cgroup namespace from, so the cgroup probe checks what it can without one`,
+    facts.euid === 0
+      ? 'run nsprobe where its cgroup is delegated to it (on the host, or a container with a private cgroup namespace and a writable /sys/fs/cgroup: docker run --cgroupns=private ...)'
+      : 'systemd-run --user --scope -p Delegate=yes npm run probe   # run in a cgroup delegated to you');
+}
+
 // ---------- nesting ----------
 
-function usernsNestingGate({ opts }: Input): Gate {
+function usernsNestingGate(i: Input): Gate {
+  const { opts } = i;
+  const USERNS_CREATORS = affected(i, creating('user'));
+  const nesters = affected(i, (d) => d.uses?.userNsNesting === true);
   const id = 'userns_nesting';
   const left = opts.measured?.userNsDepthLeft;
   if (left === undefined || left === null)
-    return gate(id, 'unknown', null, probeIds('user'), `not measured (user namespaces nest at most ${USERNS_MAX_DEPTH} levels)`, '');
+    return gate(id, 'unknown', null, nesters, `not measured (user namespaces nest at most ${USERNS_MAX_DEPTH} levels)`, '');
   const fix = `run nsprobe in a shallower user namespace (at most ${USERNS_MAX_DEPTH} levels below the initial one; each container/sandbox layer takes one)`;
   if (left <= 0)
     return gate(id, 'blocked', left, USERNS_CREATORS, `no user namespace level is left below this one (limit ${USERNS_MAX_DEPTH}): creating one fails with ENOSPC`, fix);
   if (left < 2)
-    return gate(id, 'warn', left, probeIds('user'), `only ${left} user namespace level is left below this one (limit ${USERNS_MAX_DEPTH}): nested probes fail with ENOSPC`, fix);
-  return gate(id, 'ok', left, probeIds('user'), `${left} user namespace levels left below this one (at most ${USERNS_MAX_DEPTH} below the initial one)`);
+    return gate(id, 'warn', left, nesters, `only ${left} user namespace level is left below this one (limit ${USERNS_MAX_DEPTH}): nested probes fail with ENOSPC`, fix);
+  return gate(id, 'ok', left, nesters, `${left} user namespace levels left below this one (at most ${USERNS_MAX_DEPTH} below the initial one)`);
 }
 
 // ---------- all gates ----------
@@ -521,12 +602,14 @@ export const GATE_RULES: Array<{ id: string; check: (i: Input) => Gate }> = [
   { id: 'subid', check: subidGate },
   { id: 'kernel_config', check: kernelConfigGateFor },
   { id: 'proc_fully_visible', check: procFullyVisibleGate },
+  { id: 'proc_sys_readonly', check: procSysReadonlyGate },
+  { id: 'cgroup_writable', check: cgroupWritableGate },
   { id: 'userns_nesting', check: usernsNestingGate },
 ];
 
 export const GATE_IDS = GATE_RULES.map((r) => r.id);
 
 export function evaluateGates(ctx: HostContext, facts: HostFacts, opts: GateOptions = {}): Gate[] {
-  const input = { ctx, facts, opts };
+  const input: Input = { ctx, facts, opts, probes: opts.probes ?? PROBES };
   return GATE_RULES.map((r) => r.check(input));
 }

@@ -4,8 +4,8 @@
 
 export const SCHEMA_VERSION = 1;
 
-export const NS_TYPES = ['uts', 'ipc', 'pid', 'net', 'mnt', 'user', 'cgroup', 'time'] as const;
-export type NsType = (typeof NS_TYPES)[number];
+export { NS_TYPES, type NsType } from './namespaces.js';
+import type { NsType } from './namespaces.js';
 
 export const MODES = ['privileged', 'rootless'] as const;
 export type Mode = (typeof MODES)[number];
@@ -118,6 +118,19 @@ export interface HostFacts {
   capEff?: string;
   /** Whether euid 0 holds CAP_SYS_ADMIN in the init user namespace. */
   privileged?: boolean;
+  /** Whether this process holds CAP_SYS_ADMIN in its own user namespace: what privileged mode needs. */
+  capSysAdmin?: boolean;
+  /** The user namespace nsprobe runs in (privileged verdicts apply to it). */
+  userNs?: {
+    /** true: the initial one (uid_map is the identity over every id); false: a nested one; null: unknown. */
+    initial: boolean | null;
+    /** /proc/self/uid_map as one line ("0 1000 1"), when readable. */
+    uidMap: string | null;
+    /** The parent namespace's uid that uid 0 here stands for, when uid 0 is mapped. */
+    rootIsParentUid?: number | null;
+  };
+  /** Resource limits of this process (soft values; null: unlimited), from /proc/self/limits. */
+  limits?: { nproc: number | null; nofile: number | null; as: number | null };
   /** Nesting level of the current user namespace below the initial one (0 = initial), when known. */
   userNsLevel?: number | null;
   container?: { detected: boolean; kind: string | null; evidence: string[] };
@@ -145,8 +158,19 @@ export interface Report {
   gates: Gate[];
   probes: ProbeResult[];
   summary: Summary;
-  /** Why a mode was not run at all (e.g. "privileged mode needs root (CAP_SYS_ADMIN)"), keyed by mode. */
+  /** Notes for a person about the run as a whole (a mode left out, debris removed, ...). */
   notes?: string[];
+  /** Each mode asked for: whether it ran, and if not, why (once, instead of one result per probe). */
+  modes?: ModeRun[];
+}
+
+export interface ModeRun {
+  mode: Mode;
+  /** run: probes were planned in this mode; skipped: none was, for `reason`. */
+  status: 'run' | 'skipped';
+  reason?: string;
+  /** The user namespace this mode's verdicts apply to, in words ("the initial user namespace", ...). */
+  scope: string;
 }
 
 export function summarize(probes: ProbeResult[]): Summary {

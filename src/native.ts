@@ -102,14 +102,5 @@ export function native(): NativeAddon {
   return addon;
 }
 
-/** CLONE_NEW* flags by namespace type. */
-export const CLONE = {
-  mnt: 0x00020000,
-  cgroup: 0x02000000,
-  uts: 0x04000000,
-  ipc: 0x08000000,
-  user: 0x10000000,
-  pid: 0x20000000,
-  net: 0x40000000,
-  time: 0x00000080,
-} as const;
+/** CLONE_NEW* flags by namespace type (from the one table in src/namespaces.ts). */
+export { CLONE } from './namespaces.js';

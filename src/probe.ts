@@ -25,7 +25,34 @@ export interface ProbeDef {
   /** Namespaces the probe's main sandbox is created in (default [namespace]). */
   namespaces?: (mode: Mode) => NsType[];
   needs?: ProbeNeeds;
+  /** Every namespace type any sandbox of this probe creates, in this mode (default: namespaces(mode)); user is implied in rootless mode. */
+  creates?: (mode: Mode) => NsType[];
+  /** Host features the probe's helper steps use; gates that block them derive `affects` from these. */
+  uses?: ProbeUses;
   run(ctx: ProbeContext): Promise<void>;
+}
+
+export interface ProbeUses {
+  procMount?: boolean;
+  veth?: boolean;
+  sysctlWrite?: boolean;
+  cgroupWrite?: boolean;
+  userNsNesting?: boolean;
+  pidNsNesting?: boolean;
+  hostPidVisibility?: boolean;
+}
+
+/** Every namespace type the probe creates in this mode, user included in rootless mode. */
+export function createdNamespaces(def: ProbeDef, mode: Mode): NsType[] {
+  const made = def.creates?.(mode) ?? def.namespaces?.(mode) ?? [def.namespace];
+  const all = new Set<NsType>([def.namespace, ...made]);
+  if (mode === 'rootless') all.add('user');
+  return [...all];
+}
+
+/** The modes a probe exists in. */
+export function probeModes(def: ProbeDef): readonly Mode[] {
+  return def.needs?.modes ?? ['privileged', 'rootless'];
 }
 
 export class ProbeUnsupported extends Error {}

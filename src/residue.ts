@@ -20,9 +20,9 @@ import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { packageRoot } from './paths.js';
+import { NS_TYPES } from './namespaces.js';
 import { enter, type Sandbox } from './sandbox.js';
 
-const NS_TYPES = ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'time', 'user', 'uts'] as const;
 const MS_REC = 16384;
 const MS_PRIVATE = 1 << 18;
 

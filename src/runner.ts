@@ -5,9 +5,9 @@ import { createRequire } from 'node:module';
 import { diagnose } from './diagnose.js';
 import { NsError } from './errors.js';
 import { evaluateGates } from './gates.js';
-import { collectHostFacts } from './host/facts.js';
+import { collectHostFacts, userNsScope } from './host/facts.js';
 import { realHostContext, type HostContext } from './host/hostfs.js';
-import { SCHEMA_VERSION, summarize, type Gate, type HostFacts, type Mode, type NsType, type ProbeResult, type Report } from './model.js';
+import { SCHEMA_VERSION, summarize, type Gate, type GateEvidence, type HostFacts, type Mode, type ModeRun, type NsType, type ProbeResult, type Report } from './model.js';
 import { ProbeContext, ProbeUnsupported, type ProbeDef } from './probe.js';
 import { enter, killAll } from './sandbox.js';
 
@@ -51,10 +51,24 @@ function kernelAtLeast(release: string, want: string): boolean {
   return true;
 }
 
-/** Whether this process can run privileged probes: root holding CAP_SYS_ADMIN. */
+/**
+ * Whether this process can run privileged probes: privileged mode creates namespaces without a
+ * new user namespace, as the caller, which the kernel allows with CAP_SYS_ADMIN in the caller's
+ * own user namespace (host root, root in a container, root of `unshare -r`). That is the kernel's
+ * own rule, read from CapEff; where CapEff cannot be read, root is taken to hold it and the
+ * kernel answers when the probes try.
+ */
 export function canRunPrivileged(facts: HostFacts): boolean {
-  return facts.euid === 0 && facts.privileged !== false;
+  return facts.capSysAdmin ?? facts.euid === 0;
 }
+
+/** Why privileged mode cannot run here, once for the whole run. */
+export function privilegedSkipReason(facts: HostFacts): string {
+  return `needs CAP_SYS_ADMIN in its own user namespace, which this process (uid ${facts.euid}) lacks: without it the kernel refuses every namespace but a user namespace (EPERM); run as root for privileged mode (sudo npm run probe)`;
+}
+
+/** errnos that are this caller's resource limits, not a host setting: the probe errors and says which limit. */
+const RESOURCE_ERRNOS = new Set(['EAGAIN', 'ENOMEM', 'EMFILE', 'ENFILE']);
 
 /** A value in one short line for a cause. */
 function brief(v: unknown): string {
@@ -95,7 +109,6 @@ export async function runProbe(p: Planned, facts: HostFacts, gates: Gate[], time
   });
 
   if (probe.needs?.modes && !probe.needs.modes.includes(mode)) return unsupported({ stage: 'needs', message: `the ${probe.name} probe has no ${mode} mode` });
-  if (mode === 'privileged' && !canRunPrivileged(facts)) return unsupported({ stage: 'needs', errno: 1, code: 'EPERM' });
   if (probe.needs?.kernel && !kernelAtLeast(facts.kernel.release, probe.needs.kernel)) {
     return { ...unsupported({ stage: 'needs' }), cause: `needs kernel ${probe.needs.kernel} or newer (${probe.cloneFlag}); this is ${facts.kernel.release}`, remedy: `boot a kernel >= ${probe.needs.kernel}`, gate: null };
   }
@@ -134,9 +147,11 @@ export async function runProbe(p: Planned, facts: HostFacts, gates: Gate[], time
     } else if (e instanceof NsError) {
       const d = explain({ stage: e.stage, syscall: e.syscall, errno: e.errno, code: e.code, message: e.message });
       // Entering failed, or the host blocked a step and a gate names why: the host does not
-      // support it. A timeout or an unexplained failure after entering is an error.
+      // support it. A timeout, a resource limit of this caller (RLIMIT_NPROC, RLIMIT_AS, open
+      // files) or an unexplained failure after entering is an error.
       const entering = e.stage !== 'request' && e.stage !== 'timeout';
-      const status = e.stage !== 'timeout' && (entering || d.gate) ? 'unsupported' : 'error';
+      const limit = RESOURCE_ERRNOS.has(e.code) && !d.gate;
+      const status = e.stage !== 'timeout' && !limit && (entering || d.gate) ? 'unsupported' : 'error';
       result = {
         ...base,
         status,
@@ -183,17 +198,41 @@ async function rootUserNsCheck(facts: HostFacts): Promise<string | null | undefi
  * one level down nests until the kernel refuses. null when that cannot be measured.
  */
 async function userNsDepthLeft(timeoutMs: number): Promise<number | null> {
+  // Only ENOSPC (EUSERS on 3.11-4.8) means no level is left; any other failure (a resource
+  // limit, a count limit, policy) says nothing about the depth and leaves it unknown.
+  const noLevel = (errno: number) => errno === 28 /* ENOSPC */ || errno === 87 /* EUSERS */;
   try {
     const s = await enter({ namespaces: [], mode: 'rootless', timeoutMs });
     try {
       const r = await s.nest('user', 64);
-      return r.errno === 28 /* ENOSPC */ || r.errno === 87 /* EUSERS, kernels 3.11-4.8 */ ? r.levels + 1 : null;
+      return noLevel(r.errno) ? r.levels + 1 : null;
     } finally {
       await s.close();
     }
-  } catch {
-    return 0;
+  } catch (e) {
+    return e instanceof NsError && e.stage === 'clone' && noLevel(e.errno) ? 0 : null;
   }
+}
+
+/**
+ * A gate the run saw blocking a probe (its failure, or a helper step it had to skip, was explained
+ * by the gate) is `blocked`, with the evidence: probe, stage, syscall and errno. Files give a
+ * gate's first status; what the kernel did when the probes tried decides it.
+ */
+export function observeGates(gates: Gate[], results: ProbeResult[]): Gate[] {
+  const seen = new Map<string, GateEvidence[]>();
+  const add = (id: string, ev: GateEvidence) => (seen.get(id) ?? seen.set(id, []).get(id)!).push(ev);
+  for (const r of results) {
+    if (r.gate && (r.status === 'unsupported' || r.status === 'error'))
+      add(r.gate, { probe: r.id, stage: r.stage ?? 'unknown', ...(r.syscall ? { syscall: r.syscall } : {}), ...(r.code ? { code: r.code } : {}) });
+    for (const a of r.assertions)
+      if (a.status === 'skipped' && a.gate) add(a.gate, { probe: r.id, stage: 'request' });
+  }
+  return gates.map((g) => {
+    const evidence = seen.get(g.id);
+    if (!evidence) return g;
+    return { ...g, status: 'blocked', evidence };
+  });
 }
 
 /** Runs the suite and returns the report (not yet written anywhere). */
@@ -211,8 +250,14 @@ export async function runSuite(opts: RunOptions): Promise<Report> {
     userNsDepthLeft: opts.modes.includes('rootless') ? await userNsDepthLeft(timeoutMs) : undefined,
   };
   const gates = evaluateGates(host, facts, kernelConfigPath ? { kernelConfigPath, measured } : { measured });
+  const privileged = canRunPrivileged(facts);
+  const scope = userNsScope(facts);
+  const modes: ModeRun[] = opts.modes.map((mode) =>
+    mode === 'privileged' && !privileged
+      ? { mode, status: 'skipped', reason: privilegedSkipReason(facts), scope }
+      : { mode, status: 'run', scope: mode === 'privileged' ? scope : `a user namespace of its own below ${scope}` });
   const planned: Planned[] = [];
-  for (const probe of opts.probes) for (const mode of opts.modes) planned.push({ probe, mode });
+  for (const probe of opts.probes) for (const m of modes) if (m.status === 'run') planned.push({ probe, mode: m.mode });
   const results: ProbeResult[] = new Array(planned.length);
   let next = 0;
   const worker = async () => {
@@ -239,9 +284,10 @@ export async function runSuite(opts: RunOptions): Promise<Report> {
     startedAt: startedAt.toISOString(),
     durationMs: Math.round((performance.now() - t0) * 100) / 100,
     host: facts,
-    gates,
+    gates: observeGates(gates, results),
     probes: results,
     summary: summarize(results),
     ...(opts.notes?.length ? { notes: opts.notes } : {}),
+    modes,
   };
 }

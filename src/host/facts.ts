@@ -145,6 +145,16 @@ export function detectChroot(ctx: HostContext, mounts: MountEntry[] | null): boo
   return seenByInit.mountPoint !== '/';
 }
 
+/** Soft limits from /proc/self/limits ("Max processes  14  14  processes"). */
+export function parseLimits(text: string | null): NonNullable<HostFacts['limits']> {
+  const soft = (label: string): number | null => {
+    const line = (text ?? '').split('\n').find((l) => l.startsWith(label));
+    const v = line?.slice(label.length).trim().split(/\s+/)[0];
+    return v === undefined || v === 'unlimited' ? null : numOrNull(v);
+  };
+  return { nproc: soft('Max processes'), nofile: soft('Max open files'), as: soft('Max address space') };
+}
+
 function numOrNull(s: string | undefined): number | null {
   if (s === undefined || s === '') return null;
   const n = Number(s);
@@ -170,6 +180,27 @@ export function detectCgroupVersion(mounts: MountEntry[] | null): NonNullable<Ho
   if (v1.length > 0) return 'v1';
   if (v2.length > 0) return 'v2';
   return 'unknown';
+}
+
+function userNsInfo(text: string | null): NonNullable<HostFacts['userNs']> {
+  const map = parseIdMap(text);
+  if (map === null || map.length === 0) return { initial: null, uidMap: null };
+  const root = map.find((l) => l.inside === 0);
+  return {
+    initial: isIdentityMap(map) ? true : false,
+    uidMap: map.map((l) => `${l.inside} ${l.outside} ${l.count}`).join(', '),
+    rootIsParentUid: root ? root.outside : null,
+  };
+}
+
+/** The user namespace privileged verdicts apply to, in words. */
+export function userNsScope(facts: HostFacts): string {
+  const u = facts.userNs;
+  const kind = facts.container?.kind ? `, ${facts.container.kind} container` : '';
+  if (!u || u.initial === null) return `an unknown user namespace (uid_map unreadable${kind})`;
+  if (u.initial) return `the initial user namespace${kind}`;
+  const root = u.rootIsParentUid === undefined || u.rootIsParentUid === null ? '' : `, uid 0 here is uid ${u.rootIsParentUid} of the parent`;
+  return `a nested user namespace (level 1 or deeper; uid_map ${u.uidMap}${root}${kind})`;
 }
 
 export function collectHostFacts(ctx: HostContext): HostFacts {
@@ -198,7 +229,10 @@ export function collectHostFacts(ctx: HostContext): HostFacts {
     egid: ctx.egid,
     ...(capEff !== undefined ? { capEff } : {}),
     privileged: ctx.euid === 0 && sysAdmin === true && userNsLevel === null,
+    capSysAdmin: sysAdmin === true,
     userNsLevel,
+    userNs: userNsInfo(fs.readFile('/proc/self/uid_map')),
+    limits: parseLimits(fs.readFile('/proc/self/limits')),
     container: detectContainer(ctx, mounts),
     chroot: detectChroot(ctx, mounts),
     seccomp: {

@@ -10,7 +10,7 @@
 // A signal that arrives before the CLI has installed its handler (Node still loading modules)
 // ends the process by the signal's default action: no child exists yet, and a shell reports that
 // as 130 / 143 too, so it is accepted as such and counted separately.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -31,6 +31,31 @@ export interface PointOptions {
   secondAfterMs?: number;
   /** Close our end of the CLI's stderr pipe at once (its writes then fail with EPIPE). */
   closeStderr?: boolean;
+  /** Run the CLI through this command (e.g. setpriv to another user; it must exec). */
+  prefix?: string[];
+  /**
+   * Count the delay from the moment the CLI has its signal handlers (SigCgt in /proc/PID/status
+   * shows SIGHUP caught), not from the spawn: on a loaded machine most of a short run is Node
+   * starting, and signals there test only the default action.
+   */
+  afterHandler?: boolean;
+}
+
+/** Whether process `pid` catches SIGHUP (bit 0 of SigCgt). */
+export function catchesSighup(pid: number): boolean {
+  try {
+    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m !== null && (parseInt(m[1].slice(-1), 16) & 1) === 1;
+  } catch {
+    return false;
+  }
+}
+
+/** A report folder for one run (writable by anyone when the run is another user's). */
+function outDir(opts: PointOptions): string {
+  const dir = mkdtempSync(join(tmpdir(), 'nsprobe-int-'));
+  if (opts.prefix?.length) chmodSync(dir, 0o777);
+  return dir;
 }
 
 export interface Point {
@@ -77,12 +102,12 @@ export function checkOutDir(dir: string): { reports: 'all' | 'none'; problems: s
 }
 
 /** Wall time of complete CLI runs (spawn to exit), ms. */
-export async function measureRuns(n: number, args: readonly string[] = []): Promise<number[]> {
+export async function measureRuns(n: number, args: readonly string[] = [], opts: PointOptions = {}): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
-    const dir = mkdtempSync(join(tmpdir(), 'nsprobe-int-'));
+    const dir = outDir(opts);
     const t = performance.now();
-    const { done } = spawnNode([CLI, ...args, '--out', dir]);
+    const { done } = spawnNode([CLI, ...args, '--out', dir], { prefix: opts.prefix });
     const e = await done;
     out.push(e.at - t);
     rmSync(dir, { recursive: true, force: true });
@@ -108,17 +133,18 @@ export function foreignToRun(pids: readonly number[]): (r: Residue) => boolean {
 }
 
 export async function interruptOnce(i: number, signal: StopSignal, delayMs: number, opts: PointOptions = {}): Promise<Point> {
-  const dir = mkdtempSync(join(tmpdir(), 'nsprobe-int-'));
+  const dir = outDir(opts);
   try {
     const before = await snapshot({ exclude: [dir] });
-    const { child, done } = spawnNode([CLI, ...(opts.args ?? []), '--out', dir]);
+    const { child, done } = spawnNode([CLI, ...(opts.args ?? []), '--out', dir], { prefix: opts.prefix });
     if (opts.closeStderr) child.stderr!.destroy();
     let second: NodeJS.Timeout | undefined;
     let sentAt: number | null = null;
     let exited = false;
     let hung = false;
     let watchdog: NodeJS.Timeout | undefined;
-    const timer = setTimeout(() => {
+    let timer: NodeJS.Timeout | undefined;
+    const fire = () => {
       if (exited) return;
       sentAt = performance.now();
       child.kill(signal);
@@ -129,9 +155,20 @@ export async function interruptOnce(i: number, signal: StopSignal, delayMs: numb
         hung = true;
         child.kill('SIGKILL');
       }, 5000);
-    }, delayMs);
+    };
+    let poll: NodeJS.Timeout | undefined;
+    if (opts.afterHandler) {
+      poll = setInterval(() => {
+        if (exited || !catchesSighup(child.pid ?? -1)) return;
+        clearInterval(poll);
+        timer = setTimeout(fire, delayMs);
+      }, 1);
+    } else {
+      timer = setTimeout(fire, delayMs);
+    }
     const e = await done;
     exited = true;
+    clearInterval(poll);
     clearTimeout(timer);
     clearTimeout(watchdog);
     clearTimeout(second);
@@ -178,11 +215,13 @@ export async function runInterruptions(
     signals?: readonly StopSignal[];
     /** Spread the delays over [startFraction, 1] x median run time (default 0: from the start). */
     startFraction?: number;
+    /** With afterHandler: spread the delays over [0, this] x median run time (default 0.5). */
+    spanFraction?: number;
   } & PointOptions,
 ): Promise<Summary> {
   const rand = prng(opts.seed);
   const signals = opts.signals ?? ['SIGINT', 'SIGTERM'];
-  const medianRunMs = median(await measureRuns(3, opts.args));
+  const medianRunMs = median(await measureRuns(3, opts.args, opts));
   const order = Array.from({ length: opts.points }, (_, k) => k).sort(() => rand() - 0.5);
   const points: Point[] = [];
   const outcomes: Record<Outcome, number> = { 'before-handler': 0, stopped: 0, 'stopped-after-reports': 0, finished: 0 };
@@ -190,8 +229,9 @@ export async function runInterruptions(
   const bound = opts.boundMs ?? 1000;
   for (let i = 0; i < opts.points; i++) {
     const slice = order[i];
-    const from = opts.startFraction ?? 0;
-    const delayMs = Math.round((from + (1 - from) * ((slice + rand()) / opts.points)) * medianRunMs);
+    const from = opts.afterHandler ? 0 : (opts.startFraction ?? 0);
+    const to = opts.afterHandler ? (opts.spanFraction ?? 0.5) : 1;
+    const delayMs = Math.round((from + (to - from) * ((slice + rand()) / opts.points)) * medianRunMs);
     const signal = signals[Math.floor(rand() * signals.length)];
     const p = await interruptOnce(i, signal, delayMs, opts);
     points.push(p);

@@ -34,21 +34,28 @@ export interface PointOptions {
   /** Run the CLI through this command (e.g. setpriv to another user; it must exec). */
   prefix?: string[];
   /**
-   * Count the delay from the moment the CLI has its signal handlers (SigCgt in /proc/PID/status
-   * shows SIGHUP caught), not from the spawn: on a loaded machine most of a short run is Node
-   * starting, and signals there test only the default action.
+   * Count the delay from the moment the CLI has its first child (a sandbox: the probes are
+   * running, so every handler is in place), not from the spawn: on a loaded machine most of a
+   * short run is Node starting, and signals there test only the default action. (Node itself
+   * catches SIGINT and SIGTERM from its start, so SigCgt cannot tell when the CLI's handlers are.)
    */
-  afterHandler?: boolean;
+  fromFirstSandbox?: boolean;
 }
 
-/** Whether process `pid` catches SIGHUP (bit 0 of SigCgt). */
-export function catchesSighup(pid: number): boolean {
+/** Whether process `pid` has a child (any of its threads: sandboxes are cloned from the pool). */
+export function hasChild(pid: number): boolean {
   try {
-    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m !== null && (parseInt(m[1].slice(-1), 16) & 1) === 1;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        if (readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim()) return true;
+      } catch {
+        // the thread ended
+      }
+    }
   } catch {
-    return false;
+    // gone
   }
+  return false;
 }
 
 /** A report folder for one run (writable by anyone when the run is another user's). */
@@ -157,9 +164,9 @@ export async function interruptOnce(i: number, signal: StopSignal, delayMs: numb
       }, 5000);
     };
     let poll: NodeJS.Timeout | undefined;
-    if (opts.afterHandler) {
+    if (opts.fromFirstSandbox) {
       poll = setInterval(() => {
-        if (exited || !catchesSighup(child.pid ?? -1)) return;
+        if (exited || !hasChild(child.pid ?? -1)) return;
         clearInterval(poll);
         timer = setTimeout(fire, delayMs);
       }, 1);
@@ -215,7 +222,7 @@ export async function runInterruptions(
     signals?: readonly StopSignal[];
     /** Spread the delays over [startFraction, 1] x median run time (default 0: from the start). */
     startFraction?: number;
-    /** With afterHandler: spread the delays over [0, this] x median run time (default 0.5). */
+    /** With fromFirstSandbox: spread the delays over [0, this] x median run time (default 0.5). */
     spanFraction?: number;
   } & PointOptions,
 ): Promise<Summary> {
@@ -229,8 +236,8 @@ export async function runInterruptions(
   const bound = opts.boundMs ?? 1000;
   for (let i = 0; i < opts.points; i++) {
     const slice = order[i];
-    const from = opts.afterHandler ? 0 : (opts.startFraction ?? 0);
-    const to = opts.afterHandler ? (opts.spanFraction ?? 0.5) : 1;
+    const from = opts.fromFirstSandbox ? 0 : (opts.startFraction ?? 0);
+    const to = opts.fromFirstSandbox ? (opts.spanFraction ?? 0.5) : 1;
     const delayMs = Math.round((from + (to - from) * ((slice + rand()) / opts.points)) * medianRunMs);
     const signal = signals[Math.floor(rand() * signals.length)];
     const p = await interruptOnce(i, signal, delayMs, opts);

@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 // nsprobe's command line: parse flags, run the suite, write the reports, set the exit code.
 // Usage errors are one line on stderr and exit 2, never a stack trace.
-import { accessSync, constants, existsSync, mkdirSync, rmdirSync } from 'node:fs';
+import { existsSync, rmdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { PROBES } from '../probes/index.js';
 import { MODES, type Mode, type Report } from './model.js';
 import { renderSummary } from './report/summary.js';
-import { writeReports, OutputError, type Format } from './report/write.js';
+import { checkOutputDir, writeReports, OutputError, type Format } from './report/write.js';
+import { scrubLine, scrubText } from './text.js';
 import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, privilegedSkipReason, runSuite, toolVersion } from './runner.js';
 import { collectHostFacts } from './host/facts.js';
-import { realHostContext } from './host/hostfs.js';
+import { HOST_FACTS_DEADLINE_MS, realHostContext, withDeadline } from './host/hostfs.js';
 import { rootlessPlan } from './sandbox.js';
 import { collectDebris, debrisNotes, hurriedCleanup } from './cleanup.js';
 import { raiseNofile } from './limits.js';
@@ -167,16 +168,6 @@ async function bench(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-/** Makes sure the output folder can be written before any probe runs. */
-function checkOutDir(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-  } catch (e) {
-    throw new UsageError(`cannot write reports to ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
-
 /** The signals that stop a run, with the exit code each gives (128 + its number, as a shell). */
 export const STOP_SIGNALS = { SIGHUP: 129, SIGINT: 130, SIGQUIT: 131, SIGTERM: 143 } as const;
 type StopSignal = keyof typeof STOP_SIGNALS;
@@ -273,9 +264,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   const residue = o.checkResidue ? await import('./residue.js') : null;
   const before = residue ? await residue.snapshot({ exclude: [out] }) : null;
   made = missingDirs(out);
-  checkOutDir(out);
+  checkOutputDir(out); // before any probe: one mkdir per component, no link another user planted
   const host = realHostContext();
-  const facts = collectHostFacts(host);
+  const facts = collectHostFacts(withDeadline(host, HOST_FACTS_DEADLINE_MS)); // every read is bounded; all of them together too
   const notes: string[] = [];
   // Both modes unless one is asked for; the runner skips privileged mode once, with the reason,
   // when this process lacks CAP_SYS_ADMIN in its user namespace (report.modes).
@@ -306,6 +297,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       timeoutMs: o.timeoutMs,
       signal: ac.signal,
       host,
+      facts,
       notes,
       onResult: (r) => {
         done++;
@@ -336,7 +328,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   } else {
     process.stdout.write(renderSummary(report, { color }));
-    process.stdout.write(`reports: ${files.join(', ')}\n`);
+    process.stdout.write(`reports: ${scrubLine(files.join(', '))}\n`);
   }
   if (residue && before) {
     const left = (await residue.residueSince(before)).residue;
@@ -354,10 +346,10 @@ export function runCli(argv: readonly string[]): void {
     },
     (e) => {
       if (e instanceof UsageError || e instanceof OutputError) {
-        process.stderr.write(`nsprobe: ${e.message}\n`);
+        process.stderr.write(`nsprobe: ${scrubLine(e.message)}\n`);
         process.exitCode = 2;
       } else {
-        process.stderr.write(`nsprobe: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+        process.stderr.write(`nsprobe: internal error: ${scrubText(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`);
         process.exitCode = 3;
       }
     },

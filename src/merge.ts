@@ -1,7 +1,8 @@
 // `nsprobe merge DIR_OR_FILES... --out DIR`: combine report.json files from several hosts
 // into one matrix (json, md, html, JUnit). Every input is validated before anything is written.
 
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { rmdirSync } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Report } from './model.js';
@@ -9,10 +10,12 @@ import { oneLine } from './report/common.js';
 import { renderMatrixHtml } from './report/html.js';
 import { renderMatrixJunit } from './report/junit.js';
 import { renderMatrixMarkdown } from './report/markdown.js';
-import { buildMatrix } from './report/matrix.js';
+import { buildMatrix, duplicateWarnings } from './report/matrix.js';
 import type { MatrixInput } from './report/matrix.js';
-import { validateReport } from './report/validate.js';
-import { OutputError, writeFilesAtomic } from './report/write.js';
+import { parseReport } from './report/validate.js';
+import { checkOutputDir, OutputError, writeFilesAtomic } from './report/write.js';
+import { readCapped } from './host/hostfs.js';
+import { scrubLine } from './text.js';
 
 export interface MergeIo {
   stdout: { write(s: string): unknown };
@@ -54,33 +57,47 @@ function parse(argv: string[]): Args {
   }
 }
 
+/** Largest report.json read (real ones are well under 1 MB). */
+export const REPORT_MAX_BYTES = 32 << 20;
+
 function errnoReason(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
   const messages: Record<string, string> = { ENOENT: 'no such file or directory', EACCES: 'permission denied', EISDIR: 'is a directory' };
-  return code ? `cannot read (${messages[code] ?? code})` : `cannot read (${String(e)})`;
+  return code ? `cannot read (${messages[code] ?? code})` : 'cannot read';
 }
 
-/** Every file named report.json below `dir`, in sorted order (symlinked directories are not followed). */
-async function findReports(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
+/**
+ * Every file named report.json below `dir`, in sorted order. Links are not followed (a link named
+ * report.json is reported by load(), which refuses it); a folder that cannot be read is skipped
+ * with a warning.
+ */
+async function findReports(dir: string, warn: (path: string, why: string) => void): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    warn(dir, `skipped: ${errnoReason(e)}`);
+    return [];
+  }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const found: string[] = [];
   for (const e of entries) {
     const path = join(dir, e.name);
-    if (e.isDirectory()) found.push(...(await findReports(path)));
-    else if (e.name === REPORT_NAME && (e.isFile() || e.isSymbolicLink())) found.push(path);
+    if (e.isDirectory()) found.push(...(await findReports(path, warn)));
+    else if (e.name === REPORT_NAME) found.push(path);
   }
   return found;
 }
 
 /** Expands the arguments to report paths, without duplicates. */
-async function collect(args: string[]): Promise<string[]> {
+async function collect(args: string[], warn: (path: string, why: string) => void): Promise<string[]> {
   const paths: string[] = [];
   const seen = new Set<string>();
   for (const arg of args) {
     let found: string[];
     try {
-      found = (await stat(arg)).isDirectory() ? await findReports(arg) : [arg];
+      const st = await lstat(arg);
+      found = st.isDirectory() ? await findReports(arg, warn) : [arg];
     } catch (e) {
       throw new InputError(arg, errnoReason(e));
     }
@@ -94,46 +111,58 @@ async function collect(args: string[]): Promise<string[]> {
   return paths;
 }
 
-async function load(path: string): Promise<Report> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new InputError(path, errnoReason(e));
-  }
-  let obj: unknown;
-  try {
-    obj = JSON.parse(text);
-  } catch (e) {
-    const detail = e instanceof Error ? oneLine(e.message) : String(e);
-    throw new InputError(path, `not valid JSON (truncated or corrupt?): ${detail}`);
-  }
-  const v = validateReport(obj);
+/** Reads and validates one report: a regular file, not through a link, never blocking, bounded in size and depth. */
+function load(path: string): Report {
+  const r = readCapped(path, { follow: false, maxBytes: REPORT_MAX_BYTES });
+  if (!r.ok) throw new InputError(path, r.code === 'ENOENT' || r.code === 'EACCES' ? `cannot read (${r.reason})` : `cannot read: ${r.reason}`);
+  const v = parseReport(r.data.toString('utf8'));
   if (!v.ok) throw new InputError(path, v.error);
   return v.report;
+}
+
+/** Removes the folders checkOutputDir created (innermost first), where still empty. */
+function removeEmpty(created: readonly string[]): void {
+  for (const d of [...created].reverse()) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+  }
 }
 
 export async function runMerge(argv: string[], io: MergeIo = process): Promise<number> {
   const args = parse(argv);
   if (!args.ok) {
-    io.stderr.write(`nsprobe merge: ${args.error}; ${MERGE_USAGE}\n`);
+    io.stderr.write(`nsprobe merge: ${scrubLine(args.error)}; ${MERGE_USAGE}\n`);
     return 2;
   }
   if (args.help) {
     io.stdout.write(`${MERGE_USAGE}\n`);
     return 0;
   }
-  let inputs: MatrixInput[];
+  let created: string[];
   try {
-    const paths = await collect(args.inputs);
+    created = checkOutputDir(args.out); // before reading anything: one mkdir per component, no planted link
+  } catch (e) {
+    if (!(e instanceof OutputError)) throw e;
+    io.stderr.write(`nsprobe merge: ${scrubLine(e.message)}\n`);
+    return 2;
+  }
+  let inputs: MatrixInput[];
+  const warn = (path: string, why: string) => io.stderr.write(`nsprobe merge: warning: ${scrubLine(path)}: ${scrubLine(why)}\n`);
+  try {
+    const paths = await collect(args.inputs, warn);
     inputs = [];
-    for (const source of paths) inputs.push({ source, report: await load(source) });
+    for (const source of paths) inputs.push({ source, report: load(source) });
   } catch (e) {
     if (!(e instanceof InputError)) throw e;
-    io.stderr.write(`nsprobe merge: ${oneLine(e.path)}: ${oneLine(e.message)}\n`);
+    removeEmpty(created); // nothing is written on bad input, not even the folder
+    io.stderr.write(`nsprobe merge: ${scrubLine(e.path)}: ${scrubLine(e.message)}\n`);
     return 2;
   }
   const m = buildMatrix(inputs);
+  for (const w of duplicateWarnings(m)) io.stderr.write(`nsprobe merge: warning: ${scrubLine(w)}\n`);
   const data: Record<(typeof MATRIX_FILES)[number], string> = {
     'matrix.json': `${JSON.stringify(m, null, 2)}\n`,
     'matrix.md': renderMatrixMarkdown(m),
@@ -142,11 +171,11 @@ export async function runMerge(argv: string[], io: MergeIo = process): Promise<n
   };
   try {
     const written = await writeFilesAtomic(args.out, MATRIX_FILES.map((name) => ({ name, data: data[name] })));
-    io.stdout.write(`merged ${inputs.length} report(s) from ${m.hosts.length} host run(s):\n${written.map((p) => `  ${p}\n`).join('')}`);
+    io.stdout.write(`merged ${inputs.length} report(s) from ${m.hosts.length} host run(s):\n${written.map((p) => `  ${scrubLine(p)}\n`).join('')}`);
     return 0;
   } catch (e) {
     if (!(e instanceof OutputError)) throw e;
-    io.stderr.write(`nsprobe merge: ${e.message}\n`);
+    io.stderr.write(`nsprobe merge: ${scrubLine(e.message)}\n`);
     return 2;
   }
 }

@@ -16,6 +16,7 @@
 // - hostname and domainname;
 // - new entries directly in /tmp, /var/tmp, /dev/shm, the cwd, $HOME and the package folder,
 //   except the report folder (and folders above it that the run created for it).
+import { scrubLine } from './text.js';
 import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -320,7 +321,8 @@ export function diff(before: Snapshot, after: Snapshot): Residue[] {
 
 /** One line per residue, for the CLI and test messages. */
 export function formatResidue(r: readonly Residue[]): string {
-  return r.map((x) => `residue: ${x.kind}: ${x.what}\n`).join('');
+  // Names of files, processes, queues and devices are anyone's choice: no escape reaches a terminal.
+  return r.map((x) => `residue: ${x.kind}: ${scrubLine(x.what)}\n`).join('');
 }
 
 export interface CheckOptions extends SnapshotOptions {

@@ -6,7 +6,7 @@ import { diagnose } from './diagnose.js';
 import { NsError } from './errors.js';
 import { evaluateGates } from './gates.js';
 import { collectHostFacts, userNsScope } from './host/facts.js';
-import { realHostContext, type HostContext } from './host/hostfs.js';
+import { HOST_FACTS_DEADLINE_MS, realHostContext, withDeadline, type HostContext } from './host/hostfs.js';
 import { SCHEMA_VERSION, summarize, type Gate, type GateEvidence, type HostFacts, type Mode, type ModeRun, type NsType, type ProbeResult, type Report } from './model.js';
 import { ProbeContext, ProbeUnsupported, type ProbeDef } from './probe.js';
 import { enter, killAll } from './sandbox.js';
@@ -24,6 +24,8 @@ export interface RunOptions {
   /** Aborting kills every sandbox at once and rejects with Interrupted. */
   signal?: AbortSignal;
   host?: HostContext;
+  /** Host facts already collected from `host` (the CLI reads them before the run to pick modes). */
+  facts?: HostFacts;
   /** Why a mode was left out (e.g. privileged as a normal user); goes into report.notes. */
   notes?: string[];
 }
@@ -240,7 +242,8 @@ export async function runSuite(opts: RunOptions): Promise<Report> {
   const startedAt = new Date();
   const t0 = performance.now();
   const host = opts.host ?? realHostContext();
-  const facts = collectHostFacts(host);
+  // Host facts once per run, every read bounded and all of them under one deadline.
+  const facts = opts.facts ?? collectHostFacts(withDeadline(host, HOST_FACTS_DEADLINE_MS));
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   // NSPROBE_KERNEL_CONFIG=/path: judge kernel_config by that file (e.g. an unpacked kernel package's
   // /boot/config-<version>) instead of /proc/config.gz or /boot/config-$(uname -r); ci/kernels.mjs sets it.

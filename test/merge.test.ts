@@ -91,7 +91,7 @@ test('merges three reports into matrix.json, .md, .html and a valid matrix-junit
 
   const md = await readFile(join(out, 'matrix.md'), 'utf8');
   t.regex(md, /\| Host \| uts\/privileged \| uts\/rootless \|/);
-  t.regex(md, /\| ci-runner-07 \(debian 12, 6\.1\.0-18-amd64\) #2 \| ⚪ unsupported: needs root \(CAP\\_SYS\\_ADMIN\) \[\d+\]/);
+  t.regex(md, /\| ci-runner-07 \(debian 12, 6\.1\.0-18-amd64\) #2<br>euid 65534, rootless \| ⚪ unsupported: needs root \(CAP\\_SYS\\_ADMIN\) \[\d+\]/);
   t.regex(md, /## Causes and remedies[\s\S]*\*\*unsupported\*\*: user\.max\\_user\\_namespaces is 0, so no user namespace can be created \(gate `max_user_namespaces`\)/);
   t.regex(md, /```sh\n {3}sudo sysctl -w user\.max_user_namespaces=15000/);
 
@@ -109,7 +109,7 @@ test('a directory is searched recursively for report.json (other .json files are
   const m = await readMatrix(out);
   t.deepEqual(
     m.hosts.map((h) => h.source),
-    ['centos7-user', 'nobody-debian12', 'root-debian12', 'ubuntu-docker-failing'].map((d) => join(REPORTS_DIR, d, 'report.json')),
+    ['centos7-user', 'container-skips', 'nobody-debian12', 'root-debian12', 'ubuntu-docker-failing'].map((d) => join(REPORTS_DIR, d, 'report.json')),
   );
   t.like(m.cells['build-7f3c9a (ubuntu 24.04, 6.8.0-45-generic)'], {
     'net/privileged': { status: 'fail', cause: 'a veth created inside showed up on the host' },
@@ -134,7 +134,7 @@ test('duplicate labels get #2, #3 in input order', (t) => {
 });
 
 for (const [what, path, reason] of [
-  ['truncated', BROKEN.truncated, /: not valid JSON \(truncated or corrupt\?\): /],
+  ['truncated', BROKEN.truncated, /: not valid JSON \(truncated or corrupt\?\)\n$/],
   ['foreign', BROKEN.foreign, /: not an nsprobe report \(no tool\.name "nsprobe", no schemaVersion\)\n$/],
   ['newer schema', BROKEN.newer, /: schemaVersion 2 is newer than this nsprobe understands \(1\)\n$/],
 ] as const) {
@@ -199,6 +199,6 @@ test('an unwritable --out fails with one line and exit 2', async (t) => {
   await writeFile(file, '');
   const r = await merge([fixturePath('root-debian12'), '--out', join(file, 'out')]);
   t.is(r.code, 2);
-  t.is(r.stderr, `nsprobe merge: cannot write reports to ${join(file, 'out')}: not a directory (ENOTDIR)\n`);
+  t.is(r.stderr, `nsprobe merge: cannot write reports to ${join(file, 'out')}: ${file} is a file, not a folder\n`);
   t.deepEqual(await readdir(dir), ['file']);
 });

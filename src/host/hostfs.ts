@@ -16,7 +16,10 @@ export interface FileStat {
 }
 
 export interface HostFS {
-  /** UTF-8 text of a file; null when missing or unreadable (EACCES, EISDIR, ...). */
+  /**
+   * UTF-8 text of a file; null when missing or unreadable (EACCES, EISDIR, ...), not a regular
+   * file (a FIFO, /dev/zero) or larger than HOST_FILE_MAX_BYTES. Never blocks on the file.
+   */
   readFile(p: string): string | null;
   readBinary(p: string): Buffer | null;
   /** True when the path exists, even when it cannot be read (lstat succeeds). */
@@ -39,6 +42,79 @@ export interface HostContext {
   execPath: string;
 }
 
+/** Largest host file read (a mountinfo of thousands of mounts is a few MB; a kernel config ~300 KB). */
+export const HOST_FILE_MAX_BYTES = 16 << 20;
+
+const O_CLOEXEC = 0o2000000;
+
+export type ReadResult = { ok: true; data: Buffer } | { ok: false; reason: string; code: string };
+
+function kind(s: fs.Stats): string {
+  if (s.isDirectory()) return 'a folder';
+  if (s.isFIFO()) return 'a FIFO (named pipe)';
+  if (s.isCharacterDevice()) return 'a character device';
+  if (s.isBlockDevice()) return 'a block device';
+  if (s.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+const READ_WORDS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'a folder, not a file',
+  EIO: 'input/output error',
+  ENXIO: 'no such device',
+};
+
+/**
+ * Reads a regular file without ever blocking on it or holding more than `maxBytes`: opened with
+ * O_NONBLOCK (a FIFO opens at once, then is refused), and O_NOFOLLOW unless `follow`; only
+ * regular files are read (files of /proc and /sys are regular with size 0 or 4096: the byte cap,
+ * not st_size, bounds them). Never throws; a refusal says why in words, never quoting content.
+ */
+export function readCapped(p: string, opts: { follow?: boolean; maxBytes?: number } = {}): ReadResult {
+  const max = opts.maxBytes ?? HOST_FILE_MAX_BYTES;
+  const flags = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | O_CLOEXEC | (opts.follow === false ? fs.constants.O_NOFOLLOW : 0);
+  let fd: number;
+  try {
+    fd = fs.openSync(p, flags);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    if (code === 'ELOOP' && opts.follow === false) return { ok: false, code, reason: 'a symbolic link (not followed)' };
+    return { ok: false, code, reason: READ_WORDS[code] ?? code };
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return { ok: false, code: 'ENOTREG', reason: `${kind(st)}, not a regular file` };
+    if (st.size > max) return { ok: false, code: 'EFBIG', reason: `larger than ${max >> 20} MB` };
+    const chunks: Buffer[] = [];
+    let total = 0;
+    // A regular file in one read (st_size + 1 sees growth); /proc and /sys files (size 0 or 4096) in growing chunks.
+    let size = st.size > 0 ? st.size + 1 : 8192;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(size, max + 1 - total));
+      size = Math.min(size * 2, 1 << 20);
+      const n = fs.readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      total += n;
+      chunks.push(n === chunk.length ? chunk : chunk.subarray(0, n));
+      if (total > max) return { ok: false, code: 'EFBIG', reason: `larger than ${max >> 20} MB` };
+    }
+    return { ok: true, data: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total) };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    return { ok: false, code, reason: READ_WORDS[code] ?? code };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function readOrNull(p: string): Buffer | null {
+  const r = readCapped(p);
+  return r.ok ? r.data : null;
+}
+
 function tryOr<T>(f: () => T, fallback: T): T {
   try {
     return f();
@@ -54,8 +130,8 @@ function toStat(s: fs.Stats): FileStat {
 /** HostFS over the paths it is given; `map` turns an absolute host path into a real path. */
 function mappedFS(map: (p: string) => string): HostFS {
   return {
-    readFile: (p) => tryOr(() => fs.readFileSync(map(p), 'utf8'), null),
-    readBinary: (p) => tryOr(() => fs.readFileSync(map(p)), null),
+    readFile: (p) => readOrNull(map(p))?.toString('utf8') ?? null,
+    readBinary: (p) => readOrNull(map(p)),
     exists: (p) => tryOr(() => (fs.lstatSync(map(p)), true), false),
     readdir: (p) => tryOr(() => fs.readdirSync(map(p)), null),
     readlink: (p) => tryOr(() => fs.readlinkSync(map(p)), null),
@@ -65,6 +141,31 @@ function mappedFS(map: (p: string) => string): HostFS {
 
 export function realHostFS(): HostFS {
   return mappedFS((p) => p);
+}
+
+/** How long collecting host facts may take before further reads answer null (it takes ~2 ms). */
+export const HOST_FACTS_DEADLINE_MS = 2000;
+
+/**
+ * The same context, but once `ms` have passed since this call every read answers null (as
+ * unreadable): bounds the time of collecting host facts on a host whose files are slow (each read
+ * is itself bounded: regular files only, never blocking on open, at most HOST_FILE_MAX_BYTES).
+ */
+export function withDeadline(ctx: HostContext, ms: number, now: () => number = () => performance.now()): HostContext {
+  const end = now() + ms;
+  const live = () => now() < end;
+  const f = ctx.fs;
+  return {
+    ...ctx,
+    fs: {
+      readFile: (p) => (live() ? f.readFile(p) : null),
+      readBinary: (p) => (live() ? f.readBinary(p) : null),
+      exists: (p) => (live() ? f.exists(p) : false),
+      readdir: (p) => (live() ? f.readdir(p) : null),
+      readlink: (p) => (live() ? f.readlink(p) : null),
+      stat: (p) => (live() ? f.stat(p) : null),
+    },
+  };
 }
 
 const UNAME_ARCH: Record<string, string> = {

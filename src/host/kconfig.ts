@@ -35,12 +35,15 @@ export function isEnabled(options: Map<string, string>, name: string): boolean {
   return v === 'y' || v === 'm';
 }
 
+/** Largest decompressed config accepted (real ones are about 300 KB): a gzip bomb stops here. */
+export const KERNEL_CONFIG_MAX_BYTES = 16 << 20;
+
 function decode(ctx: HostContext, path: string): string | null {
   if (path.endsWith('.gz')) {
     const bin = ctx.fs.readBinary(path);
     if (bin === null) return null;
     try {
-      return gunzipSync(bin).toString('utf8');
+      return gunzipSync(bin, { maxOutputLength: KERNEL_CONFIG_MAX_BYTES }).toString('utf8');
     } catch {
       return null;
     }

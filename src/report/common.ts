@@ -2,7 +2,8 @@
 // Keep format-specific logic out of here; keep shared logic out of the writers.
 
 import { MODES, NS_TYPES } from '../model.js';
-import type { Gate, HostFacts, Mode, ProbeResult, ProbeStatus, Report } from '../model.js';
+import type { AssertionResult, Gate, HostFacts, Mode, ProbeResult, ProbeStatus, Report } from '../model.js';
+import { scrubLine } from '../text.js';
 
 export const STATUSES: readonly ProbeStatus[] = ['pass', 'fail', 'unsupported', 'error'];
 
@@ -75,12 +76,236 @@ export function problemGates(gates: readonly Gate[]): Gate[] {
   return gates.filter((g) => g.status !== 'ok');
 }
 
+/** The assertions a probe could not check here. */
+export function skippedChecks(p: ProbeResult): AssertionResult[] {
+  return p.assertions.filter((a) => a.status === 'skipped');
+}
+
+function reasonWithGate(reason: string, gate: string | null | undefined): string {
+  return gate ? `${reason} (${gate})` : reason;
+}
+
+/** "2 checks skipped: a fresh /proc cannot be mounted here (proc_fully_visible)", or undefined. */
+export function skipNote(p: ProbeResult): string | undefined {
+  const skipped = skippedChecks(p);
+  if (!skipped.length) return undefined;
+  const reasons = [...new Set(skipped.map((a) => reasonWithGate(a.reason ?? 'no reason recorded', a.gate)))];
+  return `${skipped.length} check${skipped.length === 1 ? '' : 's'} skipped: ${reasons.join('; ')}`;
+}
+
+/** The status as a person reads it: "pass", or "pass, 2 checks skipped: <reason> (<gate>)". */
+export function statusPhrase(p: ProbeResult): string {
+  const note = skipNote(p);
+  return note ? `${p.status}, ${note}` : p.status;
+}
+
+/** Whether errno/stage describe a syscall that really failed (stage `needs` means nothing was tried). */
+export function attempted(p: ProbeResult): boolean {
+  return p.stage !== 'needs';
+}
+
+/** Non-pass probes that share status, cause, remedy and gate: shown once, with the probes they cover. */
+export interface CauseGroup {
+  status: Exclude<ProbeStatus, 'pass'>;
+  cause: string;
+  remedy?: string;
+  gate?: string | null;
+  /** Where it failed, when every probe of the group failed at the same stage/syscall/errno. */
+  stage?: string;
+  syscall?: string;
+  errno?: string;
+  probes: ProbeResult[];
+}
+
+const GROUP_ORDER: Record<Exclude<ProbeStatus, 'pass'>, number> = { fail: 0, error: 1, unsupported: 2 };
+
+/** Real failures (fail, error) first, then what could not run (unsupported); probe order within. */
+export function causeGroups(probes: readonly ProbeResult[]): CauseGroup[] {
+  const groups = new Map<string, CauseGroup>();
+  for (const p of sortedProbes(probes)) {
+    if (p.status === 'pass') continue;
+    const cause = causeOf(p) ?? 'no cause recorded';
+    const where = attempted(p) ? { stage: p.stage, syscall: p.syscall, errno: formatErrno(p) } : {};
+    // Failed assertions are the probe's own; a fail is never merged with another probe's.
+    const key = JSON.stringify([p.status, cause, p.remedy ?? '', p.gate ?? '', where, p.status === 'fail' ? p.id : '']);
+    const g = groups.get(key);
+    if (g) g.probes.push(p);
+    else groups.set(key, { status: p.status, cause, remedy: p.remedy, gate: p.gate, ...where, probes: [p] });
+  }
+  return [...groups.values()].sort((a, b) => GROUP_ORDER[a.status] - GROUP_ORDER[b.status]);
+}
+
+/** Skipped checks that share a reason and gate, across probes. */
+export interface SkipGroup {
+  reason: string;
+  gate?: string | null;
+  checks: Array<{ probe: ProbeResult; assertion: AssertionResult }>;
+}
+
+export function skipGroups(probes: readonly ProbeResult[]): SkipGroup[] {
+  const groups = new Map<string, SkipGroup>();
+  for (const p of sortedProbes(probes)) {
+    for (const a of skippedChecks(p)) {
+      const reason = a.reason ?? 'no reason recorded';
+      const key = JSON.stringify([reason, a.gate ?? '']);
+      const g = groups.get(key) ?? { reason, gate: a.gate, checks: [] };
+      g.checks.push({ probe: p, assertion: a });
+      groups.set(key, g);
+    }
+  }
+  return [...groups.values()];
+}
+
+/**
+ * "net/privileged" for one probe; "uts, ipc (privileged, rootless); pid (rootless)" for several;
+ * "all 14 probes (privileged)" when they are every probe of that mode in `all`.
+ */
+export function probeListText(probes: readonly ProbeResult[], all?: readonly ProbeResult[]): string {
+  if (probes.length === 1) return probes[0].id;
+  const modes = [...new Set(probes.map((p) => p.mode))];
+  if (all && probes.length > 2 && modes.length === 1 && all.filter((p) => p.mode === modes[0]).length === probes.length) {
+    return `all ${probes.length} probes (${modes[0]})`;
+  }
+  const modesOf = new Map<string, string[]>();
+  for (const p of sortedProbes(probes)) modesOf.set(p.probe, [...new Set([...(modesOf.get(p.probe) ?? []), p.mode])]);
+  const byModes = new Map<string, string[]>();
+  for (const [probe, modes] of modesOf) byModes.set(modes.join(', '), [...(byModes.get(modes.join(', ')) ?? []), probe]);
+  return [...byModes].map(([modes, names]) => `${names.join(', ')} (${modes})`).join('; ');
+}
+
+/** What to run first: the first command line of a remedy, else its first line unless that only introduces a list. */
+function firstLine(s: string | undefined): string | undefined {
+  const lines = (s ?? '').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const command = lines.find(isCommandLine);
+  if (command) return command.replace(/\s+#.*$/, '');
+  return lines[0] && !lines[0].endsWith(':') ? lines[0] : undefined;
+}
+
+const VERB: Record<Exclude<ProbeStatus, 'pass'>, [string, string]> = {
+  fail: ['fails', 'fail'],
+  error: ['errors', 'error'],
+  unsupported: ['is unsupported', 'are unsupported'],
+};
+
+/** The headline's view of the cause groups: those blamed on one gate merge into one clause. */
+function headlineClauses(groups: readonly CauseGroup[], gates: readonly Gate[]): string[] {
+  const merged = new Map<string, { g: CauseGroup; names: string[]; gate?: Gate }>();
+  for (const g of groups) {
+    const gate = g.gate ? gates.find((x) => x.id === g.gate) : undefined;
+    const key = gate && g.status === 'unsupported' ? `gate:${gate.id}` : JSON.stringify([g.status, g.cause]);
+    const entry = merged.get(key) ?? { g, names: [], gate: key.startsWith('gate:') ? gate : undefined };
+    entry.names.push(...g.probes.map((p) => p.probe));
+    merged.set(key, entry);
+  }
+  return [...merged.values()].map(({ g, names: all, gate }) => {
+    const names = [...new Set(all)];
+    const fix = firstLine(gate?.remedy || g.remedy);
+    const fixText = fix && g.status === 'unsupported' ? `; fix: ${truncate(fix, 80)}` : '';
+    if (gate?.status === 'blocked') return `${names.join(', ')} blocked by ${gate.id} (${truncate(oneLine(gate.cause || g.cause), 80)}${fixText})`;
+    if (gate) return `${names.join(', ')} ${VERB[g.status][names.length === 1 ? 0 : 1]} (${truncate(oneLine(gate.cause || g.cause), 80)}; gate ${gate.id}${fixText})`;
+    return `${names.join(', ')} ${VERB[g.status][names.length === 1 ? 0 : 1]} (${truncate(oneLine(g.cause), 80)}${fixText})`;
+  });
+}
+
+/**
+ * One sentence per mode, e.g. "rootless: all 8 namespaces work" or
+ * "privileged: not run: needs root (CAP_SYS_ADMIN)"; every writer puts it first.
+ */
+/** The first clause of a reason ("needs CAP_SYS_ADMIN in its own user namespace, which ... lacks"). */
+export function shortReason(reason: string): string {
+  return truncate(oneLine(reason).split(/: |; /)[0], 120);
+}
+
+/** "privileged" or, when its verdicts apply to a nested user namespace, "privileged (in <scope>)". */
+function modeLabel(r: Report, mode: Mode): string {
+  // Rootless always makes a user namespace of its own; where privileged verdicts apply is the news.
+  const scope = mode === 'privileged' ? r.modes?.find((m) => m.mode === mode)?.scope : undefined;
+  return scope && !/\bthe initial user namespace$/.test(scope) ? `${mode} (in ${scope})` : mode;
+}
+
+/** Modes the run left out entirely (e.g. privileged without CAP_SYS_ADMIN), with the reason. */
+export function skippedModes(r: Report): Array<{ mode: Mode; reason: string }> {
+  return (r.modes ?? []).filter((m) => m.status === 'skipped').map((m) => ({ mode: m.mode, reason: m.reason ?? 'not run' }));
+}
+
+/** Notes, without the ones that only repeat why a mode was skipped (that is shown with the mode). */
+export function otherNotes(r: Report): string[] {
+  const skipped = skippedModes(r);
+  return (r.notes ?? []).filter((n) => !skipped.some((m) => n === `${m.mode} mode not run: ${m.reason}`));
+}
+
+export function headline(r: Report): string[] {
+  return MODES.map((mode) => {
+    const label = modeLabel(r, mode);
+    const probes = r.probes.filter((p) => p.mode === mode);
+    if (probes.length === 0) {
+      const run = r.modes?.find((m) => m.mode === mode);
+      if (run?.status === 'skipped') return `${label}: not run (${shortReason(run.reason ?? 'skipped')})`;
+      if (r.modes && !run) return `${label}: not run (not asked for)`;
+      const note = (r.notes ?? []).find((n) => n.includes(mode));
+      return `${label}: not run${note ? ` (${truncate(oneLine(note), 120)})` : ''}`;
+    }
+    const namespaces = [...new Set(sortedProbes(probes).map((p) => p.namespace))];
+    const working = namespaces.filter((ns) => probes.every((p) => p.namespace !== ns || p.status === 'pass'));
+    const skipped = probes.reduce((n, p) => n + skippedChecks(p).length, 0);
+    const reasons = skipGroups(probes).map((g) => reasonWithGate(g.reason, g.gate));
+    const more = reasons.length > 2 ? `; and ${reasons.length - 2} more` : '';
+    const skippedText = skipped ? `, ${skipped} check${skipped === 1 ? '' : 's'} skipped: ${reasons.slice(0, 2).join('; ')}${more}` : '';
+    if (working.length === namespaces.length) {
+      const extra = probes.length === namespaces.length ? '' : ` (${probes.length} probes)`;
+      const what = namespaces.length === 1 ? `the ${namespaces[0]} namespace works` : `all ${namespaces.length} namespaces work`;
+      return `${label}: ${what}${extra}${skippedText}`;
+    }
+    const groups = causeGroups(probes);
+    if (working.length === 0 && groups.length === 1) {
+      const g = groups[0];
+      const gate = g.gate ? r.gates.find((x) => x.id === g.gate) : undefined;
+      const fix = firstLine(g.remedy);
+      const fixText = fix ? ` (fix: ${truncate(fix, 90)})` : '';
+      if (g.status === 'unsupported' && gate?.status === 'blocked') return `${label}: blocked by ${gate.id}: ${truncate(oneLine(g.cause), 120)}${fixText}`;
+      if (g.status === 'unsupported') return `${label}: not run: ${truncate(oneLine(g.cause), 120)}${fixText}`;
+    }
+    const clauses = headlineClauses(groups, r.gates);
+    return `${label}: ${working.length} of ${namespaces.length} namespaces work${skippedText}; ${clauses.join('; ')}`;
+  });
+}
+
 /** The probe's own cause, else the first failed assertion, so every non-pass has something to say. */
 export function causeOf(p: ProbeResult): string | undefined {
   if (p.cause) return p.cause;
   const failed = p.assertions.find((a) => a.status === 'fail');
   if (failed) return `assertion failed: ${failed.name}`;
   return undefined;
+}
+
+// ---------------------------------------------------------------- remedies
+
+// First words of lines that are commands to run (as opposed to advice in prose).
+const COMMANDS = new Set(
+  ('sudo sysctl echo printf cat tee grep ls dmesg journalctl docker podman kubectl lxc mount umount unshare nsenter setpriv bwrap ' +
+    'systemd-nspawn apt apt-get dnf yum zypper modprobe setenforce setsebool aa-complain aa-disable apparmor_parser grubby ' +
+    'update-grub systemctl nsprobe npm npx node ip chmod chown export ulimit usermod sh bash').split(' '),
+);
+
+/** Whether one line of a remedy is a command (or a comment among commands) rather than prose. */
+export function isCommandLine(line: string): boolean {
+  const t = line.trim();
+  if (t.startsWith('#') || t.startsWith('$ ')) return true;
+  const first = t.split(/\s+/)[0] ?? '';
+  return COMMANDS.has(first) || first.startsWith('/') || first.startsWith('./');
+}
+
+/** A remedy split into runs of commands and runs of prose, in order. */
+export function remedyParts(remedy: string): Array<{ kind: 'command' | 'prose'; text: string }> {
+  const parts: Array<{ kind: 'command' | 'prose'; text: string }> = [];
+  for (const line of remedy.split(/\r?\n/)) {
+    if (line.trim() === '') continue;
+    const kind = isCommandLine(line) ? 'command' : 'prose';
+    const last = parts.at(-1);
+    if (last?.kind === kind) last.text += `\n${line}`;
+    else parts.push({ kind, text: line });
+  }
+  return parts;
 }
 
 // ---------------------------------------------------------------- values
@@ -203,5 +428,12 @@ export function hostFactRows(h: HostFacts): Array<[string, string]> {
 export function summaryLine(r: Report): string {
   const s = r.summary;
   const n = s.pass + s.fail + s.unsupported + s.error;
-  return `${n} probe${n === 1 ? '' : 's'}: ${s.pass} pass, ${s.fail} fail, ${s.unsupported} unsupported, ${s.error} error in ${formatDuration(r.durationMs)}`;
+  const skipped = r.probes.reduce((k, p) => k + skippedChecks(p).length, 0);
+  const checks = skipped ? `, ${skipped} check${skipped === 1 ? '' : 's'} skipped` : '';
+  return `${n} probe${n === 1 ? '' : 's'}: ${s.pass} pass, ${s.fail} fail, ${s.unsupported} unsupported, ${s.error} error${checks} in ${formatDuration(r.durationMs)}`;
+}
+
+/** One line of outside text made harmless for every writer: whitespace collapsed, controls visible. */
+export function safeLine(s: string): string {
+  return scrubLine(oneLine(s));
 }

@@ -1,9 +1,16 @@
 // JUnit XML in the shape the Jenkins schema (junit-jenkins.xsd) accepts.
 // Note that schema's <skipped> is a plain string element: it takes text, not a message attribute.
+// Test-case names and class names are stable from run to run (probe ids and assertion ids), so CI
+// dashboards can track history; the run's values (expected, actual, notes) go into the messages.
 
 import { NS_TYPES } from '../model.js';
 import type { AssertionResult, ProbeResult, Report } from '../model.js';
-import { causeOf, escapeXml, escapeXmlAttr, formatErrno, formatValue, sortedProbes, toJson } from './common.js';
+import { scrubText } from '../text.js';
+import { causeOf, escapeXml as xmlText, escapeXmlAttr as xmlAttr, formatErrno, formatValue, sortedProbes, toJson } from './common.js';
+
+// Report text shown in a CI dashboard: control characters (ESC, bidi overrides, U+2028) visible, then XML-escaped.
+const escapeXml = (s: string): string => xmlText(scrubText(s));
+const escapeXmlAttr = (s: string): string => xmlAttr(scrubText(s));
 import type { Matrix, MatrixCell, MatrixHost } from './matrix.js';
 
 // ---------------------------------------------------------------- XML model
@@ -144,6 +151,10 @@ function probeErrorOutcome(p: { cause?: string; remedy?: string; gate?: string |
 
 function assertionOutcome(a: AssertionResult): Outcome {
   if (a.status === 'pass') return { kind: 'pass' };
+  if (a.status === 'skipped') {
+    const reason = a.reason ?? 'could not be checked here';
+    return { kind: 'skipped', message: `${a.name}: ${a.gate ? `${reason} (gate ${a.gate})` : reason}` };
+  }
   const body = errorBody([
     ['expected', formatValue(a.expected)],
     ['actual', formatValue(a.actual)],
@@ -163,7 +174,7 @@ function probeCases(p: ProbeResult): TestCase[] {
     return [whole(probeErrorOutcome(p, extra, p.code ?? p.stage ?? 'error'))];
   }
   const share = p.durationMs / 1000 / Math.max(1, p.assertions.length);
-  const cases = p.assertions.map((a): TestCase => ({ classname, name: a.name, seconds: share, status: a.status, outcome: assertionOutcome(a) }));
+  const cases = p.assertions.map((a): TestCase => ({ classname, name: a.id, seconds: share, status: a.status, outcome: assertionOutcome(a) }));
   // A failed probe must show as failed even when no assertion says why (or there are none).
   if (p.status === 'fail' && !p.assertions.some((a) => a.status === 'fail')) {
     const message = p.cause ?? 'probe failed';

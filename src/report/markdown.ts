@@ -1,38 +1,54 @@
-// GitHub-flavoured Markdown: host facts, the probe x mode table, details per non-pass, gates.
+// GitHub-flavoured Markdown: the headline, the probe x mode table, each distinct cause once with
+// the probes it covers (failures apart from what could not run), skipped checks, then host facts and gates.
 
 import { MODES } from '../model.js';
 import type { Gate, ProbeResult, Report } from '../model.js';
 import {
-  causeOf,
+  causeGroups,
   formatDuration,
-  formatErrno,
   formatValue,
+  headline,
   hostFactRows,
-  nonPassProbes,
-  oneLine,
+  isCommandLine,
+  otherNotes,
+  remedyParts,
+  skippedModes,
   probeGrid,
+  probeListText,
   problemGates,
+  safeLine,
+  skipGroups,
+  skippedChecks,
   summaryLine,
   truncate,
 } from './common.js';
-import { matrixFootnotes } from './matrix.js';
+import type { CauseGroup } from './common.js';
+import { scrubText } from '../text.js';
+import { duplicateWarnings, matrixFootnotes, runDescription } from './matrix.js';
 import type { Matrix } from './matrix.js';
 
 // ---------------------------------------------------------------- escaping
 
-/** Text that renders literally: no HTML, no emphasis/links, no table breaks, one line. */
+/** Text that renders literally: no HTML, no emphasis/links, no table breaks, no controls, one line. */
 export function mdText(s: string): string {
-  return oneLine(s)
+  return safeLine(s)
     .replace(/[\\`*_[\]~]/g, (c) => `\\${c}`)
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
-    .replace(/\|/g, '\\|');
+    .replace(/\|/g, '\\|')
+    // No GFM autolinks from someone else's text: a URL stays text, not something to click.
+    .replace(/:\/\//g, '\\://')
+    .replace(/\bwww\./gi, (w) => `${w.slice(0, 3)}\\.`);
 }
 
-/** An inline code span; literal in GFM, except that a `|` inside a table cell must be escaped. */
+/**
+ * An inline code span; literal in GFM. Inside a table cell a `|` must be escaped, and the
+ * backslashes before it too: the table splitter counts them (`\\|` would end the cell).
+ */
 export function mdCode(s: string, inTable = false): string {
-  const text = inTable ? oneLine(s).replace(/\|/g, '\\|') : oneLine(s);
+  const line = safeLine(s);
+  const text = inTable ? line.replace(/(\\*)\|/g, (_m, bs: string) => `${bs}${bs}\\|`) : line;
   if (text === '') return '(empty)';
   const longest = Math.max(0, ...(text.match(/`+/g) ?? []).map((run) => run.length));
   const fence = '`'.repeat(longest + 1);
@@ -40,20 +56,26 @@ export function mdCode(s: string, inTable = false): string {
   return `${fence}${pad}${text}${pad}${fence}`;
 }
 
-/** A fenced code block whose fence is longer than any backtick run inside. */
+/** A fenced code block whose fence is longer than any backtick run inside; no controls but newlines and tabs. */
 export function mdCodeBlock(s: string, lang = ''): string {
-  const longest = Math.max(0, ...(s.match(/`{3,}/g) ?? []).map((run) => run.length));
+  const body = scrubText(s);
+  const longest = Math.max(0, ...(body.match(/`{3,}/g) ?? []).map((run) => run.length));
   const fence = '`'.repeat(Math.max(3, longest + 1));
-  return `${fence}${lang}\n${s.replace(/\s+$/, '')}\n${fence}`;
+  return `${fence}${lang}\n${body.replace(/\s+$/, '')}\n${fence}`;
 }
 
-/** Several lines of commands in one table cell: a code span per line. */
-function mdCodeLines(s: string): string {
+/** A remedy in one table cell: a code span per command line, prose as text. */
+function mdRemedyCell(s: string): string {
   return s
     .split(/\r?\n/)
     .filter((l) => l.trim() !== '')
-    .map((l) => mdCode(l, true))
+    .map((l) => (isCommandLine(l) ? mdCode(l, true) : mdText(l)))
     .join('<br>');
+}
+
+/** A remedy as blocks: commands in a fenced `sh` block, prose as paragraphs. */
+function mdRemedy(s: string): string[] {
+  return remedyParts(s).flatMap((part) => [part.kind === 'command' ? mdCodeBlock(part.text, 'sh') : part.text.split('\n').map(mdText).join('<br>\n'), '']);
 }
 
 function table(head: string[], rows: string[][]): string[] {
@@ -64,51 +86,79 @@ function table(head: string[], rows: string[][]): string[] {
 
 const STATUS_ICON = { pass: '✅', fail: '❌', unsupported: '⚪', error: '💥' } as const;
 
-function statusCell(p: ProbeResult | undefined): string {
-  if (!p) return '—';
-  return `${STATUS_ICON[p.status]} ${p.status} (${formatDuration(p.durationMs)})`;
+function statusCell(p: ProbeResult | undefined, modeSkipped = false): string {
+  if (!p) return modeSkipped ? 'not run' : '—';
+  const skipped = skippedChecks(p).length;
+  const note = skipped ? `, ${skipped} check${skipped === 1 ? '' : 's'} skipped` : '';
+  return `${STATUS_ICON[p.status]} ${p.status} (${formatDuration(p.durationMs)})${note}`;
 }
 
 function hostSection(r: Report): string[] {
   const rows = hostFactRows(r.host).map(([k, v]) => [mdText(k), mdText(v)]);
-  return table(['Host fact', 'Value'], rows);
+  return ['## Host', '', ...table(['Host fact', 'Value'], rows)];
 }
 
 function resultsSection(r: Report): string[] {
   const rows = probeGrid(r).map((row) => [
     mdText(row.probe === row.namespace ? row.probe : `${row.probe} (${row.namespace})`),
-    ...MODES.map((m) => statusCell(row.cells[m])),
+    ...MODES.map((m) => statusCell(row.cells[m], skippedModes(r).some((x) => x.mode === m))),
   ]);
   return ['## Results', '', ...table(['Probe', ...MODES], rows), '', mdText(summaryLine(r))];
 }
 
-function problemSection(p: ProbeResult): string[] {
-  const lines = [`### ${mdText(p.id)}: ${p.status}`, ''];
-  const cause = causeOf(p);
-  if (cause) lines.push(`- Cause: ${mdText(cause)}`);
-  const errno = formatErrno(p);
-  const where = [p.stage && `stage ${mdCode(p.stage)}`, p.syscall && `syscall ${mdCode(p.syscall)}`, errno && `errno ${mdCode(errno)}`].filter(Boolean);
+function groupSection(g: CauseGroup, allProbes: readonly ProbeResult[]): string[] {
+  const count = g.probes.length > 1 && !probeListText(g.probes, allProbes).startsWith('all ') ? ` (${g.probes.length} probes)` : '';
+  const lines = [`### ${mdText(probeListText(g.probes, allProbes))}: ${g.status}${count}`, ''];
+  lines.push(`- Cause: ${mdText(g.cause)}`);
+  const where = [g.stage && `stage ${mdCode(g.stage)}`, g.syscall && `syscall ${mdCode(g.syscall)}`, g.errno && `errno ${mdCode(g.errno)}`].filter(Boolean);
   if (where.length) lines.push(`- Failed at: ${where.join(', ')}`);
-  if (p.gate) lines.push(`- Gate: ${mdCode(p.gate)}`);
-  for (const a of p.assertions.filter((x) => x.status === 'fail')) {
-    lines.push(`- Assertion failed: ${mdText(a.name)}: expected ${mdCode(formatValue(a.expected))}, got ${mdCode(formatValue(a.actual))}`);
+  if (g.gate) lines.push(`- Gate: ${mdCode(g.gate)}`);
+  for (const p of g.probes) {
+    for (const a of p.assertions.filter((x) => x.status === 'fail')) {
+      lines.push(`- Assertion failed: ${mdText(a.name)}: expected ${mdCode(formatValue(a.expected))}, got ${mdCode(formatValue(a.actual))}`);
+    }
   }
-  if (p.remedy) lines.push('', 'Remedy:', '', mdCodeBlock(p.remedy, 'sh'));
+  if (g.remedy) lines.push('', 'Remedy:', '', ...mdRemedy(g.remedy));
   return [...lines, ''];
 }
 
+function skippedSection(r: Report): string[] {
+  const groups = skipGroups(r.probes);
+  if (!groups.length) return [];
+  const out = ['## Checks skipped', ''];
+  for (const s of groups) {
+    const probes = [...new Set(s.checks.map((c) => c.probe))];
+    const statuses = [...new Set(probes.map((p) => p.status))].join('/');
+    const gate = s.gate ? ` (${mdCode(s.gate)})` : '';
+    const n = s.checks.length;
+    out.push(`- ${mdText(probeListText(probes))}: ${statuses}, ${n} check${n === 1 ? '' : 's'} skipped: ${mdText(s.reason)}${gate}`);
+    out.push(...s.checks.map((c) => `  - ${mdText(c.probe.id)}: ${mdText(c.assertion.name)}`));
+  }
+  return [...out, ''];
+}
+
 function gatesSection(gates: Gate[]): string[] {
-  const rows = gates.map((g) => [mdCode(g.id, true), g.status, mdCode(formatValue(g.value), true), mdText(g.cause), g.remedy ? mdCodeLines(g.remedy) : '']);
+  const rows = gates.map((g) => [mdCode(g.id, true), g.status, mdCode(formatValue(g.value), true), mdText(g.cause), g.remedy ? mdRemedyCell(g.remedy) : '']);
   return ['## Gates not ok', '', ...table(['Gate', 'Status', 'Value', 'Cause', 'Remedy'], rows), ''];
 }
 
 export function renderMarkdown(r: Report): string {
-  const out = [`# nsprobe report: ${mdText(r.host.hostname)}`, '', `nsprobe ${mdText(r.tool.version)}, started ${mdText(r.startedAt)}`, ''];
-  out.push(...hostSection(r), '');
-  if (r.notes?.length) out.push('## Notes', '', ...r.notes.map((n) => `- ${mdText(n)}`), '');
+  const out = [`# nsprobe report: ${mdText(r.host.hostname)}`, ''];
+  out.push(...headline(r).map((h) => `- **${mdText(h)}**`), '');
+  out.push(`nsprobe ${mdText(r.tool.version)}, started ${mdText(r.startedAt)}`, '');
   out.push(...resultsSection(r), '');
-  const problems = nonPassProbes(r);
-  if (problems.length) out.push('## Not passing', '', ...problems.flatMap(problemSection));
+  const groups = causeGroups(r.probes);
+  const failures = groups.filter((g) => g.status !== 'unsupported');
+  const notRun = groups.filter((g) => g.status === 'unsupported');
+  if (failures.length) out.push('## Failures', '', ...failures.flatMap((g) => groupSection(g, r.probes)));
+  const modes = skippedModes(r);
+  if (notRun.length || modes.length) out.push('## Not run here', '');
+  for (const m of modes) out.push(`### ${m.mode} mode: not run`, '', `- Cause: ${mdText(m.reason)}`, '');
+  out.push(...notRun.flatMap((g) => groupSection(g, r.probes)));
+  out.push(...skippedSection(r));
+  const notes = otherNotes(r);
+  if (notes.length) out.push('## Notes', '', ...notes.map((n) => `- ${mdText(n)}`), '');
+  out.push(...hostSection(r), '');
   const gates = problemGates(r.gates);
   if (gates.length) out.push(...gatesSection(gates));
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
@@ -119,23 +169,26 @@ export function renderMarkdown(r: Report): string {
 export function renderMatrixMarkdown(m: Matrix): string {
   const { notes, noteFor } = matrixFootnotes(m);
   const rows = m.hosts.map((h) => [
-    mdText(h.label),
+    `${mdText(h.label)}<br>${mdText(runDescription(h))}`,
     ...m.columns.map((id) => {
       const cell = m.cells[h.label]?.[id];
       if (!cell) return '—';
       const note = noteFor(h.label, id);
-      if (cell.status === 'pass' || !note) return `${STATUS_ICON[cell.status]} ${cell.status}`;
-      return `${STATUS_ICON[cell.status]} ${cell.status}: ${mdText(truncate(oneLine(note.cause), 32))} [${note.n}]`;
+      const skipped = cell.skipped ? ` (${cell.skipped} skipped)` : '';
+      if (cell.status === 'pass' || !note) return `${STATUS_ICON[cell.status]} ${cell.status}${skipped}`;
+      return `${STATUS_ICON[cell.status]} ${cell.status}: ${mdText(truncate(safeLine(note.cause), 32))} [${note.n}]`;
     }),
   ]);
   const out = [`# nsprobe matrix`, '', `${m.hosts.length} host run(s), generated ${mdText(m.generatedAt)}`, ''];
+  for (const w of duplicateWarnings(m)) out.push(`- warning: ${mdText(w)}`);
+  if (m.duplicates.length) out.push('');
   out.push(...table(['Host', ...m.columns.map(mdText)], rows), '');
-  out.push('## Hosts', '', ...table(['Host', 'Distro', 'Kernel', 'Arch', 'euid', 'Source', 'Gates not ok'], m.hosts.map((h) => [
+  out.push('## Hosts', '', ...table(['Host', 'Run', 'Distro', 'Kernel', 'Arch', 'Source', 'Gates not ok'], m.hosts.map((h) => [
     mdText(h.label),
+    mdText(runDescription(h)),
     mdText(h.distro.name || `${h.distro.id} ${h.distro.versionId}`),
     mdCode(h.kernel, true),
     mdText(h.arch),
-    String(h.euid),
     mdCode(h.source, true),
     h.gates.map((g) => `${mdCode(g.id, true)} ${g.status}`).join(', ') || '—',
   ])), '');
@@ -144,7 +197,7 @@ export function renderMatrixMarkdown(m: Matrix): string {
     for (const note of notes) {
       out.push(`${note.n}. **${note.status}**: ${mdText(note.cause)}${note.gate ? ` (gate ${mdCode(note.gate)})` : ''}`);
       out.push(...note.where.map((w) => `   - ${mdText(w.host)}: ${w.ids.map(mdText).join(', ')}`));
-      if (note.remedy) out.push('', mdCodeBlock(note.remedy, 'sh').replace(/^/gm, '   '));
+      if (note.remedy) out.push('', ...mdRemedy(note.remedy).map((b) => (b ? b.replace(/^/gm, '   ') : b)));
       out.push('');
     }
   }

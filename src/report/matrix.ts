@@ -1,12 +1,15 @@
 // The cross-host matrix `nsprobe merge` builds from several report.json files.
 
-import type { Gate, ProbeStatus, Report, Summary } from '../model.js';
-import { causeOf, orderProbeIds, problemGates } from './common.js';
+import { MODES } from '../model.js';
+import type { Gate, Mode, ProbeStatus, Report, Summary } from '../model.js';
+import { causeOf, compareProbeNames, orderProbeIds, problemGates } from './common.js';
 
 export const MATRIX_SCHEMA_VERSION = 1;
 
 export interface MatrixCell {
   status: ProbeStatus;
+  /** Checks of this probe that were skipped (absent when none). */
+  skipped?: number;
   cause?: string;
   remedy?: string;
   gate?: string | null;
@@ -20,6 +23,15 @@ export interface MatrixHost {
   kernel: string;
   arch: string;
   euid: number;
+  /** Modes this run tried (a normal user's run tries rootless only). */
+  modes: Mode[];
+  /**
+   * The probes this run was limited to, when it ran fewer than the other runs of the matrix
+   * (a `--only` run); absent for a full run. Inferred: the report does not record its arguments.
+   */
+  only?: string[];
+  /** Checks that could not be made here (skipped assertions), over all probes. */
+  skippedChecks: number;
   /** Path of the report.json this host came from. */
   source: string;
   startedAt: string;
@@ -36,6 +48,8 @@ export interface Matrix {
   columns: string[];
   /** host label -> probe id -> cell; a probe a host did not run has no cell. */
   cells: Record<string, Record<string, MatrixCell>>;
+  /** Inputs left out because they are identical to an earlier one (the same run given twice). */
+  duplicates: Array<{ source: string; sameAs: string }>;
 }
 
 export interface MatrixInput {
@@ -66,6 +80,8 @@ export function uniqueLabels(labels: readonly string[]): string[] {
 
 function cellOf(p: Report['probes'][number]): MatrixCell {
   const cell: MatrixCell = { status: p.status };
+  const skipped = p.assertions.filter((a) => a.status === 'skipped').length;
+  if (skipped) cell.skipped = skipped;
   if (p.status === 'pass') return cell;
   const cause = causeOf(p);
   if (cause !== undefined) cell.cause = cause;
@@ -74,9 +90,11 @@ function cellOf(p: Report['probes'][number]): MatrixCell {
   return cell;
 }
 
-function hostOf(input: MatrixInput, label: string): MatrixHost {
+function hostOf(input: MatrixInput, label: string, allProbes: ReadonlySet<string>): MatrixHost {
   const { report: r, source } = input;
   const h = r.host;
+  const names = new Set(r.probes.map((p) => p.probe));
+  const partial = [...allProbes].some((n) => !names.has(n));
   return {
     label,
     hostname: h.hostname,
@@ -84,6 +102,12 @@ function hostOf(input: MatrixInput, label: string): MatrixHost {
     kernel: h.kernel.release,
     arch: h.arch,
     euid: h.euid,
+    // A mode whose every probe was refused before trying (stage `needs`, e.g. privileged as a normal user) was not run.
+    modes: r.modes
+      ? r.modes.filter((m) => m.status === 'run').map((m) => m.mode)
+      : MODES.filter((m) => r.probes.some((p) => p.mode === m && p.stage !== 'needs')),
+    ...(partial ? { only: [...names].sort(compareProbeNames) } : {}),
+    skippedChecks: r.probes.reduce((n, p) => n + p.assertions.filter((a) => a.status === 'skipped').length, 0),
     source,
     startedAt: r.startedAt,
     summary: r.summary,
@@ -91,9 +115,41 @@ function hostOf(input: MatrixInput, label: string): MatrixHost {
   };
 }
 
-export function buildMatrix(inputs: readonly MatrixInput[], now: Date = new Date()): Matrix {
+/** Drops inputs whose report is identical to an earlier input's (the same run given twice). */
+export function dedupeInputs(inputs: readonly MatrixInput[]): { unique: MatrixInput[]; duplicates: Matrix['duplicates'] } {
+  const seen = new Map<string, string>();
+  const unique: MatrixInput[] = [];
+  const duplicates: Matrix['duplicates'] = [];
+  for (const input of inputs) {
+    const key = JSON.stringify(input.report);
+    const first = seen.get(key);
+    if (first !== undefined) duplicates.push({ source: input.source, sameAs: first });
+    else {
+      seen.set(key, input.source);
+      unique.push(input);
+    }
+  }
+  return { unique, duplicates };
+}
+
+/** The warning `nsprobe merge` prints for each duplicate. */
+export function duplicateWarnings(m: Matrix): string[] {
+  return m.duplicates.map((d) => `${d.source} is identical to ${d.sameAs}: merged once`);
+}
+
+/** Who ran a row: "euid 0, privileged + rootless" or "euid 1000, rootless, --only uts, net". */
+export function runDescription(h: MatrixHost): string {
+  const parts = [`euid ${h.euid}`, h.modes.length ? h.modes.join(' + ') : 'no modes'];
+  if (h.only) parts.push(`--only ${h.only.join(',')}`);
+  if (h.skippedChecks) parts.push(`${h.skippedChecks} check${h.skippedChecks === 1 ? '' : 's'} skipped`);
+  return parts.join(', ');
+}
+
+export function buildMatrix(all: readonly MatrixInput[], now: Date = new Date()): Matrix {
+  const { unique: inputs, duplicates } = dedupeInputs(all);
   const labels = uniqueLabels(inputs.map((i) => hostLabel(i.report)));
-  const hosts = inputs.map((input, i) => hostOf(input, labels[i]));
+  const allProbes = new Set(inputs.flatMap((i) => i.report.probes.map((p) => p.probe)));
+  const hosts = inputs.map((input, i) => hostOf(input, labels[i], allProbes));
   const cells: Matrix['cells'] = {};
   inputs.forEach((input, i) => {
     const row: Record<string, MatrixCell> = {};
@@ -101,7 +157,7 @@ export function buildMatrix(inputs: readonly MatrixInput[], now: Date = new Date
     cells[labels[i]] = row;
   });
   const columns = orderProbeIds(inputs.flatMap((i) => i.report.probes.map((p) => p.id)));
-  return { schemaVersion: MATRIX_SCHEMA_VERSION, generatedAt: now.toISOString(), hosts, columns, cells };
+  return { schemaVersion: MATRIX_SCHEMA_VERSION, generatedAt: now.toISOString(), hosts, columns, cells, duplicates };
 }
 
 export interface Footnote {

@@ -1,8 +1,9 @@
-// The terminal table printed at the end of a run.
+// The terminal summary printed at the end of a run: the headline first, then the table, then each
+// distinct cause once with the probes it covers (real failures apart from what could not run).
 
 import { MODES } from '../model.js';
 import type { ProbeResult, ProbeStatus, Report } from '../model.js';
-import { causeOf, formatDuration, nonPassProbes, oneLine, probeGrid, summaryLine } from './common.js';
+import { causeGroups, formatDuration, headline, otherNotes, probeGrid, probeListText, safeLine, skipGroups, skippedChecks, skippedModes, summaryLine } from './common.js';
 
 const ANSI: Record<ProbeStatus, string> = {
   pass: '\x1b[32m',
@@ -10,12 +11,11 @@ const ANSI: Record<ProbeStatus, string> = {
   unsupported: '\x1b[33m',
   error: '\x1b[1;31m',
 };
+const BOLD = '\x1b[1m';
 const RESET = '\x1b[0m';
 
 /** One line with no control characters, so report text cannot move the cursor or recolour the terminal. */
-function plain(s: string): string {
-  return oneLine(s).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
-}
+const plain = safeLine;
 
 function paint(status: ProbeStatus, text: string, color: boolean): string {
   return color ? `${ANSI[status]}${text}${RESET}` : text;
@@ -26,9 +26,11 @@ interface Cell {
   status?: ProbeStatus;
 }
 
-function cellOf(p: ProbeResult | undefined): Cell {
-  if (!p) return { text: '-' };
-  return { text: `${p.status.toUpperCase()} ${formatDuration(p.durationMs)}`, status: p.status };
+function cellOf(p: ProbeResult | undefined, modeSkipped: boolean): Cell {
+  if (!p) return { text: modeSkipped ? 'not run' : '-' };
+  const skipped = skippedChecks(p).length;
+  const note = skipped ? ` (${skipped} skipped)` : '';
+  return { text: `${p.status.toUpperCase()} ${formatDuration(p.durationMs)}${note}`, status: p.status };
 }
 
 /** Pads on the plain text so colour codes do not disturb the alignment. */
@@ -45,22 +47,43 @@ function renderRow(cells: Cell[], widths: number[], color: boolean): string {
 export function renderSummary(r: Report, opts: { color: boolean }): string {
   const h = r.host;
   const header: Cell[] = [{ text: 'NAMESPACE' }, ...MODES.map((m) => ({ text: m.toUpperCase() }))];
-  const rows: Cell[][] = probeGrid(r).map((row) => [{ text: plain(row.probe) }, ...MODES.map((m) => cellOf(row.cells[m]))]);
+  const skippedModeList = skippedModes(r);
+  const rows: Cell[][] = probeGrid(r).map((row) => [{ text: plain(row.probe) }, ...MODES.map((m) => cellOf(row.cells[m], skippedModeList.some((x) => x.mode === m)))]);
   const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => row[i].text.length)));
   const lines = [
     plain(`nsprobe ${r.tool.version} on ${h.hostname} (${h.distro.id} ${h.distro.versionId}, kernel ${h.kernel.release}, ${h.arch}, euid ${h.euid})`),
+    ...headline(r).map((s) => (opts.color ? `${BOLD}${plain(s)}${RESET}` : plain(s))),
     '',
     renderRow(header, widths, false),
     ...rows.map((row) => renderRow(row, widths, opts.color)),
   ];
-  const problems = nonPassProbes(r);
-  if (problems.length) lines.push('');
-  for (const p of problems) {
-    const cause = causeOf(p);
-    const gate = p.gate ? ` [gate ${plain(p.gate)}]` : '';
-    lines.push(`${paint(p.status, `${p.id} ${p.status.toUpperCase()}`, opts.color)}: ${cause ? plain(cause) : 'no cause recorded'}${gate}`);
+  const groups = causeGroups(r.probes);
+  const allProbes = r.probes;
+  const failures = groups.filter((g) => g.status !== 'unsupported');
+  const notRun = groups.filter((g) => g.status === 'unsupported');
+  const line = (g: (typeof groups)[number]): string => {
+    const gate = g.gate ? ` [gate ${plain(g.gate)}]` : '';
+    const list = probeListText(g.probes, allProbes);
+    const count = g.probes.length > 1 && !list.startsWith('all ') ? ` (${g.probes.length} probes)` : '';
+    return `${paint(g.status, `${plain(list)} ${g.status.toUpperCase()}`, opts.color)}: ${plain(g.cause)}${gate}${count}`;
+  };
+  if (failures.length) lines.push('', 'Failures:', ...failures.map(line));
+  if (notRun.length || skippedModeList.length) lines.push('', 'Not run here:');
+  for (const m of skippedModeList) lines.push(`${paint('unsupported', `${m.mode} mode NOT RUN`, opts.color)}: ${plain(m.reason)}`);
+  lines.push(...notRun.map(line));
+  const skips = skipGroups(r.probes);
+  if (skips.length) {
+    lines.push('', 'Checks skipped:');
+    for (const s of skips) {
+      const gate = s.gate ? ` (${plain(s.gate)})` : '';
+      const probes = [...new Set(s.checks.map((c) => c.probe))];
+      const statuses = [...new Set(probes.map((p) => p.status))].join('/');
+      lines.push(`${plain(probeListText(probes))}: ${statuses}, ${s.checks.length} check${s.checks.length === 1 ? '' : 's'} skipped: ${plain(s.reason)}${gate}`);
+    }
   }
-  for (const note of r.notes ?? []) lines.push(`note: ${plain(note)}`);
+  const notes = otherNotes(r);
+  if (notes.length) lines.push('');
+  for (const note of notes) lines.push(`note: ${plain(note)}`);
   lines.push('', summaryLine(r));
   return `${lines.join('\n')}\n`;
 }

@@ -35,18 +35,23 @@ function checkIdentity(obj: unknown): string | undefined {
   const toolName = isRecord(tool) ? tool.name : undefined;
   const version = obj.schemaVersion;
   if (toolName !== 'nsprobe' && version === undefined) return 'not an nsprobe report (no tool.name "nsprobe", no schemaVersion)';
-  if (toolName !== undefined && toolName !== 'nsprobe') return `not an nsprobe report (tool.name is ${JSON.stringify(toolName)})`;
+  if (toolName !== undefined && toolName !== 'nsprobe') return 'not an nsprobe report (tool.name is not "nsprobe")';
   if (typeof version === 'number' && Number.isInteger(version) && version > SCHEMA_VERSION) {
     return `schemaVersion ${version} is newer than this nsprobe understands (${SCHEMA_VERSION})`;
   }
   return undefined;
 }
 
+/** A name from the file (a key, a path of keys), cut short: an error names where, never quotes what. */
+function named(s: string): string {
+  return s.length <= 80 ? s : `${s.slice(0, 79)}…`;
+}
+
 function describeAjvError(e: ErrorObject): string {
-  const where = e.instancePath || '/';
+  const where = named(e.instancePath || '/');
   const params = e.params as Record<string, unknown>;
   let detail = '';
-  if (e.keyword === 'additionalProperties') detail = ` (${String(params.additionalProperty)})`;
+  if (e.keyword === 'additionalProperties') detail = ` (${named(String(params.additionalProperty))})`;
   else if (e.keyword === 'enum' && Array.isArray(params.allowedValues)) detail = ` (${params.allowedValues.join(', ')})`;
   else if (e.keyword === 'const') detail = ` (${JSON.stringify(params.allowedValue)})`;
   return `${where} ${e.message ?? 'is invalid'}${detail}`;
@@ -54,6 +59,7 @@ function describeAjvError(e: ErrorObject): string {
 
 function checkConsistency(r: Report): string | undefined {
   for (const [i, p] of r.probes.entries()) {
+    // id, probe and mode passed the schema's patterns ([a-z0-9-], an enum): safe to quote.
     if (p.id !== `${p.probe}/${p.mode}`) return `/probes/${i}/id "${p.id}" does not match probe/mode "${p.probe}/${p.mode}"`;
   }
   const ids = new Set<string>();
@@ -80,4 +86,51 @@ export function validateReport(obj: unknown): ValidationResult {
   const inconsistency = checkConsistency(report);
   if (inconsistency) return { ok: false, error: inconsistency };
   return { ok: true, report };
+}
+
+/** Deepest nesting of arrays and objects accepted (a report is about 8 deep). */
+export const MAX_DEPTH = 64;
+
+/** How deeply `text` nests [ and { outside strings, stopping once past `limit` (a linear scan, no recursion). */
+export function jsonDepth(text: string, limit = Infinity): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) {
+        max = depth;
+        if (max > limit) return max;
+      }
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
+/**
+ * Parses and validates the text of a report.json. Errors say what is wrong and where, and never
+ * quote the file (it may not be a report at all, but someone's secret behind a name).
+ */
+export function parseReport(text: string): ValidationResult {
+  if (jsonDepth(text, MAX_DEPTH) > MAX_DEPTH) return { ok: false, error: `nested more than ${MAX_DEPTH} levels deep: not an nsprobe report` };
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (e) {
+    // V8's message quotes the text around the error: say only where it is.
+    const at = /position (\d+)/.exec(e instanceof Error ? e.message : '');
+    const where = at ? ` at character ${at[1]}` : text.trim() === '' ? ' (empty)' : '';
+    return { ok: false, error: `not valid JSON (truncated or corrupt?)${where}` };
+  }
+  try {
+    return validateReport(obj);
+  } catch (e) {
+    if (e instanceof RangeError) return { ok: false, error: 'too deeply nested to check: not an nsprobe report' };
+    throw e;
+  }
 }

@@ -5,7 +5,7 @@ import type { Report } from '../../src/model.js';
 
 export const REPORTS_DIR = resolve(import.meta.dirname, '..', 'fixtures', 'reports');
 
-export const GOOD = ['root-debian12', 'nobody-debian12', 'centos7-user', 'ubuntu-docker-failing'] as const;
+export const GOOD = ['root-debian12', 'nobody-debian12', 'centos7-user', 'ubuntu-docker-failing', 'container-skips'] as const;
 export type GoodFixture = (typeof GOOD)[number];
 
 export const BROKEN = {

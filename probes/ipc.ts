@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { ProbeDef } from '../src/probe.js';
 import { enter, type Sandbox } from '../src/sandbox.js';
+import { noteHostQueue } from '../src/cleanup.js';
 
 const IPC_CREAT = 0o1000;
 const IPC_EXCL = 0o2000;
@@ -92,16 +93,21 @@ export const ipc: ProbeDef = {
       await a.mqUnlink(mq);
     }
     onHost.set('mq', function (this: Sandbox) { return this.mqUnlink(hostMq); });
+    const forget = noteHostQueue(hostMq); // a hurried exit (second signal) removes it from Node
     const hostCreated = await host.mqOpen(hostMq, O_CREAT | O_EXCL | O_RDWR);
     ctx.expect('POSIX message queue created by the host', hostCreated, 0, 'host');
     if (hostCreated === 0) {
       ctx.defer(() => host.mqUnlink(hostMq));
       ctx.expect('a queue the host created is invisible inside', await a.mqOpen(hostMq, O_RDWR), -ENOENT, 'inside');
       const removed = await host.mqUnlink(hostMq);
-      if (removed === 0) onHost.delete('mq');
+      if (removed === 0) {
+        onHost.delete('mq');
+        forget();
+      }
       ctx.expect('the host removes its queue', removed, 0, 'host');
     } else {
       onHost.delete('mq');
+      forget();
     }
   },
 };

@@ -46,6 +46,10 @@ needRoot(serial)('a second SIGTERM or SIGINT 2 ms after the first hurries the ex
   await series(t, 14003, 12, ['SIGTERM', 'SIGINT'], { args: ONLY, secondAfterMs: 2 });
 });
 
+needRoot(serial)('a second signal during a whole run leaves nothing either (host IPC of every probe)', async (t) => {
+  await series(t, 14008, 6, ['SIGTERM', 'SIGINT', 'SIGHUP'], { secondAfterMs: 2 });
+});
+
 needRoot(serial)('a signal while stderr is a closed pipe: no EPIPE, right code, nothing left', async (t) => {
   await series(t, 14004, 8, ['SIGINT', 'SIGTERM', 'SIGHUP'], { args: ONLY, closeStderr: true });
 });

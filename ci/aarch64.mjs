@@ -20,6 +20,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findNodeDir } from '../scripts/node-headers.mjs';
+import { scriptArgs } from './args.mjs';
 import { aptInstall, which } from './tools.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,16 +28,10 @@ const OUT = join(ROOT, '.cache', 'aarch64');
 const TOOLS = { cxx: 'aarch64-linux-gnu-g++', cc: 'aarch64-linux-gnu-gcc', qemu: 'qemu-aarch64' };
 const PACKAGES = ['g++-aarch64-linux-gnu', 'qemu-user'];
 
-const args = process.argv.slice(2);
-if (args[0] === '--battery') {
+const opts = scriptArgs('aarch64', 'node ci/aarch64.mjs [--check] [--json] [--battery]', { check: { type: 'boolean' }, json: { type: 'boolean' }, battery: { type: 'boolean' } }, (v) => v);
+if (opts.battery) {
   await battery();
   process.exit(0);
-}
-for (const a of args) {
-  if (a !== '--check' && a !== '--json') {
-    process.stderr.write(`aarch64: unknown argument '${a}' (node ci/aarch64.mjs [--check] [--json])\n`);
-    process.exit(2);
-  }
 }
 
 const missing = () => Object.values(TOOLS).filter((t) => !which(t));
@@ -55,7 +50,7 @@ function ensureTools() {
 }
 
 ensureTools();
-if (args.includes('--check')) process.exit(0);
+if (opts.check) process.exit(0);
 
 // ---- build -------------------------------------------------------------------------------
 const gyp = JSON.parse(fs.readFileSync(join(ROOT, 'binding.gyp'), 'utf8'));
@@ -134,7 +129,7 @@ for (const key of new Set([...Object.keys(x86.checks ?? {}), ...Object.keys(arm.
 }
 const ok = builds.every((b) => b.ok) && !x86.error && !arm.error && rows.length > 0 && rows.every((r) => r.ok);
 const result = { ok, builds, x86Error: x86.error, aarch64Error: arm.error, checks: rows };
-if (args.includes('--json')) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+if (opts.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
 else {
   for (const b of builds) process.stdout.write(`${b.ok ? 'ok  ' : 'FAIL'} build ${b.what} (${b.ms} ms)${b.error ? `\n     ${b.error.replace(/\n/g, '\n     ')}` : ''}\n`);
   if (x86.error) process.stdout.write(`FAIL x86_64 battery: ${x86.error}\n`);

@@ -15,8 +15,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
+import { parseCommand, quietStdout } from './args.mjs';
 import { aptInstall, which } from './tools.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -459,25 +459,24 @@ async function configGate(file) {
 
 function parse(argv) {
   try {
-    const { values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        kernels: { type: 'string' },
-        out: { type: 'string' },
-        cache: { type: 'string' },
-        timeout: { type: 'string' },
-        memory: { type: 'string' },
-        cpus: { type: 'string' },
-        only: { type: 'string' },
+    const { values } = parseCommand(
+      {
+        kernels: { type: 'string', value: 'kernels' },
+        out: { type: 'string', value: 'a folder' },
+        cache: { type: 'string', value: 'a folder' },
+        timeout: { type: 'string', value: 'seconds' },
+        memory: { type: 'string', value: 'MiB' },
+        cpus: { type: 'string', value: 'a number' },
+        only: { type: 'string', value: 'probe names' },
         'no-host': { type: 'boolean' },
         check: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
-    });
+      argv,
+    );
     const num = (name, d) => {
       const v = values[name] ?? String(d);
-      if (!/^\d+$/.test(v) || Number(v) <= 0) throw new UsageError(`--${name} wants a positive integer, got '${v}'`);
+      if (!/^\d+$/.test(v) || Number(v) <= 0) throw new UsageError(`--${name} takes a whole number from 1 up, not '${v}'`);
       return Number(v);
     };
     const kernels = (values.kernels ?? DEFAULT_KERNELS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
@@ -624,6 +623,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
       process.exit(130);
     });
   process.on('exit', killAll);
+  quietStdout('kernels');
   main(process.argv.slice(2)).then(
     (code) => {
       killAll();

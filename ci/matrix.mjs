@@ -16,7 +16,7 @@ import { accessSync, constants, createWriteStream, existsSync, mkdirSync, mkdtem
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseCommand, quietStdout } from './args.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BOXES_FILE = join(ROOT, 'ci', 'boxes.json');
@@ -30,7 +30,7 @@ const USAGE = `usage: node ci/matrix.mjs [--boxes a,b] [--jobs N] [--timeout SEC
        [--nsprobe "node dist/src/cli.js"] [--destroy-timeout SECONDS]`;
 
 function usageError(msg) {
-  process.stderr.write(`matrix: ${msg} (see --help)\n`);
+  process.stderr.write(`matrix: ${msg.replace(/ \(see --help\)$/, '')} (see --help)\n`);
   process.exit(2);
 }
 
@@ -44,40 +44,39 @@ function readBoxes() {
 function parseCli(argv) {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        boxes: { type: 'string' },
-        jobs: { type: 'string', default: '2' },
-        timeout: { type: 'string', default: '1800' },
-        retries: { type: 'string', default: '1' },
-        provider: { type: 'string', default: process.env.VAGRANT_DEFAULT_PROVIDER || 'libvirt' },
-        out: { type: 'string', default: 'reports/matrix' },
-        require: { type: 'string' },
-        vagrant: { type: 'string', default: 'vagrant' },
-        nsprobe: { type: 'string', default: 'node dist/src/cli.js' },
-        'destroy-timeout': { type: 'string', default: '600' },
-        help: { type: 'boolean', short: 'h', default: false },
+    parsed = parseCommand(
+      {
+        boxes: { type: 'string', value: 'box names' },
+        jobs: { type: 'string', value: 'a number' },
+        timeout: { type: 'string', value: 'seconds' },
+        retries: { type: 'string', value: 'a number' },
+        provider: { type: 'string', value: 'a provider' },
+        out: { type: 'string', value: 'a folder' },
+        require: { type: 'string', value: 'cells' },
+        vagrant: { type: 'string', value: 'a program' },
+        nsprobe: { type: 'string', value: 'a command' },
+        'destroy-timeout': { type: 'string', value: 'seconds' },
+        help: { type: 'boolean', short: 'h' },
       },
-    });
+      argv,
+    );
   } catch (e) {
     usageError(String(e.message).split('\n')[0]);
   }
-  const v = parsed.values;
+  const defaults = { jobs: '2', timeout: '1800', retries: '1', provider: process.env.VAGRANT_DEFAULT_PROVIDER || 'libvirt', out: 'reports/matrix', vagrant: 'vagrant', nsprobe: 'node dist/src/cli.js', 'destroy-timeout': '600', help: false };
+  const v = { ...defaults, ...parsed.values };
   if (v.help) {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
   const int = (name, min) => {
     const s = v[name];
-    if (!/^\d+$/.test(s) || Number(s) < min) usageError(`--${name} wants an integer >= ${min}, got '${s}'`);
+    if (!/^\d+$/.test(s) || Number(s) < min) usageError(`--${name} takes a whole number from ${min} up, not '${s}'`);
     return Number(s);
   };
   const seconds = (name) => {
     const s = v[name];
-    if (!/^\d+(\.\d+)?$/.test(s) || Number(s) <= 0) usageError(`--${name} wants a number of seconds > 0, got '${s}'`);
+    if (!/^\d+(\.\d+)?$/.test(s) || Number(s) <= 0) usageError(`--${name} takes a number of seconds above 0, not '${s}'`);
     return Number(s);
   };
   if (!PROVIDERS.includes(v.provider)) usageError(`--provider wants one of ${PROVIDERS.join('|')}, got '${v.provider}'`);
@@ -405,6 +404,7 @@ function checkRequire(opts) {
 // ---------------------------------------------------------------- main
 
 async function main() {
+  quietStdout('matrix');
   const opts = parseCli(process.argv.slice(2));
   mkdirSync(opts.out, { recursive: true });
 

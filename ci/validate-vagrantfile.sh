@@ -5,7 +5,7 @@
 #   2. every box listed in ci/boxes.json is a machine Vagrant knows (`vagrant status --machine-readable`)
 #   3. every provisioning script parses (`sh -n`)
 # Needs the Debian packages vagrant and vagrant-libvirt (apt-get install vagrant vagrant-libvirt).
-# Exit 0 when all hold, 1 otherwise; 2 when vagrant is not installed.
+# Exit 0 when all hold, 1 otherwise; 2 when vagrant is not installed; 3 when it has no usable provider.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -18,6 +18,17 @@ fi
 state=$(mktemp -d)
 trap 'rm -rf "$state"' EXIT
 export VAGRANT_DOTFILE_PATH="$state/dot" VAGRANT_CHECKPOINT_DISABLE=1 VAGRANT_NO_COLOR=1
+
+# Without a usable provider (no vagrant-libvirt + libvirt, no VirtualBox) Vagrant cannot list the
+# machines at all: say that (exit 3) instead of reporting every box as missing from the Vagrantfile.
+# `--provider-check` stops after this check.
+if ! st=$("$vagrant" status --machine-readable 2>&1); then
+  if printf '%s\n' "$st" | grep -qiE "no usable default provider|provider .*(could not be found|is not usable|isn't usable|not installed)|error while connecting to libvirt"; then
+    echo "validate-vagrantfile: no usable provider for vagrant here (install vagrant-libvirt and libvirt, or VirtualBox): $(printf '%s\n' "$st" | grep -iE 'provider|libvirt' | head -n1)" >&2
+    exit 3
+  fi
+fi
+[ "${1:-}" = "--provider-check" ] && exit 0
 
 echo "validate-vagrantfile: $("$vagrant" --version 2>/dev/null | head -n1)"
 if out=$("$vagrant" validate 2>&1); then

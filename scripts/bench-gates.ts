@@ -1,11 +1,12 @@
 // Median time of collectHostFacts + evaluateGates on this host (target: < 20 ms together).
-// Run: node --import tsx scripts/bench-gates.ts [runs]
+// Run: node --import tsx scripts/bench-gates.ts [--runs N]
 import { performance } from 'node:perf_hooks';
+import { intValue, scriptArgs } from '../src/args.js';
 import { collectHostFacts } from '../src/host/facts.js';
 import { realHostContext } from '../src/host/hostfs.js';
 import { evaluateGates } from '../src/gates.js';
 
-const runs = Number(process.argv[2] ?? 50);
+const runs = scriptArgs('bench-gates', 'node --import tsx scripts/bench-gates.ts [--runs N]', { runs: { type: 'string', value: 'a number' } }, (v) => intValue('--runs', v.runs, 50, 1, 100000));
 const ctx = realHostContext();
 const facts: number[] = [];
 const gates: number[] = [];

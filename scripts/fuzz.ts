@@ -10,7 +10,8 @@ import { pathToFileURL } from 'node:url';
 import { native } from '../src/native.js';
 import { decodeReply, encodeRequest, MAGIC_REP, MAX_DATA, MAX_REQ, Op, ProtocolError, REP_HEADER } from '../src/protocol.js';
 import { enter, type Sandbox } from '../src/sandbox.js';
-import { argNum, prng } from './harness.js';
+import { intValue, scriptArgs } from '../src/args.js';
+import { prng } from './harness.js';
 
 const MS_REC = 16384;
 const MS_PRIVATE = 1 << 18;
@@ -196,8 +197,10 @@ export async function runFuzz(opts: { cases: number; seed: number; log?: (s: str
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const seed = argNum('--seed', Date.now() % 2 ** 31);
-  const cases = argNum('--cases', 100000);
+  const { seed, cases } = scriptArgs('fuzz', 'npm run fuzz -- [--seed N] [--cases N]', { seed: { type: 'string', value: 'a number' }, cases: { type: 'string', value: 'a number' } }, (v) => ({
+    seed: intValue('--seed', v.seed, Date.now() % 2 ** 31, 0, 2 ** 31 - 1),
+    cases: intValue('--cases', v.cases, 100000, 1, 100000000),
+  }));
   console.log(`fuzz: seed ${seed}, ${cases} cases`);
   const r = await runFuzz({ cases, seed, log: (l) => console.log(l) });
   console.log(`seed ${seed}: ${r.requests} requests (${r.okReplies} answered, ${r.requestErrors} failed: child gone, timeout or refused; ${r.sandboxesCreated} sandboxes created), ${r.replies} replies decoded (${r.decodeOk} ok, ${r.decodeProtocolError} ProtocolError) in ${(r.ms / 1000).toFixed(1)} s`);

@@ -26,14 +26,6 @@ export function median(xs: readonly number[]): number {
   return s.length ? s[Math.floor(s.length / 2)] : 0;
 }
 
-export function argNum(name: string, dflt: number, argv = process.argv): number {
-  const i = argv.indexOf(name);
-  if (i < 0) return dflt;
-  const n = Number(argv[i + 1]);
-  if (!Number.isFinite(n)) throw new Error(`${name} needs a number`);
-  return n;
-}
-
 export const SHARED_TMP = ['/tmp', '/var/tmp', '/dev/shm'];
 /** Gitignored folders of the package made by builds and other tests, not by a probe run. */
 export const BUILD_DIRS = ['.cache', 'build', 'dist', 'node_modules', 'reports'];

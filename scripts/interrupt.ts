@@ -17,7 +17,8 @@ import { pathToFileURL } from 'node:url';
 import { REPORT_FILES } from '../src/report/write.js';
 import { validateReport } from '../src/report/validate.js';
 import { formatResidue, residueSince, snapshot, type Residue } from '../src/residue.js';
-import { argNum, CLI, foreignTo, median, prng, spawnNode } from './harness.js';
+import { intValue, scriptArgs } from '../src/args.js';
+import { CLI, foreignTo, median, prng, spawnNode } from './harness.js';
 
 export type Outcome = 'before-handler' | 'stopped' | 'stopped-after-reports' | 'finished';
 
@@ -254,8 +255,10 @@ export async function runInterruptions(
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const seed = argNum('--seed', Date.now() % 2 ** 31);
-  const n = argNum('--points', 50);
+  const { seed, n } = scriptArgs('interrupt', 'npm run interrupt -- [--seed N] [--points N]', { seed: { type: 'string', value: 'a number' }, points: { type: 'string', value: 'a number' } }, (v) => ({
+    seed: intValue('--seed', v.seed, Date.now() % 2 ** 31, 0, 2 ** 31 - 1),
+    n: intValue('--points', v.points, 50, 1, 100000),
+  }));
   const t0 = performance.now();
   const s = await runInterruptions({ points: n, seed, log: (l) => console.log(l) });
   const exits = s.points.map((p) => p.exitMs).filter((x): x is number => x !== null);

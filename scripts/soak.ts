@@ -19,7 +19,8 @@ import type { Mode } from '../src/model.js';
 import { native } from '../src/native.js';
 import { formatResidue, residueSince, snapshot, type Residue } from '../src/residue.js';
 import { runSuite } from '../src/runner.js';
-import { argNum, CLI, fdCount, foreignTo, median, rssKiB, spawnNode } from './harness.js';
+import { intValue, scriptArgs } from '../src/args.js';
+import { CLI, fdCount, foreignTo, median, rssKiB, spawnNode } from './harness.js';
 
 export const RSS_TOLERANCE_KIB = 8 * 1024;
 
@@ -96,8 +97,10 @@ export async function runSoak(opts: { runs: number; parallel: number; log?: (s: 
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const runs = argNum('--runs', 1000);
-  const parallel = argNum('--parallel', 16);
+  const { runs, parallel } = scriptArgs('soak', 'npm run soak -- [--runs N] [--parallel N]', { runs: { type: 'string', value: 'a number' }, parallel: { type: 'string', value: 'a number' } }, (v) => ({
+    runs: intValue('--runs', v.runs, 1000, 1, 1000000),
+    parallel: intValue('--parallel', v.parallel, 16, 1, 1024),
+  }));
   const r = await runSoak({ runs, parallel, log: (l) => console.log(l) });
   const mib = (k: number) => `${(k / 1024).toFixed(1)} MiB`;
   console.log(`\n${runs} consecutive suites in ${(r.seqMs / 1000).toFixed(1)} s (${(r.seqMs / runs).toFixed(1)} ms each); ${r.failedRuns.length} with a failed or errored probe`);

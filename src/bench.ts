@@ -20,7 +20,8 @@
 // it, for rows without pid or time namespaces, the same work done in C ("rawRootless") shows how
 // much of the difference is the addon's own.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NS_TYPES, type Mode, type NsType } from './model.js';
 import { CLONE, native } from './native.js';
@@ -207,4 +208,61 @@ export function renderNsTable(rows: NsBench[]): string {
     'addon clones (no page tables copied): the kernel\'s own cost of the namespaces and a process.',
   ];
   return [head, ...lines, ...legend, ...tail].join('\n') + '\n';
+}
+
+export interface SuiteBench {
+  runs: number;
+  probes: number;
+  medianMs: number;
+  peakRssMiB: number;
+  nodeFloorMedianMs: number;
+  nodeFloorRssMiB: number;
+}
+
+// Prints the peak RSS of the child when it exits (KiB), without touching the CLI itself.
+const RSS_HOOK = `data:text/javascript,process.on('exit',()=>process.stderr.write('nsprobe-maxrss='+process.resourceUsage().maxRSS+'\\n'))`;
+
+function timeProcess(argv: string[]): { ms: number; rssKiB: number; status: number | null } {
+  const t = performance.now();
+  const r = spawnSync(process.execPath, ['--import', RSS_HOOK, ...argv], { encoding: 'utf8', cwd: packageRoot() });
+  const ms = performance.now() - t;
+  const m = /nsprobe-maxrss=(\d+)/.exec(r.stderr);
+  return { ms, rssKiB: m ? Number(m[1]) : 0, status: r.status };
+}
+
+/**
+ * The whole suite as a process: `runs` timed runs of the CLI (all reports, into a temporary folder
+ * removed afterwards), median wall time and peak RSS, next to `node -e 0` timed in the same run.
+ */
+export function benchSuite(runs: number): SuiteBench {
+  const cli = join(packageRoot(), 'dist', 'src', 'cli.js');
+  const out = mkdtempSync(join(tmpdir(), 'nsprobe-bench-'));
+  const suite: { ms: number; rssKiB: number }[] = [];
+  const floor: { ms: number; rssKiB: number }[] = [];
+  let probes = 0;
+  try {
+    timeProcess([cli, '--out', out]); // warm the page cache
+    for (let i = 0; i < runs; i++) {
+      floor.push(timeProcess(['-e', '0']));
+      const s = timeProcess([cli, '--out', out]);
+      if (s.status !== 0) throw new Error(`the suite exited with ${s.status}`);
+      suite.push(s);
+    }
+    probes = (JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { probes: unknown[] }).probes.length;
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+  const median = (xs: number[]) => stats(xs).p50;
+  return {
+    runs,
+    probes,
+    medianMs: Math.round(median(suite.map((s) => s.ms))),
+    peakRssMiB: Math.round(Math.max(...suite.map((s) => s.rssKiB)) / 1024),
+    nodeFloorMedianMs: Math.round(median(floor.map((s) => s.ms))),
+    nodeFloorRssMiB: Math.round(Math.max(...floor.map((s) => s.rssKiB)) / 1024),
+  };
+}
+
+export function renderSuiteLine(s: SuiteBench): string {
+  return `\nwhole suite as a process (${s.probes} probes, all reports), ${s.runs} runs: median ${s.medianMs} ms, peak RSS ${s.peakRssMiB} MiB (node -e 0 in the same run: median ${s.nodeFloorMedianMs} ms, ${s.nodeFloorRssMiB} MiB)\n`;
 }

@@ -2,9 +2,10 @@
 // nsprobe's command line: parse flags, run the suite, write the reports, set the exit code.
 // Usage errors are one line on stderr and exit 2, never a stack trace.
 import { existsSync, rmdirSync } from 'node:fs';
+import { intValue, parseCommand, quietStdout, UsageError, type FlagSpecs } from './args.js';
 import { dirname, resolve } from 'node:path';
 import { PROBES } from '../probes/index.js';
-import { MODES, type Mode, type Report } from './model.js';
+import { MODES, type Mode, type ProbeResult, type Report } from './model.js';
 import { renderSummary } from './report/summary.js';
 import { checkOutputDir, writeReports, OutputError, type Format } from './report/write.js';
 import { scrubLine, scrubText } from './text.js';
@@ -18,7 +19,7 @@ import { native } from './native.js';
 
 const FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html'];
 
-export class UsageError extends Error {}
+export { UsageError };
 
 export interface CliOptions {
   only: string[] | null;
@@ -32,22 +33,29 @@ export interface CliOptions {
   version: boolean;
   color: boolean | null;
   checkResidue: boolean;
+  /** Exit 1 unless at least one probe passed and none failed (for CI). */
+  strict: boolean;
 }
 
 const HELP = `nsprobe: which Linux namespaces work on this host, whether they isolate, and why not
 
 Usage: nsprobe [options]
        nsprobe merge DIR_OR_FILE... --out DIR
-       nsprobe bench [--iterations N] [--json]
+       nsprobe bench [--iterations N] [--runs N] [--json]   (nsprobe bench --help)
 
 Options:
-  --only LIST        probes to run, comma-separated (${PROBES.map((p) => p.name).join(',')})
+  --only LIST        probes to run, comma-separated or repeated (the union):
+                     ${PROBES.map((p) => p.name).join(',')}
   --mode MODE        privileged | rootless | both (default: both; privileged mode needs CAP_SYS_ADMIN
                      in nsprobe's own user namespace and is skipped, with the reason, without it)
   --out DIR          where the reports go (default: reports)
   --format LIST      report formats: ${FORMATS.join(',')} (default: all)
   --json             print report.json on stdout and nothing else there
-  --require LIST     probes that must pass, as ns[:mode],... (exit 1 otherwise)
+  --require LIST     probes that must pass, as probe[:mode],... (exit 1 otherwise, saying which
+                     and why); without a mode, every mode this caller can run (both with
+                     CAP_SYS_ADMIN, as root; rootless otherwise)
+  --strict           exit 1 unless at least one probe passed and none failed (a run that tested
+                     nothing, every probe unsupported or skipped, always warns on stderr)
   --timeout MS       per-probe timeout (default ${DEFAULT_TIMEOUT_MS})
   --no-color         plain output (also NO_COLOR=1 or when stdout is not a terminal)
   --check-residue    snapshot the host before and after the run; print what the run left
@@ -55,116 +63,128 @@ Options:
   -h, --help         this help
   -V, --version      the version
 
-Exit codes: 0 nothing failed, 1 an assertion failed, a probe errored or a required probe did
-not pass or --check-residue found residue, 2 usage error (unknown probe or flag, unwritable
-output folder, too few open files allowed), 129 SIGHUP, 130 SIGINT, 131 SIGQUIT, 143 SIGTERM
-(interrupted: everything the run made is removed; a second signal hurries that).
+Flags take their value as --flag VALUE or --flag=VALUE; a value may not start with '-'.
+Through npm, put flags after --: npm run probe -- --only net.
+
+Exit codes: 0 nothing failed; 1 an assertion failed, a probe errored, a required probe did
+not pass, --strict found nothing tested or --check-residue found residue; 2 usage error
+(unknown probe or flag, unwritable output folder, too few open files allowed); 129 SIGHUP,
+130 SIGINT, 131 SIGQUIT, 143 SIGTERM (stopped: everything the run made is removed; a second
+signal hurries that, it does not skip it). A closed stdout (nsprobe --json | head -1) is no
+error: the run ends as usual, quietly, with its own exit code.
 
 Environment: NSPROBE_COLOCATE=0 lets the scheduler place nsprobe's children (by default a lone
 sandbox and the Node thread that talks to it share one CPU; see README, Speed).
 `;
 
-function splitList(v: string): string[] {
-  return v.split(',').map((s) => s.trim()).filter(Boolean);
-}
+const MAIN_FLAGS = {
+  only: { type: 'string', list: true, value: 'probe names' },
+  mode: { type: 'string', value: 'a mode' },
+  out: { type: 'string', value: 'a folder' },
+  format: { type: 'string', list: true, value: 'formats' },
+  json: { type: 'boolean' },
+  require: { type: 'string', list: true, value: 'probes' },
+  timeout: { type: 'string', value: 'milliseconds' },
+  strict: { type: 'boolean' },
+  'no-color': { type: 'boolean' },
+  color: { type: 'boolean' },
+  'check-residue': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+} as const satisfies FlagSpecs;
 
-export function parseArgs(argv: readonly string[]): CliOptions {
-  const o: CliOptions = { only: null, mode: null, out: 'reports', formats: [...FORMATS], json: false, require: [], timeoutMs: DEFAULT_TIMEOUT_MS, help: false, version: false, color: null, checkResidue: false };
+export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CliOptions {
+  const { values: v } = parseCommand(MAIN_FLAGS, argv, { env });
+  const o: CliOptions = { only: null, mode: null, out: 'reports', formats: [...FORMATS], json: !!v.json, require: [], timeoutMs: DEFAULT_TIMEOUT_MS, help: !!v.help, version: !!v.version, color: null, checkResidue: !!v['check-residue'], strict: !!v.strict };
+  if (o.help || o.version) return o;
   const names = new Set(PROBES.map((p) => p.name));
-  for (let i = 0; i < argv.length; i++) {
-    const raw = argv[i];
-    const eq = raw.startsWith('--') ? raw.indexOf('=') : -1;
-    const flag = eq > 0 ? raw.slice(0, eq) : raw;
-    const value = (): string => {
-      if (eq > 0) return raw.slice(eq + 1);
-      const v = argv[++i];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
-      return v;
-    };
-    switch (flag) {
-      case '--only': {
-        const list = splitList(value());
-        const bad = list.filter((n) => !names.has(n));
-        if (bad.length) throw new UsageError(`unknown probe ${bad.map((b) => `'${b}'`).join(', ')} (known: ${[...names].join(', ')})`);
-        if (!list.length) throw new UsageError('--only needs at least one probe');
-        o.only = list;
-        break;
-      }
-      case '--mode': {
-        const m = value();
-        if (m !== 'both' && !(MODES as readonly string[]).includes(m)) throw new UsageError(`unknown mode '${m}' (privileged, rootless or both)`);
-        o.mode = m as CliOptions['mode'];
-        break;
-      }
-      case '--out':
-        o.out = value();
-        if (!o.out) throw new UsageError('--out needs a folder');
-        break;
-      case '--format': {
-        const list = splitList(value());
-        const bad = list.filter((f) => !(FORMATS as readonly string[]).includes(f));
-        if (bad.length || !list.length) throw new UsageError(`unknown format '${bad[0] ?? ''}' (known: ${FORMATS.join(', ')})`);
-        o.formats = list as Format[];
-        break;
-      }
-      case '--json':
-        o.json = true;
-        break;
-      case '--require':
-        for (const item of splitList(value())) {
-          const [probe, mode] = item.split(':');
-          if (!names.has(probe)) throw new UsageError(`--require names unknown probe '${probe}'`);
-          if (mode !== undefined && !(MODES as readonly string[]).includes(mode)) throw new UsageError(`--require names unknown mode '${mode}' in '${item}'`);
-          o.require.push({ probe, mode: (mode as Mode) ?? null });
-        }
-        break;
-      case '--timeout': {
-        const v = value();
-        const n = Number(v);
-        if (!/^\d+$/.test(v) || n < 100 || n > 600000) throw new UsageError(`--timeout takes milliseconds from 100 to 600000, not '${v}'`);
-        o.timeoutMs = n;
-        break;
-      }
-      case '--no-color':
-        o.color = false;
-        break;
-      case '--check-residue':
-        o.checkResidue = true;
-        break;
-      case '--color':
-        o.color = true;
-        break;
-      case '-h':
-      case '--help':
-        o.help = true;
-        break;
-      case '-V':
-      case '--version':
-        o.version = true;
-        break;
-      default:
-        throw new UsageError(raw.startsWith('-') ? `unknown flag '${raw}' (see --help)` : `unexpected argument '${raw}' (see --help)`);
-    }
+  if (v.only) {
+    const bad = v.only.filter((n) => !names.has(n));
+    if (bad.length) throw new UsageError(`unknown probe ${bad.map((b) => `'${b}'`).join(', ')} (known: ${[...names].join(', ')})`);
+    o.only = v.only;
   }
+  if (v.mode !== undefined) {
+    if (v.mode !== 'both' && !(MODES as readonly string[]).includes(v.mode)) throw new UsageError(`unknown mode '${v.mode}' (privileged, rootless or both)`);
+    o.mode = v.mode as CliOptions['mode'];
+  }
+  if (v.out !== undefined) o.out = v.out;
+  if (v.format) {
+    const bad = v.format.filter((f) => !(FORMATS as readonly string[]).includes(f));
+    if (bad.length) throw new UsageError(`unknown format '${bad[0]}' (known: ${FORMATS.join(', ')})`);
+    o.formats = v.format as Format[];
+  }
+  for (const item of v.require ?? []) {
+    const [probe, mode, extra] = item.split(':');
+    if (!names.has(probe)) throw new UsageError(`--require names unknown probe '${probe}' (known: ${[...names].join(', ')})`);
+    if (extra !== undefined || (mode !== undefined && !(MODES as readonly string[]).includes(mode))) throw new UsageError(`--require names unknown mode '${mode}' in '${item}' (privileged or rootless)`);
+    if (!o.require.some((r) => r.probe === probe && r.mode === ((mode as Mode) ?? null))) o.require.push({ probe, mode: (mode as Mode) ?? null });
+  }
+  o.timeoutMs = intValue('--timeout', v.timeout, DEFAULT_TIMEOUT_MS, 100, 600000, 'milliseconds');
+  if (v.color && v['no-color']) throw new UsageError('--color and --no-color contradict each other: give one');
+  if (v.color) o.color = true;
+  if (v['no-color']) o.color = false;
   return o;
 }
 
+const BENCH_FLAGS = {
+  iterations: { type: 'string', value: 'a number' },
+  runs: { type: 'string', value: 'a number' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies FlagSpecs;
+
+/** Help of `nsprobe bench` and `npm run bench` (one flag set, different defaults). */
+export function benchHelp(cmd: string, d: { iterations: number; runs: number }): string {
+  return `usage: ${cmd} [--iterations N] [--runs N] [--json]
+
+What creating each namespace type costs on this host: enter + one request + close through the
+addon, next to a raw clone()+wait loop measured in the same run; with --runs, the whole suite
+as a process too. \`nsprobe bench\` and \`npm run bench\` take the same flags; npm run bench
+also writes reports/bench.json.
+
+  --iterations N   cycles per namespace row, 1 to 1000000 (default ${d.iterations})
+  --runs N         time the whole suite N times, 0 to 1000 (default ${d.runs}; 0: namespaces only)
+  --json           print the results as JSON instead of tables
+  -h, --help       this help
+`;
+}
+
+/** Parses bench flags (shared by `nsprobe bench` and `npm run bench`). */
+export function parseBenchArgs(argv: readonly string[], d: { iterations: number; runs: number }, env: NodeJS.ProcessEnv = process.env): { iterations: number; runs: number; json: boolean; help: boolean } {
+  const { values: v } = parseCommand(BENCH_FLAGS, argv, { env });
+  return {
+    help: !!v.help,
+    json: !!v.json,
+    iterations: v.help ? d.iterations : intValue('--iterations', v.iterations, d.iterations, 1, 1000000),
+    runs: v.help ? d.runs : intValue('--runs', v.runs, d.runs, 0, 1000),
+  };
+}
+
 /**
- * `nsprobe bench [--iterations N] [--json]`: what creating each namespace type costs on this
- * host (enter + one request + close through the addon, next to a raw clone()+wait loop). Network
- * namespaces are usually the dearest, and their cost bounds container density.
+ * `nsprobe bench [--iterations N] [--runs N] [--json]`: what creating each namespace type costs
+ * on this host (enter + one request + close through the addon, next to a raw clone()+wait loop).
+ * Network namespaces are usually the dearest, and their cost bounds container density.
  */
 async function bench(argv: readonly string[]): Promise<number> {
-  let iterations = 100;
-  let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--json') json = true;
-    else if (argv[i] === '--iterations' && /^\d+$/.test(argv[i + 1] ?? '') && Number(argv[i + 1]) > 0) iterations = Number(argv[++i]);
-    else throw new UsageError(`bench: unknown or incomplete argument '${argv[i]}' (bench [--iterations N] [--json])`);
+  const d = { iterations: 100, runs: 0 };
+  let a: ReturnType<typeof parseBenchArgs>;
+  try {
+    a = parseBenchArgs(argv, d);
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(`bench: ${e.message}`);
+    throw e;
   }
-  const { benchNamespaces, renderNsTable } = await import('./bench.js');
+  if (a.help) {
+    process.stdout.write(benchHelp('nsprobe bench', d));
+    return 0;
+  }
+  const { iterations, json } = a;
+  const { benchNamespaces, benchSuite, renderNsTable, renderSuiteLine } = await import('./bench.js');
   const rows = await benchNamespaces({ iterations, warmup: Math.min(20, iterations), warmupAll: Math.min(1000, 10 * iterations), privileged: process.geteuid?.() === 0 });
-  process.stdout.write(json ? JSON.stringify(rows, null, 2) + '\n' : renderNsTable(rows));
+  const suite = a.runs ? benchSuite(a.runs) : null;
+  // --json without --runs stays the array of rows it always was.
+  if (json) process.stdout.write(JSON.stringify(suite ? { namespaces: rows, suite } : rows, null, 2) + '\n');
+  else process.stdout.write(renderNsTable(rows) + (suite ? renderSuiteLine(suite) : ''));
   return 0;
 }
 
@@ -203,13 +223,72 @@ function removeEmpty(dirs: readonly string[]): void {
   }
 }
 
-/** The exit code a report earns (1 for failures, errors and unmet --require). */
-export function exitCode(report: Report, require: CliOptions['require']): number {
-  if (report.summary.fail || report.summary.error) return 1;
-  for (const r of require) {
-    const hits = report.probes.filter((p) => p.probe === r.probe && (!r.mode || p.mode === r.mode));
-    if (!hits.length || hits.some((p) => p.status !== 'pass')) return 1;
+/** What the run was asked to do, to explain an unmet --require. */
+export interface RunScope {
+  /** --only, or null for every probe. */
+  only: string[] | null;
+  /** The modes this run ran. */
+  modes: readonly Mode[];
+  /** The modes this caller can run (a requirement without a mode means these). */
+  runnable: readonly Mode[];
+}
+
+const quote = (v: unknown): string => scrubLine(typeof v === 'string' ? v : JSON.stringify(v) ?? String(v));
+
+/** Why one probe result does not meet a requirement, or null when it passed. */
+function whyNot(p: ProbeResult): string | null {
+  if (p.status === 'pass') return null;
+  if (p.status === 'fail') {
+    const a = p.assertions.find((x) => x.status === 'fail');
+    return a ? `failed: ${scrubLine(a.name)} (expected ${quote(a.expected)}, got ${quote(a.actual)})` : `failed${p.cause ? `: ${scrubLine(p.cause)}` : ''}`;
   }
+  const why = [p.gate, p.cause].filter(Boolean).map((x) => scrubLine(String(x))).join(': ');
+  return why ? `${p.status} (${why})` : p.status;
+}
+
+/** One line per unmet --require: `required net/rootless: not run (--only uts)`. */
+export function requireFailures(report: Report, require: CliOptions['require'], scope: RunScope): string[] {
+  const out: string[] = [];
+  for (const r of require) {
+    const modes = r.mode ? [r.mode] : scope.runnable;
+    if (!modes.length) {
+      out.push(`required ${r.probe}: no mode can be run by this caller (privileged needs root; name a mode, e.g. ${r.probe}:rootless)`);
+      continue;
+    }
+    for (const m of modes) {
+      const id = `${r.probe}/${m}`;
+      const hit = report.probes.find((p) => p.probe === r.probe && p.mode === m);
+      const skipped = report.modes?.find((x) => x.mode === m && x.status === 'skipped');
+      if (!hit && skipped) {
+        out.push(`required ${id}: skipped (${scrubLine((skipped.reason ?? 'mode not run').split(':')[0])})`);
+        continue;
+      }
+      if (!hit) {
+        const why = scope.only && !scope.only.includes(r.probe) ? `--only ${scope.only.join(',')}` : !scope.modes.includes(m) ? `this run's modes: ${scope.modes.join(', ') || 'none'}` : 'not in the report';
+        out.push(`required ${id}: not run (${why})`);
+        continue;
+      }
+      const why = whyNot(hit);
+      if (why) out.push(`required ${id}: ${why}`);
+    }
+  }
+  return out;
+}
+
+/** True when nothing was tested: no probe passed or failed (every one unsupported or skipped). */
+export function testedNothing(report: Report): boolean {
+  return report.probes.every((p) => p.status !== 'pass' && p.status !== 'fail' && p.status !== 'error');
+}
+
+/**
+ * The exit code a report earns: 1 for failures, errors and unmet --require; with --strict also 1
+ * unless at least one probe passed and none failed.
+ */
+export function exitCode(report: Report, require: CliOptions['require'], scope?: RunScope, strict = false): number {
+  if (report.summary.fail || report.summary.error) return 1;
+  const sc: RunScope = scope ?? { only: null, modes: [...new Set(report.probes.map((p) => p.mode))], runnable: [...new Set(report.probes.map((p) => p.mode))] };
+  if (requireFailures(report, require, sc).length) return 1;
+  if (strict && !report.probes.some((p) => p.status === 'pass')) return 1;
   return 0;
 }
 
@@ -281,7 +360,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     // no addon: every probe says so
   }
   const probes = o.only ? PROBES.filter((p) => o.only!.includes(p.name)) : PROBES;
-  const color = o.color ?? (tty && !process.env.NO_COLOR);
+  // Colour goes to stdout, so stdout decides (`nsprobe > file` on a terminal writes no ANSI codes).
+  const color = o.color ?? (!!process.stdout.isTTY && !o.json && !process.env.NO_COLOR);
   notes.push(...debrisNotes(await debris));
   if (caught) {
     removeEmpty(made);
@@ -335,11 +415,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(residue.formatResidue(left) || 'residue: none\n');
     if (left.length) return 1;
   }
-  return exitCode(report, o.require);
+  const scope: RunScope = { only: o.only, modes, runnable: canRunPrivileged(facts) ? modes : modes.filter((m) => m !== 'privileged') };
+  for (const line of requireFailures(report, o.require, scope)) process.stderr.write(`nsprobe: ${line}\n`);
+  if (testedNothing(report)) {
+    process.stderr.write(`nsprobe: warning: nothing was tested: ${report.probes.length ? `all ${report.probes.length} probe results are unsupported or skipped` : 'no probe ran'} (causes above and in the reports)${o.strict ? '; --strict: exit 1' : '; --strict makes this exit 1'}\n`);
+  }
+  return exitCode(report, o.require, scope, o.strict);
 }
 
 /** Runs the command line and sets the exit code (the nsprobe entry, src/nsprobe.ts, calls it). */
 export function runCli(argv: readonly string[]): void {
+  quietStdout('nsprobe');
   main(argv).then(
     (code) => {
       process.exitCode = code;

@@ -4,7 +4,7 @@
 import { rmdirSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommand, UsageError, type FlagSpecs } from './args.js';
 import type { Report } from './model.js';
 import { oneLine } from './report/common.js';
 import { renderMatrixHtml } from './report/html.js';
@@ -40,20 +40,21 @@ class InputError extends Error {
 
 type Args = { ok: true; inputs: string[]; out: string; help: boolean } | { ok: false; error: string };
 
+const MERGE_FLAGS = {
+  out: { type: 'string', short: 'o', value: 'a folder' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies FlagSpecs;
+
 function parse(argv: string[]): Args {
   try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: { out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
-    });
+    const { values, positionals } = parseCommand(MERGE_FLAGS, argv, { positionals: true });
     if (values.help) return { ok: true, inputs: [], out: '', help: true };
     if (!values.out) return { ok: false, error: 'missing --out DIR' };
     if (positionals.length === 0) return { ok: false, error: 'no input directories or report.json files given' };
     return { ok: true, inputs: positionals, out: values.out, help: false };
   } catch (e) {
-    return { ok: false, error: oneLine(e instanceof Error ? e.message : String(e)) };
+    if (!(e instanceof UsageError)) throw e;
+    return { ok: false, error: oneLine(e.message.replace(/ \(see --help\)$/, '')) };
   }
 }
 

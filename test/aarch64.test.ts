@@ -1,10 +1,10 @@
 // ci/aarch64.mjs for real: the native code cross-compiled for aarch64, and nsprobe-serve run under
 // qemu-user behind the real addon in real namespaces, answering like the x86_64 build. As root the
 // script installs the cross compiler and qemu-user when they are missing (as ci/kernels.mjs does).
-import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT } from './helpers/run.js';
+import { needTools } from './helpers/tools.js';
 
 const SCRIPT = join(ROOT, 'ci', 'aarch64.mjs');
 
@@ -22,7 +22,7 @@ interface Row {
   ok: boolean;
 }
 
-(reason ? test.skip : test)(`aarch64: every native source builds, and nsprobe-serve under qemu-user answers as on x86_64${reason ? ` (skipped: ${reason})` : ''}`, (t) => {
+needTools(reason)('aarch64: every native source builds, and nsprobe-serve under qemu-user answers as on x86_64', (t) => {
   t.timeout(300_000);
   const r = spawnSync(process.execPath, [SCRIPT, '--json'], { cwd: ROOT, encoding: 'utf8', timeout: 280_000 });
   t.true(r.status === 0 || r.status === 1, r.stderr);

@@ -35,7 +35,7 @@ test('nsprobe bench with a bad argument: one line, exit 2', (t) => {
 });
 
 test('npm run bench with a bad argument: one line, exit 2, before any measuring', (t) => {
-  for (const args of [['--iterations', 'x'], ['--runs', '0'], ['--fast', '1']]) {
+  for (const args of [['--iterations', 'x'], ['--runs', 'lots'], ['--runs=-1'], ['--iterations=0'], ['--fast', '1']]) {
     const r = run([process.execPath, join(ROOT, 'dist', 'scripts', 'bench.js'), ...args]);
     t.is(r.status, 2, args.join(' '));
     t.is(r.stdout, '', args.join(' '));

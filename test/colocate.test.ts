@@ -17,7 +17,7 @@ interface Seen {
 const single = (list: string) => /^\d+$/.test(list);
 const multi = availableParallelism() > 1;
 
-(multi ? test : test.skip)('co-location: one CPU for the JS thread and a lone sandbox, spread for two, every mask restored after', (t) => {
+(multi ? test : test.skip)(`co-location: one CPU for the JS thread and a lone sandbox, spread for two, every mask restored after${multi ? '' : ' (skipped: needs 2 or more CPUs)'}`, (t) => {
   const r = run(tsxArgv('test/helpers/colocate.ts'));
   t.is(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout) as Seen;

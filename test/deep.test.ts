@@ -93,7 +93,7 @@ async function goneWithin(names: string[], ms: number): Promise<string[]> {
 const nspOnHost = () => hostLinks().filter((n) => n.startsWith('nsp'));
 
 rootOnly('as root: every deep probe passes in both modes and shows in the Markdown and HTML tables', (t) => {
-  const out = tmp();
+  const out = tmp(t);
   const before = hostLinks();
   const r = cli(['--out', out, '--only', DEEP.join(','), '--no-color']);
   t.is(r.status, 0, r.stdout + r.stderr);
@@ -184,7 +184,7 @@ for (const mode of ['privileged', 'rootless'] as const) {
     const before = hostLinks();
     let caught: string[] = [];
     for (let attempt = 0; attempt < 40 && !caught.length; attempt++) {
-      const out = tmp();
+      const out = tmp(t);
       const child = spawn(process.execPath, [CLI, '--only', 'net-veth', '--mode', mode, '--out', out, '--json'], { stdio: 'ignore' });
       let done = false;
       const exited = new Promise((r) => child.once('exit', r)).then(() => (done = true));

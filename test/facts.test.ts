@@ -1,7 +1,7 @@
 import test from 'ava';
 import * as os from 'node:os';
 import { gzipSync } from 'node:zlib';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { collectHostFacts, detectChroot, hasCapability, parseIdMap, parseOsRelease, userNsLevelFromMap } from '../src/host/facts.js';
 import { fixtureHostContext, realHostContext, unameArch } from '../src/host/hostfs.js';
@@ -50,6 +50,7 @@ test('kernel config: =y, =m, strings, "is not set"', (t) => {
 
 test('kernel config: empty or corrupt config is unknown (null), not "everything missing"', (t) => {
   const dir = mkdtempSync(join(os.tmpdir(), 'nsprobe-kc-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, 'proc/sys/kernel'), { recursive: true });
   mkdirSync(join(dir, 'boot'));
   writeFileSync(join(dir, 'proc/sys/kernel/osrelease'), '6.1.0-1\n');

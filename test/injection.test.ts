@@ -8,7 +8,7 @@ import { CLI, ROOT, isRoot, run, tmp } from './helpers/run.js';
 const rootOnly = isRoot ? test : test.skip;
 
 test('under a seccomp filter that denies namespace creation every probe is unsupported with gate seccomp', (t) => {
-  const out = tmp();
+  const out = tmp(t);
   const r = run([join(ROOT, 'build', 'Release', 'nsprobe-seccomp-exec'), process.execPath, CLI, '--out', out, '--json']);
   t.is(r.status, 0, r.stderr);
   const rep = JSON.parse(r.stdout) as Report;
@@ -23,7 +23,7 @@ test('under a seccomp filter that denies namespace creation every probe is unsup
 });
 
 rootOnly('in a chroot (a bind of / in a private mount namespace) rootless probes are blamed on the chroot', (t) => {
-  const out = tmp();
+  const out = tmp(t);
   const script = 'mount --make-rprivate / && mount --rbind / /mnt && exec chroot /mnt "$@"';
   const r = run(['unshare', '-m', 'sh', '-c', script, 'sh', process.execPath, CLI, '--out', out, '--json']);
   t.is(r.status, 0, r.stderr);

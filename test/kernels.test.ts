@@ -1,13 +1,13 @@
 // ci/kernels.mjs for real: boots Debian's 6.1 cloud kernel (the fastest) under QEMU TCG over the
 // host root and checks that both guest runs (root, nobody) come back complete and merge.
 // Downloads the kernel package into .cache/kernels/ when it is not there (apt must be reachable).
-import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MODES, NS_TYPES, type Report } from '../src/model.js';
 import { validateReport } from '../src/report/validate.js';
 import { ROOT, tmp } from './helpers/run.js';
+import { needTools } from './helpers/tools.js';
 
 const SCRIPT = join(ROOT, 'ci', 'kernels.mjs');
 const STATUSES = ['pass', 'fail', 'unsupported', 'error'];
@@ -40,9 +40,9 @@ function runScript(args: string[], timeoutMs: number): Promise<{ code: number | 
 
 const title = 'kernels: 6.1 cloud boots under QEMU TCG and returns a full report as root and as nobody';
 
-(reason === null ? test : test.skip)(reason === null ? title : `${title} (SKIPPED: ${reason})`, async (t) => {
+needTools(reason)(title, async (t) => {
   t.timeout(240_000);
-  const out = tmp('nsprobe-kernels-test-');
+  const out = tmp('nsprobe-kernels-test-', t);
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   const r = await runScript(['--kernels', '6.1-cloud', '--no-host', '--out', out, '--timeout', '180'], 220_000);
   t.log(`ci/kernels.mjs took ${(r.ms / 1000).toFixed(1)} s`);

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { missingTools, needTools } from './helpers/tools.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DRIVER = join(ROOT, 'ci', 'matrix.mjs');
@@ -220,12 +221,14 @@ test('Ctrl-C kills the running vagrant and its children, destroys the box, exits
 
 test('bad flags: one line on stderr and exit 2', async (t) => {
   const cases: [string[], RegExp][] = [
-    [['--jobs', '0'], /--jobs wants an integer >= 1/],
-    [['--timeout', 'soon'], /--timeout wants a number of seconds/],
+    [['--jobs', '0'], /--jobs takes a whole number from 1 up, not '0'/],
+    [['--timeout', 'soon'], /--timeout takes a number of seconds/],
+    [['--jobs'], /--jobs needs a number/],
+    [['--out', '-x'], /--out needs a folder, and '-x' looks like a flag/],
     [['--retries', '-1'], /--retries/],
     [['--provider', 'docker'], /--provider wants one of libvirt\|virtualbox/],
     [['--boxes', 'centos7,windows11'], /unknown box windows11/],
-    [['--frobnicate'], /Unknown option '--frobnicate'/],
+    [['--frobnicate'], /unknown flag '--frobnicate' \(see --help\)/],
     [['--vagrant', '/nonexistent/vagrant'], /--vagrant \/nonexistent\/vagrant: not an executable/],
   ];
   for (const [args, re] of cases) {
@@ -260,12 +263,43 @@ realMerge(
   },
 );
 
-test('ci/validate-vagrantfile.sh passes with the real Vagrant and knows every box of ci/boxes.json', (t) => {
-  const found = spawnSync('sh', ['-c', 'command -v vagrant'], { encoding: 'utf8' });
-  if (found.status !== 0) {
-    t.fail('vagrant is not installed: install it to run this check (Debian: apt-get install vagrant vagrant-libvirt)');
-    return;
+/**
+ * Why the real Vagrant cannot check the Vagrantfile here (null: it can): not installed, or no
+ * usable provider (vagrant without vagrant-libvirt/libvirt or VirtualBox cannot list machines,
+ * and would otherwise make every box look missing from the Vagrantfile).
+ */
+function vagrantCannot(): string | null {
+  const missing = missingTools('vagrant');
+  if (missing) return `${missing} (Debian: apt-get install vagrant vagrant-libvirt)`;
+  return vagrantProviderProblem(spawnSync('sh', [join(ROOT, 'ci', 'validate-vagrantfile.sh'), '--provider-check'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 }));
+}
+
+function vagrantProviderProblem(r: { status: number | null; stdout: string; stderr: string }): string | null {
+  return r.status === 3 ? `vagrant has no usable provider here: ${(r.stderr || r.stdout).trim().split('\n').pop()}` : null;
+}
+
+test('validate-vagrantfile.sh: vagrant without a usable provider is said so (exit 3), not blamed on the Vagrantfile', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nsprobe-test-vagrant-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // What Vagrant prints when no provider is usable: none at all, the requested one missing, or
+  // vagrant-libvirt without a libvirt daemon.
+  const messages = [
+    'No usable default provider could be found for your system.',
+    "The provider 'libvirt' could not be found, but was requested to back the machine 'centos7'. Please use a provider that exists.",
+    'Error while connecting to Libvirt: Error making a connection to libvirt URI qemu:///system',
+  ];
+  for (const [i, msg] of messages.entries()) {
+    const fake = join(dir, `vagrant${i}`);
+    writeFileSync(fake, `#!/bin/sh\ncase "$1" in --version) echo "Vagrant 2.3.4";; *) echo "${msg}" >&2; exit 1;; esac\n`, { mode: 0o755 });
+    const r = spawnSync('sh', [join(ROOT, 'ci', 'validate-vagrantfile.sh')], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, VAGRANT: fake } });
+    t.is(r.status, 3, r.stdout + r.stderr);
+    t.regex(r.stderr, /no usable provider/);
+    t.notRegex(r.stdout + r.stderr, /is not a machine of the Vagrantfile/);
+    t.truthy(vagrantProviderProblem(r));
   }
+});
+
+needTools(vagrantCannot())('ci/validate-vagrantfile.sh passes with the real Vagrant and knows every box of ci/boxes.json', (t) => {
   const r = spawnSync('sh', [join(ROOT, 'ci', 'validate-vagrantfile.sh')], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
   t.is(r.status, 0, r.stdout + r.stderr);
   t.true(r.stdout.includes('validated successfully'), r.stdout);

@@ -174,7 +174,7 @@ test('a missing input or a directory without report.json fails with one line', a
 for (const [what, argv, reason] of [
   ['missing --out', ['x'], /missing --out DIR/],
   ['no inputs', ['--out', 'x'], /no input directories or report\.json files given/],
-  ['an unknown flag', ['x', '--out', 'y', '--frobnicate'], /Unknown option '--frobnicate'/],
+  ['an unknown flag', ['x', '--out', 'y', '--frobnicate'], /unknown flag '--frobnicate'/],
   ['--out without a value', ['x', '--out'], /--out/],
 ] as const) {
   test(`${what} prints one usage line and exits 2`, async (t) => {

@@ -85,7 +85,7 @@ test.serial('a snapshot is taken twice in a row without residue (no planted debr
 });
 
 rootOnly('a full CLI run as root leaves zero residue; --check-residue says so and exits 0', async (t) => {
-  const out = tmp();
+  const out = tmp(t);
   const before = await snapshot({ exclude: [out] });
   const r = cli(['--out', out, '--check-residue']);
   // The CLI's own check has no filter: another test's folder in /tmp at the same time makes it
@@ -99,7 +99,7 @@ rootOnly('a full CLI run as root leaves zero residue; --check-residue says so an
 });
 
 rootOnly('a rootless run as nobody writes nothing outside its report folder and changes no host state', async (t) => {
-  const out = tmp();
+  const out = tmp(t);
   chmodSync(out, 0o777);
   const before = await snapshot({ exclude: [out] });
   const r = cli(['--out', out, '--mode', 'rootless'], NOBODY);

@@ -1,12 +1,9 @@
-// Validates JUnit XML against the strict Jenkins schema with xmllint (libxml2-utils).
-import { execFile } from 'node:child_process';
+// Validates JUnit XML against the strict Jenkins schema with libxml2 compiled to WebAssembly
+// (xmllint-wasm, a devDependency), so no system package is needed: `npm ci` brings everything.
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { validateXML } from 'xmllint-wasm';
 
 /** The shared copy of the strict schema, where CI lays shared/ beside the checkout. */
 export const SHARED_JUNIT_XSD = resolve(import.meta.dirname, '..', '..', '..', 'shared', 'schemas', 'junit-jenkins.xsd');
@@ -20,29 +17,15 @@ export interface XmlCheck {
   output: string;
 }
 
-/** Runs `xmllint --noout --schema <xsd> <file>`; throws (never skips) when xmllint is missing. */
-export async function xmllintFile(file: string, xsd: string = JUNIT_XSD): Promise<XmlCheck> {
+/** Validates an XML string against `xsd` with libxml2 (xmllint-wasm); `output` holds its messages. */
+export async function xmllint(xml: string, xsd: string = JUNIT_XSD, fileName = 'junit.xml'): Promise<XmlCheck> {
   if (!existsSync(xsd)) throw new Error(`JUnit schema not found at ${xsd} (set NSPROBE_JUNIT_XSD)`);
-  try {
-    const { stdout, stderr } = await run('xmllint', ['--noout', '--schema', xsd, file]);
-    return { ok: true, output: `${stdout}${stderr}` };
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
-    if (err.code === 'ENOENT') {
-      throw new Error('xmllint not found: install libxml2-utils (apt-get install -y libxml2-utils) to validate JUnit XML');
-    }
-    return { ok: false, output: `${err.stdout ?? ''}${err.stderr ?? ''}` };
-  }
+  const schema = await readFile(xsd, 'utf8');
+  const r = await validateXML({ xml: [{ fileName, contents: xml }], schema: [schema], maxMemoryPages: 4096 });
+  return { ok: r.valid, output: r.valid ? '' : r.errors.map((e) => e.rawMessage).join('\n') };
 }
 
-/** Same for an XML string (written to a temporary file). */
-export async function xmllint(xml: string, xsd: string = JUNIT_XSD): Promise<XmlCheck> {
-  const dir = await mkdtemp(join(tmpdir(), 'nsprobe-xml-'));
-  try {
-    const file = join(dir, 'junit.xml');
-    await writeFile(file, xml);
-    return await xmllintFile(file, xsd);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+/** Same for a file. */
+export async function xmllintFile(file: string, xsd: string = JUNIT_XSD): Promise<XmlCheck> {
+  return xmllint(await readFile(file, 'utf8'), xsd, file);
 }

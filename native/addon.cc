@@ -1406,14 +1406,18 @@ Napi::Value MqUnlink(const Napi::CallbackInfo& info) {
 
 // At environment teardown (process exit, worker end): kill and reap every open child, so a
 // Node process that exits with sandboxes open leaves nothing behind.
-void Cleanup(void*) {
+void CleanupWithin(long ms) {
   std::map<uint32_t, std::shared_ptr<Box>> boxes;
   {
     std::lock_guard<std::mutex> lk(g_mu);
     boxes.swap(g_boxes);
   }
   for (auto& kv : boxes) kill_box(kv.second.get(), SIGKILL);
-  for (auto& kv : boxes) wait_gone(kv.second.get(), 2000);
+  long deadline = now_ms() + ms;  // one deadline for all (a box per wait made a hurried exit 2 s)
+  for (auto& kv : boxes) {
+    long left = deadline - now_ms();
+    wait_gone(kv.second.get(), left > 0 ? left : 0);
+  }
   if (g_subreaper) reap_orphans(500);
   if (t_unpin) {
     uv_timer_stop(t_unpin);
@@ -1423,8 +1427,11 @@ void Cleanup(void*) {
   unpin_all();
 }
 
+void Cleanup(void*) { CleanupWithin(2000); }
+
+// shutdown(ms?): kill every open child and wait up to ms (default 2000) for all of them.
 Napi::Value Shutdown(const Napi::CallbackInfo& info) {
-  Cleanup(nullptr);
+  CleanupWithin(info.Length() > 0 && info[0].IsNumber() ? (long)info[0].As<Napi::Number>().Int64Value() : 2000);
   return info.Env().Undefined();
 }
 

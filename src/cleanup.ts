@@ -282,7 +282,7 @@ export function hurriedCleanup(outDir?: string): void {
       // best effort; the next run collects what is left
     }
   };
-  attempt(() => native().shutdown());
+  attempt(() => native().shutdown(500));
   for (const q of [...hostQueues]) attempt(() => void (native().mqUnlink(q) === 0 && hostQueues.delete(q)));
   for (const c of cgroupsOf(process.pid)) {
     attempt(() => {

@@ -428,6 +428,10 @@ export function runCli(argv: readonly string[]): void {
   quietStdout('nsprobe');
   main(argv).then(
     (code) => {
+      // A stopped run has cleaned up: leave now, with the handlers still in place. Left to the
+      // event loop's end, Node's teardown restores the default actions, and a second signal in
+      // that window killed the process (no exit code) although nothing was left to hurry.
+      if ((Object.values(STOP_SIGNALS) as number[]).includes(code)) process.exit(code);
       process.exitCode = code;
     },
     (e) => {

@@ -74,8 +74,8 @@ export interface NativeAddon {
   setNofile(n: number): { soft: number; hard: number };
   /** mq_unlink(3) in this process's IPC namespace: 0 or -errno. */
   mqUnlink(name: string): number;
-  /** Synchronously kills and reaps every open child (process exit). */
-  shutdown(): void;
+  /** Synchronously kills and reaps every open child (process exit), waiting up to ms (2000) in all. */
+  shutdown(ms?: number): void;
   /**
    * CPU co-location (native/addon.cc): while this thread has one sandbox open it stays on one CPU
    * with it; processes it spawns meanwhile inherit that pin. setColocate(false) turns it off and

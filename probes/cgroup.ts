@@ -3,8 +3,10 @@
 // it creates (and removes); without the right to create one it uses a hierarchy in which this
 // process already sits below the root.
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { errnoNumber } from '../src/errno.js';
 import type { ProbeContext, ProbeDef } from '../src/probe.js';
 import { ProbeUnsupported } from '../src/probe.js';
+import { Outcome } from '../src/sandbox.js';
 
 export interface CgroupLine {
   id: string;
@@ -28,19 +30,26 @@ export function cgroup2Root(mountinfo = readFileSync('/proc/self/mountinfo', 'ut
   return null;
 }
 
-/** Creates a child cgroup under this process's own v2 cgroup; returns its directory or null. */
-function makeChildCgroup(ctx: ProbeContext): string | null {
-  const root = cgroup2Root();
-  if (!root || process.geteuid?.() !== 0) return null;
+/**
+ * Creates a child cgroup under this process's own v2 cgroup; the value is its directory. Tried by
+ * every caller (never decided from the euid): root of a user namespace whose /sys/fs/cgroup
+ * belongs to another user gets EACCES, a normal user with a delegated cgroup succeeds.
+ */
+function makeChildCgroup(ctx: ProbeContext, root: string): Outcome<string> {
+  // Environment assumption: /proc/self/cgroup names Node's cgroup relative to the cgroup2 mount
+  // (true unless Node itself runs in a cgroup namespace rooted elsewhere than that mount).
   const own = parseCgroup(readFileSync('/proc/self/cgroup', 'utf8')).find((l) => l.id === '0')?.path ?? '/';
-  const dir = `${root}${own === '/' ? '' : own}/nsprobe-${process.pid}-${ctx.token}`;
+  const parent = `${root}${own === '/' ? '' : own}`;
+  const dir = `${parent}/nsprobe-${process.pid}-${ctx.token}`;
+  const step = `create a cgroup directory in ${parent}`;
   try {
     mkdirSync(dir);
-  } catch {
-    return null;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    return new Outcome<string>(step, errnoNumber(code) ?? 5, 'mkdir', undefined);
   }
   ctx.deferAfterClose(() => removeCgroup(dir));
-  return dir;
+  return Outcome.ok(step, dir);
 }
 
 /**
@@ -70,27 +79,46 @@ export const cgroup: ProbeDef = {
   cloneFlag: 'CLONE_NEWCGROUP',
   since: '4.6',
   summary: 'the cgroup tree is seen from the namespace\'s own root',
+  creates: () => ['cgroup'],
+  uses: { cgroupWrite: true },
   async run(ctx) {
-    const dir = makeChildCgroup(ctx);
+    const CHILD = 'the host sees the process in the child cgroup the probe made';
+    // Where Node already sits below the root of some hierarchy the sandbox does too, and the
+    // child cgroup is an extra; elsewhere it is what makes the namespace observable at all.
+    const nodeBelowRoot = parseCgroup(readFileSync('/proc/self/cgroup', 'utf8')).some((l) => l.path !== '/');
+    const root = cgroup2Root();
+    let dir: string | null = null;
+    if (root) {
+      const made = makeChildCgroup(ctx, root);
+      if (made.ok) dir = made.value!;
+      // Nothing observable without it: the failed step is the probe's failure (the runner names
+      // the gate, cgroup_writable, when one explains it).
+      else if (!nodeBelowRoot) throw made.error();
+      else ctx.helper(made, [CHILD], { required: false, side: 'host' });
+    } else {
+      ctx.skip(CHILD, 'no cgroup2 hierarchy is mounted here', null, 'host');
+    }
     const a = await ctx.enter(dir ? { cgroupProcs: [`${dir}/cgroup.procs`] } : {});
+    // Environment assumption: Node's /proc shows the sandbox by a.pid (its child).
     const hostView = parseCgroup(readFileSync(`/proc/${a.pid}/cgroup`, 'utf8'));
     const observable = hostView.filter((l) => l.path !== '/');
     if (observable.length === 0) {
       throw new ProbeUnsupported('cannot make the cgroup namespace observable: this user may create no cgroup and the process sits in the root of every hierarchy');
     }
-    const inside = parseCgroup(await a.readFile('/proc/self/cgroup'));
-    for (const l of observable) {
-      const mine = inside.find((i) => i.id === l.id);
-      ctx.expect(`inside, hierarchy ${l.id}${l.controllers ? ` (${l.controllers})` : ''} shows the namespace root /`, mine?.path, '/', 'inside');
-      ctx.check(`the host sees the real path of hierarchy ${l.id}`, l.path !== '/', 'a path below /', l.path, 'host');
-    }
-    if (dir) ctx.expect('the host sees the process in the child cgroup the probe made', hostView.find((l) => l.id === '0')?.path.endsWith(dir.split('/').pop()!), true, 'host');
+    const inside = parseCgroup(await a.readFile('/proc/self/cgroup').get());
+    // Hierarchy ids and controllers are facts of the host: in the note, not the name (ids derive
+    // from names and must be the same on every host).
+    const which = (l: CgroupLine) => `hierarchy ${l.id}${l.controllers ? ` (${l.controllers})` : ''}`;
+    const mine = observable.map((l) => inside.find((i) => i.id === l.id)?.path ?? null);
+    ctx.expect('inside, every hierarchy the process sits below the root of shows the namespace root /', mine, observable.map(() => '/'), 'inside', observable.map(which).join(', '));
+    ctx.check('the host sees the real paths of those hierarchies', observable.every((l) => l.path !== '/'), 'paths below /', observable.map((l) => l.path), 'host', observable.map(which).join(', '));
+    if (dir) ctx.expect(CHILD, hostView.find((l) => l.id === '0')?.path.endsWith(dir.split('/').pop()!), true, 'host');
     // A second process in the same cgroup and namespace (a joiner would sit outside the root).
-    const second = ctx.track(await a.forkServe());
-    const secondView = parseCgroup(await second.readFile('/proc/self/cgroup'));
+    const second = ctx.track(await a.forkServe().get());
+    const secondView = parseCgroup(await second.readFile('/proc/self/cgroup').get());
     ctx.expect('a second process in the namespace sees the same root (control)', secondView.filter((l) => observable.some((o) => o.id === l.id)).map((l) => l.path), observable.map(() => '/'), 'control');
     const outside = await ctx.hostSide();
-    const outsideView = parseCgroup(await outside.readFile('/proc/self/cgroup'));
+    const outsideView = parseCgroup(await outside.readFile('/proc/self/cgroup').get());
     ctx.check('a process outside the namespace reads real paths with the same request (control)', outsideView.some((l) => l.path !== '/'), 'a path below /', outsideView.map((l) => l.path), 'control');
   },
 };

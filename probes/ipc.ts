@@ -3,19 +3,19 @@
 // process in the same namespace sees them (control). Every object is removed, on the host too.
 import { readFileSync } from 'node:fs';
 import type { ProbeDef } from '../src/probe.js';
-import { enter, type Sandbox } from '../src/sandbox.js';
+import { IPC, O } from '../src/errno.js';
+import { enter, type Outcome, type Sandbox } from '../src/sandbox.js';
 import { noteHostQueue } from '../src/cleanup.js';
 
-const IPC_CREAT = 0o1000;
-const IPC_EXCL = 0o2000;
-const O_RDWR = 2;
-const O_CREAT = 0o100;
-const O_EXCL = 0o200;
-const ENOENT = 2;
+const IPC_CREAT = IPC.CREAT;
+const IPC_EXCL = IPC.EXCL;
+const O_RDWR = O.RDWR;
+const O_CREAT = O.CREAT;
+const O_EXCL = O.EXCL;
 const KINDS = ['msg', 'shm', 'sem'] as const;
 type Kind = (typeof KINDS)[number];
 
-function get(s: Sandbox, kind: Kind, key: number, flags: number): Promise<number> {
+function get(s: Sandbox, kind: Kind, key: number, flags: number): Promise<Outcome<number>> {
   if (kind === 'msg') return s.msgget(key, flags);
   if (kind === 'shm') return s.shmget(key, 4096, flags);
   return s.semget(key, 1, flags);
@@ -32,6 +32,8 @@ export const ipc: ProbeDef = {
   cloneFlag: 'CLONE_NEWIPC',
   since: '2.6.19',
   summary: 'SysV IPC objects and POSIX message queues are private to the namespace',
+  creates: () => ['ipc'],
+  uses: {},
   async run(ctx) {
     const key = (0x4e000000 | (parseInt(ctx.token.slice(0, 6), 36) & 0xffffff)) | 0;
     const hostKey = (key ^ 0x00800000) | 0;
@@ -55,56 +57,60 @@ export const ipc: ProbeDef = {
     const second = await ctx.join(a, ['ipc']);
     const sibling = await ctx.enter();
 
+    // Environment assumption: /proc/sysvipc is readable and shows Node's IPC namespace.
     for (const kind of KINDS) {
-      const id = await get(a, kind, key, IPC_CREAT | IPC_EXCL | 0o600);
-      ctx.check(`SysV ${kind} created inside with key K`, id >= 0, 'an id', id, 'inside');
-      if (id < 0) continue;
+      const made = await get(a, kind, key, IPC_CREAT | IPC_EXCL | 0o600);
+      ctx.expectOk(`SysV ${kind} created inside with key K`, made, 'inside');
+      if (!made.ok) continue;
+      const id = made.value!;
       ctx.defer(() => a.ipcrm(kind, id));
       ctx.check(`the host's /proc/sysvipc/${kind} does not list key K`, !sysvKeys(kind).includes(key), 'absent', sysvKeys(kind).includes(key) ? 'present' : 'absent', 'host');
-      ctx.expect(`a host process looking up key K of ${kind} gets ENOENT`, await get(host, kind, key, 0), -ENOENT, 'host');
-      ctx.expect(`a sibling IPC namespace looking up key K of ${kind} gets ENOENT`, await get(sibling, kind, key, 0), -ENOENT, 'sibling');
-      ctx.expect(`a second process in the same namespace finds ${kind} key K (control)`, await get(second, kind, key, 0), id, 'control');
+      ctx.expectErrno(`a host process looking up key K of ${kind} gets ENOENT`, await get(host, kind, key, 0), 'ENOENT', 'host');
+      ctx.expectErrno(`a sibling IPC namespace looking up key K of ${kind} gets ENOENT`, await get(sibling, kind, key, 0), 'ENOENT', 'sibling');
+      const found = await get(second, kind, key, 0);
+      ctx.expect(`a second process in the same namespace finds ${kind} key K (control)`, found.ok ? found.value : found.sentence, id, 'control');
 
       onHost.set(kind, async function (this: Sandbox) {
-        const id = await get(this, kind, hostKey, 0);
-        if (id >= 0) await this.ipcrm(kind, id);
+        const r = await get(this, kind, hostKey, 0);
+        if (r.ok) await this.ipcrm(kind, r.value!);
       });
-      const hid = await get(host, kind, hostKey, IPC_CREAT | IPC_EXCL | 0o600);
-      if (hid >= 0) {
+      const hmade = await get(host, kind, hostKey, IPC_CREAT | IPC_EXCL | 0o600);
+      if (hmade.ok) {
+        const hid = hmade.value!;
         ctx.defer(() => host.ipcrm(kind, hid).then(() => onHost.delete(kind)));
         ctx.check(`a ${kind} object the host created is listed in the host's /proc/sysvipc (control)`, sysvKeys(kind).includes(hostKey), 'present', sysvKeys(kind).includes(hostKey) ? 'present' : 'absent', 'control');
-        ctx.expect(`a ${kind} object the host created with key K2 is invisible inside`, await get(a, kind, hostKey, 0), -ENOENT, 'inside');
+        ctx.expectErrno(`a ${kind} object the host created with key K2 is invisible inside`, await get(a, kind, hostKey, 0), 'ENOENT', 'inside');
         await host.ipcrm(kind, hid);
         onHost.delete(kind);
       } else {
         onHost.delete(kind);
-        ctx.check(`host creates a ${kind} object with key K2`, false, 'an id', hid, 'host');
+        ctx.expectOk(`host creates a ${kind} object with key K2`, hmade, 'host');
       }
       await a.ipcrm(kind, id);
     }
 
     const created = await a.mqOpen(mq, O_CREAT | O_EXCL | O_RDWR);
-    ctx.expect('POSIX message queue created inside', created, 0, 'inside');
-    if (created === 0) {
+    ctx.expectOk('POSIX message queue created inside', created, 'inside');
+    if (created.ok) {
       ctx.defer(() => a.mqUnlink(mq));
-      ctx.expect('a host process opening the queue name gets ENOENT', await host.mqOpen(mq, O_RDWR), -ENOENT, 'host');
-      ctx.expect('a sibling IPC namespace opening the queue name gets ENOENT', await sibling.mqOpen(mq, O_RDWR), -ENOENT, 'sibling');
-      ctx.expect('a second process in the same namespace opens the queue (control)', await second.mqOpen(mq, O_RDWR), 0, 'control');
+      ctx.expectErrno('a host process opening the queue name gets ENOENT', await host.mqOpen(mq, O_RDWR), 'ENOENT', 'host');
+      ctx.expectErrno('a sibling IPC namespace opening the queue name gets ENOENT', await sibling.mqOpen(mq, O_RDWR), 'ENOENT', 'sibling');
+      ctx.expectOk('a second process in the same namespace opens the queue (control)', await second.mqOpen(mq, O_RDWR), 'control');
       await a.mqUnlink(mq);
     }
     onHost.set('mq', function (this: Sandbox) { return this.mqUnlink(hostMq); });
     const forget = noteHostQueue(hostMq); // a hurried exit (second signal) removes it from Node
     const hostCreated = await host.mqOpen(hostMq, O_CREAT | O_EXCL | O_RDWR);
-    ctx.expect('POSIX message queue created by the host', hostCreated, 0, 'host');
-    if (hostCreated === 0) {
+    ctx.expectOk('POSIX message queue created by the host', hostCreated, 'host');
+    if (hostCreated.ok) {
       ctx.defer(() => host.mqUnlink(hostMq));
-      ctx.expect('a queue the host created is invisible inside', await a.mqOpen(hostMq, O_RDWR), -ENOENT, 'inside');
+      ctx.expectErrno('a queue the host created is invisible inside', await a.mqOpen(hostMq, O_RDWR), 'ENOENT', 'inside');
       const removed = await host.mqUnlink(hostMq);
-      if (removed === 0) {
+      if (removed.ok) {
         onHost.delete('mq');
         forget();
       }
-      ctx.expect('the host removes its queue', removed, 0, 'host');
+      ctx.expectOk('the host removes its queue', removed, 'host');
     } else {
       onHost.delete('mq');
       forget();

@@ -3,43 +3,44 @@
 // pidfd with all the types in one call (kernel >= 5.8), and sees the same hostname, IPC objects,
 // interfaces, mounts and pid view; setns into a user namespace that is not an ancestor's is EPERM.
 import { readlinkSync } from 'node:fs';
-import { NsError } from '../src/errors.js';
-import { CLONE } from '../src/native.js';
+import { CLONE, IFF_UP, IPC, MS, PR_SET_DUMPABLE } from '../src/errno.js';
 import type { ProbeDef, ProbeContext } from '../src/probe.js';
-import { IFF_UP, type Sandbox } from '../src/sandbox.js';
+import type { Sandbox } from '../src/sandbox.js';
 import type { NsType } from '../src/model.js';
-import { MS, mountPoint } from './mnt.js';
+import { mountPoint } from './mnt.js';
 
-const IPC_CREAT = 0o1000;
-const IPC_EXCL = 0o2000;
-const EPERM = 1;
-const PR_SET_DUMPABLE = 4;
+const IPC_CREAT = IPC.CREAT;
+const IPC_EXCL = IPC.EXCL;
 const JOINED: NsType[] = ['uts', 'ipc', 'net', 'mnt', 'pid'];
 const numeric = (names: string[]) => names.filter((n) => /^\d+$/.test(n)).map(Number).sort((x, y) => x - y);
 
 async function nsLinks(s: Sandbox, types: readonly string[]): Promise<string[]> {
   const out: string[] = [];
-  for (const t of types) out.push(await s.readlink(`/proc/self/ns/${t}`));
+  for (const t of types) out.push(await s.readlink(`/proc/self/ns/${t}`).get());
   return out;
 }
 
-async function compare(ctx: ProbeContext, a: Sandbox, j: Sandbox, via: string, key: number, msgId: number, source: string) {
+const procName = (via: string) => `joined by ${via}: in the pid namespace with a pid other than 1, its fresh /proc lists PID 1 and itself`;
+
+async function compare(ctx: ProbeContext, a: Sandbox, j: Sandbox, via: string, key: number, msgId: number | null, source: string, procOk: boolean) {
   const types = ctx.mode === 'rootless' ? ['user', ...JOINED] : JOINED;
   ctx.expect(`joined by ${via}: the namespace links (${types.join(', ')}) equal the first process's`, await nsLinks(j, types), await nsLinks(a, types), 'inside');
-  ctx.expect(`joined by ${via}: same hostname`, (await j.uname()).hostname, (await a.uname()).hostname, 'inside');
-  ctx.expect(`joined by ${via}: the SysV message queue key K resolves to the same id`, await j.msgget(key, 0), msgId, 'inside');
-  ctx.expect(`joined by ${via}: same interfaces and flags`, await j.links(), await a.links(), 'inside');
+  ctx.expect(`joined by ${via}: same hostname`, (await j.uname().get()).hostname, (await a.uname().get()).hostname, 'inside');
+  const q = await j.msgget(key, 0);
+  if (msgId !== null) ctx.expect(`joined by ${via}: the SysV message queue key K resolves to the same id`, q.ok ? q.value : q.sentence, msgId, 'inside');
+  ctx.expect(`joined by ${via}: same interfaces and flags`, await j.links().get(), await a.links().get(), 'inside');
   // By mount id: a joiner's root is the namespace's root, so in a chroot it sees more (and other
   // paths) than the first process; every mount the first one sees must be there.
-  const mi = await j.readFile('/proc/self/mountinfo');
+  const mi = await j.readFile('/proc/self/mountinfo').get();
   const ids = (t: string) => t.split('\n').filter(Boolean).map((l) => Number(l.split(' ')[0]));
   const jIds = new Set(ids(mi));
-  const missing = ids(await a.readFile('/proc/self/mountinfo')).filter((id) => !jIds.has(id));
+  const missing = ids(await a.readFile('/proc/self/mountinfo').get()).filter((id) => !jIds.has(id));
   ctx.expect(`joined by ${via}: every mount of the first process is in its mount table (by mount id)`, missing, [], 'inside');
   ctx.check(`joined by ${via}: the tmpfs the first process mounted is there`, mi.includes(source), source, mi.includes(source) ? source : 'absent', 'inside');
-  const id = await j.identity();
-  const procs = numeric(await j.listdir('/proc'));
-  ctx.check(`joined by ${via}: in the pid namespace with a pid other than 1, its fresh /proc lists PID 1 and itself`, id.pid > 1 && procs.includes(1) && procs.includes(id.pid), `pid > 1, /proc has 1 and it`, { pid: id.pid, proc: procs }, 'inside');
+  if (!procOk) return;
+  const id = await j.identity().get();
+  const procs = numeric(await j.listdir('/proc').get());
+  ctx.check(procName(via), id.pid > 1 && procs.includes(1) && procs.includes(id.pid), `pid > 1, /proc has 1 and it`, { pid: id.pid, proc: procs }, 'inside');
 }
 
 export const joinProbe: ProbeDef = {
@@ -52,31 +53,36 @@ export const joinProbe: ProbeDef = {
   // namespaces (chroot, max_user_namespaces) explains a refusal. The sandbox is entered in JOINED.
   namespaces: () => ['pid', 'uts', 'ipc', 'net', 'mnt', 'user'],
   needs: { kernel: '5.8' },
+  creates: () => ['pid', 'uts', 'ipc', 'net', 'mnt', 'user'],
+  uses: { procMount: true, userNsNesting: true },
   async run(ctx) {
     const key = (0x4a000000 | (parseInt(ctx.token.slice(0, 6), 36) & 0xffffff)) | 0;
     const source = `nsprobe-join-${ctx.token}`;
     const a = await ctx.enter({ namespaces: JOINED });
-    await a.sethostname(`nsprobe-${ctx.token}`);
-    const msgId = await a.msgget(key, IPC_CREAT | IPC_EXCL | 0o600);
-    ctx.check('the first process creates a SysV message queue with key K', msgId >= 0, 'an id', msgId, 'inside');
-    if (msgId >= 0) ctx.defer(() => a.ipcrm('msg', msgId));
-    ctx.expect('the first process sets lo UP', (await a.linkSet('lo', IFF_UP)).err, 0, 'inside');
-    const mounts = [
-      (await a.mount('', '/', '', MS.REC | MS.PRIVATE)).err,
-      (await a.mount(source, mountPoint(), 'tmpfs', MS.NOSUID | MS.NODEV, 'size=64k')).err,
-      (await a.mount('proc', '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC)).err,
-    ];
-    ctx.expect('the first process makes / private, mounts a tmpfs and a fresh /proc', mounts, [0, 0, 0], 'inside');
+    ctx.expectOk('the first process sets the hostname', await a.sethostname(`nsprobe-${ctx.token}`), 'inside');
+    const q = await a.msgget(key, IPC_CREAT | IPC_EXCL | 0o600);
+    ctx.expectOk('the first process creates a SysV message queue with key K', q, 'inside');
+    const msgId = q.ok ? q.value! : null;
+    if (msgId !== null) ctx.defer(() => a.ipcrm('msg', msgId));
+    ctx.expectOk('the first process sets lo UP', await a.linkSet('lo', IFF_UP), 'inside');
+    const mounts = [await a.mount('', '/', '', MS.REC | MS.PRIVATE), await a.mount(source, mountPoint(), 'tmpfs', MS.NOSUID | MS.NODEV, 'size=64k')];
+    const bad = mounts.find((m) => !m.ok);
+    ctx.check('the first process makes / private and mounts a tmpfs', !bad, 'every step ok', bad ? bad.sentence : 'every step ok', 'inside');
+    // Helper: a fresh /proc (a container's masked /proc refuses it with EPERM); only the joiners'
+    // look at it depends on it.
+    const procOk = ctx.helper(await a.mount('proc', '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC), [procName('/proc/PID/ns paths'), procName('one pidfd with all types at once')],
+      { name: 'the first process mounts a fresh /proc', side: 'inside' });
 
+    // Environment assumption: Node's /proc/self/ns shows Node's namespaces ("the host's" here).
     const hostNs = JOINED.map((t) => readlinkSync(`/proc/self/ns/${t}`));
     const inside = await nsLinks(a, JOINED);
     ctx.check('every namespace of the first process differs from the host\'s (control)', inside.every((l, i) => l !== hostNs[i]), 'all different', inside, 'control');
 
     const byPath = await ctx.join(a, JOINED, 'path');
-    await compare(ctx, a, byPath, '/proc/PID/ns paths', key, msgId, source);
+    await compare(ctx, a, byPath, '/proc/PID/ns paths', key, msgId, source, procOk);
     const byPidfd = await ctx.join(a, JOINED, 'pidfd');
-    await compare(ctx, a, byPidfd, 'one pidfd with all types at once', key, msgId, source);
-    if (msgId >= 0) ctx.expect('the queue is removed', (await a.ipcrm('msg', msgId)).err, 0, 'inside');
+    await compare(ctx, a, byPidfd, 'one pidfd with all types at once', key, msgId, source, procOk);
+    if (msgId !== null) ctx.expectOk('the queue is removed', await a.ipcrm('msg', msgId), 'inside');
 
     // setns into a user namespace that is not an ancestor's: EPERM. A host-side process H makes
     // a user namespace U1 in a child; a second child of H opens U1's /proc file (allowed: H's user
@@ -84,21 +90,25 @@ export const joinProbe: ProbeDef = {
     // into U1 with the fd it already holds: refused for the relationship alone, not for opening
     // the file. A third child does the same without moving to U2 and joins (control). H has its
     // own memory and is dumpable, so its children's /proc files open for the owner uid.
+    // Environment assumption: one more user namespace level can be created below H (in rootless
+    // mode that is a second level below Node). Where it cannot (max_user_namespaces, the nesting
+    // limit), the refusal case is skipped with the gate that explains it.
     const h = await ctx.enter({ namespaces: [], noVm: true });
-    await h.prctl(PR_SET_DUMPABLE, 1);
-    const owner = ctx.track(await h.forkServe());
-    const made = await owner.unshare(CLONE.user);
-    if (made.err) throw new NsError('request', 'unshare', made.err, `a user namespace could not be created: errno ${made.err}`);
-    ctx.expect('a child of a host-side process creates user namespace U1', made.err, 0, 'sibling');
-    const u1 = await owner.readlink('/proc/self/ns/user');
-    const subject = ctx.track(await h.forkServe());
+    await h.prctl(PR_SET_DUMPABLE, 1).get();
+    const owner = ctx.track(await h.forkServe().get());
+    const SIBLING = 'the subject is in a sibling user namespace U2';
+    const REFUSED = 'setns into U1, not an ancestor\'s of U2, is refused with EPERM';
+    const CONTROL = 'the same setns from the parent user namespace (an ancestor of U1) works (control)';
+    const IN_U1 = 'after it, that process is in U1 (control)';
+    if (!ctx.helper(await owner.unshare(CLONE.user), [SIBLING, REFUSED, CONTROL, IN_U1], { name: 'a child of a host-side process creates user namespace U1', side: 'sibling' })) return;
+    const u1 = await owner.readlink('/proc/self/ns/user').get();
+    const subject = ctx.track(await h.forkServe().get());
     const refused = await subject.setns(`/proc/${owner.pid}/ns/user`, CLONE.user, CLONE.user);
-    const u2 = await subject.readlink('/proc/self/ns/user');
-    ctx.check('the subject is in a sibling user namespace U2', u2 !== u1 && u2 !== (await h.readlink('/proc/self/ns/user')), 'neither U1 nor its parent', u2, 'sibling');
-    ctx.expect('setns into U1, not an ancestor\'s of U2, is refused with EPERM', refused.err ? `${refused.syscall} errno ${refused.err}` : 'joined', `setns errno ${EPERM}`, 'sibling');
-    const control = ctx.track(await h.forkServe());
-    const ok = await control.setns(`/proc/${owner.pid}/ns/user`, CLONE.user);
-    ctx.expect('the same setns from the parent user namespace (an ancestor of U1) works (control)', ok.err ? `${ok.syscall} errno ${ok.err}` : 'joined', 'joined', 'control');
-    ctx.expect('after it, that process is in U1 (control)', await control.readlink('/proc/self/ns/user'), u1, 'control');
+    const u2 = await subject.readlink('/proc/self/ns/user').get();
+    ctx.check(SIBLING, u2 !== u1 && u2 !== (await h.readlink('/proc/self/ns/user').get()), 'neither U1 nor its parent', u2, 'sibling');
+    ctx.check(REFUSED, !refused.ok && refused.syscall === 'setns' && refused.code === 'EPERM', `setns into /proc/PID/ns/user: EPERM`, refused.ok ? 'joined' : `${refused.syscall}: ${refused.code}`, 'sibling');
+    const control = ctx.track(await h.forkServe().get());
+    ctx.expectOk(CONTROL, await control.setns(`/proc/${owner.pid}/ns/user`, CLONE.user), 'control');
+    ctx.expect(IN_U1, await control.readlink('/proc/self/ns/user').get(), u1, 'control');
   },
 };

@@ -13,12 +13,14 @@ export const time: ProbeDef = {
   since: '5.6',
   summary: 'CLOCK_MONOTONIC and CLOCK_BOOTTIME carry the namespace\'s offsets',
   needs: { kernel: '5.6' },
+  creates: () => ['time'],
+  uses: {},
   async run(ctx) {
     const a = await ctx.enter({ timeOffsets: { monotonic: OFFSET_S, boottime: OFFSET_S } });
     const host = await ctx.hostSide();
-    const h1 = await host.clocks();
-    const inside = await a.clocks();
-    const h2 = await host.clocks();
+    const h1 = await host.clocks().get();
+    const inside = await a.clocks().get();
+    const h2 = await host.clocks().get();
     const mid = (k: 'monotonic' | 'boottime' | 'realtime') => (h1[k] + h2[k]) / 2;
     const near = (v: number, want: number) => Math.abs(v - want) <= TOLERANCE_S;
     const dm = inside.monotonic - mid('monotonic');
@@ -29,10 +31,12 @@ export const time: ProbeDef = {
     ctx.check('CLOCK_REALTIME is not shifted (it is not namespaced)', near(dr, 0), 0, Math.round(dr * 1000) / 1000, 'inside');
     const nodeMono = Number(process.hrtime.bigint()) / 1e9;
     ctx.check('the host\'s own CLOCK_MONOTONIC is not shifted', near(nodeMono, h2.monotonic), Math.round(h2.monotonic), Math.round(nodeMono), 'host');
+    // Environment assumption: Node can read the sandbox's /proc/PID/timens_offsets (its own child,
+    // same user): true wherever /proc shows Node's pid namespace, as it must for a.pid to mean anything.
     const offsets = readFileSync(`/proc/${a.pid}/timens_offsets`, 'utf8');
     ctx.check('the host reads the offsets in /proc/PID/timens_offsets', /monotonic\s+86400\s+0/.test(offsets) && /boottime\s+86400\s+0/.test(offsets), `monotonic ${OFFSET_S} 0, boottime ${OFFSET_S} 0`, offsets.trim(), 'host');
     const zero = await ctx.enter({ timeOffsets: { monotonic: 0, boottime: 0 } });
-    const z = await zero.clocks();
+    const z = await zero.clocks().get();
     ctx.check('a sibling time namespace without offsets reads the host\'s clocks (control)', near(z.monotonic - h2.monotonic, 0), 0, Math.round((z.monotonic - h2.monotonic) * 1000) / 1000, 'control');
   },
 };

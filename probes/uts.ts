@@ -3,6 +3,8 @@
 import { readFileSync } from 'node:fs';
 import type { ProbeDef } from '../src/probe.js';
 
+// Environment assumption: /proc/sys/kernel/{hostname,domainname} are readable (they are, also
+// read-only, in containers); they show the UTS namespace Node runs in, which is "the host" here.
 const hostValue = (f: string) => readFileSync(`/proc/sys/kernel/${f}`, 'utf8').trim();
 
 export const uts: ProbeDef = {
@@ -11,19 +13,21 @@ export const uts: ProbeDef = {
   cloneFlag: 'CLONE_NEWUTS',
   since: '2.6.19',
   summary: 'hostname and domainname are private to the namespace',
+  creates: () => ['uts'],
+  uses: {},
   async run(ctx) {
     const hostBefore = { hostname: hostValue('hostname'), domainname: hostValue('domainname') };
     const name = `nsprobe-${ctx.token}`;
     const domain = `nsprobe-${ctx.token}.invalid`;
     const a = await ctx.enter();
-    await a.sethostname(name);
-    await a.setdomainname(domain);
-    const inside = await a.uname();
+    ctx.expectOk('the hostname can be set inside', await a.sethostname(name), 'inside');
+    ctx.expectOk('the domainname can be set inside', await a.setdomainname(domain), 'inside');
+    const inside = await a.uname().get();
     ctx.expect('hostname set inside is seen inside', inside.hostname, name, 'inside');
     ctx.expect('domainname set inside is seen inside', inside.domainname, domain, 'inside');
 
     const second = await ctx.join(a, ['uts']);
-    const seen = await second.uname();
+    const seen = await second.uname().get();
     ctx.expect('a second process in the same namespace sees the hostname (control)', seen.hostname, name, 'control');
     ctx.expect('a second process in the same namespace sees the domainname (control)', seen.domainname, domain, 'control');
 
@@ -32,7 +36,7 @@ export const uts: ProbeDef = {
     ctx.expect('the host hostname and domainname are unchanged', host, hostBefore, 'host');
 
     const sibling = await ctx.enter();
-    const sib = await sibling.uname();
+    const sib = await sibling.uname().get();
     ctx.check('a sibling UTS namespace does not see the hostname', sib.hostname !== name, `not ${name}`, sib.hostname, 'sibling');
     ctx.check('a sibling UTS namespace does not see the domainname', sib.domainname !== domain, `not ${domain}`, sib.domainname, 'sibling');
   },

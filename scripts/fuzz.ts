@@ -7,15 +7,13 @@
 // user, pid, mount, network, IPC and UTS namespaces, chrooted by pivot_root into an empty tmpfs,
 // so no host file, process, interface or IPC object is reachable from it.
 import { pathToFileURL } from 'node:url';
+import { MNT_DETACH, MS } from '../src/errno.js';
 import { native } from '../src/native.js';
 import { decodeReply, encodeRequest, MAGIC_REP, MAX_DATA, MAX_REQ, Op, ProtocolError, REP_HEADER } from '../src/protocol.js';
 import { enter, type Sandbox } from '../src/sandbox.js';
 import { intValue, scriptArgs } from '../src/args.js';
 import { prng } from './harness.js';
 
-const MS_REC = 16384;
-const MS_PRIVATE = 1 << 18;
-const MNT_DETACH = 2;
 const OPS = Object.values(Op).filter((o) => o !== Op.HANG && o !== Op.EXIT);
 // Requests that wait (HANG, or a long poll) cost a request timeout each: keep it short.
 const REQUEST_TIMEOUT_MS = 150;
@@ -38,20 +36,20 @@ export interface FuzzResult {
 async function jail(): Promise<Sandbox> {
   const s = await enter({ namespaces: ['pid', 'mnt', 'net', 'ipc', 'uts'], mode: 'rootless', timeoutMs: 3000 });
   const steps = [
-    () => s.mount('', '/', '', MS_REC | MS_PRIVATE),
+    () => s.mount('', '/', '', MS.REC | MS.PRIVATE),
     () => s.mount('fuzz', '/tmp', 'tmpfs', 0, 'size=1m'),
-    () => s.mkdir('/tmp/root').then(() => ({ err: 0 })),
+    () => s.mkdir('/tmp/root'),
     () => s.mount('fuzzroot', '/tmp/root', 'tmpfs', 0, 'size=1m'),
-    () => s.mkdir('/tmp/root/old').then(() => ({ err: 0 })),
+    () => s.mkdir('/tmp/root/old'),
     () => s.chdir('/tmp/root'),
     () => s.pivotRoot('.', 'old'),
     () => s.umount('/old', MNT_DETACH),
   ];
   for (const step of steps) {
     const r = await step();
-    if (r.err) {
+    if (!r.ok) {
       await s.close();
-      throw new Error(`cannot jail the fuzz sandbox: errno ${r.err}`);
+      throw new Error(`cannot jail the fuzz sandbox: ${r.sentence}`);
     }
   }
   return s;

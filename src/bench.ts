@@ -86,7 +86,7 @@ export async function addonLatencies(namespaces: NsType[], mode: Mode, iteration
   for (let i = 0; i < iterations; i++) {
     const t = performance.now();
     const s = await enter({ namespaces, mode, timeOffsets: namespaces.includes('time') ? { monotonic: 1, boottime: 1 } : undefined });
-    await s.identity();
+    await s.identity().get();
     await s.close();
     out.push(performance.now() - t);
   }

@@ -183,7 +183,7 @@ async function hostQueueDir(): Promise<{ dir: string; close: () => Promise<void>
   const a = await s.mount('', '/', '', MS.REC | MS.PRIVATE);
   const b = await s.mount('mqueue', where, 'mqueue', MS.NOSUID | MS.NODEV | MS.NOEXEC);
   const sb = s;
-  if (a.err || b.err) {
+  if (!a.ok || !b.ok) {
     await sb.close();
     return null;
   }

@@ -16,6 +16,7 @@ import { rootlessPlan } from './sandbox.js';
 import { collectDebris, debrisNotes, hurriedCleanup } from './cleanup.js';
 import { raiseNofile } from './limits.js';
 import { native } from './native.js';
+import { CONSUMER_HELP, consumerArgs, consumerRun, ConsumerUsageError, listConsumers, type ConsumerArgs } from './consumers.js';
 
 const FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html'];
 
@@ -35,6 +36,8 @@ export interface CliOptions {
   checkResidue: boolean;
   /** Exit 1 unless at least one probe passed and none failed (for CI). */
   strict: boolean;
+  /** --for, --as-user and the consumer:ID items of --require. */
+  consumers: ConsumerArgs;
 }
 
 const HELP = `nsprobe: which Linux namespaces work on this host, whether they isolate, and why not
@@ -89,14 +92,18 @@ const MAIN_FLAGS = {
   'no-color': { type: 'boolean' },
   color: { type: 'boolean' },
   'check-residue': { type: 'boolean' },
+  for: { type: 'string', list: true, value: 'consumer names' },
+  'as-user': { type: 'string', value: 'a user name' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const satisfies FlagSpecs;
 
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CliOptions {
   const { values: v } = parseCommand(MAIN_FLAGS, argv, { env });
-  const o: CliOptions = { only: null, mode: null, out: 'reports', formats: [...FORMATS], json: !!v.json, require: [], timeoutMs: DEFAULT_TIMEOUT_MS, help: !!v.help, version: !!v.version, color: null, checkResidue: !!v['check-residue'], strict: !!v.strict };
+  const o: CliOptions = { only: null, mode: null, out: 'reports', formats: [...FORMATS], json: !!v.json, require: [], timeoutMs: DEFAULT_TIMEOUT_MS, help: !!v.help, version: !!v.version, color: null, checkResidue: !!v['check-residue'], strict: !!v.strict, consumers: { for: null, asUser: undefined, require: [] } };
   if (o.help || o.version) return o;
+  const consumerItems = (v.require ?? []).filter((r) => r.startsWith('consumer:'));
+  o.consumers = consumerArgs({ for: v.for, asUser: v['as-user'], require: consumerItems.map((r) => r.slice('consumer:'.length)) });
   const names = new Set(PROBES.map((p) => p.name));
   if (v.only) {
     const bad = v.only.filter((n) => !names.has(n));
@@ -113,7 +120,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = proc
     if (bad.length) throw new UsageError(`unknown format '${bad[0]}' (known: ${FORMATS.join(', ')})`);
     o.formats = v.format as Format[];
   }
-  for (const item of v.require ?? []) {
+  for (const item of (v.require ?? []).filter((r) => !r.startsWith('consumer:'))) {
     const [probe, mode, extra] = item.split(':');
     if (!names.has(probe)) throw new UsageError(`--require names unknown probe '${probe}' (known: ${[...names].join(', ')})`);
     if (extra !== undefined || (mode !== undefined && !(MODES as readonly string[]).includes(mode))) throw new UsageError(`--require names unknown mode '${mode}' in '${item}' (privileged or rootless)`);
@@ -298,9 +305,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     return runMerge(argv.slice(1));
   }
   if (argv[0] === 'bench') return bench(argv.slice(1));
+  if (argv[0] === 'consumers') return listConsumers(argv.slice(1));
   const o = parseArgs(argv);
+  const cons = consumerRun(o.consumers); // --for, --as-user, --require consumer:ID
+  if (cons.probes && !o.only) o.only = cons.probes;
   if (o.help) {
-    process.stdout.write(HELP);
+    process.stdout.write(HELP + CONSUMER_HELP);
     return 0;
   }
   if (o.version) {
@@ -395,6 +405,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   // The handlers stay while the reports are written: a signal then lets the writing finish (a
   // few ms), so the folder holds every report or none, never a temporary file.
+  cons.evaluate(report, host);
   let files: string[];
   try {
     writing = true;
@@ -407,6 +418,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (o.json) {
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   } else {
+    process.stdout.write(cons.verdictsFirst(report));
     process.stdout.write(renderSummary(report, { color }));
     process.stdout.write(`reports: ${scrubLine(files.join(', '))}\n`);
   }
@@ -420,7 +432,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (testedNothing(report)) {
     process.stderr.write(`nsprobe: warning: nothing was tested: ${report.probes.length ? `all ${report.probes.length} probe results are unsupported or skipped` : 'no probe ran'} (causes above and in the reports)${o.strict ? '; --strict: exit 1' : '; --strict makes this exit 1'}\n`);
   }
-  return exitCode(report, o.require, scope, o.strict);
+  return Math.max(exitCode(report, o.require, scope, o.strict), cons.exitCode(report));
 }
 
 /** Runs the command line and sets the exit code (the nsprobe entry, src/nsprobe.ts, calls it). */
@@ -435,7 +447,7 @@ export function runCli(argv: readonly string[]): void {
       process.exitCode = code;
     },
     (e) => {
-      if (e instanceof UsageError || e instanceof OutputError) {
+      if (e instanceof UsageError || e instanceof OutputError || e instanceof ConsumerUsageError) {
         process.stderr.write(`nsprobe: ${scrubLine(e.message)}\n`);
         process.exitCode = 2;
       } else {

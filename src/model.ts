@@ -162,6 +162,33 @@ export interface Report {
   notes?: string[];
   /** Each mode asked for: whether it ran, and if not, why (once, instead of one result per probe). */
   modes?: ModeRun[];
+  /** Will bubblewrap, rootless podman, ... work here, for whom, and if not what to change (src/consumers.ts). */
+  consumers?: ConsumerVerdict[];
+}
+
+/** One consumer's predicted verdict (issue 15). */
+export interface ConsumerVerdict {
+  /** Consumer id, e.g. "bwrap", "podman-rootless". */
+  id: string;
+  name: string;
+  /** The invocation the verdict is about. */
+  command: string;
+  /** works; degraded: runs with `fallback`, printing `warning`; blocked: fails with `error`. */
+  status: 'works' | 'degraded' | 'blocked';
+  /** The user the prediction is for. */
+  for: { user: string; uid: number; root: boolean };
+  /** Probe results (`<probe>/<mode>`) and gates the verdict rests on, with their status. */
+  restsOn: { probes: Array<{ id: string; status: string }>; gates: Array<{ id: string; status: string }> };
+  cause: string;
+  /** For blocked: what stops it first (EPERM, ENOSPC, uid_map, proc, subid, helper, not-root, ...). */
+  blocker?: string;
+  /** For blocked: the line the consumer itself prints. */
+  error?: string;
+  fallback?: string;
+  warning?: string;
+  remedy?: string;
+  /** The program when installed (path and the first line of --version); null when not found. */
+  installed: { path: string; version: string | null } | null;
 }
 
 export interface ModeRun {

@@ -1,8 +1,10 @@
 // What a probe module declares, and the context the runner hands it. A probe says which
 // namespaces it needs and what it asserts; the runner enters, times, skips, diagnoses and reports.
 import { isDeepStrictEqual } from 'node:util';
+import { NsError } from './errors.js';
+import { errnoNumber } from './errno.js';
 import type { AssertionResult, Mode, NsType, Side } from './model.js';
-import { enter, join, type EnterOptions, type Sandbox } from './sandbox.js';
+import { enter, join, type EnterOptions, type Outcome, type Sandbox } from './sandbox.js';
 
 export interface ProbeNeeds {
   /** Modes the probe exists in (default both). */
@@ -50,6 +52,22 @@ export function createdNamespaces(def: ProbeDef, mode: Mode): NsType[] {
   return [...all];
 }
 
+/** How the runner explains a failed helper step: the gate that blocks it (or null) and a sentence. */
+export type Explain = (err: NsError) => { gate: string | null; cause: string };
+
+const defaultExplain: Explain = (err) => ({ gate: null, cause: err.message });
+
+export interface HelperOptions {
+  /** Name of the assertion recorded when the step fails and no gate explains it (default: the step). */
+  name?: string;
+  side?: Side;
+  /**
+   * false: the step is an optional extra (the probe can show its property without it). A failure
+   * skips the dependents with the reason, gate or not, and is not a failed assertion.
+   */
+  required?: boolean;
+}
+
 /** The modes a probe exists in. */
 export function probeModes(def: ProbeDef): readonly Mode[] {
   return def.needs?.modes ?? ['privileged', 'rootless'];
@@ -73,22 +91,51 @@ export class ProbeContext {
   /** A short random token for names this run creates (hostnames, IPC keys, mount sources). */
   readonly token: string;
 
+  /** Explains a failed helper step (the runner supplies one that asks the gates). */
+  readonly explain: Explain;
+
   constructor(
     readonly probe: ProbeDef,
     readonly mode: Mode,
     readonly timeoutMs: number,
+    explain?: Explain,
   ) {
     this.token = Math.random().toString(36).slice(2, 10);
+    this.explain = explain ?? defaultExplain;
   }
+
+  /** Helper namespace types the kernel refused here (enterWithHelper): later entries leave them out. */
+  private readonly withoutHelpers = new Set<NsType>();
 
   /** The namespaces of the main sandbox in this mode. */
   get namespaces(): NsType[] {
-    return this.probe.namespaces?.(this.mode) ?? [this.probe.namespace];
+    return (this.probe.namespaces?.(this.mode) ?? [this.probe.namespace]).filter((n) => !this.withoutHelpers.has(n));
   }
 
   /** Enters the probe's namespaces (or `namespaces`) in this mode. */
   enter(opts: Partial<EnterOptions> = {}): Promise<Sandbox> {
     return this.adopt(enter({ namespaces: this.namespaces, mode: this.mode, timeoutMs: this.timeoutMs, ...opts }));
+  }
+
+  /**
+   * Enters the probe's namespaces, of which `helper` is only a helper (the pid probe's mount
+   * namespace for a fresh /proc). When the kernel refuses them and explain() puts it on the
+   * helper type's own count limit (max_<helper>_namespaces), the probe's verdict is still about its
+   * own namespace: it enters without the helper, and `dependents` are recorded skipped with that
+   * gate. Any other refusal is thrown as before. Returns the sandbox and whether the helper is there.
+   */
+  async enterWithHelper(helper: NsType, dependents: readonly string[], side?: Side): Promise<{ sandbox: Sandbox; helper: boolean }> {
+    try {
+      return { sandbox: await this.enter(), helper: true };
+    } catch (e) {
+      if (!(e instanceof NsError)) throw e;
+      const { gate, cause } = this.explain(e);
+      if (gate !== `max_${helper}_namespaces` || helper === this.probe.namespace) throw e;
+      this.withoutHelpers.add(helper);
+      const sandbox = await this.enter();
+      for (const d of dependents) this.skip(d, `no ${helper} namespace can be made here to do it in: ${cause}`, gate, side);
+      return { sandbox, helper: false };
+    }
   }
 
   /**
@@ -162,6 +209,54 @@ export class ProbeContext {
   check(name: string, ok: boolean, expected: unknown, actual: unknown, side?: Side, note?: string): boolean {
     this.assertions.push({ id: assertionId(this.probe.name, name), name, status: ok ? 'pass' : 'fail', expected, actual, side, ...(note ? { note } : {}) });
     return ok;
+  }
+
+  /**
+   * Records that a request step succeeded. On failure the assertion reads as the step's sentence,
+   * e.g. expected "mount proc on /proc: ok", got "mount proc on /proc: EPERM".
+   */
+  expectOk(name: string, result: Outcome<unknown>, side?: Side, note?: string): boolean {
+    return this.check(name, result.ok, `${result.step}: ok`, result.sentence, side, note);
+  }
+
+  /** Records that a request step failed with exactly this errno (a name such as 'EPERM', or a number). */
+  expectErrno(name: string, result: Outcome<unknown>, errno: string | number, side?: Side, note?: string): boolean {
+    const want = typeof errno === 'number' ? errno : errnoNumber(errno);
+    const wantName = typeof errno === 'string' ? errno : result.errno === errno ? result.code : `errno ${errno}`;
+    return this.check(name, !result.ok && result.errno === want, `${result.step}: ${wantName}`, result.ok ? `${result.step}: succeeded` : result.sentence, side, note);
+  }
+
+  /** Records an assertion that could not be checked here, with the reason and the gate that explains it. */
+  skip(name: string, reason: string, gate?: string | null, side?: Side): void {
+    this.assertions.push({ id: assertionId(this.probe.name, name), name, status: 'skipped', expected: null, actual: null, ...(side ? { side } : {}), reason, gate: gate ?? null });
+  }
+
+  /**
+   * A helper step the dependent assertions need (a fresh /proc mount, a sysctl write, a second
+   * user namespace level). With `name`, the step is itself an assertion in every run (pass,
+   * skipped or fail), so the set of assertions is the same wherever the probe runs.
+   * Succeeded: returns true. Failed: when explain() names a gate, the step and its dependents are
+   * recorded skipped with that reason and gate (the probe could not show them here); when no gate
+   * explains it, the step is a failed assertion (a real failure) and the dependents are skipped
+   * as not checked. Returns false either way.
+   */
+  helper(result: Outcome<unknown>, dependents: readonly string[], opts: HelperOptions = {}): boolean {
+    if (result.ok) {
+      if (opts.name) this.expectOk(opts.name, result, opts.side);
+      return true;
+    }
+    const err = result.error();
+    const { gate, cause } = this.explain(err);
+    // With a gate the reason names both the step and the gate's cause; without one, the step alone
+    // (the runner's "no known gate" sentence adds nothing a person can act on).
+    const why = gate && cause && cause !== err.message ? `${err.message} (${cause})` : err.message;
+    if (gate || opts.required === false) {
+      for (const d of [...(opts.name ? [opts.name] : []), ...dependents]) this.skip(d, why, gate, opts.side);
+      return false;
+    }
+    this.check(opts.name ?? result.step, false, `${result.step}: ok`, result.sentence, opts.side);
+    for (const d of dependents) this.skip(d, `not checked: ${err.message}`, null, opts.side);
+    return false;
   }
 
   metric(name: string, value: number): void {

@@ -20,12 +20,11 @@ import { scrubLine } from './text.js';
 import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { MS } from './errno.js';
 import { packageRoot } from './paths.js';
 import { NS_TYPES } from './namespaces.js';
 import { enter, type Sandbox } from './sandbox.js';
 
-const MS_REC = 16384;
-const MS_PRIVATE = 1 << 18;
 
 export type ResidueKind = 'process' | 'mount' | 'sysvipc' | 'mqueue' | 'netdev' | 'netns' | 'cgroup' | 'host' | 'file';
 
@@ -186,10 +185,10 @@ async function readMqueues(): Promise<{ names: Set<string> | null; why?: string 
   try {
     s = await enter({ namespaces: ['mnt'], mode: root ? 'privileged' : 'rootless', timeoutMs: 3000 });
     // Private first: /tmp's parent mount may be shared with the host's.
-    const p = await s.mount('', '/', '', MS_REC | MS_PRIVATE);
-    const m = p.err ? p : await s.mount('none', '/tmp', 'mqueue', 0);
-    if (!m.err) return { names: new Set(await s.listdir('/tmp')) };
-    why = `mounting mqueue in a ${root ? '' : 'rootless '}mount namespace failed (${m.syscall} errno ${m.err})`;
+    const p = await s.mount('', '/', '', MS.REC | MS.PRIVATE);
+    const m = !p.ok ? p : await s.mount('none', '/tmp', 'mqueue', 0);
+    if (m.ok) return { names: new Set(await s.listdir('/tmp').get()) };
+    why = `mounting mqueue in a ${root ? '' : 'rootless '}mount namespace failed (${m.sentence})`;
   } catch (e) {
     why = `no helper for listing message queues: ${(e as Error).message}`;
   } finally {

@@ -8,7 +8,8 @@ import { evaluateGates } from './gates.js';
 import { collectHostFacts, userNsScope } from './host/facts.js';
 import { HOST_FACTS_DEADLINE_MS, realHostContext, withDeadline, type HostContext } from './host/hostfs.js';
 import { SCHEMA_VERSION, summarize, type Gate, type GateEvidence, type HostFacts, type Mode, type ModeRun, type NsType, type ProbeResult, type Report } from './model.js';
-import { ProbeContext, ProbeUnsupported, type ProbeDef } from './probe.js';
+import { createdNamespaces, ProbeContext, ProbeUnsupported, type ProbeDef } from './probe.js';
+import { NAMESPACES } from './namespaces.js';
 import { enter, killAll } from './sandbox.js';
 
 export const DEFAULT_TIMEOUT_MS = 10000;
@@ -78,6 +79,12 @@ function brief(v: unknown): string {
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
+/** The namespace type a failed step names, by its clone flag or as "a user namespace". */
+export function namedNamespace(message: string | undefined): NsType | undefined {
+  if (!message) return undefined;
+  return NAMESPACES.find((n) => new RegExp(`\\b${n.cloneFlagName}\\b|\\b(an?|one|no) ${n.type} namespace`).test(message))?.type;
+}
+
 interface Planned {
   probe: ProbeDef;
   mode: Mode;
@@ -87,14 +94,17 @@ export async function runProbe(p: Planned, facts: HostFacts, gates: Gate[], time
   const { probe, mode } = p;
   const base = { id: `${probe.name}/${mode}`, probe: probe.name, namespace: probe.namespace, mode };
   const started = performance.now();
-  // A probe may create several namespaces (pid needs mnt): ask about each, its own first.
-  const created = [probe.namespace, ...(probe.namespaces?.(mode) ?? []).filter((n) => n !== probe.namespace)];
+  // A probe may create several namespaces (pid needs mnt): ask about each, its own first; a step
+  // that names the type it tried ("unshare(CLONE_NEWUSER): ENOSPC") is asked about that type first.
+  const created = createdNamespaces(probe, mode);
   const explain = (f: { stage?: string; syscall?: string; errno?: number; code?: string; message?: string }) => {
     const ask = (namespace: NsType) =>
       diagnose({ probe: probe.name, namespace, mode, ...f, euid: facts.euid, privilegedCaller: canRunPrivileged(facts) }, gates, facts);
-    const first = ask(created[0]);
+    const named = namedNamespace(f.message);
+    const order = named ? [named, ...created.filter((n) => n !== named)] : created;
+    const first = ask(order[0]!);
     if (first.gate) return first;
-    for (const ns of created.slice(1)) {
+    for (const ns of order.slice(1)) {
       const d = ask(ns);
       if (d.gate) return d;
     }
@@ -115,7 +125,10 @@ export async function runProbe(p: Planned, facts: HostFacts, gates: Gate[], time
     return { ...unsupported({ stage: 'needs' }), cause: `needs kernel ${probe.needs.kernel} or newer (${probe.cloneFlag}); this is ${facts.kernel.release}`, remedy: `boot a kernel >= ${probe.needs.kernel}`, gate: null };
   }
 
-  const ctx = new ProbeContext(probe, mode, timeoutMs);
+  const ctx = new ProbeContext(probe, mode, timeoutMs, (e) => {
+    const d = explain({ stage: e.stage, syscall: e.syscall, errno: e.errno, code: e.code, message: e.message });
+    return { gate: d.gate ?? null, cause: d.cause ?? e.message };
+  });
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const stop = new Promise<never>((_, reject) => {
@@ -206,7 +219,7 @@ async function userNsDepthLeft(timeoutMs: number): Promise<number | null> {
   try {
     const s = await enter({ namespaces: [], mode: 'rootless', timeoutMs });
     try {
-      const r = await s.nest('user', 64);
+      const r = await s.nest('user', 64).get();
       return noLevel(r.errno) ? r.levels + 1 : null;
     } finally {
       await s.close();
@@ -223,7 +236,10 @@ async function userNsDepthLeft(timeoutMs: number): Promise<number | null> {
  */
 export function observeGates(gates: Gate[], results: ProbeResult[]): Gate[] {
   const seen = new Map<string, GateEvidence[]>();
-  const add = (id: string, ev: GateEvidence) => (seen.get(id) ?? seen.set(id, []).get(id)!).push(ev);
+  const add = (id: string, ev: GateEvidence) => {
+    const list = seen.get(id) ?? seen.set(id, []).get(id)!;
+    if (!list.some((e) => e.probe === ev.probe && e.stage === ev.stage && e.syscall === ev.syscall && e.code === ev.code)) list.push(ev);
+  };
   for (const r of results) {
     if (r.gate && (r.status === 'unsupported' || r.status === 'error'))
       add(r.gate, { probe: r.id, stage: r.stage ?? 'unknown', ...(r.syscall ? { syscall: r.syscall } : {}), ...(r.code ? { code: r.code } : {}) });

@@ -2,6 +2,7 @@
 // namespaces) or join() (the namespaces of an existing process); ended by close().
 import { readFileSync } from 'node:fs';
 import { NsError, errnoName, fromNative } from './errors.js';
+import { NS_IOCTL } from './errno.js';
 import type { Mode, NsType } from './model.js';
 import { CLONE, native, type NativeBox, type NativeEnterSpec } from './native.js';
 import { Op, ProtocolError, decodeReply, encodeRequest, type Reply, type Str } from './protocol.js';
@@ -23,8 +24,8 @@ export interface EnterOptions {
   extraCloneFlags?: number;
   /** Clone with fork semantics instead of CLONE_VM. */
   noVm?: boolean;
-  /** Privileged user namespace: first host id of the 65536 mapped (default 100000). */
-  privilegedIdBase?: number;
+  /** Privileged user namespace: the ids to map to 0.. inside (default privilegedIdPlan()). */
+  privilegedIds?: PrivilegedIdPlan;
   /** Timeout for entering and the default for each request. */
   timeoutMs?: number;
 }
@@ -58,6 +59,67 @@ function idMapped(mapFile: string, id: number): boolean {
   return false;
 }
 
+/** A block of ids as the caller sees them. */
+export interface IdBlock {
+  base: number;
+  count: number;
+}
+
+/** Which of the caller's ids a privileged user namespace maps to 0.. inside. */
+export interface PrivilegedIdPlan {
+  uid: IdBlock;
+  gid: IdBlock;
+  /** True when only the caller's own id could be mapped (a user namespace that maps one id). */
+  single: boolean;
+}
+
+export const PRIVILEGED_ID_BASE = 100000;
+export const PRIVILEGED_ID_COUNT = 65536;
+
+/** The `inside` ranges of a uid_map/gid_map text: the ids this process's namespace maps. */
+export function mappedRanges(text: string): IdBlock[] {
+  const out: IdBlock[] = [];
+  for (const line of text.split('\n')) {
+    const [inside, , count] = line.trim().split(/\s+/).map(Number);
+    if (Number.isFinite(inside) && Number.isFinite(count) && count > 0) out.push({ base: inside, count });
+  }
+  return out;
+}
+
+/**
+ * A block of up to 65536 ids for a privileged user namespace, chosen from the ids the caller's own
+ * namespace maps (environment assumption: /proc/self/uid_map and gid_map are readable, as they
+ * are for every process). In the initial user namespace (which maps every id) it is the
+ * conventional 100000+65536 of rootful engines; in a user namespace (root of `unshare -Ur`, of a
+ * rootless container) it is the largest mapped block that leaves out the caller's own id; when
+ * the caller's own id is all that is mapped, that one id.
+ */
+export function pickIdBlock(ranges: IdBlock[], own: number): { block: IdBlock; single: boolean } {
+  const all = ranges.length === 1 && ranges[0].base === 0 && ranges[0].count >= 4294967295;
+  if (all) return { block: { base: PRIVILEGED_ID_BASE, count: PRIVILEGED_ID_COUNT }, single: false };
+  let best: IdBlock | null = null;
+  for (const r of ranges) {
+    const end = r.base + r.count;
+    const parts = own >= r.base && own < end ? [{ base: r.base, count: own - r.base }, { base: own + 1, count: end - own - 1 }] : [r];
+    for (const p of parts) if (p.count > 0 && (!best || p.count > best.count)) best = p;
+  }
+  if (best) return { block: { base: best.base, count: Math.min(best.count, PRIVILEGED_ID_COUNT) }, single: false };
+  return { block: { base: own, count: 1 }, single: true };
+}
+
+export function privilegedIdPlan(): PrivilegedIdPlan {
+  const read = (f: string) => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const u = pickIdBlock(mappedRanges(read('/proc/self/uid_map')), process.geteuid?.() ?? 0);
+  const g = pickIdBlock(mappedRanges(read('/proc/self/gid_map')), process.getegid?.() ?? 0);
+  return { uid: u.block, gid: g.block, single: u.single || g.single };
+}
+
 export function rootlessPlan(dropTo?: { uid: number; gid: number }): RootlessPlan {
   const euid = process.geteuid?.() ?? 0;
   const egid = process.getegid?.() ?? 0;
@@ -83,6 +145,13 @@ export function cloneFlagsFor(namespaces: readonly NsType[]): number {
   let f = 0;
   for (const ns of namespaces) if (ns !== 'time') f |= CLONE[ns];
   return f;
+}
+
+const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
+const NS_IOCTL_NAMES: Record<number, string> = { [NS_IOCTL.GET_USERNS]: 'NS_GET_USERNS', [NS_IOCTL.GET_PARENT]: 'NS_GET_PARENT', [NS_IOCTL.GET_NSTYPE]: 'NS_GET_NSTYPE', [NS_IOCTL.GET_OWNER_UID]: 'NS_GET_OWNER_UID' };
+function cloneNames(flags: number): string {
+  const names = Object.entries(CLONE).filter(([, f]) => flags & f).map(([ns]) => (ns === 'mnt' ? 'CLONE_NEWNS' : `CLONE_NEW${ns.toUpperCase()}`));
+  return names.join('|') || `flags ${flags}`;
 }
 
 const open = new Set<Sandbox>();
@@ -132,12 +201,94 @@ export interface StatResult {
   nlink: number;
 }
 
-export const IFF_UP = 0x1;
-export const NS_IOCTL = { GET_USERNS: 1, GET_PARENT: 2, GET_NSTYPE: 3, GET_OWNER_UID: 4 } as const;
-export const AF_INET = 2;
-export const AF_INET6 = 10;
-export const SOCK_STREAM = 1;
-export const SOCK_DGRAM = 2;
+// Constants moved to src/errno.ts; re-exported for existing importers.
+export { AF_INET, AF_INET6, IFF_UP, NS_IOCTL, SOCK_DGRAM, SOCK_STREAM } from './errno.js';
+
+/**
+ * What one request did. Every Sandbox request resolves to an Outcome: a failed syscall is data
+ * (ok false, errno, code, the syscall), never a throw and never a bare negative number. `step`
+ * names what was tried in words ("mount proc on /proc"), so a failure reads as a sentence:
+ * "mount proc on /proc: EPERM". Only a broken channel (closed sandbox, timeout, bad reply) throws.
+ */
+export class Outcome<T> {
+  readonly ok: boolean;
+  /** 0, or the errno of the syscall that failed. */
+  readonly errno: number;
+  /** "OK", or the errno's name ("EPERM"). */
+  readonly code: string;
+  /** The failing syscall ("" when ok). */
+  readonly syscall: string;
+  /** What was tried, in words, e.g. "mount proc on /tmp/root/proc". */
+  readonly step: string;
+  /** The value on success; undefined on failure. */
+  readonly value: T | undefined;
+
+  constructor(step: string, errno: number, syscall: string, value: T | undefined) {
+    this.step = step;
+    this.errno = errno;
+    this.ok = errno === 0;
+    this.code = errno === 0 ? 'OK' : errnoName(errno);
+    this.syscall = errno === 0 ? '' : syscall;
+    this.value = errno === 0 ? value : undefined;
+  }
+
+  static ok<T>(step: string, value: T): Outcome<T> {
+    return new Outcome(step, 0, '', value);
+  }
+
+  static failed<T>(step: string, e: NsError): Outcome<T> {
+    return new Outcome<T>(step, e.errno || 5 /* EIO */, e.syscall, undefined);
+  }
+
+  /** "mount proc on /proc: EPERM", or "mount proc on /proc: ok". */
+  get sentence(): string {
+    return `${this.step}: ${this.ok ? 'ok' : this.code}`;
+  }
+
+  /** The failure as an NsError (stage "request"), whose message is the sentence. */
+  error(): NsError {
+    return new NsError('request', this.syscall || 'request', this.errno, this.sentence);
+  }
+
+  /** The value, or throws error(). */
+  get(): T {
+    if (!this.ok) throw this.error();
+    return this.value as T;
+  }
+}
+
+/** A request in flight: await it for the Outcome, or `.get()` for the value (throws on failure). */
+export type Request<T> = Promise<Outcome<T>> & { get(): Promise<T> };
+
+export function request<T>(p: Promise<Outcome<T>>): Request<T> {
+  return Object.assign(p, { get: () => p.then((o) => o.get()) });
+}
+
+/**
+ * Runs `fn` (entering, forking) as one step: an NsError it throws becomes a failed Outcome, so
+ * helper steps that enter are recorded like requests. Other errors still throw.
+ */
+export function attempt<T>(step: string, fn: () => Promise<T>): Request<T> {
+  return request(
+    fn().then(
+      (v) => Outcome.ok(step, v),
+      (e) => {
+        if (e instanceof NsError) return Outcome.failed<T>(step, e);
+        throw e;
+      },
+    ),
+  );
+}
+
+const MS_FLAG_NAMES: [number, string][] = [[1 << 14, 'MS_REC'], [1 << 18, 'MS_PRIVATE'], [1 << 19, 'MS_SLAVE'], [1 << 20, 'MS_SHARED'], [4096, 'MS_BIND'], [32, 'MS_REMOUNT'], [1, 'MS_RDONLY']];
+
+function mountStep(source: string, target: string, fstype: string, flags: number): string {
+  if (fstype) return `mount ${fstype} on ${target}`;
+  if (flags & 4096) return `bind-mount ${source} on ${target}`;
+  const names = MS_FLAG_NAMES.filter(([f]) => flags & f).map(([, n]) => n);
+  if (flags & ((1 << 18) | (1 << 19) | (1 << 20))) return `make ${target} ${flags & (1 << 18) ? 'private' : flags & (1 << 19) ? 'slave' : 'shared'}${flags & (1 << 14) ? ' (recursively)' : ''}`;
+  return `mount ${target} with ${names.join('|') || 'flags 0'}`;
+}
 
 export class Sandbox {
   readonly id: number;
@@ -169,7 +320,10 @@ export class Sandbox {
     return this.closed;
   }
 
-  /** Sends a request and returns the reply, whose err says whether the syscall failed. */
+  /**
+   * The wire level: sends a request and returns the raw reply, whose err says whether the syscall
+   * failed. Probes use the typed requests below, which resolve to an Outcome.
+   */
   call(op: number, nums: ReadonlyArray<number | bigint> = [], strs: ReadonlyArray<Str> = [], timeoutMs = this.timeoutMs): Promise<Reply> {
     const run = async (): Promise<Reply> => {
       if (this.closed) throw new NsError('request', 'send', 9 /* EBADF */, 'the sandbox is closed');
@@ -200,124 +354,160 @@ export class Sandbox {
     return p;
   }
 
-  /** Like call(), but a failed syscall becomes a thrown NsError (stage "request"). */
-  async must(op: number, nums: ReadonlyArray<number | bigint> = [], strs: ReadonlyArray<Str> = [], timeoutMs?: number): Promise<Reply> {
-    const r = await this.call(op, nums, strs, timeoutMs);
-    if (r.err) throw new NsError('request', r.syscall, r.err, `${r.syscall} inside failed: ${errnoName(r.err)}`);
-    return r;
+  /** One request as an Outcome: `parse` turns a successful reply into the value. */
+  private req<T>(step: string, op: number, nums: ReadonlyArray<number | bigint>, strs: ReadonlyArray<Str>, parse: (r: Reply) => T, timeoutMs?: number): Request<T> {
+    return request(this.call(op, nums, strs, timeoutMs).then((r) => (r.err ? new Outcome<T>(step, r.err, r.syscall, undefined) : Outcome.ok(step, parse(r)))));
+  }
+  private void(step: string, op: number, nums: ReadonlyArray<number | bigint> = [], strs: ReadonlyArray<Str> = [], timeoutMs?: number): Request<void> {
+    return this.req(step, op, nums, strs, () => undefined, timeoutMs);
   }
 
-  async identity(): Promise<Identity> {
-    const r = await this.must(Op.IDENTITY);
-    const [pid, ppid, sid, pgid, uid, euid, gid, egid] = r.n;
-    return { pid, ppid, sid, pgid, uid, euid, gid, egid, capEff: BigInt('0x' + (r.data.toString() || '0')) };
-  }
-  async uname(): Promise<Uname> {
-    const [hostname, domainname, release] = (await this.must(Op.UNAME)).data.toString().split('\0');
-    return { hostname, domainname, release };
-  }
-  sethostname(name: string) { return this.must(Op.SETHOSTNAME, [], [name]); }
-  setdomainname(name: string) { return this.must(Op.SETDOMAINNAME, [], [name]); }
-
-  /** Reads a whole file (in chunks) as the child sees it. */
-  async readFile(path: string, max = 4 * 1024 * 1024): Promise<string> {
-    const parts: Buffer[] = [];
-    let off = 0;
-    for (;;) {
-      const r = await this.must(Op.READFILE, [off, 0], [path]);
-      parts.push(Buffer.from(r.data));
-      off += r.n[0];
-      if (r.n[1] || r.n[0] === 0 || off >= max) break;
-    }
-    return Buffer.concat(parts).toString();
-  }
-  async readlink(path: string): Promise<string> { return (await this.must(Op.READLINK, [], [path])).data.toString(); }
-  async stat(path: string, lstat = false): Promise<StatResult> {
-    const [dev, ino, mode, uid, gid, size, nlink] = (await this.must(Op.STAT, [lstat ? 1 : 0], [path])).n;
-    return { dev, ino, mode, uid, gid, size, nlink };
-  }
-  mkdir(path: string, mode = 0o755) { return this.must(Op.MKDIR, [mode], [path]); }
-  writeFile(path: string, content: string, flags = 0, mode = 0o644) { return this.must(Op.WRITEFILE, [flags, mode], [path, content]); }
-  unlink(path: string, dir = false) { return this.must(Op.UNLINK, [dir ? 0x200 : 0], [path]); }
-  async listdir(path: string): Promise<string[]> {
-    return (await this.must(Op.LISTDIR, [], [path])).data.toString().split('\n').filter(Boolean);
-  }
-
-  /** SysV IPC: returns the id, or the reply's errno as a negative number. */
-  async msgget(key: number, flags: number): Promise<number> { const r = await this.call(Op.MSGGET, [key, flags]); return r.err ? -r.err : r.n[0]; }
-  async shmget(key: number, size: number, flags: number): Promise<number> { const r = await this.call(Op.SHMGET, [key, size, flags]); return r.err ? -r.err : r.n[0]; }
-  async semget(key: number, nsems: number, flags: number): Promise<number> { const r = await this.call(Op.SEMGET, [key, nsems, flags]); return r.err ? -r.err : r.n[0]; }
-  ipcrm(kind: 'msg' | 'shm' | 'sem', id: number) { return this.must(Op.IPCRM, [kind === 'msg' ? 1 : kind === 'shm' ? 2 : 3, id]); }
-  /** POSIX mq: opens (and closes) the queue `name` ("/q" as mq_open(3) takes it, or "q"); returns 0 or -errno. */
-  async mqOpen(name: string, oflag: number, mode = 0o600): Promise<number> { const r = await this.call(Op.MQ_OPEN, [oflag, mode], [name]); return r.err ? -r.err : 0; }
-  async mqUnlink(name: string): Promise<number> { const r = await this.call(Op.MQ_UNLINK, [], [name]); return r.err ? -r.err : 0; }
-
-  async links(): Promise<Link[]> {
-    const text = (await this.must(Op.LINKS)).data.toString();
-    return text.split('\n').filter(Boolean).map((l) => {
-      const [index, flags, ...name] = l.split(' ');
-      return { index: Number(index), flags: Number(flags), name: name.join(' ') };
+  identity(): Request<Identity> {
+    return this.req('read its identity', Op.IDENTITY, [], [], (r) => {
+      const [pid, ppid, sid, pgid, uid, euid, gid, egid] = r.n;
+      return { pid, ppid, sid, pgid, uid, euid, gid, egid, capEff: BigInt('0x' + (r.data.toString() || '0')) };
     });
   }
-  linkSet(name: string, set: number, clear = 0) { return this.must(Op.LINK_SET, [set, clear], [name]); }
-  /** Listen, connect, accept and exchange a message both ways on addr inside. Returns the reply. */
-  tcpSelftest(family: number, addr: Buffer, port = 0) { return this.call(Op.TCP_SELFTEST, [family, port], [addr]); }
-  listen(family: number, type: number, addr: Buffer, port = 0, scope = 0) { return this.call(Op.LISTEN, [family, type, port, scope], [addr]); }
-  acceptRecv(slot: number, timeoutMs: number, answer: string) { return this.call(Op.ACCEPT_RECV, [slot, timeoutMs], [answer]); }
-  send(family: number, type: number, addr: Buffer, port: number, scope: number, timeoutMs: number, payload: string) {
-    return this.call(Op.SEND, [family, type, port, scope, timeoutMs], [addr, payload]);
+  uname(): Request<Uname> {
+    return this.req('uname', Op.UNAME, [], [], (r) => {
+      const [hostname, domainname, release] = r.data.toString().split('\0');
+      return { hostname, domainname, release };
+    });
   }
-  closeSlot(slot: number) { return this.call(Op.CLOSE_SLOT, [slot]); }
-  addrAdd(ifname: string, family: number, addr: Buffer, prefix: number) { return this.call(Op.ADDR_ADD, [family, prefix], [ifname, addr]); }
+  sethostname(name: string) { return this.void('set the hostname', Op.SETHOSTNAME, [], [name]); }
+  setdomainname(name: string) { return this.void('set the domainname', Op.SETDOMAINNAME, [], [name]); }
+
+  /** Reads a whole file (in chunks) as the child sees it. */
+  readFile(path: string, max = 4 * 1024 * 1024): Request<string> {
+    const step = `read ${path}`;
+    const run = async (): Promise<Outcome<string>> => {
+      const parts: Buffer[] = [];
+      let off = 0;
+      for (;;) {
+        const r = await this.call(Op.READFILE, [off, 0], [path]);
+        if (r.err) return new Outcome<string>(step, r.err, r.syscall, undefined);
+        parts.push(Buffer.from(r.data));
+        off += r.n[0];
+        if (r.n[1] || r.n[0] === 0 || off >= max) break;
+      }
+      return Outcome.ok(step, Buffer.concat(parts).toString());
+    };
+    return request(run());
+  }
+  readlink(path: string): Request<string> { return this.req(`readlink ${path}`, Op.READLINK, [], [path], (r) => r.data.toString()); }
+  stat(path: string, lstat = false): Request<StatResult> {
+    return this.req(`${lstat ? 'lstat' : 'stat'} ${path}`, Op.STAT, [lstat ? 1 : 0], [path], (r) => {
+      const [dev, ino, mode, uid, gid, size, nlink] = r.n;
+      return { dev, ino, mode, uid, gid, size, nlink };
+    });
+  }
+  mkdir(path: string, mode = 0o755) { return this.void(`mkdir ${path}`, Op.MKDIR, [mode], [path]); }
+  writeFile(path: string, content: string, flags = 0, mode = 0o644) { return this.void(`write ${path}`, Op.WRITEFILE, [flags, mode], [path, content]); }
+  unlink(path: string, dir = false) { return this.void(`remove ${path}`, Op.UNLINK, [dir ? 0x200 : 0], [path]); }
+  listdir(path: string): Request<string[]> {
+    return this.req(`list ${path}`, Op.LISTDIR, [], [path], (r) => r.data.toString().split('\n').filter(Boolean));
+  }
+
+  /** SysV IPC: the value is the object's id. */
+  msgget(key: number, flags: number): Request<number> { return this.req(`msgget key ${hex(key)}`, Op.MSGGET, [key, flags], [], (r) => r.n[0]); }
+  shmget(key: number, size: number, flags: number): Request<number> { return this.req(`shmget key ${hex(key)}`, Op.SHMGET, [key, size, flags], [], (r) => r.n[0]); }
+  semget(key: number, nsems: number, flags: number): Request<number> { return this.req(`semget key ${hex(key)}`, Op.SEMGET, [key, nsems, flags], [], (r) => r.n[0]); }
+  ipcrm(kind: 'msg' | 'shm' | 'sem', id: number) { return this.void(`remove SysV ${kind} ${id}`, Op.IPCRM, [kind === 'msg' ? 1 : kind === 'shm' ? 2 : 3, id]); }
+  /** POSIX mq: opens (and closes) the queue `name` ("/q" as mq_open(3) takes it, or "q"). */
+  mqOpen(name: string, oflag: number, mode = 0o600) { return this.void(`mq_open ${name}`, Op.MQ_OPEN, [oflag, mode], [name]); }
+  mqUnlink(name: string) { return this.void(`mq_unlink ${name}`, Op.MQ_UNLINK, [], [name]); }
+
+  links(): Request<Link[]> {
+    return this.req('list the network interfaces', Op.LINKS, [], [], (r) =>
+      r.data.toString().split('\n').filter(Boolean).map((l) => {
+        const [index, flags, ...name] = l.split(' ');
+        return { index: Number(index), flags: Number(flags), name: name.join(' ') };
+      }),
+    );
+  }
+  linkSet(name: string, set: number, clear = 0) { return this.void(`set the flags of ${name}`, Op.LINK_SET, [set, clear], [name]); }
+  /** Listen, connect, accept and exchange a message both ways on addr inside; the value is what came back and the port used. */
+  tcpSelftest(family: number, addr: Buffer, port = 0): Request<{ answer: string; port: number }> {
+    return this.req('a TCP exchange over loopback', Op.TCP_SELFTEST, [family, port], [addr], (r) => ({ answer: r.data.toString(), port: r.n[0] }));
+  }
+  /** The value is the listening slot and its port. */
+  listen(family: number, type: number, addr: Buffer, port = 0, scope = 0): Request<{ slot: number; port: number }> {
+    return this.req(`listen on port ${port}`, Op.LISTEN, [family, type, port, scope], [addr], (r) => ({ slot: r.n[0], port: r.n[1] }));
+  }
+  /** The value is the message received. */
+  acceptRecv(slot: number, timeoutMs: number, answer: string): Request<string> {
+    return this.req('accept and receive', Op.ACCEPT_RECV, [slot, timeoutMs], [answer], (r) => r.data.toString());
+  }
+  /** The value is the answer received. */
+  send(family: number, type: number, addr: Buffer, port: number, scope: number, timeoutMs: number, payload: string): Request<string> {
+    return this.req(`send to port ${port}`, Op.SEND, [family, type, port, scope, timeoutMs], [addr, payload], (r) => r.data.toString());
+  }
+  closeSlot(slot: number) { return this.void('close a socket', Op.CLOSE_SLOT, [slot]); }
+  addrAdd(ifname: string, family: number, addr: Buffer, prefix: number) { return this.void(`add an address to ${ifname}`, Op.ADDR_ADD, [family, prefix], [ifname, addr]); }
   /** Creates a veth pair name <-> peer here; the peer goes to the netns of `peerPid` (a pid as this child sees it; 0: here). */
-  vethCreate(name: string, peer: string, peerPid = 0) { return this.call(Op.VETH_CREATE, [peerPid], [name, peer]); }
+  vethCreate(name: string, peer: string, peerPid = 0) { return this.void('create a veth pair', Op.VETH_CREATE, [peerPid], [name, peer]); }
   /** prctl(option, arg) in the child, e.g. PR_SET_DUMPABLE (4) after a uid change. */
-  prctl(option: number, arg: number) { return this.call(Op.PRCTL, [option, arg]); }
+  prctl(option: number, arg: number) { return this.void(`prctl(${option}, ${arg})`, Op.PRCTL, [option, arg]); }
   /** Deletes a link in this child's netns (with a veth, its peer too). */
-  linkDel(name: string) { return this.call(Op.LINK_DEL, [], [name]); }
+  linkDel(name: string) { return this.void(`delete link ${name}`, Op.LINK_DEL, [], [name]); }
 
-  mount(source: string, target: string, fstype: string, flags: number, data = '') { return this.call(Op.MOUNT, [flags], [source, target, fstype, data]); }
-  umount(target: string, flags = 0) { return this.call(Op.UMOUNT, [flags], [target]); }
-  pivotRoot(newRoot: string, putOld: string) { return this.call(Op.PIVOT_ROOT, [], [newRoot, putOld]); }
-  chdir(path: string) { return this.call(Op.CHDIR, [], [path]); }
+  mount(source: string, target: string, fstype: string, flags: number, data = '') {
+    return this.void(mountStep(source, target, fstype, flags), Op.MOUNT, [flags], [source, target, fstype, data]);
+  }
+  umount(target: string, flags = 0) { return this.void(`unmount ${target}`, Op.UMOUNT, [flags], [target]); }
+  pivotRoot(newRoot: string, putOld: string) { return this.void(`pivot_root to ${newRoot}`, Op.PIVOT_ROOT, [], [newRoot, putOld]); }
+  chdir(path: string) { return this.void(`chdir ${path}`, Op.CHDIR, [], [path]); }
 
-  async clocks(): Promise<Clocks> {
-    const n = (await this.must(Op.CLOCKS)).n;
-    return { monotonic: n[0] + n[1] / 1e9, boottime: n[2] + n[3] / 1e9, realtime: n[4] + n[5] / 1e9 };
+  clocks(): Request<Clocks> {
+    return this.req('read the clocks', Op.CLOCKS, [], [], (r) => {
+      const n = r.n;
+      return { monotonic: n[0] + n[1] / 1e9, boottime: n[2] + n[3] / 1e9, realtime: n[4] + n[5] / 1e9 };
+    });
   }
 
   /** Forks a grandchild inside that serves requests too (its own Sandbox). */
-  async forkServe(opts: { noDeathSignal?: boolean } = {}): Promise<Sandbox> {
-    const r = await this.must(Op.FORK, [0, opts.noDeathSignal ? 1 : 0]);
-    const fds = (r as Reply & { fds?: number[] }).fds ?? [];
-    if (fds.length !== 1) throw new NsError('request', 'fork', 71, 'fork reply carried no channel');
-    let box: NativeBox;
-    try {
-      box = await native().adopt(fds[0], this.timeoutMs);
-    } catch (e) {
-      throw fromNative(e);
-    }
-    return new Sandbox(box, this.namespaces, 'child', this.timeoutMs);
+  forkServe(opts: { noDeathSignal?: boolean } = {}): Request<Sandbox> {
+    const step = 'fork a serving process inside';
+    const run = async (): Promise<Outcome<Sandbox>> => {
+      const r = await this.call(Op.FORK, [0, opts.noDeathSignal ? 1 : 0]);
+      if (r.err) return new Outcome<Sandbox>(step, r.err, r.syscall, undefined);
+      const fds = (r as Reply & { fds?: number[] }).fds ?? [];
+      if (fds.length !== 1) throw new NsError('request', 'fork', 71, 'fork reply carried no channel');
+      let box: NativeBox;
+      try {
+        box = await native().adopt(fds[0], this.timeoutMs);
+      } catch (e) {
+        throw fromNative(e);
+      }
+      return Outcome.ok(step, new Sandbox(box, this.namespaces, 'child', this.timeoutMs));
+    };
+    return request(run());
   }
-  /** Forks a grandchild inside that only waits to be killed; returns its pid as seen inside. */
-  async forkPause(): Promise<number> { return (await this.must(Op.FORK, [1, 0])).n[0]; }
-  async kill(pid: number, signal: number): Promise<number> { const r = await this.call(Op.KILL, [pid, signal]); return r.err ? -r.err : 0; }
-  async wait(pid: number, options = 0, timeoutMs = 0): Promise<{ pid: number; status: number; err: number }> {
-    const r = await this.call(Op.WAIT, [pid, options, timeoutMs]);
-    return { pid: r.n[0], status: r.n[1], err: r.err };
+  /** Forks a grandchild inside that only waits to be killed; the value is its pid as seen inside. */
+  forkPause(): Request<number> { return this.req('fork a waiting process inside', Op.FORK, [1, 0], [], (r) => r.n[0]); }
+  kill(pid: number, signal: number) { return this.void(`kill(${pid}, ${signal})`, Op.KILL, [pid, signal]); }
+  /** waitpid; the value is the reaped pid and its status. */
+  wait(pid: number, options = 0, timeoutMs = 0): Request<{ pid: number; status: number }> {
+    return this.req(`wait for ${pid}`, Op.WAIT, [pid, options, timeoutMs], [], (r) => ({ pid: r.n[0], status: r.n[1] }));
   }
-  nsIoctl(path: string, which: number) { return this.call(Op.NS_IOCTL, [which], [path]); }
-  unshare(flags: number) { return this.call(Op.UNSHARE, [flags]); }
+  /** An nsfs ioctl on path; the value is the reply's numbers (NS_GET_NSTYPE: [type]; GET_USERNS/PARENT: [fd, dev, ino]; GET_OWNER_UID: [uid]). */
+  nsIoctl(path: string, which: number): Request<number[]> {
+    const name = Object.entries(NS_IOCTL_NAMES).find(([n]) => Number(n) === which)?.[1] ?? `nsfs ioctl ${which}`;
+    return this.req(`${name} on ${path}`, Op.NS_IOCTL, [which], [path], (r) => r.n);
+  }
+  unshare(flags: number) { return this.void(`unshare(${cloneNames(flags)})`, Op.UNSHARE, [flags]); }
   /** setns() into the namespace at path; with unshareFlags, unshare() those after opening it and before setns. */
-  setns(path: string, nstype: number, unshareFlags = 0) { return this.call(Op.SETNS, [nstype, unshareFlags], [path]); }
-  async nest(kind: 'user' | 'pid', max = 64): Promise<{ levels: number; errno: number }> {
-    const r = await this.must(Op.NEST, [kind === 'user' ? 1 : 2, max], [], Math.max(this.timeoutMs, 10000));
-    return { levels: r.n[0], errno: r.n[1] };
+  setns(path: string, nstype: number, unshareFlags = 0) {
+    return this.void(`${unshareFlags ? `unshare(${cloneNames(unshareFlags)}), then ` : ''}setns into ${path}`, Op.SETNS, [nstype, unshareFlags], [path]);
   }
-  setuid(uid: number, gid: number) { return this.call(Op.SETUID, [uid, gid]); }
-  async echo(s: Str): Promise<Buffer> { return (await this.must(Op.ECHO, [], [s])).data; }
+  /** Nests namespaces of a kind in a forked helper until the kernel refuses: levels made and the refusal's errno. */
+  nest(kind: 'user' | 'pid', max = 64): Request<{ levels: number; errno: number }> {
+    return this.req(`nest ${kind} namespaces`, Op.NEST, [kind === 'user' ? 1 : 2, max], [], (r) => ({ levels: r.n[0], errno: r.n[1] }), Math.max(this.timeoutMs, 10000));
+  }
+  setuid(uid: number, gid: number) { return this.void(`switch to uid ${uid}, gid ${gid}`, Op.SETUID, [uid, gid]); }
+  echo(s: Str): Request<Buffer> { return this.req('echo', Op.ECHO, [], [s], (r) => r.data); }
   /** Test only: a request that never gets a reply. */
-  hang(timeoutMs?: number) { return this.call(Op.HANG, [], [], timeoutMs); }
+  hang(timeoutMs?: number) { return this.void('hang', Op.HANG, [], [], timeoutMs); }
 
   /** Ends the child and reaps it. Idempotent. */
   async close(graceMs = 1000) {
@@ -354,8 +544,8 @@ export async function enter(opts: EnterOptions): Promise<Sandbox> {
     // Privileged user namespace: root writes a multi-id range (as rootful engines with userns
     // remapping do), which an unprivileged parent may not. The child stays unmapped until it
     // switches to uid 0 inside (Sandbox.setuid(0, 0)).
-    const base = opts.privilegedIdBase ?? 100000;
-    Object.assign(spec, { userns: true, drop: false, uidMap: `0 ${base} 65536\n`, gidMap: `0 ${base} 65536\n`, setgroupsAllow: true });
+    const ids = opts.privilegedIds ?? privilegedIdPlan();
+    Object.assign(spec, { userns: true, drop: false, uidMap: `0 ${ids.uid.base} ${ids.uid.count}\n`, gidMap: `0 ${ids.gid.base} ${ids.gid.count}\n`, setgroupsAllow: true });
   }
   let box: NativeBox;
   try {

@@ -7,15 +7,16 @@ import { chmodSync, existsSync, mkdirSync, rmdirSync, rmSync, unlinkSync, writeF
 import { join } from 'node:path';
 import { native } from '../src/native.js';
 import { formatResidue, residueSince, snapshot, type Residue } from '../src/residue.js';
+import { IPC, O } from '../src/errno.js';
 import { enter } from '../src/sandbox.js';
 import { cgroup2Root } from '../probes/cgroup.js';
 import { foreign } from '../scripts/harness.js';
 import { cli, isRoot, NOBODY, run, tmp } from './helpers/run.js';
 
 const rootOnly = isRoot ? test.serial : test.serial.skip;
-const IPC_CREAT = 0o1000;
-const O_CREAT = 0o100;
-const O_RDWR = 2;
+const IPC_CREAT = IPC.CREAT;
+const O_CREAT = O.CREAT;
+const O_RDWR = O.RDWR;
 
 function waitGone(pid: number, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -39,9 +40,9 @@ rootOnly('finds a planted mount, SysV queue, POSIX queue, veth, cgroup, stray pr
   t.is(run(['mount', '-t', 'tmpfs', tag, mnt]).status, 0);
   const host = await enter({ namespaces: [], mode: 'privileged' });
   const key = 0x4e7e0000 | (process.pid & 0xffff);
-  const msqid = await host.msgget(key, IPC_CREAT | 0o600);
+  const msqid = await host.msgget(key, IPC_CREAT | 0o600).get();
   t.true(msqid >= 0);
-  t.is(await host.mqOpen(tag, O_CREAT | O_RDWR), 0);
+  t.true((await host.mqOpen(tag, O_CREAT | O_RDWR)).ok);
   const veth = `nsp${process.pid % 100000}`;
   t.is(native().netlink('vethCreate', `${veth}a`, `${veth}b`, 0), 0);
   const cg2 = cgroup2Root();

@@ -32,7 +32,8 @@ function notesOf(dir: string): string[] {
 async function hostQueue(name: string, op: 'make' | 'remove'): Promise<number> {
   const s = await enter({ namespaces: [], mode: 'privileged', timeoutMs: 2000 });
   try {
-    return op === 'make' ? await s.mqOpen(name, O_CREAT | O_EXCL | O_RDWR) : await s.mqUnlink(name);
+    const r = op === 'make' ? await s.mqOpen(name, O_CREAT | O_EXCL | O_RDWR) : await s.mqUnlink(name);
+    return -r.errno;
   } finally {
     await s.close();
   }

@@ -28,6 +28,7 @@ import {
 import type { CauseGroup } from './common.js';
 import { duplicateWarnings, matrixFootnotes, runDescription } from './matrix.js';
 import type { Matrix } from './matrix.js';
+import { consumerHtml } from './consumers.js';
 
 const CSS = `
 :root { color-scheme: light; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
@@ -214,6 +215,7 @@ export function renderHtml(r: Report): string {
     ...resultsSection(r),
     `<p class="muted">nsprobe ${esc(r.tool.version)}, started ${esc(r.startedAt)}</p>`,
   ];
+  body.push(...consumerHtml(r, esc));
   const groups = causeGroups(r.probes);
   const failures = groups.filter((g) => g.status !== 'unsupported');
   const notRun = groups.filter((g) => g.status === 'unsupported');

@@ -12,6 +12,7 @@ import { causeOf, escapeXml as xmlText, escapeXmlAttr as xmlAttr, formatErrno, f
 const escapeXml = (s: string): string => xmlText(scrubText(s));
 const escapeXmlAttr = (s: string): string => xmlAttr(scrubText(s));
 import type { Matrix, MatrixCell, MatrixHost } from './matrix.js';
+import { consumerJunitSuite } from './consumers.js';
 
 // ---------------------------------------------------------------- XML model
 
@@ -198,6 +199,7 @@ export function renderJunit(r: Report): string {
       cases: probes.filter((p) => p.namespace === ns).flatMap(probeCases),
     }),
   );
+  suites.push(...consumerJunitSuite(r, properties));
   return documentXml('nsprobe', suites);
 }
 

@@ -26,6 +26,7 @@ import type { CauseGroup } from './common.js';
 import { scrubText } from '../text.js';
 import { duplicateWarnings, matrixFootnotes, runDescription } from './matrix.js';
 import type { Matrix } from './matrix.js';
+import { consumerMarkdown } from './consumers.js';
 
 // ---------------------------------------------------------------- escaping
 
@@ -147,6 +148,7 @@ export function renderMarkdown(r: Report): string {
   out.push(...headline(r).map((h) => `- **${mdText(h)}**`), '');
   out.push(`nsprobe ${mdText(r.tool.version)}, started ${mdText(r.startedAt)}`, '');
   out.push(...resultsSection(r), '');
+  out.push(...consumerMarkdown(r, { text: mdText, code: mdCode, block: mdCodeBlock }));
   const groups = causeGroups(r.probes);
   const failures = groups.filter((g) => g.status !== 'unsupported');
   const notRun = groups.filter((g) => g.status === 'unsupported');

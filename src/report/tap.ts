@@ -4,6 +4,7 @@
 
 import type { AssertionResult, ProbeResult, Report } from '../model.js';
 import { distroLabel, safeLine, sortedProbes, toJson } from './common.js';
+import { consumerTapLines } from './consumers.js';
 
 // YAML only allows printable characters; JSON.stringify escapes C0 controls and lone
 // surrogates but leaves DEL, C1 controls, the line/paragraph separators and the BOM raw.
@@ -98,5 +99,6 @@ export function renderTap(r: Report): string {
   probes.forEach((p, i) => lines.push(...subtest(p), testPoint(p, i + 1), ...probeYaml(p)));
   const s = r.summary;
   lines.push(...comment(`pass ${s.pass}, fail ${s.fail}, unsupported ${s.unsupported}, error ${s.error}`));
+  lines.push(...consumerTapLines(r));
   return `${lines.join('\n')}\n`;
 }

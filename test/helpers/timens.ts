@@ -10,8 +10,8 @@ for (const ns of [['time'], ['time', 'pid']] as NsType[][]) {
   const before = performance.now() / 1000;
   const s = await enter({ namespaces: ns, mode: 'rootless', timeOffsets: { monotonic: OFFSET, boottime: OFFSET } });
   try {
-    const clocks = await s.clocks();
-    const id = await s.identity();
+    const clocks = await s.clocks().get();
+    const id = await s.identity().get();
     out[ns.join('+')] = { exe: readlinkSync(`/proc/${s.pid}/exe`), pid: id.pid, offsetSeen: clocks.monotonic - before > OFFSET - 60 };
   } finally {
     await s.close();

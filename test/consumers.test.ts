@@ -1,0 +1,384 @@
+// Consumer verdicts (issue 15): the model's logic on made-up reports, the CLI flags, and the
+// agreement table: in each environment we can build here, nsprobe's prediction for every
+// installed consumer against what the real program does (exit status; for firejail, whether CMD
+// really ran in a pid namespace of its own). Agreement must be 100%.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CONSUMERS, evaluateConsumers, probesFor, consumerExitCode } from '../src/consumers.js';
+import { parseArgs } from '../src/cli.js';
+import { realHostContext, type HostContext } from '../src/host/hostfs.js';
+import type { ConsumerVerdict, Report } from '../src/model.js';
+import { validateReport } from '../src/report/validate.js';
+import { cli, NOBODY, ROOT, run } from './helpers/run.js';
+import { xmllintFile } from './helpers/xml.js';
+import { Parser } from 'tap-parser';
+
+function tapFailures(text: string): Promise<unknown[]> {
+  return new Promise((resolve) => {
+    const p = new Parser({ strict: true }, (results) => resolve(results.failures.filter((f) => f.tapError)));
+    p.end(text);
+  });
+}
+import { isRoot, missingTools, needRoot, needTools, REQUIRE_TOOLS, which } from './helpers/tools.js';
+
+// ---------- pure logic on made-up reports ----------
+
+function fakeHost(files: Record<string, string>, setuid: string[] = []): HostContext {
+  const real = realHostContext();
+  return {
+    ...real,
+    env: { PATH: '/nonexistent' },
+    fs: {
+      ...real.fs,
+      readFile: (p: string) => files[p] ?? null,
+      exists: (p: string) => p in files,
+      stat: (p: string) => (setuid.includes(p) ? { dev: 1, ino: 1, isFile: true, isDirectory: false, mode: 0o104755, uid: 0, gid: 0 } : null),
+    } as HostContext['fs'],
+  };
+}
+
+const PASSWD = 'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nnobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\n';
+
+function fakeReport(over: { euid?: number; failing?: Record<string, { code: string; stage?: string; gate?: string }>; gates?: Record<string, { status: string; value?: unknown }>; cgroup?: 'v2' | 'hybrid'; initial?: boolean } = {}): Report {
+  const nss = ['uts', 'ipc', 'pid', 'net', 'mnt', 'user', 'cgroup', 'time'] as const;
+  const probes = nss.flatMap((ns) =>
+    (['privileged', 'rootless'] as const).map((mode) => {
+      const id = `${ns}/${mode}`;
+      const f = over.failing?.[id];
+      return { id, probe: ns, namespace: ns, mode, status: f ? ('unsupported' as const) : ('pass' as const), durationMs: 1, assertions: [], ...(f ? { code: f.code, stage: (f.stage ?? 'clone') as 'clone', gate: f.gate ?? null, cause: `${f.code} at ${f.stage ?? 'clone'}` } : {}) };
+    }),
+  );
+  const gate = (id: string, status = 'ok', value: unknown = null) => ({ id, status: status as 'ok', value, affects: [], cause: id, remedy: '' });
+  const gates = [
+    gate('max_user_namespaces', 'ok', 1000),
+    gate('idmap_helpers', 'ok', { newuidmap: { path: '/usr/bin/newuidmap', setuidRoot: true }, newgidmap: { path: '/usr/bin/newgidmap', setuidRoot: true } }),
+    gate('proc_fully_visible', 'ok', []),
+    gate('userns_nesting', 'ok', 30),
+  ].map((g) => (over.gates?.[g.id] ? { ...g, status: over.gates[g.id]!.status as 'ok', value: over.gates[g.id]!.value ?? g.value } : g));
+  for (const [id, g] of Object.entries(over.gates ?? {})) if (!gates.some((x) => x.id === id)) gates.push({ ...gate(id, g.status, g.value ?? null) });
+  const euid = over.euid ?? 1000;
+  const initial = over.initial ?? true;
+  return {
+    schemaVersion: 1, tool: { name: 'nsprobe', version: '0' }, startedAt: new Date(0).toISOString(), durationMs: 1,
+    host: { hostname: 'h', kernel: { release: '6.1.0', version: '' }, distro: { id: 'debian', versionId: '12', name: 'Debian' }, arch: 'x86_64', euid, capSysAdmin: euid === 0, privileged: euid === 0 && initial, cgroupVersion: over.cgroup ?? 'v2', userNs: { initial, uidMap: null } },
+    gates, probes, summary: { pass: 0, fail: 0, unsupported: 0, error: 0 },
+    modes: [{ mode: 'privileged', status: euid === 0 ? 'run' : 'skipped', scope: '' }, { mode: 'rootless', status: 'run', scope: '' }],
+  } as Report;
+}
+
+const verdict = (vs: ConsumerVerdict[], id: string) => vs.find((v) => v.id === id)!;
+
+test('every consumer the issue names is in the model, with a command, a package and the line it prints on EPERM', (t) => {
+  for (const id of ['bwrap', 'bwrap-proc', 'flatpak', 'podman-unshare', 'podman-rootless', 'rootlesskit', 'runc-rootless', 'crun-rootless', 'nspawn', 'nspawn-userns', 'firejail', 'lxc-unprivileged', 'chromium', 'unshare'])
+    t.truthy(CONSUMERS.find((c) => c.id === id), id);
+  for (const c of CONSUMERS) t.truthy(c.command && c.package && c.errors.EPERM, c.id);
+});
+
+test('a user namespace refused with EPERM blocks bwrap with its own line; podman falls back on no subuid; root runs nspawn', (t) => {
+  const host = fakeHost({ '/etc/passwd': PASSWD, '/etc/subuid': '', '/etc/subgid': '' });
+  const ok = evaluateConsumers(fakeReport(), { host, lookup: false });
+  t.is(verdict(ok, 'bwrap').status, 'works');
+  t.is(verdict(ok, 'podman-unshare').status, 'degraded');
+  t.regex(verdict(ok, 'podman-unshare').warning!, /single mapping/);
+  t.is(verdict(ok, 'rootlesskit').status, 'blocked');
+  t.regex(verdict(ok, 'rootlesskit').error!, /No subuid ranges found for user 1000 \("alice"\)/);
+  t.regex(verdict(ok, 'rootlesskit').remedy!, /usermod --add-subuids .* alice/);
+  t.is(verdict(ok, 'nspawn').status, 'blocked');
+  t.is(verdict(ok, 'nspawn').error, 'Need to be root.');
+  t.deepEqual(verdict(ok, 'bwrap').for, { user: 'alice', uid: 1000, root: false });
+
+  const eperm = evaluateConsumers(fakeReport({ failing: { 'user/rootless': { code: 'EPERM', gate: 'unprivileged_userns_clone' } } }), { host, lookup: false });
+  t.is(verdict(eperm, 'bwrap').status, 'blocked');
+  t.regex(verdict(eperm, 'bwrap').error!, /No permissions to create new namespace/);
+  t.true(verdict(eperm, 'bwrap').restsOn.probes.some((p) => p.id === 'user/rootless' && p.status === 'unsupported'));
+  t.regex(verdict(eperm, 'unshare').error!, /unshare failed: Operation not permitted/);
+  t.is(verdict(eperm, 'chromium').status, 'blocked', 'without chrome-sandbox there is no fallback');
+  t.regex(verdict(eperm, 'chromium').error!, /No usable sandbox!/);
+  const withHelper = evaluateConsumers(fakeReport({ failing: { 'user/rootless': { code: 'EPERM', gate: 'unprivileged_userns_clone' } } }), { host: fakeHost({ '/etc/passwd': PASSWD }, ['/usr/lib/chromium/chrome-sandbox']), lookup: false });
+  t.is(verdict(withHelper, 'chromium').status, 'degraded', 'chromium falls back to its setuid sandbox');
+  t.regex(verdict(withHelper, 'chromium').fallback!, /chrome-sandbox/);
+  const seccomp = evaluateConsumers(fakeReport({ failing: { 'user/rootless': { code: 'EPERM', gate: 'seccomp' } } }), { host: fakeHost({ '/etc/passwd': PASSWD }, ['/usr/lib/chromium/chrome-sandbox']), lookup: false });
+  t.is(verdict(seccomp, 'chromium').status, 'blocked', 'a seccomp filter stops the setuid sandbox too');
+  t.regex(verdict(seccomp, 'chromium').error!, /Failed to move to new namespace/);
+
+  const root = evaluateConsumers(fakeReport({ euid: 0 }), { host, lookup: false });
+  t.is(verdict(root, 'nspawn').status, 'works');
+  t.is(verdict(root, 'podman-unshare').error, 'Error: please use unshare with rootless');
+  t.regex(verdict(root, 'chromium').error!, /Running as root without --no-sandbox/);
+  const asAlice = evaluateConsumers(fakeReport({ euid: 0 }), { host, asUser: 'alice', lookup: false });
+  t.is(verdict(asAlice, 'nspawn').status, 'blocked', '--as-user predicts for that user');
+});
+
+test('controls: a masked /proc blocks only proc mounters; hybrid cgroups block crun; AppArmor spares profiled paths; a nested userns blocks nspawn', (t) => {
+  const host = fakeHost({ '/etc/passwd': PASSWD, '/etc/subuid': 'alice:100000:65536\n', '/etc/subgid': 'alice:100000:65536\n' });
+  const masked = evaluateConsumers(fakeReport({ gates: { proc_fully_visible: { status: 'warn', value: ['/proc/kcore'] } } }), { host, lookup: false });
+  t.is(verdict(masked, 'bwrap').status, 'works');
+  t.is(verdict(masked, 'bwrap-proc').status, 'blocked');
+  t.regex(verdict(masked, 'bwrap-proc').error!, /Can't mount proc/);
+  t.is(verdict(masked, 'podman-unshare').status, 'works', 'with subuid ranges, no fallback');
+  const hybrid = evaluateConsumers(fakeReport({ cgroup: 'hybrid' }), { host, lookup: false });
+  t.is(verdict(hybrid, 'crun-rootless').status, 'blocked');
+  t.is(verdict(hybrid, 'runc-rootless').status, 'works');
+  const aa = evaluateConsumers(fakeReport({ failing: { 'user/rootless': { code: 'EPERM', stage: 'uid_map', gate: 'apparmor_userns' } }, gates: { apparmor_userns: { status: 'blocked' } } }), { host, lookup: false });
+  t.is(verdict(aa, 'bwrap').status, 'blocked');
+  t.regex(verdict(aa, 'bwrap').error!, /setting up uid map: Permission denied/);
+  t.regex(verdict(aa, 'bwrap').remedy!, /profile bwrap \/usr\/bin\/bwrap/);
+  t.is(verdict(aa, 'podman-unshare').status, 'works', '/usr/bin/podman has its own profile');
+  const inHome = evaluateConsumers(fakeReport({ failing: { 'user/rootless': { code: 'EPERM', stage: 'uid_map', gate: 'apparmor_userns' } }, gates: { apparmor_userns: { status: 'blocked' } } }), { host, lookup: false, binPaths: { 'podman-unshare': '/home/alice/bin/podman' } });
+  t.is(verdict(inHome, 'podman-unshare').status, 'blocked', 'a podman in $HOME has no profile');
+  t.regex(verdict(inHome, 'podman-unshare').remedy!, /profile podman-unshare \/home\/alice\/bin\/podman flags=\(unconfined\)/);
+  const nested = evaluateConsumers(fakeReport({ euid: 0, initial: false }), { host, lookup: false, measured: { ownMntSetns: false } });
+  t.is(verdict(nested, 'nspawn').status, 'blocked');
+  t.regex(verdict(nested, 'runc-rootless').error!, /failed to setns to host mntns/);
+  t.is(evaluateConsumers(fakeReport({ euid: 0, initial: false }), { host, lookup: false, measured: { ownMntSetns: true } }).find((v) => v.id === 'runc-rootless')!.status, 'works');
+  t.is(verdict(nested, 'firejail').status, 'blocked');
+  t.is(verdict(nested, 'bwrap').status, 'works');
+});
+
+test('--for resolves names and picks the probes; --require consumer:ID is split from probe requirements; bad names are one line', (t) => {
+  const o = parseArgs(['--for', 'podman,bwrap', '--require', 'consumer:podman-rootless,uts', '--out', 'x']);
+  t.deepEqual(o.consumers.for, ['podman-unshare', 'podman-rootless', 'bwrap', 'bwrap-proc']);
+  t.deepEqual(o.consumers.require, ['podman-rootless']);
+  t.deepEqual(o.require, [{ probe: 'uts', mode: null }]);
+  t.deepEqual(probesFor(['podman-unshare']).sort(), ['mnt', 'user']);
+  t.throws(() => parseArgs(['--for', 'nope']), { message: /unknown consumer 'nope'/ });
+  t.throws(() => parseArgs(['--require', 'consumer:nope']), { message: /unknown consumer 'nope'/ });
+  t.is(consumerExitCode([{ id: 'x', status: 'blocked' } as ConsumerVerdict], ['x']), 1);
+  t.is(consumerExitCode([{ id: 'x', status: 'degraded' } as ConsumerVerdict], ['x']), 0);
+  const bad = cli(['--for', 'nope']);
+  t.is(bad.status, 2);
+  t.regex(bad.stderr, /^nsprobe: unknown consumer 'nope'/);
+  t.notRegex(bad.stderr, /\n\s+at /);
+  const who = cli(['--for', 'bwrap', '--as-user', 'no-such-user-here']);
+  t.is(who.status, 2);
+  t.regex(who.stderr, isRoot ? /^nsprobe: --as-user: no user 'no-such-user-here' in \/etc\/passwd\n$/ : /^nsprobe: --as-user needs root/);
+  const list = cli(['consumers']);
+  t.is(list.status, 0);
+  for (const c of CONSUMERS) t.true(list.stdout.includes(c.id), c.id);
+});
+
+test('nsprobe --for runs only the probes those consumers rest on, prints their verdicts first, and writes them into every report', async (t) => {
+  const out = mkdtempSync('/tmp/nsprobe-cons-');
+  try {
+    const r = cli(['--for', 'bwrap,unshare', '--out', out]);
+    t.is(r.status, 0, r.stderr);
+    t.regex(r.stdout, /^(works|degraded|blocked) +bwrap: /);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as Report;
+    t.true(validateReport(report).ok);
+    t.deepEqual([...new Set(report.probes.map((p) => p.probe))].sort(), ['ipc', 'mnt', 'net', 'pid', 'user', 'uts']);
+    t.deepEqual(report.consumers!.map((v) => v.id), ['bwrap', 'bwrap-proc', 'unshare']);
+    t.regex(readFileSync(join(out, 'report.tap'), 'utf8'), /# consumer bwrap: /);
+    t.regex(readFileSync(join(out, 'junit.xml'), 'utf8'), /<testsuite name="consumers" tests="3"/);
+    for (const v of report.consumers!) t.regex(readFileSync(join(out, 'junit.xml'), 'utf8'), new RegExp(`<testcase classname="nsprobe.consumers" name="${v.id}"`));
+    const xsd = await xmllintFile(join(out, 'junit.xml'));
+    t.true(xsd.ok, xsd.output);
+    const tap = await tapFailures(readFileSync(join(out, 'report.tap'), 'utf8'));
+    t.deepEqual(tap, [], 'the consumer lines keep the TAP stream valid');
+    t.regex(readFileSync(join(out, 'report.md'), 'utf8'), /## Consumers \(for /);
+    t.regex(readFileSync(join(out, 'report.html'), 'utf8'), /<h2>Consumers \(for /);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+needRoot()('--require consumer:ID fails the exit code when that consumer is blocked (nspawn for nobody), passes when it works', (t) => {
+  const out = mkdtempSync('/tmp/nsprobe-cons-');
+  try {
+    const blocked = cli(['--for', 'nspawn', '--as-user', 'nobody', '--require', 'consumer:nspawn', '--out', out, '--format', 'json']);
+    t.is(blocked.status, 1, blocked.stdout + blocked.stderr);
+    const works = cli(['--for', 'unshare', '--require', 'consumer:unshare', '--out', out, '--format', 'json']);
+    t.is(works.status, 0, works.stdout + works.stderr);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+// ---------- agreement with the real programs ----------
+
+const SECCOMP = join(ROOT, 'build', 'Release', 'nsprobe-seccomp-exec');
+
+/** What each consumer's real run is (sh; $R = rootfs, $T = a private temp dir, HOME and XDG_RUNTIME_DIR in it). */
+const REAL: Record<string, string> = {
+  bwrap: 'bwrap --unshare-all --ro-bind / / --dev /dev true',
+  'bwrap-proc': 'bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true',
+  flatpak: 'bwrap --unshare-pid --unshare-ipc --unshare-net --ro-bind / / --proc /proc --dev /dev true',
+  unshare: 'unshare -Urpf --mount-proc true',
+  'podman-unshare': 'podman --root $T/st --runroot $T/rr --storage-driver vfs --events-backend none unshare true',
+  'podman-rootless': 'podman --root $T/st --runroot $T/rr --storage-driver vfs --cgroup-manager cgroupfs --events-backend none run --rm --rootfs $R --network none /bin/true',
+  rootlesskit: 'rootlesskit --state-dir $T/rk true',
+  'runc-rootless': `mkdir -p $T/b && cp -a $R $T/b/rootfs && cd $T/b && runc spec --rootless && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/' config.json && runc --root $T/runc run nsp-runc-$$; rc=$?; rmdir /sys/fs/cgroup/*/nsp-runc-$$ 2>/dev/null; exit $rc`,
+  'crun-rootless': `mkdir -p $T/b && cp -a $R $T/b/rootfs && cd $T/b && crun spec --rootless && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/' config.json && crun --root $T/crun run nsp-crun-$$`,
+  nspawn: 'cp -a $R $T/r && systemd-nspawn -q --register=no --keep-unit -D $T/r /bin/true',
+  'nspawn-userns': 'cp -a $R $T/r && systemd-nspawn -q --register=no --keep-unit -U -D $T/r /bin/true',
+  // Exit 0 is not enough: firejail can run CMD without a sandbox. CMD must see another pid namespace.
+  firejail: 'a=$(firejail --quiet --noprofile readlink /proc/self/ns/pid) || exit $?; b=$(readlink /proc/self/ns/pid); echo "pid ns inside $a, outside $b" >&2; [ -n "$a" ] && [ "$a" != "$b" ] || { echo "firejail ran CMD without a pid namespace" >&2; exit 99; }',
+  'lxc-unprivileged': 'lxc-usernsexec -- true',
+  // The namespace sandbox alone first (--disable-setuid-sandbox); if that fails, the default, which
+  // may use the setuid chrome-sandbox: then the real verdict is degraded.
+  chromium: `C="chromium --headless=new --disable-gpu --no-first-run --disable-background-networking --disable-component-update --disable-sync --dump-dom"
+    if $C --user-data-dir=$T/p1 --disable-setuid-sandbox 'data:text/html,<p>sandboxed</p>' >$T/o1 2>$T/e1 && grep -q sandboxed $T/o1; then exit 0; fi
+    cat $T/e1 >&2
+    if $C --user-data-dir=$T/p2 'data:text/html,<p>sandboxed</p>' >$T/o2 2>$T/e2 && grep -q sandboxed $T/o2; then echo 'nsprobe-real: degraded (setuid chrome-sandbox)' >&2; exit 0; fi
+    cat $T/e2 >&2; exit 1`,
+};
+const BINARY: Record<string, string> = { 'bwrap-proc': 'bwrap', flatpak: 'bwrap', 'podman-unshare': 'podman', 'podman-rootless': 'podman', 'runc-rootless': 'runc', 'crun-rootless': 'crun', nspawn: 'systemd-nspawn', 'nspawn-userns': 'systemd-nspawn', 'lxc-unprivileged': 'lxc-usernsexec' };
+const binOf = (id: string) => BINARY[id] ?? id;
+
+const SCRIPT = `#!/bin/sh
+# run-consumer BASE ID: one consumer's real run in a private temp dir, removed after.
+BASE=$1; R=$BASE/rootfs
+T=$(mktemp -d "$BASE/work/t.XXXXXX") || exit 98
+export HOME=$T XDG_RUNTIME_DIR=$T/run; mkdir -p "$XDG_RUNTIME_DIR"; chmod 700 "$XDG_RUNTIME_DIR"
+case "$2" in
+${Object.entries(REAL).map(([id, cmd]) => `${id}) ( ${cmd} ) ;;`).join('\n')}
+*) echo "unknown consumer $2" >&2; exit 97 ;;
+esac
+rc=$?
+# rootless podman leaves a pause process (catatonit) per user; end the one this run started.
+[ -f "$XDG_RUNTIME_DIR/libpod/tmp/pause.pid" ] && kill "$(cat "$XDG_RUNTIME_DIR/libpod/tmp/pause.pid")" 2>/dev/null
+chmod -R u+rwX "$T" 2>/dev/null; rm -rf "$T" 2>/dev/null
+exit $rc
+`;
+
+interface Env {
+  name: string;
+  /** argv prefix nsprobe runs under, and its extra flags. */
+  nsprobe: string[];
+  flags: string[];
+  /** argv prefix the real program runs under (the identity the prediction is for). */
+  real: string[];
+}
+
+function buildRootfs(base: string): void {
+  const r = join(base, 'rootfs');
+  for (const d of ['bin', 'usr', 'etc', 'proc', 'dev', 'sys', 'tmp']) mkdirSync(join(r, d), { recursive: true });
+  copyFileSync(which('busybox') ?? '/bin/busybox', join(r, 'bin', 'busybox'));
+  chmodSync(join(r, 'bin', 'busybox'), 0o755);
+  for (const a of ['sh', 'true', 'id', 'cat', 'ls', 'readlink']) symlinkSync('busybox', join(r, 'bin', a));
+  writeFileSync(join(r, 'etc', 'passwd'), 'root:x:0:0:root:/:/bin/sh\n');
+  writeFileSync(join(r, 'etc', 'group'), 'root:x:0:\n');
+}
+
+/** A bind mount over one /proc file, as container engines mask /proc/kcore, /proc/timer_list ...: /proc is then not fully visible. */
+const MASKABLE = ['/proc/timer_list', '/proc/kcore', '/proc/sched_debug', '/proc/keys'];
+function maskedProc(): string[] {
+  const f = MASKABLE.find((p) => spawnSync('test', ['-f', p]).status === 0) ?? '/proc/timer_list';
+  return ['unshare', '-m', 'sh', '-c', `mount --bind /dev/null ${f} && exec "$@"`, 'sh'];
+}
+
+const MAX0 = ['unshare', '-Ur', 'sh', '-c', 'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"', 'sh'];
+
+function matches(predicted: string | undefined, stderr: string): boolean | null {
+  if (!predicted || predicted.startsWith('(')) return null;
+  const piece = predicted.split(' ... ').sort((a, b) => b.length - a.length)[0]!;
+  const esc = piece.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/NNNN|\bN\b|DIR|UID|NAME/g, '.*');
+  return new RegExp(esc).test(stderr.replace(/\\"/g, '"'));
+}
+
+// What the table itself needs; each consumer's program is checked on its own (a missing one is a
+// row "not installed", and a failure under NSPROBE_REQUIRE_TOOLS=1).
+const TOOLS = ['busybox', 'setpriv', 'unshare', 'nsenter', 'useradd', 'userdel', 'newuidmap'];
+
+// Root is no tool: as a normal user the table skips, whatever NSPROBE_REQUIRE_TOOLS says.
+(isRoot ? needTools(missingTools(...TOOLS)) : needRoot())('agreement table: every prediction matches what the real program does, in every environment', (t) => {
+  t.timeout(900000);
+  const base = mkdtempSync('/tmp/nsprobe-consumers-');
+  chmodSync(base, 0o755);
+  mkdirSync(join(base, 'work'));
+  chmodSync(join(base, 'work'), 0o1777);
+  buildRootfs(base);
+  writeFileSync(join(base, 'run-consumer'), SCRIPT, { mode: 0o755 });
+  // A test user with subuid ranges (useradd adds them; userdel removes them): /etc/subuid is restored after.
+  const user = `nspc${process.pid % 100000}`;
+  const subBefore = [readFileSync('/etc/subuid', 'utf8'), readFileSync('/etc/subgid', 'utf8')];
+  const add = run(['useradd', '-M', '-d', '/nonexistent', '-s', '/usr/sbin/nologin', user]);
+  t.is(add.status, 0, add.stderr);
+  let uid = -1;
+  try {
+    uid = Number(run(['id', '-u', user]).stdout.trim());
+    const hasSub = readFileSync('/etc/subuid', 'utf8').split('\n').some((l) => l.startsWith(`${user}:`));
+    if (!hasSub) {
+      run(['usermod', '--add-subuids', '300000-365535', '--add-subgids', '300000-365535', user]);
+    }
+    const asUid = (u: number) => ['setpriv', `--reuid=${u}`, `--regid=${u}`, '--clear-groups'];
+    const envs: Env[] = [
+      { name: 'root', nsprobe: [], flags: [], real: [] },
+      { name: 'nobody (no subuid)', nsprobe: [], flags: ['--as-user', 'nobody'], real: NOBODY },
+      { name: `user with subuid`, nsprobe: [], flags: ['--as-user', user], real: asUid(uid) },
+      { name: 'root, seccomp filter', nsprobe: [SECCOMP], flags: [], real: [SECCOMP] },
+      { name: 'user, seccomp filter', nsprobe: [SECCOMP], flags: ['--as-user', user], real: [SECCOMP, ...asUid(uid)] },
+      { name: 'root, /proc masked', nsprobe: maskedProc(), flags: [], real: maskedProc() },
+      { name: 'user, /proc masked', nsprobe: maskedProc(), flags: ['--as-user', user], real: [...maskedProc(), ...asUid(uid)] },
+      { name: 'root of unshare -Ur', nsprobe: ['unshare', '-Ur'], flags: [], real: ['unshare', '-Ur'] },
+      { name: 'root of unshare -Urm (owns its mount ns)', nsprobe: ['unshare', '-Urm'], flags: [], real: ['unshare', '-Urm'] },
+      { name: 'root of unshare -Ur, max_user_namespaces=0', nsprobe: MAX0, flags: [], real: MAX0 },
+    ];
+    const missing = Object.keys(REAL).filter((id) => which(binOf(id)) === null);
+    if (missing.length && REQUIRE_TOOLS) t.fail(`NSPROBE_REQUIRE_TOOLS=1 but not installed: ${missing.map(binOf).join(', ')}`);
+    if (missing.length) t.log(`not installed, left out of the table: ${missing.map((id) => `${id} (${binOf(id)})`).join(', ')}`);
+    const ids = Object.keys(REAL).filter((id) => !missing.includes(id));
+    const rows: string[] = [];
+    let agree = 0;
+    let total = 0;
+    let msgs = 0;
+    let msgTotal = 0;
+    const disagreements: string[] = [];
+    for (const env of envs) {
+      const out = join(base, 'work', `report-${envs.indexOf(env)}`);
+      const r = run([...env.nsprobe, process.execPath, join(ROOT, 'dist', 'src', 'cli.js'), '--for', ids.join(','), ...env.flags, '--out', out, '--format', 'json', '--json'], { timeoutMs: 120000 });
+      t.true(r.status === 0 || r.status === 1, `${env.name}: nsprobe exit ${r.status}: ${r.stderr}`);
+      const report = JSON.parse(r.stdout) as Report;
+      for (const id of ids) {
+        const v = report.consumers!.find((x) => x.id === id)!;
+        const real = run([...env.real, join(base, 'run-consumer'), base, id], { timeoutMs: 90000 });
+        const ok = real.status === 0;
+        const predictedOk = v.status !== 'blocked';
+        // Where the run itself can tell a fallback (Chromium's setuid sandbox), degraded must match too.
+        const realDegraded = /nsprobe-real: degraded/.test(real.stderr);
+        const same = ok === predictedOk && (!realDegraded || v.status === 'degraded') && (id !== 'chromium' || !ok || realDegraded === (v.status === 'degraded'));
+        total++;
+        if (same) agree++;
+        else disagreements.push(`${env.name} / ${id}: predicted ${v.status} (${v.cause}), real exit ${real.status}: ${real.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+        let m = '';
+        if (v.status === 'blocked') {
+          const hit = matches(v.error, real.stderr);
+          if (hit !== null) {
+            msgTotal++;
+            if (hit) msgs++;
+            m = hit ? ' msg=' : ' msg!';
+          }
+        } else if (v.status === 'degraded' && v.warning) {
+          const hit = real.stderr.includes(v.warning.replace(/^WARN /, '').slice(0, 40));
+          msgTotal++;
+          if (hit) msgs++;
+          m = hit ? ' warn=' : ' warn!';
+        }
+        rows.push(`${env.name.padEnd(44)} ${id.padEnd(17)} predicted ${v.status.padEnd(8)} real ${realDegraded ? 'degraded' : `exit ${String(real.status).padEnd(4)}`} ${same ? 'agree' : 'DISAGREE'}${m}`);
+        if (m.endsWith('!')) rows.push(`    predicted line: ${v.error ?? v.warning}\n    real stderr: ${real.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+      }
+    }
+    t.log(`agreement table (environment x consumer: predicted vs real), for ${which('bwrap')} and friends:\n${rows.join('\n')}`);
+    t.log(`status agreement ${agree}/${total}; consumer's own line found in its output ${msgs}/${msgTotal}`);
+    t.deepEqual(disagreements, [], 'every prediction agrees with the real program');
+    t.is(msgs, msgTotal, "the line the model says the consumer prints is in its output, wherever it fails or warns");
+  } finally {
+    // End any process the test user's runs left (by pid), then remove the user and its ranges.
+    if (uid > 0)
+      for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+        try {
+          const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+          if (new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(st)) process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+    spawnSync('userdel', [user]);
+    const subAfter = [readFileSync('/etc/subuid', 'utf8'), readFileSync('/etc/subgid', 'utf8')];
+    if (subAfter[0] !== subBefore[0]) writeFileSync('/etc/subuid', subBefore[0]!);
+    if (subAfter[1] !== subBefore[1]) writeFileSync('/etc/subgid', subBefore[1]!);
+    spawnSync('chmod', ['-R', 'u+rwX', base]);
+    rmSync(base, { recursive: true, force: true });
+  }
+});

@@ -33,7 +33,7 @@ async function hostQueue(name: string, op: 'make' | 'remove'): Promise<number> {
   const s = await enter({ namespaces: [], mode: 'privileged', timeoutMs: 2000 });
   try {
     const r = op === 'make' ? await s.mqOpen(name, O_CREAT | O_EXCL | O_RDWR) : await s.mqUnlink(name);
-    return -r.errno;
+    return r.ok ? 0 : -r.errno;
   } finally {
     await s.close();
   }

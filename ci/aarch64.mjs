@@ -57,7 +57,8 @@ const gyp = JSON.parse(fs.readFileSync(join(ROOT, 'binding.gyp'), 'utf8'));
 const target = (name) => gyp.targets.find((t) => t.target_name === name);
 /** A target's flags as node-gyp gives them on arm64 (its own "conditions" for target_arch arm64). */
 function flagsOf(t, key) {
-  const own = t[key] ?? [];
+  // "<(module_root_dir)" is node-gyp's variable for the package root (the -include of native/glibc-floor.h).
+  const own = (t[key] ?? []).map((f) => f.replace('<(module_root_dir)', ROOT));
   const cond = (t.conditions ?? []).filter(([c]) => /target_arch\s*==\s*'arm64'/.test(c)).flatMap(([, v]) => v[key] ?? []);
   return [...own, ...cond];
 }

@@ -22,9 +22,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { NS_TYPES, type Mode, type NsType } from './model.js';
-import { CLONE, native } from './native.js';
+import { addonPath, CLONE, native } from './native.js';
 import { packageRoot } from './paths.js';
 import { enter } from './sandbox.js';
 
@@ -68,8 +68,9 @@ export function stats(ms: number[]): Stats {
 }
 
 function rawBinary(): string | null {
-  const p = join(packageRoot(), 'build', 'Release', 'nsprobe-rawbench');
-  return existsSync(p) ? p : null;
+  const dir = addonPath();
+  const p = dir ? join(dirname(dir), 'nsprobe-rawbench') : null;
+  return p && existsSync(p) ? p : null;
 }
 
 /** Runs the raw C loop; null when it is not built or the namespaces cannot be created. */

@@ -1,8 +1,8 @@
-// The typed surface of the native addon (build/Release/nsprobe.node). Only src/sandbox.ts and the
-// fuzz/bench entry points use it directly; probes go through Sandbox.
-import { existsSync } from 'node:fs';
+// The typed surface of the native addon. Only src/sandbox.ts and the fuzz/bench entry points use it
+// directly; probes go through Sandbox. Where the addon is: see addonCandidates().
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { packageRoot } from './paths.js';
 
 export interface NativeEnterSpec {
@@ -89,10 +89,58 @@ export interface NativeAddon {
 
 let addon: NativeAddon | undefined;
 
+/**
+ * 'glibc' or 'musl', from the C library this process has mapped (/proc/self/maps), so a musl host
+ * never loads a glibc binary: the same test as scripts/prebuild-select.mjs, which the install
+ * script uses (test/package.test.ts checks that they agree). LIBC=glibc|musl overrides.
+ */
+export function hostLibc(): 'glibc' | 'musl' {
+  if (process.env.LIBC === 'glibc' || process.env.LIBC === 'musl') return process.env.LIBC;
+  try {
+    const maps = readFileSync('/proc/self/maps', 'utf8');
+    if (/\/ld-musl-[^/\s]*\.so/.test(maps)) return 'musl';
+    if (/\/libc\.so\.6$/m.test(maps)) return 'glibc';
+  } catch {}
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return header?.glibcVersionRuntime ? 'glibc' : 'musl';
+}
+
+/**
+ * Where the addon may be, in order: a build from source (build/Release: the install script makes
+ * it when no prebuilt binary fits, npm run build in a checkout), then the package's prebuilt binary
+ * for this platform, architecture and libc (prebuilds/linux-x64/node.napi.glibc.node, the
+ * prebuildify layout). NSPROBE_PREBUILDS_ONLY=1 skips build/Release (to test the prebuilds).
+ */
+export function addonCandidates(root: string = packageRoot()): string[] {
+  const out: string[] = [];
+  if (process.env.NSPROBE_PREBUILDS_ONLY !== '1') out.push(join(root, 'build', 'Release', 'nsprobe.node'));
+  out.push(join(root, 'prebuilds', `${process.platform}-${process.arch}`, `node.napi.${hostLibc()}.node`));
+  return out;
+}
+
+/** The addon file native() loads, or null when there is none for this host. */
+export function addonPath(root?: string): string | null {
+  return addonCandidates(root).find((p) => existsSync(p)) ?? null;
+}
+
+/**
+ * A helper program built with the addon (nsprobe-serve, nsprobe-seccomp-exec, nsprobe-rawbench):
+ * next to the addon file, where the addon itself looks for nsprobe-serve.
+ */
+export function helperPath(name: 'nsprobe-serve' | 'nsprobe-seccomp-exec' | 'nsprobe-rawbench'): string {
+  const p = addonPath();
+  if (!p) throw new Error(noAddon());
+  return join(dirname(p), name);
+}
+
+function noAddon(): string {
+  return `the native addon for ${process.platform}-${process.arch} (${hostLibc()}) is missing (none of ${addonCandidates().join(', ')}): no prebuilt binary fits this host, so nsprobe must be built from source by its install script, which npm runs only when allowed: with g++, make and python3 installed, run npm install -g nsprobe --allow-scripts=nsprobe (in a checkout: npm ci or npm run build)`;
+}
+
 export function native(): NativeAddon {
   if (!addon) {
-    const path = join(packageRoot(), 'build', 'Release', 'nsprobe.node');
-    if (!existsSync(path)) throw new Error(`the native addon is not built (${path} is missing): run npm ci or npm run build`);
+    const path = addonPath();
+    if (!path) throw new Error(noAddon());
     addon = createRequire(import.meta.url)(path) as NativeAddon;
     // process.exit() skips the addon's environment cleanup: kill and reap on 'exit' too, or the
     // children die by their parent-death signal but stay zombies under a non-reaping init.

@@ -13,7 +13,11 @@ test('under a seccomp filter that denies namespace creation every probe is unsup
   t.is(r.status, 0, r.stderr);
   const rep = JSON.parse(r.stdout) as Report;
   t.is(rep.host.seccomp?.mode, 2);
-  t.is(rep.gates.find((g) => g.id === 'seccomp')?.status, 'warn');
+  // warn from files; blocked once clone returned the filter's signature, with that evidence
+  const g = rep.gates.find((x) => x.id === 'seccomp');
+  t.is(g?.status, 'blocked');
+  t.deepEqual(new Set((g?.evidence ?? []).map((e) => e.probe)), new Set(rep.probes.map((p) => p.id)), 'every blocked probe is evidence');
+  t.true((g?.evidence ?? []).filter((e) => e.stage !== 'request').every((e) => e.code === 'EPERM' || e.code === 'ENOSYS'));
   t.true(rep.probes.length >= 8);
   for (const p of rep.probes) {
     if (p.mode === 'privileged' && !isRoot) continue;

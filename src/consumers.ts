@@ -27,6 +27,7 @@ export type Blocker =
   | 'root' // the consumer refuses (or is not meant for) root
   | 'nobody' // the consumer refuses the user nobody
   | 'init-root' // needs root of the initial user namespace (not root of a container or of unshare -r)
+  | 'in-sandbox' // it sees no kernel thread (a pid namespace with its own /proc) and runs CMD unsandboxed
   | 'setns-mnt'; // root of a user namespace that does not own its mount namespace (unshare -r without -m)
 
 export interface ConsumerDef {
@@ -51,6 +52,10 @@ export interface ConsumerDef {
   userNsTry?: boolean;
   /** Needs root of the initial user namespace (setuid programs and systemd-nspawn). */
   needsInitialRoot?: boolean;
+  /** needsInitialRoot is also met by root of a user namespace whose uid map is `0 0 N`, N >= 65536. */
+  initRootOrFullMap?: boolean;
+  /** Takes a /proc without kernel threads for an existing sandbox and runs unsandboxed (firejail). */
+  detectsSandbox?: boolean;
   /** Mounts a fresh proc inside its user namespace (blocked by a masked /proc). */
   procMount?: boolean;
   /** Id maps: 'single' (its own uid only), 'subid' (newuidmap + /etc/subuid, required), 'subid-or-single' (falls back). */
@@ -123,7 +128,9 @@ export const CONSUMERS: readonly ConsumerDef[] = [
     binaries: ['bwrap'],
     command: 'bwrap --unshare-all --ro-bind / / --dev /dev true',
     runsAs: 'any',
-    namespaces: ['user', 'mnt', 'ipc', 'pid', 'uts', 'net'],
+    // --unshare-all includes --unshare-cgroup-try: "try" only skips a kernel without the type;
+    // a refused clone (max_cgroup_namespaces=0, seen here) still fails it with ENOSPC.
+    namespaces: ['user', 'mnt', 'ipc', 'pid', 'uts', 'net', 'cgroup'],
     userNsAsRoot: true,
     userNsTry: true,
     idmap: 'single',
@@ -136,7 +143,7 @@ export const CONSUMERS: readonly ConsumerDef[] = [
     binaries: ['bwrap'],
     command: 'bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true',
     runsAs: 'any',
-    namespaces: ['user', 'mnt', 'ipc', 'pid', 'uts', 'net'],
+    namespaces: ['user', 'mnt', 'ipc', 'pid', 'uts', 'net', 'cgroup'],
     userNsAsRoot: true,
     userNsTry: true,
     procMount: true,
@@ -193,6 +200,29 @@ export const CONSUMERS: readonly ConsumerDef[] = [
       'cgroup-hybrid': '# boot with the unified cgroup hierarchy (systemd.unified_cgroup_hierarchy=1 on the kernel command line), or\n# unmount the v1 controllers; crun 1.8 does not run containers on a hybrid layout',
     },
     assumes: 'the default network (slirp4netns) is not modelled: --network none',
+  },
+  {
+    // podman's default rootless network, slirp4netns (a tap device in the container's network
+    // namespace, fed from a user-mode stack outside), checked here with no port forwards so nothing
+    // leaves the machine. Run with runc: Debian 12's crun refuses hybrid cgroup layouts (see
+    // podman-rootless), and the network part is what this verdict is about.
+    id: 'podman-slirp4netns',
+    name: 'rootless podman run with its default network slirp4netns (runtime runc, local rootfs)',
+    package: 'podman runc slirp4netns uidmap',
+    binaries: ['podman', 'slirp4netns'],
+    command: 'podman --runtime runc run --rm --network slirp4netns --rootfs DIR /bin/true',
+    runsAs: 'user',
+    namespaces: ['user', 'mnt', 'pid', 'ipc', 'uts', 'net'],
+    procMount: true,
+    idmap: 'subid-or-single',
+    apparmorProfilePaths: ['/usr/bin/podman', '/usr/sbin/runc', '/usr/bin/slirp4netns'],
+    fallbacks: [{ on: ['subid', 'helper'], fallback: 'single id mapping', warning: 'WARN Using rootless single mapping into the namespace. This might break some images. Check /etc/subuid and /etc/subgid for adding sub*ids if not using a network user' }],
+    errors: {
+      ...PODMAN_ERRORS,
+      proc: 'error mounting "proc" to rootfs at "/proc": ... operation not permitted',
+      root: '(as root podman runs rootful, not rootless: predict for the user who will run it with --as-user NAME)',
+    },
+    assumes: 'slirp4netns is installed and /dev/net/tun can be opened in the container\'s network namespace (not probed)',
   },
   {
     id: 'rootlesskit',
@@ -305,6 +335,12 @@ export const CONSUMERS: readonly ConsumerDef[] = [
     runsAs: 'any',
     setuid: true,
     needsInitialRoot: true,
+    // Seen here: root of a user namespace that maps host root to itself over a full range (0 0
+    // 65536, as a container engine maps one) runs it sandboxed; root of unshare -r (0 0 1) does not.
+    initRootOrFullMap: true,
+    // Seen here: under a pid namespace with its own /proc (no kernel thread in sight) firejail says
+    // it is already in a sandbox and runs CMD without one, exit 0.
+    detectsSandbox: true,
     namespaces: ['mnt', 'pid', 'uts'],
     idmap: 'single',
     errors: {
@@ -313,9 +349,9 @@ export const CONSUMERS: readonly ConsumerDef[] = [
       EINVAL: 'Error clone: main.c:NNNN main: Invalid argument',
       'init-root': 'Peer N unexpectedly exited with status 1',
       nobody: 'Error: the user is not allowed to use Firejail.',
+      'in-sandbox': 'Warning: an existing sandbox was detected. CMD will run without any additional sandboxing features',
     },
     remedies: { nobody: '# firejail never lets the user nobody in (firejail-users(5)): run it as a real user, listed in /etc/firejail/firejail.users if that file exists' },
-    assumes: 'no existing-sandbox detection (firejail runs CMD unsandboxed, exit 0, when it sees no kernel thread among pids 1-10)',
   },
   {
     id: 'lxc-unprivileged',
@@ -511,6 +547,21 @@ function helpersOk(report: Report): boolean | null {
 export interface ConsumerMeasured {
   /** Whether this process may setns() into its own mount namespace (null: not measured). */
   ownMntSetns?: boolean | null;
+  /** A kernel thread is visible among pids 2-10 of this /proc. */
+  kernelThreads?: boolean | null;
+}
+
+function kernelThreadsVisible(): boolean | null {
+  for (let pid = 2; pid <= 10; pid++) {
+    try {
+      const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+      // "Kthread: 1" (Linux 6.x); older kernels: the kernel's thread spawner by name.
+      if (/^Kthread:\s+1$/m.test(st) || /^Name:\s+kthreadd$/m.test(st)) return true;
+    } catch {
+      // no such pid here
+    }
+  }
+  return false;
 }
 
 /**
@@ -518,9 +569,10 @@ export interface ConsumerMeasured {
  * namespace (unshare -r without -m), and then setns() into it is EPERM. Only measured there.
  */
 export function measureForConsumers(report: Report, who: ConsumerIdentity): ConsumerMeasured {
-  if (!who.root || report.host.userNs?.initial !== false) return { ownMntSetns: null };
+  const kernelThreads = kernelThreadsVisible();
+  if (!who.root || report.host.userNs?.initial !== false) return { ownMntSetns: null, kernelThreads };
   const r = spawnSync('nsenter', ['--mount=/proc/self/ns/mnt', 'true'], { timeout: 3000, stdio: 'ignore' });
-  return { ownMntSetns: r.error ? null : r.status === 0 };
+  return { ownMntSetns: r.error ? null : r.status === 0, kernelThreads };
 }
 
 export function evaluateConsumer(c: ConsumerDef, report: Report, who: ConsumerIdentity, ctx: HostContext, measured: ConsumerMeasured = {}, binPath?: string): Omit<ConsumerVerdict, 'installed'> {
@@ -533,7 +585,10 @@ export function evaluateConsumer(c: ConsumerDef, report: Report, who: ConsumerId
 
   if (c.runsAs === 'root' && !who.root) findings.push({ blocker: 'not-root', why: `${c.name} runs as root only; ${forWhom} is not root` });
   if (c.runsAs === 'user' && who.root) findings.push({ blocker: 'root', why: `${c.name} is run by a non-root user; as root it is not this consumer` });
-  const initialRoot = who.root ? report.host.privileged !== false : report.host.userNs?.initial !== false;
+  const fullMap = /^\s*0\s+0\s+(\d+)\s*$/m.exec(report.host.userNs?.uidMap ?? '');
+  const initialRoot = (who.root ? report.host.privileged !== false : report.host.userNs?.initial !== false) || (c.initRootOrFullMap === true && fullMap !== null && Number(fullMap[1]) >= 65536);
+  if (c.detectsSandbox && measured.kernelThreads === false)
+    findings.push({ blocker: 'in-sandbox', why: `${c.name} sees no kernel thread among pids 2-10 (a pid namespace with its own /proc), takes that for an existing sandbox and runs CMD without one`, remedy: '# run it where /proc shows the host\'s pid namespace (outside this container or pid namespace)' });
   if (c.needsInitialRoot && (who.root || c.setuid) && !initialRoot)
     findings.push({ blocker: 'init-root', why: `${c.name} needs root of the initial user namespace; this one is ${report.host.userNs?.initial === false ? 'a nested user namespace' : 'not it'} (uid map ${report.host.userNs?.uidMap ?? '?'})` });
   if (c.setnsOwnMnt && who.root && measured.ownMntSetns === false)
@@ -654,7 +709,7 @@ export function evaluateConsumer(c: ConsumerDef, report: Report, who: ConsumerId
   // The first blocker in the order the consumer meets them.
   // Namespaces are created first; then the id map is computed from /etc/subuid, then written;
   // crun checks the cgroup layout before it mounts the container's proc (seen here).
-  const ORDER: Blocker[] = ['not-root', 'root', 'nobody', 'init-root', 'EINVAL', 'EPERM', 'EACCES', 'ENOSPC', 'nesting', 'subid', 'helper', 'uid_map', 'setns-mnt', 'cgroup-hybrid', 'proc'];
+  const ORDER: Blocker[] = ['not-root', 'root', 'nobody', 'in-sandbox', 'init-root', 'EINVAL', 'EPERM', 'EACCES', 'ENOSPC', 'nesting', 'subid', 'helper', 'uid_map', 'setns-mnt', 'cgroup-hybrid', 'proc'];
   const order = [...(c.order ?? []), ...ORDER.filter((b) => !c.order?.includes(b))];
   hard.sort((a, b) => order.indexOf(a.blocker) - order.indexOf(b.blocker));
   const first = hard[0]!;

@@ -64,6 +64,14 @@ export interface ConsumerDef {
   setnsOwnMnt?: boolean;
   /** Blockers this consumer meets before the usual order (the first one decides what it prints). */
   order?: Blocker[];
+  /**
+   * Refusals it meets first, right after the identity checks (not-root, root, nobody), in this
+   * order: a refusal of `blocker` on one of the namespaces `ns`, and the line it prints then when
+   * that differs from errors[blocker].
+   */
+  early?: Array<{ blocker: Blocker; ns: NsType[]; error?: string }>;
+  /** What it prints, per blocker, as root of a user namespace where host root is not mapped (files owned by root show as nobody). */
+  errorsUnmappedRoot?: Partial<Record<Blocker, string>>;
   /** As root it maps a range of 65536 ids (systemd-nspawn -U), not just its own uid. */
   wideMapAsRoot?: boolean;
   /** Levels of user namespaces it nests (Chromium's probe: 2). */
@@ -305,6 +313,9 @@ export const CONSUMERS: readonly ConsumerDef[] = [
     needsInitialRoot: true,
     namespaces: ['mnt', 'pid', 'uts', 'ipc'],
     idmap: 'single',
+    // Seen here: its first clone makes the mount namespace, before anything that needs initial root.
+    early: [{ blocker: 'ENOSPC', ns: ['mnt'], error: 'clone() failed: No space left on device' }],
+    errorsUnmappedRoot: { 'init-root': 'Failed to read resource limit RLIMIT_NPROC of PID 1: Operation not permitted' },
     errors: { 'not-root': 'Need to be root.', 'init-root': 'Failed to mount sysfs (type sysfs) on DIR/sys (MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC ""): Operation not permitted', EPERM: 'clone() failed: Operation not permitted', ENOSPC: 'Failed to fork inner child: No space left on device', EINVAL: 'Failed to fork inner child: Invalid argument' },
     remedies: { 'not-root': 'sudo systemd-nspawn ...   # systemd-nspawn runs as root only' },
   },
@@ -321,8 +332,16 @@ export const CONSUMERS: readonly ConsumerDef[] = [
     procMount: true,
     idmap: 'single',
     wideMapAsRoot: true,
-    // Seen here: with max_user_namespaces=0 it fails on the limit first, whoever runs it.
-    order: ['ENOSPC'],
+    // Seen here: the mount namespace comes first (clone() failed), then the user namespace for the
+    // id-mapped mounts, before anything that needs initial root (max_uts/ipc/pid_namespaces=0 give
+    // the init-root line); in a chroot only the user namespace is refused.
+    early: [
+      { blocker: 'ENOSPC', ns: ['mnt'], error: 'clone() failed: No space left on device' },
+      { blocker: 'EPERM', ns: ['mnt'], error: 'clone() failed: Operation not permitted' },
+      { blocker: 'ENOSPC', ns: ['user'], error: 'Failed to set up ID mapped mounts: No space left on device' },
+      { blocker: 'EPERM', ns: ['user'], error: 'Failed to set up ID mapped mounts: Operation not permitted' },
+    ],
+    errorsUnmappedRoot: { 'init-root': 'Failed to read resource limit RLIMIT_NPROC of PID 1: Operation not permitted' },
     errors: { 'not-root': 'Need to be root.', 'init-root': 'Failed to set up ID mapped mounts: Operation not permitted', EPERM: 'clone() failed: Operation not permitted', ENOSPC: 'Failed to set up ID mapped mounts: No space left on device', EINVAL: 'Failed to fork inner child: Invalid argument', proc: 'Failed to mount proc (type proc) on /proc (MS_NOSUID|MS_NODEV|MS_NOEXEC ""): Operation not permitted' },
     remedies: { 'not-root': 'sudo systemd-nspawn -U ...   # systemd-nspawn runs as root only' },
   },
@@ -341,7 +360,11 @@ export const CONSUMERS: readonly ConsumerDef[] = [
     // Seen here: under a pid namespace with its own /proc (no kernel thread in sight) firejail says
     // it is already in a sandbox and runs CMD without one, exit 0.
     detectsSandbox: true,
-    namespaces: ['mnt', 'pid', 'uts'],
+    // Seen here: max_ipc_namespaces=0 stops its clone too, and a refused clone comes before the
+    // checks that need initial root.
+    namespaces: ['mnt', 'pid', 'uts', 'ipc'],
+    early: [{ blocker: 'ENOSPC', ns: ['mnt', 'pid', 'uts', 'ipc'] }, { blocker: 'EPERM', ns: ['mnt', 'pid', 'uts', 'ipc'] }],
+    errorsUnmappedRoot: { 'init-root': "firejail: util.c:NNNN: create_empty_dir_as_root: Assertion `s.st_uid == 0' failed." },
     idmap: 'single',
     errors: {
       EPERM: 'Error clone: main.c:NNNN main: Operation not permitted',
@@ -362,6 +385,8 @@ export const CONSUMERS: readonly ConsumerDef[] = [
     runsAs: 'user',
     namespaces: ['user', 'mnt'],
     idmap: 'subid',
+    // Seen here: it looks up the user's /etc/subuid range before it unshares anything.
+    order: ['subid'],
     errors: {
       EPERM: 'Operation not permitted - Failed to unshare mount and user namespace',
       ENOSPC: 'No space left on device - Failed to unshare mount and user namespace',
@@ -711,10 +736,16 @@ export function evaluateConsumer(c: ConsumerDef, report: Report, who: ConsumerId
   // crun checks the cgroup layout before it mounts the container's proc (seen here).
   const ORDER: Blocker[] = ['not-root', 'root', 'nobody', 'in-sandbox', 'init-root', 'EINVAL', 'EPERM', 'EACCES', 'ENOSPC', 'nesting', 'subid', 'helper', 'uid_map', 'setns-mnt', 'cgroup-hybrid', 'proc'];
   const order = [...(c.order ?? []), ...ORDER.filter((b) => !c.order?.includes(b))];
-  hard.sort((a, b) => order.indexOf(a.blocker) - order.indexOf(b.blocker));
+  const LEAD: Blocker[] = ['not-root', 'root', 'nobody'];
+  const earlyOf = (f: Finding) => c.early?.findIndex((e) => e.blocker === f.blocker && e.ns.some((ns) => f.probe?.startsWith(`${ns}/`))) ?? -1;
+  const rank = (f: Finding) => (LEAD.includes(f.blocker) ? LEAD.indexOf(f.blocker) : earlyOf(f) >= 0 ? 10 + earlyOf(f) : 100 + order.indexOf(f.blocker));
+  hard.sort((a, b) => rank(a) - rank(b));
   const first = hard[0]!;
+  const earlyError = earlyOf(first) >= 0 ? c.early![earlyOf(first)]!.error : undefined;
+  const hostRootUnmapped = who.root && report.host.userNs?.initial === false && !/^\s*0\s+0\s/m.test(report.host.userNs?.uidMap ?? '0 0 ');
+  const unmappedError = hostRootUnmapped ? c.errorsUnmappedRoot?.[first.blocker] : undefined;
   const fellBack = tried && tried.on.includes(first.blocker) && tried.failsWith;
-  const error = ((fellBack ? tried.failsWith : undefined) ?? (privileged ? c.errorsAsRoot?.[first.blocker] : undefined) ?? c.errors[first.blocker] ?? '').replace('{uid}', String(who.uid)).replace('{user}', who.user) || undefined;
+  const error = ((fellBack ? tried.failsWith : undefined) ?? earlyError ?? unmappedError ?? (privileged ? c.errorsAsRoot?.[first.blocker] : undefined) ?? c.errors[first.blocker] ?? '').replace('{uid}', String(who.uid)).replace('{user}', who.user) || undefined;
   return { ...base, status: 'blocked', blocker: first.blocker, ...(error ? { error } : {}), cause: `for ${forWhom}: ${real.map((f) => f.why).join('; ')}`, remedy: remedyOf(c, real, apparmorRemedy, path) };
 }
 

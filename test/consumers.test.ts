@@ -229,7 +229,8 @@ const REAL: Record<string, string> = {
   nspawn: 'cp -a --no-preserve=ownership $R $T/r && systemd-nspawn -q --register=no --keep-unit -D $T/r /bin/true',
   'nspawn-userns': 'cp -a --no-preserve=ownership $R $T/r && systemd-nspawn -q --register=no --keep-unit -U -D $T/r /bin/true',
   // Exit 0 is not enough: firejail can run CMD without a sandbox. CMD must see another pid namespace.
-  firejail: 'a=$(firejail --quiet --noprofile readlink /proc/self/ns/pid) || exit $?; b=$(readlink /proc/self/ns/pid); echo "pid ns inside $a, outside $b" >&2; [ -n "$a" ] && [ "$a" != "$b" ] || { echo "firejail ran CMD without a pid namespace" >&2; exit 99; }',
+  // Not --quiet: that would hide the warning it prints when it takes the place for a sandbox.
+  firejail: 'firejail --noprofile readlink /proc/self/ns/pid >$T/fj || exit $?; a=$(grep "^pid:" $T/fj); b=$(readlink /proc/self/ns/pid); echo "pid ns inside $a, outside $b" >&2; [ -n "$a" ] && [ "$a" != "$b" ] || { echo "firejail ran CMD without a pid namespace" >&2; exit 99; }',
   'lxc-unprivileged': 'lxc-usernsexec -- true',
   // The namespace sandbox alone first (--disable-setuid-sandbox); if that fails, the default, which
   // may use the setuid chrome-sandbox: then the real verdict is degraded.

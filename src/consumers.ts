@@ -184,6 +184,9 @@ export const CONSUMERS: readonly ConsumerDef[] = [
     apparmorProfilePaths: ['/usr/bin/podman'],
     fallbacks: [{ on: ['subid', 'helper'], fallback: 'single id mapping', warning: 'WARN Using rootless single mapping into the namespace. This might break some images. Check /etc/subuid and /etc/subgid for adding sub*ids if not using a network user' }],
     errors: { ...PODMAN_ERRORS, root: 'Error: please use unshare with rootless' },
+    // Seen here (podman 4.3) as root of a user namespace made by a user: it does not get as far as
+    // its rootless check; its runtime, owned by an unmapped host root, is not usable.
+    errorsUnmappedRoot: { root: 'Error: default OCI runtime "crun" not found: invalid argument' },
   },
   {
     id: 'podman-rootless',

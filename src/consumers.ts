@@ -399,7 +399,34 @@ export const CONSUMERS: readonly ConsumerDef[] = [
       uid_map: 'Failed to write id mapping for child process',
       root: '(as root lxc runs privileged containers: predict for the user who will run it with --as-user NAME)',
     },
-    assumes: 'lxc-start also needs a delegated cgroup and lxc-user-nic for veth networking; not modelled',
+    assumes: 'a whole container is lxc-start (its own verdict, lxc-start)',
+  },
+  {
+    // Seen here (LXC 5.0): an unprivileged container starts without any delegated cgroup (it
+    // skips the hierarchies the user cannot write: no limits then) and without a bridge when its
+    // config asks for no network device (lxc.net.0.type = empty: a network namespace with lo only).
+    id: 'lxc-start',
+    name: 'unprivileged LXC container (lxc-start -F, local rootfs, lxc.net.0.type = empty)',
+    package: 'lxc uidmap',
+    binaries: ['lxc-start'],
+    command: 'lxc-start -F -P DIR -n NAME   # config: lxc.idmap = u 0 SUBUID 65536 (and g), lxc.net.0.type = empty, lxc.mount.auto = proc:mixed sys:ro',
+    runsAs: 'user',
+    namespaces: ['user', 'mnt', 'pid', 'uts', 'ipc', 'net', 'cgroup'],
+    procMount: true,
+    idmap: 'subid',
+    errors: {
+      // Seen here (LXC 5.0.2): its first user namespace is for the id-mapped setup; the ids come from
+      // the config, so without a subuid range newuidmap refuses the range written there.
+      EPERM: 'Operation not permitted - Failed to unshare new user namespace',
+      ENOSPC: 'No space left on device - Failed to unshare new user namespace',
+      EINVAL: 'Invalid argument - Failed to unshare new user namespace',
+      subid: 'newuidmap failed to write mapping "newuidmap: uid range ... not allowed"',
+      helper: 'Failed to write id mapping for child process',
+      uid_map: 'Failed to write id mapping for child process',
+      proc: 'Operation not permitted - Failed to mount "proc" on "DIR/proc"',
+      root: '(as root lxc-start runs a privileged container: predict for the user who will run it with --as-user NAME)',
+    },
+    assumes: 'no cgroup limits (hierarchies the user cannot write are skipped) and no network device (veth through lxc-user-nic is not modelled)',
   },
   {
     id: 'chromium',

@@ -72,7 +72,7 @@ function fakeReport(over: { euid?: number; failing?: Record<string, { code: stri
 const verdict = (vs: ConsumerVerdict[], id: string) => vs.find((v) => v.id === id)!;
 
 test('every consumer the issue names is in the model, with a command, a package and the line it prints on EPERM', (t) => {
-  for (const id of ['bwrap', 'bwrap-proc', 'flatpak', 'podman-unshare', 'podman-rootless', 'podman-slirp4netns', 'rootlesskit', 'runc-rootless', 'crun-rootless', 'nspawn', 'nspawn-userns', 'firejail', 'lxc-unprivileged', 'chromium', 'unshare'])
+  for (const id of ['bwrap', 'bwrap-proc', 'flatpak', 'podman-unshare', 'podman-rootless', 'podman-slirp4netns', 'rootlesskit', 'runc-rootless', 'crun-rootless', 'nspawn', 'nspawn-userns', 'firejail', 'lxc-unprivileged', 'lxc-start', 'chromium', 'unshare'])
     t.truthy(CONSUMERS.find((c) => c.id === id), id);
   for (const c of CONSUMERS) t.truthy(c.command && c.package && c.errors.EPERM, c.id);
 });
@@ -232,6 +232,12 @@ const REAL: Record<string, string> = {
   // Not --quiet: that would hide the warning it prints when it takes the place for a sandbox.
   firejail: 'firejail --noprofile readlink /proc/self/ns/pid >$T/fj || exit $?; a=$(grep "^pid:" $T/fj); b=$(readlink /proc/self/ns/pid); echo "pid ns inside $a, outside $b" >&2; [ -n "$a" ] && [ "$a" != "$b" ] || { echo "firejail ran CMD without a pid namespace" >&2; exit 99; }',
   'lxc-unprivileged': 'lxc-usernsexec -- true',
+  // A whole unprivileged container from the local rootfs, ids from the caller's /etc/subuid range,
+  // no network device (nothing to bridge), /bin/true as its init. The container's root (a subuid)
+  // must reach the rootfs through the private temp dir: 711. Its log is copied to stderr (it cannot open /dev/stderr when that is a pipe).
+  'lxc-start': `u=$(id -un); s=$(awk -F: -v u="$u" '$1 == u { print $2; exit }' /etc/subuid); g=$(awk -F: -v u="$u" '$1 == u { print $2; exit }' /etc/subgid)
+    chmod 711 $T && mkdir -p $T/lxc/c && cp -a --no-preserve=ownership $R $T/lxc/c/rootfs && printf '%s\\n' "lxc.uts.name = c" "lxc.rootfs.path = dir:$T/lxc/c/rootfs" "lxc.idmap = u 0 \${s:-100000} 65536" "lxc.idmap = g 0 \${g:-100000} 65536" "lxc.net.0.type = empty" "lxc.mount.auto = proc:mixed sys:ro" "lxc.init.cmd = /bin/true" > $T/lxc/c/config
+    lxc-start -F -P $T/lxc -n c -l ERROR -o $T/lxc.log; rc=$?; cat $T/lxc.log >&2; exit $rc`,
   // The namespace sandbox alone first (--disable-setuid-sandbox); if that fails, the default, which
   // may use the setuid chrome-sandbox: then the real verdict is degraded.
   chromium: `C="chromium --headless=new --disable-gpu --no-first-run --disable-background-networking --disable-component-update --disable-sync --dump-dom"
@@ -242,7 +248,7 @@ const REAL: Record<string, string> = {
 };
 const BINARY: Record<string, string[]> = {
   'bwrap-proc': ['bwrap'], flatpak: ['bwrap'], 'podman-unshare': ['podman'], 'podman-rootless': ['podman', 'crun'], 'podman-slirp4netns': ['podman', 'runc', 'slirp4netns'],
-  'runc-rootless': ['runc'], 'crun-rootless': ['crun'], nspawn: ['systemd-nspawn'], 'nspawn-userns': ['systemd-nspawn'], 'lxc-unprivileged': ['lxc-usernsexec'],
+  'runc-rootless': ['runc'], 'crun-rootless': ['crun'], nspawn: ['systemd-nspawn'], 'nspawn-userns': ['systemd-nspawn'], 'lxc-unprivileged': ['lxc-usernsexec'], 'lxc-start': ['lxc-start'],
 };
 const binsOf = (id: string) => BINARY[id] ?? [id];
 
@@ -432,7 +438,7 @@ const TOOLS = ['busybox', 'setpriv', 'unshare', 'nsenter', 'useradd', 'userdel',
           m = hit ? ' warn=' : ' warn!';
         }
         table.push(`${p.id.padEnd(30)} ${id.padEnd(18)} predicted ${v.status.padEnd(8)} real ${realDegraded ? 'degraded' : `exit ${String(real.status).padEnd(4)}`} ${same ? 'agree' : 'DISAGREE'}${m}`);
-        if (m.endsWith('!')) table.push(`    predicted line: ${v.error ?? v.warning}\n    real stderr: ${tail(real.stderr)}`);
+        if (m.endsWith('!')) table.push(`    predicted line: ${v.error ?? v.warning}\n    real stderr: ${tail(real.stderr)}\n    ${real.stderr.split('\n').filter((l) => /error/i.test(l)).slice(0, 4).join('\n    ')}`);
       }
     }
     t.log(`environments: ${usable.length} of ${all.length}${notBuilt.length ? `; not built here: ${notBuilt.map(([p, why]) => `${p.id} (${why})`).join(', ')}` : ''}`);

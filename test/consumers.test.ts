@@ -136,6 +136,22 @@ test('controls: a masked /proc blocks only proc mounters; hybrid cgroups block c
   t.is(evaluateConsumers(fakeReport({ euid: 0, initial: false }), { host, lookup: false, measured: { ownMntSetns: true } }).find((v) => v.id === 'runc-rootless')!.status, 'works');
   t.is(verdict(nested, 'firejail').status, 'blocked');
   t.is(verdict(nested, 'bwrap').status, 'works');
+  // firejail: root of a namespace mapping host root over a full range runs it (control: 0 0 1 does not);
+  // a /proc without kernel threads makes it run CMD unsandboxed (control: with them it works).
+  const wide = fakeReport({ euid: 0, initial: false });
+  wide.host.userNs = { initial: false, uidMap: '0 0 65536' };
+  t.is(verdict(evaluateConsumers(wide, { host, lookup: false, measured: { ownMntSetns: true, kernelThreads: true } }), 'firejail').status, 'works');
+  const narrow = fakeReport({ euid: 0, initial: false });
+  narrow.host.userNs = { initial: false, uidMap: '0 0 1' };
+  t.is(verdict(evaluateConsumers(narrow, { host, lookup: false, measured: { ownMntSetns: true, kernelThreads: true } }), 'firejail').status, 'blocked');
+  const pidns = evaluateConsumers(fakeReport({ euid: 0 }), { host, lookup: false, measured: { kernelThreads: false } });
+  t.is(verdict(pidns, 'firejail').status, 'blocked');
+  t.regex(verdict(pidns, 'firejail').error!, /an existing sandbox was detected/);
+  t.is(verdict(evaluateConsumers(fakeReport({ euid: 0 }), { host, lookup: false, measured: { kernelThreads: true } }), 'firejail').status, 'works');
+  // bwrap --unshare-all needs a cgroup namespace (control: flatpak's bwrap call makes none).
+  const noCg = evaluateConsumers(fakeReport({ euid: 0, failing: { 'cgroup/privileged': { code: 'ENOSPC' }, 'cgroup/rootless': { code: 'ENOSPC' } } }), { host, lookup: false });
+  t.is(verdict(noCg, 'bwrap').status, 'blocked');
+  t.is(verdict(noCg, 'flatpak').status, 'works');
 });
 
 test('--for resolves names and picks the probes; --require consumer:ID is split from probe requirements; bad names are one line', (t) => {

@@ -282,6 +282,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const before = residue ? await residue.snapshot({ exclude: [out] }) : null;
   checkOutputDir(out); // before any probe: one mkdir per component, no link another user planted
   const host = realHostContext();
+  const programs = cons.prefetch(host); // consumer programs' --version, beside the probes
   const facts = collectHostFacts(withDeadline(host, HOST_FACTS_DEADLINE_MS)); // every read is bounded; all of them together too
   const notes: string[] = [];
   // Both modes unless one is asked for; the runner skips privileged mode once, with the reason,
@@ -332,6 +333,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   // The handlers stay while the reports are written: a signal then lets the writing finish (a
   // few ms), so the folder holds every report or none, never a temporary file.
+  await programs;
   cons.evaluate(report, host);
   let files: string[];
   try {

@@ -4,7 +4,7 @@
 // verdict per consumer. The prediction never depends on the program being installed; when it is,
 // its path and version are noted. Every prediction is checked against the real program by
 // test/consumers.test.ts.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import type { ConsumerVerdict, Gate, Mode, NsType, ProbeResult, Report } from './model.js';
 import type { HostContext } from './host/hostfs.js';
@@ -471,26 +471,86 @@ function gateBlocker(g: Gate): Blocker {
   return 'EPERM';
 }
 
-function findProgram(names: string[], env: Record<string, string | undefined>): { path: string; version: string | null } | null {
+const VERSION_ENV = { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', LANG: 'C' };
+
+/** `PROG --version`'s first non-empty line (120 characters at most). */
+function versionLine(out: string): string | null {
+  return out.split('\n').find((l) => l.trim())?.trim().slice(0, 120) ?? null;
+}
+
+/**
+ * Versions already asked, by path: a program several consumers use (bwrap, podman, crun,
+ * systemd-nspawn) runs once per process, and prefetchPrograms() asks them all while the probes run.
+ */
+const versions = new Map<string, string | null>();
+
+function programPath(names: readonly string[], env: Record<string, string | undefined>): string | null {
   const dirs = [...(env.PATH ?? '').split(':'), '/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'].filter(Boolean);
   for (const name of names)
     for (const d of dirs) {
       const p = `${d}/${name}`;
       try {
         accessSync(p, constants.X_OK);
+        return p;
       } catch {
         continue;
       }
-      let version: string | null = null;
-      try {
-        const out = execFileSync(p, ['--version'], { timeout: 3000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', LANG: 'C' } });
-        version = out.split('\n').find((l) => l.trim())?.trim().slice(0, 120) ?? null;
-      } catch {
-        version = null;
-      }
-      return { path: p, version };
     }
   return null;
+}
+
+function findProgram(names: string[], env: Record<string, string | undefined>): { path: string; version: string | null } | null {
+  const p = programPath(names, env);
+  if (!p) return null;
+  if (!versions.has(p)) {
+    let version: string | null = null;
+    try {
+      version = versionLine(execFileSync(p, ['--version'], { timeout: 3000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: VERSION_ENV }));
+    } catch {
+      version = null;
+    }
+    versions.set(p, version);
+  }
+  return { path: p, version: versions.get(p)! };
+}
+
+/** `--version` runs still going; killed if the process exits first (Ctrl-C during a run). */
+const running = new Set<ChildProcess>();
+
+/**
+ * Starts `--version` of every installed consumer program (or of those in `only`) at once, without
+ * waiting: they run beside the probes instead of one after another after them. Resolves when all
+ * have answered (exit 0: the first line; otherwise, or after 3 s, no version), as findProgram would.
+ */
+export function prefetchPrograms(env: Record<string, string | undefined>, only?: readonly string[] | null): Promise<void> {
+  const list = only ? CONSUMERS.filter((c) => only.includes(c.id)) : CONSUMERS;
+  const paths = new Set(list.map((c) => programPath(c.binaries, env)).filter((p): p is string => !!p && !versions.has(p)));
+  if (paths.size && running.size === 0) process.once('exit', () => running.forEach((c) => c.kill('SIGKILL')));
+  return Promise.all(
+    [...paths].map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          let out = '';
+          let child: ChildProcess;
+          try {
+            child = spawn(p, ['--version'], { stdio: ['ignore', 'pipe', 'ignore'], env: VERSION_ENV, timeout: 3000 });
+          } catch {
+            return resolve();
+          }
+          running.add(child);
+          child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+            if (out.length < 65536) out += d;
+          });
+          const done = (version: string | null) => {
+            running.delete(child);
+            if (!versions.has(p)) versions.set(p, version);
+            resolve();
+          };
+          child.once('error', () => done(null));
+          child.once('close', (code) => done(code === 0 ? versionLine(out) : null));
+        }),
+    ),
+  ).then(() => undefined);
 }
 
 function subidFor(ctx: HostContext, who: ConsumerIdentity): { subuid: boolean; subgid: boolean } {
@@ -809,6 +869,8 @@ export function listConsumers(args: readonly string[]): number {
 
 export function consumerRun(a: ConsumerArgs): {
   probes: string[] | null;
+  /** Starts the programs' --version runs (call before the probes; await before evaluate). */
+  prefetch(host: HostContext): Promise<void>;
   evaluate(report: Report, host: HostContext): void;
   verdictsFirst(report: Report): string;
   exitCode(report: Report): number;
@@ -831,6 +893,7 @@ export function consumerRun(a: ConsumerArgs): {
   const wanted = a.for ?? (a.require.length ? a.require : null);
   return {
     probes: a.for ? probesFor(a.for) : null,
+    prefetch: (host) => prefetchPrograms(host.env, wanted ? [...new Set([...(a.for ?? []), ...a.require])] : null),
     evaluate(report, host) {
       report.consumers = evaluateConsumers(report, { host, asUser: a.asUser, ...(wanted ? { only: [...new Set([...(a.for ?? []), ...a.require])] } : {}) });
     },

@@ -1,4 +1,4 @@
-// Bundles the compiled CLI (dist/src/cli.js, from tsc) into dist/bin/cli.js, the program `bin` and
+// Bundles the compiled CLI (its entry dist/src/nsprobe.js, from tsc) into dist/bin/nsprobe.js, which `bin` and
 // `npm run probe` start: Node resolving, reading and linking ~40 modules one by one cost a run
 // about a quarter of its CPU (issue 14, "the suite near its floor"). merge, with ajv, and the
 // residue check are chunks of their own, loaded only when asked for. dist/src/ stays as tsc wrote
@@ -12,7 +12,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist', 'bin');
 rmSync(outdir, { recursive: true, force: true }); // no chunk of an older build stays
 await build({
-  entryPoints: { cli: join(root, 'dist', 'src', 'cli.js') },
+  entryPoints: { nsprobe: join(root, 'dist', 'src', 'nsprobe.js') },
   bundle: true,
   splitting: true,
   format: 'esm',

@@ -227,7 +227,7 @@ export interface SuiteBench {
   nodeFloorCpuMs: number;
   /** The probes with the highest median duration, slowest first. */
   slowest: { id: string; medianMs: number }[];
-  /** Which program was timed (dist/bin/cli.js, the bundle `bin` runs, when it is built). */
+  /** Which program was timed (dist/bin/nsprobe.js, the bundle `bin` runs, when it is built). */
   cli: string;
 }
 
@@ -265,8 +265,8 @@ function timeProcess(argv: string[], tick: number): { ms: number; rssKiB: number
  */
 export function benchSuite(runs: number): SuiteBench {
   const root = packageRoot();
-  const bundle = join(root, 'dist', 'bin', 'cli.js');
-  const cli = existsSync(bundle) ? bundle : join(root, 'dist', 'src', 'cli.js');
+  const bundle = join(root, 'dist', 'bin', 'nsprobe.js');
+  const cli = existsSync(bundle) ? bundle : join(root, 'dist', 'src', 'nsprobe.js');
   const out = mkdtempSync(join(tmpdir(), 'nsprobe-bench-'));
   const tick = clockTick();
   const suite: ReturnType<typeof timeProcess>[] = [];

@@ -26,7 +26,7 @@ import {
   summaryLine,
 } from './common.js';
 import type { CauseGroup } from './common.js';
-import { duplicateWarnings, matrixFootnotes, runDescription } from './matrix.js';
+import { duplicateWarnings, groupLine, matrixFootnotes, runDescription } from './matrix.js';
 import type { Matrix } from './matrix.js';
 import { consumerHtml } from './consumers.js';
 
@@ -251,11 +251,25 @@ function columnGroups(columns: readonly string[]): Array<{ probe: string; ids: A
 
 const MODE_SHORT: Record<string, string> = { privileged: 'priv', rootless: 'rootless' };
 
+/** The groups as radio buttons ("3,112 hosts: all pass"); choosing one shows only its rows (CSS :has, no script). */
+function groupFilter(m: Matrix): string[] {
+  if (m.groups.length < 2) return m.groups.map((g) => `<p class="groups">${esc(groupLine(g))}</p>`);
+  const rules = m.groups.map((_, i) => `body:has(#g-${i + 1}:checked) .matrix tbody tr:not(.g-${i + 1}) { display: none; }`);
+  const items = [
+    `<li><label><input type="radio" name="group" id="g-0" checked> all ${m.hosts.length.toLocaleString('en-US')} host runs</label></li>`,
+    ...m.groups.map((g, i) => `<li><label><input type="radio" name="group" id="g-${i + 1}"> ${esc(groupLine(g))}</label></li>`),
+  ];
+  return [`<style>${rules.join('\n')}</style>`, '<h2>Hosts with the same verdicts</h2>', `<ul class="groups">${items.join('')}</ul>`];
+}
+
 export function renderMatrixHtml(m: Matrix): string {
   const { notes, noteFor } = matrixFootnotes(m);
   const groups = columnGroups(m.columns);
   const head1 = `<tr><th class="host" rowspan="2">Host</th>${groups.map((g) => `<th colspan="${g.ids.length}">${esc(g.probe)}</th>`).join('')}</tr>`;
   const head2 = `<tr>${groups.flatMap((g) => g.ids.map((c) => `<th title="${attr(c.id)}">${esc(MODE_SHORT[c.mode] ?? c.mode)}</th>`)).join('')}</tr>`;
+  // Groups of hosts with the same verdicts, each a radio button that filters the rows by CSS alone (no script).
+  const groupOf = new Map<string, number>();
+  m.groups.forEach((g, i) => g.hosts.forEach((label) => groupOf.set(label, i + 1)));
   const rows = m.hosts.map((h) => {
     // The label is "<hostname> (<distro>, <kernel>)[ #n]": show the hostname bold, then who ran it and on what.
     const repeat = h.label.match(/ #\d+$/)?.[0] ?? '';
@@ -272,13 +286,14 @@ export function renderMatrixHtml(m: Matrix): string {
         return statusTd(cell.status, `${esc(cell.status)} <a href="#note-${note.n}">[${note.n}]</a>${skipped}`, note.cause, first);
       }),
     );
-    return `<tr><th class="host" title="${attr(h.label)}">${esc(h.hostname)}${esc(repeat)}${who}</th>${cells.join('')}</tr>`;
+    return `<tr class="g-${groupOf.get(h.label) ?? 0}"><th class="host" title="${attr(h.label)}">${esc(h.hostname)}${esc(repeat)}${who}</th>${cells.join('')}</tr>`;
   });
   const matrixTable = ['<div class="scroll">', '<table class="matrix">', `<thead>${head1}${head2}</thead>`, '<tbody>', ...rows, '</tbody>', '</table>', '</div>'].join('\n');
   const body = [
     '<h1>nsprobe matrix</h1>',
     `<p class="muted">${m.hosts.length} host run(s), generated ${esc(m.generatedAt)}</p>`,
     ...duplicateWarnings(m).map((w) => `<p class="warning">warning: ${esc(w)}</p>`),
+    ...groupFilter(m),
     matrixTable,
   ];
   if (notes.length) {

@@ -8,6 +8,8 @@ export const MATRIX_SCHEMA_VERSION = 1;
 
 export interface MatrixCell {
   status: ProbeStatus;
+  /** How long the probe took on this host (JUnit `time`). */
+  durationMs?: number;
   /** Checks of this probe that were skipped (absent when none). */
   skipped?: number;
   cause?: string;
@@ -93,7 +95,7 @@ export function uniqueLabels(labels: readonly string[]): string[] {
 }
 
 function cellOf(p: Report['probes'][number]): MatrixCell {
-  const cell: MatrixCell = { status: p.status };
+  const cell: MatrixCell = { status: p.status, durationMs: p.durationMs };
   const skipped = p.assertions.filter((a) => a.status === 'skipped').length;
   if (skipped) cell.skipped = skipped;
   if (p.status === 'pass') return cell;

@@ -262,7 +262,9 @@ function groupSummary(modes: readonly Mode[], verdicts: MatrixGroup['verdicts'],
     if (!g) byKey.set(key, (g = { mode: mode ?? 'other', status: v.status, gate: v.gate, probes: [] }));
     g.probes.push(probe);
   }
-  for (const g of byKey.values()) {
+  // Per mode, privileged first, then by how many probes.
+  const sorted = [...byKey.values()].sort((a, b) => MODES.indexOf(a.mode as Mode) - MODES.indexOf(b.mode as Mode) || b.probes.length - a.probes.length);
+  for (const g of sorted) {
     const what = g.probes.length <= 3 ? g.probes.join(', ') : plural(g.probes.length, 'probe');
     parts.push(`${g.mode}: ${what} ${g.status}${g.gate ? ` (${g.gate})` : ''}`);
   }

@@ -17,7 +17,7 @@ import { missingTools, needTools } from './helpers/tools.js';
 const CLI = resolve(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
 
 function tmp(t: { teardown(fn: () => void): void }): string {
-  const d = mkdtempSync(join(tmpdir(), 'nsprobe-fleet-'));
+  const d = mkdtempSync(join(tmpdir(), 'nsprobe-test-fleet-'));
   t.teardown(() => rmSync(d, { recursive: true, force: true }));
   return d;
 }

@@ -19,7 +19,7 @@ import { CHROMIUM, openBrowser } from './helpers/browser.js';
 import { missingTools, needTools } from './helpers/tools.js';
 
 function tmp(t: { teardown(fn: () => void): void }): string {
-  const d = mkdtempSync(join(tmpdir(), 'nsprobe-fleet-merge-'));
+  const d = mkdtempSync(join(tmpdir(), 'nsprobe-test-fleet-merge-'));
   t.teardown(() => rmSync(d, { recursive: true, force: true }));
   return d;
 }

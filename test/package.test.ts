@@ -29,7 +29,7 @@ interface Versions {
 }
 const check = (await import(join(ROOT, 'scripts', 'prebuild-check.mjs'))) as { symbolVersions(p: string): Versions; describeOver(v: Versions): string[]; FLOOR: Record<string, string> };
 
-const tmp = mkdtempSync(join(tmpdir(), 'nsprobe-package-'));
+const tmp = mkdtempSync(join(tmpdir(), 'nsprobe-test-package-'));
 test.after.always(() => rmSync(tmp, { recursive: true, force: true }));
 const out = join(tmp, 'prebuilds');
 let built: { status: number | null; stdout: string; stderr: string } | null = null;

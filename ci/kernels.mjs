@@ -75,36 +75,48 @@ export function expected(sid, mode) {
   const deepUserns = /^(join|nesting|identity)\/privileged$/; // they create user namespaces below the privileged sandbox
   const maxRules = (types) =>
     types.flatMap((n) => [[new RegExp(`^${n}/rootless$`), `max_${n}_namespaces`], ...(mode === 'root' ? [[new RegExp(`^${n}/privileged$`), `max_${n}_namespaces`]] : [])]);
-  const none = { blocks: [], skips: [] };
+  const none = { blocks: [], skips: [], gates: [] };
   switch (sid) {
     case 'baseline':
-    case 'procmask':
       return none;
+    case 'procmask':
+      // nothing is unsupported: the probes that mount a fresh proc inside a user namespace (refused:
+      // /proc is not fully visible) or set a sysctl inside (refused: read-only /proc/sys) skip those checks
+      return {
+        blocks: [],
+        skips: [[/^(pid|mnt|join)\/rootless$/, 'proc_fully_visible'], [/^net-veth\//, 'proc_sys_readonly']],
+        gates: ['proc_fully_visible', 'proc_sys_readonly'],
+      };
     case 'userns0':
       // the limit is charged in the initial user namespace: root cannot create one either
       return mode === 'root'
-        ? { blocks: [[rootless, 'max_user_namespaces'], [/^user\/privileged$/, 'max_user_namespaces']], skips: [[deepUserns, 'max_user_namespaces']] }
-        : { blocks: [[rootless, 'max_user_namespaces']], skips: [] };
+        ? { blocks: [[rootless, 'max_user_namespaces'], [/^user\/privileged$/, 'max_user_namespaces']], skips: [[deepUserns, 'max_user_namespaces']], gates: ['max_user_namespaces'] }
+        : { blocks: [[rootless, 'max_user_namespaces']], skips: [], gates: ['max_user_namespaces'] };
     case 'uuc0':
       // root (CAP_SYS_ADMIN in the initial namespace) may still create a user namespace, but not one
       // nested below it (no CAP_SYS_ADMIN there in the initial namespace): nesting's user depth is 1.
       // Rootless mode runs as an unprivileged uid also when root starts nsprobe.
       return mode === 'root'
-        ? { blocks: [[rootless, 'unprivileged_userns_clone']], skips: [[/^nesting\/privileged$/, 'unprivileged_userns_clone']] }
-        : { blocks: [[rootless, 'unprivileged_userns_clone']], skips: [] };
+        ? { blocks: [[rootless, 'unprivileged_userns_clone']], skips: [[/^nesting\/privileged$/, 'unprivileged_userns_clone']], gates: ['unprivileged_userns_clone'] }
+        : { blocks: [[rootless, 'unprivileged_userns_clone']], skips: [], gates: ['unprivileged_userns_clone'] };
     case 'mnt0+net0':
-      return { blocks: maxRules(['mnt', 'net']), skips: [] };
+      return { blocks: maxRules(['mnt', 'net']), skips: [], gates: ['max_mnt_namespaces', 'max_net_namespaces'] };
     default: {
       const n = /^(\w+)0$/.exec(sid)?.[1];
-      return n ? { blocks: maxRules([n]), skips: [] } : none;
+      return n ? { blocks: maxRules([n]), skips: [], gates: [`max_${n}_namespaces`] } : none;
     }
   }
 }
 
 /** Compares a guest report with its scenario's declared verdicts: mismatches (empty = as expected) and a one-line summary. */
 export function checkScenario(sid, mode, report) {
-  const { blocks, skips } = expected(sid, mode);
+  const { blocks, skips, gates: mustBlock } = expected(sid, mode);
   const mismatches = [];
+  for (const id of mustBlock) {
+    const g = report.gates.find((x) => x.id === id);
+    if (g?.status !== 'blocked') mismatches.push(`gate ${id} is ${g?.status ?? 'missing'}, expected blocked`);
+    else if (!g.remedy) mismatches.push(`gate ${id} is blocked without a remedy`);
+  }
   const blocked = new Map();
   for (const p of report.probes) {
     const rule = blocks.find(([re]) => re.test(p.id));

@@ -642,8 +642,12 @@ function parse(argv) {
       return Number(v);
     };
     const all = values.all ?? false;
-    const kernels = (values.kernels ?? (all ? ALL_KERNELS : DEFAULT_KERNELS).join(',')).split(',').map((s) => s.trim()).filter(Boolean);
-    if (kernels.length === 0) throw new UsageError('--kernels is empty');
+    const specs = (values.kernels ?? (all ? ALL_KERNELS : DEFAULT_KERNELS).join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+    if (specs.length === 0) throw new UsageError('--kernels is empty');
+    // KERNEL@s1/s2: that kernel with those scenarios (overrides --scenarios for it)
+    const kernels = specs.map((s) => s.split('@')[0]);
+    const perKernel = specs.map((s) => (s.includes('@') ? s.split('@')[1].split('/').filter(Boolean) : null));
+    for (const sc of perKernel.flat().filter(Boolean)) if (!SCENARIOS[sc]) throw new UsageError(`--kernels: scenario '${sc}' is not one of ${Object.keys(SCENARIOS).join(', ')}`);
     const scenarios = values.scenarios === undefined ? null : values.scenarios.split(',').map((s) => s.trim()).filter(Boolean);
     if (scenarios && scenarios.length === 0) throw new UsageError('--scenarios is empty');
     for (const sc of scenarios ?? []) if (!SCENARIOS[sc]) throw new UsageError(`--scenarios: '${sc}' is not one of ${Object.keys(SCENARIOS).join(', ')}`);
@@ -660,6 +664,7 @@ function parse(argv) {
       check: values.check ?? false,
       all,
       scenarios,
+      perKernel,
       aptDir: path.join(path.dirname(path.resolve(values.cache ?? path.join(ROOT, '.cache/kernels'))), 'apt'),
     };
   } catch (e) {
@@ -669,7 +674,8 @@ function parse(argv) {
 
 const HELP = `usage: node ci/kernels.mjs [--kernels LIST] [--out DIR] [--timeout SECONDS] [--cache DIR]
                            [--memory MIB] [--cpus N] [--only PROBES] [--no-host]
-  --kernels  comma-separated: ${Object.keys(ALIASES).join(', ')} or linux-image-* package names
+  --kernels  comma-separated: ${Object.keys(ALIASES).join(', ')} or linux-image-* package names;
+             KERNEL@s1/s2 runs that kernel with those scenarios only
              (default ${DEFAULT_KERNELS.join(',')})
   --out      reports and matrix (default reports/kernels)
   --timeout  per kernel, boot to poweroff (default 600); a hung guest is killed and reported
@@ -780,7 +786,7 @@ async function main(argv) {
   }
   opts.busybox = tools.busybox;
   for (const [ki, k] of kernels.entries()) {
-    const sids = opts.scenarios ?? (opts.all ? allScenarios(ki, kernels.length) : DEFAULT_SCENARIOS);
+    const sids = opts.perKernel[ki] ?? opts.scenarios ?? (opts.all ? allScenarios(ki, kernels.length) : DEFAULT_SCENARIOS);
     fs.rmSync(path.join(opts.out, k.tag), { recursive: true, force: true });
     let carries = null; // does this kernel have kernel.unprivileged_userns_clone (Debian's patch)? learnt from its first boot
     for (const sid of sids) {

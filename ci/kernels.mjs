@@ -358,6 +358,8 @@ export function fetchKernel(k, cache) {
       fs.rmSync(dl, { recursive: true, force: true });
     }
   }
+  // merged-/usr packages (trixie) ship usr/lib/modules only; depmod -b and modprobe -d look in lib/modules
+  if (!fs.existsSync(path.join(dir, 'lib')) && fs.existsSync(path.join(dir, 'usr/lib/modules'))) fs.symlinkSync('usr/lib', path.join(dir, 'lib'));
   const modRoot = ['lib/modules', 'usr/lib/modules'].map((p) => path.join(dir, p)).find((p) => fs.existsSync(p));
   const release = modRoot && fs.readdirSync(modRoot).find((r) => fs.existsSync(path.join(dir, 'boot', `vmlinuz-${r}`)));
   if (!release) throw new Error(`${dir}: no boot/vmlinuz-<release> with lib/modules/<release> (not a kernel image package?)`);
@@ -807,6 +809,14 @@ async function main(argv) {
         kern.label = `${/^(\d+\.\d+)/.exec(kern.release)?.[1] ?? kern.release} ${k.suite}${/-rt-/.test(k.pkg) ? ' rt' : /-cloud-/.test(k.pkg) ? '' : ' generic'}, ${scenario.name}`;
         log(`[${name}] booting ${kern.release} (${k.pkg} ${k.version}, ${k.suite}) as "${kern.label}", timeout ${opts.timeout} s`);
         res = await bootKernel(kern, tools, opts, work, dest);
+        if (res.outcome === 'failed' && res.stages.length === 0 && /Kernel panic/.test(readOr(path.join(work, 'console.log')))) {
+          // seen once with 6.12.95 (bookworm-backports) under TCG: a list-corruption BUG in virtio_pci's init, before /init ran
+          const first = `${res.reason.slice(0, 200)}`;
+          fs.renameSync(path.join(work, 'console.log'), path.join(dest, 'console-panic-1.log'));
+          log(`[${name}] the kernel panicked before /init ran (console-panic-1.log); booting once more`);
+          res = await bootKernel(kern, tools, opts, work, dest);
+          res.retried = `first boot panicked before /init: ${first}`;
+        }
         Object.assign(res, { scenario: sid, scenarioName: scenario.name, label: kern.label, suite: k.suite, config: kern.config });
         res.kernelConfig = await configGate(kern.config).catch((e) => ({ status: 'unknown', cause: e.message }));
         const uuc = res.stages.find((st) => st.stage === 'sysctl' && st.arg.startsWith('kernel/unprivileged_userns_clone='));

@@ -44,7 +44,8 @@ export const ALIASES = {
 export const PRIVATE_SUITES = ['bullseye', 'bookworm-backports', 'trixie'];
 export const DEFAULT_KERNELS = ['6.1', '6.1-cloud', '6.12-cloud', '6.12-rt'];
 /** --all: one kernel per suite and flavour that matters, 5.10 through the newest any suite offers (cloud: smallest, fastest to boot). */
-export const ALL_KERNELS = ['5.10-cloud', '6.1-cloud', 'bpo-cloud', '6.12-cloud', 'trixie-cloud'];
+// bpo-cloud (6.12.95, bookworm-backports) is left out: under TCG here it crashed in early boot 3 times of 3 (docs/kernels.md, Findings)
+export const ALL_KERNELS = ['5.10-cloud', '6.1-cloud', '6.12-cloud', 'trixie-cloud'];
 
 // ---------- scenarios: a host configuration set at boot, with the verdicts it must produce ----------
 
@@ -549,7 +550,7 @@ async function bootKernel(kern, tools, opts, work, dest) {
     if (!fs.existsSync(sock)) throw new Error(`virtiofsd did not start (see ${path.join(work, 'virtiofsd.log')})`);
     const mem = `${opts.memory}M`;
     const args = [
-      '-accel', 'tcg', '-nic', 'none', '-cpu', 'max', '-smp', String(opts.cpus), '-m', mem,
+      '-accel', 'tcg', '-nic', 'none', '-cpu', opts.qemuCpu, '-smp', String(opts.cpus), '-m', mem,
       '-object', `memory-backend-memfd,id=mem,size=${mem},share=on`, '-numa', 'node,memdev=mem',
       '-chardev', `socket,id=vfs,path=${sock}`, '-device', 'vhost-user-fs-pci,chardev=vfs,tag=hostroot',
       '-kernel', kern.vmlinuz, '-initrd', initrd,
@@ -633,6 +634,7 @@ function parse(argv) {
         'no-host': { type: 'boolean' },
         check: { type: 'boolean' },
         all: { type: 'boolean' },
+        'qemu-cpu': { type: 'string', value: 'a QEMU CPU model' },
         scenarios: { type: 'string', value: 'scenarios' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -667,6 +669,7 @@ function parse(argv) {
       all,
       scenarios,
       perKernel,
+      qemuCpu: values['qemu-cpu'] ?? 'max',
       aptDir: path.join(path.dirname(path.resolve(values.cache ?? path.join(ROOT, '.cache/kernels'))), 'apt'),
     };
   } catch (e) {
@@ -686,6 +689,7 @@ const HELP = `usage: node ci/kernels.mjs [--kernels LIST] [--out DIR] [--timeout
   --no-host  do not run nsprobe on this host too
   --scenarios comma-separated: ${Object.keys(SCENARIOS).join(', ')} (default baseline; with --all: every
              kernel gets baseline, userns0, uuc0, procmask, the max_<type>=0 ones spread over the kernels)
+  --qemu-cpu QEMU's -cpu (default max)
   --all      every kernel (${ALL_KERNELS.join(',')}) x the scenarios above
   --check    only check (and install when root) the tools, exit 0 or 3
 `;

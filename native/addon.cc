@@ -13,6 +13,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -163,6 +165,22 @@ void kill_box(Box* b, int sig) {
   if (b->pid > 0 && !b->reaped) kill(b->pid, sig);
 }
 
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+// Node made itself a child subreaper (setSubreaper, the CLI does): a grandchild whose parent died
+// first is then our child. Reaps it through its pidfd if so (never another process of that pid).
+void reap_adopted(Box* b) {
+  if (b->is_child || b->pidfd < 0) return;
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  while (syscall(SYS_waitid, P_PIDFD, b->pidfd, &si, WEXITED | WNOHANG | __WALL, nullptr) < 0 && errno == EINTR) {
+  }
+}
+
+bool g_subreaper = false;
+
 // Waits up to ms for the process to exit (and reaps it when it is our child). True when gone.
 bool wait_gone(Box* b, long ms) {
   if (b->reaped) return true;
@@ -187,6 +205,7 @@ bool wait_gone(Box* b, long ms) {
       struct pollfd p = {b->pidfd, POLLIN, 0};
       int pr = poll(&p, 1, (int)(left > 50 ? 50 : left));
       if (pr > 0 && !b->is_child) {
+        reap_adopted(b);
         b->reaped = true;
         return true;
       }
@@ -1168,6 +1187,8 @@ void close_ready(uv_poll_t* h, int status, int events) {
     pid_t r = waitpid(w->box->pid, &st, WNOHANG | __WALL);
     if (r == 0) return;  // not yet reapable: keep waiting
     if (r == w->box->pid) w->box->status = st;
+  } else {
+    reap_adopted(w->box.get());
   }
   w->box->reaped = true;
   waiter_finish(w, [&](Napi::Env env, Napi::Promise::Deferred& d) { d.Resolve(close_result(env, w->box, w->killed)); });
@@ -1322,16 +1343,82 @@ Napi::Value NetlinkOp(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, (double)r);
 }
 
+// As a subreaper, the orphans of killed servers (grandchildren that died by their parent-death
+// signal) are our children: reap every child that has exited, and wait up to ms for those still
+// dying, so none is handed on to init (or the caller's subreaper) as a zombie. Only at exit (or
+// when no child_process may be running): it reaps any child. Returns how many it reaped.
+int reap_orphans(long ms) {
+  long now = now_ms(), deadline = now + ms, idle_until = now + 20;
+  int n = 0;
+  for (;;) {
+    int st;
+    pid_t r = waitpid(-1, &st, WNOHANG | __WALL);
+    if (r > 0) {
+      n++;
+      idle_until = now_ms() + 20;  // more may be on their way out
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    now = now_ms();
+    // ECHILD: no child left. Children that stay alive (one still being entered, another
+    // program's) are not waited for past 20 ms without a new orphan.
+    if (r < 0 || now >= deadline || now >= idle_until) return n;
+    usleep(1000);
+  }
+}
+
+// setSubreaper(on): PR_SET_CHILD_SUBREAPER, so that orphaned grandchildren come to us (and are
+// reaped at exit) instead of to init. Returns whether it is on.
+Napi::Value SetSubreaper(const Napi::CallbackInfo& info) {
+  bool on = info.Length() < 1 || info[0].ToBoolean().Value();
+  if (prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) == 0) g_subreaper = on;
+  return Napi::Boolean::New(info.Env(), g_subreaper);
+}
+
+// setNofile(n): raises the soft RLIMIT_NOFILE to n (at most the hard limit; never lowers it).
+// Returns {soft, hard} after the change (Node has no setrlimit).
+Napi::Value SetNofile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && info.Length() > 0 && info[0].IsNumber()) {
+    rlim_t want = (rlim_t)info[0].As<Napi::Number>().Int64Value();
+    if (want > rl.rlim_max) want = rl.rlim_max;
+    if (want > rl.rlim_cur) {
+      struct rlimit nl = {want, rl.rlim_max};
+      if (setrlimit(RLIMIT_NOFILE, &nl) == 0) rl = nl;
+    }
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("soft", rl.rlim_cur == RLIM_INFINITY ? -1.0 : (double)rl.rlim_cur);
+  o.Set("hard", rl.rlim_max == RLIM_INFINITY ? -1.0 : (double)rl.rlim_max);
+  return o;
+}
+
+// mqUnlink(name): mq_unlink(3) in Node's own IPC namespace (the host's): 0 or -errno. Sync, so
+// a hurried exit (second signal) can remove the host queue a probe made.
+Napi::Value MqUnlink(const Napi::CallbackInfo& info) {
+  std::string name = info.Length() > 0 ? info[0].ToString().Utf8Value() : "";
+  const char* n = name.c_str();
+  if (*n == '/') n++;
+  long r = syscall(SYS_mq_unlink, n);
+  return Napi::Number::New(info.Env(), r < 0 ? -(double)errno : 0.0);
+}
+
 // At environment teardown (process exit, worker end): kill and reap every open child, so a
 // Node process that exits with sandboxes open leaves nothing behind.
-void Cleanup(void*) {
+void CleanupWithin(long ms) {
   std::map<uint32_t, std::shared_ptr<Box>> boxes;
   {
     std::lock_guard<std::mutex> lk(g_mu);
     boxes.swap(g_boxes);
   }
   for (auto& kv : boxes) kill_box(kv.second.get(), SIGKILL);
-  for (auto& kv : boxes) wait_gone(kv.second.get(), 2000);
+  long deadline = now_ms() + ms;  // one deadline for all (a box per wait made a hurried exit 2 s)
+  for (auto& kv : boxes) {
+    long left = deadline - now_ms();
+    wait_gone(kv.second.get(), left > 0 ? left : 0);
+  }
+  if (g_subreaper) reap_orphans(500);
   if (t_unpin) {
     uv_timer_stop(t_unpin);
     uv_close((uv_handle_t*)t_unpin, [](uv_handle_t* h) { delete (uv_timer_t*)h; });
@@ -1340,8 +1427,11 @@ void Cleanup(void*) {
   unpin_all();
 }
 
+void Cleanup(void*) { CleanupWithin(2000); }
+
+// shutdown(ms?): kill every open child and wait up to ms (default 2000) for all of them.
 Napi::Value Shutdown(const Napi::CallbackInfo& info) {
-  Cleanup(nullptr);
+  CleanupWithin(info.Length() > 0 && info[0].IsNumber() ? (long)info[0].As<Napi::Number>().Int64Value() : 2000);
   return info.Env().Undefined();
 }
 
@@ -1368,6 +1458,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openPids", Napi::Function::New(env, OpenPids));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("netlink", Napi::Function::New(env, NetlinkOp));
+  exports.Set("setSubreaper", Napi::Function::New(env, SetSubreaper));
+  exports.Set("setNofile", Napi::Function::New(env, SetNofile));
+  exports.Set("mqUnlink", Napi::Function::New(env, MqUnlink));
   napi_add_env_cleanup_hook(env, Cleanup, nullptr);
   return exports;
 }

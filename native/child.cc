@@ -231,6 +231,10 @@ void nsp_child_signals(bool handlers_cleared) {
   }
   uint64_t empty = 0;
   rsys4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&empty, 0, 8);
+  // A process group of our own: Ctrl-C (and a hang-up) on the terminal signals its foreground
+  // group, and sandboxes in Node's group died of that SIGINT before Node's handler ran, so the
+  // interrupted probes read as `error`. Node's handler stops them (issue 13, Ctrl-C).
+  rsys2(SYS_setpgid, 0, 0);
 }
 
 // Stage A: created without namespaces. Waits to be moved into a cgroup, drops to an
@@ -390,7 +394,37 @@ struct Ctx {
   int pass_fd;              // fd to pass back with SCM_RIGHTS, or -1
   int cpu;                  // the CPU we are pinned to, -1 unknown, -2 spread (natural mask)
   uint64_t natural[16];     // the mask to take when told to spread
+  // Processes OP_FORK made, so that leaving reaps them (issue 14.5: a grandchild that exited
+  // before this server stayed a zombie, handed to init when the server left: 12 per run as root).
+  // Negative: made without a parent-death signal (it is meant to outlive us: not killed).
+  int kids[64];
+  int nkids;
 };
+
+// Forgets a child OP_WAIT reaped (its pid may be reused).
+void forget_kid(Ctx& x, long pid) {
+  for (int i = 0; i < x.nkids; i++)
+    if (x.kids[i] == pid || x.kids[i] == -pid) {
+      x.kids[i] = x.kids[--x.nkids];
+      return;
+    }
+}
+
+// Before the server leaves: the children that would die with it anyway (parent-death signal) are
+// killed and reaped now, and every child that has already exited is reaped, so none reaches init
+// (or a subreaper) as a zombie. A child made without the death signal is left to live.
+void reap_kids(Ctx& x) {
+  for (int i = 0; i < x.nkids; i++)
+    if (x.kids[i] > 0) rsys2(SYS_kill, x.kids[i], SIGKILL);
+  int st;
+  for (int i = 0; i < x.nkids; i++)
+    if (x.kids[i] > 0)
+      while (rsys4(SYS_wait4, x.kids[i], (long)&st, __WALL, 0) == -EINTR) {
+      }
+  x.nkids = 0;
+  while (rsys4(SYS_wait4, -1, (long)&st, WNOHANG | __WALL, 0) > 0) {
+  }
+}
 
 inline long err(Ctx& x, int sys, long r) {
   if (r < 0) {
@@ -720,6 +754,7 @@ void op_fork(Ctx& x) {
     err(x, SC_FORK, pid);
   } else {
     x.rep->n[0] = pid;
+    if (x.nkids < (int)(sizeof x.kids / sizeof x.kids[0])) x.kids[x.nkids++] = no_deathsig ? -(int)pid : (int)pid;
   }
   if (mode == 0) {
     rsys1(SYS_close, sv[1]);
@@ -744,6 +779,7 @@ void op_wait(Ctx& x) {
       return;
     }
     if (r > 0 || ms <= 0) {
+      if (r > 0 && !(options & WNOWAIT) && (WIFEXITED(status) || WIFSIGNALED(status))) forget_kid(x, r);
       x.rep->n[0] = r;
       x.rep->n[1] = status;
       return;
@@ -1070,6 +1106,7 @@ int nsp_serve(int sock, int cpu, const uint64_t* natural) {
   r_memcpy(x.natural, natural, sizeof x.natural);
   for (int i = 0; i < 16; i++) x.slots[i] = -1;
   x.pass_fd = -1;
+  x.nkids = 0;
   alignas(16) char reqbuf[NSP_MAX_REQ + 16];
   alignas(16) char strbuf[NSP_MAX_REQ + NSP_NSTR + 16];
   alignas(16) char repbuf[NSP_MAX_REP];
@@ -1089,7 +1126,10 @@ int nsp_serve(int sock, int cpu, const uint64_t* natural) {
   for (;;) {
     long n = rsys6(SYS_recvfrom, sock, (long)reqbuf, sizeof reqbuf, 0, 0, 0);
     if (n == -EINTR) continue;
-    if (n <= 0) return 0;  // the Node side closed its end (or went away): leave
+    if (n <= 0) {  // the Node side closed its end (or went away): leave
+      reap_kids(x);
+      return 0;
+    }
     const nsp_req* q = (const nsp_req*)reqbuf;
     r_memset(x.rep, 0, sizeof(nsp_rep));
     x.rep->magic = NSP_MAGIC_REP;
@@ -1103,7 +1143,10 @@ int nsp_serve(int sock, int cpu, const uint64_t* natural) {
       x.rep->op = 0;
       x.rep->seq = (size_t)n >= 12 ? q->seq : 0;
       x.rep->err = EPROTO;
-      if (send_reply(x) < 0) return 1;
+      if (send_reply(x) < 0) {
+        reap_kids(x);
+        return 1;
+      }
       continue;
     }
     x.rep->op = q->op;
@@ -1120,10 +1163,16 @@ int nsp_serve(int sock, int cpu, const uint64_t* natural) {
     }
     x.req = q;
     if (q->cpu) follow_cpu(x, q->cpu);
-    if (q->op == OP_EXIT) rsys1(SYS_exit_group, (int)q->n[0]);
+    if (q->op == OP_EXIT) {
+      reap_kids(x);
+      rsys1(SYS_exit_group, (int)q->n[0]);
+    }
     if (q->op == OP_HANG)
       for (;;) r_pause();
     dispatch(x);
-    if (send_reply(x) < 0) return 1;
+    if (send_reply(x) < 0) {
+      reap_kids(x);
+      return 1;
+    }
   }
 }

@@ -6,6 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import type { ProbeContext, ProbeDef } from '../src/probe.js';
 import { MS, O } from '../src/errno.js';
 import { enter, type Outcome, type Sandbox } from '../src/sandbox.js';
+import { noteHostQueue } from '../src/cleanup.js';
 import { mountPoint } from './mnt.js';
 
 const O_RDWR = O.RDWR;
@@ -59,7 +60,8 @@ export const ipcMqueue: ProbeDef = {
   uses: {},
   async run(ctx) {
     const q = `nsprobe-mq-${ctx.token}`;
-    const hq = `nsprobe-mqh-${ctx.token}`;
+    // The pid lets a later run remove the queue if this one is killed (src/cleanup.ts).
+    const hq = `nsprobe-mqh-${process.pid}-${ctx.token}`;
     const where = mountPoint();
     const a = await ctx.enter();
     // The mount point is a fact of the host (/tmp almost everywhere): in the note, not the name.
@@ -81,7 +83,9 @@ export const ipcMqueue: ProbeDef = {
     if (sm.ok) ctx.expect('the sibling\'s mqueue fs does not list the queue', (await sibling.listdir(where).get()).includes(q), false, 'sibling');
 
     const host = await ctx.hostSide();
+    const forget = noteHostQueue(hq); // a hurried exit (second signal) removes it
     const hmade = await host.mqOpen(hq, O_CREAT | O_EXCL | O_RDWR);
+    if (!hmade.ok) forget();
     ctx.expectOk('a host process creates a queue in the host IPC namespace', hmade, 'host');
     if (hmade.ok) {
       // The queue lives in the host IPC namespace: if the probe is killed before its own cleanup
@@ -90,12 +94,14 @@ export const ipcMqueue: ProbeDef = {
       ctx.defer(async () => {
         const r = await host.mqUnlink(hq);
         removed = r.ok || r.code === 'ENOENT'; // removed already
+        if (removed) forget();
       });
       ctx.deferAfterClose(async () => {
         if (removed) return;
         const h = await enter({ namespaces: [], mode: ctx.mode, timeoutMs: 2000 });
         try {
-          await h.mqUnlink(hq);
+          const r = await h.mqUnlink(hq);
+          if (r.ok || r.code === 'ENOENT') forget();
         } finally {
           await h.close();
         }

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { ProbeDef } from '../src/probe.js';
 import { IPC, O } from '../src/errno.js';
 import { enter, type Outcome, type Sandbox } from '../src/sandbox.js';
+import { noteHostQueue } from '../src/cleanup.js';
 
 const IPC_CREAT = IPC.CREAT;
 const IPC_EXCL = IPC.EXCL;
@@ -98,16 +99,21 @@ export const ipc: ProbeDef = {
       await a.mqUnlink(mq);
     }
     onHost.set('mq', function (this: Sandbox) { return this.mqUnlink(hostMq); });
+    const forget = noteHostQueue(hostMq); // a hurried exit (second signal) removes it from Node
     const hostCreated = await host.mqOpen(hostMq, O_CREAT | O_EXCL | O_RDWR);
     ctx.expectOk('POSIX message queue created by the host', hostCreated, 'host');
     if (hostCreated.ok) {
       ctx.defer(() => host.mqUnlink(hostMq));
       ctx.expectErrno('a queue the host created is invisible inside', await a.mqOpen(hostMq, O_RDWR), 'ENOENT', 'inside');
       const removed = await host.mqUnlink(hostMq);
-      if (removed.ok) onHost.delete('mq');
+      if (removed.ok) {
+        onHost.delete('mq');
+        forget();
+      }
       ctx.expectOk('the host removes its queue', removed, 'host');
     } else {
       onHost.delete('mq');
+      forget();
     }
   },
 };

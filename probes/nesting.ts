@@ -12,6 +12,8 @@ import { Outcome } from '../src/sandbox.js';
 
 const ENOSPC = E.ENOSPC;
 const EUSERS = E.EUSERS;
+/** errnos of the caller's resource limits (processes, memory, descriptors). */
+const RESOURCE_LIMIT_ERRNOS = new Set<number>([E.EAGAIN, E.ENOMEM, E.EMFILE, E.ENFILE]);
 /** The documented nesting limit of both user and pid namespaces. */
 export const NEST_LIMIT = 32;
 /** Deepest level a user namespace can be at (parent level > 32 is refused). */
@@ -89,6 +91,11 @@ export const nesting: ProbeDef = {
     let blocked: Outcome<void> | null = null;
     for (const kind of ['user', 'pid'] as const) {
       const r = await a.nest(kind, 64).get();
+      // Nesting forks a process per pid level: a process or memory limit of the caller
+      // (RLIMIT_NPROC, RLIMIT_AS) stops it before the kernel's depth limit. That is an error that
+      // names the limit (the runner says which), never a failed depth assertion.
+      if (RESOURCE_LIMIT_ERRNOS.has(r.errno))
+        throw new Outcome<void>(`nest ${kind} namespaces (stopped after ${r.levels} levels)`, r.errno, 'fork', undefined).error();
       const start = kind === 'user' ? startUser : startPid;
       const max = kind === 'user' ? USERNS_MAX_LEVEL : PIDNS_MAX_LEVEL;
       const names = [

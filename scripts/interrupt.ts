@@ -3,11 +3,14 @@
 // while sandboxes are entered, during requests and while reports are written. Each point must
 // end within 1 s of the signal with 130 (SIGINT) or 143 (SIGTERM), or 0/1 when the run had
 // finished, leave zero residue, and leave the complete set of valid reports or none.
+// The tests (test/signals.test.ts) also send SIGHUP (129) and SIGQUIT (131), a second signal 2 ms
+// after the first (it hurries the exit but everything is still cleaned up), and signals to a run
+// whose stderr is a closed pipe.
 //
 // A signal that arrives before the CLI has installed its handler (Node still loading modules)
 // ends the process by the signal's default action: no child exists yet, and a shell reports that
 // as 130 / 143 too, so it is accepted as such and counted separately.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,9 +22,53 @@ import { CLI, foreignTo, median, prng, spawnNode } from './harness.js';
 
 export type Outcome = 'before-handler' | 'stopped' | 'stopped-after-reports' | 'finished';
 
+export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'SIGQUIT';
+export const STOP_CODES: Record<StopSignal, number> = { SIGHUP: 129, SIGINT: 130, SIGQUIT: 131, SIGTERM: 143 };
+
+/** How a point is run: CLI arguments besides --out, a second signal, a closed stderr. */
+export interface PointOptions {
+  args?: string[];
+  /** Send the same signal again this many ms after the first. */
+  secondAfterMs?: number;
+  /** Close our end of the CLI's stderr pipe at once (its writes then fail with EPIPE). */
+  closeStderr?: boolean;
+  /** Run the CLI through this command (e.g. setpriv to another user; it must exec). */
+  prefix?: string[];
+  /**
+   * Count the delay from the moment the CLI has its first child (a sandbox: the probes are
+   * running, so every handler is in place), not from the spawn: on a loaded machine most of a
+   * short run is Node starting, and signals there test only the default action. (Node itself
+   * catches SIGINT and SIGTERM from its start, so SigCgt cannot tell when the CLI's handlers are.)
+   */
+  fromFirstSandbox?: boolean;
+}
+
+/** Whether process `pid` has a child (any of its threads: sandboxes are cloned from the pool). */
+export function hasChild(pid: number): boolean {
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        if (readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim()) return true;
+      } catch {
+        // the thread ended
+      }
+    }
+  } catch {
+    // gone
+  }
+  return false;
+}
+
+/** A report folder for one run (writable by anyone when the run is another user's). */
+function outDir(opts: PointOptions): string {
+  const dir = mkdtempSync(join(tmpdir(), 'nsprobe-int-'));
+  if (opts.prefix?.length) chmodSync(dir, 0o777);
+  return dir;
+}
+
 export interface Point {
   i: number;
-  signal: 'SIGINT' | 'SIGTERM';
+  signal: StopSignal;
   delayMs: number;
   /** Signal to exit, ms (null when the run had ended before the signal was sent). */
   exitMs: number | null;
@@ -63,12 +110,12 @@ export function checkOutDir(dir: string): { reports: 'all' | 'none'; problems: s
 }
 
 /** Wall time of complete CLI runs (spawn to exit), ms. */
-export async function measureRuns(n: number): Promise<number[]> {
+export async function measureRuns(n: number, args: readonly string[] = [], opts: PointOptions = {}): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
-    const dir = mkdtempSync(join(tmpdir(), 'nsprobe-int-'));
+    const dir = outDir(opts);
     const t = performance.now();
-    const { done } = spawnNode([CLI, '--out', dir]);
+    const { done } = spawnNode([CLI, ...args, '--out', dir], { prefix: opts.prefix });
     const e = await done;
     out.push(e.at - t);
     rmSync(dir, { recursive: true, force: true });
@@ -76,33 +123,66 @@ export async function measureRuns(n: number): Promise<number[]> {
   return out;
 }
 
-export async function interruptOnce(i: number, signal: Point['signal'], delayMs: number): Promise<Point> {
-  const dir = mkdtempSync(join(tmpdir(), 'nsprobe-int-'));
+/**
+ * Residue another process made: foreignTo(), and host queues named after another pid
+ * (nsprobe-mqh-<pid>-<token>; other test files run suites at the same time).
+ */
+export function foreignToRun(pids: readonly number[]): (r: Residue) => boolean {
+  const base = foreignTo(pids);
+  return (r) => {
+    if (base(r)) return true;
+    // Other test files' mkdtemp folders (nsprobe-<word>-XXXXXX): a CLI run writes none there.
+    if (r.kind === 'file' && /^new file \/(tmp|var\/tmp|dev\/shm)\/nsprobe-[a-z-]+-[A-Za-z0-9]{6} \(uid/.test(r.what)) return true;
+    // A run makes cgroups nsprobe-<its pid>-<token> only: others are other tests' (nsprobe-test-*).
+    if (r.kind === 'cgroup' && !/\/nsprobe-\d+-[a-z0-9]+$/.test(r.what)) return true;
+    const m = r.kind === 'mqueue' ? /\/nsprobe-mqh-(\d+)-[a-z0-9]+$/.exec(r.what) : null;
+    return m !== null && !pids.includes(Number(m[1]));
+  };
+}
+
+export async function interruptOnce(i: number, signal: StopSignal, delayMs: number, opts: PointOptions = {}): Promise<Point> {
+  const dir = outDir(opts);
   try {
     const before = await snapshot({ exclude: [dir] });
-    const { child, done } = spawnNode([CLI, '--out', dir]);
+    const { child, done } = spawnNode([CLI, ...(opts.args ?? []), '--out', dir], { prefix: opts.prefix });
+    if (opts.closeStderr) child.stderr!.destroy();
+    let second: NodeJS.Timeout | undefined;
     let sentAt: number | null = null;
     let exited = false;
     let hung = false;
     let watchdog: NodeJS.Timeout | undefined;
-    const timer = setTimeout(() => {
+    let timer: NodeJS.Timeout | undefined;
+    const fire = () => {
       if (exited) return;
       sentAt = performance.now();
       child.kill(signal);
+      if (opts.secondAfterMs !== undefined) second = setTimeout(() => exited || child.kill(signal), opts.secondAfterMs);
       // A run that outlives the signal by 5 s is killed and counted as a failure, so that one
       // hang cannot stall the whole series.
       watchdog = setTimeout(() => {
         hung = true;
         child.kill('SIGKILL');
       }, 5000);
-    }, delayMs);
+    };
+    let poll: NodeJS.Timeout | undefined;
+    if (opts.fromFirstSandbox) {
+      poll = setInterval(() => {
+        if (exited || !hasChild(child.pid ?? -1)) return;
+        clearInterval(poll);
+        timer = setTimeout(fire, delayMs);
+      }, 1);
+    } else {
+      timer = setTimeout(fire, delayMs);
+    }
     const e = await done;
     exited = true;
+    clearInterval(poll);
     clearTimeout(timer);
     clearTimeout(watchdog);
+    clearTimeout(second);
     const problems: string[] = [];
     if (hung) problems.push('still running 5 s after the signal: killed');
-    const want = signal === 'SIGTERM' ? 143 : 130;
+    const want = STOP_CODES[signal];
     const out = checkOutDir(dir);
     problems.push(...out.problems);
     let outcome: Outcome;
@@ -115,8 +195,9 @@ export async function interruptOnce(i: number, signal: Point['signal'], delayMs:
     }
     if (outcome === 'finished' && out.reports !== 'all') problems.push('the run finished but wrote no reports');
     if (outcome === 'before-handler' && e.stderr.includes('stopping')) problems.push('the handler ran but the process died by the signal');
+    if (/EPIPE|internal error|\n    at /.test(e.stderr)) problems.push(`stderr: ${e.stderr.slice(-300)}`);
     const exitMs = sentAt === null ? null : e.at - sentAt;
-    const { residue } = await residueSince(before, { ignore: foreignTo([child.pid ?? -1]), settleMs: 2000 });
+    const { residue } = await residueSince(before, { ignore: foreignToRun([child.pid ?? -1]), settleMs: 2000 });
     return { i, signal, delayMs, exitMs, code: e.code, exitSignal: e.signal, reports: out.reports, outcome, residue, problems };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -133,9 +214,22 @@ export interface Summary {
 }
 
 /** `points` interruptions with delays stratified over 0..median run time (one per slice). */
-export async function runInterruptions(opts: { points: number; seed: number; boundMs?: number; log?: (s: string) => void }): Promise<Summary> {
+export async function runInterruptions(
+  opts: {
+    points: number;
+    seed: number;
+    boundMs?: number;
+    log?: (s: string) => void;
+    signals?: readonly StopSignal[];
+    /** Spread the delays over [startFraction, 1] x median run time (default 0: from the start). */
+    startFraction?: number;
+    /** With fromFirstSandbox: spread the delays over [0, this] x median run time (default 0.5). */
+    spanFraction?: number;
+  } & PointOptions,
+): Promise<Summary> {
   const rand = prng(opts.seed);
-  const medianRunMs = median(await measureRuns(3));
+  const signals = opts.signals ?? ['SIGINT', 'SIGTERM'];
+  const medianRunMs = median(await measureRuns(3, opts.args, opts));
   const order = Array.from({ length: opts.points }, (_, k) => k).sort(() => rand() - 0.5);
   const points: Point[] = [];
   const outcomes: Record<Outcome, number> = { 'before-handler': 0, stopped: 0, 'stopped-after-reports': 0, finished: 0 };
@@ -143,9 +237,11 @@ export async function runInterruptions(opts: { points: number; seed: number; bou
   const bound = opts.boundMs ?? 1000;
   for (let i = 0; i < opts.points; i++) {
     const slice = order[i];
-    const delayMs = Math.round(((slice + rand()) / opts.points) * medianRunMs);
-    const signal = rand() < 0.5 ? 'SIGINT' : 'SIGTERM';
-    const p = await interruptOnce(i, signal, delayMs);
+    const from = opts.fromFirstSandbox ? 0 : (opts.startFraction ?? 0);
+    const to = opts.fromFirstSandbox ? (opts.spanFraction ?? 0.5) : 1;
+    const delayMs = Math.round((from + (to - from) * ((slice + rand()) / opts.points)) * medianRunMs);
+    const signal = signals[Math.floor(rand() * signals.length)];
+    const p = await interruptOnce(i, signal, delayMs, opts);
     points.push(p);
     outcomes[p.outcome]++;
     const bad = [...p.problems];

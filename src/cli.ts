@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // nsprobe's command line: parse flags, run the suite, write the reports, set the exit code.
 // Usage errors are one line on stderr and exit 2, never a stack trace.
+import { existsSync, rmdirSync } from 'node:fs';
 import { intValue, parseCommand, quietStdout, UsageError, type FlagSpecs } from './args.js';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { PROBES } from '../probes/index.js';
 import { MODES, type Mode, type ProbeResult, type Report } from './model.js';
 import { renderSummary } from './report/summary.js';
@@ -12,6 +13,9 @@ import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, privilegedSkipReason
 import { collectHostFacts } from './host/facts.js';
 import { HOST_FACTS_DEADLINE_MS, realHostContext, withDeadline } from './host/hostfs.js';
 import { rootlessPlan } from './sandbox.js';
+import { collectDebris, debrisNotes, hurriedCleanup } from './cleanup.js';
+import { raiseNofile } from './limits.js';
+import { native } from './native.js';
 import { CONSUMER_HELP, consumerArgs, consumerRun, ConsumerUsageError, listConsumers, type ConsumerArgs } from './consumers.js';
 
 const FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html'];
@@ -67,9 +71,10 @@ Through npm, put flags after --: npm run probe -- --only net.
 
 Exit codes: 0 nothing failed; 1 an assertion failed, a probe errored, a required probe did
 not pass, --strict found nothing tested or --check-residue found residue; 2 usage error
-(unknown probe or flag, unwritable output folder); 130 interrupted (SIGINT); 143 terminated
-(SIGTERM). A closed stdout (nsprobe --json | head -1) is no error: the run ends as usual,
-quietly, with its own exit code.
+(unknown probe or flag, unwritable output folder, too few open files allowed); 129 SIGHUP,
+130 SIGINT, 131 SIGQUIT, 143 SIGTERM (stopped: everything the run made is removed; a second
+signal hurries that, it does not skip it). A closed stdout (nsprobe --json | head -1) is no
+error: the run ends as usual, quietly, with its own exit code.
 
 Environment: NSPROBE_COLOCATE=0 lets the scheduler place nsprobe's children (by default a lone
 sandbox and the Node thread that talks to it share one CPU; see README, Speed).
@@ -190,6 +195,41 @@ async function bench(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
+/** The signals that stop a run, with the exit code each gives (128 + its number, as a shell). */
+export const STOP_SIGNALS = { SIGHUP: 129, SIGINT: 130, SIGQUIT: 131, SIGTERM: 143 } as const;
+type StopSignal = keyof typeof STOP_SIGNALS;
+
+/** Writes to stderr and never throws (a closed pipe or a hung-up terminal must not end a cleanup). */
+function say(s: string): void {
+  try {
+    if (!process.stderr.listenerCount('error')) process.stderr.on('error', () => undefined);
+    process.stderr.write(s);
+  } catch {
+    // nowhere to say it
+  }
+}
+
+/** The folders `dir` needs that do not exist yet (deepest first), so an interrupted run can remove them. */
+function missingDirs(dir: string): string[] {
+  const out: string[] = [];
+  for (let d = dir; !existsSync(d); d = dirname(d)) {
+    out.push(d);
+    if (dirname(d) === d) break;
+  }
+  return out;
+}
+
+/** Removes the folders a run made and never filled (rmdir: only empty ones). */
+function removeEmpty(dirs: readonly string[]): void {
+  for (const d of dirs) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+  }
+}
+
 /** What the run was asked to do, to explain an unmet --require. */
 export interface RunScope {
   /** --only, or null for every probe. */
@@ -278,8 +318,41 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const out = resolve(o.out);
+  const nofile = raiseNofile();
+  if (nofile) throw new UsageError(nofile);
+  const tty = process.stderr.isTTY && !o.json;
+  let made: string[] = [];
+  const ac = new AbortController();
+  let caught: StopSignal | undefined;
+  const interrupted = () => STOP_SIGNALS[caught ?? 'SIGINT'];
+  // SIGINT, SIGTERM, SIGHUP (terminal closed, ssh dropped) and SIGQUIT all stop the run the same
+  // way: kill the sandboxes, let every probe clean up, write no report, remove a report folder
+  // this run made. Installed before anything is made. A second signal hurries: no waiting for
+  // the probes, but the children are still killed and reaped and this run's cgroups, host
+  // queues and temporary files removed (synchronously).
+  let writing = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (!caught) {
+      caught = sig as StopSignal;
+      say(`${tty ? '\r\x1b[K' : '\n'}nsprobe: ${sig}, stopping\n`);
+      ac.abort();
+    } else if (!writing) {
+      // (While the reports are written, a few ms, the second signal waits for them: the folder
+      // then holds the whole set, never a part of it.)
+      hurriedCleanup(out);
+      removeEmpty(made);
+      process.exit(interrupted());
+    }
+  };
+  const signals = Object.keys(STOP_SIGNALS) as StopSignal[];
+  for (const s of signals) process.on(s, onSignal);
+  // What SIGKILLed runs left (cgroups, host queues, temporary report files) goes first, while the
+  // host facts are read (before a --check-residue snapshot, which would count it as a change).
+  const debris = collectDebris({ outDir: out });
+  if (o.checkResidue) await debris;
   const residue = o.checkResidue ? await import('./residue.js') : null;
   const before = residue ? await residue.snapshot({ exclude: [out] }) : null;
+  made = missingDirs(out);
   checkOutputDir(out); // before any probe: one mkdir per component, no link another user planted
   const host = realHostContext();
   const facts = collectHostFacts(withDeadline(host, HOST_FACTS_DEADLINE_MS)); // every read is bounded; all of them together too
@@ -290,24 +363,20 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (!canRunPrivileged(facts) && modes.includes('privileged')) notes.push(`privileged mode not run: ${privilegedSkipReason(facts)}`);
   const nested = rootlessPlan().note;
   if (nested && modes.includes('rootless')) notes.push(nested);
+  // Orphaned grandchildren of killed sandboxes come to us and are reaped at exit, not left to init.
+  try {
+    native().setSubreaper(true);
+  } catch {
+    // no addon: every probe says so
+  }
   const probes = o.only ? PROBES.filter((p) => o.only!.includes(p.name)) : PROBES;
-  const tty = process.stderr.isTTY && !o.json;
   // Colour goes to stdout, so stdout decides (`nsprobe > file` on a terminal writes no ANSI codes).
   const color = o.color ?? (!!process.stdout.isTTY && !o.json && !process.env.NO_COLOR);
-  const ac = new AbortController();
-  let caught: NodeJS.Signals | undefined;
-  const interrupted = () => (caught === 'SIGTERM' ? 143 : 130);
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (!caught) {
-      caught = sig;
-      process.stderr.write(`\nnsprobe: ${sig}, stopping\n`);
-      ac.abort();
-    } else {
-      process.exit(interrupted()); // a second signal: leave now (the exit hook kills children)
-    }
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  notes.push(...debrisNotes(await debris));
+  if (caught) {
+    removeEmpty(made);
+    return interrupted();
+  }
   let report: Report;
   try {
     let done = 0;
@@ -322,12 +391,16 @@ export async function main(argv: readonly string[]): Promise<number> {
       notes,
       onResult: (r) => {
         done++;
-        if (tty) process.stderr.write(`\r\x1b[K[${done}/${total}] ${r.id} ${r.status}`);
+        // After a stop the probes that end are not shown (a killed probe is no verdict).
+        if (tty && !caught) say(`\r\x1b[K[${done}/${total}] ${r.id} ${r.status}`);
       },
     });
-    if (tty) process.stderr.write('\r\x1b[K');
+    if (tty && !caught) say('\r\x1b[K');
   } catch (e) {
-    if (e instanceof Interrupted) return interrupted();
+    if (e instanceof Interrupted) {
+      removeEmpty(made);
+      return interrupted();
+    }
     throw e;
   }
   // The handlers stay while the reports are written: a signal then lets the writing finish (a
@@ -335,10 +408,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   cons.evaluate(report, host);
   let files: string[];
   try {
+    writing = true;
     files = await writeReports(report, out, o.formats);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    writing = false;
+    for (const s of signals) process.off(s, onSignal);
   }
   if (caught) return interrupted();
   if (o.json) {
@@ -361,11 +435,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   return Math.max(exitCode(report, o.require, scope, o.strict), cons.exitCode(report));
 }
 
-const invoked = process.argv[1] && /(^|\/)(cli\.(js|ts)|nsprobe)$/.test(process.argv[1]);
-if (invoked) {
+/** Runs the command line and sets the exit code (the nsprobe entry, src/nsprobe.ts, calls it). */
+export function runCli(argv: readonly string[]): void {
   quietStdout('nsprobe');
-  main(process.argv.slice(2)).then(
+  main(argv).then(
     (code) => {
+      // A stopped run has cleaned up: leave now, with the handlers still in place. Left to the
+      // event loop's end, Node's teardown restores the default actions, and a second signal in
+      // that window killed the process (no exit code) although nothing was left to hurry.
+      if ((Object.values(STOP_SIGNALS) as number[]).includes(code)) process.exit(code);
       process.exitCode = code;
     },
     (e) => {
@@ -379,3 +457,6 @@ if (invoked) {
     },
   );
 }
+
+const invoked = process.argv[1] && /(^|\/)cli\.(js|ts)$/.test(process.argv[1]);
+if (invoked) runCli(process.argv.slice(2));

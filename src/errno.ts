@@ -10,7 +10,7 @@ export { errnoName } from './errors.js';
 /** errno numbers by name (asm-generic/errno-base.h, errno.h). */
 export const E = {
   EPERM: 1, ENOENT: 2, ESRCH: 3, EINTR: 4, EIO: 5, EBADF: 9, EAGAIN: 11, ENOMEM: 12, EACCES: 13,
-  EBUSY: 16, EEXIST: 17, ENODEV: 19, ENOTDIR: 20, EINVAL: 22, ENOTTY: 25, ENOSPC: 28, EROFS: 30,
+  EBUSY: 16, EEXIST: 17, ENODEV: 19, ENOTDIR: 20, EINVAL: 22, ENFILE: 23, EMFILE: 24, ENOTTY: 25, ENOSPC: 28, EROFS: 30,
   EPROTO: 71, EUSERS: 87, ETIMEDOUT: 110,
 } as const;
 

@@ -65,8 +65,17 @@ export interface NativeAddon {
   openCount(): number;
   openPids(): number[];
   closeFd(fd: number): void;
-  /** Synchronously kills and reaps every open child (process exit). */
-  shutdown(): void;
+  /**
+   * PR_SET_CHILD_SUBREAPER: orphaned grandchildren (of a killed server) come to this process and
+   * are reaped at exit (shutdown), not handed to init as zombies. Returns whether it is on.
+   */
+  setSubreaper(on?: boolean): boolean;
+  /** Raises the soft RLIMIT_NOFILE to n (at most the hard limit); the limits after (-1: unlimited). */
+  setNofile(n: number): { soft: number; hard: number };
+  /** mq_unlink(3) in this process's IPC namespace: 0 or -errno. */
+  mqUnlink(name: string): number;
+  /** Synchronously kills and reaps every open child (process exit), waiting up to ms (2000) in all. */
+  shutdown(ms?: number): void;
   /**
    * CPU co-location (native/addon.cc): while this thread has one sandbox open it stays on one CPU
    * with it; processes it spawns meanwhile inherit that pin. setColocate(false) turns it off and

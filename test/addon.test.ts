@@ -358,7 +358,7 @@ rootOnly('a failed fork in nsprobe-serve comes back as clone/EAGAIN (pids.max 1)
 });
 
 test('a time namespace is served by nsprobe-serve (exec), by a fork of Node without it, and after a failed exec', (t) => {
-  const badDir = mkdtempSync(joinPath(tmpdir(), 'nsprobe-serve-'));
+  const badDir = mkdtempSync(joinPath(tmpdir(), 'nsprobe-test-serve-'));
   t.teardown(() => rmSync(badDir, { recursive: true, force: true }));
   const bad = joinPath(badDir, 'not-a-program');
   writeFileSync(bad, 'this is no program\n', { mode: 0o755 });

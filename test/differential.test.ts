@@ -275,7 +275,9 @@ async function runEnv(env: Env): Promise<EnvOutcome> {
   const out = tmp('nsprobe-test-diff-'); // removed below, or when the worker exits
   try {
     chmodSync(out, 0o777); // nobody environments write their reports here
-    const argv = [process.execPath, CLI, '--json', '--out', out, '--only', NS_TYPES.join(','), '--mode', 'both'];
+    // Every probe, the deep ones too: the creation verdicts are judged for the eight base probes,
+    // and no probe may fail, error, or be unsupported without naming a gate, anywhere.
+    const argv = [process.execPath, CLI, '--json', '--out', out, '--mode', 'both'];
     const [n, k] = await Promise.all([runIn(env, argv, { timeoutMs: 30000 }), runIn(env, ['sh', '-c', kernelScript()], { timeoutMs: 30000 })]);
     let report: Report | null = null;
     try {
@@ -289,6 +291,7 @@ async function runEnv(env: Env): Promise<EnvOutcome> {
     const bad: string[] = [];
     if (!report) bad.push(`nsprobe gave no report (exit ${n.status}${n.timedOut ? ', timed out' : ''}): ${n.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);
     for (const p of report?.probes ?? []) {
+      if (p.status === 'unsupported' && !p.gate) bad.push(`${p.id} unsupported with no gate: ${p.cause ?? ''}`);
       if (p.status !== 'fail' && p.status !== 'error') continue;
       const failed = p.assertions.filter((a) => a.status === 'fail').map((a) => `${a.name} (expected ${JSON.stringify(a.expected)}, got ${JSON.stringify(a.actual)})`);
       bad.push(`${p.id} ${p.status}: ${p.cause ?? ''}${p.stage ? ` [${p.stage}/${p.syscall ?? ''}/${p.code ?? ''}, gate ${p.gate}]` : ''}${failed.length ? `; failed: ${failed.join('; ')}` : ''}`);
@@ -390,7 +393,7 @@ function checkEnv(t: ExecutionContext, o: EnvOutcome): void {
   t.deepEqual(off, [], `${o.env.id}: the environment is not what it claims (the kernel answers otherwise)`);
   const wrong = o.cells.filter((c) => !c.agree);
   t.deepEqual(wrong.map((c) => `${c.ns}/${c.mode}: ${c.why}`), [], `${o.env.id}: nsprobe and unshare disagree`);
-  t.deepEqual(o.bad, [], `${o.env.id}: nsprobe reports fail or error for a base probe`);
+  t.deepEqual(o.bad, [], `${o.env.id}: nsprobe reports fail, error, or unsupported without a gate`);
   t.deepEqual(o.helpers, [], `${o.env.id}: a helper step the kernel refuses is not accounted for`);
   t.deepEqual(o.gateIssues, [], `${o.env.id}: a gate that blocked a probe is not reported blocked with evidence`);
 }
@@ -434,7 +437,7 @@ needTools(baseTools)('differential: the agreement table over every environment i
   t.true(cells.length > 0, 'no environment could be built');
   t.deepEqual(got.flatMap((o) => signatureOff(o).map((x) => `${o.env.id}: ${x}`)), [], 'an environment is not what it claims');
   t.is(agree, cells.length, 'agreement between nsprobe and the kernel is not 100%');
-  t.deepEqual(bad, [], 'nsprobe reports fail or error for a base probe');
+  t.deepEqual(bad, [], 'nsprobe reports fail, error, or unsupported without a gate');
   t.deepEqual(helpers, [], 'a helper step the kernel refuses is not accounted for');
   t.deepEqual(gateIssues, [], 'a gate that blocked a probe is not reported blocked with evidence');
 });

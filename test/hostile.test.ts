@@ -25,7 +25,7 @@ const STRANGER = ['setpriv', '--reuid=54321', '--regid=54321', '--clear-groups']
 const ESC = /[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]/;
 
 function tempDir(t: ExecutionContext, mode = 0o755): string {
-  const d = mkdtempSync(join(tmpdir(), 'nsprobe-hostile-'));
+  const d = mkdtempSync(join(tmpdir(), 'nsprobe-test-hostile-'));
   chmodSync(d, mode);
   t.teardown(() => {
     spawnSync('chattr', ['-R', '-i', d], { stdio: 'ignore' });

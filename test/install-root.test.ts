@@ -1,7 +1,7 @@
 // scripts/check-install.mjs as a test: the packed package in a minimal Debian root without a
 // compiler (npx and npm install -g, nsprobe as root and as nobody, Node 20, 22 and 24). About two
-// minutes with the root cached, so it is opt-in here (NSPROBE_CHECK_INSTALL=1); .ci/run runs
-// `npm run check:install` itself. Skips with the reason when debootstrap is missing or not root.
+// minutes with the root cached, so it is opt-in (NSPROBE_CHECK_INSTALL=1, which .ci/run sets;
+// `npm run check:install` runs the same by hand). Skips with the reason when debootstrap is missing or not root.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';

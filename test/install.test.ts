@@ -21,7 +21,7 @@ test.after.always(() => {
 
 /** A copy of what the install script needs (no .git: it behaves as in an installed package). */
 function pkgCopy(prebuild: 'none' | 'good' | 'broken'): string {
-  const d = mkdtempSync(join(tmpdir(), 'nsprobe-install-'));
+  const d = mkdtempSync(join(tmpdir(), 'nsprobe-test-install-'));
   dirs.push(d);
   for (const f of ['package.json', 'binding.gyp']) copyFileSync(join(ROOT, f), join(d, f));
   for (const f of ['native', 'scripts']) cpSync(join(ROOT, f), join(d, f), { recursive: true });
@@ -41,7 +41,7 @@ function pkgCopy(prebuild: 'none' | 'good' | 'broken'): string {
 
 /** PATH with node only: no compiler, make or python. */
 function nodeOnlyPath(): string {
-  const d = mkdtempSync(join(tmpdir(), 'nsprobe-path-'));
+  const d = mkdtempSync(join(tmpdir(), 'nsprobe-test-path-'));
   dirs.push(d);
   symlinkSync(process.execPath, join(d, 'node'));
   return d;

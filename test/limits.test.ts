@@ -43,6 +43,12 @@ asRoot('RLIMIT_NPROC 14 for an unprivileged uid: probes error naming the limit, 
     t.regex(p.cause ?? '', new RegExp(`RLIMIT_NPROC is 14 for uid ${UID} \\(ulimit -u`), p.id);
   }
   t.not(rep.gates.find((g) => g.id === 'userns_nesting')?.status, 'blocked', 'EAGAIN is not "no level left"');
+  // A limit that lets most probes run still stops the nesting probe's forks before the kernel's
+  // depth limit: an error naming the limit, not a failed depth assertion.
+  const mid = probeUnder('--nproc=35:35');
+  const nest = mid.rep.probes.find((p) => p.id === 'nesting/rootless');
+  t.is(nest?.status, 'error', nest?.cause);
+  t.regex(nest?.cause ?? '', /RLIMIT_NPROC is 35/);
   // Control: with room to fork, the same probes pass.
   const ok = probeUnder('--nproc=4096:4096');
   t.is(ok.status, 0);

@@ -32,7 +32,7 @@ function runDriver(
   args: string[],
   opts: { scenario?: Scenario; require?: string; interruptOn?: RegExp; nsprobe?: string } = {},
 ): Promise<Run> {
-  const dir = mkdtempSync(join(tmpdir(), 'nsprobe-matrix-test-'));
+  const dir = mkdtempSync(join(tmpdir(), 'nsprobe-test-matrix-test-'));
   const out = join(dir, 'out');
   const log = join(dir, 'vagrant.log');
   const scenarioFile = join(dir, 'scenario.json');

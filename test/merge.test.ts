@@ -29,7 +29,7 @@ async function merge(argv: string[]): Promise<Outcome> {
 }
 
 async function tempDir(t: ExecutionContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'nsprobe-merge-'));
+  const dir = await mkdtemp(join(tmpdir(), 'nsprobe-test-merge-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
 }

@@ -29,7 +29,7 @@ interface Versions {
 }
 const check = (await import(join(ROOT, 'scripts', 'prebuild-check.mjs'))) as { symbolVersions(p: string): Versions; describeOver(v: Versions): string[]; FLOOR: Record<string, string> };
 
-const tmp = mkdtempSync(join(tmpdir(), 'nsprobe-package-'));
+const tmp = mkdtempSync(join(tmpdir(), 'nsprobe-test-package-'));
 test.after.always(() => rmSync(tmp, { recursive: true, force: true }));
 const out = join(tmp, 'prebuilds');
 let built: { status: number | null; stdout: string; stderr: string } | null = null;
@@ -178,7 +178,7 @@ needTools(armReason)('the arm64 prebuild loads in an arm64 Node 20 (node-linux-a
   t.is(r.status, 0, r.stderr);
   const got = JSON.parse(r.stdout) as { arch: string; keys: string[]; open: number };
   t.is(got.arch, 'arm64');
-  t.deepEqual(got.keys, ['adopt', 'close', 'closeFd', 'enter', 'kill', 'netlink', 'openCount', 'openPids', 'request', 'setColocate', 'shutdown']);
+  t.deepEqual(got.keys, ['adopt', 'close', 'closeFd', 'enter', 'kill', 'mqUnlink', 'netlink', 'openCount', 'openPids', 'request', 'setColocate', 'setNofile', 'setSubreaper', 'shutdown']);
   t.is(got.open, 0);
   // Control: the x64 prebuild does not load there (the check can tell the architectures apart).
   const x = spawnSync('qemu-aarch64', ['-L', ARM_LIBS, node, '-e', 'require(process.argv[1])', join(out, 'linux-x64', 'node.napi.glibc.node')], { encoding: 'utf8', timeout: 240_000 });

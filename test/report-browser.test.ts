@@ -35,7 +35,7 @@ let dir: Promise<string> | undefined;
 
 async function page(t: ExecutionContext, html: string, name: string): Promise<Page> {
   browser ??= openBrowser();
-  dir ??= mkdtemp(join(tmpdir(), 'nsprobe-browser-'));
+  dir ??= mkdtemp(join(tmpdir(), 'nsprobe-test-browser-'));
   const file = join(await dir, name);
   await writeFile(file, html);
   const p = await (await browser).context.newPage();

@@ -246,7 +246,7 @@ test('matrix.html: namespaces as column groups with the modes side by side, a st
 });
 
 test('an identical report given twice is merged once, with a warning', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'nsprobe-report-dup-'));
+  const dir = await mkdtemp(join(tmpdir(), 'nsprobe-test-report-dup-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await cp(fixturePath('root-debian12'), join(dir, 'copy', 'report.json'), { recursive: true });
   let stderr = '';

@@ -23,7 +23,7 @@ const NASTY_CAUSE = 'blocked by <script>alert("x")</script> & friends # not a di
 const NASTY_REMEDY = "echo '<b>' && sysctl -w a.b=1 | tee x\n```\nnot the end of the block";
 
 async function tempDir(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'nsprobe-report-'));
+  const dir = await mkdtemp(join(tmpdir(), 'nsprobe-test-report-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
 }

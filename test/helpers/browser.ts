@@ -27,7 +27,7 @@ export interface Browser {
 
 /** Starts Chromium with a fresh profile at the given viewport; close() ends it and removes the profile. */
 export async function openBrowser(viewport = { width: 1280, height: 800 }): Promise<Browser> {
-  const profile = await mkdtemp(join(tmpdir(), 'nsprobe-chromium-'));
+  const profile = await mkdtemp(join(tmpdir(), 'nsprobe-test-chromium-'));
   try {
     const context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,

@@ -1,0 +1,306 @@
+// What an nsprobe run leaves when it cannot clean up, and how the next run takes it away.
+//
+// A run that is SIGKILLed (or loses power, or crashes in the addon) leaves what only its own
+// cleanup would have removed: cgroups `nsprobe-<pid>-<token>` below its own cgroup, POSIX queues
+// `nsprobe-mqh-<pid>-<token>` in the host's IPC namespace and temporary report files in the report
+// folder (`.nsprobe-tmp-<pid>-<random>`, and the older `.<file>.tmp-<pid>-<n>`). Each name carries
+// the pid of the run that made it, so at start a run removes those whose maker is gone: its pid
+// no longer runs, or the process with that pid started after the object was made (pid reuse).
+// Only names nsprobe makes, only objects this caller owns (root: any), and only what the kernel
+// lets this caller remove; each removal is a line in the report notes.
+//
+// A second signal hurries the exit (hurriedCleanup): no waiting for sandboxes to answer, but the
+// children are killed and reaped, this run's cgroups and host queues are removed and its
+// temporary report files deleted, all synchronously, before the process leaves.
+import { lstatSync, readdirSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import { cgroup2Root, parseCgroup, removeCgroup } from '../probes/cgroup.js';
+import { native } from './native.js';
+
+/** Host-IPC queues this process made and has not removed yet (a hurried exit removes them). */
+const hostQueues = new Set<string>();
+
+/** Notes a queue about to be made in the host's IPC namespace (`forget` once it is removed). */
+export function noteHostQueue(name: string): () => void {
+  hostQueues.add(name);
+  return () => hostQueues.delete(name);
+}
+
+/** The name pattern of a temporary file or folder in the report folder: group 1 is the pid. */
+const TEMP_RE = [/^\.nsprobe-tmp-(\d+)-[A-Za-z0-9_-]+$/, /^\.[A-Za-z0-9_.-]+\.tmp-(\d+)-\d+$/];
+const CGROUP_RE = /^nsprobe-(\d+)-[a-z0-9]+$/;
+const QUEUE_RE = /^nsprobe-mqh-(\d+)-[a-z0-9]+$/;
+
+export function tempPid(name: string): number | null {
+  for (const re of TEMP_RE) {
+    const m = re.exec(name);
+    if (m) return Number(m[1]);
+  }
+  return null;
+}
+
+let bootMs: number | null | undefined;
+
+/** When process `pid` (in our pid namespace) started, ms since the epoch; null when gone. */
+export function processStartMs(pid: number): number | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  if (bootMs === undefined) {
+    try {
+      const m = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
+      bootMs = m ? Number(m[1]) * 1000 : null;
+    } catch {
+      bootMs = null;
+    }
+  }
+  // Field 22 (starttime, in USER_HZ = 100 ticks per second) after the parenthesised comm.
+  const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  return bootMs === null || !Number.isFinite(ticks) ? 0 : bootMs + ticks * 10;
+}
+
+/**
+ * Whether the run that made an object at `madeMs` (its name carries `pid`) may still be running:
+ * the pid runs and that process started before the object was made. btime has a resolution of
+ * one second, so a process that started within 2 s after the object counts as its maker (the
+ * safe side: a live run's object is never taken).
+ */
+export function makerMayRun(pid: number, madeMs: number | null): boolean {
+  if (pid === process.pid) return true;
+  const started = processStartMs(pid);
+  if (started === null) return false;
+  if (madeMs === null) return true;
+  return started <= madeMs + 2000;
+}
+
+export interface Debris {
+  kind: 'cgroup' | 'queue' | 'file';
+  /** Path (cgroup, file) or queue name. */
+  what: string;
+  pid: number;
+  /** null when removed, else why not. */
+  error: string | null;
+}
+
+const euid = () => process.geteuid?.() ?? -1;
+const mine = (st: Stats) => euid() === 0 || st.uid === euid();
+const madeAt = (st: Stats) => Math.min(st.mtimeMs, st.ctimeMs, st.birthtimeMs > 0 ? st.birthtimeMs : Infinity);
+const why = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+
+/** This process's cgroup v2 directory (where the cgroup probe makes its children), or null. */
+export function ownCgroupDir(): string | null {
+  try {
+    const root = cgroup2Root();
+    if (!root) return null;
+    const own = parseCgroup(readFileSync('/proc/self/cgroup', 'utf8')).find((l) => l.id === '0')?.path ?? '/';
+    return `${root}${own === '/' ? '' : own}`;
+  } catch {
+    return null;
+  }
+}
+
+function list(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Temporary report files (and staging folders) in `outDir` whose run is gone. */
+export function deadTempFiles(outDir: string, forPid?: number): { path: string; pid: number }[] {
+  const out: { path: string; pid: number }[] = [];
+  for (const name of list(outDir)) {
+    const pid = tempPid(name);
+    if (pid === null) continue;
+    const path = join(outDir, name);
+    try {
+      const st = lstatSync(path);
+      if (!(st.isFile() || st.isDirectory()) || !mine(st)) continue;
+      if (forPid !== undefined ? pid !== forPid : makerMayRun(pid, madeAt(st))) continue;
+      out.push({ path, pid });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+function cgroupsOf(forPid?: number): { path: string; pid: number }[] {
+  const dir = ownCgroupDir();
+  if (!dir) return [];
+  const out: { path: string; pid: number }[] = [];
+  for (const name of list(dir)) {
+    const m = CGROUP_RE.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    const path = join(dir, name);
+    try {
+      const st = lstatSync(path);
+      if (!st.isDirectory() || !mine(st)) continue;
+      if (forPid !== undefined ? pid !== forPid : makerMayRun(pid, madeAt(st))) continue;
+      out.push({ path, pid });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** The host's queues seen through a readable mqueue mount of this mount namespace, or null. */
+function mqueueMount(): string | null {
+  try {
+    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+      const [pre, post] = line.split(' - ');
+      if (post?.startsWith('mqueue ')) return pre.split(' ')[4];
+    }
+  } catch {
+    // unreadable
+  }
+  return null;
+}
+
+/**
+ * The queues of the host's IPC namespace: through an mqueue mount here, or (root) a fresh one in
+ * a private mount namespace read through /proc/PID/root. `close` ends that helper.
+ */
+async function hostQueueDir(): Promise<{ dir: string; close: () => Promise<void> } | null> {
+  const m = mqueueMount();
+  if (m) return { dir: m, close: async () => undefined };
+  if (euid() !== 0) return null;
+  const { enter } = await import('./sandbox.js');
+  const { MS, mountPoint } = await import('../probes/mnt.js');
+  let s;
+  try {
+    s = await enter({ namespaces: ['mnt'], mode: 'privileged', timeoutMs: 2000 });
+  } catch {
+    return null;
+  }
+  const where = mountPoint();
+  const a = await s.mount('', '/', '', MS.REC | MS.PRIVATE);
+  const b = await s.mount('mqueue', where, 'mqueue', MS.NOSUID | MS.NODEV | MS.NOEXEC);
+  const sb = s;
+  if (!a.ok || !b.ok) {
+    await sb.close();
+    return null;
+  }
+  return { dir: `/proc/${sb.pid}/root${where}`, close: async () => void (await sb.close()) };
+}
+
+/** The names of the host IPC namespace's POSIX queues, or null when they cannot be listed here. */
+export async function listHostQueueNames(): Promise<string[] | null> {
+  const q = await hostQueueDir().catch(() => null);
+  if (!q) return null;
+  try {
+    return readdirSync(q.dir);
+  } catch {
+    return null;
+  } finally {
+    await q.close();
+  }
+}
+
+/**
+ * Removes what dead nsprobe runs left (see the top of this file). Never throws; returns what it
+ * found, removed or not. `queues: false` skips the host's queues (which may cost a sandbox).
+ */
+export async function collectDebris(opts: { outDir?: string; queues?: boolean } = {}): Promise<Debris[]> {
+  const found: Debris[] = [];
+  for (const c of cgroupsOf()) {
+    let error: string | null = null;
+    try {
+      await removeCgroup(c.path, 500);
+    } catch (e) {
+      error = why(e);
+    }
+    found.push({ kind: 'cgroup', what: c.path, pid: c.pid, error });
+  }
+  if (opts.queues !== false) {
+    try {
+      const q = await hostQueueDir();
+      if (q) {
+        try {
+          for (const name of list(q.dir)) {
+            const m = QUEUE_RE.exec(name);
+            if (!m) continue;
+            const pid = Number(m[1]);
+            let st: Stats;
+            try {
+              st = statSync(join(q.dir, name));
+            } catch {
+              continue;
+            }
+            if (!mine(st) || makerMayRun(pid, madeAt(st))) continue;
+            const r = native().mqUnlink(name);
+            found.push({ kind: 'queue', what: name, pid, error: r === 0 ? null : `errno ${-r}` });
+          }
+        } finally {
+          await q.close();
+        }
+      }
+    } catch {
+      // best effort: nothing else to do about queues here
+    }
+  }
+  if (opts.outDir) {
+    for (const f of deadTempFiles(opts.outDir)) {
+      let error: string | null = null;
+      try {
+        rmSync(f.path, { recursive: true, force: true });
+      } catch (e) {
+        error = why(e);
+      }
+      found.push({ kind: 'file', what: f.path, pid: f.pid, error });
+    }
+  }
+  return found;
+}
+
+const KIND_WORD = { cgroup: 'cgroup', queue: 'POSIX message queue', file: 'temporary report file' } as const;
+
+/** One report note per object found. */
+export function debrisNotes(d: readonly Debris[]): string[] {
+  return d.map((x) =>
+    x.error === null
+      ? `removed a ${KIND_WORD[x.kind]} left by nsprobe process ${x.pid}, which has ended: ${x.what}`
+      : `could not remove a ${KIND_WORD[x.kind]} left by nsprobe process ${x.pid} (${x.error}): ${x.what}`,
+  );
+}
+
+/**
+ * The hurried exit (a second signal): synchronously kills and reaps every sandbox, removes this
+ * run's cgroups and host queues and its temporary report files. Never throws.
+ */
+export function hurriedCleanup(outDir?: string): void {
+  const attempt = (fn: () => void) => {
+    try {
+      fn();
+    } catch {
+      // best effort; the next run collects what is left
+    }
+  };
+  attempt(() => native().shutdown(500));
+  for (const q of [...hostQueues]) attempt(() => void (native().mqUnlink(q) === 0 && hostQueues.delete(q)));
+  for (const c of cgroupsOf(process.pid)) {
+    attempt(() => {
+      const deadline = performance.now() + 300;
+      for (let killed = false; ; ) {
+        try {
+          rmdirSync(c.path);
+          return;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EBUSY' || performance.now() > deadline) throw e;
+        }
+        if (!killed) {
+          killed = true;
+          attempt(() => writeFileSync(`${c.path}/cgroup.kill`, '1'));
+        }
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+      }
+    });
+  }
+  if (outDir) for (const f of deadTempFiles(outDir, process.pid)) attempt(() => rmSync(f.path, { recursive: true, force: true }));
+}

@@ -1,0 +1,23 @@
+// The caller's open-file limit. A run holds about 46 descriptors at its peak (Node's own, the ESM
+// loader reading modules in parallel, two probes' sandbox channels and the descriptors passed
+// back from them), and below that it failed with loader stack traces or `recvmsg EMSGSIZE` (the
+// kernel truncates SCM_RIGHTS when the receiver is at its limit). So a run first raises the soft
+// RLIMIT_NOFILE (up to the hard limit, which any process may do), or stops with one line.
+import { native } from './native.js';
+
+/** Descriptors a run needs (measured peak 46, with room for more probes). */
+export const NOFILE_NEEDED = 64;
+/** What the soft limit is raised to when it is lower (never above the hard limit). */
+export const NOFILE_WANTED = 1024;
+
+/** Raises the soft open-file limit; returns a one-line reason when a run cannot have enough. */
+export function raiseNofile(): string | null {
+  let lim: { soft: number; hard: number };
+  try {
+    lim = native().setNofile(NOFILE_WANTED);
+  } catch {
+    return null; // no addon: the run reports that itself
+  }
+  if (lim.soft === -1 || lim.soft >= NOFILE_NEEDED) return null;
+  return `a run needs ${NOFILE_NEEDED} open file descriptors, but this process may open only ${lim.soft} (ulimit -n; the hard limit is ${lim.hard === -1 ? 'unlimited' : lim.hard}): raise it, e.g. ulimit -n ${NOFILE_NEEDED}`;
+}

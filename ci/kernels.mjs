@@ -67,10 +67,12 @@ export const SCENARIOS = {
 
 /** The namespace types each probe's sandboxes create (besides the user namespace of rootless mode). */
 export const SANDBOX_TYPES = {
-  uts: ['uts'], ipc: ['ipc'], pid: ['pid', 'mnt'], net: ['net'], mnt: ['mnt', 'pid'], user: ['user'], cgroup: ['cgroup'], time: ['time'],
+  uts: ['uts'], ipc: ['ipc'], pid: ['pid'], net: ['net'], mnt: ['mnt', 'pid'], user: ['user'], cgroup: ['cgroup'], time: ['time'],
   'net-veth': ['net'], join: ['pid', 'uts', 'ipc', 'net', 'mnt'], nesting: ['pid'],
   identity: ['uts', 'ipc', 'pid', 'net', 'mnt', 'cgroup', 'time'], 'pid-signals': ['pid'], 'ipc-mqueue': ['ipc', 'mnt'],
 };
+/** Types a probe creates only for some checks: without them it passes with those checks skipped, naming the gate (pid mounts a fresh /proc in a mount namespace). */
+export const CHECK_TYPES = { pid: ['mnt'] };
 
 /**
  * What a scenario must produce, per run (root = nsprobe as root, nobody = as uid 65534):
@@ -88,6 +90,11 @@ export function expected(sid, mode) {
       const probes = Object.entries(SANDBOX_TYPES).filter(([, t]) => t.includes(n)).map(([id]) => id);
       const re = new RegExp(`^(${probes.join('|')})/${mode === 'root' ? '(privileged|rootless)' : 'rootless'}$`);
       return [[re, `max_${n}_namespaces`]];
+    });
+  const maxSkips = (types) =>
+    types.flatMap((n) => {
+      const probes = Object.entries(CHECK_TYPES).filter(([, t]) => t.includes(n)).map(([id]) => id);
+      return probes.length ? [[new RegExp(`^(${probes.join('|')})/`), `max_${n}_namespaces`]] : [];
     });
   const none = { blocks: [], skips: [], gates: [] };
   switch (sid) {
@@ -114,10 +121,10 @@ export function expected(sid, mode) {
         ? { blocks: [[rootless, 'unprivileged_userns_clone']], skips: [[/^nesting\/privileged$/, 'unprivileged_userns_clone']], gates: ['unprivileged_userns_clone'] }
         : { blocks: [[rootless, 'unprivileged_userns_clone']], skips: [], gates: ['unprivileged_userns_clone'] };
     case 'mnt0+net0':
-      return { blocks: maxRules(['mnt', 'net']), skips: [], gates: ['max_mnt_namespaces', 'max_net_namespaces'] };
+      return { blocks: maxRules(['mnt', 'net']), skips: maxSkips(['mnt', 'net']), gates: ['max_mnt_namespaces', 'max_net_namespaces'] };
     default: {
       const n = /^(\w+)0$/.exec(sid)?.[1];
-      return n ? { blocks: maxRules([n]), skips: [], gates: [`max_${n}_namespaces`] } : none;
+      return n ? { blocks: maxRules([n]), skips: maxSkips([n]), gates: [`max_${n}_namespaces`] } : none;
     }
   }
 }

@@ -67,12 +67,12 @@ export const SCENARIOS = {
 
 /** The namespace types each probe's sandboxes create (besides the user namespace of rootless mode). */
 export const SANDBOX_TYPES = {
-  uts: ['uts'], ipc: ['ipc'], pid: ['pid'], net: ['net'], mnt: ['mnt', 'pid'], user: ['user'], cgroup: ['cgroup'], time: ['time'],
-  'net-veth': ['net'], join: ['pid', 'uts', 'ipc', 'net', 'mnt'], nesting: ['pid'],
+  uts: ['uts'], ipc: ['ipc'], pid: ['pid'], net: ['net'], mnt: ['mnt'], user: ['user'], cgroup: ['cgroup'], time: ['time'],
+  'net-veth': ['net'], join: ['pid', 'uts', 'ipc', 'net', 'mnt'], nesting: [],
   identity: ['uts', 'ipc', 'pid', 'net', 'mnt', 'cgroup', 'time'], 'pid-signals': ['pid'], 'ipc-mqueue': ['ipc', 'mnt'],
 };
 /** Types a probe creates only for some checks: without them it passes with those checks skipped, naming the gate (pid mounts a fresh /proc in a mount namespace). */
-export const CHECK_TYPES = { pid: ['mnt'] };
+export const CHECK_TYPES = { pid: ['mnt'], mnt: ['pid'], nesting: ['pid'] };
 
 /**
  * What a scenario must produce, per run (root = nsprobe as root, nobody = as uid 65534):

@@ -731,7 +731,7 @@ function scenarioTable(results) {
   return [
     '## Kernel x scenario',
     '',
-    'Each row booted that kernel with that host configuration (sysctls on the kernel command line, or mounts over /proc); the verdicts are checked against the ones the scenario declares (`expectedBlocks` in ci/kernels.mjs).',
+    'Each row booted that kernel with that host configuration (sysctls on the kernel command line, or mounts over /proc); the verdicts are checked against the ones the scenario declares (`expected()` in ci/kernels.mjs).',
     '',
     '| kernel, scenario | verdicts (root; nobody) | as declared |',
     '|---|---|---|',

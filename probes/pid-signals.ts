@@ -82,6 +82,10 @@ export const pidSignals: ProbeDef = {
     const starts = [startTime(g.pid), startTime(g2.pid)];
     ctx.expect('before, the processes inside are alive (control)', [alive(g.pid, starts[0]), alive(g2.pid, starts[1])], [true, true], 'control');
     a.killNow(SIGKILL);
+    // Waits for PID 1's end (the addon's pidfd, no polling): the kernel ends PID 1 only after it
+    // has killed and reaped every other process of the namespace, so the check below then passes
+    // at its first look where the namespace does take them; the loop stays for where it does not.
+    await a.close(0);
     // Gone means reaped (no /proc entry, or one of a later process with the same pid).
     const gone = (pid: number, start: string | null) => !existsSync(`/proc/${pid}/stat`) || startTime(pid) !== start;
     const until = Date.now() + 3000;

@@ -218,52 +218,104 @@ export interface SuiteBench {
   peakRssMiB: number;
   nodeFloorMedianMs: number;
   nodeFloorRssMiB: number;
+  /** Wall median over node -e 0's. */
+  ratio: number;
+  /** CPU time (user + sys, ms) of the whole process tree, median per run: nsprobe and every process it waited for. */
+  cpuMs: number;
+  userMs: number;
+  sysMs: number;
+  nodeFloorCpuMs: number;
+  /** The probes with the highest median duration, slowest first. */
+  slowest: { id: string; medianMs: number }[];
+  /** Which program was timed (dist/bin/nsprobe.js, the bundle `bin` runs, when it is built). */
+  cli: string;
 }
 
 // Prints the peak RSS of the child when it exits (KiB), without touching the CLI itself.
 const RSS_HOOK = `data:text/javascript,process.on('exit',()=>process.stderr.write('nsprobe-maxrss='+process.resourceUsage().maxRSS+'\\n'))`;
 
-function timeProcess(argv: string[]): { ms: number; rssKiB: number; status: number | null } {
+/** User and system CPU (ms) of the children this process has waited for, with theirs (/proc/self/stat cutime, cstime). */
+function childrenCpu(tick: number): { user: number; sys: number } {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+  return { user: (Number(f[13]) * 1000) / tick, sys: (Number(f[14]) * 1000) / tick };
+}
+
+function clockTick(): number {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return n > 0 ? n : 100;
+}
+
+function timeProcess(argv: string[], tick: number): { ms: number; rssKiB: number; status: number | null; userMs: number; sysMs: number } {
+  const c0 = childrenCpu(tick);
   const t = performance.now();
   const r = spawnSync(process.execPath, ['--import', RSS_HOOK, ...argv], { encoding: 'utf8', cwd: packageRoot() });
   const ms = performance.now() - t;
+  const c1 = childrenCpu(tick);
   const m = /nsprobe-maxrss=(\d+)/.exec(r.stderr);
-  return { ms, rssKiB: m ? Number(m[1]) : 0, status: r.status };
+  return { ms, rssKiB: m ? Number(m[1]) : 0, status: r.status, userMs: c1.user - c0.user, sysMs: c1.sys - c0.sys };
 }
 
 /**
  * The whole suite as a process: `runs` timed runs of the CLI (all reports, into a temporary folder
- * removed afterwards), median wall time and peak RSS, next to `node -e 0` timed in the same run.
+ * removed afterwards), median wall time, CPU time of the process tree and peak RSS, next to
+ * `node -e 0` timed in the same run (interleaved, so that the machine's load falls on both), and
+ * the probes that took longest (median over the runs).
  */
 export function benchSuite(runs: number): SuiteBench {
-  const cli = join(packageRoot(), 'dist', 'src', 'cli.js');
+  const root = packageRoot();
+  const bundle = join(root, 'dist', 'bin', 'nsprobe.js');
+  const cli = existsSync(bundle) ? bundle : join(root, 'dist', 'src', 'nsprobe.js');
   const out = mkdtempSync(join(tmpdir(), 'nsprobe-bench-'));
-  const suite: { ms: number; rssKiB: number }[] = [];
-  const floor: { ms: number; rssKiB: number }[] = [];
+  const tick = clockTick();
+  const suite: ReturnType<typeof timeProcess>[] = [];
+  const floor: ReturnType<typeof timeProcess>[] = [];
+  const durations = new Map<string, number[]>();
   let probes = 0;
   try {
-    timeProcess([cli, '--out', out]); // warm the page cache
+    timeProcess([cli, '--out', out], tick); // warm the page cache
     for (let i = 0; i < runs; i++) {
-      floor.push(timeProcess(['-e', '0']));
-      const s = timeProcess([cli, '--out', out]);
+      floor.push(timeProcess(['-e', '0'], tick));
+      const s = timeProcess([cli, '--out', out], tick);
       if (s.status !== 0) throw new Error(`the suite exited with ${s.status}`);
       suite.push(s);
+      const rep = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { probes: { id: string; durationMs: number }[] };
+      probes = rep.probes.length;
+      for (const p of rep.probes) durations.set(p.id, [...(durations.get(p.id) ?? []), p.durationMs]);
     }
-    probes = (JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { probes: unknown[] }).probes.length;
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
   const median = (xs: number[]) => stats(xs).p50;
+  const medianMs = Math.round(median(suite.map((s) => s.ms)));
+  const nodeFloorMedianMs = Math.round(median(floor.map((s) => s.ms)));
   return {
     runs,
     probes,
-    medianMs: Math.round(median(suite.map((s) => s.ms))),
+    medianMs,
     peakRssMiB: Math.round(Math.max(...suite.map((s) => s.rssKiB)) / 1024),
-    nodeFloorMedianMs: Math.round(median(floor.map((s) => s.ms))),
+    nodeFloorMedianMs,
     nodeFloorRssMiB: Math.round(Math.max(...floor.map((s) => s.rssKiB)) / 1024),
+    ratio: nodeFloorMedianMs ? Math.round((medianMs / nodeFloorMedianMs) * 10) / 10 : 0,
+    cpuMs: Math.round(median(suite.map((s) => s.userMs + s.sysMs))),
+    userMs: Math.round(median(suite.map((s) => s.userMs))),
+    sysMs: Math.round(median(suite.map((s) => s.sysMs))),
+    nodeFloorCpuMs: Math.round(median(floor.map((s) => s.userMs + s.sysMs))),
+    slowest: [...durations]
+      .map(([id, ds]) => ({ id, medianMs: Math.round(median(ds)) }))
+      .sort((a, b) => b.medianMs - a.medianMs)
+      .slice(0, 6),
+    cli: cli.slice(root.length + 1),
   };
 }
 
 export function renderSuiteLine(s: SuiteBench): string {
-  return `\nwhole suite as a process (${s.probes} probes, all reports), ${s.runs} runs: median ${s.medianMs} ms, peak RSS ${s.peakRssMiB} MiB (node -e 0 in the same run: median ${s.nodeFloorMedianMs} ms, ${s.nodeFloorRssMiB} MiB)\n`;
+  return (
+    `\nwhole suite as a process (${s.cli}, ${s.probes} probes, all reports), ${s.runs} runs, medians:\n` +
+    `  wall ${s.medianMs} ms = ${s.ratio}x node -e 0 (${s.nodeFloorMedianMs} ms in the same run)\n` +
+    `  CPU ${s.cpuMs} ms (user ${s.userMs}, sys ${s.sysMs}; the process and every process it waited for; node -e 0: ${s.nodeFloorCpuMs} ms)\n` +
+    `  peak RSS ${s.peakRssMiB} MiB (node -e 0: ${s.nodeFloorRssMiB} MiB)\n` +
+    `  slowest probes: ${s.slowest.map((p) => `${p.id} ${p.medianMs} ms`).join(', ')}\n`
+  );
 }

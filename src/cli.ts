@@ -18,7 +18,9 @@ import { raiseNofile } from './limits.js';
 import { native } from './native.js';
 import { CONSUMER_HELP, consumerArgs, consumerRun, ConsumerUsageError, listConsumers, type ConsumerArgs } from './consumers.js';
 
-const FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html'];
+const FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html', 'nfd', 'prom'];
+/** nfd and prom are for fleet engines and only written when asked for. */
+const DEFAULT_FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html'];
 
 export { UsageError };
 
@@ -52,7 +54,9 @@ Options:
   --mode MODE        privileged | rootless | both (default: both; privileged mode needs CAP_SYS_ADMIN
                      in nsprobe's own user namespace and is skipped, with the reason, without it)
   --out DIR          where the reports go (default: reports)
-  --format LIST      report formats: ${FORMATS.join(',')} (default: all)
+  --format LIST      report formats: ${FORMATS.join(',')} (default: ${DEFAULT_FORMATS.join(',')});
+                     nfd: nsprobe.features for Node Feature Discovery, prom: nsprobe.prom for
+                     node_exporter's textfile collector (see README, Fleet)
   --json             print report.json on stdout and nothing else there
   --require LIST     probes that must pass, as probe[:mode],... (exit 1 otherwise, saying which
                      and why); without a mode, every mode this caller can run (both with
@@ -100,7 +104,7 @@ const MAIN_FLAGS = {
 
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CliOptions {
   const { values: v } = parseCommand(MAIN_FLAGS, argv, { env });
-  const o: CliOptions = { only: null, mode: null, out: 'reports', formats: [...FORMATS], json: !!v.json, require: [], timeoutMs: DEFAULT_TIMEOUT_MS, help: !!v.help, version: !!v.version, color: null, checkResidue: !!v['check-residue'], strict: !!v.strict, consumers: { for: null, asUser: undefined, require: [] } };
+  const o: CliOptions = { only: null, mode: null, out: 'reports', formats: [...DEFAULT_FORMATS], json: !!v.json, require: [], timeoutMs: DEFAULT_TIMEOUT_MS, help: !!v.help, version: !!v.version, color: null, checkResidue: !!v['check-residue'], strict: !!v.strict, consumers: { for: null, asUser: undefined, require: [] } };
   if (o.help || o.version) return o;
   const consumerItems = (v.require ?? []).filter((r) => r.startsWith('consumer:'));
   o.consumers = consumerArgs({ for: v.for, asUser: v['as-user'], require: consumerItems.map((r) => r.slice('consumer:'.length)) });
@@ -355,6 +359,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   made = missingDirs(out);
   checkOutputDir(out); // before any probe: one mkdir per component, no link another user planted
   const host = realHostContext();
+  const programs = cons.prefetch(host); // consumer programs' --version, beside the probes
   const facts = collectHostFacts(withDeadline(host, HOST_FACTS_DEADLINE_MS)); // every read is bounded; all of them together too
   const notes: string[] = [];
   // Both modes unless one is asked for; the runner skips privileged mode once, with the reason,
@@ -405,6 +410,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   // The handlers stay while the reports are written: a signal then lets the writing finish (a
   // few ms), so the folder holds every report or none, never a temporary file.
+  await programs;
   cons.evaluate(report, host);
   let files: string[];
   try {

@@ -10,8 +10,7 @@ import { oneLine } from './report/common.js';
 import { renderMatrixHtml } from './report/html.js';
 import { renderMatrixJunit } from './report/junit.js';
 import { renderMatrixMarkdown } from './report/markdown.js';
-import { buildMatrix, duplicateWarnings } from './report/matrix.js';
-import type { MatrixInput } from './report/matrix.js';
+import { duplicateWarnings, MatrixBuilder } from './report/matrix.js';
 import { parseReport } from './report/validate.js';
 import { checkOutputDir, OutputError, writeFilesAtomic } from './report/write.js';
 import { readCapped } from './host/hostfs.js';
@@ -150,19 +149,23 @@ export async function runMerge(argv: string[], io: MergeIo = process): Promise<n
     io.stderr.write(`nsprobe merge: ${scrubLine(e.message)}\n`);
     return 2;
   }
-  let inputs: MatrixInput[];
   const warn = (path: string, why: string) => io.stderr.write(`nsprobe merge: warning: ${scrubLine(path)}: ${scrubLine(why)}\n`);
+  // One report at a time: the builder keeps each one's row, not the report (fleets of 10,000).
+  const builder = new MatrixBuilder(load);
+  let count = 0;
   try {
     const paths = await collect(args.inputs, warn);
-    inputs = [];
-    for (const source of paths) inputs.push({ source, report: load(source) });
+    for (const source of paths) {
+      builder.add({ source, report: load(source) });
+      count++;
+    }
   } catch (e) {
     if (!(e instanceof InputError)) throw e;
     removeEmpty(created); // nothing is written on bad input, not even the folder
     io.stderr.write(`nsprobe merge: ${scrubLine(e.path)}: ${scrubLine(e.message)}\n`);
     return 2;
   }
-  const m = buildMatrix(inputs);
+  const m = builder.finish();
   for (const w of duplicateWarnings(m)) io.stderr.write(`nsprobe merge: warning: ${scrubLine(w)}\n`);
   const data: Record<(typeof MATRIX_FILES)[number], string> = {
     'matrix.json': `${JSON.stringify(m, null, 2)}\n`,
@@ -172,7 +175,7 @@ export async function runMerge(argv: string[], io: MergeIo = process): Promise<n
   };
   try {
     const written = await writeFilesAtomic(args.out, MATRIX_FILES.map((name) => ({ name, data: data[name] })));
-    io.stdout.write(`merged ${inputs.length} report(s) from ${m.hosts.length} host run(s):\n${written.map((p) => `  ${scrubLine(p)}\n`).join('')}`);
+    io.stdout.write(`merged ${count} report(s) from ${m.hosts.length} host run(s):\n${written.map((p) => `  ${scrubLine(p)}\n`).join('')}`);
     return 0;
   } catch (e) {
     if (!(e instanceof OutputError)) throw e;

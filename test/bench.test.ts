@@ -43,3 +43,15 @@ test('npm run bench with a bad argument: one line, exit 2, before any measuring'
     t.regex(r.stderr, /^bench: /);
   }
 });
+
+test('the suite bench: wall time next to node -e 0, CPU time of the process tree, the slowest probes, of the bundled bin', async (t) => {
+  const { benchSuite, renderSuiteLine } = await import('../src/bench.js');
+  const s = benchSuite(1);
+  t.is(s.cli, 'dist/bin/nsprobe.js', 'the program bin runs is timed (npm run bench bundles it first)');
+  t.true(s.probes > 0 && s.medianMs > 0 && s.nodeFloorMedianMs > 0);
+  t.is(s.ratio, Math.round((s.medianMs / s.nodeFloorMedianMs) * 10) / 10);
+  // CPU comes from the children this process waited for: a run takes some, and more than node -e 0.
+  t.true(s.cpuMs > 0 && s.cpuMs >= s.nodeFloorCpuMs, JSON.stringify(s));
+  t.true(s.slowest.length > 0 && s.slowest.every((p, i, a) => i === 0 || a[i - 1]!.medianMs >= p.medianMs));
+  t.regex(renderSuiteLine(s), /x node -e 0[\s\S]*CPU \d+ ms[\s\S]*slowest probes: \S+\/(privileged|rootless) \d+ ms/);
+});

@@ -72,7 +72,7 @@ test('merges three reports into matrix.json, .md, .html and a valid matrix-junit
   t.deepEqual(m.hosts[2].summary, { pass: 0, fail: 0, unsupported: 16, error: 0 });
   t.deepEqual(m.hosts[2].gates.map((g) => [g.id, g.status]), [['max_user_namespaces', 'blocked'], ['kernel_version', 'warn']]);
   t.deepEqual(m.hosts[0].gates, [], 'only gates that are not ok');
-  t.deepEqual(m.cells[ROOT_LABEL]['user/rootless'], { status: 'pass' });
+  t.deepEqual(m.cells[ROOT_LABEL]['user/rootless'], { status: 'pass', durationMs: 68.2 });
   t.like(m.cells[`${ROOT_LABEL} #2`]['uts/privileged'], { status: 'unsupported', cause: 'needs root (CAP_SYS_ADMIN)', gate: null });
   t.like(m.cells[CENTOS_LABEL]['user/rootless'], {
     status: 'unsupported',
@@ -118,7 +118,7 @@ test('a directory is searched recursively for report.json (other .json files are
   const check = await xmllintFile(join(out, 'matrix-junit.xml'));
   t.true(check.ok, check.output);
   const junit = await readFile(join(out, 'matrix-junit.xml'), 'utf8');
-  t.regex(junit, /<testcase classname="nsprobe\.build-7f3c9a_ubuntu_24_04_6_8_0-45-generic" name="mnt\/rootless" status="error">\s*<error message="setns\(CLONE_NEWNS\) was refused with EPERM" type="error">/);
+  t.regex(junit, /<testcase classname="nsprobe\.build-7f3c9a_ubuntu_24_04_6_8_0-45-generic" name="mnt\/rootless" time="[0-9.]+" status="error">\s*<error message="setns\(CLONE_NEWNS\) was refused with EPERM" type="seccomp">/);
 });
 
 test('the same file given twice (directly and through its directory) is merged once', async (t) => {

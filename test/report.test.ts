@@ -323,7 +323,7 @@ test('writeReports writes every format completely and leaves no temp files', asy
   const r = loadFixture('ubuntu-docker-failing');
   const written = await writeReports(r, dir, [...FORMATS]);
   t.deepEqual(written, FORMATS.map((f) => join(dir, REPORT_FILES[f])));
-  t.deepEqual((await readdir(dir)).sort(), ['junit.xml', 'report.html', 'report.json', 'report.md', 'report.tap']);
+  t.deepEqual((await readdir(dir)).sort(), ['junit.xml', 'nsprobe.features', 'nsprobe.prom', 'report.html', 'report.json', 'report.md', 'report.tap']);
   const json = await readFile(join(dir, 'report.json'), 'utf8');
   t.deepEqual(JSON.parse(json), r);
   t.true(json.startsWith('{\n  "schemaVersion": 1,'));

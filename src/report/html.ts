@@ -26,7 +26,7 @@ import {
   summaryLine,
 } from './common.js';
 import type { CauseGroup } from './common.js';
-import { duplicateWarnings, matrixFootnotes, runDescription } from './matrix.js';
+import { duplicateWarnings, groupLine, matrixFootnotes, runDescription } from './matrix.js';
 import type { Matrix } from './matrix.js';
 import { consumerHtml } from './consumers.js';
 
@@ -250,13 +250,38 @@ function columnGroups(columns: readonly string[]): Array<{ probe: string; ids: A
 }
 
 const MODE_SHORT: Record<string, string> = { privileged: 'priv', rootless: 'rootless' };
+/** Above this many host runs the matrix has a row per group of hosts with the same verdicts, not per host. */
+export const GROUPED_FROM = 500;
+/** Host runs listed under a cause (the rest counted). */
+const WHERE_MAX = 50;
+
+/** The groups as radio buttons ("3,112 hosts: all pass"); choosing one shows only its rows (CSS :has, no script). */
+function groupFilter(m: Matrix): string[] {
+  if (m.groups.length < 2) return m.groups.map((g) => `<p class="groups">${esc(groupLine(g))}</p>`);
+  const rules = m.groups.map((_, i) => `body:has(#g-${i + 1}:checked) :is(.matrix tbody tr, .bygroup > details):not(.g-${i + 1}) { display: none; }`);
+  const items = [
+    `<li><label><input type="radio" name="group" id="g-0" checked> all ${m.hosts.length.toLocaleString('en-US')} host runs</label></li>`,
+    ...m.groups.map((g, i) => `<li><label><input type="radio" name="group" id="g-${i + 1}"> ${esc(groupLine(g))}</label></li>`),
+  ];
+  return [`<style>${rules.join('\n')}</style>`, '<h2>Hosts with the same verdicts</h2>', `<ul class="groups">${items.join('')}</ul>`];
+}
 
 export function renderMatrixHtml(m: Matrix): string {
   const { notes, noteFor } = matrixFootnotes(m);
   const groups = columnGroups(m.columns);
   const head1 = `<tr><th class="host" rowspan="2">Host</th>${groups.map((g) => `<th colspan="${g.ids.length}">${esc(g.probe)}</th>`).join('')}</tr>`;
   const head2 = `<tr>${groups.flatMap((g) => g.ids.map((c) => `<th title="${attr(c.id)}">${esc(MODE_SHORT[c.mode] ?? c.mode)}</th>`)).join('')}</tr>`;
-  const rows = m.hosts.map((h) => {
+  // Groups of hosts with the same verdicts, each a radio button that filters the rows by CSS alone (no script).
+  const groupOf = new Map<string, number>();
+  m.groups.forEach((g, i) => g.hosts.forEach((label) => groupOf.set(label, i + 1)));
+  // A big fleet is one row per group (its first host's cells stand for all), the hosts listed by group below.
+  const grouped = m.hosts.length > GROUPED_FROM;
+  const rowHosts = grouped ? m.groups.map((g) => m.hosts.find((h) => h.label === g.hosts[0])!) : m.hosts;
+  const rows = rowHosts.map((h, gi) => {
+    if (grouped) {
+      const cells = groups.flatMap((g) => g.ids.map(({ id }, i) => statusTd(m.cells[h.label]?.[id]?.status, esc(m.cells[h.label]?.[id]?.status ?? '—'), undefined, i === 0 ? 'mode-first' : '')));
+      return `<tr class="g-${gi + 1}"><th class="host"><a href="#hosts-${gi + 1}">${esc(groupLine(m.groups[gi]))}</a></th>${cells.join('')}</tr>`;
+    }
     // The label is "<hostname> (<distro>, <kernel>)[ #n]": show the hostname bold, then who ran it and on what.
     const repeat = h.label.match(/ #\d+$/)?.[0] ?? '';
     const system = `${h.distro.id} ${h.distro.versionId} · ${h.kernel} · ${h.arch}`;
@@ -272,28 +297,38 @@ export function renderMatrixHtml(m: Matrix): string {
         return statusTd(cell.status, `${esc(cell.status)} <a href="#note-${note.n}">[${note.n}]</a>${skipped}`, note.cause, first);
       }),
     );
-    return `<tr><th class="host" title="${attr(h.label)}">${esc(h.hostname)}${esc(repeat)}${who}</th>${cells.join('')}</tr>`;
+    return `<tr class="g-${groupOf.get(h.label) ?? 0}"><th class="host" title="${attr(h.label)}">${esc(h.hostname)}${esc(repeat)}${who}</th>${cells.join('')}</tr>`;
   });
   const matrixTable = ['<div class="scroll">', '<table class="matrix">', `<thead>${head1}${head2}</thead>`, '<tbody>', ...rows, '</tbody>', '</table>', '</div>'].join('\n');
   const body = [
     '<h1>nsprobe matrix</h1>',
     `<p class="muted">${m.hosts.length} host run(s), generated ${esc(m.generatedAt)}</p>`,
     ...duplicateWarnings(m).map((w) => `<p class="warning">warning: ${esc(w)}</p>`),
+    ...groupFilter(m),
     matrixTable,
   ];
+  if (grouped) {
+    body.push('<h2>Hosts by group</h2>', '<div class="bygroup">');
+    m.groups.forEach((g, i) => {
+      const items = g.hosts.map((label) => `<li>${esc(label)}</li>`).join('');
+      body.push(`<details class="g-${i + 1}" id="hosts-${i + 1}"><summary>${esc(groupLine(g))}</summary><ul>${items}</ul></details>`);
+    });
+    body.push('</div>');
+  }
   if (notes.length) {
     body.push('<h2>Causes and remedies</h2>', '<ol>');
     for (const note of notes) {
       const gate = note.gate ? ` (gate ${code(note.gate)})` : '';
       const cells = note.where.reduce((n, w) => n + w.ids.length, 0);
-      const hosts = note.where.map((w) => `<li>${esc(w.host)}: ${w.ids.map(esc).join(', ')}</li>`).join('');
+      const more = note.where.length > WHERE_MAX ? `<li>… and ${(note.where.length - WHERE_MAX).toLocaleString('en-US')} more host runs</li>` : '';
+      const hosts = note.where.slice(0, WHERE_MAX).map((w) => `<li>${esc(w.host)}: ${w.ids.map(esc).join(', ')}</li>`).join('') + more;
       const seen = `<details><summary>Seen in ${cells} cell(s) on ${note.where.length} host run(s)</summary><ul>${hosts}</ul></details>`;
       body.push(`<li id="note-${note.n}"><p><strong>${esc(note.status)}</strong>: ${esc(note.cause)}${gate}</p>${note.remedy ? remedyHtml(note.remedy) : ''}${seen}</li>`);
     }
     body.push('</ol>');
   }
   body.push(
-    '<h2>Hosts</h2>',
+    grouped ? `<details><summary><h2>Hosts (${m.hosts.length.toLocaleString('en-US')} host runs)</h2></summary>` : '<h2>Hosts</h2>',
     table(
       ['Host', 'Run', 'Distro', 'Kernel', 'Arch', 'Source', 'Gates not ok'],
       m.hosts.map((h) => [
@@ -307,6 +342,7 @@ export function renderMatrixHtml(m: Matrix): string {
       ]),
       'facts',
     ),
+    grouped ? '</details>' : '',
   );
   return page('nsprobe matrix', body, 'wide');
 }

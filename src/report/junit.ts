@@ -219,10 +219,11 @@ function matrixOutcome(cell: MatrixCell | undefined): Outcome {
       return { kind: 'skipped', message: cell.cause ?? 'unsupported' };
     case 'fail': {
       const message = cell.cause ?? 'probe failed';
-      return { kind: 'failure', message, type: 'probe', body: errorBody([['cause', message], ['gate', cell.gate ?? undefined], ['remedy', cell.remedy]]) };
+      return { kind: 'failure', message, type: cell.gate ?? 'probe', body: errorBody([['cause', message], ['gate', cell.gate ?? undefined], ['remedy', cell.remedy]]) };
     }
     case 'error':
-      return probeErrorOutcome(cell, [], 'error');
+      // The gate is the type dashboards group failures by.
+      return probeErrorOutcome(cell, [], cell.gate ?? 'error');
   }
 }
 
@@ -243,7 +244,7 @@ export function renderMatrixJunit(m: Matrix): string {
       properties: matrixHostProperties(h),
       cases: m.columns.map((id) => {
         const cell = m.cells[h.label]?.[id];
-        return { classname: hostClassname(h.label), name: id, status: cell?.status ?? 'not-run', outcome: matrixOutcome(cell) };
+        return { classname: hostClassname(h.label), name: id, seconds: (cell?.durationMs ?? 0) / 1000, status: cell?.status ?? 'not-run', outcome: matrixOutcome(cell) };
       }),
     }),
   );

@@ -24,7 +24,7 @@ import {
 } from './common.js';
 import type { CauseGroup } from './common.js';
 import { scrubText } from '../text.js';
-import { duplicateWarnings, matrixFootnotes, runDescription } from './matrix.js';
+import { duplicateWarnings, groupLine, matrixFootnotes, runDescription } from './matrix.js';
 import type { Matrix } from './matrix.js';
 import { consumerMarkdown } from './consumers.js';
 
@@ -184,6 +184,7 @@ export function renderMatrixMarkdown(m: Matrix): string {
   const out = [`# nsprobe matrix`, '', `${m.hosts.length} host run(s), generated ${mdText(m.generatedAt)}`, ''];
   for (const w of duplicateWarnings(m)) out.push(`- warning: ${mdText(w)}`);
   if (m.duplicates.length) out.push('');
+  if (m.groups.length) out.push('## Hosts with the same verdicts', '', ...m.groups.map((g) => `- ${mdText(groupLine(g))}`), '');
   out.push(...table(['Host', ...m.columns.map(mdText)], rows), '');
   out.push('## Hosts', '', ...table(['Host', 'Run', 'Distro', 'Kernel', 'Arch', 'Source', 'Gates not ok'], m.hosts.map((h) => [
     mdText(h.label),

@@ -2,12 +2,14 @@
 
 import { MODES } from '../model.js';
 import type { Gate, Mode, ProbeStatus, Report, Summary } from '../model.js';
-import { causeOf, compareProbeNames, orderProbeIds, problemGates } from './common.js';
+import { causeOf, compareProbeNames, orderProbeIds, problemGates, splitProbeId } from './common.js';
 
 export const MATRIX_SCHEMA_VERSION = 1;
 
 export interface MatrixCell {
   status: ProbeStatus;
+  /** How long the probe took on this host (JUnit `time`). */
+  durationMs?: number;
   /** Checks of this probe that were skipped (absent when none). */
   skipped?: number;
   cause?: string;
@@ -50,6 +52,20 @@ export interface Matrix {
   cells: Record<string, Record<string, MatrixCell>>;
   /** Inputs left out because they are identical to an earlier one (the same run given twice). */
   duplicates: Array<{ source: string; sameAs: string }>;
+  /** Hosts with the same verdicts, largest group first: what a fleet looks like before its rows. */
+  groups: MatrixGroup[];
+}
+
+/** Hosts whose runs gave the same verdicts: the same modes, and the same status and gate in every cell that did not pass. */
+export interface MatrixGroup {
+  count: number;
+  /** "all pass", "rootless: 15 probes unsupported (max_user_namespaces)", ... */
+  summary: string;
+  modes: Mode[];
+  /** The cells that did not pass, shared by every host of the group. */
+  verdicts: Array<{ id: string; status: Exclude<ProbeStatus, 'pass'>; gate: string | null }>;
+  /** Host labels, in matrix order. */
+  hosts: string[];
 }
 
 export interface MatrixInput {
@@ -79,7 +95,7 @@ export function uniqueLabels(labels: readonly string[]): string[] {
 }
 
 function cellOf(p: Report['probes'][number]): MatrixCell {
-  const cell: MatrixCell = { status: p.status };
+  const cell: MatrixCell = { status: p.status, durationMs: p.durationMs };
   const skipped = p.assertions.filter((a) => a.status === 'skipped').length;
   if (skipped) cell.skipped = skipped;
   if (p.status === 'pass') return cell;
@@ -115,21 +131,45 @@ function hostOf(input: MatrixInput, label: string, allProbes: ReadonlySet<string
   };
 }
 
+/** Cheap identity of a run: two reports that differ here are different runs. */
+function fingerprint(r: Report): string {
+  return JSON.stringify([r.host.hostname, r.startedAt, r.durationMs, r.summary, r.probes.length]);
+}
+
 /** Drops inputs whose report is identical to an earlier input's (the same run given twice). */
 export function dedupeInputs(inputs: readonly MatrixInput[]): { unique: MatrixInput[]; duplicates: Matrix['duplicates'] } {
-  const seen = new Map<string, string>();
+  const seen = new Duplicates((source) => inputs.find((i) => i.source === source)!.report);
   const unique: MatrixInput[] = [];
   const duplicates: Matrix['duplicates'] = [];
   for (const input of inputs) {
-    const key = JSON.stringify(input.report);
-    const first = seen.get(key);
+    const first = seen.check(input);
     if (first !== undefined) duplicates.push({ source: input.source, sameAs: first });
-    else {
-      seen.set(key, input.source);
-      unique.push(input);
-    }
+    else unique.push(input);
   }
   return { unique, duplicates };
+}
+
+/**
+ * Finds a report identical to an earlier one without keeping the earlier reports: only runs
+ * with the same host, start, duration and summary are compared whole, the earlier one got back
+ * through `recall` (merge reads its file again; that happens for duplicates only).
+ */
+export class Duplicates {
+  private bySig = new Map<string, string[]>();
+  constructor(private recall: (source: string) => Report) {}
+
+  /** The source of an earlier identical report, or undefined (and the input is remembered). */
+  check(input: MatrixInput): string | undefined {
+    const sig = fingerprint(input.report);
+    const earlier = this.bySig.get(sig);
+    if (earlier) {
+      const text = JSON.stringify(input.report);
+      const same = earlier.find((source) => JSON.stringify(this.recall(source)) === text);
+      if (same !== undefined) return same;
+      earlier.push(input.source);
+    } else this.bySig.set(sig, [input.source]);
+    return undefined;
+  }
 }
 
 /** The warning `nsprobe merge` prints for each duplicate. */
@@ -146,18 +186,115 @@ export function runDescription(h: MatrixHost): string {
 }
 
 export function buildMatrix(all: readonly MatrixInput[], now: Date = new Date()): Matrix {
-  const { unique: inputs, duplicates } = dedupeInputs(all);
-  const labels = uniqueLabels(inputs.map((i) => hostLabel(i.report)));
-  const allProbes = new Set(inputs.flatMap((i) => i.report.probes.map((p) => p.probe)));
-  const hosts = inputs.map((input, i) => hostOf(input, labels[i], allProbes));
-  const cells: Matrix['cells'] = {};
-  inputs.forEach((input, i) => {
-    const row: Record<string, MatrixCell> = {};
-    for (const p of input.report.probes) row[p.id] = cellOf(p);
-    cells[labels[i]] = row;
-  });
-  const columns = orderProbeIds(inputs.flatMap((i) => i.report.probes.map((p) => p.id)));
-  return { schemaVersion: MATRIX_SCHEMA_VERSION, generatedAt: now.toISOString(), hosts, columns, cells, duplicates };
+  const b = new MatrixBuilder((source) => all.find((i) => i.source === source)!.report);
+  for (const input of all) b.add(input);
+  return b.finish(now);
+}
+
+interface Row {
+  input: Omit<MatrixInput, 'report'>;
+  host: MatrixHost;
+  names: Set<string>;
+  cells: Record<string, MatrixCell>;
+}
+
+/**
+ * Builds the matrix one report at a time, keeping only what the matrix shows of each (its row
+ * and cells), so a fleet of reports is merged without holding them all.
+ */
+export class MatrixBuilder {
+  private rows: Row[] = [];
+  private duplicates: Matrix['duplicates'] = [];
+  private seen: Duplicates;
+  private ids = new Set<string>();
+  private probeNames = new Set<string>();
+
+  constructor(recall: (source: string) => Report) {
+    this.seen = new Duplicates(recall);
+  }
+
+  add(input: MatrixInput): void {
+    const first = this.seen.check(input);
+    if (first !== undefined) {
+      this.duplicates.push({ source: input.source, sameAs: first });
+      return;
+    }
+    const r = input.report;
+    const cells: Record<string, MatrixCell> = {};
+    const names = new Set<string>();
+    for (const p of r.probes) {
+      cells[p.id] = cellOf(p);
+      names.add(p.probe);
+      this.ids.add(p.id);
+      this.probeNames.add(p.probe);
+    }
+    this.rows.push({ input: { source: input.source }, host: hostOf(input, hostLabel(r), new Set()), names, cells });
+  }
+
+  finish(now: Date = new Date()): Matrix {
+    const labels = uniqueLabels(this.rows.map((row) => row.host.label));
+    const all = [...this.probeNames];
+    const cells: Matrix['cells'] = {};
+    const hosts = this.rows.map((row, i) => {
+      const partial = all.some((n) => !row.names.has(n));
+      const { only: _, ...rest } = row.host;
+      const host: MatrixHost = { ...rest, label: labels[i], ...(partial ? { only: [...row.names].sort(compareProbeNames) } : {}) };
+      cells[labels[i]] = row.cells;
+      return host;
+    });
+    const columns = orderProbeIds(this.ids);
+    return { schemaVersion: MATRIX_SCHEMA_VERSION, generatedAt: now.toISOString(), hosts, columns, cells, duplicates: this.duplicates, groups: groupHosts(hosts, columns, cells) };
+  }
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** "rootless: user, net unsupported (max_user_namespaces)", per mode, status and gate. */
+function groupSummary(modes: readonly Mode[], verdicts: MatrixGroup['verdicts'], only: boolean): string {
+  const parts: string[] = [];
+  const byKey = new Map<string, { mode: string; status: string; gate: string | null; probes: string[] }>();
+  for (const v of verdicts) {
+    const { probe, mode } = splitProbeId(v.id);
+    const key = JSON.stringify([mode ?? '', v.status, v.gate ?? '']);
+    let g = byKey.get(key);
+    if (!g) byKey.set(key, (g = { mode: mode ?? 'other', status: v.status, gate: v.gate, probes: [] }));
+    g.probes.push(probe);
+  }
+  // Per mode, privileged first, then by how many probes.
+  const sorted = [...byKey.values()].sort((a, b) => MODES.indexOf(a.mode as Mode) - MODES.indexOf(b.mode as Mode) || b.probes.length - a.probes.length);
+  for (const g of sorted) {
+    const what = g.probes.length <= 3 ? g.probes.join(', ') : plural(g.probes.length, 'probe');
+    parts.push(`${g.mode}: ${what} ${g.status}${g.gate ? ` (${g.gate})` : ''}`);
+  }
+  const runs = MODES.filter((m) => !modes.includes(m));
+  const prefix = [...(runs.length ? [`${runs.join(' + ')} not run`] : []), ...(only ? ['some probes only'] : [])];
+  return [...prefix, parts.length ? parts.join('; ') : 'all pass'].join(', ');
+}
+
+/** Hosts grouped by their verdicts, largest group first (then by summary). */
+export function groupHosts(hosts: readonly MatrixHost[], columns: readonly string[], cells: Matrix['cells']): MatrixGroup[] {
+  const groups = new Map<string, MatrixGroup>();
+  for (const h of hosts) {
+    const row = cells[h.label] ?? {};
+    const verdicts: MatrixGroup['verdicts'] = [];
+    for (const id of columns) {
+      const c = row[id];
+      if (c && c.status !== 'pass') verdicts.push({ id, status: c.status, gate: c.gate ?? null });
+    }
+    const key = JSON.stringify([h.modes, h.only ?? null, verdicts]);
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { count: 0, summary: groupSummary(h.modes, verdicts, !!h.only), modes: h.modes, verdicts, hosts: [] }));
+    g.count++;
+    g.hosts.push(h.label);
+  }
+  return [...groups.values()].sort((a, b) => b.count - a.count || (a.summary < b.summary ? -1 : a.summary > b.summary ? 1 : 0));
+}
+
+/** "3,112 hosts: all pass" */
+export function groupLine(g: MatrixGroup): string {
+  return `${g.count.toLocaleString('en-US')} host${g.count === 1 ? '' : 's'}: ${g.summary}`;
 }
 
 export interface Footnote {

@@ -19,9 +19,11 @@ import type { Report } from '../model.js';
 import { renderHtml } from './html.js';
 import { renderJunit } from './junit.js';
 import { renderMarkdown } from './markdown.js';
+import { renderNfd } from './nfd.js';
+import { renderProm } from './prom.js';
 import { renderTap } from './tap.js';
 
-export const FORMATS = ['tap', 'junit', 'json', 'md', 'html'] as const;
+export const FORMATS = ['tap', 'junit', 'json', 'md', 'html', 'nfd', 'prom'] as const;
 export type Format = (typeof FORMATS)[number];
 
 export const REPORT_FILES: Readonly<Record<Format, string>> = {
@@ -30,6 +32,8 @@ export const REPORT_FILES: Readonly<Record<Format, string>> = {
   json: 'report.json',
   md: 'report.md',
   html: 'report.html',
+  nfd: 'nsprobe.features',
+  prom: 'nsprobe.prom',
 };
 
 /** Every temporary file or folder nsprobe makes starts with this, then `<pid>-` (see cleanup of dead runs). */
@@ -424,6 +428,10 @@ export function renderReport(r: Report, format: Format): string {
       return renderMarkdown(r);
     case 'html':
       return renderHtml(r);
+    case 'nfd':
+      return renderNfd(r);
+    case 'prom':
+      return renderProm(r);
   }
 }
 

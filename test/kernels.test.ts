@@ -1,16 +1,17 @@
 // ci/kernels.mjs for real: boots Debian's 6.1 cloud kernel (the fastest) under QEMU TCG over the
-// host root and checks that both guest runs (root, nobody) come back complete and merge.
+// host root with user.max_user_namespaces=0 set on the kernel command line (a real host with the
+// CentOS 7 default) and checks every verdict of both guest runs (root, nobody).
 // Downloads the kernel package into .cache/kernels/ when it is not there (apt must be reachable).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { MODES, NS_TYPES, type Report } from '../src/model.js';
 import { validateReport } from '../src/report/validate.js';
 import { ROOT, tmp } from './helpers/run.js';
 import { needTools } from './helpers/tools.js';
 
 const SCRIPT = join(ROOT, 'ci', 'kernels.mjs');
-const STATUSES = ['pass', 'fail', 'unsupported', 'error'];
 
 /** Why QEMU cannot run here at all (null: it can). As root this installs missing tools, like the script. */
 function cannotRun(): string | null {
@@ -38,23 +39,31 @@ function runScript(args: string[], timeoutMs: number): Promise<{ code: number | 
   });
 }
 
-const title = 'kernels: 6.1 cloud boots under QEMU TCG and returns a full report as root and as nobody';
+const title = 'kernels: 6.1 cloud booted with sysctl.user.max_user_namespaces=0 blocks every rootless probe with that gate and its remedy, as root and as nobody';
+
+type Check = { mismatches: string[]; summary: string };
+type KernelsModule = { checkScenario: (sid: string, mode: string, report: Report) => Check };
 
 needTools(reason)(title, async (t) => {
-  t.timeout(240_000);
+  t.timeout(300_000);
   const out = tmp('nsprobe-kernels-test-', t);
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  const r = await runScript(['--kernels', '6.1-cloud', '--no-host', '--out', out, '--timeout', '180'], 220_000);
+  const r = await runScript(['--kernels', '6.1-cloud', '--scenarios', 'userns0', '--no-host', '--out', out, '--timeout', '240'], 280_000);
   t.log(`ci/kernels.mjs took ${(r.ms / 1000).toFixed(1)} s`);
   t.is(r.code, 0, r.out);
 
   const summary = JSON.parse(readFileSync(join(out, 'kernels.json'), 'utf8'));
   const k = summary.results[0];
-  t.is(k.outcome, 'ok');
+  t.is(k.outcome, 'ok', k.reason);
+  t.is(k.scenario, 'userns0');
   t.regex(k.pkg, /^linux-image-6\.1\.0-\d+-cloud-amd64$/);
+  t.regex(k.suite, /^bookworm/);
+  // the sysctl came from the kernel command line: the guest read 0 before nsprobe started
+  t.truthy(k.stages.find((s: { stage: string; arg: string }) => s.stage === 'sysctl' && s.arg === 'user/max_user_namespaces=0'), JSON.stringify(k.stages));
+  const { checkScenario } = (await import(pathToFileURL(SCRIPT).href)) as KernelsModule;
 
   for (const [mode, euid] of [['root', 0], ['nobody', 65534]] as const) {
-    const file = join(out, '6.1-cloud', mode, 'report.json');
+    const file = join(out, '6.1-cloud', 'userns0', mode, 'report.json');
     t.true(existsSync(file), `${mode}: no report.json came back`);
     const v = validateReport(JSON.parse(readFileSync(file, 'utf8')));
     if (!v.ok) return t.fail(`${mode}: ${v.error}`);
@@ -62,12 +71,16 @@ needTools(reason)(title, async (t) => {
     t.is(rep.host.kernel.release, k.release, `${mode} ran on the guest kernel`);
     t.regex(rep.host.kernel.release, /^6\.1\.0-\d+-cloud-amd64$/);
     t.is(rep.host.euid, euid);
-    // the kernel_config gate was judged by the package's own config (the guest has no /proc/config.gz)
+    t.is(rep.host.hostname, mode === 'root' ? k.label : `${k.label}, nobody`, 'the matrix row names kernel, suite and scenario');
+    t.regex(k.label, /^6\.1 bookworm[-\w]*, max_user_namespaces=0$/);
     const kc = rep.gates.find((g) => g.id === 'kernel_config');
     t.is(kc?.status, 'ok');
     t.is((kc?.value as { source?: string } | null)?.source, k.config);
-    // this kernel supports every namespace: as root all pass (not in a chroot, so user namespaces
-    // work); as nobody the rootless ones pass and privileged mode is skipped once, for CAP_SYS_ADMIN
+    // the gate itself: read 0 in the initial user namespace, blocked, with the sysctl remedy
+    const gate = rep.gates.find((g) => g.id === 'max_user_namespaces');
+    t.is(gate?.status, 'blocked');
+    t.is(gate?.value, 0);
+    t.regex(gate?.remedy ?? '', /max_user_namespaces/);
     if (mode === 'nobody') t.is(rep.modes?.find((x) => x.mode === 'privileged')?.status, 'skipped');
     for (const ns of NS_TYPES)
       for (const m of MODES) {
@@ -77,11 +90,30 @@ needTools(reason)(title, async (t) => {
           continue;
         }
         t.truthy(p, `${mode}: ${ns}/${m} missing`);
-        t.true(STATUSES.includes(p!.status), `${mode}: ${ns}/${m} has status ${p?.status}`);
-        t.is(p!.status, 'pass', `${mode}: ${ns}/${m}: ${p!.cause ?? ''}`);
       }
+    // every verdict: rootless (and root's user/privileged) unsupported with the gate and its remedy ...
+    for (const p of rep.probes) {
+      const blocked = p.mode === 'rootless' || p.id === 'user/privileged';
+      if (blocked) {
+        t.is(p.status, 'unsupported', `${mode}: ${p.id}: ${p.cause ?? ''}`);
+        t.is(p.gate, 'max_user_namespaces', `${mode}: ${p.id}`);
+        t.regex(p.remedy ?? '', /max_user_namespaces/, `${mode}: ${p.id} has the remedy`);
+        t.is(p.code, 'ENOSPC', `${mode}: ${p.id}`);
+      } else {
+        // ... every other probe passes; the deep ones that nest a user namespace skip those checks, naming the gate
+        t.is(p.status, 'pass', `${mode}: ${p.id}: ${p.cause ?? ''}`);
+        const gated = (p.assertions ?? []).filter((a) => a.status === 'skipped' && a.gate === 'max_user_namespaces');
+        if (/^(join|nesting|identity)\//.test(p.id)) t.true(gated.length > 0, `${mode}: ${p.id} skips its user-namespace checks naming the gate`);
+        else t.is(gated.length, 0, `${mode}: ${p.id} skips nothing for this gate`);
+      }
+    }
+    t.true(rep.probes.some((p) => p.status === 'unsupported'));
+    // the script's own check agrees, and (control) it does flag this report against the no-gate scenario
+    t.deepEqual(checkScenario('userns0', mode, rep).mismatches, []);
+    t.true(checkScenario('baseline', mode, rep).mismatches.length >= rep.probes.filter((p) => p.mode === 'rootless').length);
   }
   const matrix = JSON.parse(readFileSync(join(out, 'matrix.json'), 'utf8'));
   t.is(matrix.hosts.length, 2);
-  t.true(existsSync(join(out, 'matrix.md')));
+  const md = readFileSync(join(out, 'matrix.md'), 'utf8');
+  t.regex(md, /6\.1 bookworm[-\w]*, max_user_namespaces=0 \| root \d+\/\d+ blocked \(max_user_namespaces\)/);
 });

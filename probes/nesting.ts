@@ -120,8 +120,17 @@ export const nesting: ProbeDef = {
       // The error name depends on the kernel, the levels on where nsprobe starts: both in the
       // expected values and notes, never in the names (ids derive from names).
       const [REFUSAL, SOME, EXACT, REACH] = names;
-      ctx.expect(REFUSAL, errName(r.errno), errName(wantErr), 'inside');
       ctx.check(SOME, r.levels > 0, '> 0', r.levels, 'inside');
+      if (r.errno !== ENOSPC && r.errno !== EUSERS) {
+        // Refused partway for another reason: a policy that judges the creator, who below the
+        // first level is a process inside a new user namespace without CAP_SYS_ADMIN in the
+        // initial one (kernel.unprivileged_userns_clone=0 lets root make one level, then EPERM).
+        // With a gate that explains it the depth is not measurable here; without one it fails.
+        const partway = new Outcome<void>(`nest ${kind} namespaces below level ${r.levels} (by a process inside a new user namespace)`, r.errno, 'unshare', undefined);
+        ctx.helper(partway, [REFUSAL, EXACT, REACH], { name: `${kind} namespaces nest with no refusal but the depth limit`, side: 'inside' });
+        continue;
+      }
+      ctx.expect(REFUSAL, errName(r.errno), errName(wantErr), 'inside');
       if (start !== null) {
         ctx.expect(EXACT, r.levels, max - start, 'inside',
           `${max - start} levels below the start (level ${start}), down to level ${max}: ${kind === 'user' ? `the kernel refuses a user namespace whose parent is deeper than ${NEST_LIMIT}` : `MAX_PID_NS_LEVEL = ${max}`}`);

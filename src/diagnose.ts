@@ -196,7 +196,10 @@ const RULES: Array<{ name: string; rule: Rule }> = [
     name: 'Debian/linux-hardened unprivileged_userns_clone',
     rule: (x) => {
       const g = x.gates.get('unprivileged_userns_clone');
-      return x.userns && (x.f.mode === 'rootless' || !x.f.privilegedCaller) && isCode(x, 'EPERM') && entering(x) && blocked(g) ? byGate(x, g) : null;
+      // The creator lacks CAP_SYS_ADMIN in the initial user namespace: a rootless run, a caller
+      // that is root only of a user namespace, or a process nested inside a new one.
+      const unprivilegedCreator = x.f.mode === 'rootless' || !x.f.privilegedCaller || /inside a new user namespace/.test(x.f.message ?? '');
+      return x.userns && unprivilegedCreator && isCode(x, 'EPERM') && entering(x) && blocked(g) ? byGate(x, g) : null;
     },
   },
   {

@@ -148,6 +148,14 @@ test('EROFS writing a sysctl under a read-only /proc/sys -> proc_sys_readonly wi
   t.is(run('debian12', { probe: 'net-veth', namespace: 'net', mode: 'rootless', stage: 'request', syscall: 'write', code: 'EROFS' }, rw).gate, null);
 });
 
+test('debian10: root nests one user namespace, the next is EPERM (its creator is inside a user namespace) -> unprivileged_userns_clone', (t) => {
+  const step = { namespace: 'user' as const, mode: 'privileged' as const, stage: 'request', syscall: 'unshare', code: 'EPERM', euid: 0, privilegedCaller: true };
+  const nested = run('debian10', { probe: 'nesting', ...step, message: 'nest user namespaces below level 1 (by a process inside a new user namespace): EPERM' });
+  t.is(nested.gate, 'unprivileged_userns_clone');
+  // Control: root itself creating one is not stopped by the knob, so it is not blamed.
+  t.not(run('debian10', { probe: 'user', ...step, message: 'unshare(CLONE_NEWUSER): EPERM' }).gate, 'unprivileged_userns_clone');
+});
+
 test('chroot: EPERM creating a user namespace -> chroot', (t) => {
   const d = run('chroot', { namespace: 'user', mode: 'privileged', stage: 'clone', syscall: 'clone', code: 'EPERM' });
   t.is(d.gate, 'chroot');

@@ -14,7 +14,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { REPORT_FILES } from '../src/report/write.js';
+import { DEFAULT_FORMATS, REPORT_FILES } from '../src/report/write.js';
 import { validateReport } from '../src/report/validate.js';
 import { formatResidue, residueSince, snapshot, type Residue } from '../src/residue.js';
 import { intValue, scriptArgs } from '../src/args.js';
@@ -80,7 +80,7 @@ export interface Point {
   problems: string[];
 }
 
-const EXPECTED = Object.values(REPORT_FILES).sort();
+const EXPECTED = DEFAULT_FORMATS.map((f) => REPORT_FILES[f]).sort();
 
 /** Either every report, complete and valid, or no file at all. Returns problems. */
 export function checkOutDir(dir: string): { reports: 'all' | 'none'; problems: string[] } {

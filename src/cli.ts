@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { PROBES } from '../probes/index.js';
 import { MODES, type Mode, type ProbeResult, type Report } from './model.js';
 import { renderSummary } from './report/summary.js';
-import { checkOutputDir, writeReports, OutputError, type Format } from './report/write.js';
+import { checkOutputDir, DEFAULT_FORMATS, writeReports, OutputError, type Format } from './report/write.js';
 import { scrubLine, scrubText } from './text.js';
 import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, privilegedSkipReason, runSuite, toolVersion } from './runner.js';
 import { collectHostFacts } from './host/facts.js';
@@ -20,7 +20,6 @@ import { CONSUMER_HELP, consumerArgs, consumerRun, ConsumerUsageError, listConsu
 
 const FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html', 'nfd', 'prom'];
 /** nfd and prom are for fleet engines and only written when asked for. */
-const DEFAULT_FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html'];
 
 export { UsageError };
 

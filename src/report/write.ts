@@ -26,6 +26,9 @@ import { renderTap } from './tap.js';
 export const FORMATS = ['tap', 'junit', 'json', 'md', 'html', 'nfd', 'prom'] as const;
 export type Format = (typeof FORMATS)[number];
 
+/** What a run writes unless --format says otherwise (nfd and prom are for fleets, asked for by name). */
+export const DEFAULT_FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html'];
+
 export const REPORT_FILES: Readonly<Record<Format, string>> = {
   tap: 'report.tap',
   junit: 'junit.xml',

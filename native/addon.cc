@@ -1348,20 +1348,23 @@ Napi::Value NetlinkOp(const Napi::CallbackInfo& info) {
 // dying, so none is handed on to init (or the caller's subreaper) as a zombie. Only at exit (or
 // when no child_process may be running): it reaps any child. Returns how many it reaped.
 int reap_orphans(long ms) {
-  long now = now_ms(), deadline = now + ms, idle_until = now + 20;
+  // 200 ms without a new orphan ends the wait early: a server killed by its parent-death signal
+  // took more than 20 ms to die on a loaded 2-core machine, and reached the caller as a zombie.
+  const long idle = 200;
+  long now = now_ms(), deadline = now + ms, idle_until = now + idle;
   int n = 0;
   for (;;) {
     int st;
     pid_t r = waitpid(-1, &st, WNOHANG | __WALL);
     if (r > 0) {
       n++;
-      idle_until = now_ms() + 20;  // more may be on their way out
+      idle_until = now_ms() + idle;  // more may be on their way out
       continue;
     }
     if (r < 0 && errno == EINTR) continue;
     now = now_ms();
     // ECHILD: no child left. Children that stay alive (one still being entered, another
-    // program's) are not waited for past 20 ms without a new orphan.
+    // program's) are not waited for past `idle` without a new orphan.
     if (r < 0 || now >= deadline || now >= idle_until) return n;
     usleep(1000);
   }

@@ -2,6 +2,7 @@
 // filesystem, and an mqueue filesystem mounted inside lists only the namespace's own queues; a
 // queue the host creates is in the host's mqueue filesystem (control) and not inside. Every mqueue
 // mount is made in a private mount namespace; every queue is removed.
+import { ownMqueueMount } from '../src/cleanup.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import type { ProbeContext, ProbeDef } from '../src/probe.js';
 import { MS, O } from '../src/errno.js';
@@ -13,18 +14,6 @@ const O_RDWR = O.RDWR;
 const O_CREAT = O.CREAT;
 const O_EXCL = O.EXCL;
 
-/** An mqueue mount of the host's IPC namespace this process can read, or null. */
-function hostMqueueMount(): string | null {
-  try {
-    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-      const [pre, post] = line.split(' - ');
-      if (post?.startsWith('mqueue ')) return pre.split(' ')[4];
-    }
-  } catch {
-    // none readable
-  }
-  return null;
-}
 
 /** Mounts a fresh mqueue fs (of the sandbox's IPC namespace) in its private mount namespace: the first failed step, or the mount's success. */
 async function mountMqueue(s: Sandbox): Promise<Outcome<void>> {
@@ -44,7 +33,7 @@ async function hostView(ctx: ProbeContext): Promise<{ list: () => Promise<string
     const m = await mountMqueue(o);
     if (m.ok) return { list: () => o.listdir(mountPoint()).get(), how: 'a fresh mqueue mount in a private mount namespace of a host-IPC process' };
   }
-  const existing = hostMqueueMount();
+  const existing = ownMqueueMount();
   if (existing) return { list: async () => readdirSync(existing), how: `the host's mqueue mount ${existing}` };
   return null;
 }

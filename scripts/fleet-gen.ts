@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { intValue, runProgram, scriptArgs, UsageError } from '../src/args.js';
 import type { Report } from '../src/model.js';
 import { packageRoot } from '../src/paths.js';
+import { prng } from './harness.js';
 
 export interface Profile {
   name: string;
@@ -33,17 +34,8 @@ export const PROFILES: readonly Profile[] = [
   { name: 'container-skips', file: 'test/fixtures/reports/container-skips/report.json', weight: 6 },
 ];
 
-/** mulberry32: a small, fast PRNG; the same seed gives the same fleet on every machine. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// mulberry32 (scripts/harness.ts): the same seed gives the same fleet on every machine.
+export { prng };
 
 const templates = new Map<string, string>();
 function template(p: Profile): string {

@@ -15,7 +15,19 @@
 import { lstatSync, readdirSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { cgroup2Root, parseCgroup, removeCgroup } from '../probes/cgroup.js';
+import { mqueueMountPoint } from './host/mountinfo.js';
 import { native } from './native.js';
+
+/** Where this process's mount namespace has an mqueue filesystem (the host's queues), or null. */
+export function ownMqueueMount(): string | null {
+  let text: string | null = null;
+  try {
+    text = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    // unreadable: none
+  }
+  return mqueueMountPoint(text);
+}
 
 /** Host-IPC queues this process made and has not removed yet (a hurried exit removes them). */
 const hostQueues = new Set<string>();
@@ -150,25 +162,13 @@ function cgroupsOf(forPid?: number): { path: string; pid: number }[] {
   return out;
 }
 
-/** The host's queues seen through a readable mqueue mount of this mount namespace, or null. */
-function mqueueMount(): string | null {
-  try {
-    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-      const [pre, post] = line.split(' - ');
-      if (post?.startsWith('mqueue ')) return pre.split(' ')[4];
-    }
-  } catch {
-    // unreadable
-  }
-  return null;
-}
 
 /**
  * The queues of the host's IPC namespace: through an mqueue mount here, or (root) a fresh one in
  * a private mount namespace read through /proc/PID/root. `close` ends that helper.
  */
 async function hostQueueDir(): Promise<{ dir: string; close: () => Promise<void> } | null> {
-  const m = mqueueMount();
+  const m = ownMqueueMount();
   if (m) return { dir: m, close: async () => undefined };
   if (euid() !== 0) return null;
   const { enter } = await import('./sandbox.js');

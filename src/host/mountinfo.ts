@@ -46,3 +46,12 @@ export function rootMount(mounts: MountEntry[]): MountEntry | undefined {
   const roots = mounts.filter((m) => m.mountPoint === '/');
   return roots[roots.length - 1];
 }
+
+/**
+ * Where an mqueue filesystem is mounted in this process's mount namespace (the host's queues, as
+ * this process's IPC namespace has them), or null when none is mounted or mountinfo is unreadable.
+ */
+export function mqueueMountPoint(text: string | null): string | null {
+  if (text === null) return null;
+  return parseMountinfo(text).find((m) => m.fsType === 'mqueue')?.mountPoint ?? null;
+}

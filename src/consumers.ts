@@ -636,7 +636,10 @@ export function prefetchPrograms(env: Record<string, string | undefined>, only?:
         // already gone
       }
     };
-    process.once('exit', killGroup);
+    // Before the addon's own exit hook (registered earlier), which reaps every child of this
+    // subreaper: a run stopped while the versions were being read left this shell and the program
+    // it ran to the caller as two zombies.
+    process.prependOnceListener('exit', killGroup);
     const timer = setTimeout(killGroup, 5000);
     child.stdout?.setEncoding('utf8').on('data', (d: string) => {
       if (out.length < 1 << 20) out += d;

@@ -22,6 +22,8 @@ export interface FlagSpec {
   short?: string;
   /** A comma-separated list that may be repeated; the result is the union, in first-seen order. */
   list?: boolean;
+  /** May be given more than once; each value is kept whole (no comma split), in order. */
+  repeat?: boolean;
   /** What the value is, for messages ("MS", "DIR"). */
   value?: string;
 }
@@ -29,7 +31,7 @@ export interface FlagSpec {
 export type FlagSpecs = Record<string, FlagSpec>;
 
 export type Values<S extends FlagSpecs> = {
-  [K in keyof S]?: S[K]['type'] extends 'boolean' ? boolean : S[K]['list'] extends true ? string[] : string;
+  [K in keyof S]?: S[K]['type'] extends 'boolean' ? boolean : S[K]['list'] extends true ? string[] : S[K]['repeat'] extends true ? string[] : string;
 };
 
 export interface Parsed<S extends FlagSpecs> {
@@ -93,6 +95,10 @@ export function parseCommand<S extends FlagSpecs>(specs: S, argv: readonly strin
     const what = spec.value ?? 'a value';
     if (tok.value === undefined || tok.value === '') throw new UsageError(`${flag} needs ${what}`);
     if (looksLikeFlag(tok.value)) throw new UsageError(`${flag} needs ${what}, and '${tok.value}' looks like a flag`);
+    if (spec.repeat) {
+      values[tok.name] = [...((values[tok.name] as string[] | undefined) ?? []), tok.value];
+      continue;
+    }
     if (spec.list) {
       const list = splitList(tok.value);
       if (!list.length) throw new UsageError(`${flag} needs ${what}`);

@@ -16,6 +16,7 @@ import { rootlessPlan } from './sandbox.js';
 import { collectDebris, debrisNotes, hurriedCleanup } from './cleanup.js';
 import { raiseNofile } from './limits.js';
 import { native } from './native.js';
+import { parseRemote, REMOTE_FLAGS, REMOTE_HELP, type RemoteOptions } from './remote/options.js';
 import { CONSUMER_HELP, consumerArgs, consumerRun, ConsumerUsageError, listConsumers, type ConsumerArgs } from './consumers.js';
 
 const FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html', 'nfd', 'prom'];
@@ -39,6 +40,8 @@ export interface CliOptions {
   strict: boolean;
   /** --for, --as-user and the consumer:ID items of --require. */
   consumers: ConsumerArgs;
+  /** --ssh, --hosts, --jobs, --sudo, --ssh-config, --ssh-option (src/remote/); null: this machine. */
+  remote: RemoteOptions | null;
 }
 
 const HELP = `nsprobe: which Linux namespaces work on this host, whether they isolate, and why not
@@ -99,12 +102,15 @@ const MAIN_FLAGS = {
   'as-user': { type: 'string', value: 'a user name' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
+  ...REMOTE_FLAGS,
 } as const satisfies FlagSpecs;
 
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CliOptions {
   const { values: v } = parseCommand(MAIN_FLAGS, argv, { env });
-  const o: CliOptions = { only: null, mode: null, out: 'reports', formats: [...DEFAULT_FORMATS], json: !!v.json, require: [], timeoutMs: DEFAULT_TIMEOUT_MS, help: !!v.help, version: !!v.version, color: null, checkResidue: !!v['check-residue'], strict: !!v.strict, consumers: { for: null, asUser: undefined, require: [] } };
+  const o: CliOptions = { only: null, mode: null, out: 'reports', formats: [...DEFAULT_FORMATS], json: !!v.json, require: [], timeoutMs: DEFAULT_TIMEOUT_MS, help: !!v.help, version: !!v.version, color: null, checkResidue: !!v['check-residue'], strict: !!v.strict, consumers: { for: null, asUser: undefined, require: [] }, remote: null };
   if (o.help || o.version) return o;
+  o.remote = parseRemote(v, env);
+  if (o.remote && o.checkResidue) throw new UsageError('--check-residue looks at this machine: it cannot be used with --ssh or --hosts');
   const consumerItems = (v.require ?? []).filter((r) => r.startsWith('consumer:'));
   o.consumers = consumerArgs({ for: v.for, asUser: v['as-user'], require: consumerItems.map((r) => r.slice('consumer:'.length)) });
   const names = new Set(PROBES.map((p) => p.name));
@@ -313,7 +319,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const cons = consumerRun(o.consumers); // --for, --as-user, --require consumer:ID
   if (cons.probes && !o.only) o.only = cons.probes;
   if (o.help) {
-    process.stdout.write(HELP + CONSUMER_HELP);
+    process.stdout.write(HELP + REMOTE_HELP + CONSUMER_HELP);
     return 0;
   }
   if (o.version) {
@@ -349,6 +355,17 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   const signals = Object.keys(STOP_SIGNALS) as StopSignal[];
   for (const s of signals) process.on(s, onSignal);
+  if (o.remote) {
+    // --ssh/--hosts (src/remote/): a fleet runs here whole; one host gets a preflight login, and
+    // a host not reached ends here with a report that says why.
+    const { remoteStart } = await import('./remote/cli.js');
+    const start = await remoteStart(o, o.remote, argv, ac.signal);
+    if (start.done) {
+      for (const s of signals) process.off(s, onSignal);
+      return caught ? interrupted() : start.code;
+    }
+    throw new Error(`the agent transport for ${start.command.join(' ')} is not wired into this build`);
+  }
   // What SIGKILLed runs left (cgroups, host queues, temporary report files) goes first, while the
   // host facts are read (before a --check-residue snapshot, which would count it as a change).
   const debris = collectDebris({ outDir: out });

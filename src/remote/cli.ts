@@ -1,0 +1,128 @@
+// `nsprobe --ssh [user@]host[:port][,...]`, `--hosts FILE`, `--jobs N`, `--sudo`, `--ssh-config FILE`,
+// `--ssh-option KEY=VALUE` (repeatable) and NSPROBE_SSH_ARGS: the remote half of the command line.
+//
+// One target: a preflight login (architecture, uid, sudo -n), then the ordinary run with the
+// agent's transport over `ssh ... HOST` (the bootstrap copies, checks, runs and removes the agent);
+// a host not reached is a report saying why and exit 4. Several targets: one child nsprobe per
+// host, --jobs at a time, one folder per host under --out, then the merged matrix (fleet.ts).
+import { resolve } from 'node:path';
+import { UsageError } from '../args.js';
+import type { Mode } from '../model.js';
+import { checkOutputDir, writeReports, type Format } from '../report/write.js';
+import { scrubLine } from '../text.js';
+import { EXIT_NOT_PROBED, mergeFleet, renderOutcomes, runFleet } from './fleet.js';
+import type { RemoteOptions } from './options.js';
+import { NOT_REACHED_WORDS, preflight, sshArgv } from './ssh.js';
+import type { Target } from './targets.js';
+import { unreachedReport } from './unreached.js';
+
+/** Drops the flags a fleet's parent handles itself from the person's argv (each child gets the rest). */
+export function childArgv(argv: readonly string[]): string[] {
+  const drop = new Set(['--ssh', '--hosts', '--jobs', '--out', '--json']);
+  const takesValue = new Set(['--ssh', '--hosts', '--jobs', '--out']);
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const name = a.includes('=') ? a.slice(0, a.indexOf('=')) : a;
+    if (drop.has(name)) {
+      if (!a.includes('=') && takesValue.has(name)) i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
+export interface RemoteRun {
+  only: string[] | null;
+  mode: Mode | 'both' | null;
+  out: string;
+  formats: Format[];
+  json: boolean;
+}
+
+export type RemoteStart =
+  /** The run is over (a fleet, or a host not reached): exit with this code. */
+  | { done: true; code: number }
+  /** A reached host: run the suite through the agent over `command` (ssh ... HOST). */
+  | { done: false; command: string[]; sudo: boolean; arch: string };
+
+const modesOf = (m: RemoteRun['mode']): Mode[] => (m === 'privileged' ? ['privileged'] : m === 'rootless' ? ['rootless'] : ['privileged', 'rootless']);
+
+/** Writes the report of a host that was not probed; exit 4. */
+async function notProbed(o: RemoteRun, t: Target, kind: keyof typeof NOT_REACHED_WORDS, line: string, started: Date, extra: { arch?: string; uid?: number } = {}): Promise<number> {
+  const out = resolve(o.out);
+  checkOutputDir(out);
+  const report = unreachedReport(t, kind, line, { startedAt: started, durationMs: Date.now() - started.getTime(), modes: modesOf(o.mode), only: o.only, ...extra });
+  const files = await writeReports(report, out, o.formats);
+  process.stderr.write(`nsprobe: ${scrubLine(t.spec)}: not probed: ${NOT_REACHED_WORDS[kind]}: ${scrubLine(line)}\n`);
+  if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  else process.stdout.write(`reports: ${scrubLine(files.join(', '))}\n`);
+  return EXIT_NOT_PROBED;
+}
+
+/** A stopped fleet child or host: the signal's exit code, as a local run. */
+const STOPPED = 130;
+
+/**
+ * Starts a remote run. Several targets: the whole fleet run, here. One target: the preflight; a
+ * host not reached ends here with its report; a reached one comes back as the ssh command for
+ * the agent's transport.
+ */
+export async function remoteStart(o: RemoteRun, r: RemoteOptions, argv: readonly string[], signal: AbortSignal): Promise<RemoteStart> {
+  if (process.env.NSPROBE_FLEET_CHILD === '1') watchParent();
+  const say = (s: string) => {
+    try {
+      process.stderr.write(s);
+    } catch {
+      // nowhere to say it
+    }
+  };
+  if (r.targets.length > 1) {
+    const out = resolve(o.out);
+    checkOutputDir(out);
+    const entry = process.argv[1];
+    if (!entry) throw new UsageError('cannot find the nsprobe program to run for each host');
+    const { outcomes, stopped } = await runFleet({ targets: r.targets, jobs: r.jobs, out, childArgs: childArgv(argv), entry, signal, say });
+    if (stopped) return { done: true, code: STOPPED };
+    const merged = await mergeFleet(out, outcomes.filter(Boolean), say);
+    if (o.json) {
+      const { readFileSync } = await import('node:fs');
+      try {
+        process.stdout.write(readFileSync(resolve(out, 'matrix.json'), 'utf8'));
+      } catch {
+        // no matrix: said above
+      }
+    } else process.stdout.write(renderOutcomes(outcomes));
+    if (outcomes.some((x) => !x.reached)) return { done: true, code: EXIT_NOT_PROBED };
+    if (merged !== 0) return { done: true, code: merged };
+    return { done: true, code: outcomes.some((x) => x.exit !== 0) ? 1 : 0 };
+  }
+  const t = r.targets[0];
+  const started = new Date();
+  const pre = await preflight(t, r.ssh, signal);
+  if (signal.aborted) return { done: true, code: STOPPED };
+  if (!pre.ok) return { done: true, code: await notProbed(o, t, pre.kind ?? 'ssh-failed', pre.line ?? 'failed', started, { arch: pre.arch, uid: pre.uid }) };
+  const command = sshArgv(t, r.ssh);
+  let bootstrap: unknown = null;
+  try {
+    bootstrap = await import(/* the agent's module, when this build has it */ '../agent/' + 'bootstrap.js');
+  } catch {
+    bootstrap = null;
+  }
+  if (!bootstrap) return { done: true, code: await notProbed(o, t, 'no-agent', 'src/agent/bootstrap is not part of this build', started, { arch: pre.arch, uid: pre.uid }) };
+  return { done: false, command, sudo: r.ssh.sudo, arch: pre.arch! };
+}
+
+/** A fleet child stops (as on SIGHUP) when its parent's pipe on stdin closes: the parent is gone. */
+function watchParent(): void {
+  const stdin = process.stdin as NodeJS.ReadStream & { unref?: () => void };
+  stdin.on('end', () => process.kill(process.pid, 'SIGHUP'));
+  stdin.on('error', () => process.kill(process.pid, 'SIGHUP'));
+  stdin.resume();
+  stdin.unref?.();
+}

@@ -4,6 +4,7 @@
       "target_name": "nsprobe",
       "sources": [
         "native/addon.cc",
+        "native/enter.cc",
         "native/child.cc",
         "native/clone.cc",
         "native/netlink.cc"

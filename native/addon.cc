@@ -48,8 +48,6 @@
 namespace {
 
 
-const char* stage_name(int s) { return nsp_stage_name(s); }
-const char* sys_name(int s) { return nsp_sys_name(s); }
 
 long now_ms() {
   struct timespec ts;

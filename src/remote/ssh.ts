@@ -134,27 +134,51 @@ export function preflight(t: Target, s: SshSettings, signal?: AbortSignal, timeo
   const remote = `echo ${MARK} "$(uname -m)" "$(id -u)"${s.sudo ? ` && { sudo -n true 2>&1 | head -n 2 | sed 's/^/${MARK}-sudo: /'; sudo -n true >/dev/null 2>&1 && echo ${MARK}-sudo-ok; }` : ''}`;
   const argv = [...sshArgv(t, s), remote];
   return new Promise((resolve) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so that a stop or a timeout ends ssh and its ProxyCommand together
+    // (ssh leaves a ProxyCommand running when it is killed).
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
     let err = '';
     const cap = (a: string, d: Buffer) => (a + d.toString('utf8')).slice(-16384);
     child.stdout.on('data', (d: Buffer) => (out = cap(out, d)));
     child.stderr.on('data', (d: Buffer) => (err = cap(err, d)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    const onAbort = () => child.kill('SIGTERM');
+    const killGroup = (sig: NodeJS.Signals) => {
+      try {
+        if (child.pid) process.kill(-child.pid, sig);
+      } catch {
+        // gone
+      }
+    };
+    const timer = setTimeout(() => killGroup('SIGKILL'), timeoutMs);
+    const onAbort = () => killGroup('SIGTERM');
     signal?.addEventListener('abort', onAbort, { once: true });
+    let settled = false;
     child.on('error', (e) => {
       clearTimeout(timer);
+      if (settled) return;
+      settled = true;
       resolve({ ok: false, kind: 'ssh-failed', line: `cannot run ssh: ${(e as NodeJS.ErrnoException).code ?? e.message}` });
     });
-    child.on('close', (code, sig) => {
+    // 'exit', not 'close': a ProxyCommand that outlives ssh holds its stderr open. What ssh wrote
+    // is read until its pipes end, or for 200 ms at most; then the group is ended.
+    child.on('exit', (code) => {
       clearTimeout(timer);
+      const ended = Promise.all([child.stdout, child.stderr].map((s) => (s.readableEnded ? null : new Promise((r) => s.once('end', r)))));
+      void Promise.race([ended, new Promise((r) => setTimeout(r, 200))]).then(() => {
+        killGroup('SIGKILL');
+        child.stdout.destroy();
+        child.stderr.destroy();
+        if (!settled) finish(code);
+      });
+    });
+    const finish = (code: number | null) => {
+      settled = true;
       signal?.removeEventListener('abort', onAbort);
       if (signal?.aborted) return resolve({ ok: false, kind: 'stopped', line: 'stopped' });
       const m = new RegExp(`^${MARK} (\\S+) (\\d+)$`, 'm').exec(out);
       if (!m) {
         if (code === 255 || code === null) {
-          const c = code === null ? { kind: 'unreachable' as const, line: `no answer within ${Math.round(timeoutMs / 1000)} s${sig ? '' : ''}` } : classifySsh(err);
+          const c = code === null ? { kind: 'unreachable' as const, line: `no answer within ${Math.round(timeoutMs / 1000)} s` } : classifySsh(err);
           return resolve({ ok: false, ...c });
         }
         return resolve({ ok: false, kind: 'ssh-failed', line: scrubLine(`the login shell did not run the preflight (exit ${code}): ${err.trim().split('\n').at(-1) ?? ''}`) });
@@ -167,6 +191,6 @@ export function preflight(t: Target, s: SshSettings, signal?: AbortSignal, timeo
       }
       if (!(AGENT_ARCHES as readonly string[]).includes(arch)) return resolve({ ok: false, kind: 'arch-missing', arch, uid, line: scrubLine(`the target is ${arch}; the agent is built for ${AGENT_ARCHES.join(' and ')}`) });
       resolve({ ok: true, arch, uid });
-    });
+    };
   });
 }

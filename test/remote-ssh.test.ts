@@ -51,15 +51,17 @@ withAgent('--ssh verdicts equal a local run in the same environment on each sshd
   const d = tmp(t);
   const rows: string[] = [];
   for (const h of lab.hosts) {
-    const local = localRun(h, []);
+    // --ssh first: the local run runs consumer programs (podman --version as nobody makes
+    // /tmp/podman-run-65534), which a remote run never does on its target.
     const r = runSsh(lab, ['--ssh', h.target, '--out', join(d, h.kind)]);
     t.true([0, 1].includes(r.status ?? -1), `${h.name}: exit ${r.status}: ${r.stderr}`);
     const remote = JSON.parse(readFileSync(join(d, h.kind, 'report.json'), 'utf8')) as Report;
+    await nothingLeft(t, lab, h, 'after --ssh');
+    const local = localRun(h, []);
     t.is(remote.host.hostname, h.name, "the report's host facts are the target's");
     t.is(remote.host.euid, local.host.euid);
     t.deepEqual(statuses(remote), statuses(local), `${h.name}: --ssh and local agree per probe/mode`);
     for (const [id, s] of Object.entries(statuses(local))) rows.push(`${h.kind} ${id} local=${s} ssh=${statuses(remote)[id]}`);
-    await nothingLeft(t, lab, h, 'after --ssh');
   }
   t.log(`agreement:\n${rows.join('\n')}`);
 });

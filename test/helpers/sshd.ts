@@ -6,7 +6,8 @@
 // namespaces hold: its own hostname; a loopback interface, the only address sshd listens on; a
 // tmpfs on /run (sshd's privilege-separation dir) and on /tmp (the target's whole writable area:
 // its tmp and the login user's home, /tmp/home), so "nothing is left on the target" is "that
-// tmpfs holds only the empty home"; and a bind-mounted /etc/passwd giving the login user that home
+// tmpfs holds only the empty home"; a sysfs of its own network namespace (with the machine's
+// cgroup tree below it); and a bind-mounted /etc/passwd giving the login user that home
 // (and nobody a shell). The client reaches sshd through a ProxyCommand that enters the network
 // namespace (`nsenter -t HOLDER -n node ssh-relay.mjs 127.0.0.1 PORT`). Keys (host and user),
 // sshd_config, ssh_config and known_hosts are made by the test in one nsprobe-test-* folder.
@@ -201,6 +202,12 @@ async function startHost(lab: string, kind: SshdKind, key: string, pub: string, 
     `mount --bind "$1" ${inside}`,
     `mount --bind ${inside}/passwd /etc/passwd`,
     `mount --bind ${inside}/shadow /etc/shadow`,
+    // A sysfs of the host's own network namespace (what /sys is on a real host: its interfaces in
+    // /sys/class/net are those netlink lists), with the machine's cgroup tree kept below it.
+    'mkdir /run/oldsys && mount --rbind /sys /run/oldsys',
+    'mount -t sysfs nsprobe-test-sys /sys',
+    'mount --rbind /run/oldsys/fs/cgroup /sys/fs/cgroup',
+    'umount -l /run/oldsys && rmdir /run/oldsys',
     'mount -t tmpfs -o mode=1777 nsprobe-test-tmp /tmp',
     `mkdir -m 700 /tmp/home && chown ${uid}:${uid} /tmp/home`,
     `hostname ${name}`,

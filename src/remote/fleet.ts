@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { MATRIX_FILES, runMerge } from '../merge.js';
 import type { Report } from '../model.js';
 import { scrubLine } from '../text.js';
-import { NOT_PROBED_GATE_PREFIX } from './unreached.js';
 import type { Target } from './targets.js';
 
 export interface FleetOptions {
@@ -116,4 +115,3 @@ export function renderOutcomes(outcomes: readonly HostOutcome[]): string {
   return `${outcomes.map((x) => `${x.target.spec.padEnd(w)}  ${x.reached ? 'probed' : 'NOT PROBED'}  ${x.line}`).join('\n')}\n`;
 }
 
-export { NOT_PROBED_GATE_PREFIX };

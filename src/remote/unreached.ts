@@ -9,7 +9,6 @@ import { toolVersion } from '../runner.js';
 import { NOT_REACHED_WORDS, type NotReached } from './ssh.js';
 import type { Target } from './targets.js';
 
-export const NOT_PROBED_GATE_PREFIX = 'not-probed:';
 
 export function unreachedReport(t: Target, kind: NotReached, line: string, opts: { startedAt: Date; durationMs: number; modes?: readonly Mode[]; only?: readonly string[] | null; arch?: string; uid?: number }): Report {
   const words = NOT_REACHED_WORDS[kind];

@@ -14,7 +14,7 @@ import type { Report } from '../src/model.js';
 import type { Matrix } from '../src/report/matrix.js';
 import { CLI, ROOT, tmp } from './helpers/run.js';
 import { sshdMissing, startSshdLab, type SshdHost, type SshdLab } from './helpers/sshd.js';
-import { needTools } from './helpers/tools.js';
+import { missingTools, needTools } from './helpers/tools.js';
 
 // The agent's bootstrap (copy through ssh's pipe, checksum, run, remove) is the agent engineer's
 // src/agent/bootstrap.ts; until it is in this build, the tests that need a probed host say so.
@@ -134,4 +134,19 @@ needTools(sshdMissing())('a refused login and a refused sudo are the host’s re
   const plainRun = runSsh(lab, ['--ssh', unpriv.target, '--out', join(d, 'nosudo'), '--only', 'uts']);
   t.notRegex(plainRun.stderr, /login refused|sudo -n refused|unreachable/, plainRun.stderr);
   for (const h of lab.hosts) await nothingLeft(t, lab, h, 'after refused runs');
+});
+
+needTools(sshdMissing() ?? missingTools('setarch'))('a target of an architecture the agent is not built for is that host’s result (exit 4), nothing copied', async (t) => {
+  // Every command on this host runs under `setarch i686`: uname -m says i686, as on a 32-bit box.
+  const lab = await startSshdLab(['plain'], { sshdConfig: ['ForceCommand setarch i686 /bin/sh -c "$SSH_ORIGINAL_COMMAND"'] });
+  t.teardown(() => lab.close());
+  const d = tmp(t);
+  const h = lab.hosts[0];
+  const r = runSsh(lab, ['--ssh', h.target, '--out', join(d, 'r')]);
+  t.is(r.status, 4, r.stderr);
+  t.regex(r.stderr, /not probed: no agent for its architecture: the target is i686; the agent is built for x86_64 and aarch64/);
+  const rep = JSON.parse(readFileSync(join(d, 'r', 'report.json'), 'utf8')) as Report;
+  t.is(rep.host.arch, 'i686');
+  t.true(rep.probes.every((p) => p.gate === 'arch-missing'));
+  await nothingLeft(t, lab, h, 'after the refused architecture');
 });

@@ -156,7 +156,7 @@ function passwdFor(kind: SshdKind): string {
     .join('\n');
 }
 
-async function startHost(lab: string, kind: SshdKind, key: string, pub: string, cleanup: Set<() => void>, children: ChildProcess[]): Promise<SshdHost> {
+async function startHost(lab: string, kind: SshdKind, key: string, pub: string, cleanup: Set<() => void>, children: ChildProcess[], extra: readonly string[]): Promise<SshdHost> {
   const name = `nsprobe-${kind}`;
   const dir = join(lab, kind);
   const inside = '/run/host';
@@ -191,6 +191,7 @@ async function startHost(lab: string, kind: SshdKind, key: string, pub: string, 
       'X11Forwarding no',
       'AllowTcpForwarding no',
       'LogLevel INFO',
+      ...extra,
       '',
     ].join('\n'),
   );
@@ -267,8 +268,11 @@ function configBlock(alias: string, h: { user: string; port: number; options: st
   return lines.join('\n') + '\n';
 }
 
-/** Starts the sshd hosts (all three kinds by default). Skip the test with sshdMissing() first. */
-export async function startSshdLab(kinds: readonly SshdKind[] = ['plain', 'userns-limit', 'unprivileged']): Promise<SshdLab> {
+/**
+ * Starts the sshd hosts (all three kinds by default; `sshdConfig`: more sshd_config lines for
+ * each, e.g. a ForceCommand). Skip the test with sshdMissing() first.
+ */
+export async function startSshdLab(kinds: readonly SshdKind[] = ['plain', 'userns-limit', 'unprivileged'], opts: { sshdConfig?: readonly string[] } = {}): Promise<SshdLab> {
   const dir = mkdtempSync(join(tmpdir(), 'nsprobe-test-sshd-'));
   chmodSync(dir, 0o755);
   const cleanup = new Set<() => void>();
@@ -285,7 +289,7 @@ export async function startSshdLab(kinds: readonly SshdKind[] = ['plain', 'usern
   try {
     ok(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'nsprobe-test-client', '-f', key]);
     const pub = readFileSync(`${key}.pub`, 'utf8');
-    for (const k of kinds) hosts.push(await startHost(dir, k, key, pub, cleanup, children));
+    for (const k of kinds) hosts.push(await startHost(dir, k, key, pub, cleanup, children, opts.sshdConfig ?? []));
   } catch (e) {
     finalize();
     pending.delete(finalize);

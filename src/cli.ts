@@ -358,13 +358,17 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (o.remote) {
     // --ssh/--hosts (src/remote/): a fleet runs here whole; one host gets a preflight login, and
     // a host not reached ends here with a report that says why.
-    const { remoteStart } = await import('./remote/cli.js');
+    const { remoteStart, connectAgent } = await import('./remote/cli.js');
     const start = await remoteStart(o, o.remote, argv, ac.signal);
     if (start.done) {
       for (const s of signals) process.off(s, onSignal);
       return caught ? interrupted() : start.code;
     }
-    throw new Error(`the agent transport for ${start.command.join(' ')} is not wired into this build`);
+    const code = await connectAgent(o, start);
+    if (code !== null) {
+      for (const s of signals) process.off(s, onSignal);
+      return caught ? interrupted() : code;
+    }
   }
   // What SIGKILLed runs left (cgroups, host queues, temporary report files) goes first, while the
   // host facts are read (before a --check-residue snapshot, which would count it as a change).

@@ -49,7 +49,7 @@ export type RemoteStart =
   /** The run is over (a fleet, or a host not reached): exit with this code. */
   | { done: true; code: number }
   /** A reached host: run the suite through the agent over `command` (ssh ... HOST). */
-  | { done: false; command: string[]; sudo: boolean; arch: string };
+  | { done: false; command: string[]; sudo: boolean; arch: string; agent: string; target: Target; started: Date };
 
 const modesOf = (m: RemoteRun['mode']): Mode[] => (m === 'privileged' ? ['privileged'] : m === 'rootless' ? ['rootless'] : ['privileged', 'rootless']);
 
@@ -108,14 +108,40 @@ export async function remoteStart(o: RemoteRun, r: RemoteOptions, argv: readonly
   if (signal.aborted) return { done: true, code: STOPPED };
   if (!pre.ok) return { done: true, code: await notProbed(o, t, pre.kind ?? 'ssh-failed', pre.line ?? 'failed', started, { arch: pre.arch, uid: pre.uid }) };
   const command = sshArgv(t, r.ssh);
-  let bootstrap: unknown = null;
+  const { agentPath, agentCandidates } = await import('../native.js');
+  const agent = agentPath(pre.arch);
+  if (!agent) return { done: true, code: await notProbed(o, t, 'arch-missing', `the target is ${pre.arch} and this package has no agent for it (none of ${agentCandidates(pre.arch).join(', ')})`, started, { arch: pre.arch, uid: pre.uid }) };
+  return { done: false, command, sudo: r.ssh.sudo, arch: pre.arch!, agent, target: t, started };
+}
+
+/**
+ * Copies and starts the agent on a reached host and makes it this run's transport (the sandboxes
+ * and, with the host interface, the host facts are the target's from here on). Returns null when
+ * the run goes on, or the exit code of a host whose agent did not start (its report says why).
+ */
+export async function connectAgent(o: RemoteRun, s: Extract<RemoteStart, { done: false }>): Promise<number | null> {
+  const { AgentClient } = await import('../agent/client.js');
+  const { setTransport } = await import('../native.js');
+  const { bootstrapLauncher } = await import('./bootstrap.js');
+  let said = () => '';
+  const launch = bootstrapLauncher(s.command, { agent: s.agent, sudo: s.sudo, label: `ssh ${s.target.spec}` });
+  const client = new AgentClient(async () => {
+    const ch = await launch();
+    said = (ch as { said?: () => string }).said ?? said;
+    return ch;
+  });
   try {
-    bootstrap = await import(/* the agent's module, when this build has it */ '../agent/' + 'bootstrap.js');
-  } catch {
-    bootstrap = null;
+    await client.start();
+  } catch (e) {
+    client.shutdown();
+    const line = said().trim().split('\n').filter(Boolean).at(-1) ?? (e instanceof Error ? e.message : String(e));
+    return notProbed(o, s.target, 'agent-failed', line, s.started, { arch: s.arch });
   }
-  if (!bootstrap) return { done: true, code: await notProbed(o, t, 'no-agent', 'src/agent/bootstrap is not part of this build', started, { arch: pre.arch, uid: pre.uid }) };
-  return { done: false, command, sudo: r.ssh.sudo, arch: pre.arch! };
+  setTransport(client);
+  process.on('exit', () => client.shutdown());
+  // The host interface (src/host/boxfs.ts) reads the host facts through a sandbox of the agent.
+  process.env.NSPROBE_HOST ??= 'box';
+  return null;
 }
 
 /** A fleet child stops (as on SIGHUP) when its parent's pipe on stdin closes: the parent is gone. */

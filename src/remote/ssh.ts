@@ -20,7 +20,7 @@ export interface SshSettings {
 }
 
 /** What stopped a host before any probe ran, as a stable id (also the cells' gate in the matrix). */
-export type NotReached = 'unreachable' | 'login-refused' | 'host-key' | 'sudo-refused' | 'arch-missing' | 'no-agent' | 'ssh-failed' | 'stopped';
+export type NotReached = 'unreachable' | 'login-refused' | 'host-key' | 'sudo-refused' | 'arch-missing' | 'no-agent' | 'agent-failed' | 'ssh-failed' | 'stopped';
 
 export const NOT_REACHED_WORDS: Record<NotReached, string> = {
   unreachable: 'host unreachable',
@@ -29,6 +29,7 @@ export const NOT_REACHED_WORDS: Record<NotReached, string> = {
   'sudo-refused': 'sudo -n refused',
   'arch-missing': 'no agent for its architecture',
   'no-agent': 'this nsprobe has no agent to copy',
+  'agent-failed': 'the agent did not start',
   'ssh-failed': 'ssh failed',
   stopped: 'stopped before it was probed',
 };

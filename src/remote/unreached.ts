@@ -45,6 +45,7 @@ const REMEDY: Record<NotReached, string> = {
   'sudo-refused': 'Allow the login user to run commands through sudo without a password (sudoers NOPASSWD), or run without --sudo (rootless mode only).',
   'arch-missing': 'The agent is built for x86_64 and aarch64 only; probe this host with a local nsprobe (npm i -g nsprobe) instead.',
   'no-agent': 'Build the agent (npm run build) or install an nsprobe package that ships it.',
+  'agent-failed': 'The line above is what the target said while the agent was copied and started (a full or noexec tmp: set TMPDIR for the login; no sha256sum: install coreutils or busybox).',
   'ssh-failed': 'Run the same ssh command by hand (see the line above) and fix what it says.',
   stopped: 'Run nsprobe again.',
 };

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { noteRunPid } from '../cleanup.js';
 import { NsError } from '../errors.js';
 import { errnoNumber } from '../errno.js';
+import type { NsType } from '../model.js';
 import { AF_INET, SOCK_STREAM, enter, Outcome, request, type Request, type Sandbox, type StatResult } from '../sandbox.js';
 
 export type HostKind = 'local' | 'box';
@@ -104,7 +105,8 @@ export const localHost: HostIf = {
   },
   mkdir: (p, mode = 0o755) => fsOutcome(`mkdir ${p}`, 'mkdir', () => void fs.mkdirSync(p, { mode })),
   rmdir: (p) => fsOutcome(`remove ${p}`, 'unlink', () => fs.rmdirSync(p)),
-  writeFile: (p, content) => fsOutcome(`write ${p}`, 'open', () => fs.writeFileSync(p, content)),
+  // 'r+': an existing file only, not truncated (O_WRONLY without O_CREAT, as the box writes).
+  writeFile: (p, content) => fsOutcome(`write ${p}`, 'open', () => fs.writeFileSync(p, content, { flag: 'r+' })),
   monotonic: async () => Number(process.hrtime.bigint()) / 1e9,
   answerTcp: (addr, answer) =>
     new Promise((resolve, reject) => {
@@ -151,18 +153,24 @@ export class BoxHost implements HostIf {
     this.forget = noteRunPid(info.pid);
   }
 
-  private static async enterBox(timeoutMs: number): Promise<Sandbox> {
-    return enter({ namespaces: [], mode: 'privileged', timeoutMs });
+  /** Namespaces of the box: none (tests give one, as a control: a box that is not the host). */
+  private namespaces: readonly NsType[] = [];
+
+  private static async enterBox(timeoutMs: number, namespaces: readonly NsType[]): Promise<Sandbox> {
+    return enter({ namespaces, mode: 'privileged', timeoutMs });
   }
 
-  static async open(opts: { timeoutMs?: number; tmpdir?: string } = {}): Promise<BoxHost> {
-    const box = await BoxHost.enterBox(opts.timeoutMs ?? 5000);
+  static async open(opts: { timeoutMs?: number; tmpdir?: string; namespaces?: readonly NsType[] } = {}): Promise<BoxHost> {
+    const namespaces = opts.namespaces ?? [];
+    const box = await BoxHost.enterBox(opts.timeoutMs ?? 5000, namespaces);
     try {
       const id = await box.identity().get();
       const un = await box.uname().get();
       // The box's own environment is not known to it; /tmp is where a temporary folder goes on
       // any Linux host (a local run in box mode takes Node's, to stay comparable).
-      return new BoxHost(box, { pid: box.pid, euid: id.euid, egid: id.egid, release: un.release }, opts.tmpdir ?? '/tmp');
+      const h = new BoxHost(box, { pid: box.pid, euid: id.euid, egid: id.egid, release: un.release }, opts.tmpdir ?? '/tmp');
+      h.namespaces = namespaces;
+      return h;
     } catch (e) {
       await box.close().catch(() => undefined);
       throw e;
@@ -192,7 +200,7 @@ export class BoxHost implements HostIf {
         if (!(e instanceof NsError) || this.closed) throw e;
         const old = this.box;
         await old.close(0).catch(() => undefined);
-        if (this.box === old) this.box = await BoxHost.enterBox(old.timeoutMs);
+        if (this.box === old) this.box = await BoxHost.enterBox(old.timeoutMs, this.namespaces);
         return fn(this.box);
       }
     };

@@ -1,0 +1,221 @@
+// The host interface (src/host/hostif.ts): BoxHost, the path a remote run takes (host-side
+// observations as requests to a sandbox in the host's own namespaces), answers as LocalHost does,
+// every probe goes through it, and a whole suite run through it gives the same verdicts and
+// assertion ids per probe and mode as a local run, in the same environment (root, nobody, a
+// CentOS-7-like user.max_user_namespaces=0, root of a user namespace). The control: a "host" that
+// is not the host (a box in a UTS namespace of its own) is caught by the probes' own controls.
+import test from 'ava';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PROBES } from '../probes/index.js';
+import { BoxHost, hostKindFrom, localHost, type HostIf } from '../src/host/hostif.js';
+import type { Report } from '../src/model.js';
+import { ProbeContext } from '../src/probe.js';
+import { runSuite } from '../src/runner.js';
+import { AF_INET, SOCK_STREAM, enter } from '../src/sandbox.js';
+import { envById, envUnavailable, mapLimit, NOBODY_ID, runIn, type Env } from './helpers/envs.js';
+import { isRoot, needRoot, needTools } from './helpers/tools.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+const LOOPBACK = Buffer.from([127, 0, 0, 1]);
+
+test('hostKindFrom: NSPROBE_HOST=box selects BoxHost, anything else LocalHost', (t) => {
+  t.is(hostKindFrom({ NSPROBE_HOST: 'box' }), 'box');
+  t.is(hostKindFrom({}), 'local');
+  t.is(hostKindFrom({ NSPROBE_HOST: 'local' }), 'local');
+});
+
+test('BoxHost answers every host operation as LocalHost does (and fails with the same errno)', async (t) => {
+  const box = await BoxHost.open();
+  const dir = mkdtempSync(join(tmpdir(), 'nsprobe-test-hostif-'));
+  try {
+    t.is(box.kind, 'box');
+    t.not(box.pid, process.pid, 'the box is a process of its own');
+    t.is(box.euid, localHost.euid);
+    t.is(box.egid, localHost.egid);
+    t.is(box.release, localHost.release);
+    const value = async (h: HostIf, f: (h: HostIf) => Promise<{ ok: boolean; value?: unknown; code: string }>) => {
+      const r = await f(h);
+      return r.ok ? r.value : r.code;
+    };
+    const same = async (what: string, f: (h: HostIf) => Promise<{ ok: boolean; value?: unknown; code: string }>, sort = false) => {
+      let [l, b] = [await value(localHost, f), await value(box, f)];
+      if (sort && Array.isArray(l) && Array.isArray(b)) [l, b] = [[...l].sort(), [...b].sort()];
+      t.deepEqual(b, l, what);
+    };
+    for (const p of ['/proc/sys/kernel/hostname', '/proc/sys/kernel/overflowuid', '/proc/self/uid_map', '/proc/self/cgroup', '/proc/sys/net/ipv4/ip_forward', '/nonexistent-nsprobe-hostif'])
+      await same(`read ${p}`, (h) => h.readFile(p));
+    for (const p of ['/sys/class/net', '/', '/nonexistent-nsprobe-hostif']) await same(`list ${p}`, (h) => h.readdir(p), true);
+    for (const ns of ['net', 'uts', 'ipc', 'mnt', 'pid', 'user', 'cgroup']) await same(`readlink /proc/self/ns/${ns}`, (h) => h.readlink(`/proc/self/ns/${ns}`));
+    await same('readlink of a file that is no link', (h) => h.readlink('/proc/sys/kernel/hostname'));
+    for (const p of ['/', '/proc/self/ns/user', '/proc/self/ns/pid']) await same(`stat ${p}`, async (h) => {
+      const r = await h.stat(p);
+      return r.ok ? { ok: true, value: { dev: r.value!.dev, ino: r.value!.ino, uid: r.value!.uid, mode: r.value!.mode }, code: r.code } : r;
+    });
+    t.true(await box.exists('/proc/self'));
+    t.false(await box.exists('/nonexistent-nsprobe-hostif'));
+
+    const sub = join(dir, 'made-by-box');
+    t.true((await box.mkdir(sub, 0o700)).ok);
+    t.true(await localHost.exists(sub), 'the box makes folders on the host');
+    t.is((await box.mkdir(sub)).code, 'EEXIST');
+    t.is((await localHost.mkdir(sub)).code, 'EEXIST');
+    t.true((await box.rmdir(sub)).ok);
+    t.deepEqual(readdirSync(dir), []);
+    t.is((await box.rmdir(sub)).code, 'ENOENT');
+    t.is((await localHost.rmdir(sub)).code, 'ENOENT');
+    t.is((await box.writeFile(join(dir, 'missing'), 'x')).code, 'ENOENT', 'writes go to existing files only');
+    t.is((await localHost.writeFile(join(dir, 'missing'), 'x')).code, 'ENOENT', 'writes go to existing files only');
+
+    const [lm, bm] = [await localHost.monotonic(), await box.monotonic()];
+    t.true(Math.abs(lm - bm) < 1, `CLOCK_MONOTONIC ${lm} here, ${bm} in the box`);
+
+    // A host listener answers a host process's connection, from either side.
+    const client = await enter({ namespaces: [], mode: 'privileged' });
+    try {
+      for (const h of [localHost, box]) {
+        const l = await h.answerTcp(LOOPBACK, 'host');
+        const got = await client.send(AF_INET, SOCK_STREAM, LOOPBACK, l.port, 0, 2000, 'hello');
+        await l.stop();
+        t.is(got.ok ? got.value : got.sentence, 'host', `${h.kind} listener`);
+      }
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await box.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a BoxHost whose box was killed enters a new one for the next request (cleanups after Ctrl-C still reach the host)', async (t) => {
+  const box = await BoxHost.open();
+  try {
+    const first = (await box.readFile('/proc/sys/kernel/hostname').get()).trim();
+    (box as unknown as { box: { killNow(): void } }).box.killNow();
+    t.is((await box.readFile('/proc/sys/kernel/hostname').get()).trim(), first);
+  } finally {
+    await box.close();
+  }
+});
+
+/** Counts the host requests made through a host interface. */
+function counted(h: HostIf): { host: HostIf; calls: () => number } {
+  let n = 0;
+  const host = new Proxy(h, {
+    get(target, prop, recv) {
+      const v = Reflect.get(target, prop, recv);
+      if (typeof v !== 'function' || prop === 'close') return v;
+      return (...args: unknown[]) => {
+        n++;
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { host, calls: () => n };
+}
+
+type Signature = Record<string, { status: string; assertions: string[] }>;
+const signature = (r: Report): Signature =>
+  Object.fromEntries(r.probes.map((p) => [p.id, { status: p.status, assertions: p.assertions.map((a) => `${a.id} ${a.status}`) }]));
+
+needRoot()('in one process: every probe makes its host-side observations through ctx.host, and BoxHost gives the verdicts of LocalHost', async (t) => {
+  const box = await BoxHost.open();
+  const { host, calls } = counted(box);
+  const perProbe: Record<string, number> = {};
+  let last = 0;
+  let viaBox: Report;
+  try {
+    viaBox = await runSuite({ probes: PROBES, modes: ['privileged', 'rootless'], concurrency: 1, hostIf: host, onResult: (r) => {
+      perProbe[r.id] = calls() - last;
+      last = calls();
+    } });
+  } finally {
+    await box.close();
+  }
+  const local = await runSuite({ probes: PROBES, modes: ['privileged', 'rootless'], concurrency: 1, hostIf: localHost });
+  t.deepEqual(Object.entries(perProbe).filter(([, n]) => n === 0).map(([id]) => id), [], 'probes that made no host request through ctx.host');
+  t.deepEqual(signature(viaBox), signature(local));
+  t.deepEqual(viaBox.probes.filter((p) => p.status !== 'pass').map((p) => `${p.id}: ${p.cause}`), []);
+});
+
+needRoot()('control: a "host" that is not the host (a box in a UTS namespace of its own) fails the probes\' own controls', async (t) => {
+  const identity = PROBES.find((p) => p.name === 'identity')!;
+  const runWith = async (h: HostIf) => {
+    const ctx = new ProbeContext(identity, 'privileged', 10000, undefined, h);
+    try {
+      await identity.run(ctx);
+    } finally {
+      ctx.killAll();
+      await ctx.dispose();
+    }
+    return ctx.assertions.filter((a) => a.status === 'fail').map((a) => a.id);
+  };
+  const wrong = await BoxHost.open({ namespaces: ['uts'] });
+  const right = await BoxHost.open();
+  try {
+    t.true((await runWith(wrong)).includes('identity.uts-a-host-process-reads-the-host-s-inode-with-the-same-request-control'));
+    t.deepEqual(await runWith(right), []);
+  } finally {
+    await wrong.close();
+    await right.close();
+  }
+});
+
+// ---------- the whole suite, as a process, both ways, in the same environment ----------
+
+const ENVS_COMPARED = ['root', 'nobody', 'max-user', 'userns'].map(envById);
+
+async function runBoth(env: Env): Promise<{ local: Report | null; box: Report | null; errors: string[] }> {
+  const reports: Record<string, Report | null> = {};
+  const errors: string[] = [];
+  for (const kind of ['local', 'box']) {
+    const out = mkdtempSync(join(tmpdir(), 'nsprobe-test-hostif-'));
+    try {
+      chmodSync(out, 0o777); // nobody writes its reports here
+      const r = await runIn(env, [process.execPath, CLI, '--json', '--out', out, '--mode', 'both'], { timeoutMs: 60000, env: { NSPROBE_HOST: kind } });
+      try {
+        reports[kind] = JSON.parse(r.stdout) as Report;
+      } catch {
+        reports[kind] = null;
+        errors.push(`${kind}: no report (exit ${r.status}${r.timedOut ? ', timed out' : ''}): ${r.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);
+      }
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }
+  return { local: reports.local, box: reports.box, errors };
+}
+
+let started: Map<string, Promise<Awaited<ReturnType<typeof runBoth>>>> | null = null;
+function outcome(env: Env) {
+  if (!started) {
+    const avail = ENVS_COMPARED.filter((e) => envUnavailable(e) === null);
+    const m = new Map<string, Promise<Awaited<ReturnType<typeof runBoth>>>>();
+    const resolvers = new Map<string, (v: Awaited<ReturnType<typeof runBoth>>) => void>();
+    for (const e of avail) m.set(e.id, new Promise((r) => resolvers.set(e.id, r)));
+    void mapLimit(avail, 1, async (e) => resolvers.get(e.id)!(await runBoth(e)));
+    started = m;
+  }
+  return started.get(env.id)!;
+}
+
+for (const env of ENVS_COMPARED) {
+  const why = envUnavailable(env);
+  const title = `NSPROBE_HOST=box gives the verdicts and assertion ids of a local run: ${env.id} (${env.describe})`;
+  const impl = async (t: import('ava').ExecutionContext) => {
+    const o = await outcome(env);
+    t.deepEqual(o.errors, []);
+    t.truthy(o.local && o.box);
+    const [l, b] = [signature(o.local!), signature(o.box!)];
+    const diff = Object.keys({ ...l, ...b }).filter((id) => JSON.stringify(l[id]) !== JSON.stringify(b[id]));
+    for (const id of diff) t.log(`${id}: local ${JSON.stringify(l[id])}\n  box ${JSON.stringify(b[id])}`);
+    t.deepEqual(diff, [], 'probe/mode whose verdict or assertions differ between LocalHost and BoxHost');
+    t.true(Object.keys(l).length > 0, 'the run made results');
+  };
+  if (env.needsRoot && !isRoot) needRoot()(title, impl);
+  else if (why !== null && why.startsWith(`uid ${NOBODY_ID} cannot read`)) test.skip(`${title} (skipped: ${why})`, impl);
+  else needTools(why)(title, impl);
+}

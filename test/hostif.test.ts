@@ -9,7 +9,11 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PROBES } from '../probes/index.js';
+import { settledHostContext } from '../src/host/boxfs.js';
+import { collectHostFacts } from '../src/host/facts.js';
+import { fixtureHostContext, realHostContext } from '../src/host/hostfs.js';
 import { BoxHost, hostKindFrom, localHost, type HostIf } from '../src/host/hostif.js';
+import { evaluateGates } from '../src/gates.js';
 import type { Report } from '../src/model.js';
 import { ProbeContext } from '../src/probe.js';
 import { runSuite } from '../src/runner.js';
@@ -227,3 +231,49 @@ for (const env of ENVS_COMPARED) {
   else if (why !== null && why.startsWith(`uid ${NOBODY_ID} cannot read`)) test.skip(`${title} (skipped: ${why})`, impl);
   else needTools(why)(title, impl);
 }
+
+// ---------- host facts and gates through the host interface ----------
+
+test('host facts and gates settled through BoxHost equal those read here directly', async (t) => {
+  const box = await BoxHost.open();
+  try {
+    const base = realHostContext();
+    const { ctx, rounds, reads } = await settledHostContext(box, base, (c) => void evaluateGates(c, collectHostFacts(c)));
+    t.true(rounds >= 1 && reads > 10, `${rounds} rounds, ${reads} reads`);
+    t.log(`settled in ${rounds} rounds, ${reads} reads`);
+    const here = collectHostFacts(base);
+    t.deepEqual(collectHostFacts(ctx), here);
+    t.deepEqual(evaluateGates(ctx, collectHostFacts(ctx)), evaluateGates(base, here));
+  } finally {
+    await box.close();
+  }
+});
+
+test('control: the settled facts are the host interface\'s, not this host\'s (a host interface over the centos7 fixture reports centos7)', async (t) => {
+  const root = join(ROOT, 'test', 'fixtures', 'hosts', 'centos7');
+  const under = (p: string) => join(root, resolve('/', p));
+  // LocalHost, every path taken under the fixture root: a host interface that is not this host.
+  const fixture: HostIf = {
+    ...localHost,
+    kind: 'box',
+    pid: localHost.pid,
+    euid: 0,
+    egid: 0,
+    release: localHost.release,
+    tmpdir: localHost.tmpdir,
+    readFile: (p) => localHost.readFile(under(p)),
+    readBytes: (p, m) => localHost.readBytes(under(p), m),
+    readdir: (p) => localHost.readdir(under(p)),
+    readlink: (p) => localHost.readlink(under(p)),
+    stat: (p, l) => localHost.stat(under(p), l),
+    exists: (p) => localHost.exists(under(p)),
+  };
+  const { ctx } = await settledHostContext(fixture, { ...fixtureHostContext(root), fs: realHostContext().fs }, (c) => void collectHostFacts(c));
+  const want = collectHostFacts(fixtureHostContext(root));
+  const got = collectHostFacts(ctx);
+  t.is(got.kernel.release, want.kernel.release);
+  t.is(got.kernel.release, '3.10.0-1160.el7.x86_64');
+  t.deepEqual(got.distro, want.distro);
+  t.deepEqual(got, { ...want, euid: 0, egid: 0 });
+  t.notDeepEqual(got, collectHostFacts(realHostContext()));
+});

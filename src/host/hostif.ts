@@ -14,6 +14,8 @@ import { tmpdir } from 'node:os';
 import { noteRunPid } from '../cleanup.js';
 import { NsError } from '../errors.js';
 import { errnoNumber } from '../errno.js';
+import { Op } from '../protocol.js';
+import { readCapped } from './hostfs.js';
 import type { NsType } from '../model.js';
 import { AF_INET, SOCK_STREAM, enter, Outcome, request, type Request, type Sandbox, type StatResult } from '../sandbox.js';
 
@@ -41,6 +43,8 @@ export interface HostIf {
   readonly tmpdir: string;
   /** A whole file as text (read by the host-side process). */
   readFile(path: string): Request<string>;
+  /** A whole file as bytes, at most `max` (more: EFBIG). */
+  readBytes(path: string, max: number): Request<Buffer>;
   /** Names in a folder, without . and .. (order as the file system gives them). */
   readdir(path: string): Request<string[]>;
   readlink(path: string): Request<string>;
@@ -92,6 +96,11 @@ export const localHost: HostIf = {
     return tmpdir();
   },
   readFile: (p) => fsOutcome(`read ${p}`, 'open', () => fs.readFileSync(p, 'utf8')),
+  readBytes: (p, max) => {
+    const r = readCapped(p, { maxBytes: max });
+    if (r.ok) return request(Promise.resolve(Outcome.ok(`read ${p}`, r.data)));
+    return request(Promise.resolve(new Outcome<Buffer>(`read ${p}`, errnoNumber(r.code) ?? (r.code === 'EFBIG' ? 27 : 5), 'read', undefined)));
+  },
   readdir: (p) => fsOutcome(`list ${p}`, 'open', () => fs.readdirSync(p)),
   readlink: (p) => fsOutcome(`readlink ${p}`, 'readlink', () => fs.readlinkSync(p)),
   stat: (p, l = false) => fsOutcome(`${l ? 'lstat' : 'stat'} ${p}`, 'stat', () => statOf(l ? fs.lstatSync(p) : fs.statSync(p))),
@@ -208,6 +217,22 @@ export class BoxHost implements HostIf {
   }
 
   readFile(p: string) { return this.on((s) => s.readFile(p)); }
+  readBytes(p: string, max: number): Request<Buffer> {
+    const step = `read ${p}`;
+    return this.on(async (s) => {
+      const parts: Buffer[] = [];
+      let off = 0;
+      for (;;) {
+        const r = await s.call(Op.READFILE, [off, 0], [p]);
+        if (r.err) return new Outcome<Buffer>(step, r.err, r.syscall, undefined);
+        parts.push(Buffer.from(r.data));
+        off += r.n[0];
+        if (off > max) return new Outcome<Buffer>(step, 27 /* EFBIG */, 'read', undefined);
+        if (r.n[1] || r.n[0] === 0) break;
+      }
+      return Outcome.ok(step, Buffer.concat(parts));
+    });
+  }
   readdir(p: string) { return this.on((s) => s.listdir(p)); }
   readlink(p: string) { return this.on((s) => s.readlink(p)); }
   stat(p: string, lstat = false) { return this.on((s) => s.stat(p, lstat)); }

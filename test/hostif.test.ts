@@ -223,6 +223,12 @@ for (const env of ENVS_COMPARED) {
     for (const id of diff) t.log(`${id}: local ${JSON.stringify(l[id])}\n  box ${JSON.stringify(b[id])}`);
     t.deepEqual(diff, [], 'probe/mode whose verdict or assertions differ between LocalHost and BoxHost');
     t.true(Object.keys(l).length > 0, 'the run made results');
+    // Host facts and gates are read through the box too, and come out the same here.
+    t.deepEqual(o.box!.host, o.local!.host, 'host facts');
+    t.deepEqual(o.box!.gates.map((g) => `${g.id} ${g.status}`), o.local!.gates.map((g) => `${g.id} ${g.status}`), 'gates');
+    // Consumers: the same verdicts; no program of "the target" was run from here (no version).
+    t.deepEqual((o.box!.consumers ?? []).map((c) => `${c.id} ${c.status} ${!!c.installed}`), (o.local!.consumers ?? []).map((c) => `${c.id} ${c.status} ${!!c.installed}`), 'consumer verdicts');
+    t.deepEqual((o.box!.consumers ?? []).filter((c) => c.installed?.version).map((c) => c.id), [], 'consumers with a version read from this host in box mode');
     const tally: Record<string, number> = {};
     for (const p of Object.values(b)) tally[p.status] = (tally[p.status] ?? 0) + 1;
     t.log(`${env.id}: ${Object.keys(b).length} probe/mode results agree (${Object.entries(tally).map(([k, v]) => `${v} ${k}`).join(', ')})`);

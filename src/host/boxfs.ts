@@ -6,6 +6,7 @@
 // read: a folder listing, a link). The HostContext returned answers from that cache, so the
 // run's facts and gates are the target's, read with the same bounds as HostFS's local reads
 // (regular files only, at most HOST_FILE_MAX_BYTES).
+import { lookUpProgramsOn } from '../consumers.js';
 import { evaluateGates } from '../gates.js';
 import { collectHostFacts } from './facts.js';
 import { HOST_FILE_MAX_BYTES, type FileStat, type HostContext, type HostFS } from './hostfs.js';
@@ -103,10 +104,11 @@ export async function openRunHost(base: HostContext, timeoutMs?: number): Promis
   const hostIf = await openHost(kind, timeoutMs);
   try {
     const kernelConfigPath = base.env.NSPROBE_KERNEL_CONFIG || undefined;
-    const { ctx } = await settledHostContext(hostIf, base, (c) => {
+    const { ctx } = await settledHostContext(hostIf, { ...base, remote: true }, (c) => {
       evaluateGates(c, collectHostFacts(c), kernelConfigPath ? { kernelConfigPath } : {});
+      lookUpProgramsOn(c.fs);
     });
-    return { hostIf, host: ctx };
+    return { hostIf, host: { ...ctx, ownMntSetns: await hostIf.ownMntSetns() } };
   } catch (e) {
     await hostIf.close();
     throw e;

@@ -13,7 +13,7 @@ import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { noteRunPid } from '../cleanup.js';
 import { NsError } from '../errors.js';
-import { errnoNumber } from '../errno.js';
+import { CLONE, errnoNumber } from '../errno.js';
 import { Op } from '../protocol.js';
 import { readCapped } from './hostfs.js';
 import type { NsType } from '../model.js';
@@ -59,6 +59,12 @@ export interface HostIf {
   monotonic(): Promise<number>;
   /** Listens on addr (IPv4, any port) in the host's network namespace and answers one TCP connection with `answer`. */
   answerTcp(addr: Buffer, answer: string): Promise<HostListener>;
+  /**
+   * Whether a host-side process may setns() into its own mount namespace (root of a user
+   * namespace that does not own it may not: EPERM), as `nsenter --mount=/proc/self/ns/mnt` tries.
+   * null: not known.
+   */
+  ownMntSetns(): Promise<boolean | null>;
   /** Ends what the host interface holds (BoxHost: its sandbox). Idempotent. */
   close(): Promise<void>;
 }
@@ -117,6 +123,8 @@ export const localHost: HostIf = {
   // 'r+': an existing file only, not truncated (O_WRONLY without O_CREAT, as the box writes).
   writeFile: (p, content) => fsOutcome(`write ${p}`, 'open', () => fs.writeFileSync(p, content, { flag: 'r+' })),
   monotonic: async () => Number(process.hrtime.bigint()) / 1e9,
+  // Locally the consumers' evaluation runs nsenter itself (src/consumers.ts).
+  ownMntSetns: async () => null,
   answerTcp: (addr, answer) =>
     new Promise((resolve, reject) => {
       const socks = new Set<Socket>();
@@ -241,6 +249,21 @@ export class BoxHost implements HostIf {
   rmdir(p: string) { return this.on((s) => s.unlink(p, true)); }
   writeFile(p: string, content: string) { return this.on((s) => s.writeFile(p, content)); }
   async monotonic() { return (await this.on((s) => s.clocks()).get()).monotonic; }
+
+  async ownMntSetns(): Promise<boolean | null> {
+    // In a forked child: a setns into a mount namespace moves the caller's root and cwd to its root.
+    try {
+      const c = await this.on((s) => s.forkServe()).get();
+      try {
+        const r = await c.setns('/proc/self/ns/mnt', CLONE.mnt);
+        return r.ok ? true : r.code === 'EPERM' ? false : null;
+      } finally {
+        await c.close(0).catch(() => undefined);
+      }
+    } catch {
+      return null;
+    }
+  }
 
   async answerTcp(addr: Buffer, answer: string): Promise<HostListener> {
     // A process of its own (forked from the box), so that waiting for the connection holds up no

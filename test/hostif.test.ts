@@ -5,10 +5,12 @@
 // CentOS-7-like user.max_user_namespaces=0, root of a user namespace). The control: a "host" that
 // is not the host (a box in a UTS namespace of its own) is caught by the probes' own controls.
 import test from 'ava';
-import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PROBES } from '../probes/index.js';
+import { listHostQueueNames, ownCgroupDir } from '../src/cleanup.js';
 import { settledHostContext } from '../src/host/boxfs.js';
 import { collectHostFacts } from '../src/host/facts.js';
 import { fixtureHostContext, realHostContext } from '../src/host/hostfs.js';
@@ -282,4 +284,56 @@ test('control: the settled facts are the host interface\'s, not this host\'s (a 
   t.deepEqual(got.distro, want.distro);
   t.deepEqual(got, { ...want, euid: 0, egid: 0 });
   t.notDeepEqual(got, collectHostFacts(realHostContext()));
+});
+
+// ---------- interruption in box mode ----------
+
+needRoot()('NSPROBE_HOST=box: a run stopped by SIGINT at any point leaves no cgroup, queue or process (cleanups reach the host through a new box)', async (t) => {
+  t.timeout(150_000);
+  const cg = ownCgroupDir();
+  const ours = (pids: Set<number>) => (cg ? readdirSync(cg) : []).filter((n) => {
+    const m = /^nsprobe-(\d+)-/.exec(n);
+    return m !== null && pids.has(Number(m[1]));
+  });
+  const queues = async () => (await listHostQueueNames()) ?? [];
+  const qBefore = new Set(await queues());
+  for (const delay of [250, 600, 900, 1300, 1700]) {
+    const out = mkdtempSync(join(tmpdir(), 'nsprobe-test-hostif-'));
+    try {
+      const child = spawn(process.execPath, [CLI, '--out', out], { env: { ...process.env, NSPROBE_HOST: 'box' }, stdio: ['ignore', 'ignore', 'pipe'] });
+      // Every process of the run's tree, seen while it runs (the box and its children carry the pids that name cgroups).
+      const pids = new Set<number>([child.pid!]);
+      const watch = setInterval(() => {
+        for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x)).map(Number)) {
+          try {
+            const ppid = Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
+            if (pids.has(ppid)) pids.add(p);
+          } catch {
+            // gone
+          }
+        }
+      }, 20);
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill('SIGINT');
+      const guard = setTimeout(() => child.kill('SIGKILL'), 20000); // a stopped run that hangs is a failure, not a hung test
+      const code = await new Promise<number | null>((r) => child.on('exit', (c, s) => r(c ?? (s === 'SIGKILL' ? -9 : 128))));
+      clearTimeout(guard);
+      t.not(code, -9, `SIGINT at ${delay} ms: the run did not end within 20 s`);
+      clearInterval(watch);
+      await new Promise((r) => setTimeout(r, 300)); // children dying of their parent-death signal
+      const alive = [...pids].filter((p) => {
+        try {
+          return !readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') && true;
+        } catch {
+          return false;
+        }
+      });
+      t.deepEqual(alive, [], `SIGINT at ${delay} ms (exit ${code}): processes left`);
+      t.deepEqual(ours(pids), [], `SIGINT at ${delay} ms: cgroups left`);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }
+  const left = (await queues()).filter((q) => !qBefore.has(q) && q.startsWith('nsprobe-'));
+  t.deepEqual(left, [], 'host queues left');
 });

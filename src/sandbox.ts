@@ -47,9 +47,27 @@ export interface RootlessPlan {
   note?: string;
 }
 
-function idMapped(mapFile: string, id: number): boolean {
+/**
+ * Who the sandboxes are made as when the agent runs on another host (--ssh, src/remote/): the
+ * target login's euid, egid and id maps, read there before the run. null: this process.
+ */
+export interface CallerIdentity {
+  euid: number;
+  egid: number;
+  uidMap: string;
+  gidMap: string;
+}
+let remoteCaller: CallerIdentity | null = null;
+export function setRemoteCaller(c: CallerIdentity | null): void {
+  remoteCaller = c;
+}
+const callerEuid = () => remoteCaller?.euid ?? process.geteuid?.() ?? 0;
+const callerEgid = () => remoteCaller?.egid ?? process.getegid?.() ?? 0;
+const callerMap = (f: 'uid_map' | 'gid_map'): string => (remoteCaller ? (f === 'uid_map' ? remoteCaller.uidMap : remoteCaller.gidMap) : readFileSync(`/proc/self/${f}`, 'utf8'));
+
+function idMapped(map: 'uid_map' | 'gid_map', id: number): boolean {
   try {
-    for (const line of readFileSync(mapFile, 'utf8').split('\n')) {
+    for (const line of callerMap(map).split('\n')) {
       const [inside, , count] = line.trim().split(/\s+/).map(Number);
       if (Number.isFinite(inside) && Number.isFinite(count) && id >= inside && id < inside + count) return true;
     }
@@ -115,20 +133,20 @@ export function privilegedIdPlan(): PrivilegedIdPlan {
       return '';
     }
   };
-  const u = pickIdBlock(mappedRanges(read('/proc/self/uid_map')), process.geteuid?.() ?? 0);
-  const g = pickIdBlock(mappedRanges(read('/proc/self/gid_map')), process.getegid?.() ?? 0);
+  const u = pickIdBlock(mappedRanges(remoteCaller ? remoteCaller.uidMap : read('/proc/self/uid_map')), callerEuid());
+  const g = pickIdBlock(mappedRanges(remoteCaller ? remoteCaller.gidMap : read('/proc/self/gid_map')), callerEgid());
   return { uid: u.block, gid: g.block, single: u.single || g.single };
 }
 
 export function rootlessPlan(dropTo?: { uid: number; gid: number }): RootlessPlan {
-  const euid = process.geteuid?.() ?? 0;
-  const egid = process.getegid?.() ?? 0;
+  const euid = callerEuid();
+  const egid = callerEgid();
   if (euid !== 0) {
     return { drop: false, hostUid: euid, hostGid: egid, uidMap: `0 ${euid} 1\n`, gidMap: `0 ${egid} 1\n` };
   }
   const uid = dropTo?.uid ?? UNPRIVILEGED_ID;
   const gid = dropTo?.gid ?? UNPRIVILEGED_ID;
-  if (idMapped('/proc/self/uid_map', uid) && idMapped('/proc/self/gid_map', gid)) {
+  if (idMapped('uid_map', uid) && idMapped('gid_map', gid)) {
     return { drop: true, hostUid: uid, hostGid: gid, uidMap: `0 ${uid} 1\n`, gidMap: `0 ${gid} 1\n` };
   }
   return {

@@ -49,7 +49,7 @@ export type RemoteStart =
   /** The run is over (a fleet, or a host not reached): exit with this code. */
   | { done: true; code: number }
   /** A reached host: run the suite through the agent over `command` (ssh ... HOST). */
-  | { done: false; command: string[]; sudo: boolean; arch: string; agent: string; target: Target; started: Date };
+  | { done: false; command: string[]; sudo: boolean; arch: string; agent: string; target: Target; started: Date; identity?: { euid: number; egid: number; uidMap: string; gidMap: string } };
 
 const modesOf = (m: RemoteRun['mode']): Mode[] => (m === 'privileged' ? ['privileged'] : m === 'rootless' ? ['rootless'] : ['privileged', 'rootless']);
 
@@ -111,7 +111,7 @@ export async function remoteStart(o: RemoteRun, r: RemoteOptions, argv: readonly
   const { agentPath, agentCandidates } = await import('../native.js');
   const agent = agentPath(pre.arch);
   if (!agent) return { done: true, code: await notProbed(o, t, 'arch-missing', `the target is ${pre.arch} and this package has no agent for it (none of ${agentCandidates(pre.arch).join(', ')})`, started, { arch: pre.arch, uid: pre.uid }) };
-  return { done: false, command, sudo: r.ssh.sudo, arch: pre.arch!, agent, target: t, started };
+  return { done: false, command, sudo: r.ssh.sudo, arch: pre.arch!, agent, target: t, started, identity: pre.identity };
 }
 
 /**
@@ -139,6 +139,8 @@ export async function connectAgent(o: RemoteRun, s: Extract<RemoteStart, { done:
   }
   setTransport(client);
   process.on('exit', () => client.shutdown());
+  // Sandboxes are made as the agent's user there, with its id maps, not as this process.
+  if (s.identity) (await import('../sandbox.js')).setRemoteCaller(s.identity);
   // The host interface (src/host/boxfs.ts) reads the host facts through a sandbox of the agent.
   process.env.NSPROBE_HOST ??= 'box';
   return null;

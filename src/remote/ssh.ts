@@ -119,6 +119,8 @@ export function classifySsh(stderr: string): { kind: NotReached; line: string } 
 
 export interface Preflight {
   ok: boolean;
+  /** Who the agent will run as there (after sudo -n with --sudo): what its sandboxes are made as. */
+  identity?: { euid: number; egid: number; uidMap: string; gidMap: string };
   kind?: NotReached;
   line?: string;
   arch?: string;
@@ -132,7 +134,9 @@ const MARK = 'nsprobe-preflight';
  * whether `sudo -n` works). Any failure is the host's result, in words, never an exception.
  */
 export function preflight(t: Target, s: SshSettings, signal?: AbortSignal, timeoutMs = 60000): Promise<Preflight> {
-  const remote = `echo ${MARK} "$(uname -m)" "$(id -u)"${s.sudo ? ` && { sudo -n true 2>&1 | head -n 2 | sed 's/^/${MARK}-sudo: /'; sudo -n true >/dev/null 2>&1 && echo ${MARK}-sudo-ok; }` : ''}`;
+  // The agent's identity (euid, egid, id maps), as the login or, with --sudo, as sudo -n gives it.
+  const id = `echo ${MARK}-id "$(id -u)" "$(id -g)"; echo ${MARK}-uid_map $(cat /proc/self/uid_map); echo ${MARK}-gid_map $(cat /proc/self/gid_map)`;
+  const remote = `echo ${MARK} "$(uname -m)" "$(id -u)"${s.sudo ? ` && { sudo -n true 2>&1 | head -n 2 | sed 's/^/${MARK}-sudo: /'; sudo -n true >/dev/null 2>&1 && echo ${MARK}-sudo-ok && sudo -n sh -c ${shq(id)}; }` : `; ${id}`}`;
   const argv = [...sshArgv(t, s), remote];
   return new Promise((resolve) => {
     // Its own process group, so that a stop or a timeout ends ssh and its ProxyCommand together
@@ -191,7 +195,15 @@ export function preflight(t: Target, s: SshSettings, signal?: AbortSignal, timeo
         return resolve({ ok: false, kind: 'sudo-refused', arch, uid, line: scrubLine(said || 'sudo -n true failed') });
       }
       if (!(AGENT_ARCHES as readonly string[]).includes(arch)) return resolve({ ok: false, kind: 'arch-missing', arch, uid, line: scrubLine(`the target is ${arch}; the agent is built for ${AGENT_ARCHES.join(' and ')}`) });
-      resolve({ ok: true, arch, uid });
+      const idm = new RegExp(`^${MARK}-id (\\d+) (\\d+)$`, 'm').exec(out);
+      const map = (n: string) => {
+        const w = (new RegExp(`^${MARK}-${n}(.*)$`, 'm').exec(out)?.[1] ?? '').trim().split(/\\s+/).filter(Boolean);
+        const lines: string[] = [];
+        for (let i = 0; i + 2 < w.length; i += 3) lines.push(`${w[i]} ${w[i + 1]} ${w[i + 2]}`);
+        return lines.join('\\n');
+      };
+      const identity = idm ? { euid: Number(idm[1]), egid: Number(idm[2]), uidMap: map('uid_map'), gidMap: map('gid_map') } : undefined;
+      resolve({ ok: true, arch, uid, identity });
     };
   });
 }

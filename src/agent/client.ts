@@ -178,6 +178,7 @@ export class AgentClient implements NativeAddon {
       // Its output may still be in flight: the stream's close settles the rest.
       this.endedWhy ??= `the agent (${ch.label}) ended with ${sig ?? `exit code ${code}`}`;
     });
+    ch.stdout.resume(); // a launcher may have paused it
     if (this.buf.length) setImmediate(() => onData(Buffer.alloc(0)));
   }
 

@@ -12,7 +12,7 @@ import { checkOutputDir, writeReports, type Format } from '../report/write.js';
 import { scrubLine } from '../text.js';
 import { EXIT_NOT_PROBED, mergeFleet, renderOutcomes, runFleet } from './fleet.js';
 import type { RemoteOptions } from './options.js';
-import { NOT_REACHED_WORDS, preflight, sshArgv } from './ssh.js';
+import { NOT_REACHED_WORDS, preflight, shq, sshArgv } from './ssh.js';
 import type { Target } from './targets.js';
 import { unreachedReport } from './unreached.js';
 
@@ -122,20 +122,16 @@ export async function remoteStart(o: RemoteRun, r: RemoteOptions, argv: readonly
 export async function connectAgent(o: RemoteRun, s: Extract<RemoteStart, { done: false }>): Promise<number | null> {
   const { AgentClient } = await import('../agent/client.js');
   const { setTransport } = await import('../native.js');
-  const { bootstrapLauncher } = await import('./bootstrap.js');
-  let said = () => '';
-  const launch = bootstrapLauncher(s.command, { agent: s.agent, sudo: s.sudo, label: `ssh ${s.target.spec}` });
-  const client = new AgentClient(async () => {
-    const ch = await launch();
-    said = (ch as { said?: () => string }).said ?? said;
-    return ch;
-  });
+  const { bootstrapLauncher } = await import('../agent/bootstrap.js');
+  // The agent's bootstrap (src/agent/bootstrap.ts), as for --via, with ssh as the pipe: ssh joins
+  // the remote command's words into one line for the login shell, so it goes quoted, as one word.
+  const wrap = (cmd: string[]) => [(s.sudo ? ['sudo', '-n', ...cmd] : cmd).map(shq).join(' ')];
+  const client = new AgentClient(bootstrapLauncher(s.command, s.target.spec, { wrap, timeoutMs: 60000 }));
   try {
     await client.start();
   } catch (e) {
     client.shutdown();
-    const line = said().trim().split('\n').filter(Boolean).at(-1) ?? (e instanceof Error ? e.message : String(e));
-    return notProbed(o, s.target, 'agent-failed', line, s.started, { arch: s.arch });
+    return notProbed(o, s.target, 'agent-failed', (e instanceof Error ? e.message : String(e)).replace(`${s.target.spec}: `, ''), s.started, { arch: s.arch });
   }
   setTransport(client);
   process.on('exit', () => client.shutdown());

@@ -9,6 +9,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import type { ConsumerVerdict, Gate, Mode, NsType, ProbeResult, Report } from './model.js';
 import type { HostContext } from './host/hostfs.js';
 import { parseSubid } from './gates.js';
+import { dpkgVersion, packageWords, realPkgDb, type PkgDb } from './pkgversion.js';
 import { scrubText } from './text.js';
 
 /** What can stop a consumer; each consumer names the line it prints for each. */
@@ -590,9 +591,30 @@ function programPath(names: readonly string[], env: Record<string, string | unde
   return null;
 }
 
+// The package database answers for packaged programs (src/pkgversion.ts): --version is run only
+// for the others. Read lazily, once per process.
+let pkgdb: PkgDb | undefined;
+
+/** Package names to look a program up in: those of the consumers that run it first, then the rest. */
+function packageCandidates(names: readonly string[]): string[] {
+  const own = CONSUMERS.filter((c) => c.binaries.some((b) => names.includes(b)));
+  return [...new Set([...own, ...CONSUMERS].flatMap((c) => packageWords(c.package)))];
+}
+
+/** Fills `versions` from the package database for the paths it can vouch for. */
+function versionsFromPackages(paths: readonly string[], names: (p: string) => readonly string[]): void {
+  pkgdb ??= realPkgDb();
+  for (const p of paths) {
+    if (versions.has(p)) continue;
+    const v = dpkgVersion(p, packageCandidates(names(p)), pkgdb);
+    if (v) versions.set(p, v);
+  }
+}
+
 function findProgram(names: string[], env: Record<string, string | undefined>): { path: string; version: string | null } | null {
   const p = programPath(names, env);
   if (!p) return null;
+  versionsFromPackages([p], () => names);
   if (!versions.has(p)) {
     let version: string | null = null;
     try {
@@ -618,7 +640,9 @@ const VERSIONS_SH = `for p do printf '\\036%s\\n' "$p"; "$p" --version </dev/nul
  */
 export function prefetchPrograms(env: Record<string, string | undefined>, only?: readonly string[] | null): Promise<void> {
   const list = only ? CONSUMERS.filter((c) => only.includes(c.id)) : CONSUMERS;
-  const paths = [...new Set(list.map((c) => programPath(c.binaries, env)).filter((p): p is string => !!p && !versions.has(p)))];
+  const found = [...new Set(list.map((c) => programPath(c.binaries, env)).filter((p): p is string => !!p && !versions.has(p)))];
+  versionsFromPackages(found, (p) => [p.slice(p.lastIndexOf('/') + 1)]);
+  const paths = found.filter((p) => !versions.has(p));
   if (!paths.length) return Promise.resolve();
   return new Promise<void>((resolve) => {
     let out = '';

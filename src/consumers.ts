@@ -596,9 +596,16 @@ function programPath(names: readonly string[], env: Record<string, string | unde
 let pkgdb: PkgDb | undefined;
 
 /** Package names to look a program up in: those of the consumers that run it first, then the rest. */
+const candidatesByNames = new Map<string, string[]>();
 function packageCandidates(names: readonly string[]): string[] {
-  const own = CONSUMERS.filter((c) => c.binaries.some((b) => names.includes(b)));
-  return [...new Set([...own, ...CONSUMERS].flatMap((c) => packageWords(c.package)))];
+  const key = names.join('\0');
+  let out = candidatesByNames.get(key);
+  if (!out) {
+    const own = CONSUMERS.filter((c) => c.binaries.some((b) => names.includes(b)));
+    out = [...new Set([...own, ...CONSUMERS].flatMap((c) => packageWords(c.package)))];
+    candidatesByNames.set(key, out);
+  }
+  return out;
 }
 
 /** Fills `versions` from the package database for the paths it can vouch for. */

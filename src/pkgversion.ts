@@ -38,7 +38,7 @@ export function pathAliases(p: string, real: string | null): string[] {
   return [...out];
 }
 
-/** One package's stanza fields from a dpkg status file's text (null when it has none). */
+/** One package's stanza fields from a dpkg status file's text (null when it has none for this architecture). */
 export function statusStanza(status: string, pkg: string, arch?: string): Map<string, string> | null {
   let at = 0;
   for (;;) {
@@ -59,8 +59,8 @@ export function statusStanza(status: string, pkg: string, arch?: string): Map<st
 }
 
 export interface PkgDb {
-  /** The text of /var/lib/dpkg/status (null: not a dpkg host, or unreadable). */
-  status(): string | null;
+  /** A package's fields in /var/lib/dpkg/status for this architecture (null: none, or not a dpkg host). */
+  stanza(pkg: string): Map<string, string> | null;
   /** The file list of a package and its mtime (ms), or null. */
   list(pkg: string): { text: string; mtimeMs: number } | null;
   /** ctime (ms) of a file, following links, or null. */
@@ -68,9 +68,28 @@ export interface PkgDb {
   realpath(p: string): string | null;
 }
 
+/** Where each package's stanza starts in a status file: one pass over its "Package: " lines. */
+function stanzaIndex(buf: Buffer): Map<string, number[]> {
+  const index = new Map<string, number[]>();
+  const key = Buffer.from('Package: ');
+  for (let at = 0; at < buf.length; ) {
+    const i = buf.indexOf(key, at);
+    if (i < 0) break;
+    const eol = buf.indexOf(0x0a, i);
+    const end = eol < 0 ? buf.length : eol;
+    if (i === 0 || buf[i - 1] === 0x0a) {
+      const name = buf.toString('latin1', i + key.length, end);
+      index.set(name, [...(index.get(name) ?? []), i]);
+    }
+    at = end + 1;
+  }
+  return index;
+}
+
 export function realPkgDb(nodeArch: string = process.arch): PkgDb {
-  let status: string | null | undefined;
+  let status: { buf: Buffer; index: Map<string, number[]> } | null | undefined;
   const lists = new Map<string, { text: string; mtimeMs: number } | null>();
+  const stanzas = new Map<string, Map<string, string> | null>();
   const arch = dpkgArch(nodeArch);
   const readList = (f: string) => {
     const r = readCapped(f, { maxBytes: LIST_MAX_BYTES });
@@ -82,12 +101,25 @@ export function realPkgDb(nodeArch: string = process.arch): PkgDb {
     }
   };
   return {
-    status() {
+    stanza(pkg) {
       if (status === undefined) {
         const r = readCapped(`${DPKG}/status`, { maxBytes: STATUS_MAX_BYTES });
-        status = r.ok ? r.data.toString('utf8') : null;
+        status = r.ok ? { buf: r.data, index: stanzaIndex(r.data) } : null;
       }
-      return status;
+      if (!status) return null;
+      if (!stanzas.has(pkg)) {
+        let found: Map<string, string> | null = null;
+        for (const start of status.index.get(pkg) ?? []) {
+          const end = status.buf.indexOf('\n\n', start, 'latin1');
+          const f = statusStanza(status.buf.toString('utf8', start, end < 0 ? status.buf.length : end), pkg, arch);
+          if (f) {
+            found = f;
+            break;
+          }
+        }
+        stanzas.set(pkg, found);
+      }
+      return stanzas.get(pkg)!;
     },
     list(pkg) {
       if (!lists.has(pkg)) lists.set(pkg, readList(`${DPKG}/info/${pkg}.list`) ?? readList(`${DPKG}/info/${pkg}:${arch}.list`));
@@ -121,8 +153,6 @@ export function packageWords(text: string): string[] {
  * then asks the program itself).
  */
 export function dpkgVersion(path: string, candidates: readonly string[], db: PkgDb): string | null {
-  const status = db.status();
-  if (!status) return null;
   const real = db.realpath(path);
   const aliases = pathAliases(path, real);
   const ctime = db.ctimeMs(real ?? path);
@@ -134,7 +164,7 @@ export function dpkgVersion(path: string, candidates: readonly string[], db: Pkg
     if (!aliases.some((a) => lines.includes(`\n${a}\n`) || lines.endsWith(`\n${a}`))) continue;
     // The file changed after dpkg wrote its list (replaced, patched, chmod-ed): not the package's any more.
     if (ctime > l.mtimeMs + 1000) return null;
-    const f = statusStanza(status, pkg, dpkgArch(process.arch));
+    const f = db.stanza(pkg);
     if (!f || f.get('Status') !== 'install ok installed') return null;
     const v = f.get('Version');
     return v ? `${pkg} ${v}`.slice(0, 120) : null;

@@ -22,7 +22,7 @@ const STATUS = [
 function fakeDb(over: Partial<{ ctime: number; lists: Record<string, string>; status: string | null }> = {}): PkgDb {
   const lists = over.lists ?? { bubblewrap: '/.\n/usr\n/usr/bin\n/usr/bin/bwrap\n', podman: '/usr/bin/podman\n', lxc: '/usr/bin/lxc-start\n/usr/bin/lxc-usernsexec' };
   return {
-    status: () => (over.status === undefined ? STATUS : over.status),
+    stanza: (pkg) => (over.status === null ? null : statusStanza(over.status ?? STATUS, pkg, 'amd64')),
     list: (pkg) => (pkg in lists ? { text: lists[pkg]!, mtimeMs: 1000_000 } : null),
     ctimeMs: () => over.ctime ?? 500_000,
     realpath: (p) => p,
@@ -42,7 +42,7 @@ test('pkgversion: no answer it cannot vouch for (the caller then runs --version)
   t.is(dpkgVersion('/usr/bin/bwrap', ['podman'], fakeDb()), null, 'listed only by a package not asked about');
   t.is(dpkgVersion('/usr/bin/podman', ['podman'], fakeDb()), null, 'a package removed (config files left)');
   t.is(dpkgVersion('/usr/bin/bwrap', ['bubblewrap'], fakeDb({ ctime: 1000_000 + 5000 })), null, 'the file changed after dpkg wrote its list');
-  t.is(dpkgVersion('/usr/bin/bwrap', ['bubblewrap'], fakeDb({ status: null })), null, 'not a dpkg host');
+  t.is(dpkgVersion('/usr/bin/bwrap', ['bubblewrap'], fakeDb({ status: null })), null, 'no status for the package');
   t.is(dpkgVersion('/usr/bin/bwrap-x', ['bubblewrap'], fakeDb({ lists: { bubblewrap: '/usr/bin/bwrap-xy\n/usr/bin/bwrap\n' } })), null, 'a prefix of a listed path');
 });
 

@@ -5,7 +5,7 @@
 // its path and version are noted. Every prediction is checked against the real program by
 // test/consumers.test.ts.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import type { ConsumerVerdict, Gate, Mode, NsType, ProbeResult, Report } from './model.js';
 import type { HostContext } from './host/hostfs.js';
 import { parseSubid } from './gates.js';
@@ -576,19 +576,32 @@ function versionLine(out: string): string | null {
  */
 const versions = new Map<string, string | null>();
 
+// Where each program was found, by PATH and name: every consumer is looked up twice per run (the
+// version prefetch, the evaluation), and a failed accessSync throws an Error (with its stack) per
+// directory: ~600 of them made this a large part of a run's consumer cost. existsSync answers
+// without throwing; only a file that exists is checked for X_OK.
+const pathsFound = new Map<string, string | null>();
+
 function programPath(names: readonly string[], env: Record<string, string | undefined>): string | null {
+  const key = `${env.PATH ?? ''}\0${names.join('\0')}`;
+  const known = pathsFound.get(key);
+  if (known !== undefined) return known;
   const dirs = [...(env.PATH ?? '').split(':'), '/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'].filter(Boolean);
-  for (const name of names)
+  let found: string | null = null;
+  search: for (const name of names)
     for (const d of dirs) {
       const p = `${d}/${name}`;
+      if (!existsSync(p)) continue;
       try {
         accessSync(p, constants.X_OK);
-        return p;
+        found = p;
+        break search;
       } catch {
         continue;
       }
     }
-  return null;
+  pathsFound.set(key, found);
+  return found;
 }
 
 // The package database answers for packaged programs (src/pkgversion.ts): --version is run only

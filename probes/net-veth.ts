@@ -11,28 +11,25 @@
 // explicitly (ctx.defer) on every normal, failed or timed-out path, and when Node is SIGKILLed the
 // children die by their parent-death signal, the namespaces go with them and the kernel deletes
 // the pair. Both modes work this way; privileged mode creates the namespaces as host root.
-import { readFileSync, readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { AF_INET, AF_INET6, CLONE, IFF_LOWER_UP, IFF_UP, SOCK_DGRAM, SOCK_STREAM } from '../src/errno.js';
+import type { HostIf } from '../src/host/hostif.js';
 import type { ProbeDef } from '../src/probe.js';
 import type { Sandbox } from '../src/sandbox.js';
 
 const SYSCTLS = ['ipv4/ip_forward', 'ipv4/conf/all/forwarding', 'ipv6/conf/all/forwarding', 'ipv4/conf/default/forwarding'];
 
 /** The host's net sysctls the probe watches (missing ones read as null). */
-export function hostNetSysctls(): Record<string, string | null> {
+export async function hostNetSysctls(host: HostIf): Promise<Record<string, string | null>> {
   const out: Record<string, string | null> = {};
   for (const k of SYSCTLS) {
-    try {
-      out[k] = readFileSync(`/proc/sys/net/${k}`, 'utf8').trim();
-    } catch {
-      out[k] = null;
-    }
+    const r = await host.readFile(`/proc/sys/net/${k}`);
+    out[k] = r.ok ? r.value!.trim() : null;
   }
   return out;
 }
 
-const hostLinks = () => readdirSync('/sys/class/net').sort();
+const hostLinks = async (host: HostIf) => (await host.readdir('/sys/class/net').get()).sort();
 
 /** Two random link-local IPv4 addresses in one /16 (169.254.x.y, never .0 or .255). */
 export function linkLocal4(): [Buffer, Buffer] {
@@ -104,8 +101,8 @@ export const netVeth: ProbeDef = {
     // Environment assumptions: /sys/class/net and /proc/sys/net show Node's network namespace
     // (the "host" here); /proc/sys may be read-only (a container's), which only the sysctl write
     // below needs: that step is a helper, skipped with its gate.
-    const sysBefore = hostNetSysctls();
-    const linksBefore = hostLinks();
+    const sysBefore = await hostNetSysctls(ctx.host);
+    const linksBefore = await hostLinks(ctx.host);
     const nameA = `nsp${ctx.token}a`;
     const nameB = `nsp${ctx.token}b`;
     const [v4a, v4b] = linkLocal4();
@@ -124,7 +121,7 @@ export const netVeth: ProbeDef = {
     const lb = await b.links().get();
     ctx.expect('the first namespace holds one end, not the other', [la.some((l) => l.name === nameA), la.some((l) => l.name === nameB)], [true, false], 'inside');
     ctx.expect('the second namespace holds the peer', lb.some((l) => l.name === nameB), true, 'sibling');
-    const onHost = hostLinks();
+    const onHost = await hostLinks(ctx.host);
     ctx.expect('neither end is in the host\'s /sys/class/net', [onHost.includes(nameA), onHost.includes(nameB)], [false, false], 'host');
 
     const steps = [
@@ -192,7 +189,8 @@ export const netVeth: ProbeDef = {
       const note = `host device ${hostDev}`;
       ctx.expectErrno('a host device cannot be set UP from inside (ENODEV)', await a.linkSet(hostDev, IFF_UP), 'ENODEV', 'inside', note);
       ctx.expectErrno('no address can be added to a host device from inside (ENODEV)', await a.addrAdd(hostDev, AF_INET, v4a, 16), 'ENODEV', 'inside', note);
-      ctx.check('that host device exists on the host (control)', hostLinks().includes(hostDev), 'present', hostLinks().includes(hostDev) ? 'present' : 'absent', 'control', note);
+      const present = (await hostLinks(ctx.host)).includes(hostDev);
+      ctx.check('that host device exists on the host (control)', present, 'present', present ? 'present' : 'absent', 'control', note);
     }
 
     // Per-namespace sysctls: forwarding turned on inside does not change the host's. The write is
@@ -201,13 +199,13 @@ export const netVeth: ProbeDef = {
     if (ctx.helper(await a.writeFile('/proc/sys/net/ipv4/ip_forward', '1'), [READS_1], { name: 'net.ipv4.ip_forward can be set inside', side: 'inside' })) {
       ctx.expect(READS_1, (await a.readFile('/proc/sys/net/ipv4/ip_forward').get()).trim(), '1', 'inside');
     }
-    ctx.expect('the host\'s net sysctls are unchanged while the pair exists', hostNetSysctls(), sysBefore, 'host');
+    ctx.expect('the host\'s net sysctls are unchanged while the pair exists', await hostNetSysctls(ctx.host), sysBefore, 'host');
 
     const del = await a.linkDel(nameA);
     ctx.expect('deleting one end deletes the pair', [del.ok ? 'deleted' : del.sentence, (await b.links().get()).some((l) => l.name === nameB)], ['deleted', false], 'inside');
     await b.close();
     await a.close();
-    ctx.expect('the host\'s /sys/class/net is unchanged', hostLinks(), linksBefore, 'host');
-    ctx.expect('the host\'s net sysctls are unchanged', hostNetSysctls(), sysBefore, 'host');
+    ctx.expect('the host\'s /sys/class/net is unchanged', await hostLinks(ctx.host), linksBefore, 'host');
+    ctx.expect('the host\'s net sysctls are unchanged', await hostNetSysctls(ctx.host), sysBefore, 'host');
   },
 };

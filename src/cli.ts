@@ -12,6 +12,7 @@ import { scrubLine, scrubText } from './text.js';
 import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, privilegedSkipReason, runSuite, toolVersion } from './runner.js';
 import { collectHostFacts } from './host/facts.js';
 import { HOST_FACTS_DEADLINE_MS, realHostContext, withDeadline } from './host/hostfs.js';
+import { openRunHost } from './host/boxfs.js';
 import { rootlessPlan } from './sandbox.js';
 import { collectDebris, debrisNotes, hurriedCleanup } from './cleanup.js';
 import { raiseNofile } from './limits.js';
@@ -357,7 +358,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   const before = residue ? await residue.snapshot({ exclude: [out] }) : null;
   made = missingDirs(out);
   checkOutputDir(out); // before any probe: one mkdir per component, no link another user planted
-  const host = realHostContext();
+  // The probes' host side and the host facts: this host, or (NSPROBE_HOST=box) through a sandbox
+  // as a remote run reads them (src/host/boxfs.ts).
+  const { hostIf, host } = await openRunHost(realHostContext(), o.timeoutMs);
   const programs = cons.prefetch(host); // consumer programs' --version, beside the probes
   const facts = collectHostFacts(withDeadline(host, HOST_FACTS_DEADLINE_MS)); // every read is bounded; all of them together too
   const notes: string[] = [];
@@ -391,6 +394,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       timeoutMs: o.timeoutMs,
       signal: ac.signal,
       host,
+      hostIf,
       facts,
       notes,
       onResult: (r) => {
@@ -401,6 +405,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
     if (tty && !caught) say('\r\x1b[K');
   } catch (e) {
+    await hostIf.close();
     if (e instanceof Interrupted) {
       removeEmpty(made);
       return interrupted();
@@ -411,6 +416,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   // few ms), so the folder holds every report or none, never a temporary file.
   await programs;
   cons.evaluate(report, host);
+  await hostIf.close();
   let files: string[];
   try {
     writing = true;

@@ -631,6 +631,33 @@ function versionsFromPackages(paths: readonly string[], names: (p: string) => re
   }
 }
 
+/** Standard program folders of a host whose PATH is not ours to know (a remote target). */
+const HOST_PROGRAM_DIRS = ['/usr/local/bin', '/usr/bin', '/bin', '/usr/local/sbin', '/usr/sbin', '/sbin'];
+
+/**
+ * A consumer program on a host read through HostFS (a remote target): the first executable
+ * regular file of that name in its standard folders. Its version is unknown (no program of the
+ * target is run from here).
+ */
+export function programOnHost(fs: HostContext['fs'], names: readonly string[]): { path: string; version: string | null } | null {
+  for (const name of names)
+    for (const d of HOST_PROGRAM_DIRS) {
+      const st = fs.stat(`${d}/${name}`);
+      if (st?.isFile && (st.mode & 0o111) !== 0) return { path: `${d}/${name}`, version: null };
+    }
+  return null;
+}
+
+/** Reads what evaluating the consumers reads on a HostFS (what a settled remote HostFS must hold). */
+export function lookUpProgramsOn(fs: HostContext['fs']): void {
+  for (const c of CONSUMERS) {
+    programOnHost(fs, c.binaries);
+    for (const f of c.fallbacks ?? []) if (f.setuidHelper) fs.stat(f.setuidHelper);
+  }
+  for (const f of ['/etc/passwd', '/etc/subuid', '/etc/subgid']) fs.readFile(f);
+  for (let pid = 2; pid <= 10; pid++) fs.readFile(`/proc/${pid}/status`);
+}
+
 function findProgram(names: string[], env: Record<string, string | undefined>): { path: string; version: string | null } | null {
   const p = programPath(names, env);
   if (!p) return null;
@@ -728,15 +755,17 @@ export interface ConsumerMeasured {
   kernelThreads?: boolean | null;
 }
 
-function kernelThreadsVisible(): boolean | null {
+function kernelThreadsVisible(read: (p: string) => string | null = (p) => {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return null; // no such pid here
+  }
+}): boolean | null {
   for (let pid = 2; pid <= 10; pid++) {
-    try {
-      const st = readFileSync(`/proc/${pid}/status`, 'utf8');
-      // "Kthread: 1" (Linux 6.x); older kernels: the kernel's thread spawner by name.
-      if (/^Kthread:\s+1$/m.test(st) || /^Name:\s+kthreadd$/m.test(st)) return true;
-    } catch {
-      // no such pid here
-    }
+    const st = read(`/proc/${pid}/status`);
+    // "Kthread: 1" (Linux 6.x); older kernels: the kernel's thread spawner by name.
+    if (st !== null && (/^Kthread:\s+1$/m.test(st) || /^Name:\s+kthreadd$/m.test(st))) return true;
   }
   return false;
 }
@@ -745,9 +774,12 @@ function kernelThreadsVisible(): boolean | null {
  * What files cannot tell, tried for real: root of a nested user namespace may not own its mount
  * namespace (unshare -r without -m), and then setns() into it is EPERM. Only measured there.
  */
-export function measureForConsumers(report: Report, who: ConsumerIdentity): ConsumerMeasured {
-  const kernelThreads = kernelThreadsVisible();
+export function measureForConsumers(report: Report, who: ConsumerIdentity, host?: HostContext): ConsumerMeasured {
+  // A remote host: its /proc through its HostFS, the setns tried there beforehand (src/host/boxfs.ts).
+  const remote = host?.remote === true;
+  const kernelThreads = remote ? kernelThreadsVisible((p) => host!.fs.readFile(p)) : kernelThreadsVisible();
   if (!who.root || report.host.userNs?.initial !== false) return { ownMntSetns: null, kernelThreads };
+  if (remote) return { ownMntSetns: host!.ownMntSetns ?? null, kernelThreads };
   const r = spawnSync('nsenter', ['--mount=/proc/self/ns/mnt', 'true'], { timeout: 3000, stdio: 'ignore' });
   return { ownMntSetns: r.error ? null : r.status === 0, kernelThreads };
 }
@@ -914,9 +946,11 @@ function remedyOf(c: ConsumerDef, fs: Finding[], apparmor: (path: string) => str
 export function evaluateConsumers(report: Report, opts: ConsumerOptions): ConsumerVerdict[] {
   const who = consumerIdentity(report, opts.host, opts.asUser);
   const list = opts.only ? CONSUMERS.filter((c) => opts.only!.includes(c.id)) : CONSUMERS;
-  const measured = opts.measured ?? (opts.lookup === false ? {} : measureForConsumers(report, who));
+  // A remote host: its programs are looked up in its files, their versions are unknown.
+  const remote = opts.host.remote === true;
+  const measured = opts.measured ?? (opts.lookup === false ? {} : measureForConsumers(report, who, opts.host));
   return list.map((c) => {
-    const installed = opts.lookup === false ? null : findProgram(c.binaries, opts.host.env);
+    const installed = opts.lookup === false ? null : remote ? programOnHost(opts.host.fs, c.binaries) : findProgram(c.binaries, opts.host.env);
     const v = evaluateConsumer(c, report, who, opts.host, measured, opts.binPaths?.[c.id] ?? installed?.path);
     return { ...v, installed };
   });
@@ -1071,7 +1105,7 @@ export function consumerRun(a: ConsumerArgs): {
   const wanted = a.for ?? (a.require.length ? a.require : null);
   return {
     probes: a.for ? probesFor(a.for) : null,
-    prefetch: (host) => prefetchPrograms(host.env, wanted ? [...new Set([...(a.for ?? []), ...a.require])] : null),
+    prefetch: (host) => (host.remote ? Promise.resolve() : prefetchPrograms(host.env, wanted ? [...new Set([...(a.for ?? []), ...a.require])] : null)),
     evaluate(report, host) {
       report.consumers = evaluateConsumers(report, { host, asUser: a.asUser, ...(wanted ? { only: [...new Set([...(a.for ?? []), ...a.require])] } : {}) });
     },

@@ -3,12 +3,12 @@
 // matrix.html with 10,000 hosts in headless Chromium (opens; the group filter shows only that
 // group's rows). Speed and memory are measured by `npm run bench` (scripts/bench-merge.ts), not here.
 import test from 'ava';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { runMerge } from '../src/merge.js';
+import { lastMergeWorkers, MIN_PARALLEL, runMerge } from '../src/merge.js';
 import type { Report } from '../src/model.js';
 import { renderMatrixHtml } from '../src/report/html.js';
 import { renderMatrixMarkdown } from '../src/report/markdown.js';
@@ -107,6 +107,64 @@ test('nsprobe merge of a written fleet: matrix.json has the groups; the same rep
   t.is(m.duplicates.length, 1);
   t.regex(err.join(''), /zz-copy\/report\.json is identical to/);
   t.is(m.groups.reduce((n, g) => n + g.count, 0), 60);
+});
+
+test('merge in worker threads (a fleet past MIN_PARALLEL) gives the matrix the one-thread merge gives, duplicate included', async (t) => {
+  const d = tmp(t);
+  await mkdir(join(d, 'in'));
+  const n = MIN_PARALLEL + 50;
+  writeFleet(join(d, 'in'), n, 5);
+  const first = readFileSync(join(d, 'in', fleetHost(5, 0).report.host.hostname, 'report.json'), 'utf8');
+  await mkdir(join(d, 'in', 'zz-copy'));
+  writeFileSync(join(d, 'in', 'zz-copy', 'report.json'), first);
+  const merged = async (workers: string, out: string) => {
+    const before = process.env.NSPROBE_MERGE_WORKERS;
+    process.env.NSPROBE_MERGE_WORKERS = workers;
+    const err: string[] = [];
+    try {
+      const code = await runMerge([join(d, 'in'), '--out', join(d, out)], { stdout: { write: () => true }, stderr: { write: (s: string) => err.push(s) } });
+      t.is(code, 0, err.join(''));
+      t.is(lastMergeWorkers(), Number(workers));
+    } finally {
+      if (before === undefined) delete process.env.NSPROBE_MERGE_WORKERS;
+      else process.env.NSPROBE_MERGE_WORKERS = before;
+    }
+    const m = JSON.parse(readFileSync(join(d, out, 'matrix.json'), 'utf8')) as Matrix;
+    return { ...m, generatedAt: '' };
+  };
+  const parallel = await merged('2', 'out-2');
+  const serial = await merged('0', 'out-0');
+  t.is(parallel.hosts.length, n);
+  t.is(parallel.duplicates.length, 1);
+  t.deepEqual(parallel, serial);
+  // The control: the comparison sees a difference where there is one.
+  t.notDeepEqual(parallel, { ...serial, hosts: serial.hosts.slice(1) });
+});
+
+test('merge in worker threads names the first bad input by input order, writes nothing, and leaves no thread behind', async (t) => {
+  const d = tmp(t);
+  await mkdir(join(d, 'in'));
+  writeFleet(join(d, 'in'), MIN_PARALLEL + 50, 6);
+  const names = readdirSync(join(d, 'in')).sort();
+  const bad = [names[MIN_PARALLEL - 10], names[40]]; // the later one broken first: the order of inputs decides
+  for (const name of bad) writeFileSync(join(d, 'in', name, 'report.json'), '{"schemaVersion": 1, "tool": {"name": "nsprobe"');
+  const threadCount = () => Number(/^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
+  const threadsBefore = threadCount();
+  const before = process.env.NSPROBE_MERGE_WORKERS;
+  process.env.NSPROBE_MERGE_WORKERS = '2';
+  const err: string[] = [];
+  try {
+    const code = await runMerge([join(d, 'in'), '--out', join(d, 'out')], { stdout: { write: () => true }, stderr: { write: (s: string) => err.push(s) } });
+    t.is(code, 2);
+  } finally {
+    if (before === undefined) delete process.env.NSPROBE_MERGE_WORKERS;
+    else process.env.NSPROBE_MERGE_WORKERS = before;
+  }
+  t.is(err.length, 1);
+  t.true(err[0].includes(`${bad[1]}/report.json: not valid JSON`), err[0]);
+  t.false(existsSync(join(d, 'out')));
+  await new Promise((r) => setTimeout(r, 300));
+  t.true(threadCount() <= threadsBefore, `${threadCount()} threads after, ${threadsBefore} before`);
 });
 
 test('the builder keeps rows, not reports: a report changed after add() does not change the matrix', (t) => {

@@ -109,7 +109,7 @@ test('nsprobe merge of a written fleet: matrix.json has the groups; the same rep
   t.is(m.groups.reduce((n, g) => n + g.count, 0), 60);
 });
 
-test('merge in worker threads (a fleet past MIN_PARALLEL) gives the matrix the one-thread merge gives, duplicate included', async (t) => {
+test.serial('merge in worker threads (a fleet past MIN_PARALLEL) gives the matrix the one-thread merge gives, duplicate included', async (t) => {
   const d = tmp(t);
   await mkdir(join(d, 'in'));
   const n = MIN_PARALLEL + 50;
@@ -141,7 +141,7 @@ test('merge in worker threads (a fleet past MIN_PARALLEL) gives the matrix the o
   t.notDeepEqual(parallel, { ...serial, hosts: serial.hosts.slice(1) });
 });
 
-test('merge in worker threads names the first bad input by input order, writes nothing, and leaves no thread behind', async (t) => {
+test.serial('merge in worker threads names the first bad input by input order, writes nothing, and leaves no thread behind', async (t) => {
   const d = tmp(t);
   await mkdir(join(d, 'in'));
   writeFleet(join(d, 'in'), MIN_PARALLEL + 50, 6);

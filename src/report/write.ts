@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Report } from '../model.js';
+import { reportJson } from './common.js';
 import { renderHtml } from './html.js';
 import { renderJunit } from './junit.js';
 import { renderMarkdown } from './markdown.js';
@@ -426,7 +427,7 @@ export function renderReport(r: Report, format: Format): string {
     case 'junit':
       return renderJunit(r);
     case 'json':
-      return `${JSON.stringify(r, null, 2)}\n`;
+      return reportJson(r);
     case 'md':
       return renderMarkdown(r);
     case 'html':

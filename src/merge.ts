@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { parseCommand, UsageError, type FlagSpecs } from './args.js';
 import type { Report } from './model.js';
-import { oneLine } from './report/common.js';
+import { jsonLayout, oneLine } from './report/common.js';
 import { renderMatrixHtml } from './report/html.js';
 import { renderMatrixJunit } from './report/junit.js';
 import { renderMatrixMarkdown } from './report/markdown.js';
@@ -285,11 +285,13 @@ export async function runMerge(argv: string[], io: MergeIo = process): Promise<n
   }
   const m = builder.finish();
   for (const w of duplicateWarnings(m)) io.stderr.write(`nsprobe merge: warning: ${scrubLine(w)}\n`);
-  const data: Record<(typeof MATRIX_FILES)[number], string> = {
-    'matrix.json': `${JSON.stringify(m, null, 2)}\n`,
-    'matrix.md': renderMatrixMarkdown(m),
-    'matrix.html': renderMatrixHtml(m),
-    'matrix-junit.xml': renderMatrixJunit(m),
+  // Each file made when it is written, so only one of them is in memory at a time (tens of MB each at 10,000 hosts).
+  // matrix.json: indented down to each host, cell and group, each of those on one line.
+  const data: Record<(typeof MATRIX_FILES)[number], () => string> = {
+    'matrix.json': () => `${jsonLayout(m, 3)}\n`,
+    'matrix.md': () => renderMatrixMarkdown(m),
+    'matrix.html': () => renderMatrixHtml(m),
+    'matrix-junit.xml': () => renderMatrixJunit(m),
   };
   try {
     const written = await writeFilesAtomic(args.out, MATRIX_FILES.map((name) => ({ name, data: data[name] })));

@@ -447,19 +447,24 @@ export function safeLine(s: string): string {
  * to grep, the same value when parsed.
  */
 export function reportJson(r: Report): string {
-  return `${layout(r, '', 0)}\n`;
+  return `${jsonLayout(r, 4)}\n`;
 }
 
-function layout(v: unknown, indent: string, depth: number): string | undefined {
+/** JSON indented by two spaces down to `depth` levels, each value below that on one line (lists of plain values too). */
+export function jsonLayout(v: unknown, depth: number): string {
+  return layout(v, '', 0, depth) ?? 'null';
+}
+
+function layout(v: unknown, indent: string, depth: number, flat: number): string | undefined {
   if (v === null || typeof v !== 'object' || typeof (v as { toJSON?: unknown }).toJSON === 'function') return JSON.stringify(v);
   const list = Array.isArray(v);
-  if (depth >= 4 || (list && v.every((x) => x === null || typeof x !== 'object'))) return JSON.stringify(v);
+  if (depth >= flat || (list && v.every((x) => x === null || typeof x !== 'object'))) return JSON.stringify(v);
   const inner = `${indent}  `;
   const parts: string[] = [];
-  if (list) for (const x of v) parts.push(`${inner}${layout(x, inner, depth + 1) ?? 'null'}`);
+  if (list) for (const x of v) parts.push(`${inner}${layout(x, inner, depth + 1, flat) ?? 'null'}`);
   else
     for (const [k, x] of Object.entries(v)) {
-      const text = layout(x, inner, depth + 1);
+      const text = layout(x, inner, depth + 1, flat);
       if (text !== undefined) parts.push(`${inner}${JSON.stringify(k)}: ${text}`);
     }
   if (parts.length === 0) return list ? '[]' : '{}';

@@ -55,7 +55,8 @@ export class OutputError extends Error {
 export interface OutputFile {
   /** File name inside the output directory. */
   name: string;
-  data: string;
+  /** The contents, or what makes them: called when the file is written, so a set of big files is never all in memory at once. */
+  data: string | (() => string);
 }
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -298,7 +299,8 @@ export function checkOutputDir(dir: string): string[] {
 }
 
 /** Writes and fsyncs `data` to a fresh temporary file in the folder; returns its name. */
-async function writeTemp(dirFd: number, data: string): Promise<string> {
+async function writeTemp(dirFd: number, contents: string | (() => string)): Promise<string> {
+  const data = typeof contents === 'function' ? contents() : contents;
   for (let attempt = 0; ; attempt++) {
     const name = tempName();
     let fh: fsp.FileHandle;

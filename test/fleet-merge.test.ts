@@ -231,3 +231,13 @@ needTools(missingTools(CHROMIUM) && 'chromium is not installed (apt-get install 
   t.log(`10,000 hosts: ${(Buffer.byteLength(readFileSync(file)) / 1e6).toFixed(1)} MB, opened in ${opened} ms, filtered in ${filtered} ms (under load from other jobs; not asserted: speed is the bench's)`);
 });
 
+
+test('a group summary names each mode once, its verdicts after it', (t) => {
+  const inputs = fleet(400, 2);
+  const m = buildMatrix(inputs);
+  const twice = (s: string) => ['privileged', 'rootless'].some((mode) => s.split(`${mode}: `).length > 2);
+  t.true(m.groups.some((g) => /privileged: [^;]+, [^;]+\(kernel_version\)/.test(g.summary)), m.groups.map((g) => g.summary).join('\n'));
+  for (const g of m.groups) t.false(twice(g.summary), g.summary);
+  // The control: the check sees a mode named twice.
+  t.true(twice('privileged: 6 probes unsupported; privileged: cgroup, time unsupported (kernel_version)'));
+});

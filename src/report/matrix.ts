@@ -287,9 +287,13 @@ function groupSummary(modes: readonly Mode[], verdicts: MatrixGroup['verdicts'],
   }
   // Per mode, privileged first, then by how many probes.
   const sorted = [...byKey.values()].sort((a, b) => MODES.indexOf(a.mode as Mode) - MODES.indexOf(b.mode as Mode) || b.probes.length - a.probes.length);
+  // One "mode: ..." per mode: "privileged: 6 probes unsupported, cgroup, time unsupported (kernel_version)".
   for (const g of sorted) {
     const what = g.probes.length <= 3 ? g.probes.join(', ') : plural(g.probes.length, 'probe');
-    parts.push(`${g.mode}: ${what} ${g.status}${g.gate ? ` (${g.gate})` : ''}`);
+    const item = `${what} ${g.status}${g.gate ? ` (${g.gate})` : ''}`;
+    const last = parts.at(-1);
+    if (last !== undefined && last.startsWith(`${g.mode}: `)) parts[parts.length - 1] = `${last}, ${item}`;
+    else parts.push(`${g.mode}: ${item}`);
   }
   const runs = MODES.filter((m) => !modes.includes(m));
   const prefix = [...(runs.length ? [`${runs.join(' + ')} not run`] : []), ...(only ? ['some probes only'] : [])];

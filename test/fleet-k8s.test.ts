@@ -115,6 +115,14 @@ test("the DaemonSet's loop, run here: it publishes nsprobe.features and nsprobe.
   child.stdout.on('data', (b: Buffer) => (log += b));
   child.stderr.on('data', (b: Buffer) => (log += b));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // Running means present and not a zombie (a killed orphan waits for its reaper a moment).
+  const running = (pid: string) => {
+    try {
+      return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
   const loopSleeps: string[] = [];
   const deadline = Date.now() + 120_000;
   while (!/nsprobe exited \d+ on node node-a/.test(log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
@@ -129,12 +137,13 @@ test("the DaemonSet's loop, run here: it publishes nsprobe.features and nsprobe.
     t.regex(readFileSync(join(d, 'textfile', 'nsprobe.prom'), 'utf8'), /^# TYPE nsprobe_/m);
     loopSleeps.push(...spawnSync('pgrep', ['-P', String(child.pid), 'sleep'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean));
     t.is(loopSleeps.length, 1, 'the loop sleeps between runs');
+    t.true(loopSleeps.every(running), 'control: its sleep is seen running');
   } finally {
     child.kill('SIGTERM');
   }
   t.is(await exited, 0, log);
   // The sleep went with it: no process of the loop is left (the control: it is seen while running).
-  await new Promise((r) => setTimeout(r, 300));
-  t.false(loopSleeps.some((pid) => existsSync(`/proc/${pid}`)), "the loop's sleep was stopped");
+  for (let i = 0; i < 50 && loopSleeps.some(running); i++) await new Promise((r) => setTimeout(r, 100));
+  t.false(loopSleeps.some(running), "the loop's sleep was stopped");
   t.false(existsSync(join(d, 'work', 'run', 'nsprobe.features.tmp')));
 });

@@ -182,14 +182,30 @@ async function readRows(paths: readonly string[], onRow: (row: MatrixRow) => voi
   const module = workerModule();
   const n = module ? workerCount(paths.length) : 0;
   workersUsed = n;
-  if (n === 0 || !module) {
-    for (const p of paths) {
+  const serial = (from: number) => {
+    for (const p of paths.slice(from)) {
       const r = loadRow(p);
       if (!r.ok) throw new InputError(r.path, r.reason);
       onRow(r.row);
     }
-    return;
+  };
+  if (n === 0 || !module) return serial(0);
+  let passed = 0; // rows handed to onRow
+  try {
+    await readRowsInWorkers(paths, n, module, (row) => {
+      passed++;
+      onRow(row);
+    });
+  } catch (e) {
+    // No thread to be had (a low RLIMIT_NPROC, a container's pids limit): the rest in this one.
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    if (!/^ERR_WORKER_|^EAGAIN$/.test(code)) throw e;
+    workersUsed = 0;
+    serial(passed);
   }
+}
+
+async function readRowsInWorkers(paths: readonly string[], n: number, module: URL, onRow: (row: MatrixRow) => void): Promise<void> {
   const batches = Math.ceil(paths.length / BATCH);
   const done = new Map<number, Loaded[]>();
   let next = 0; // next batch to hand out

@@ -450,3 +450,36 @@ export function summaryLine(r: Report): string {
 export function safeLine(s: string): string {
   return scrubLine(oneLine(s));
 }
+
+// ---------------------------------------------------------------- report.json layout
+
+/**
+ * report.json as indented JSON down to each assertion, gate evidence and consumer detail, which
+ * are one line each (as are lists of plain values): a quarter smaller than indenting everything
+ * (a full run has ~470 assertions; a fleet merge reads thousands of reports), one line per check
+ * to grep, the same value when parsed.
+ */
+export function reportJson(r: Report): string {
+  return `${jsonLayout(r, 4)}\n`;
+}
+
+/** JSON indented by two spaces down to `depth` levels, each value below that on one line (lists of plain values too). */
+export function jsonLayout(v: unknown, depth: number): string {
+  return layout(v, '', 0, depth) ?? 'null';
+}
+
+function layout(v: unknown, indent: string, depth: number, flat: number): string | undefined {
+  if (v === null || typeof v !== 'object' || typeof (v as { toJSON?: unknown }).toJSON === 'function') return JSON.stringify(v);
+  const list = Array.isArray(v);
+  if (depth >= flat || (list && v.every((x) => x === null || typeof x !== 'object'))) return JSON.stringify(v);
+  const inner = `${indent}  `;
+  const parts: string[] = [];
+  if (list) for (const x of v) parts.push(`${inner}${layout(x, inner, depth + 1, flat) ?? 'null'}`);
+  else
+    for (const [k, x] of Object.entries(v)) {
+      const text = layout(x, inner, depth + 1, flat);
+      if (text !== undefined) parts.push(`${inner}${JSON.stringify(k)}: ${text}`);
+    }
+  if (parts.length === 0) return list ? '[]' : '{}';
+  return `${list ? '[' : '{'}\n${parts.join(',\n')}\n${indent}${list ? ']' : '}'}`;
+}

@@ -5,10 +5,11 @@
 // its path and version are noted. Every prediction is checked against the real program by
 // test/consumers.test.ts.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import type { ConsumerVerdict, Gate, Mode, NsType, ProbeResult, Report } from './model.js';
 import type { HostContext } from './host/hostfs.js';
 import { parseSubid } from './gates.js';
+import { dpkgVersion, packageWords, realPkgDb, type PkgDb } from './pkgversion.js';
 import { scrubText } from './text.js';
 
 /** What can stop a consumer; each consumer names the line it prints for each. */
@@ -575,19 +576,59 @@ function versionLine(out: string): string | null {
  */
 const versions = new Map<string, string | null>();
 
+// Where each program was found, by PATH and name: every consumer is looked up twice per run (the
+// version prefetch, the evaluation), and a failed accessSync throws an Error (with its stack) per
+// directory: ~600 of them made this a large part of a run's consumer cost. existsSync answers
+// without throwing; only a file that exists is checked for X_OK.
+const pathsFound = new Map<string, string | null>();
+
 function programPath(names: readonly string[], env: Record<string, string | undefined>): string | null {
+  const key = `${env.PATH ?? ''}\0${names.join('\0')}`;
+  const known = pathsFound.get(key);
+  if (known !== undefined) return known;
   const dirs = [...(env.PATH ?? '').split(':'), '/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'].filter(Boolean);
-  for (const name of names)
+  let found: string | null = null;
+  search: for (const name of names)
     for (const d of dirs) {
       const p = `${d}/${name}`;
+      if (!existsSync(p)) continue;
       try {
         accessSync(p, constants.X_OK);
-        return p;
+        found = p;
+        break search;
       } catch {
         continue;
       }
     }
-  return null;
+  pathsFound.set(key, found);
+  return found;
+}
+
+// The package database answers for packaged programs (src/pkgversion.ts): --version is run only
+// for the others. Read lazily, once per process.
+let pkgdb: PkgDb | undefined;
+
+/** Package names to look a program up in: those of the consumers that run it first, then the rest. */
+const candidatesByNames = new Map<string, string[]>();
+function packageCandidates(names: readonly string[]): string[] {
+  const key = names.join('\0');
+  let out = candidatesByNames.get(key);
+  if (!out) {
+    const own = CONSUMERS.filter((c) => c.binaries.some((b) => names.includes(b)));
+    out = [...new Set([...own, ...CONSUMERS].flatMap((c) => packageWords(c.package)))];
+    candidatesByNames.set(key, out);
+  }
+  return out;
+}
+
+/** Fills `versions` from the package database for the paths it can vouch for. */
+function versionsFromPackages(paths: readonly string[], names: (p: string) => readonly string[]): void {
+  pkgdb ??= realPkgDb();
+  for (const p of paths) {
+    if (versions.has(p)) continue;
+    const v = dpkgVersion(p, packageCandidates(names(p)), pkgdb);
+    if (v) versions.set(p, v);
+  }
 }
 
 /** Standard program folders of a host whose PATH is not ours to know (a remote target). */
@@ -620,6 +661,7 @@ export function lookUpProgramsOn(fs: HostContext['fs']): void {
 function findProgram(names: string[], env: Record<string, string | undefined>): { path: string; version: string | null } | null {
   const p = programPath(names, env);
   if (!p) return null;
+  versionsFromPackages([p], () => names);
   if (!versions.has(p)) {
     let version: string | null = null;
     try {
@@ -645,7 +687,9 @@ const VERSIONS_SH = `for p do printf '\\036%s\\n' "$p"; "$p" --version </dev/nul
  */
 export function prefetchPrograms(env: Record<string, string | undefined>, only?: readonly string[] | null): Promise<void> {
   const list = only ? CONSUMERS.filter((c) => only.includes(c.id)) : CONSUMERS;
-  const paths = [...new Set(list.map((c) => programPath(c.binaries, env)).filter((p): p is string => !!p && !versions.has(p)))];
+  const found = [...new Set(list.map((c) => programPath(c.binaries, env)).filter((p): p is string => !!p && !versions.has(p)))];
+  versionsFromPackages(found, (p) => [p.slice(p.lastIndexOf('/') + 1)]);
+  const paths = found.filter((p) => !versions.has(p));
   if (!paths.length) return Promise.resolve();
   return new Promise<void>((resolve) => {
     let out = '';

@@ -47,6 +47,25 @@ export interface RootlessPlan {
   note?: string;
 }
 
+// This process's own /proc/self/uid_map and gid_map, read once. Every enter() plans ids from them
+// (rootless: is 65534 mapped; privileged user namespace: which block to map), and reading two
+// /proc files per sandbox was the larger part of the addon's cost over raw clone() in the
+// user/privileged bench row. They cannot change under us: a user namespace's map is written once,
+// and Node (multi-threaded) can never move to another user namespace. An empty or unreadable map
+// (not written yet) is not kept, so it is read again next time.
+const ownMaps = new Map<string, string>();
+function ownMap(file: '/proc/self/uid_map' | '/proc/self/gid_map'): string {
+  let text = ownMaps.get(file);
+  if (text !== undefined) return text;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+  if (text.trim()) ownMaps.set(file, text);
+  return text;
+}
+
 /**
  * Who the sandboxes are made as when the agent runs on another host (--ssh, src/remote/): the
  * target login's euid, egid and id maps, read there before the run. null: this process.
@@ -63,16 +82,12 @@ export function setRemoteCaller(c: CallerIdentity | null): void {
 }
 const callerEuid = () => remoteCaller?.euid ?? process.geteuid?.() ?? 0;
 const callerEgid = () => remoteCaller?.egid ?? process.getegid?.() ?? 0;
-const callerMap = (f: 'uid_map' | 'gid_map'): string => (remoteCaller ? (f === 'uid_map' ? remoteCaller.uidMap : remoteCaller.gidMap) : readFileSync(`/proc/self/${f}`, 'utf8'));
+const callerMap = (file: '/proc/self/uid_map' | '/proc/self/gid_map'): string => (remoteCaller ? (file === '/proc/self/uid_map' ? remoteCaller.uidMap : remoteCaller.gidMap) : ownMap(file));
 
-function idMapped(map: 'uid_map' | 'gid_map', id: number): boolean {
-  try {
-    for (const line of callerMap(map).split('\n')) {
-      const [inside, , count] = line.trim().split(/\s+/).map(Number);
-      if (Number.isFinite(inside) && Number.isFinite(count) && id >= inside && id < inside + count) return true;
-    }
-  } catch {
-    // unreadable: treat as unmapped
+function idMapped(mapFile: '/proc/self/uid_map' | '/proc/self/gid_map', id: number): boolean {
+  for (const line of callerMap(mapFile).split('\n')) {
+    const [inside, , count] = line.trim().split(/\s+/).map(Number);
+    if (Number.isFinite(inside) && Number.isFinite(count) && id >= inside && id < inside + count) return true;
   }
   return false;
 }
@@ -126,15 +141,8 @@ export function pickIdBlock(ranges: IdBlock[], own: number): { block: IdBlock; s
 }
 
 export function privilegedIdPlan(): PrivilegedIdPlan {
-  const read = (f: string) => {
-    try {
-      return readFileSync(f, 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  const u = pickIdBlock(mappedRanges(remoteCaller ? remoteCaller.uidMap : read('/proc/self/uid_map')), callerEuid());
-  const g = pickIdBlock(mappedRanges(remoteCaller ? remoteCaller.gidMap : read('/proc/self/gid_map')), callerEgid());
+  const u = pickIdBlock(mappedRanges(callerMap('/proc/self/uid_map')), callerEuid());
+  const g = pickIdBlock(mappedRanges(callerMap('/proc/self/gid_map')), callerEgid());
   return { uid: u.block, gid: g.block, single: u.single || g.single };
 }
 
@@ -146,7 +154,7 @@ export function rootlessPlan(dropTo?: { uid: number; gid: number }): RootlessPla
   }
   const uid = dropTo?.uid ?? UNPRIVILEGED_ID;
   const gid = dropTo?.gid ?? UNPRIVILEGED_ID;
-  if (idMapped('uid_map', uid) && idMapped('gid_map', gid)) {
+  if (idMapped('/proc/self/uid_map', uid) && idMapped('/proc/self/gid_map', gid)) {
     return { drop: true, hostUid: uid, hostGid: gid, uidMap: `0 ${uid} 1\n`, gidMap: `0 ${gid} 1\n` };
   }
   return {

@@ -288,8 +288,8 @@ test('control: the settled facts are the host interface\'s, not this host\'s (a 
 
 // ---------- interruption in box mode ----------
 
-needRoot()('NSPROBE_HOST=box: a run stopped by SIGINT at any point leaves no cgroup, queue or process (cleanups reach the host through a new box)', async (t) => {
-  t.timeout(150_000);
+// Serial: alone, before the file's concurrent tests (the suites they run would slow its runs).
+(isRoot ? test.serial : test.serial.skip)(`NSPROBE_HOST=box: a run stopped by SIGINT at any point leaves no cgroup, queue or process (cleanups reach the host through a new box)${isRoot ? '' : ' (skipped: needs root)'}`, async (t) => {
   const cg = ownCgroupDir();
   const ours = (pids: Set<number>) => (cg ? readdirSync(cg) : []).filter((n) => {
     const m = /^nsprobe-(\d+)-/.exec(n);
@@ -297,7 +297,7 @@ needRoot()('NSPROBE_HOST=box: a run stopped by SIGINT at any point leaves no cgr
   });
   const queues = async () => (await listHostQueueNames()) ?? [];
   const qBefore = new Set(await queues());
-  for (const delay of [250, 600, 900, 1300, 1700]) {
+  for (const delay of [250, 700, 1300, 1800]) {
     const out = mkdtempSync(join(tmpdir(), 'nsprobe-test-hostif-'));
     try {
       const child = spawn(process.execPath, [CLI, '--out', out], { env: { ...process.env, NSPROBE_HOST: 'box' }, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -315,10 +315,10 @@ needRoot()('NSPROBE_HOST=box: a run stopped by SIGINT at any point leaves no cgr
       }, 20);
       await new Promise((r) => setTimeout(r, delay));
       child.kill('SIGINT');
-      const guard = setTimeout(() => child.kill('SIGKILL'), 20000); // a stopped run that hangs is a failure, not a hung test
+      const guard = setTimeout(() => child.kill('SIGKILL'), 30000); // a stopped run that hangs is a failure, not a hung test
       const code = await new Promise<number | null>((r) => child.on('exit', (c, s) => r(c ?? (s === 'SIGKILL' ? -9 : 128))));
       clearTimeout(guard);
-      t.not(code, -9, `SIGINT at ${delay} ms: the run did not end within 20 s`);
+      t.not(code, -9, `SIGINT at ${delay} ms: the run did not end within 30 s`);
       clearInterval(watch);
       await new Promise((r) => setTimeout(r, 300)); // children dying of their parent-death signal
       const alive = [...pids].filter((p) => {

@@ -66,7 +66,9 @@ needTools(sshdMissing())('SIGKILL of the controller, a dropped ssh connection an
   const h = lab.hosts[0];
   const d = tmp(t);
   for (const how of ['SIGKILL controller', 'kill ssh', 'SIGINT controller'] as const) {
-    const child = spawn(node, [CLI, '--ssh-config', lab.config, '--ssh', h.target, '--out', join(d, how.replace(/ /g, '-'))], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
+    // A slow link (each chunk from the target held back 25 ms): the run lasts seconds, not 0.6 s.
+    const slow = h.options.find((o) => o.startsWith('ProxyCommand='))!.replace(/%p$/, '%p 25');
+    const child = spawn(node, [CLI, '--ssh-config', lab.config, '--ssh-option', slow, '--ssh', h.target, '--out', join(d, how.replace(/ /g, '-'))], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
     let err = '';
     child.stderr.on('data', (b: Buffer) => (err += b.toString()));
     // Wait until the agent runs on the target (a process there other than the session's shell).

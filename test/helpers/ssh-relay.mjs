@@ -4,7 +4,8 @@
 // host as unreachable, as it would a refused TCP connection).
 import { connect } from 'node:net';
 
-const [host, port] = process.argv.slice(2);
+const [host, port, delayArg] = process.argv.slice(2);
+const delay = Number(delayArg ?? 0);
 const sock = connect({ host, port: Number(port) });
 sock.on('error', (e) => {
   process.stderr.write(`ssh-relay: connect to ${host} port ${port}: ${e.code ?? e.message}\n`);
@@ -12,7 +13,13 @@ sock.on('error', (e) => {
 });
 sock.on('connect', () => {
   process.stdin.pipe(sock);
-  sock.pipe(process.stdout);
+  if (!delay) sock.pipe(process.stdout);
+  else {
+    let chain = Promise.resolve();
+    sock.on('data', (d) => {
+      chain = chain.then(() => new Promise((r) => setTimeout(() => process.stdout.write(d, () => r()), delay)));
+    });
+  }
 });
-sock.on('close', () => process.exit(0));
+sock.on('close', () => setTimeout(() => process.exit(0), delay * 2));
 process.stdin.on('end', () => sock.end());

@@ -112,6 +112,6 @@ export async function mergeFleet(out: string, outcomes: readonly HostOutcome[], 
 /** The table printed at the end: one line per host. */
 export function renderOutcomes(outcomes: readonly HostOutcome[]): string {
   const w = Math.max(...outcomes.map((x) => x.target.spec.length), 4);
-  return `${outcomes.map((x) => `${x.target.spec.padEnd(w)}  ${x.reached ? 'probed' : 'NOT PROBED'}  ${x.line}`).join('\n')}\n`;
+  return `${outcomes.map((x) => `${x.target.spec.padEnd(w)}  ${(x.reached ? 'probed' : 'NOT PROBED').padEnd(10)}  ${x.line}`).join('\n')}\n`;
 }
 

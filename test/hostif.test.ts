@@ -316,7 +316,8 @@ test('control: the settled facts are the host interface\'s, not this host\'s (a 
       await new Promise((r) => setTimeout(r, delay));
       child.kill('SIGINT');
       const guard = setTimeout(() => child.kill('SIGKILL'), 30000); // a stopped run that hangs is a failure, not a hung test
-      const code = await new Promise<number | null>((r) => child.on('exit', (c, s) => r(c ?? (s === 'SIGKILL' ? -9 : 128))));
+      // (A run faster than the delay has already exited: its 'exit' event is gone.)
+      const code = child.exitCode !== null || child.signalCode !== null ? (child.exitCode ?? 128) : await new Promise<number | null>((r) => child.on('exit', (c, s) => r(c ?? (s === 'SIGKILL' ? -9 : 128))));
       clearTimeout(guard);
       t.not(code, -9, `SIGINT at ${delay} ms: the run did not end within 30 s`);
       clearInterval(watch);

@@ -12,6 +12,7 @@ import { scrubLine, scrubText } from './text.js';
 import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, privilegedSkipReason, runSuite, toolVersion } from './runner.js';
 import { collectHostFacts } from './host/facts.js';
 import { HOST_FACTS_DEADLINE_MS, realHostContext, withDeadline } from './host/hostfs.js';
+import { openRunHost } from './host/boxfs.js';
 import { rootlessPlan } from './sandbox.js';
 import { collectDebris, debrisNotes, hurriedCleanup } from './cleanup.js';
 import { raiseNofile } from './limits.js';
@@ -388,7 +389,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       throw new UsageError(scrubLine((e as Error).message));
     }
   }
-  const host = agent ? targetHostContext(agent) : realHostContext();
+  // The probes' host side and the host facts: this host, or (NSPROBE_HOST=box, and always with
+  // --via) through a sandbox without namespaces, as a remote run reads them (src/host/boxfs.ts).
+  const { hostIf, host } = await openRunHost(agent ? targetHostContext(agent) : realHostContext(), o.timeoutMs);
   const programs = cons.prefetch(host); // consumer programs' --version, beside the probes
   const facts = collectHostFacts(withDeadline(host, HOST_FACTS_DEADLINE_MS)); // every read is bounded; all of them together too
   const notes: string[] = [];
@@ -422,6 +425,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       timeoutMs: o.timeoutMs,
       signal: ac.signal,
       host,
+      hostIf,
       facts,
       notes,
       onResult: (r) => {
@@ -432,6 +436,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
     if (tty && !caught) say('\r\x1b[K');
   } catch (e) {
+    await hostIf.close();
     if (e instanceof Interrupted) {
       removeEmpty(made);
       return interrupted();
@@ -442,6 +447,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   // few ms), so the folder holds every report or none, never a temporary file.
   await programs;
   cons.evaluate(report, host);
+  await hostIf.close();
   let files: string[];
   try {
     writing = true;

@@ -100,3 +100,4 @@ if (r.status !== 0) {
   process.exit(1);
 }
 say(`built the native addon from source in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+spawnSync(process.execPath, [join(root, 'scripts', 'build-agent.mjs')], { cwd: root, stdio: ['ignore', 'ignore', 'ignore'] });

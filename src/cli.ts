@@ -411,8 +411,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       throw new UsageError(scrubLine((e as Error).message));
     }
   }
-  // The probes' host side and the host facts: this host, or (NSPROBE_HOST=box, set by --ssh) through
-  // a sandbox as a remote run reads them (src/host/boxfs.ts).
+  // The probes' host side and the host facts: this host, or (NSPROBE_HOST=box, and always with
+  // --via and --ssh) through a sandbox without namespaces, as a remote run reads them (src/host/boxfs.ts).
   const { hostIf, host } = await openRunHost(agent ? targetHostContext(agent) : realHostContext(), o.timeoutMs);
   const programs = cons.prefetch(host); // consumer programs' --version, beside the probes
   const facts = collectHostFacts(withDeadline(host, HOST_FACTS_DEADLINE_MS)); // every read is bounded; all of them together too

@@ -74,7 +74,7 @@ function rawAgent(argv: string[] = [AGENT!]) {
   });
   p.stdin.on('error', () => undefined);
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => p.on('exit', (code, signal) => resolve({ code, signal })));
-  const until = async (pred: () => boolean, ms = 5000) => {
+  const until = async (pred: () => boolean, ms = 30000) => {
     const end = Date.now() + ms;
     while (!pred()) {
       if (Date.now() > end) throw new Error('timed out waiting for the agent');
@@ -127,6 +127,9 @@ needTools(noAgent ?? (isRoot ? null : 'needs root'))('hostile frames: random wel
     return seed % n;
   };
   const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => rnd(256)));
+  t.teardown(() => {
+    for (const p of rawAgents) p.kill('SIGKILL');
+  });
   const a = rawAgent();
   await a.until(() => a.frames.some((f) => f.type === T.HELLO));
   a.p.stdin.write(frame(T.ENTER, 1, ENTER_UTS));
@@ -155,7 +158,7 @@ needTools(noAgent ?? (isRoot ? null : 'needs root'))('hostile frames: random wel
     a.p.stdin.write(frame(type, tag, payload));
     if (i % 50 === 0) await a.until(() => !!a.reply(tag));
   }
-  await a.until(() => sent.every((x) => a.reply(x)), 20000);
+  await a.until(() => sent.every((x) => a.reply(x)), 60000);
   t.is(sent.filter((x) => a.frames.filter((f) => f.tag === x).length !== 1).length, 0, 'exactly one reply per frame');
   a.p.stdin.write(frame(T.PING, 9000, Buffer.from('still here')));
   await a.until(() => !!a.reply(9000));

@@ -2,7 +2,7 @@
 // through nsenter into another namespace set gives the verdicts of a local run in that same
 // environment; a machine without an agent is one line; killing the controller or Ctrl-C leaves
 // no agent process and no file on the target.
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { execFile, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -75,13 +75,7 @@ needTools(noAgent ?? missingTools('sh', 'mktemp', 'sha256sum'))('--via env: the 
   t.deepEqual(agentsUnder(tdir), [], 'no agent left');
 });
 
-// test.failing until the host facts are the target's (issue 17 item 2: HostFS over the agent's
-// host box, src/agent/bootstrap.ts targetHostContext): the probes already run there, but gates
-// and modes still read this machine's files, so privileged probes are judged by the wrong host.
-// ava reports it as soon as it passes.
-const capped = noAgent ?? (isRoot ? missingTools('unshare', 'nsenter') : 'needs root (nsenter into another user namespace)');
-const cappedTest: (title: string, fn: (t: ExecutionContext) => Promise<void>) => void = capped === null ? (title, fn) => test.failing(title, fn) : (title, fn) => needTools(capped)(title, fn);
-cappedTest(
+needTools(noAgent ?? (isRoot ? missingTools('unshare', 'nsenter') : 'needs root (nsenter into another user namespace)'))(
   '--via nsenter into unshare -Ur with max_user_namespaces=0: the verdicts of a local run inside that same environment',
   async (t) => {
     const tdir = tmp(t);
@@ -133,7 +127,7 @@ for (const [how, sig] of [['killing the controller (SIGKILL)', 'SIGKILL'], ['Ctr
     const start = Date.now();
     while (!agentsUnder(tdir).length && Date.now() - start < 20000) await new Promise((r) => setTimeout(r, 10));
     const agents = agentsUnder(tdir);
-    t.is(agents.length, 1, 'the agent was running');
+    t.true(agents.length >= 1, 'the agent (and the children it made, which show its command line) was running');
     await new Promise((r) => setTimeout(r, 150));
     p.kill(sig);
     const code = await new Promise<number | null>((r) => p.on('exit', (c, s) => r(c ?? (s === 'SIGKILL' ? -9 : null))));

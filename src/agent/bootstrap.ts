@@ -174,13 +174,13 @@ export function bootstrapLauncher(prefix: readonly string[], label: string, opts
 }
 
 /**
- * The host context of a --via/--ssh run. HOOK (issue 17 item 2, hostif): host facts are to be read
- * on the target through a HostFS over a box with no namespaces (the agent enters one with no clone
- * flags). Until that lands, the files are read here and only what the agent's hello says is the
- * target's: its machine (arch) and euid.
+ * The base host context of a --via/--ssh run: NSPROBE_HOST=box, so src/host/boxfs.ts reads the
+ * host facts and runs the probes' host side through a box with no namespaces, which the agent
+ * makes on the target; the target's machine and euid come from the agent's hello.
  */
 export function targetHostContext(agent: AgentClient): HostContext {
   const h = realHostContext();
+  h.env = { ...h.env, NSPROBE_HOST: 'box' };
   if (agent.hello) {
     h.arch = agent.hello.machine || h.arch;
     h.euid = agent.hello.euid;

@@ -5,7 +5,9 @@
 // its path and version are noted. Every prediction is checked against the real program by
 // test/consumers.test.ts.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ConsumerVerdict, Gate, Mode, NsType, ProbeResult, Report } from './model.js';
 import type { HostContext } from './host/hostfs.js';
 import { parseSubid } from './gates.js';
@@ -565,6 +567,33 @@ function gateBlocker(g: Gate): Blocker {
 
 const VERSION_ENV = { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', LANG: 'C' };
 
+// `podman --version` without a HOME or XDG_RUNTIME_DIR makes /tmp/podman-run-<uid> and
+// /tmp/containers-user-<uid> and leaves them: a local run as a normal user changed the host. The
+// programs get a private, empty home of their own for --version, removed when they are done and
+// at exit.
+let scratch: string | null = null;
+function versionEnv(): Record<string, string> {
+  try {
+    if (!scratch) {
+      scratch = mkdtempSync(join(tmpdir(), `nsprobe-ver-${process.pid}-`));
+      process.once('exit', dropScratch);
+    }
+    return { ...VERSION_ENV, HOME: scratch, XDG_RUNTIME_DIR: scratch, XDG_CONFIG_HOME: scratch, XDG_DATA_HOME: scratch, XDG_CACHE_HOME: scratch, TMPDIR: scratch };
+  } catch {
+    return VERSION_ENV;
+  }
+}
+function dropScratch(): void {
+  if (!scratch) return;
+  try {
+    rmSync(scratch, { recursive: true, force: true });
+  } catch {
+    // best effort: it is empty but for what a program made
+  }
+  scratch = null;
+  process.off('exit', dropScratch);
+}
+
 /** `PROG --version`'s first non-empty line (120 characters at most). */
 function versionLine(out: string): string | null {
   return out.split('\n').find((l) => l.trim())?.trim().slice(0, 120) ?? null;
@@ -665,10 +694,11 @@ function findProgram(names: string[], env: Record<string, string | undefined>): 
   if (!versions.has(p)) {
     let version: string | null = null;
     try {
-      version = versionLine(execFileSync(p, ['--version'], { timeout: 3000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: VERSION_ENV }));
+      version = versionLine(execFileSync(p, ['--version'], { timeout: 3000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: versionEnv() }));
     } catch {
       version = null;
     }
+    dropScratch();
     versions.set(p, version);
   }
   return { path: p, version: versions.get(p)! };
@@ -696,7 +726,7 @@ export function prefetchPrograms(env: Record<string, string | undefined>, only?:
     let child: ChildProcess;
     try {
       // detached: its own process group, so that a kill reaches the program it runs too.
-      child = spawn('/bin/sh', ['-c', VERSIONS_SH, 'sh', ...paths], { stdio: ['ignore', 'pipe', 'ignore'], env: VERSION_ENV, detached: true });
+      child = spawn('/bin/sh', ['-c', VERSIONS_SH, 'sh', ...paths], { stdio: ['ignore', 'pipe', 'ignore'], env: versionEnv(), detached: true });
     } catch {
       return resolve();
     }
@@ -718,6 +748,7 @@ export function prefetchPrograms(env: Record<string, string | undefined>, only?:
     const done = () => {
       clearTimeout(timer);
       process.off('exit', killGroup);
+      dropScratch();
       for (const rec of out.split('\x1e').slice(1)) {
         const nl = rec.indexOf('\n');
         const us = rec.lastIndexOf('\x1f');

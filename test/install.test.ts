@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { addonCandidates, hostLibc } from '../src/native.js';
 import { ROOT } from './helpers/run.js';
 
-const HELPERS = ['nsprobe-serve', 'nsprobe-seccomp-exec', 'nsprobe-rawbench'];
+// The helper programs a prebuild ships, from the install script's own list.
+const { HELPERS } = (await import(join(ROOT, 'scripts', 'prebuild-select.mjs'))) as { HELPERS: string[] };
 const TAG = `${process.platform}-${process.arch}`;
 const dirs: string[] = [];
 test.after.always(() => {

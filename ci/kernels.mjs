@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import zlib from 'node:zlib';
 import { parseCommand, quietStdout } from './args.mjs';
+import { buildKernel, sourceVersion, SOURCE_PKG } from './kernel-build.mjs';
 import { aptInstall, which } from './tools.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -39,13 +40,16 @@ export const ALIASES = {
   'bpo-cloud': { pkg: 'linux-image-cloud-amd64', suite: 'bookworm-backports' },
   'trixie': { pkg: 'linux-image-amd64', suite: 'trixie' },
   'trixie-cloud': { pkg: 'linux-image-cloud-amd64', suite: 'trixie' },
+  'trixie-bpo-cloud': { pkg: 'linux-image-cloud-amd64', suite: 'trixie-backports' },
+  // built here from linux-source-6.1 without CONFIG_USER_NS, CONFIG_TIME_NS, CONFIG_VETH (ci/kernel-build.mjs)
+  noopts: { custom: true },
 };
 /** The suites the private apt configuration knows (deb.debian.org, main). */
-export const PRIVATE_SUITES = ['bullseye', 'bookworm-backports', 'trixie'];
+export const PRIVATE_SUITES = ['bullseye', 'bookworm-backports', 'trixie', 'trixie-backports'];
 export const DEFAULT_KERNELS = ['6.1', '6.1-cloud', '6.12-cloud', '6.12-rt'];
 /** --all: one kernel per suite and flavour that matters, 5.10 through the newest any suite offers (cloud: smallest, fastest to boot). */
 // bpo-cloud (6.12.95, bookworm-backports) is left out: under TCG here it crashed in early boot 3 times of 3 (docs/kernels.md, Findings)
-export const ALL_KERNELS = ['5.10-cloud', '6.1-cloud', '6.12-cloud', 'trixie-cloud'];
+export const ALL_KERNELS = ['5.10-cloud', '6.1-cloud', '6.12-cloud', 'trixie-cloud', 'trixie-bpo-cloud', 'noopts'];
 
 // ---------- scenarios: a host configuration set at boot, with the verdicts it must produce ----------
 
@@ -63,7 +67,12 @@ export const SCENARIOS = {
   ...Object.fromEntries(NS.filter((n) => n !== 'user').map((n) => [`${n}0`, { name: `max_${n}_namespaces=0`, sysctl: { [`user.max_${n}_namespaces`]: 0 } }])),
   'mnt0+net0': { name: 'max_mnt+max_net_namespaces=0', sysctl: { 'user.max_mnt_namespaces': 0, 'user.max_net_namespaces': 0 } },
   procmask: { name: 'masked /proc, read-only /proc/sys', mask: true },
+  // only on the kernel built without the options (noopts): its config at /proc/config.gz, then hidden
+  noopts: { name: 'no USER_NS/TIME_NS/VETH, /proc/config.gz', customOnly: true },
+  'noopts-hidden': { name: 'no USER_NS/TIME_NS/VETH, config hidden', customOnly: true, hideConfig: true },
 };
+/** The options the noopts kernel lacks (ci/kernel-noopts.config): the kernel_config gate must name each. */
+export const NOOPTS_MISSING = ['CONFIG_USER_NS', 'CONFIG_TIME_NS', 'CONFIG_VETH'];
 
 /** The namespace types each probe's sandboxes create (besides the user namespace of rootless mode). */
 export const SANDBOX_TYPES = {
@@ -83,6 +92,7 @@ export const CHECK_TYPES = { pid: ['mnt'], mnt: ['pid'], nesting: ['pid'] };
 export function expected(sid, mode) {
   const rootless = /\/rootless$/;
   const deepUserns = /^(join|nesting|identity)\/privileged$/; // they create user namespaces below the privileged sandbox
+  const deepUsernsNoTime = /^(join|nesting)\/privileged$/; // identity also creates a time namespace: without one it is blocked
   // a max_<type>_namespaces=0 limit blocks every probe whose sandbox creates that type (written out
   // here, not taken from the probes' own declarations, so a probe that changes what it creates shows up)
   const maxRules = (types) =>
@@ -120,6 +130,18 @@ export function expected(sid, mode) {
       return mode === 'root'
         ? { blocks: [[rootless, 'unprivileged_userns_clone']], skips: [[/^nesting\/privileged$/, 'unprivileged_userns_clone']], gates: ['unprivileged_userns_clone'] }
         : { blocks: [[rootless, 'unprivileged_userns_clone']], skips: [], gates: ['unprivileged_userns_clone'] };
+    case 'noopts':
+    case 'noopts-hidden': {
+      // clone(CLONE_NEWUSER / CLONE_NEWTIME) fails with EINVAL: every rootless probe, and the privileged
+      // ones whose sandbox creates a user or time namespace; net-veth cannot make its veth pair
+      const lacking = Object.entries(SANDBOX_TYPES).filter(([, t]) => t.includes('user') || t.includes('time')).map(([id]) => id);
+      const re = new RegExp(`^((${[...lacking, 'net-veth'].join('|')})/privileged|[\\w-]+/rootless)$`);
+      if (sid === 'noopts')
+        return { blocks: [[re, 'kernel_config']], skips: [[deepUsernsNoTime, 'kernel_config']], gates: ['kernel_config'], causeNames: { kernel_config: NOOPTS_MISSING } };
+      // no config readable: the gate is unknown (an empty /proc/config.gz is not "every option missing"),
+      // and the same probes are unsupported with the errno named but no gate to blame
+      return { blocks: [[re, null]], skips: [[deepUsernsNoTime, null]], gates: [], gateStatus: { kernel_config: 'unknown' } };
+    }
     case 'mnt0+net0':
       return { blocks: maxRules(['mnt', 'net']), skips: maxSkips(['mnt', 'net']), gates: ['max_mnt_namespaces', 'max_net_namespaces'] };
     default: {
@@ -131,12 +153,17 @@ export function expected(sid, mode) {
 
 /** Compares a guest report with its scenario's declared verdicts: mismatches (empty = as expected) and a one-line summary. */
 export function checkScenario(sid, mode, report) {
-  const { blocks, skips, gates: mustBlock } = expected(sid, mode);
+  const { blocks, skips, gates: mustBlock, causeNames = {}, gateStatus = {} } = expected(sid, mode);
   const mismatches = [];
   for (const id of mustBlock) {
     const g = report.gates.find((x) => x.id === id);
     if (g?.status !== 'blocked') mismatches.push(`gate ${id} is ${g?.status ?? 'missing'}, expected blocked`);
     else if (!g.remedy) mismatches.push(`gate ${id} is blocked without a remedy`);
+    else for (const name of causeNames[id] ?? []) if (!g.cause.includes(name) || !g.remedy.includes(name)) mismatches.push(`gate ${id} does not name ${name} in its cause and remedy: ${g.cause}`);
+  }
+  for (const [id, status] of Object.entries(gateStatus)) {
+    const g = report.gates.find((x) => x.id === id);
+    if (g?.status !== status) mismatches.push(`gate ${id} is ${g?.status ?? 'missing'}, expected ${status}: ${g?.cause ?? ''}`);
   }
   const blocked = new Map();
   for (const p of report.probes) {
@@ -144,11 +171,13 @@ export function checkScenario(sid, mode, report) {
     const skip = skips.find(([re]) => re.test(p.id));
     const gateText = p.gate ? ` (gate ${p.gate})` : '';
     if (rule) {
-      if (p.status !== 'unsupported' || p.gate !== rule[1]) mismatches.push(`${p.id} is ${p.status}${gateText}, expected unsupported (gate ${rule[1]})`);
+      // gate null: unsupported with no host gate to blame, and the errno named (EINVAL at clone)
+      if (p.status !== 'unsupported' || (p.gate ?? null) !== rule[1]) mismatches.push(`${p.id} is ${p.status}${gateText}, expected unsupported (${rule[1] ? `gate ${rule[1]}` : 'no gate'})`);
+      else if (rule[1] === null && p.code !== 'EINVAL') mismatches.push(`${p.id} is unsupported with ${p.code ?? 'no errno'}, expected EINVAL`);
       else if (!p.remedy) mismatches.push(`${p.id} is unsupported (gate ${p.gate}) without a remedy`);
-      else blocked.set(p.gate, (blocked.get(p.gate) ?? 0) + 1);
+      else blocked.set(p.gate ?? 'EINVAL, no gate', (blocked.get(p.gate ?? 'EINVAL, no gate') ?? 0) + 1);
     } else if (p.status !== 'pass') mismatches.push(`${p.id} is ${p.status}${gateText}${skip ? `, expected pass with checks skipped (gate ${skip[1]})` : ''}: ${(p.cause ?? '').slice(0, 160)}`);
-    else if (skip && !(p.assertions ?? []).some((x) => x.status === 'skipped' && x.gate === skip[1])) mismatches.push(`${p.id} passes without a check skipped for gate ${skip[1]}`);
+    else if (skip && !(p.assertions ?? []).some((x) => x.status === 'skipped' && (x.gate ?? null) === skip[1])) mismatches.push(`${p.id} passes without a check skipped for gate ${skip[1]}`);
   }
   const gates = [...blocked.keys()];
   const n = [...blocked.values()].reduce((x, y) => x + y, 0);
@@ -160,7 +189,8 @@ export function checkScenario(sid, mode, report) {
 export const DEFAULT_SCENARIOS = ['baseline'];
 
 /** --all: every kernel gets these; the single max_<type>_namespaces=0 scenarios are spread over the kernels, the pair goes to the newest. */
-export function allScenarios(kernelIndex, kernelCount) {
+export function allScenarios(kernelIndex, kernelCount, custom = false) {
+  if (custom) return ['noopts', 'noopts-hidden'];
   const always = ['baseline', 'userns0', 'uuc0', 'procmask'];
   const singles = NS.filter((n) => n !== 'user').map((n) => `${n}0`).filter((_, i) => i % kernelCount === kernelIndex);
   return [...always, ...singles, ...(kernelIndex === kernelCount - 1 ? ['mnt0+net0'] : [])];
@@ -339,6 +369,7 @@ function aptVersions(apt, pkg, suite) {
 
 /** `6.1-cloud` or a package name -> { tag, pkg, version, suite, apt }, following meta packages to the versioned kernel. */
 export function resolveKernel(spec, aptDir) {
+  if (ALIASES[spec]?.custom) return { tag: spec, spec, pkg: SOURCE_PKG, version: sourceVersion() ?? '(not installed yet)', suite: 'built here', custom: true };
   const alias = ALIASES[spec];
   let pkg = alias?.pkg ?? spec;
   if (!/^linux-image-/.test(pkg)) throw new UsageError(`--kernels: '${spec}' is neither one of ${Object.keys(ALIASES).join(', ')} nor a linux-image-* package`);
@@ -354,6 +385,13 @@ export function resolveKernel(spec, aptDir) {
     pkg = next; // a meta package: follow it
   }
   throw new Error(`${spec}: too many meta-package hops`);
+}
+
+/** The kernel built without the options (ci/kernel-build.mjs), built now unless cached, in fetchKernel's shape. */
+async function customKernel(k, cache) {
+  const b = await buildKernel({ cache, say: log });
+  // modprobe (initramfsModules) must find this release's modules.builtin: virtio_pci, virtiofs, overlay are built in
+  return { ...k, dir: b.dir, release: b.release, modules: path.join(b.dir, 'lib/modules', b.release), vmlinuz: b.vmlinuz, config: b.config, build: b.build, procConfig: true };
 }
 
 /** Downloads and unpacks a kernel package into the cache (once); returns its tree, release and files. */
@@ -475,7 +513,7 @@ function guestScript(kern, opts) {
   const extra = opts.only ? ` --only ${q(opts.only)}` : '';
   return `#!/bin/sh
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
-export NSPROBE_KERNEL_CONFIG=${q(kern.config)}
+${kern.procConfig ? '# this kernel has /proc/config.gz (CONFIG_IKCONFIG_PROC): nsprobe reads it there, as on a host' : `export NSPROBE_KERNEL_CONFIG=${q(kern.config)}`}
 mount -t proc proc /proc; mount -t sysfs sysfs /sys
 mkdir -p /dev/pts /dev/shm; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
@@ -495,7 +533,12 @@ send() { # tar the report folder, base64, framed, on the data port
   { echo "@@NSPROBE-BEGIN $1"; tar -C "$2" -cz . | base64 -w 76; echo "@@NSPROBE-END $1"; } > /dev/ttyS1
 }
 for f in user/max_user_namespaces kernel/unprivileged_userns_clone; do stage sysctl "$f=$(cat /proc/sys/$f 2>/dev/null || echo absent)"; done
-${kern.scenario.mask ? `# as container engines do: mask /proc files with /dev/null, /proc dirs with an empty read-only tmpfs, /proc/sys read-only
+${kern.scenario.hideConfig ? `# no readable config: an empty file over /proc/config.gz (nsprobe must call that unknown, not "every option missing")
+: > /run/empty-config && mount --bind /run/empty-config /proc/config.gz || stage fatal "cannot hide /proc/config.gz"
+` : ''}${kern.procConfig ? `stage config "/proc/config.gz $(wc -c < /proc/config.gz 2>/dev/null || echo absent) bytes"
+# the real program's verdict in the same guest, to check nsprobe's against: util-linux unshare per type
+for t in user:-U time:-T net:-n uts:-u; do out=$(unshare \${t#*:} true 2>&1); rc=$?; stage unshare "\${t%%:*} exit=$rc $(echo $out)"; done
+` : ''}${kern.scenario.mask ? `# as container engines do: mask /proc files with /dev/null, /proc dirs with an empty read-only tmpfs, /proc/sys read-only
 for f in /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug /proc/latency_stats; do [ -e "$f" ] && mount --bind /dev/null "$f"; done
 for d in /proc/acpi /proc/scsi; do [ -d "$d" ] && mount -t tmpfs -o ro,mode=0555 tmpfs "$d"; done
 mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys || stage fatal "cannot make /proc/sys read-only"
@@ -811,14 +854,23 @@ async function main(argv) {
     else log(`[host] no report.json: ${err.trim().split('\n').slice(-2).join(' | ')}`);
   }
   opts.busybox = tools.busybox;
-  for (const [ki, k] of kernels.entries()) {
-    const sids = opts.perKernel[ki] ?? opts.scenarios ?? (opts.all ? allScenarios(ki, kernels.length) : DEFAULT_SCENARIOS);
+  // the single max_<type>=0 scenarios are spread over the packaged kernels only (the custom one has its own)
+  const packaged = kernels.filter((k) => !k.custom);
+  for (const [i, k] of kernels.entries()) {
+    const ki = packaged.indexOf(k);
+    const sids = opts.perKernel[i] ?? opts.scenarios ?? (opts.all ? allScenarios(ki, packaged.length, k.custom) : k.custom ? ['noopts', 'noopts-hidden'] : DEFAULT_SCENARIOS);
     fs.rmSync(path.join(opts.out, k.tag), { recursive: true, force: true });
     let carries = null; // does this kernel have kernel.unprivileged_userns_clone (Debian's patch)? learnt from its first boot
     for (const sid of sids) {
       const scenario = SCENARIOS[sid];
       const dest = path.join(opts.out, k.tag, sid);
       const name = `${k.tag}/${sid}`;
+      if (Boolean(scenario.customOnly) !== Boolean(k.custom)) {
+        const why = k.custom ? `the ${k.tag} kernel lacks the options every other scenario needs; its scenarios are noopts, noopts-hidden` : `scenario ${sid} runs only on the noopts kernel`;
+        log(`[${name}] skipped: ${why}`);
+        results.push({ tag: k.tag, scenario: sid, scenarioName: scenario.name, pkg: k.pkg, version: k.version, suite: k.suite, modes: {}, stages: [], outcome: 'not-applicable', reason: why });
+        continue;
+      }
       if (scenario.needsSysctl && carries === false) {
         log(`[${name}] skipped: ${k.release ?? k.pkg} has no /proc/sys/${scenario.needsSysctl}`);
         results.push({ tag: k.tag, scenario: sid, scenarioName: scenario.name, pkg: k.pkg, version: k.version, suite: k.suite, modes: {}, stages: [], outcome: 'not-applicable', reason: `this kernel has no /proc/sys/${scenario.needsSysctl}` });
@@ -828,7 +880,7 @@ async function main(argv) {
       const work = fs.mkdtempSync(path.join(dest, '.vm-'));
       let res;
       try {
-        const kern = { ...fetchKernel(k, opts.cache), scenario, sid };
+        const kern = { ...(k.custom ? await customKernel(k, opts.cache) : fetchKernel(k, opts.cache)), scenario, sid };
         k.release = kern.release;
         kern.label = `${/^(\d+\.\d+)/.exec(kern.release)?.[1] ?? kern.release} ${k.suite}${/-rt-/.test(k.pkg) ? ' rt' : /-cloud-/.test(k.pkg) ? '' : ' generic'}, ${scenario.name}`;
         log(`[${name}] booting ${kern.release} (${k.pkg} ${k.version}, ${k.suite}) as "${kern.label}", timeout ${opts.timeout} s`);

@@ -100,7 +100,7 @@ function configure(dir, key) {
 }
 
 /** The box: qcow2 ext4 image + direct-boot kernel/initrd, added to Vagrant (VAGRANT_HOME under .cache). Cached by a hash of what goes in. */
-function buildBox(env, rebuild) {
+export function buildBox(env, rebuild) {
   const dir = rootfs();
   const key = insecureKey();
   configure(dir, key);
@@ -111,7 +111,7 @@ function buildBox(env, rebuild) {
   const hash = crypto.createHash('sha256').update(`${vmlinuz}\n${key}\n${process.version}\n${PACKAGES.join(',')}\n${fs.readFileSync(fileURLToPath(import.meta.url), 'utf8')}`).digest('hex').slice(0, 12);
   const boxDir = path.join(CACHE, `box-${hash}`);
   if (rebuild || !fs.existsSync(path.join(boxDir, 'nsprobe-local.box'))) {
-    fs.rmSync(boxDir, { recursive: true, force: true });
+    for (const old of fs.readdirSync(CACHE).filter((f) => f.startsWith('box-'))) fs.rmSync(path.join(CACHE, old), { recursive: true, force: true });
     fs.mkdirSync(boxDir, { recursive: true });
     const t0 = Date.now();
     log(`[box] mkfs.ext4 -d (no loop device, no mount) + qemu-img convert -> ${boxDir}/box.img`);
@@ -154,12 +154,17 @@ namespaces = [ ]
 stdio_handler = "file"
 CONF
 printf 'unix_sock_group = "root"\\nauth_unix_rw = "none"\\n' > "$st/etc/libvirtd.conf"
+# libvirtd looks up its compiled-in user libvirt-qemu before reading qemu.conf: give it one in private copies of passwd/group
+cp /etc/passwd "$st/passwd"; cp /etc/group "$st/group"
+grep -q '^libvirt-qemu:' "$st/passwd" || echo 'libvirt-qemu:x:64055:64055:libvirt qemu:/var/lib/libvirt:/usr/sbin/nologin' >> "$st/passwd"
+for g in libvirt-qemu:64055 kvm:64056 libvirt:64057; do grep -q "^\${g%%:*}:" "$st/group" || echo "\${g%%:*}:x:\${g#*:}:" >> "$st/group"; done
+mount --bind "$st/passwd" /etc/passwd; mount --bind "$st/group" /etc/group
 mount --bind "$st/etc" /etc/libvirt
 mount --bind "$st/lib" /var/lib/libvirt
 mount --bind "$st/cache" /var/cache/libvirt
 mount --bind "$st/log" /var/log/libvirt
 echo "vagrant-local: in a new network namespace: $(ip -o link | awk -F': ' '{print $2}' | tr '\\n' ' ')"
-libvirtd --listen=0 >"$st/libvirtd.log" 2>&1 &
+libvirtd >"$st/libvirtd.log" 2>&1 &
 lv=$!
 i=0; while [ ! -S /run/libvirt/libvirt-sock ] && [ $i -lt 100 ]; do sleep 0.2; i=$((i+1)); done
 if [ ! -S /run/libvirt/libvirt-sock ]; then echo "vagrant-local: libvirtd did not start:"; tail -5 "$st/libvirtd.log"; kill $lv; exit 1; fi

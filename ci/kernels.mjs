@@ -139,12 +139,14 @@ export function expected(sid, mode) {
       const re = new RegExp(`^((${[...lacking, 'net-veth'].join('|')})/privileged|[\\w-]+/rootless)$`);
       // as nobody the kernel answers EPERM (no user namespace is made, so no CAP_SYS_ADMIN for the rest)
       const code = mode === 'root' ? 'EINVAL' : 'EPERM';
+      // net-veth/privileged: the namespace is made; rtnetlink then has no "veth" kind (EOPNOTSUPP, named ENOTSUP)
+      const veth = [/^net-veth\/privileged$/, 'kernel_config', 'ENOTSUP'];
       if (sid === 'noopts')
-        return { blocks: [[re, 'kernel_config', code]], skips: [[deepUsernsNoTime, 'kernel_config']], gates: ['kernel_config'], causeNames: { kernel_config: NOOPTS_MISSING } };
+        return { blocks: [veth, [re, 'kernel_config', code]], skips: [[deepUsernsNoTime, 'kernel_config']], gates: ['kernel_config'], causeNames: { kernel_config: NOOPTS_MISSING } };
       // no config readable: the gate is unknown (an empty /proc/config.gz is not "every option missing");
       // EINVAL at clone is still put on it (its remedy: make the config readable), an EPERM is not
       return {
-        blocks: [[re, mode === 'root' ? 'kernel_config' : null, code]],
+        blocks: [veth, [re, mode === 'root' ? 'kernel_config' : null, code]],
         skips: [[deepUsernsNoTime, 'kernel_config']],
         gates: [],
         gateStatus: { kernel_config: 'unknown' },
@@ -890,7 +892,7 @@ async function main(argv) {
       try {
         const kern = { ...(k.custom ? await customKernel(k, opts.cache) : fetchKernel(k, opts.cache)), scenario, sid };
         k.release = kern.release;
-        kern.label = `${/^(\d+\.\d+)/.exec(kern.release)?.[1] ?? kern.release} ${k.suite}${/-rt-/.test(k.pkg) ? ' rt' : /-cloud-/.test(k.pkg) ? '' : ' generic'}, ${scenario.name}`;
+        kern.label = `${/^(\d+\.\d+)/.exec(kern.release)?.[1] ?? kern.release} ${k.suite}${k.custom || /-cloud-/.test(k.pkg) ? '' : /-rt-/.test(k.pkg) ? ' rt' : ' generic'}, ${scenario.name}`;
         log(`[${name}] booting ${kern.release} (${k.pkg} ${k.version}, ${k.suite}) as "${kern.label}", timeout ${opts.timeout} s`);
         res = await bootKernel(kern, tools, opts, work, dest);
         if (res.outcome === 'failed' && res.stages.length === 0 && /Kernel panic/.test(readOr(path.join(work, 'console.log')))) {

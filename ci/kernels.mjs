@@ -143,13 +143,16 @@ export function expected(sid, mode) {
       const veth = [/^net-veth\/privileged$/, 'kernel_config', 'ENOTSUP'];
       if (sid === 'noopts')
         return { blocks: [veth, [re, 'kernel_config', code]], skips: [[deepUsernsNoTime, 'kernel_config']], gates: ['kernel_config'], causeNames: { kernel_config: NOOPTS_MISSING } };
-      // no config readable: the gate is unknown (an empty /proc/config.gz is not "every option missing");
-      // EINVAL at clone is still put on it (its remedy: make the config readable), an EPERM is not
+      // no config readable: nothing is read (value null: an empty /proc/config.gz is not "every option
+      // missing") and the gate is unknown; EINVAL at clone (root's run) is still put on it, its remedy
+      // making the config readable, and the runner then reports it blocked by what it saw (evidence),
+      // its cause still "no kernel config found"; an EPERM (nobody's run) is put on nothing
       return {
-        blocks: [veth, [re, mode === 'root' ? 'kernel_config' : null, code]],
+        blocks: mode === 'root' ? [veth, [re, 'kernel_config', code]] : [[re, null, code]],
         skips: [[deepUsernsNoTime, 'kernel_config']],
         gates: [],
-        gateStatus: { kernel_config: 'unknown' },
+        gateStatus: { kernel_config: mode === 'root' ? 'blocked' : 'unknown' },
+        gateUnread: ['kernel_config'],
       };
     }
     case 'mnt0+net0':
@@ -163,13 +166,17 @@ export function expected(sid, mode) {
 
 /** Compares a guest report with its scenario's declared verdicts: mismatches (empty = as expected) and a one-line summary. */
 export function checkScenario(sid, mode, report) {
-  const { blocks, skips, gates: mustBlock, causeNames = {}, gateStatus = {} } = expected(sid, mode);
+  const { blocks, skips, gates: mustBlock, causeNames = {}, gateStatus = {}, gateUnread = [] } = expected(sid, mode);
   const mismatches = [];
   for (const id of mustBlock) {
     const g = report.gates.find((x) => x.id === id);
     if (g?.status !== 'blocked') mismatches.push(`gate ${id} is ${g?.status ?? 'missing'}, expected blocked`);
     else if (!g.remedy) mismatches.push(`gate ${id} is blocked without a remedy`);
     else for (const name of causeNames[id] ?? []) if (!g.cause.includes(name) || !g.remedy.includes(name)) mismatches.push(`gate ${id} does not name ${name} in its cause and remedy: ${g.cause}`);
+  }
+  for (const id of gateUnread) {
+    const g = report.gates.find((x) => x.id === id);
+    if (!g || g.value !== null || !/^no kernel config found/.test(g.cause) || /CONFIG_\w+ not enabled/.test(g.cause)) mismatches.push(`gate ${id} read a config (value ${JSON.stringify(g?.value ?? null).slice(0, 80)}): ${g?.cause ?? 'missing'}`);
   }
   for (const [id, status] of Object.entries(gateStatus)) {
     const g = report.gates.find((x) => x.id === id);
@@ -185,7 +192,7 @@ export function checkScenario(sid, mode, report) {
       if (p.status !== 'unsupported' || (p.gate ?? null) !== rule[1]) mismatches.push(`${p.id} is ${p.status}${gateText}, expected unsupported (${rule[1] ? `gate ${rule[1]}` : 'no gate'})`);
       else if (rule[2] && p.code !== rule[2]) mismatches.push(`${p.id} is unsupported with ${p.code ?? 'no errno'}, expected ${rule[2]}`);
       else if (!p.remedy) mismatches.push(`${p.id} is unsupported (gate ${p.gate}) without a remedy`);
-      else blocked.set(p.gate ?? 'EINVAL, no gate', (blocked.get(p.gate ?? 'EINVAL, no gate') ?? 0) + 1);
+      else blocked.set(p.gate ?? `${p.code}, no gate`, (blocked.get(p.gate ?? `${p.code}, no gate`) ?? 0) + 1);
     } else if (p.status !== 'pass') mismatches.push(`${p.id} is ${p.status}${gateText}${skip ? `, expected pass with checks skipped (gate ${skip[1]})` : ''}: ${(p.cause ?? '').slice(0, 160)}`);
     else if (skip && !(p.assertions ?? []).some((x) => x.status === 'skipped' && (x.gate ?? null) === skip[1])) mismatches.push(`${p.id} passes without a check skipped for gate ${skip[1]}`);
   }

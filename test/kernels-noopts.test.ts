@@ -102,7 +102,12 @@ run(title, async (t) => {
           t.is(p.status, mode === 'root' ? 'pass' : 'unsupported', `${mode}: ${id}: ${p.cause ?? ''}`);
         }
       } else {
-        t.is(kc.status, 'unknown', `an empty /proc/config.gz is unknown: ${kc.cause}`);
+        // an empty /proc/config.gz is read as nothing (value null), never as "every option missing";
+        // root's run then sees probes refused with EINVAL put on it, and the runner reports it blocked by that evidence
+        t.is(kc.value, null);
+        t.regex(kc.cause, /^no kernel config found/);
+        t.is(kc.status, mode === 'root' ? 'blocked' : 'unknown', kc.cause);
+        if (mode === 'root') t.true((kc.evidence ?? []).some((e) => e.probe === 'user/privileged' && e.code === 'EINVAL'));
         // EINVAL at clone is put on the unknown gate (remedy: make the config readable); an EPERM is not
         t.is(user.gate, mode === 'root' ? 'kernel_config' : null);
         t.regex(user.cause ?? '', mode === 'root' ? /EINVAL.*no kernel config found/ : /EPERM.*no known host gate/);

@@ -802,6 +802,25 @@ function scenarioTable(results) {
   ];
 }
 
+/** Every gate seen blocked in a guest report whose scenario checked out, with where and how many probes it blocked. */
+export function gateCoverage(results) {
+  const seen = new Map();
+  for (const r of results) {
+    if (r.outcome !== 'ok') continue;
+    for (const m of ['root', 'nobody']) {
+      const rep = JSON.parse(readOr(r.modes[m]?.report ?? '', '{}'));
+      for (const g of rep.gates ?? []) {
+        if (g.status !== 'blocked' || !g.remedy) continue;
+        const probes = (rep.probes ?? []).filter((p) => p.gate === g.id && p.status === 'unsupported').length;
+        const skips = (rep.probes ?? []).filter((p) => (p.assertions ?? []).some((x) => x.status === 'skipped' && x.gate === g.id)).length;
+        const list = seen.get(g.id) ?? seen.set(g.id, []).get(g.id);
+        list.push(`${r.tag}/${r.scenario} ${m}: ${probes} unsupported${skips ? `, ${skips} with checks skipped` : ''}`);
+      }
+    }
+  }
+  return Object.fromEntries([...seen.entries()].sort());
+}
+
 function summaryMarkdown(results, hostRun, seconds) {
   const rows = results.map((r) => {
     const st = (name) => r.stages.find((s) => s.stage === name)?.uptime;
@@ -821,6 +840,14 @@ function summaryMarkdown(results, hostRun, seconds) {
     `${new Set(results.map((r) => r.tag)).size} kernel(s), ${results.length} kernel x scenario run(s) under QEMU TCG, ${seconds.toFixed(0)} s in all${hostRun ? `; host run: ${hostRun}` : ''}. The merged matrix is matrix.md / matrix.html.`,
     '',
     ...scenarioTable(results),
+    '## Gates seen blocking',
+    '',
+    'Each gate that was `blocked` (with a remedy) in a guest report of a run whose verdicts were all as declared:',
+    '',
+    '| gate | where (unsupported probes naming it) |',
+    '|---|---|',
+    ...Object.entries(gateCoverage(results)).map(([g, where]) => `| \`${g}\` | ${where.join('; ')} |`),
+    '',
     '## Boots',
     '',
     '| kernel / scenario | package (suite) | release | outcome | reports (nsprobe exit) | boot to node (s, guest uptime) | suite root / nobody (s) | VM total (s) | kernel_config of the package |',
@@ -948,7 +975,7 @@ async function main(argv) {
     fs.writeFileSync(path.join(opts.out, 'matrix.md'), [first, '', ...scenarioTable(results), ...rest].join('\n'));
   }
   const seconds = (Date.now() - t0) / 1000;
-  fs.writeFileSync(path.join(opts.out, 'kernels.json'), `${JSON.stringify({ seconds, hostRun, results }, null, 2)}\n`);
+  fs.writeFileSync(path.join(opts.out, 'kernels.json'), `${JSON.stringify({ seconds, hostRun, results, gatesSeenBlocking: gateCoverage(results) }, null, 2)}\n`);
   fs.writeFileSync(path.join(opts.out, 'kernels.md'), summaryMarkdown(results, hostRun, seconds));
   const failed = results.filter((r) => r.outcome !== 'ok' && r.outcome !== 'not-applicable');
   log(`${results.length - failed.length}/${results.length} kernel x scenario run(s) ok in ${seconds.toFixed(0)} s; ${path.join(opts.out, 'kernels.md')}${mergeOk ? `, ${path.join(opts.out, 'matrix.md')}` : ' (no matrix)'}`);

@@ -398,7 +398,10 @@ export function resolveKernel(spec, aptDir) {
     if (!v) throw new Error(`${spec}: apt knows no package ${pkg}${alias?.suite ? ` in ${alias.suite} (private apt in ${aptDir})` : ' (apt-cache policy; check the sources in /etc/apt)'}`);
     const deps = spawnSync('apt-cache', [...apt.args, 'depends', '--no-recommends', '--no-suggests', `${pkg}=${v.version}`], { encoding: 'utf8' }).stdout ?? '';
     const next = /^\s*Depends: (linux-image-\S+)/m.exec(deps)?.[1];
-    if (!next) return { tag: alias ? spec : pkg.replace(/^linux-image-/, ''), spec, pkg, version: v.version, suite: v.suite, apt };
+    // Debian's 7.x packages split the image: linux-image-<ver> holds neither kernel nor modules but
+    // depends on linux-binary-<ver> (vmlinuz) and linux-modules-<ver>; those are unpacked with it
+    const parts = [...deps.matchAll(/^\s*Depends: (linux-(?:binary|modules)-\S+)/gm)].map((m) => m[1]);
+    if (!next) return { tag: alias ? spec : pkg.replace(/^linux-image-/, ''), spec, pkg, version: v.version, suite: v.suite, apt, parts };
     pkg = next; // a meta package: follow it
   }
   throw new Error(`${spec}: too many meta-package hops`);
@@ -414,8 +417,9 @@ async function customKernel(k, cache) {
 /** Downloads and unpacks a kernel package into the cache (once); returns its tree, release and files. */
 export function fetchKernel(k, cache) {
   const dir = path.join(cache, `${k.pkg}_${k.version.replace(/:/g, '%3a')}`);
-  if (!fs.existsSync(path.join(dir, 'boot'))) {
+  if (!fs.existsSync(path.join(dir, 'boot')) && !fs.existsSync(path.join(dir, '.nsprobe-unpacked'))) {
     fs.mkdirSync(cache, { recursive: true });
+    fs.rmSync(dir, { recursive: true, force: true }); // e.g. a 7.x image package unpacked without its parts
     const dl = fs.mkdtempSync(path.join(cache, '.dl-'));
     try {
       fs.chmodSync(dl, 0o777); // apt-get download drops to the _apt user
@@ -424,12 +428,18 @@ export function fetchKernel(k, cache) {
       let r = run('apt-get', [...apt.args, 'download', `${k.pkg}=${k.version}`], { cwd: dl, allowFail: true });
       if (r.status !== 0 && aptUpdate(apt, true)) r = run('apt-get', [...apt.args, 'download', `${k.pkg}=${k.version}`], { cwd: dl, allowFail: true });
       if (r.status !== 0) throw new Error(`apt-get download ${k.pkg}=${k.version} failed: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`);
-      const deb = fs.readdirSync(dl).find((f) => f.endsWith('.deb'));
-      if (!deb) throw new Error(`apt-get download ${k.pkg} left no .deb`);
+      for (const part of k.parts ?? []) {
+        log(`[${k.tag}] apt-get download ${part}=${k.version} (part of ${k.pkg})`);
+        const rp = run('apt-get', [...apt.args, 'download', `${part}=${k.version}`], { cwd: dl, allowFail: true });
+        if (rp.status !== 0) throw new Error(`apt-get download ${part}=${k.version} failed: ${rp.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+      }
+      const debs = fs.readdirSync(dl).filter((f) => f.endsWith('.deb'));
+      if (!debs.length) throw new Error(`apt-get download ${k.pkg} left no .deb`);
       const tree = path.join(dl, 'tree');
-      run('dpkg-deb', ['-x', path.join(dl, deb), tree]);
+      for (const deb of debs) run('dpkg-deb', ['-x', path.join(dl, deb), tree]);
       fs.rmSync(dir, { recursive: true, force: true });
       fs.renameSync(tree, dir);
+      fs.writeFileSync(path.join(dir, '.nsprobe-unpacked'), `${k.pkg} ${k.version}\n`);
     } finally {
       fs.rmSync(dl, { recursive: true, force: true });
     }
@@ -437,7 +447,9 @@ export function fetchKernel(k, cache) {
   // merged-/usr packages (trixie) ship usr/lib/modules only; depmod -b and modprobe -d look in lib/modules
   if (!fs.existsSync(path.join(dir, 'lib')) && fs.existsSync(path.join(dir, 'usr/lib/modules'))) fs.symlinkSync('usr/lib', path.join(dir, 'lib'));
   const modRoot = ['lib/modules', 'usr/lib/modules'].map((p) => path.join(dir, p)).find((p) => fs.existsSync(p));
-  const release = modRoot && fs.readdirSync(modRoot).find((r) => fs.existsSync(path.join(dir, 'boot', `vmlinuz-${r}`)));
+  // 7.x packages: the kernel is lib/modules/<release>/vmlinuz (with config beside it), no /boot
+  const kernelOf = (r) => [path.join(dir, 'boot', `vmlinuz-${r}`), path.join(modRoot, r, 'vmlinuz')].find((f) => fs.existsSync(f));
+  const release = modRoot && fs.readdirSync(modRoot).find((r) => kernelOf(r));
   if (!release) throw new Error(`${dir}: no boot/vmlinuz-<release> with lib/modules/<release> (not a kernel image package?)`);
   const modules = path.join(modRoot, release);
   if (!fs.existsSync(path.join(modules, 'modules.dep'))) run('depmod', ['-b', dir, release]);
@@ -446,8 +458,8 @@ export function fetchKernel(k, cache) {
     dir,
     release,
     modules,
-    vmlinuz: path.join(dir, 'boot', `vmlinuz-${release}`),
-    config: path.join(dir, 'boot', `config-${release}`),
+    vmlinuz: kernelOf(release),
+    config: [path.join(dir, 'boot', `config-${release}`), path.join(modules, 'config')].find((f) => fs.existsSync(f)) ?? path.join(dir, 'boot', `config-${release}`),
   };
 }
 

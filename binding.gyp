@@ -4,6 +4,7 @@
       "target_name": "nsprobe",
       "sources": [
         "native/addon.cc",
+        "native/enter.cc",
         "native/child.cc",
         "native/clone.cc",
         "native/netlink.cc"
@@ -86,6 +87,58 @@
         "-nostdlib",
         "-static",
         "-no-pie"
+      ],
+      "cflags!": [
+        "-pthread",
+        "-fPIC",
+        "-fPIE"
+      ],
+      "ldflags!": [
+        "-pthread",
+        "-rdynamic"
+      ],
+      "conditions": [
+        [
+          "target_arch=='arm64'",
+          {
+            "cflags": [
+              "-mno-outline-atomics"
+            ]
+          }
+        ]
+      ]
+    },
+    {
+      "target_name": "nsprobe-agent",
+      "type": "executable",
+      "sources": [
+        "native/agent.cc",
+        "native/enter.cc",
+        "native/child.cc",
+        "native/clone.cc",
+        "native/netlink.cc"
+      ],
+      "cflags": [
+        "-O2",
+        "-Wall",
+        "-fno-stack-protector",
+        "-ffreestanding",
+        "-fno-pie",
+        "-fno-asynchronous-unwind-tables",
+        "-ffunction-sections",
+        "-fdata-sections"
+      ],
+      "cflags_cc": [
+        "-std=c++17",
+        "-fno-exceptions",
+        "-fno-rtti"
+      ],
+      "ldflags": [
+        "-nostdlib",
+        "-static",
+        "-no-pie",
+        "-Wl,--gc-sections",
+        "-s"
       ],
       "cflags!": [
         "-pthread",

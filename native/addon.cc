@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "child.h"
+#include "enter.h"
 #include "netlink.h"
 #include "proto.h"
 #include "raw.h"
@@ -46,27 +47,7 @@
 
 namespace {
 
-const size_t kStack = 512 * 1024;
-const size_t kPage = 4096;
-const int kStacks = 3;  // stage A runs on stack 0, B on 1, C on 2
 
-const char* const kStageNames[] = {"none", "clone", "setgroups", "gid_map", "uid_map", "setuid",
-                                   "setns", "timens_offsets", "cgroup", "request", "timeout"};
-const char* const kSysNames[] = {
-    "none", "clone", "unshare", "setns", "open", "read", "write", "readlink", "stat", "mkdir",
-    "sethostname", "setdomainname", "msgget", "shmget", "semget", "msgctl", "shmctl", "semctl",
-    "mq_open", "mq_unlink", "socket", "bind", "listen", "connect", "accept", "send", "recv",
-    "ioctl", "mount", "umount2", "pivot_root", "chdir", "clock_gettime", "fork", "kill", "wait4",
-    "setgroups", "setresuid", "setresgid", "prctl", "socketpair", "sendmsg", "poll", "unlink",
-    "getdents64", "uname", "capget", "rt_sigaction", "netlink", "futex", "pidfd_open", "waitpid",
-    "mmap", "socket_timeout"};
-static_assert(sizeof(kSysNames) / sizeof(kSysNames[0]) == SC_COUNT, "syscall names match enum nsp_sys");
-// src/protocol.ts hard-codes both header sizes (REQ_HEADER, REP_HEADER); test/protocol-sync checks
-// the name lists and op numbers against this file and proto.h.
-static_assert(sizeof(nsp_req) == 88 && sizeof(nsp_rep) == 88, "header sizes match src/protocol.ts");
-
-const char* stage_name(int s) { return s >= 0 && s <= ST_TIMEOUT ? kStageNames[s] : "unknown"; }
-const char* sys_name(int s) { return s >= 0 && s < SC_COUNT ? kSysNames[s] : "unknown"; }
 
 long now_ms() {
   struct timespec ts;
@@ -76,10 +57,8 @@ long now_ms() {
 
 // Memory for a child: the control block (MAP_SHARED) and its stacks. Reused through a small pool:
 // munmap costs a TLB shootdown across all of Node's threads.
-struct Region {
-  nsp_ctl* ctl = nullptr;
-  char* stacks = nullptr;
-  char* top(int i) const { return stacks + (size_t)(i + 1) * (kStack + kPage); }
+struct Region : nsp_region {
+  Region() { ctl = nullptr; stacks = nullptr; }
 };
 std::mutex g_pool_mu;
 std::vector<Region> g_pool;
@@ -94,17 +73,11 @@ bool region_get(Region* r) {
       return true;
     }
   }
-  void* c = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (c == MAP_FAILED) return false;
-  size_t len = (size_t)kStacks * (kStack + kPage);
-  void* s = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-  if (s == MAP_FAILED) {
-    munmap(c, kPage);
+  long e = nsp_region_map(r);
+  if (e < 0) {
+    errno = (int)-e;
     return false;
   }
-  for (int i = 0; i < kStacks; i++) mprotect((char*)s + (size_t)i * (kStack + kPage), kPage, PROT_NONE);  // guards
-  r->ctl = (nsp_ctl*)c;
-  r->stacks = (char*)s;
   return true;
 }
 
@@ -114,8 +87,7 @@ void region_put(Region* r) {
   if (g_pool.size() < 16) {
     g_pool.push_back(*r);
   } else {
-    munmap(r->ctl, kPage);
-    munmap(r->stacks, (size_t)kStacks * (kStack + kPage));
+    nsp_region_unmap(r);
   }
   r->ctl = nullptr;
 }
@@ -279,34 +251,33 @@ long recv_msg(int fd, std::vector<char>* data, std::vector<int>* fds, int* cred_
 }
 
 // Waits for the child's hello (or another unprompted message, op) on fd. True, or fills f.
+// Failure from the shared entering code (enter.cc), worded as before.
+Failure to_failure(const nsp_failure& nf) {
+  Failure f{nf.stage, nf.sys, "", nf.err};
+  switch (nf.kind) {
+    case FK_HELLO_TIMEOUT: f.message = "the child did not start serving within " + std::to_string(nf.num) + " ms"; break;
+    case FK_EXITED: f.message = "the child exited before it served"; break;
+    case FK_MALFORMED: f.message = "malformed hello from the child"; break;
+    case FK_OPEN_JOIN: f.message = std::string("cannot open ") + nf.arg + ": " + strerror(nf.err); break;
+    case FK_CGROUP: f.message = std::string("cannot move the child into ") + nf.arg + ": " + strerror(nf.err); break;
+    case FK_STAGE_SIGNAL: f.message = "a setup stage ended with signal " + std::to_string(nf.num); break;
+    case FK_STAGE_STATUS: f.message = "a setup stage ended with status " + std::to_string(nf.num); break;
+    case FK_MAP: f.message = std::string("writing /proc/PID/") + nf.arg + " failed: " + strerror(nf.err); break;
+    default: break;
+  }
+  return f;
+}
+
+// Waits for the child's hello (or another unprompted message, op) on fd. True, or fills f.
 bool wait_hello(int fd, long ms, std::vector<char>* hello, int* cred_pid, Failure* f, uint32_t op = OP_HELLO) {
-  struct pollfd p = {fd, POLLIN, 0};
-  int pr;
-  do pr = poll(&p, 1, (int)ms);
-  while (pr < 0 && errno == EINTR);
-  if (pr == 0) {
-    *f = {"timeout", "poll", "", ETIMEDOUT};
-    f->message = "the child did not start serving within " + std::to_string(ms) + " ms";
+  char buf[sizeof(nsp_rep) + 64];
+  size_t len = 0;
+  nsp_failure nf;
+  if (!nsp_wait_hello(fd, ms, buf, sizeof buf, &len, cred_pid, &nf, op)) {
+    *f = to_failure(nf);
     return false;
   }
-  std::vector<int> fds;
-  long n = recv_msg(fd, hello, &fds, cred_pid);
-  for (int x : fds) close(x);
-  if (n <= 0) {
-    *f = {"request", "recvmsg", "", n == 0 ? EPIPE : (int)-n};
-    f->message = "the child exited before it served";
-    return false;
-  }
-  if ((size_t)n < sizeof(nsp_rep) || ((nsp_rep*)hello->data())->magic != NSP_MAGIC_REP ||
-      ((nsp_rep*)hello->data())->op != op) {
-    *f = {"request", "recvmsg", "malformed hello from the child", EPROTO};
-    return false;
-  }
-  const nsp_rep* rep = (const nsp_rep*)hello->data();
-  if (rep->err) {  // nsprobe-serve could not start the server: its hello says why
-    *f = {"clone", sys_name(rep->sysc), "", rep->err};
-    return false;
-  }
+  hello->assign(buf, buf + len);
   return true;
 }
 
@@ -462,35 +433,6 @@ void main_pin_release(Napi::Env env) {
   uv_timer_start(t_unpin, unpin_fired, kUnpinGraceMs, 0);
 }
 
-// The first clone out of Node. The child gets a copy of Node's signal handlers, which are not its
-// own; clone3 with CLONE_CLEAR_SIGHAND (Linux 5.5) resets them in the kernel, where the child
-// would otherwise make 62 rt_sigaction calls (8 us here) before it serves. Where clone3 fails
-// (older kernels, seccomp filters that answer ENOSYS as Docker's does, or an error that plain
-// clone will report in its own words) it falls back to clone().
-std::atomic<bool> g_clone3{true};
-
-long clone_first(unsigned long flags, char* top, int (*fn)(void*), nsp_ctl* c) {
-  if (g_clone3.load(std::memory_order_relaxed)) {
-    struct {
-      uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
-    } args = {};
-    char* sp = (char*)((uintptr_t)top & ~(uintptr_t)15) - 16;
-    ((void**)sp)[0] = (void*)fn;
-    ((void**)sp)[1] = (void*)c;
-    args.flags = (flags & ~(unsigned long)CSIGNAL) | 0x100000000ULL /* CLONE_CLEAR_SIGHAND */;
-    args.exit_signal = flags & CSIGNAL;
-    args.stack = (uint64_t)(uintptr_t)(sp - (kStack - 64));
-    args.stack_size = kStack - 64;
-    c->mode |= M_SIGHAND_CLEAR;
-    long pid = nsp_raw_clone3(&args, sizeof args);
-    if (pid > 0) return pid;
-    // No child exists: the control block is ours again.
-    c->mode &= ~(uint32_t)M_SIGHAND_CLEAR;
-    if (pid == -ENOSYS) g_clone3 = false;
-  }
-  return nsp_raw_clone(flags, top, fn, c);
-}
-
 struct EnterSpec {
   int cpu = -1;  // the CPU the child starts on (co-location), or -1
   cpu_set_t natural;  // the JS thread's own mask: the children's when they spread
@@ -508,55 +450,6 @@ struct EnterSpec {
   bool join_fork = false;
   long timeout_ms = 5000;
 };
-
-// Writes s to path (relative to dir); returns 0 or -errno.
-int write_text_at(int dir, const char* path, const std::string& s) {
-  int fd = openat(dir, path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  ssize_t w = write(fd, s.data(), s.size());
-  int e = w < 0 ? errno : 0;
-  close(fd);
-  if (w < 0) return -e;
-  return (size_t)w == s.size() ? 0 : -EIO;
-}
-
-void wake(volatile int32_t* word, int value) {
-  __atomic_store_n(word, value, __ATOMIC_SEQ_CST);
-  syscall(SYS_futex, word, FUTEX_WAKE, 1, nullptr, nullptr, 0);
-}
-
-// Waits for a setup stage (our child) to exit and reaps it; kills it after ms (0: at once, if it
-// has not exited yet). Sleeps in poll() on a pidfd, so it wakes the moment the stage exits
-// (polling waitpid with a 200 us sleep made every rootless enter as root ~0.2 ms slower: the
-// stage was rarely done at the first look).
-int reap(int pid, long ms) {
-  int st = 0;
-  pid_t r = waitpid(pid, &st, WNOHANG | __WALL);
-  if (r == pid) return st;
-  if (r < 0) return -1;
-  int pfd = ms > 0 ? open_pidfd(pid) : -1;
-  long deadline = now_ms() + ms;
-  for (;;) {
-    long left = deadline - now_ms();
-    if (left <= 0) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &st, __WALL);
-      if (pfd >= 0) close(pfd);
-      return st;
-    }
-    if (pfd >= 0) {
-      struct pollfd p = {pfd, POLLIN, 0};
-      poll(&p, 1, (int)left);
-    } else {
-      usleep(50);
-    }
-    r = waitpid(pid, &st, WNOHANG | __WALL);
-    if (r == pid || r < 0) {
-      if (pfd >= 0) close(pfd);
-      return r == pid ? st : -1;
-    }
-  }
-}
 
 // Settles enter/join/adopt: the new box, registered, with the child's hello; or the failure.
 void settle_started(Napi::Env env, Napi::Promise::Deferred& d, bool ok, const Failure& fail,
@@ -597,216 +490,50 @@ class EnterWorker : public Napi::AsyncWorker {
       fail_ = {"clone", "mmap", "", errno};
       return;
     }
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-      fail_ = {"clone", "socketpair", "", errno};
+    // The shared entering code (enter.cc) on a plain view of the spec.
+    nsp_enter_spec ns;
+    nsp_enter_spec_init(&ns);
+    static_assert(sizeof ns.natural == sizeof spec_.natural, "cpu mask sizes");
+    memcpy(ns.natural, &spec_.natural, sizeof ns.natural);
+    ns.join = spec_.join;
+    ns.clone_flags = spec_.clone_flags;
+    ns.userns = spec_.userns;
+    ns.drop = spec_.drop;
+    ns.time = spec_.time;
+    ns.no_vm = spec_.no_vm;
+    ns.setgroups_allow = spec_.setgroups_allow;
+    ns.drop_uid = spec_.drop_uid;
+    ns.drop_gid = spec_.drop_gid;
+    ns.off_mono = spec_.off_mono;
+    ns.off_boot = spec_.off_boot;
+    ns.uid_map = spec_.uid_map.c_str();
+    ns.gid_map = spec_.gid_map.c_str();
+    for (auto& p : spec_.cgroup_procs)
+      if (ns.ncgroup < NSP_MAX_CGROUP) ns.cgroup_procs[ns.ncgroup++] = p.c_str();
+    for (auto& pt : spec_.join_paths) {
+      if (ns.njoin >= NSP_MAX_JOIN) break;
+      ns.join_paths[ns.njoin] = pt.first.c_str();
+      ns.join_types[ns.njoin++] = pt.second;
+    }
+    ns.join_pidfd_pid = spec_.join_pidfd_pid;
+    ns.join_pidfd_flags = spec_.join_pidfd_flags;
+    ns.join_fork = spec_.join_fork;
+    ns.timeout_ms = spec_.timeout_ms;
+    ns.serve_path = g_serve_path.c_str();
+    nsp_entered out;
+    nsp_failure nf;
+    bool reaped = false;
+    bool ok = nsp_enter(&ns, &box_->region, &out, &nf, &reaped);
+    box_->fd = out.fd;
+    box_->pidfd = out.pidfd;
+    box_->pid = out.pid;
+    if (!ok) {
+      fail_ = to_failure(nf);
+      box_->reaped = reaped;
       return;
     }
-    int one = 1;
-    setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
-    box_->fd = sv[0];
-    nsp_ctl* c = box_->region.ctl;
-    c->sock = sv[1];
-    c->wait_ms = (int32_t)spec_.timeout_ms;
-    c->off_mono_s = spec_.off_mono;
-    c->off_boot_s = spec_.off_boot;
-    c->drop_uid = spec_.drop_uid;
-    if (spec_.time && g_serve_path.size() < sizeof c->serve_path) memcpy((void*)c->serve_path, g_serve_path.c_str(), g_serve_path.size() + 1);
-    static_assert(sizeof c->natural == sizeof spec_.natural, "cpu mask sizes");
-    memcpy((void*)c->natural, &spec_.natural, sizeof c->natural);
-    c->drop_gid = spec_.drop_gid;
-    c->stack_b = box_->region.top(1);
-    c->stack_c = box_->region.top(2);
-    std::vector<int> opened;
-    int (*first)(void*) = nullptr;
-    unsigned long first_flags = SIGCHLD;
-    if (spec_.no_vm) c->mode |= M_NO_VM;
-    if (spec_.join) {
-      c->mode |= M_JOIN;
-      if (spec_.join_fork) c->mode |= M_JOIN_FORK;
-      if (spec_.join_pidfd_pid > 0) {
-        int pfd = open_pidfd(spec_.join_pidfd_pid);
-        if (pfd < 0) {
-          fail_ = {"setns", "pidfd_open", "", errno};
-          close(sv[1]);
-          return;
-        }
-        opened.push_back(pfd);
-        c->join_fd[0] = pfd;
-        c->join_type[0] = spec_.join_pidfd_flags;
-        c->njoin = 1;
-      } else {
-        for (auto& pt : spec_.join_paths) {
-          if (c->njoin >= NSP_MAX_JOIN) break;
-          int fd = open(pt.first.c_str(), O_RDONLY | O_CLOEXEC);
-          if (fd < 0) {
-            fail_ = {"setns", "open", "", errno};
-            fail_.message = "cannot open " + pt.first + ": " + strerror(errno);
-            for (int o : opened) close(o);
-            close(sv[1]);
-            return;
-          }
-          opened.push_back(fd);
-          c->join_fd[c->njoin] = fd;
-          c->join_type[c->njoin] = pt.second;
-          c->njoin++;
-        }
-      }
-      first = nsp_stage_join;
-      // setns into a time namespace requires that no other process shares our memory.
-      if (!spec_.no_vm) first_flags |= CLONE_VM;
-    } else {
-      c->clone_flags = spec_.clone_flags;
-      if (spec_.userns) c->mode |= M_USERNS;
-      if (spec_.time) {
-        c->mode |= M_TIME;
-        if (spec_.clone_flags & CLONE_NEWPID) {
-          c->mode |= M_PID_LATE;
-          c->clone_flags &= ~(uint64_t)CLONE_NEWPID;
-        }
-      }
-      if (spec_.drop) c->mode |= M_DROP;
-      if (!spec_.cgroup_procs.empty()) c->mode |= M_WAIT_CGROUP;
-      if (spec_.drop || !spec_.cgroup_procs.empty()) {
-        c->mode |= M_STAGE_A;
-        // Without a pid namespace stage A can unshare the namespaces itself and serve.
-        if (!(c->clone_flags & CLONE_NEWPID)) c->mode |= M_UNSHARE;
-        first = nsp_stage_a;
-      } else {
-        first = nsp_stage_b;
-        first_flags |= c->clone_flags;
-      }
-      if (!spec_.no_vm) first_flags |= CLONE_VM;
-    }
-
-    // The child starts with every signal blocked, resets all handlers (Node's are not its own),
-    // then unblocks.
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    char* top = first == nsp_stage_b ? box_->region.top(1) : box_->region.top(0);
-    // A clone without CLONE_VM copies Node's memory: not while a stage A has it non-dumpable.
-    bool copies_mm = !(first_flags & CLONE_VM);
-    if (copies_mm) nsp_mm_acquire();
-    long pid = clone_first(first_flags, top, first, c);
-    if (copies_mm) nsp_mm_release();
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    close(sv[1]);
-    for (int o : opened) close(o);
-    if (pid < 0) {
-      fail_ = {"clone", "clone", "", (int)-pid};
-      box_->reaped = true;
-      return;
-    }
-
-    int server = (int)pid;
-    if (c->mode & M_WAIT_CGROUP) {
-      std::string s = std::to_string(pid);
-      for (auto& path : spec_.cgroup_procs) {
-        int r = write_text_at(AT_FDCWD, path.c_str(), s);
-        if (r < 0) {
-          fail_ = {"cgroup", "write", "", -r};
-          fail_.message = "cannot move the child into " + path + ": " + strerror(-r);
-          wake(&c->go, -1);
-          reap((int)pid, spec_.timeout_ms);
-          box_->reaped = true;
-          return;
-        }
-      }
-      wake(&c->go, 1);
-    }
-    bool setup_exits = (first == nsp_stage_a && !(c->mode & M_UNSHARE)) || (first == nsp_stage_join && spec_.join_fork);
-    if ((c->mode & M_UNSHARE) && spec_.userns) {
-      // Stage A goes on as stage B: its user namespace exists once it says so.
-      std::vector<char> ready;
-      int cred = 0;
-      if (!wait_hello(box_->fd, spec_.timeout_ms, &ready, &cred, &fail_, OP_READY)) {
-        int st = reap((int)pid, 0);  // kills it if it is still there
-        if (c->err_stage) stage_failure(c, st);
-        box_->reaped = true;
-        return;
-      }
-    }
-    if (setup_exits) {
-      int st = reap((int)pid, spec_.timeout_ms);
-      if (c->err_stage || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        stage_failure(c, st);
-        box_->reaped = true;
-        return;
-      }
-      server = first == nsp_stage_a ? c->pid_b : c->pid_c;
-    }
-    if (spec_.userns && !spec_.join) {
-      int b = c->pid_b ? c->pid_b : server;
-      // One lookup of /proc/PID for the three files (each full-path open looked the pid up again).
-      int dir = open(("/proc/" + std::to_string(b)).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-      if (dir < 0) { map_failure("gid_map", -errno, b); return; }
-      int r = 0;
-      if (!spec_.setgroups_allow) {
-        r = write_text_at(dir, "setgroups", "deny");
-        if (r < 0 && r != -ENOENT) { close(dir); map_failure("setgroups", r, b); return; }
-      }
-      r = write_text_at(dir, "gid_map", spec_.gid_map);
-      if (r < 0) { close(dir); map_failure("gid_map", r, b); return; }
-      r = write_text_at(dir, "uid_map", spec_.uid_map);
-      close(dir);
-      if (r < 0) { map_failure("uid_map", r, b); return; }
-      wake(&c->go, 1);
-    }
-    if (spec_.time && !spec_.join) {
-      // Stage B serves itself (it exec'd nsprobe-serve, which entered the time namespace), or a
-      // process it made does (nsprobe-serve forked for a pid namespace or an older kernel, or B
-      // forked Node's memory when the exec failed) and B exits. The hello's sender says which.
-      int b = c->pid_b ? c->pid_b : server;
-      int cred = 0;
-      if (!wait_hello(box_->fd, spec_.timeout_ms, &hello_, &cred, &fail_)) {
-        int st = reap(b, 0);  // kills it if it is still there
-        if (c->err_stage) stage_failure(c, st);
-        if (c->pid_c > 0) reap(c->pid_c, 0);
-        box_->reaped = true;
-        return;
-      }
-      if (cred != b) {
-        int st = reap(b, spec_.timeout_ms);
-        if (c->err_stage || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-          stage_failure(c, st);
-          reap(cred, 0);
-          box_->reaped = true;
-          return;
-        }
-      }
-      box_->pid = cred;
-      box_->pidfd = open_pidfd(cred);
-      ok_ = true;
-      return;
-    }
-    box_->pid = server;
-    box_->pidfd = open_pidfd(server);
-    int cred = 0;
-    if (!wait_hello(box_->fd, spec_.timeout_ms, &hello_, &cred, &fail_)) {
-      if (c->err_stage) stage_failure(c, 0);
-      kill_box(box_.get(), SIGKILL);
-      wait_gone(box_.get(), 2000);
-      return;
-    }
+    hello_.assign(out.hello, out.hello + out.hello_len);
     ok_ = true;
-  }
-
-  void stage_failure(nsp_ctl* c, int st) {
-    if (c->err_stage) {
-      fail_ = {stage_name(c->err_stage), sys_name(c->err_sys), "", c->err_errno};
-    } else {
-      fail_ = {"clone", "waitpid", "", ECHILD};
-      fail_.message = "a setup stage ended with " +
-                      (WIFSIGNALED(st) ? "signal " + std::to_string(WTERMSIG(st)) : "status " + std::to_string(WEXITSTATUS(st)));
-    }
-  }
-  void map_failure(const char* stage, int r, int b) {
-    fail_ = {stage, "write", "", -r};
-    fail_.message = std::string("writing /proc/PID/") + stage + " failed: " + strerror(-r);
-    wake(&box_->region.ctl->go, -1);
-    reap(b, spec_.timeout_ms);
-    box_->reaped = true;
   }
 
   EnterSpec spec_;

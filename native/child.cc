@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -140,7 +141,10 @@ void close_fds_except(const int* keep, int nkeep) {
     if (i < n && sorted[i] < from) continue;
     if (to >= (unsigned int)from) {
       if (rsys3(SYS_close_range, from, to, 0) < 0) {
-        unsigned int lim = to > 65535 ? 65535 : to;
+        // No close_range (before 5.9): close up to the open-file limit, not 65535 descriptors.
+        struct rlimit rl;
+        unsigned int cap = rsys4(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&rl) == 0 && rl.rlim_cur < 65536 ? (unsigned int)rl.rlim_cur : 65536;
+        unsigned int lim = to > cap - 1 ? cap - 1 : to;
         for (unsigned int fd = from; fd <= lim; fd++) rsys1(SYS_close, fd);
       }
     }

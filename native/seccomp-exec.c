@@ -2,6 +2,10 @@
 // default profile: unshare and setns fail with EPERM, clone with any CLONE_NEW* flag fails with
 // EPERM, clone3 with ENOSYS (so libc falls back to clone). Used by the tests to inject the
 // seccomp gate for real.
+// nsprobe-seccomp-exec --old-kernel CMD [ARGS...]: instead, only clone3, pidfd_open,
+// pidfd_send_signal and close_range fail with ENOSYS, as on a 3.10 or 4.x kernel (or under an
+// older container profile): namespaces stay allowed, so the fallbacks (clone, waitpid, a close
+// loop) are what runs.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/audit.h>
@@ -24,12 +28,50 @@
 #define __NR_clone3 435
 #endif
 
-#define NS_FLAGS 0x7E020000u  // NEWNS NEWCGROUP NEWUTS NEWIPC NEWUSER NEWPID NEWNET
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open 434
+#endif
+#ifndef __NR_pidfd_send_signal
+#define __NR_pidfd_send_signal 424
+#endif
+#ifndef __NR_close_range
+#define __NR_close_range 436
+#endif
+#include <string.h>
+
+#define NS_FLAGS 0x7E020000u
+
+static int old_kernel(char** argv) {
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 4, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_open, 3, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_send_signal, 2, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_close_range, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+  };
+  struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
+    perror("seccomp");
+    return 1;
+  }
+  execvp(argv[0], argv);
+  perror("exec");
+  return 127;
+}  // NEWNS NEWCGROUP NEWUTS NEWIPC NEWUSER NEWPID NEWNET
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s CMD [ARGS...]\n", argv[0]);
+    fprintf(stderr, "usage: %s [--old-kernel] CMD [ARGS...]\n", argv[0]);
     return 2;
+  }
+  if (strcmp(argv[1], "--old-kernel") == 0) {
+    if (argc < 3) return 2;
+    return old_kernel(argv + 2);
   }
   struct sock_filter f[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),

@@ -2,8 +2,7 @@
 // real cgroup path. To make the difference observable the probe enters from a child cgroup that
 // it creates (and removes); without the right to create one it uses a hierarchy in which this
 // process already sits below the root.
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { errnoNumber } from '../src/errno.js';
+import type { HostIf } from '../src/host/hostif.js';
 import type { ProbeContext, ProbeDef } from '../src/probe.js';
 import { ProbeUnsupported } from '../src/probe.js';
 import { Outcome } from '../src/sandbox.js';
@@ -22,7 +21,7 @@ export function parseCgroup(text: string): CgroupLine[] {
 }
 
 /** The cgroup2 mount point (unified or hybrid), from mountinfo. */
-export function cgroup2Root(mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string | null {
+export function cgroup2Root(mountinfo: string): string | null {
   for (const l of mountinfo.split('\n')) {
     const [pre, post] = l.split(' - ');
     if (post?.startsWith('cgroup2 ')) return pre.split(' ')[4];
@@ -35,20 +34,16 @@ export function cgroup2Root(mountinfo = readFileSync('/proc/self/mountinfo', 'ut
  * every caller (never decided from the euid): root of a user namespace whose /sys/fs/cgroup
  * belongs to another user gets EACCES, a normal user with a delegated cgroup succeeds.
  */
-function makeChildCgroup(ctx: ProbeContext, root: string): Outcome<string> {
-  // Environment assumption: /proc/self/cgroup names Node's cgroup relative to the cgroup2 mount
-  // (true unless Node itself runs in a cgroup namespace rooted elsewhere than that mount).
-  const own = parseCgroup(readFileSync('/proc/self/cgroup', 'utf8')).find((l) => l.id === '0')?.path ?? '/';
+async function makeChildCgroup(ctx: ProbeContext, root: string, ownCgroup: string): Promise<Outcome<string>> {
+  // Environment assumption: /proc/self/cgroup names the host side's cgroup relative to the
+  // cgroup2 mount (true unless it runs in a cgroup namespace rooted elsewhere than that mount).
+  const own = parseCgroup(ownCgroup).find((l) => l.id === '0')?.path ?? '/';
   const parent = `${root}${own === '/' ? '' : own}`;
-  const dir = `${parent}/nsprobe-${process.pid}-${ctx.token}`;
+  const dir = `${parent}/nsprobe-${ctx.host.pid}-${ctx.token}`;
   const step = `create a cgroup directory in ${parent}`;
-  try {
-    mkdirSync(dir);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-    return new Outcome<string>(step, errnoNumber(code) ?? 5, 'mkdir', undefined);
-  }
-  ctx.deferAfterClose(() => removeCgroup(dir));
+  const made = await ctx.host.mkdir(dir);
+  if (!made.ok) return new Outcome<string>(step, made.errno, 'mkdir', undefined);
+  ctx.deferAfterClose(() => removeCgroup(ctx.host, dir));
   return Outcome.ok(step, dir);
 }
 
@@ -58,17 +53,14 @@ function makeChildCgroup(ctx: ProbeContext, root: string): Outcome<string> {
  * EBUSY: one run in 50 interruptions left such a cgroup behind. So on EBUSY everything still in
  * it is killed (cgroup.kill, Linux 5.14) and the removal retried until `populated 0`.
  */
-export async function removeCgroup(dir: string, timeoutMs = 2000): Promise<void> {
+export async function removeCgroup(host: HostIf, dir: string, timeoutMs = 2000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   for (let killed = false; ; killed = true) {
-    try {
-      rmdirSync(dir);
-      return;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EBUSY' || performance.now() > deadline) throw e;
-    }
+    const r = await host.rmdir(dir);
+    if (r.ok) return;
+    if (r.code !== 'EBUSY' || performance.now() > deadline) throw r.error();
     // Once: a process the kill reached is on its way out; the retries wait for it.
-    if (!killed && existsSync(`${dir}/cgroup.kill`)) writeFileSync(`${dir}/cgroup.kill`, '1');
+    if (!killed && (await host.exists(`${dir}/cgroup.kill`))) await host.writeFile(`${dir}/cgroup.kill`, '1').get();
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -85,11 +77,12 @@ export const cgroup: ProbeDef = {
     const CHILD = 'the host sees the process in the child cgroup the probe made';
     // Where Node already sits below the root of some hierarchy the sandbox does too, and the
     // child cgroup is an extra; elsewhere it is what makes the namespace observable at all.
-    const nodeBelowRoot = parseCgroup(readFileSync('/proc/self/cgroup', 'utf8')).some((l) => l.path !== '/');
-    const root = cgroup2Root();
+    const ownCgroup = await ctx.host.readFile('/proc/self/cgroup').get();
+    const nodeBelowRoot = parseCgroup(ownCgroup).some((l) => l.path !== '/');
+    const root = cgroup2Root(await ctx.host.readFile('/proc/self/mountinfo').get());
     let dir: string | null = null;
     if (root) {
-      const made = makeChildCgroup(ctx, root);
+      const made = await makeChildCgroup(ctx, root, ownCgroup);
       if (made.ok) dir = made.value!;
       // Nothing observable without it: the failed step is the probe's failure (the runner names
       // the gate, cgroup_writable, when one explains it).
@@ -99,8 +92,8 @@ export const cgroup: ProbeDef = {
       ctx.skip(CHILD, 'no cgroup2 hierarchy is mounted here', null, 'host');
     }
     const a = await ctx.enter(dir ? { cgroupProcs: [`${dir}/cgroup.procs`] } : {});
-    // Environment assumption: Node's /proc shows the sandbox by a.pid (its child).
-    const hostView = parseCgroup(readFileSync(`/proc/${a.pid}/cgroup`, 'utf8'));
+    // Environment assumption: the host side's /proc shows the sandbox by a.pid (its child).
+    const hostView = parseCgroup(await ctx.host.readFile(`/proc/${a.pid}/cgroup`).get());
     const observable = hostView.filter((l) => l.path !== '/');
     if (observable.length === 0) {
       throw new ProbeUnsupported('cannot make the cgroup namespace observable: this user may create no cgroup and the process sits in the root of every hierarchy');

@@ -2,15 +2,15 @@
 // NS_GET_NSTYPE names the type; NS_GET_USERNS gives the owning user namespace (the new one in
 // rootless mode); NS_GET_PARENT works for pid and user namespaces, is EPERM at the top of what the
 // caller may see and EINVAL for a type without hierarchy; NS_GET_OWNER_UID gives the creator's uid.
-import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { kernelAtLeast } from '../src/gates.js';
+import { currentHost } from '../src/host/hostif.js';
 import type { NsType } from '../src/model.js';
 import { CLONE, NS_IOCTL } from '../src/errno.js';
 import type { ProbeDef } from '../src/probe.js';
 import type { Outcome, Sandbox } from '../src/sandbox.js';
 
-function created(): NsType[] {
-  const release = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+/** The types the sandbox is made in: the time namespace where the run's host kernel has it. */
+function created(release = currentHost().release): NsType[] {
   const base: NsType[] = ['uts', 'ipc', 'pid', 'net', 'mnt', 'cgroup'];
   return kernelAtLeast(release, [5, 6]) ? [...base, 'time'] : base;
 }
@@ -36,20 +36,20 @@ export const identity: ProbeDef = {
   creates: () => [...created(), 'user'],
   uses: { userNsNesting: true, pidNsNesting: true },
   async run(ctx) {
-    const types: NsType[] = ctx.mode === 'rootless' ? [...created(), 'user'] : created();
+    const types: NsType[] = ctx.mode === 'rootless' ? [...created(ctx.host.release), 'user'] : created(ctx.host.release);
     // Own memory (noVm): a CLONE_VM child shares Node's mm, whose dumpable flag another probe's
     // uid change can clear, and then an unprivileged host process could not open /proc/PID/ns.
-    const a = await ctx.enter({ noVm: true, namespaces: created() });
+    const a = await ctx.enter({ noVm: true, namespaces: created(ctx.host.release) });
     const host = await ctx.hostSide();
     // Environment assumptions: Node's /proc shows its own namespaces and the sandbox by a.pid
     // (true under a container's /proc too); "the host's" user namespace below is Node's, the
     // initial one or the one nsprobe runs in, never assumed to be the initial one.
 
     for (const t of types) {
-      const mine = readlinkSync(`/proc/self/ns/${t}`);
+      const mine = await ctx.host.readlink(`/proc/self/ns/${t}`).get();
       const inside = await a.readlink(`/proc/self/ns/${t}`).get();
       ctx.check(`${t}: the namespace inode inside differs from the host's`, ino(inside) !== ino(mine), `not ${mine}`, inside, 'inside');
-      ctx.expect(`${t}: the host sees the same inode at /proc/PID/ns/${t}`, readlinkSync(`/proc/${a.pid}/ns/${t}`), inside, 'host');
+      ctx.expect(`${t}: the host sees the same inode at /proc/PID/ns/${t}`, await ctx.host.readlink(`/proc/${a.pid}/ns/${t}`).get(), inside, 'host');
       if (t !== 'user' || ctx.mode === 'privileged') {
         ctx.expect(`${t}: a host process reads the host's inode with the same request (control)`, await host.readlink(`/proc/self/ns/${t}`).get(), mine, 'control');
       }
@@ -60,14 +60,14 @@ export const identity: ProbeDef = {
     // NS_GET_USERNS: the owner of every namespace the sandbox made is its user namespace (the new
     // one in rootless mode, the host's in privileged mode).
     const ownUser = await statNs(a, '/proc/self/ns/user');
-    const hostUser = statSync('/proc/self/ns/user');
+    const hostUser = await ctx.host.stat('/proc/self/ns/user').get();
     for (const t of types.filter((x) => x !== 'user')) {
       const r = await a.nsIoctl(`/proc/self/ns/${t}`, NS_IOCTL.GET_USERNS);
       ctx.expect(`${t}: NS_GET_USERNS is the ${ctx.mode === 'rootless' ? 'new' : 'host\'s'} user namespace (dev, ino)`, errOr(r, (n) => [n[1], n[2]]), ownUser, 'inside');
     }
     if (ctx.mode === 'rootless') {
       ctx.check('the new user namespace is not the host\'s', ownUser[1] !== hostUser.ino, `not ${hostUser.ino}`, ownUser[1], 'host');
-      ctx.expect('the host sees that user namespace at /proc/PID/ns/user', statSync(`/proc/${a.pid}/ns/user`).ino, ownUser[1], 'host');
+      ctx.expect('the host sees that user namespace at /proc/PID/ns/user', (await ctx.host.stat(`/proc/${a.pid}/ns/user`).get()).ino, ownUser[1], 'host');
     } else {
       ctx.expect('the owner is the host\'s user namespace', ownUser[1], hostUser.ino, 'host');
     }
@@ -101,7 +101,7 @@ export const identity: ProbeDef = {
     // namespace of hostSide() may not open the sandbox's /proc files: its caps are elsewhere).
     const outside = ctx.mode === 'rootless' ? await ctx.enter({ namespaces: [], mode: 'privileged' }) : host;
     const hp = await outside.nsIoctl(`/proc/${a.pid}/ns/pid`, NS_IOCTL.GET_PARENT);
-    ctx.expect('pid: a host process gets the host\'s pid namespace as the parent of the sandbox\'s', errOr(hp, (n) => n[2]), statSync('/proc/self/ns/pid').ino, 'host');
+    ctx.expect('pid: a host process gets the host\'s pid namespace as the parent of the sandbox\'s', errOr(hp, (n) => n[2]), (await ctx.host.stat('/proc/self/ns/pid').get()).ino, 'host');
     ctx.expectErrno('uts: NS_GET_PARENT of a namespace without hierarchy is EINVAL', await a.nsIoctl('/proc/self/ns/uts', NS_IOCTL.GET_PARENT), 'EINVAL', 'inside');
     ctx.expectErrno('an nsfs ioctl on a file that is not a namespace is ENOTTY (control)', await a.nsIoctl('/proc/self/status', NS_IOCTL.GET_NSTYPE), 'ENOTTY', 'control');
 

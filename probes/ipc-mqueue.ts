@@ -2,8 +2,7 @@
 // filesystem, and an mqueue filesystem mounted inside lists only the namespace's own queues; a
 // queue the host creates is in the host's mqueue filesystem (control) and not inside. Every mqueue
 // mount is made in a private mount namespace; every queue is removed.
-import { ownMqueueMount } from '../src/cleanup.js';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mqueueMountPoint } from '../src/host/mountinfo.js';
 import type { ProbeContext, ProbeDef } from '../src/probe.js';
 import { MS, O } from '../src/errno.js';
 import { enter, type Outcome, type Sandbox } from '../src/sandbox.js';
@@ -16,10 +15,10 @@ const O_EXCL = O.EXCL;
 
 
 /** Mounts a fresh mqueue fs (of the sandbox's IPC namespace) in its private mount namespace: the first failed step, or the mount's success. */
-async function mountMqueue(s: Sandbox): Promise<Outcome<void>> {
+async function mountMqueue(s: Sandbox, where: string): Promise<Outcome<void>> {
   const priv = await s.mount('', '/', '', MS.REC | MS.PRIVATE);
   if (!priv.ok) return priv;
-  return s.mount('mqueue', mountPoint(), 'mqueue', MS.NOSUID | MS.NODEV | MS.NOEXEC);
+  return s.mount('mqueue', where, 'mqueue', MS.NOSUID | MS.NODEV | MS.NOEXEC);
 }
 
 /**
@@ -27,14 +26,15 @@ async function mountMqueue(s: Sandbox): Promise<Outcome<void>> {
  * process in the host's IPC namespace (privileged, or as root an observer for rootless mode),
  * else through an existing host mqueue mount; null when neither is possible.
  */
-async function hostView(ctx: ProbeContext): Promise<{ list: () => Promise<string[]>; how: string } | null> {
-  if (ctx.mode === 'privileged' || process.geteuid?.() === 0) {
+async function hostView(ctx: ProbeContext, where: string): Promise<{ list: () => Promise<string[]>; how: string } | null> {
+  if (ctx.mode === 'privileged' || ctx.host.euid === 0) {
     const o = await ctx.enter({ namespaces: ['mnt'], mode: 'privileged' });
-    const m = await mountMqueue(o);
-    if (m.ok) return { list: () => o.listdir(mountPoint()).get(), how: 'a fresh mqueue mount in a private mount namespace of a host-IPC process' };
+    const m = await mountMqueue(o, where);
+    if (m.ok) return { list: () => o.listdir(where).get(), how: 'a fresh mqueue mount in a private mount namespace of a host-IPC process' };
   }
-  const existing = ownMqueueMount();
-  if (existing) return { list: async () => readdirSync(existing), how: `the host's mqueue mount ${existing}` };
+  const info = await ctx.host.readFile('/proc/self/mountinfo');
+  const existing = mqueueMountPoint(info.ok ? info.value! : null);
+  if (existing) return { list: () => ctx.host.readdir(existing).get(), how: `the host's mqueue mount ${existing}` };
   return null;
 }
 
@@ -50,11 +50,11 @@ export const ipcMqueue: ProbeDef = {
   async run(ctx) {
     const q = `nsprobe-mq-${ctx.token}`;
     // The pid lets a later run remove the queue if this one is killed (src/cleanup.ts).
-    const hq = `nsprobe-mqh-${process.pid}-${ctx.token}`;
-    const where = mountPoint();
+    const hq = `nsprobe-mqh-${ctx.host.pid}-${ctx.token}`;
+    const where = await mountPoint(ctx.host);
     const a = await ctx.enter();
     // The mount point is a fact of the host (/tmp almost everywhere): in the note, not the name.
-    if (!ctx.expectOk('an mqueue fs mounts on the mount point inside (private mount namespace)', await mountMqueue(a), 'inside', `mount point ${where}`)) return;
+    if (!ctx.expectOk('an mqueue fs mounts on the mount point inside (private mount namespace)', await mountMqueue(a, where), 'inside', `mount point ${where}`)) return;
     ctx.expect('the fresh mqueue fs inside is empty', await a.listdir(where).get(), [], 'inside');
     const made = await a.mqOpen(q, O_CREAT | O_EXCL | O_RDWR);
     ctx.expectOk('a POSIX message queue is created inside', made, 'inside');
@@ -67,7 +67,7 @@ export const ipcMqueue: ProbeDef = {
     ctx.expect('the second process is in the same IPC namespace (control)', await second.readlink('/proc/self/ns/ipc').get(), await a.readlink('/proc/self/ns/ipc').get(), 'control');
 
     const sibling = await ctx.enter();
-    const sm = await mountMqueue(sibling);
+    const sm = await mountMqueue(sibling, where);
     ctx.expectOk('a sibling IPC namespace mounts its own mqueue fs', sm, 'sibling');
     if (sm.ok) ctx.expect('the sibling\'s mqueue fs does not list the queue', (await sibling.listdir(where).get()).includes(q), false, 'sibling');
 
@@ -99,7 +99,7 @@ export const ipcMqueue: ProbeDef = {
     // Environment assumption avoided: the host's mqueue fs is looked at only where it can be
     // (a fresh mount by a process allowed to, or a mount Node already has); else the queue is
     // looked up by name from the host IPC namespace instead.
-    const view = await hostView(ctx);
+    const view = await hostView(ctx, where);
     if (view) {
       const seen = await view.list();
       ctx.expect('the host\'s queue is listed in the host\'s mqueue fs (control)', seen.includes(hq), true, 'control', view.how);

@@ -1,7 +1,6 @@
 // IPC: SysV message queues, shared memory, semaphores and POSIX message queues created inside
 // are invisible to the host and to a sibling, host objects are invisible inside, and a second
 // process in the same namespace sees them (control). Every object is removed, on the host too.
-import { readFileSync } from 'node:fs';
 import type { ProbeDef } from '../src/probe.js';
 import { IPC, O } from '../src/errno.js';
 import { enter, type Outcome, type Sandbox } from '../src/sandbox.js';
@@ -21,8 +20,8 @@ function get(s: Sandbox, kind: Kind, key: number, flags: number): Promise<Outcom
   return s.semget(key, 1, flags);
 }
 
-/** Keys of the host's SysV objects of a kind, from /proc/sysvipc. */
-export function sysvKeys(kind: Kind, text = readFileSync(`/proc/sysvipc/${kind}`, 'utf8')): number[] {
+/** Keys of the SysV objects in a /proc/sysvipc/<kind> text. */
+export function sysvKeys(text: string): number[] {
   return text.split('\n').slice(1).filter(Boolean).map((l) => Number(l.trim().split(/\s+/)[0]) | 0);
 }
 
@@ -64,7 +63,9 @@ export const ipc: ProbeDef = {
       if (!made.ok) continue;
       const id = made.value!;
       ctx.defer(() => a.ipcrm(kind, id));
-      ctx.check(`the host's /proc/sysvipc/${kind} does not list key K`, !sysvKeys(kind).includes(key), 'absent', sysvKeys(kind).includes(key) ? 'present' : 'absent', 'host');
+      const listed = async (k: number) => sysvKeys(await ctx.host.readFile(`/proc/sysvipc/${kind}`).get()).includes(k);
+      const hostHas = await listed(key);
+      ctx.check(`the host's /proc/sysvipc/${kind} does not list key K`, !hostHas, 'absent', hostHas ? 'present' : 'absent', 'host');
       ctx.expectErrno(`a host process looking up key K of ${kind} gets ENOENT`, await get(host, kind, key, 0), 'ENOENT', 'host');
       ctx.expectErrno(`a sibling IPC namespace looking up key K of ${kind} gets ENOENT`, await get(sibling, kind, key, 0), 'ENOENT', 'sibling');
       const found = await get(second, kind, key, 0);
@@ -78,7 +79,8 @@ export const ipc: ProbeDef = {
       if (hmade.ok) {
         const hid = hmade.value!;
         ctx.defer(() => host.ipcrm(kind, hid).then(() => onHost.delete(kind)));
-        ctx.check(`a ${kind} object the host created is listed in the host's /proc/sysvipc (control)`, sysvKeys(kind).includes(hostKey), 'present', sysvKeys(kind).includes(hostKey) ? 'present' : 'absent', 'control');
+        const seen = await listed(hostKey);
+        ctx.check(`a ${kind} object the host created is listed in the host's /proc/sysvipc (control)`, seen, 'present', seen ? 'present' : 'absent', 'control');
         ctx.expectErrno(`a ${kind} object the host created with key K2 is invisible inside`, await get(a, kind, hostKey, 0), 'ENOENT', 'inside');
         await host.ipcrm(kind, hid);
         onHost.delete(kind);

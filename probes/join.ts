@@ -2,7 +2,6 @@
 // (and its user namespace in rootless mode), once through /proc/PID/ns/* paths and once through a
 // pidfd with all the types in one call (kernel >= 5.8), and sees the same hostname, IPC objects,
 // interfaces, mounts and pid view; setns into a user namespace that is not an ancestor's is EPERM.
-import { readlinkSync } from 'node:fs';
 import { CLONE, IFF_UP, IPC, MS, PR_SET_DUMPABLE } from '../src/errno.js';
 import type { ProbeDef, ProbeContext } from '../src/probe.js';
 import type { Sandbox } from '../src/sandbox.js';
@@ -65,7 +64,7 @@ export const joinProbe: ProbeDef = {
     const msgId = q.ok ? q.value! : null;
     if (msgId !== null) ctx.defer(() => a.ipcrm('msg', msgId));
     ctx.expectOk('the first process sets lo UP', await a.linkSet('lo', IFF_UP), 'inside');
-    const mounts = [await a.mount('', '/', '', MS.REC | MS.PRIVATE), await a.mount(source, mountPoint(), 'tmpfs', MS.NOSUID | MS.NODEV, 'size=64k')];
+    const mounts = [await a.mount('', '/', '', MS.REC | MS.PRIVATE), await a.mount(source, await mountPoint(ctx.host), 'tmpfs', MS.NOSUID | MS.NODEV, 'size=64k')];
     const bad = mounts.find((m) => !m.ok);
     ctx.check('the first process makes / private and mounts a tmpfs', !bad, 'every step ok', bad ? bad.sentence : 'every step ok', 'inside');
     // Helper: a fresh /proc (a container's masked /proc refuses it with EPERM); only the joiners'
@@ -73,8 +72,9 @@ export const joinProbe: ProbeDef = {
     const procOk = ctx.helper(await a.mount('proc', '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC), [procName('/proc/PID/ns paths'), procName('one pidfd with all types at once')],
       { name: 'the first process mounts a fresh /proc', side: 'inside' });
 
-    // Environment assumption: Node's /proc/self/ns shows Node's namespaces ("the host's" here).
-    const hostNs = JOINED.map((t) => readlinkSync(`/proc/self/ns/${t}`));
+    // Environment assumption: the host side's /proc/self/ns shows its namespaces ("the host's" here).
+    const hostNs: string[] = [];
+    for (const t of JOINED) hostNs.push(await ctx.host.readlink(`/proc/self/ns/${t}`).get());
     const inside = await nsLinks(a, JOINED);
     ctx.check('every namespace of the first process differs from the host\'s (control)', inside.every((l, i) => l !== hostNs[i]), 'all different', inside, 'control');
 

@@ -1,7 +1,7 @@
 // Mount: after making the tree private, a tmpfs mounted inside is seen inside and by a second
 // process in the namespace (control), not by the host nor a sibling; pivot_root into a fresh
 // tmpfs root with /proc works and the old root is gone afterwards.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import type { HostIf } from '../src/host/hostif.js';
 import type { ProbeDef } from '../src/probe.js';
 
 import { MNT_DETACH, MS } from '../src/errno.js';
@@ -9,9 +9,12 @@ import { MNT_DETACH, MS } from '../src/errno.js';
 /** Kept for importers of the old location; the constants live in src/errno.ts. */
 export { MS };
 
+const MOUNT_POINTS = ['/tmp', '/mnt', '/run', '/srv'];
+
 /** A directory that exists on every host, to mount over inside the namespace only. */
-export function mountPoint(): string {
-  return ['/tmp', '/mnt', '/run', '/srv'].find((p) => existsSync(p)) ?? '/tmp';
+export async function mountPoint(host: HostIf): Promise<string> {
+  for (const p of MOUNT_POINTS) if (await host.exists(p)) return p;
+  return '/tmp';
 }
 
 export const mnt: ProbeDef = {
@@ -26,7 +29,7 @@ export const mnt: ProbeDef = {
   uses: { procMount: true },
   async run(ctx) {
     const source = `nsprobe-${ctx.token}`;
-    const where = mountPoint();
+    const where = await mountPoint(ctx.host);
     const PROC_MOUNT = 'a fresh proc mounts in the new root';
     const PROC_WORKS = '/proc works in the new root';
     // The pid namespace is a helper (a fresh /proc in the new root): under max_pid_namespaces = 0
@@ -41,8 +44,8 @@ export const mnt: ProbeDef = {
     const second = await ctx.join(a, ['mnt']);
     const secondHas = has(await second.readFile('/proc/self/mountinfo').get());
     ctx.check('a second process in the namespace sees the tmpfs (control)', secondHas, 'present', secondHas ? 'present' : 'absent', 'control');
-    // Environment assumption: Node's /proc/self/mountinfo is readable (it is, also in containers).
-    const hostInfo = readFileSync('/proc/self/mountinfo', 'utf8');
+    // Environment assumption: the host side's /proc/self/mountinfo is readable (it is, also in containers).
+    const hostInfo = await ctx.host.readFile('/proc/self/mountinfo').get();
     ctx.check('the host\'s mountinfo does not show the tmpfs', !has(hostInfo), 'absent', has(hostInfo) ? 'present' : 'absent', 'host');
     const sibling = await ctx.enter();
     const sibInfo = await sibling.readFile('/proc/self/mountinfo').get();
@@ -68,7 +71,7 @@ export const mnt: ProbeDef = {
       ctx.expect('after pivot_root the old root is gone: / holds only proc', await a.listdir('/').get(), ['proc'], 'inside');
       if (procOk) ctx.expect(PROC_WORKS, await a.readlink('/proc/self').get(), '1', 'inside');
     }
-    const hostRoot = readdirSync('/');
+    const hostRoot = await ctx.host.readdir('/').get();
     ctx.check('the host\'s / is unchanged', hostRoot.includes('proc') && hostRoot.length > 3, 'the host\'s entries', hostRoot.length, 'host');
   },
 };

@@ -4,7 +4,6 @@
 // than 32 levels (so the deepest user namespace is at level 33, the initial one being 0;
 // user_namespaces(7) calls this "32 levels" of nesting), create_pid_namespace() refuses beyond
 // MAX_PID_NS_LEVEL = 32. The error is ENOSPC since 4.9 (EUSERS on 3.11-4.8).
-import { readFileSync } from 'node:fs';
 import { E } from '../src/errno.js';
 import { kernelAtLeast } from '../src/gates.js';
 import type { ProbeDef } from '../src/probe.js';
@@ -24,21 +23,13 @@ export const PIDNS_MAX_LEVEL = NEST_LIMIT;
 const PF_KTHREAD = 0x00200000;
 
 /** Whether /proc/2 is kthreadd, a kernel thread: kernel threads live only in the initial pid namespace. */
-export function procIsInitialPidNs(stat2 = readOr('/proc/2/stat')): boolean {
+export function procIsInitialPidNs(stat2: string | null): boolean {
   if (!stat2) return false;
   const f = stat2.slice(stat2.lastIndexOf(')') + 2).split(' ');
   // After "pid (comm) ": state ppid pgrp session tty_nr tpgid flags ...
   const ppid = Number(f[1]);
   const flags = Number(f[6]);
   return ppid === 0 && Number.isFinite(flags) && (flags & PF_KTHREAD) !== 0;
-}
-
-function readOr(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
 }
 
 /**
@@ -49,21 +40,17 @@ function readOr(path: string): string | null {
  * namespace's, which shows because kernel threads (kthreadd, pid 2, PPid 0) are visible there
  * and nowhere else (hidepid hiding them makes the level unknown, never wrong).
  */
-export function ownPidNsLevel(status = readFileSync('/proc/self/status', 'utf8'), initialProc = procIsInitialPidNs()): number | null {
+export function ownPidNsLevel(status: string, initialProc: boolean): number | null {
   const line = status.split('\n').find((l) => l.startsWith('NSpid:'));
   if (!line || !initialProc) return null;
   return line.slice(6).trim().split(/\s+/).length - 1;
 }
 
-/** This process's user namespace level, from the id maps: the initial namespace maps every id. */
-export function ownUserNsLevel(): number | null {
-  try {
-    const full = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/).map(Number);
-    if (full.length === 3 && full[0] === 0 && full[1] === 0 && full[2] === 4294967295) return 0;
-  } catch {
-    return null;
-  }
-  return null;
+/** A process's user namespace level from its uid_map text (null: unreadable): the initial namespace maps every id. */
+export function ownUserNsLevel(uidMap: string | null): number | null {
+  if (uidMap === null) return null;
+  const full = uidMap.trim().split(/\s+/).map(Number);
+  return full.length === 3 && full[0] === 0 && full[1] === 0 && full[2] === 4294967295 ? 0 : null;
 }
 
 const errName = (e: number) => (e === ENOSPC ? 'ENOSPC' : e === EUSERS ? 'EUSERS' : `errno ${e}`);
@@ -82,11 +69,14 @@ export const nesting: ProbeDef = {
   uses: { userNsNesting: true, pidNsNesting: true },
   async run(ctx) {
     const a = await ctx.enter({ namespaces: [] });
-    const release = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
-    const wantErr = kernelAtLeast(release, [4, 9]) === false ? EUSERS : ENOSPC;
-    const nodeUser = ownUserNsLevel();
+    const wantErr = kernelAtLeast(ctx.host.release, [4, 9]) === false ? EUSERS : ENOSPC;
+    const text = async (p: string) => {
+      const r = await ctx.host.readFile(p);
+      return r.ok ? r.value! : null;
+    };
+    const nodeUser = ownUserNsLevel(await text('/proc/self/uid_map'));
     const startUser = nodeUser === null ? null : nodeUser + (ctx.mode === 'rootless' ? 1 : 0);
-    const startPid = ownPidNsLevel();
+    const startPid = ownPidNsLevel(await ctx.host.readFile('/proc/self/status').get(), procIsInitialPidNs(await text('/proc/2/stat')));
 
     let blocked: Outcome<void> | null = null;
     for (const kind of ['user', 'pid'] as const) {

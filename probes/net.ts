@@ -2,34 +2,10 @@
 // connection to 127.0.0.1 works inside; a port listening inside is not reachable from the host's
 // loopback (but from a second process in the namespace: control); the host's interfaces are
 // not visible inside (but are to a host process using the same request: control).
-import { readdirSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
 import type { ProbeDef } from '../src/probe.js';
 import { AF_INET, IFF_UP, SOCK_STREAM } from '../src/errno.js';
 
 const LOOPBACK = Buffer.from([127, 0, 0, 1]);
-
-function listenHost(): Promise<{ server: Server; port: number; stop: () => Promise<void> }> {
-  return new Promise((resolve, reject) => {
-    const socks = new Set<Socket>();
-    const server = createServer((sock) => {
-      socks.add(sock);
-      sock.on('close', () => socks.delete(sock));
-      sock.on('error', () => undefined);
-      sock.end('host');
-    });
-    const stop = () =>
-      new Promise<void>((r) => {
-        for (const s of socks) s.destroy();
-        server.close(() => r());
-      });
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const addr = server.address();
-      resolve({ server, port: typeof addr === 'object' && addr ? addr.port : 0, stop });
-    });
-  });
-}
 
 /** Devices the kernel creates in each new network namespace by itself (per namespace, never shared). */
 const FALLBACK_TUNNELS = new Set(['sit0', 'tunl0', 'ip6tnl0', 'gre0', 'gretap0', 'erspan0', 'ip6gre0', 'ip_vti0', 'ip6_vti0']);
@@ -53,10 +29,10 @@ export const net: ProbeDef = {
     ctx.expect('lo starts DOWN', lo ? (lo.flags & IFF_UP) !== 0 : null, false, 'inside');
 
     const host = await ctx.hostSide();
-    // Environment assumption: /sys/class/net shows Node's network namespace (sysfs mounted by it,
-    // as in containers); the control below fails where it does not.
+    // Environment assumption: /sys/class/net shows the host side's network namespace (sysfs
+    // mounted by it, as in containers); the control below fails where it does not.
     const hostLinks = (await host.links().get()).map((l) => l.name).sort();
-    ctx.expect('a host process lists the host\'s interfaces with the same request (control)', hostLinks, readdirSync('/sys/class/net').sort(), 'control');
+    ctx.expect('a host process lists the host\'s interfaces with the same request (control)', hostLinks, (await ctx.host.readdir('/sys/class/net').get()).sort(), 'control');
     const leaked = hostLinks.filter((n) => n !== 'lo' && links.some((l) => l.name === n));
     ctx.expect('no host interface is visible inside', leaked, [], 'inside', hostLinks.length <= 1 ? 'the host has only lo, so this check cannot tell much here' : undefined);
 
@@ -68,7 +44,7 @@ export const net: ProbeDef = {
 
     // The host listens on P; the inside listens on the same P. A host connection must land on
     // the host's own listener; a second process in the namespace reaches the inside one.
-    const h = await listenHost();
+    const h = await ctx.host.answerTcp(LOOPBACK, 'host');
     ctx.defer(() => h.stop());
     const l = await a.listen(AF_INET, SOCK_STREAM, LOOPBACK, h.port);
     ctx.expectOk('inside binds the same port the host listens on', l, 'inside');

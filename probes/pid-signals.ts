@@ -2,31 +2,27 @@
 // handler), while another process inside dies of them (control); a process inside cannot signal a
 // host process (ESRCH: it is not visible), while a host process can (signal 0, control); killing
 // PID 1 from the host kills every process of the namespace.
-import { existsSync, readFileSync } from 'node:fs';
 import { SIG } from '../src/errno.js';
+import type { HostIf } from '../src/host/hostif.js';
 import type { ProbeDef } from '../src/probe.js';
 
 const SIGKILL = SIG.KILL;
 const SIGTERM = SIG.TERM;
 
+/** The fields of a /proc/PID/stat text after the parenthesised comm (state first). */
+const statFields = (stat: string) => stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+
 /** Whether host pid `pid` is a live (not zombie) process with this start time. */
-function alive(pid: number, start: string | null): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return f[0] !== 'Z' && f[0] !== 'X' && (start === null || f[19] === start);
-  } catch {
-    return false;
-  }
+async function alive(host: HostIf, pid: number, start: string | null): Promise<boolean> {
+  const r = await host.readFile(`/proc/${pid}/stat`);
+  if (!r.ok) return false;
+  const f = statFields(r.value!);
+  return f[0] !== 'Z' && f[0] !== 'X' && (start === null || f[19] === start);
 }
 
-function startTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
+async function startTime(host: HostIf, pid: number): Promise<string | null> {
+  const r = await host.readFile(`/proc/${pid}/stat`);
+  return r.ok ? statFields(r.value!)[19] ?? null : null;
 }
 
 export const pidSignals: ProbeDef = {
@@ -49,7 +45,8 @@ export const pidSignals: ProbeDef = {
       const id = await a.identity().get();
       ctx.expect(`PID 1 still answers after ${name} from inside`, id.pid, 1, 'inside');
     }
-    ctx.check('the host still sees PID 1 alive', alive(a.pid, null), 'alive', alive(a.pid, null) ? 'alive' : 'gone', 'host');
+    const one = await alive(ctx.host, a.pid, null);
+    ctx.check('the host still sees PID 1 alive', one, 'alive', one ? 'alive' : 'gone', 'host');
     const victim = await a.forkPause().get();
     const kv = await g.kill(victim, SIGKILL);
     const w = await a.wait(victim, 0, 2000);
@@ -74,22 +71,29 @@ export const pidSignals: ProbeDef = {
     const NODE = 'kill(Node\'s own pid, 0) from inside is ESRCH';
     if (outOfReach(host.pid)) ctx.expectErrno(HOST, await g.kill(host.pid, 0), 'ESRCH', 'inside', `host pid ${host.pid}; the inside's last pid is ${last}`);
     else ctx.skip(HOST, why('the host process', host.pid), null, 'inside');
-    if (outOfReach(process.pid)) ctx.expectErrno(NODE, await g.kill(process.pid, 0), 'ESRCH', 'inside', `Node's pid ${process.pid}; the inside's last pid is ${last}`);
-    else ctx.skip(NODE, why('Node', process.pid), null, 'inside');
+    // "Node" is the process that stands for the run on the host (the agent on a remote target).
+    const self = ctx.host.pid;
+    if (outOfReach(self)) ctx.expectErrno(NODE, await g.kill(self, 0), 'ESRCH', 'inside', `Node's pid ${self}; the inside's last pid is ${last}`);
+    else ctx.skip(NODE, why('Node', self), null, 'inside');
     ctx.expectOk('the same kill(host pid, 0) from another host process works (control)', await other.kill(host.pid, 0), 'control');
 
     // Killing PID 1 from the host takes the namespace with it.
-    const starts = [startTime(g.pid), startTime(g2.pid)];
-    ctx.expect('before, the processes inside are alive (control)', [alive(g.pid, starts[0]), alive(g2.pid, starts[1])], [true, true], 'control');
+    const starts = [await startTime(ctx.host, g.pid), await startTime(ctx.host, g2.pid)];
+    ctx.expect('before, the processes inside are alive (control)', [await alive(ctx.host, g.pid, starts[0]), await alive(ctx.host, g2.pid, starts[1])], [true, true], 'control');
     a.killNow(SIGKILL);
     // Waits for PID 1's end (the addon's pidfd, no polling): the kernel ends PID 1 only after it
     // has killed and reaped every other process of the namespace, so the check below then passes
     // at its first look where the namespace does take them; the loop stays for where it does not.
     await a.close(0);
     // Gone means reaped (no /proc entry, or one of a later process with the same pid).
-    const gone = (pid: number, start: string | null) => !existsSync(`/proc/${pid}/stat`) || startTime(pid) !== start;
+    const gone = async (pid: number, start: string | null) => (await startTime(ctx.host, pid)) !== start || !(await ctx.host.exists(`/proc/${pid}/stat`));
+    const both = async () => [await gone(g.pid, starts[0]), await gone(g2.pid, starts[1])];
     const until = Date.now() + 3000;
-    while (!(gone(g.pid, starts[0]) && gone(g2.pid, starts[1])) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-    ctx.expect('after the host kills PID 1, every other process of the namespace is gone (reaped)', [gone(g.pid, starts[0]), gone(g2.pid, starts[1])], [true, true], 'host');
+    let seen = await both();
+    while (!(seen[0] && seen[1]) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 10));
+      seen = await both();
+    }
+    ctx.expect('after the host kills PID 1, every other process of the namespace is gone (reaped)', seen, [true, true], 'host');
   },
 };

@@ -1,7 +1,6 @@
 // PID: the first process is PID 1 with PPID 0; a fresh /proc inside shows only the namespace's
 // processes; the host sees the same process under another pid (NSpid links the two); orphans are
 // reparented to the namespace's PID 1; when PID 1 exits the rest of the namespace is killed.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import type { ProbeDef } from '../src/probe.js';
 import { MS } from '../src/errno.js';
 
@@ -35,9 +34,9 @@ export const pid: ProbeDef = {
     ctx.expect('the first process is PID 1', id.pid, 1, 'inside');
     ctx.expect('its parent pid is 0', id.ppid, 0, 'inside');
     ctx.check('the host sees it under another pid', a.pid !== 1 && a.pid > 0, 'a pid other than 1', a.pid, 'host');
-    // Environment assumption: Node's /proc is of Node's own pid namespace (so a.pid names the
+    // Environment assumption: the host side's /proc is of its own pid namespace (so a.pid names the
     // sandbox there). True with a container's /proc too; NSpid's last two entries are what we check.
-    ctx.expect('NSpid in the host\'s /proc/PID/status links host pid and pid 1', nspid(readFileSync(`/proc/${a.pid}/status`, 'utf8')).slice(-2), [a.pid, 1], 'host');
+    ctx.expect('NSpid in the host\'s /proc/PID/status links host pid and pid 1', nspid(await ctx.host.readFile(`/proc/${a.pid}/status`).get()).slice(-2), [a.pid, 1], 'host');
 
     // Helper: a fresh /proc inside (in the sandbox's own mount namespace). A container's masked
     // /proc (or no mount rights) refuses it with EPERM: the assertions that read the fresh /proc
@@ -51,7 +50,7 @@ export const pid: ProbeDef = {
       ctx.expect(PROC_SELF, await a.readlink('/proc/self').get(), '1', 'inside');
       ctx.expect(PROC_ONLY, numeric(await a.listdir('/proc').get()), [1], 'inside');
     }
-    const hostPids = numeric(readdirSync('/proc'));
+    const hostPids = numeric(await ctx.host.readdir('/proc').get());
     ctx.check('the host\'s /proc lists many processes, this one among them (control)', hostPids.length > 1 && hostPids.includes(a.pid), 'more than 1, including the sandbox', hostPids.length, 'control');
 
     // Orphan reparenting: PID 1 -> g1 -> g2; g1 exits; g2's parent becomes 1.
@@ -65,8 +64,10 @@ export const pid: ProbeDef = {
     ctx.expect('an orphaned grandchild is reparented to PID 1', after.ppid, 1, 'inside');
     if (procOk) ctx.expect(PROC_ORPHAN, numeric(await a.listdir('/proc').get()), [1, after.pid].sort((x, y) => x - y), 'inside');
 
-    ctx.check('the grandchild is alive while PID 1 runs (control)', existsSync(`/proc/${g2.pid}`), 'alive', existsSync(`/proc/${g2.pid}`) ? 'alive' : 'gone', 'control');
+    const alive = await ctx.host.exists(`/proc/${g2.pid}`);
+    ctx.check('the grandchild is alive while PID 1 runs (control)', alive, 'alive', alive ? 'alive' : 'gone', 'control');
     await a.close();
-    ctx.check('when PID 1 exits the rest of the namespace is killed', !existsSync(`/proc/${g2.pid}/status`), 'gone', existsSync(`/proc/${g2.pid}/status`) ? 'alive' : 'gone', 'host');
+    const left = await ctx.host.exists(`/proc/${g2.pid}/status`);
+    ctx.check('when PID 1 exits the rest of the namespace is killed', !left, 'gone', left ? 'alive' : 'gone', 'host');
   },
 };

@@ -1,6 +1,5 @@
 // Time: with MONOTONIC and BOOTTIME offsets written before entry, clocks read inside are shifted
 // by the offset; the host's are not, and REALTIME is never shifted.
-import { readFileSync } from 'node:fs';
 import type { ProbeDef } from '../src/probe.js';
 
 export const OFFSET_S = 86400;
@@ -29,11 +28,11 @@ export const time: ProbeDef = {
     ctx.check(`CLOCK_MONOTONIC inside is ahead of the host's by ${OFFSET_S} s`, near(dm, OFFSET_S), OFFSET_S, Math.round(dm * 1000) / 1000, 'inside');
     ctx.check(`CLOCK_BOOTTIME inside is ahead of the host's by ${OFFSET_S} s`, near(db, OFFSET_S), OFFSET_S, Math.round(db * 1000) / 1000, 'inside');
     ctx.check('CLOCK_REALTIME is not shifted (it is not namespaced)', near(dr, 0), 0, Math.round(dr * 1000) / 1000, 'inside');
-    const nodeMono = Number(process.hrtime.bigint()) / 1e9;
+    const nodeMono = await ctx.host.monotonic();
     ctx.check('the host\'s own CLOCK_MONOTONIC is not shifted', near(nodeMono, h2.monotonic), Math.round(h2.monotonic), Math.round(nodeMono), 'host');
-    // Environment assumption: Node can read the sandbox's /proc/PID/timens_offsets (its own child,
-    // same user): true wherever /proc shows Node's pid namespace, as it must for a.pid to mean anything.
-    const offsets = readFileSync(`/proc/${a.pid}/timens_offsets`, 'utf8');
+    // Environment assumption: the host side can read the sandbox's /proc/PID/timens_offsets (its
+    // own child, same user): true wherever /proc shows its pid namespace, as it must for a.pid to mean anything.
+    const offsets = await ctx.host.readFile(`/proc/${a.pid}/timens_offsets`).get();
     ctx.check('the host reads the offsets in /proc/PID/timens_offsets', /monotonic\s+86400\s+0/.test(offsets) && /boottime\s+86400\s+0/.test(offsets), `monotonic ${OFFSET_S} 0, boottime ${OFFSET_S} 0`, offsets.trim(), 'host');
     const zero = await ctx.enter({ timeOffsets: { monotonic: 0, boottime: 0 } });
     const z = await zero.clocks().get();

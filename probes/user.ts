@@ -1,9 +1,9 @@
 // User: the id maps inside show exactly what the parent wrote; inside, euid is 0 with a full
 // effective capability set; the host sees the unprivileged id; setgroups reads deny (rootless);
 // a host uid outside the map reads as the overflow uid.
-import { mkdtempSync, readFileSync, readlinkSync, rmdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import type { HostIf } from '../src/host/hostif.js';
 import type { ProbeDef } from '../src/probe.js';
 import { privilegedIdPlan } from '../src/sandbox.js';
 
@@ -11,8 +11,9 @@ export function parseIdMap(text: string): number[][] {
   return text.split('\n').filter((l) => l.trim()).map((l) => l.trim().split(/\s+/).map(Number));
 }
 
-function statusIds(pid: number, key: 'Uid' | 'Gid'): number[] {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${key}:`));
+/** The ids of a /proc/PID/status line (Uid: or Gid:): real, effective, saved, filesystem. */
+export function statusIds(status: string, key: 'Uid' | 'Gid'): number[] {
+  const line = status.split('\n').find((l) => l.startsWith(`${key}:`));
   return line ? line.slice(key.length + 1).trim().split(/\s+/).map(Number) : [];
 }
 
@@ -23,14 +24,12 @@ function statusIds(pid: number, key: 'Uid' | 'Gid'): number[] {
  * namespace (a normal user's `unshare -Ur`, a rootless container) Node itself sees most files as
  * the overflow uid, and the only real owners may be the ids the probe maps. null: no such file.
  */
-export function unmappedOwnedFile(base: number, count: number, overflow: number, candidates = ['/', '/usr', '/etc', '/bin', '/sbin', '/var', '/tmp', '/proc/1', '/dev', '/run']): { path: string; uid: number } | null {
+export async function unmappedOwnedFile(host: HostIf, base: number, count: number, overflow: number, candidates = ['/', '/usr', '/etc', '/bin', '/sbin', '/var', '/tmp', '/proc/1', '/dev', '/run']): Promise<{ path: string; uid: number } | null> {
   for (const path of candidates) {
-    try {
-      const uid = statSync(path).uid;
-      if (uid !== overflow && (uid < base || uid >= base + count)) return { path, uid };
-    } catch {
-      // not here: try the next
-    }
+    const st = await host.stat(path);
+    if (!st.ok) continue; // not here: try the next
+    const uid = st.value!.uid;
+    if (uid !== overflow && (uid < base || uid >= base + count)) return { path, uid };
   }
   return null;
 }
@@ -50,7 +49,7 @@ export const user: ProbeDef = {
     const ids = privileged ? privilegedIdPlan() : undefined;
     const a = await ctx.enter(ids ? { privilegedIds: ids } : {});
     // Environment assumption: /proc/sys/kernel/overflowuid is readable (it is, also read-only).
-    const overflow = Number(readFileSync('/proc/sys/kernel/overflowuid', 'utf8'));
+    const overflow = Number(await ctx.host.readFile('/proc/sys/kernel/overflowuid').get());
     const single = !!ids?.single;
     const SINGLE_REASON = ids ? `nsprobe's user namespace maps only the caller's own uid ${ids.uid.base}, so the privileged map is that one id` : '';
     if (ids) {
@@ -64,7 +63,7 @@ export const user: ProbeDef = {
     // Where only one id is mapped, the map inside reads like Node's own ("0 0 1"): the namespace
     // itself tells the two apart.
     const ownNs = await a.readlink('/proc/self/ns/user').get();
-    const nodeNs = readlinkSync('/proc/self/ns/user');
+    const nodeNs = await ctx.host.readlink('/proc/self/ns/user').get();
     ctx.check('the process is in a user namespace of its own, not Node\'s', ownNs !== nodeNs, `not ${nodeNs}`, ownNs, 'inside');
     const plan = a.plan;
     const hostUid = ids ? ids.uid.base : plan!.hostUid;
@@ -75,28 +74,31 @@ export const user: ProbeDef = {
     ctx.expect('gid_map inside shows exactly the written mapping', parseIdMap(await a.readFile('/proc/self/gid_map').get()), [[0, hostGid, gidCount]], 'inside');
     const id = await a.identity().get();
     ctx.expect('inside, euid is 0', id.euid, 0, 'inside');
-    const last = Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'));
+    const last = Number(await ctx.host.readFile('/proc/sys/kernel/cap_last_cap').get());
     const full = (1n << BigInt(last + 1)) - 1n;
     ctx.expect('inside, the effective capability set is full', '0x' + id.capEff.toString(16), '0x' + full.toString(16), 'inside');
-    // Environment assumption: Node's /proc shows the sandbox (its child) by a.pid, with ids as
-    // Node's user namespace maps them.
-    ctx.expect('the host sees the process with the mapped host uid', statusIds(a.pid, 'Uid')[1], hostUid, 'host');
+    // Environment assumption: the host side's /proc shows the sandbox (its child) by a.pid, with
+    // ids as its user namespace maps them.
+    const seenUid = statusIds(await ctx.host.readFile(`/proc/${a.pid}/status`).get(), 'Uid')[1];
+    ctx.expect('the host sees the process with the mapped host uid', seenUid, hostUid, 'host');
     const NOT_ROOT = 'the host uid is not 0';
     if (single) ctx.skip(NOT_ROOT, SINGLE_REASON, null, 'host');
     else if (plan && !plan.drop && plan.hostUid === 0) ctx.skip(NOT_ROOT, plan.note ?? 'rootless mode nests a user namespace as uid 0 here', null, 'host');
-    else ctx.check(NOT_ROOT, statusIds(a.pid, 'Uid')[1] !== 0, 'not 0', statusIds(a.pid, 'Uid')[1], 'host');
+    else ctx.check(NOT_ROOT, seenUid !== 0, 'not 0', seenUid, 'host');
     if (!privileged) ctx.expect('/proc/self/setgroups reads deny', (await a.readFile('/proc/self/setgroups').get()).trim(), 'deny', 'inside');
     const OVERFLOW = 'a file owned by a host uid outside the map shows the overflow uid inside';
     const REAL = 'the host sees that file\'s real owner (control)';
     // No such file on the system (Node in a user namespace): one Node makes is owned by Node's
     // own uid, a real id, which the map leaves out when rootless mode dropped to another uid or
     // the privileged block excludes it.
-    let file = unmappedOwnedFile(hostUid, uidCount, overflow);
-    const euid = process.geteuid?.() ?? 0;
+    let file = await unmappedOwnedFile(ctx.host, hostUid, uidCount, overflow);
+    const euid = ctx.host.euid;
     if (!file && euid !== overflow && (euid < hostUid || euid >= hostUid + uidCount)) {
-      const dir = mkdtempSync(join(tmpdir(), 'nsprobe-user-'));
-      ctx.defer(() => rmdirSync(dir));
-      file = unmappedOwnedFile(hostUid, uidCount, overflow, [dir]);
+      const dir = join(ctx.host.tmpdir, `nsprobe-user-${randomBytes(6).toString('hex')}`);
+      if ((await ctx.host.mkdir(dir, 0o700)).ok) {
+        ctx.defer(() => ctx.host.rmdir(dir));
+        file = await unmappedOwnedFile(ctx.host, hostUid, uidCount, overflow, [dir]);
+      }
     }
     if (!file) {
       const why = `no file Node can see has a real owner outside the probe's map (uids ${hostUid}..${hostUid + uidCount - 1}): nsprobe runs in a user namespace where every other owner reads as the overflow uid ${overflow}`;

@@ -1,11 +1,13 @@
 // UTS: hostname and domainname set inside are seen inside and by a second process in the same
 // namespace (control), and neither by the host nor by a sibling UTS namespace.
-import { readFileSync } from 'node:fs';
+import type { HostIf } from '../src/host/hostif.js';
 import type { ProbeDef } from '../src/probe.js';
 
 // Environment assumption: /proc/sys/kernel/{hostname,domainname} are readable (they are, also
-// read-only, in containers); they show the UTS namespace Node runs in, which is "the host" here.
-const hostValue = (f: string) => readFileSync(`/proc/sys/kernel/${f}`, 'utf8').trim();
+// read-only, in containers); they show the UTS namespace of the host side (Node's, or the
+// agent's), which is "the host" here.
+const hostValue = async (h: HostIf, f: string) => (await h.readFile(`/proc/sys/kernel/${f}`).get()).trim();
+const hostNames = async (h: HostIf) => ({ hostname: await hostValue(h, 'hostname'), domainname: await hostValue(h, 'domainname') });
 
 export const uts: ProbeDef = {
   name: 'uts',
@@ -16,7 +18,7 @@ export const uts: ProbeDef = {
   creates: () => ['uts'],
   uses: {},
   async run(ctx) {
-    const hostBefore = { hostname: hostValue('hostname'), domainname: hostValue('domainname') };
+    const hostBefore = await hostNames(ctx.host);
     const name = `nsprobe-${ctx.token}`;
     const domain = `nsprobe-${ctx.token}.invalid`;
     const a = await ctx.enter();
@@ -31,7 +33,7 @@ export const uts: ProbeDef = {
     ctx.expect('a second process in the same namespace sees the hostname (control)', seen.hostname, name, 'control');
     ctx.expect('a second process in the same namespace sees the domainname (control)', seen.domainname, domain, 'control');
 
-    const host = { hostname: hostValue('hostname'), domainname: hostValue('domainname') };
+    const host = await hostNames(ctx.host);
     ctx.check('the host does not see the hostname set inside', host.hostname !== name, `not ${name}`, host.hostname, 'host');
     ctx.expect('the host hostname and domainname are unchanged', host, hostBefore, 'host');
 

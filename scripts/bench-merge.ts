@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runProgram, scriptArgs, UsageError } from '../src/args.js';
-import { runMerge } from '../src/merge.js';
+import { lastMergeWorkers, runMerge } from '../src/merge.js';
 import { packageRoot } from '../src/paths.js';
 import { groupLine, type Matrix } from '../src/report/matrix.js';
 import { writeFileAtomic } from '../src/report/write.js';
@@ -19,7 +19,12 @@ const USAGE = 'npm run bench:merge -- [--hosts 1000,10000] [--seed 1] [--json]';
 interface MergeRun {
   hosts: number;
   wallMs: number;
+  /** CPU time of the merge process, all its threads (user + system). */
+  cpuMs: number;
   peakRssMB: number;
+  workers: number;
+  /** /proc/loadavg before the merge: the machine is shared, so wall time says little without it. */
+  loadBefore: string;
   groups: string[];
 }
 
@@ -27,7 +32,8 @@ interface MergeRun {
 async function child(dir: string, out: string): Promise<number> {
   const quiet = { write: () => true };
   const code = await runMerge([dir, '--out', out], { stdout: quiet, stderr: process.stderr });
-  process.stdout.write(`${JSON.stringify({ code, maxRssKB: process.resourceUsage().maxRSS })}\n`);
+  const u = process.resourceUsage();
+  process.stdout.write(`${JSON.stringify({ code, maxRssKB: u.maxRSS, cpuMs: Math.round((u.userCPUTime + u.systemCPUTime) / 1000), workers: lastMergeWorkers() })}\n`);
   return code;
 }
 
@@ -60,14 +66,15 @@ async function main(): Promise<number> {
       log(`writing ${n} synthetic host reports (seed ${a.seed}) ...\n`);
       mkdirSync(dir); // ours, under a fresh mkdtemp: one mkdir
       writeFleet(dir, n, a.seed);
+      const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
       const t0 = performance.now();
       const res = spawnSync(process.execPath, [process.argv[1], '--child', dir, out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
       const wallMs = performance.now() - t0;
       if (res.status !== 0) throw new Error(`merge of ${n} reports exited ${res.status}`);
-      const { maxRssKB } = JSON.parse(res.stdout.trim().split('\n').at(-1)!) as { maxRssKB: number };
+      const { maxRssKB, cpuMs, workers } = JSON.parse(res.stdout.trim().split('\n').at(-1)!) as { maxRssKB: number; cpuMs: number; workers: number };
       const m = JSON.parse(readFileSync(join(out, 'matrix.json'), 'utf8')) as Matrix;
-      runs.push({ hosts: n, wallMs: Math.round(wallMs), peakRssMB: Math.round(maxRssKB / 1024), groups: m.groups.map(groupLine) });
-      log(`merge ${String(n).padStart(6)} reports: ${(wallMs / 1000).toFixed(2)} s wall, ${Math.round(maxRssKB / 1024)} MB peak RSS\n`);
+      runs.push({ hosts: n, wallMs: Math.round(wallMs), cpuMs, peakRssMB: Math.round(maxRssKB / 1024), workers, loadBefore, groups: m.groups.map(groupLine) });
+      log(`merge ${String(n).padStart(6)} reports: ${(wallMs / 1000).toFixed(2)} s wall, ${(cpuMs / 1000).toFixed(2)} s CPU (${workers} worker threads), ${Math.round(maxRssKB / 1024)} MB peak RSS; load average before ${loadBefore}\n`);
       rmSync(dir, { recursive: true, force: true });
       rmSync(out, { recursive: true, force: true });
     }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { UsageError, runProgram } from '../src/args.js';
 import { benchNamespaces, benchSuite, renderNsTable, renderSuiteLine } from '../src/bench.js';
 import { benchHelp, parseBenchArgs } from '../src/cli.js';
+import { benchAgentNamespaces, benchAgentSuite, renderAgentRows } from '../src/agent/bench.js';
 import { packageRoot } from '../src/paths.js';
 import { writeFileAtomic } from '../src/report/write.js';
 
@@ -36,13 +37,18 @@ async function main(): Promise<number> {
   const rows = await benchNamespaces({ iterations: a.iterations, warmup: 20, warmupAll: 1000, privileged });
   log(renderNsTable(rows));
   const suite = a.runs ? benchSuite(a.runs) : null;
+  // The agent path beside the addon (src/agent/bench.ts): per namespace, and the suite via --via env.
+  const agentNs = await benchAgentNamespaces({ iterations: Math.max(10, Math.floor(a.iterations / 4)), privileged });
+  const agentSuite = a.runs ? benchAgentSuite(a.runs) : null;
   const result = {
     generatedAt: new Date().toISOString(),
     host: { kernel: spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim(), cpus: cpus().length, euid: process.geteuid?.() },
     namespaces: rows,
     suite,
+    agent: { namespaces: agentNs, suite: agentSuite },
   };
   if (suite) log(renderSuiteLine(suite));
+  log(renderAgentRows(agentNs, agentSuite));
   try {
     await writeFileAtomic(file, JSON.stringify(result, null, 2) + '\n');
   } catch (e) {

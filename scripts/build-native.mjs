@@ -86,6 +86,8 @@ if (!install) {
     say(`building the native addon failed (node-gyp exit ${r.status ?? r.signal}); needs python3, make and a C/C++ compiler`);
     process.exit(r.status ?? 1);
   }
+  // The agent for every architecture a compiler is here for (--via/--ssh to other machines).
+  spawnSync(process.execPath, [join(root, 'scripts', 'build-agent.mjs')], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
   process.exit(0);
 }
 const r = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env, encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -98,3 +100,4 @@ if (r.status !== 0) {
   process.exit(1);
 }
 say(`built the native addon from source in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+spawnSync(process.execPath, [join(root, 'scripts', 'build-agent.mjs')], { cwd: root, stdio: ['ignore', 'ignore', 'ignore'] });

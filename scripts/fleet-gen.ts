@@ -1,6 +1,6 @@
 // Synthetic fleets for `nsprobe merge` at fleet size: N host reports, deterministic by seed.
 //   node dist/scripts/fleet-gen.js --hosts 10000 --seed 1 --out /tmp/fleet
-// writes <out>/<hostname>/report.json, pretty-printed like a real run's.
+// writes <out>/<hostname>/report.json, laid out like a real run's (reportJson).
 //
 // Each host is one of a few real runs (test/fixtures/fleet: root and nobody on Debian 12 with
 // kernel 6.18, and root where max_user_namespaces is 0; test/fixtures/reports: CentOS 7 as a user,
@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { intValue, runProgram, scriptArgs, UsageError } from '../src/args.js';
 import type { Report } from '../src/model.js';
 import { packageRoot } from '../src/paths.js';
+import { reportJson } from '../src/report/common.js';
 import { prng } from './harness.js';
 
 export interface Profile {
@@ -82,7 +83,7 @@ export function writeFleet(out: string, n: number, seed: number): Record<string,
     counts[h.profile] = (counts[h.profile] ?? 0) + 1;
     const dir = join(out, h.report.host.hostname);
     mkdirSync(dir);
-    writeFileSync(join(dir, 'report.json'), `${JSON.stringify(h.report, null, 2)}\n`);
+    writeFileSync(join(dir, 'report.json'), reportJson(h.report));
   }
   return counts;
 }

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const HELPERS = ['nsprobe-serve', 'nsprobe-seccomp-exec', 'nsprobe-rawbench'];
+export const HELPERS = ['nsprobe-serve', 'nsprobe-seccomp-exec', 'nsprobe-rawbench', 'nsprobe-agent'];
 
 /**
  * 'glibc' or 'musl', from the C library this Node process has mapped (/proc/self/maps: glibc's

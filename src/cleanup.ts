@@ -15,6 +15,7 @@
 import { lstatSync, readdirSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { cgroup2Root, parseCgroup, removeCgroup } from '../probes/cgroup.js';
+import { localHost } from './host/hostif.js';
 import { mqueueMountPoint } from './host/mountinfo.js';
 import { native } from './native.js';
 
@@ -27,6 +28,18 @@ export function ownMqueueMount(): string | null {
     // unreadable: none
   }
   return mqueueMountPoint(text);
+}
+
+/**
+ * Pids other than this process's that name this run's objects on this host (a BoxHost's child,
+ * src/host/hostif.ts): a hurried exit removes their cgroups too.
+ */
+const runPids = new Set<number>();
+
+/** Notes such a pid (`forget` once its host interface is closed). */
+export function noteRunPid(pid: number): () => void {
+  runPids.add(pid);
+  return () => runPids.delete(pid);
 }
 
 /** Host-IPC queues this process made and has not removed yet (a hurried exit removes them). */
@@ -105,7 +118,7 @@ const why = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).me
 /** This process's cgroup v2 directory (where the cgroup probe makes its children), or null. */
 export function ownCgroupDir(): string | null {
   try {
-    const root = cgroup2Root();
+    const root = cgroup2Root(readFileSync('/proc/self/mountinfo', 'utf8'));
     if (!root) return null;
     const own = parseCgroup(readFileSync('/proc/self/cgroup', 'utf8')).find((l) => l.id === '0')?.path ?? '/';
     return `${root}${own === '/' ? '' : own}`;
@@ -179,7 +192,7 @@ async function hostQueueDir(): Promise<{ dir: string; close: () => Promise<void>
   } catch {
     return null;
   }
-  const where = mountPoint();
+  const where = await mountPoint(localHost);
   const a = await s.mount('', '/', '', MS.REC | MS.PRIVATE);
   const b = await s.mount('mqueue', where, 'mqueue', MS.NOSUID | MS.NODEV | MS.NOEXEC);
   const sb = s;
@@ -212,7 +225,7 @@ export async function collectDebris(opts: { outDir?: string; queues?: boolean } 
   for (const c of cgroupsOf()) {
     let error: string | null = null;
     try {
-      await removeCgroup(c.path, 500);
+      await removeCgroup(localHost, c.path, 500);
     } catch (e) {
       error = why(e);
     }
@@ -284,7 +297,7 @@ export function hurriedCleanup(outDir?: string): void {
   };
   attempt(() => native().shutdown(500));
   for (const q of [...hostQueues]) attempt(() => void (native().mqUnlink(q) === 0 && hostQueues.delete(q)));
-  for (const c of cgroupsOf(process.pid)) {
+  for (const c of [process.pid, ...runPids].flatMap((p) => cgroupsOf(p))) {
     attempt(() => {
       const deadline = performance.now() + 300;
       for (let killed = false; ; ) {

@@ -12,10 +12,13 @@ import { scrubLine, scrubText } from './text.js';
 import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, privilegedSkipReason, runSuite, toolVersion } from './runner.js';
 import { collectHostFacts } from './host/facts.js';
 import { HOST_FACTS_DEADLINE_MS, realHostContext, withDeadline } from './host/hostfs.js';
+import { openRunHost } from './host/boxfs.js';
 import { rootlessPlan } from './sandbox.js';
 import { collectDebris, debrisNotes, hurriedCleanup } from './cleanup.js';
 import { raiseNofile } from './limits.js';
-import { native } from './native.js';
+import { native, setTransport } from './native.js';
+import { AgentClient } from './agent/client.js';
+import { bootstrapLauncher, splitCommand, targetHostContext } from './agent/bootstrap.js';
 import { CONSUMER_HELP, consumerArgs, consumerRun, ConsumerUsageError, listConsumers, type ConsumerArgs } from './consumers.js';
 
 const FORMATS: readonly Format[] = ['tap', 'junit', 'json', 'md', 'html', 'nfd', 'prom'];
@@ -35,6 +38,8 @@ export interface CliOptions {
   version: boolean;
   color: boolean | null;
   checkResidue: boolean;
+  /** --via 'CMD ...': probe the host CMD gives a pipe to, through the agent (src/agent/bootstrap.ts). */
+  via: string[] | null;
   /** Exit 1 unless at least one probe passed and none failed (for CI). */
   strict: boolean;
   /** --for, --as-user and the consumer:ID items of --require. */
@@ -66,6 +71,9 @@ Options:
   --no-color         plain output (also NO_COLOR=1 or when stdout is not a terminal)
   --check-residue    snapshot the host before and after the run; print what the run left
                      (processes, mounts, IPC objects, devices, cgroups, files), exit 1 if any
+  --via 'CMD ...'    probe the host CMD gives a pipe to (kubectl exec -i POD --, docker exec -i
+                     CTR, vagrant ssh NAME --, nsenter -t 1 -a, ...): nsprobe runs CMD sh -c
+                     '<bootstrap>', sends the agent for the target's machine and talks to it
   -h, --help         this help
   -V, --version      the version
 
@@ -95,6 +103,7 @@ const MAIN_FLAGS = {
   'no-color': { type: 'boolean' },
   color: { type: 'boolean' },
   'check-residue': { type: 'boolean' },
+  via: { type: 'string', value: 'a command' },
   for: { type: 'string', list: true, value: 'consumer names' },
   'as-user': { type: 'string', value: 'a user name' },
   help: { type: 'boolean', short: 'h' },
@@ -103,7 +112,7 @@ const MAIN_FLAGS = {
 
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CliOptions {
   const { values: v } = parseCommand(MAIN_FLAGS, argv, { env });
-  const o: CliOptions = { only: null, mode: null, out: 'reports', formats: [...DEFAULT_FORMATS], json: !!v.json, require: [], timeoutMs: DEFAULT_TIMEOUT_MS, help: !!v.help, version: !!v.version, color: null, checkResidue: !!v['check-residue'], strict: !!v.strict, consumers: { for: null, asUser: undefined, require: [] } };
+  const o: CliOptions = { only: null, mode: null, out: 'reports', formats: [...DEFAULT_FORMATS], json: !!v.json, require: [], timeoutMs: DEFAULT_TIMEOUT_MS, help: !!v.help, version: !!v.version, color: null, checkResidue: !!v['check-residue'], via: null, strict: !!v.strict, consumers: { for: null, asUser: undefined, require: [] } };
   if (o.help || o.version) return o;
   const consumerItems = (v.require ?? []).filter((r) => r.startsWith('consumer:'));
   o.consumers = consumerArgs({ for: v.for, asUser: v['as-user'], require: consumerItems.map((r) => r.slice('consumer:'.length)) });
@@ -118,6 +127,16 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = proc
     o.mode = v.mode as CliOptions['mode'];
   }
   if (v.out !== undefined) o.out = v.out;
+  if (v.via !== undefined) {
+    let words: string[];
+    try {
+      words = splitCommand(v.via);
+    } catch (e) {
+      throw new UsageError(`--via: ${(e as Error).message}`);
+    }
+    if (!words.length) throw new UsageError('--via needs a command, e.g. --via \'kubectl exec -i POD --\'');
+    o.via = words;
+  }
   if (v.format) {
     const bad = v.format.filter((f) => !(FORMATS as readonly string[]).includes(f));
     if (bad.length) throw new UsageError(`unknown format '${bad[0]}' (known: ${FORMATS.join(', ')})`);
@@ -357,7 +376,22 @@ export async function main(argv: readonly string[]): Promise<number> {
   const before = residue ? await residue.snapshot({ exclude: [out] }) : null;
   made = missingDirs(out);
   checkOutputDir(out); // before any probe: one mkdir per component, no link another user planted
-  const host = realHostContext();
+  let agent: AgentClient | null = null;
+  if (o.via) {
+    // The transport for the whole run: every sandbox is the target's, made by its agent.
+    agent = new AgentClient(bootstrapLauncher(o.via, `--via '${o.via.join(' ')}'`));
+    setTransport(agent);
+    process.on('exit', () => agent!.shutdown());
+    try {
+      await agent.start();
+    } catch (e) {
+      removeEmpty(made);
+      throw new UsageError(scrubLine((e as Error).message));
+    }
+  }
+  // The probes' host side and the host facts: this host, or (NSPROBE_HOST=box, and always with
+  // --via) through a sandbox without namespaces, as a remote run reads them (src/host/boxfs.ts).
+  const { hostIf, host } = await openRunHost(agent ? targetHostContext(agent) : realHostContext(), o.timeoutMs);
   const programs = cons.prefetch(host); // consumer programs' --version, beside the probes
   const facts = collectHostFacts(withDeadline(host, HOST_FACTS_DEADLINE_MS)); // every read is bounded; all of them together too
   const notes: string[] = [];
@@ -391,6 +425,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       timeoutMs: o.timeoutMs,
       signal: ac.signal,
       host,
+      hostIf,
       facts,
       notes,
       onResult: (r) => {
@@ -401,6 +436,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
     if (tty && !caught) say('\r\x1b[K');
   } catch (e) {
+    await hostIf.close();
     if (e instanceof Interrupted) {
       removeEmpty(made);
       return interrupted();
@@ -411,6 +447,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   // few ms), so the folder holds every report or none, never a temporary file.
   await programs;
   cons.evaluate(report, host);
+  await hostIf.close();
   let files: string[];
   try {
     writing = true;

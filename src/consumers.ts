@@ -5,10 +5,11 @@
 // its path and version are noted. Every prediction is checked against the real program by
 // test/consumers.test.ts.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import type { ConsumerVerdict, Gate, Mode, NsType, ProbeResult, Report } from './model.js';
 import type { HostContext } from './host/hostfs.js';
 import { parseSubid } from './gates.js';
+import { dpkgVersion, packageWords, realPkgDb, type PkgDb } from './pkgversion.js';
 import { scrubText } from './text.js';
 
 /** What can stop a consumer; each consumer names the line it prints for each. */
@@ -575,24 +576,92 @@ function versionLine(out: string): string | null {
  */
 const versions = new Map<string, string | null>();
 
+// Where each program was found, by PATH and name: every consumer is looked up twice per run (the
+// version prefetch, the evaluation), and a failed accessSync throws an Error (with its stack) per
+// directory: ~600 of them made this a large part of a run's consumer cost. existsSync answers
+// without throwing; only a file that exists is checked for X_OK.
+const pathsFound = new Map<string, string | null>();
+
 function programPath(names: readonly string[], env: Record<string, string | undefined>): string | null {
+  const key = `${env.PATH ?? ''}\0${names.join('\0')}`;
+  const known = pathsFound.get(key);
+  if (known !== undefined) return known;
   const dirs = [...(env.PATH ?? '').split(':'), '/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'].filter(Boolean);
-  for (const name of names)
+  let found: string | null = null;
+  search: for (const name of names)
     for (const d of dirs) {
       const p = `${d}/${name}`;
+      if (!existsSync(p)) continue;
       try {
         accessSync(p, constants.X_OK);
-        return p;
+        found = p;
+        break search;
       } catch {
         continue;
       }
     }
+  pathsFound.set(key, found);
+  return found;
+}
+
+// The package database answers for packaged programs (src/pkgversion.ts): --version is run only
+// for the others. Read lazily, once per process.
+let pkgdb: PkgDb | undefined;
+
+/** Package names to look a program up in: those of the consumers that run it first, then the rest. */
+const candidatesByNames = new Map<string, string[]>();
+function packageCandidates(names: readonly string[]): string[] {
+  const key = names.join('\0');
+  let out = candidatesByNames.get(key);
+  if (!out) {
+    const own = CONSUMERS.filter((c) => c.binaries.some((b) => names.includes(b)));
+    out = [...new Set([...own, ...CONSUMERS].flatMap((c) => packageWords(c.package)))];
+    candidatesByNames.set(key, out);
+  }
+  return out;
+}
+
+/** Fills `versions` from the package database for the paths it can vouch for. */
+function versionsFromPackages(paths: readonly string[], names: (p: string) => readonly string[]): void {
+  pkgdb ??= realPkgDb();
+  for (const p of paths) {
+    if (versions.has(p)) continue;
+    const v = dpkgVersion(p, packageCandidates(names(p)), pkgdb);
+    if (v) versions.set(p, v);
+  }
+}
+
+/** Standard program folders of a host whose PATH is not ours to know (a remote target). */
+const HOST_PROGRAM_DIRS = ['/usr/local/bin', '/usr/bin', '/bin', '/usr/local/sbin', '/usr/sbin', '/sbin'];
+
+/**
+ * A consumer program on a host read through HostFS (a remote target): the first executable
+ * regular file of that name in its standard folders. Its version is unknown (no program of the
+ * target is run from here).
+ */
+export function programOnHost(fs: HostContext['fs'], names: readonly string[]): { path: string; version: string | null } | null {
+  for (const name of names)
+    for (const d of HOST_PROGRAM_DIRS) {
+      const st = fs.stat(`${d}/${name}`);
+      if (st?.isFile && (st.mode & 0o111) !== 0) return { path: `${d}/${name}`, version: null };
+    }
   return null;
+}
+
+/** Reads what evaluating the consumers reads on a HostFS (what a settled remote HostFS must hold). */
+export function lookUpProgramsOn(fs: HostContext['fs']): void {
+  for (const c of CONSUMERS) {
+    programOnHost(fs, c.binaries);
+    for (const f of c.fallbacks ?? []) if (f.setuidHelper) fs.stat(f.setuidHelper);
+  }
+  for (const f of ['/etc/passwd', '/etc/subuid', '/etc/subgid']) fs.readFile(f);
+  for (let pid = 2; pid <= 10; pid++) fs.readFile(`/proc/${pid}/status`);
 }
 
 function findProgram(names: string[], env: Record<string, string | undefined>): { path: string; version: string | null } | null {
   const p = programPath(names, env);
   if (!p) return null;
+  versionsFromPackages([p], () => names);
   if (!versions.has(p)) {
     let version: string | null = null;
     try {
@@ -618,7 +687,9 @@ const VERSIONS_SH = `for p do printf '\\036%s\\n' "$p"; "$p" --version </dev/nul
  */
 export function prefetchPrograms(env: Record<string, string | undefined>, only?: readonly string[] | null): Promise<void> {
   const list = only ? CONSUMERS.filter((c) => only.includes(c.id)) : CONSUMERS;
-  const paths = [...new Set(list.map((c) => programPath(c.binaries, env)).filter((p): p is string => !!p && !versions.has(p)))];
+  const found = [...new Set(list.map((c) => programPath(c.binaries, env)).filter((p): p is string => !!p && !versions.has(p)))];
+  versionsFromPackages(found, (p) => [p.slice(p.lastIndexOf('/') + 1)]);
+  const paths = found.filter((p) => !versions.has(p));
   if (!paths.length) return Promise.resolve();
   return new Promise<void>((resolve) => {
     let out = '';
@@ -684,15 +755,17 @@ export interface ConsumerMeasured {
   kernelThreads?: boolean | null;
 }
 
-function kernelThreadsVisible(): boolean | null {
+function kernelThreadsVisible(read: (p: string) => string | null = (p) => {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return null; // no such pid here
+  }
+}): boolean | null {
   for (let pid = 2; pid <= 10; pid++) {
-    try {
-      const st = readFileSync(`/proc/${pid}/status`, 'utf8');
-      // "Kthread: 1" (Linux 6.x); older kernels: the kernel's thread spawner by name.
-      if (/^Kthread:\s+1$/m.test(st) || /^Name:\s+kthreadd$/m.test(st)) return true;
-    } catch {
-      // no such pid here
-    }
+    const st = read(`/proc/${pid}/status`);
+    // "Kthread: 1" (Linux 6.x); older kernels: the kernel's thread spawner by name.
+    if (st !== null && (/^Kthread:\s+1$/m.test(st) || /^Name:\s+kthreadd$/m.test(st))) return true;
   }
   return false;
 }
@@ -701,9 +774,12 @@ function kernelThreadsVisible(): boolean | null {
  * What files cannot tell, tried for real: root of a nested user namespace may not own its mount
  * namespace (unshare -r without -m), and then setns() into it is EPERM. Only measured there.
  */
-export function measureForConsumers(report: Report, who: ConsumerIdentity): ConsumerMeasured {
-  const kernelThreads = kernelThreadsVisible();
+export function measureForConsumers(report: Report, who: ConsumerIdentity, host?: HostContext): ConsumerMeasured {
+  // A remote host: its /proc through its HostFS, the setns tried there beforehand (src/host/boxfs.ts).
+  const remote = host?.remote === true;
+  const kernelThreads = remote ? kernelThreadsVisible((p) => host!.fs.readFile(p)) : kernelThreadsVisible();
   if (!who.root || report.host.userNs?.initial !== false) return { ownMntSetns: null, kernelThreads };
+  if (remote) return { ownMntSetns: host!.ownMntSetns ?? null, kernelThreads };
   const r = spawnSync('nsenter', ['--mount=/proc/self/ns/mnt', 'true'], { timeout: 3000, stdio: 'ignore' });
   return { ownMntSetns: r.error ? null : r.status === 0, kernelThreads };
 }
@@ -870,9 +946,11 @@ function remedyOf(c: ConsumerDef, fs: Finding[], apparmor: (path: string) => str
 export function evaluateConsumers(report: Report, opts: ConsumerOptions): ConsumerVerdict[] {
   const who = consumerIdentity(report, opts.host, opts.asUser);
   const list = opts.only ? CONSUMERS.filter((c) => opts.only!.includes(c.id)) : CONSUMERS;
-  const measured = opts.measured ?? (opts.lookup === false ? {} : measureForConsumers(report, who));
+  // A remote host: its programs are looked up in its files, their versions are unknown.
+  const remote = opts.host.remote === true;
+  const measured = opts.measured ?? (opts.lookup === false ? {} : measureForConsumers(report, who, opts.host));
   return list.map((c) => {
-    const installed = opts.lookup === false ? null : findProgram(c.binaries, opts.host.env);
+    const installed = opts.lookup === false ? null : remote ? programOnHost(opts.host.fs, c.binaries) : findProgram(c.binaries, opts.host.env);
     const v = evaluateConsumer(c, report, who, opts.host, measured, opts.binPaths?.[c.id] ?? installed?.path);
     return { ...v, installed };
   });
@@ -1027,7 +1105,7 @@ export function consumerRun(a: ConsumerArgs): {
   const wanted = a.for ?? (a.require.length ? a.require : null);
   return {
     probes: a.for ? probesFor(a.for) : null,
-    prefetch: (host) => prefetchPrograms(host.env, wanted ? [...new Set([...(a.for ?? []), ...a.require])] : null),
+    prefetch: (host) => (host.remote ? Promise.resolve() : prefetchPrograms(host.env, wanted ? [...new Set([...(a.for ?? []), ...a.require])] : null)),
     evaluate(report, host) {
       report.consumers = evaluateConsumers(report, { host, asUser: a.asUser, ...(wanted ? { only: [...new Set([...(a.for ?? []), ...a.require])] } : {}) });
     },

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { AgentClient, localLauncher } from './agent/client.js';
 import { packageRoot } from './paths.js';
 
 export interface NativeEnterSpec {
@@ -127,7 +128,7 @@ export function addonPath(root?: string): string | null {
  * A helper program built with the addon (nsprobe-serve, nsprobe-seccomp-exec, nsprobe-rawbench):
  * next to the addon file, where the addon itself looks for nsprobe-serve.
  */
-export function helperPath(name: 'nsprobe-serve' | 'nsprobe-seccomp-exec' | 'nsprobe-rawbench'): string {
+export function helperPath(name: 'nsprobe-serve' | 'nsprobe-seccomp-exec' | 'nsprobe-rawbench' | 'nsprobe-agent'): string {
   const p = addonPath();
   if (!p) throw new Error(noAddon());
   return join(dirname(p), name);
@@ -137,7 +138,56 @@ function noAddon(): string {
   return `the native addon for ${process.platform}-${process.arch} (${hostLibc()}) is missing (none of ${addonCandidates().join(', ')}): no prebuilt binary fits this host, so nsprobe must be built from source by its install script, which npm runs only when allowed: with g++, make and python3 installed, run npm install -g nsprobe --allow-scripts=nsprobe (in a checkout: npm ci or npm run build)`;
 }
 
+/** `uname -m` names by Node's process.arch, for the agent programs. */
+const MACHINE: Record<string, string> = { x64: 'x86_64', arm64: 'aarch64' };
+const NODE_ARCH: Record<string, string> = { x86_64: 'x64', aarch64: 'arm64' };
+
+/**
+ * Where the agent for a machine (`uname -m`: x86_64, aarch64) may be, in order: NSPROBE_AGENT_PATH
+ * (this machine only), build/Release/nsprobe-agent (this machine), build/agent/nsprobe-agent-MACHINE
+ * (scripts/build-agent.mjs, every architecture it has a compiler for), the prebuilt one in
+ * prebuilds/linux-ARCH/.
+ */
+export function agentCandidates(machine: string = MACHINE[process.arch] ?? process.arch, root: string = packageRoot()): string[] {
+  const out: string[] = [];
+  const here = machine === (MACHINE[process.arch] ?? process.arch);
+  if (here && process.env.NSPROBE_AGENT_PATH) out.push(process.env.NSPROBE_AGENT_PATH);
+  if (here && process.env.NSPROBE_PREBUILDS_ONLY !== '1') out.push(join(root, 'build', 'Release', 'nsprobe-agent'));
+  if (process.env.NSPROBE_PREBUILDS_ONLY !== '1') out.push(join(root, 'build', 'agent', `nsprobe-agent-${machine}`));
+  const arch = NODE_ARCH[machine];
+  if (arch) out.push(join(root, 'prebuilds', `linux-${arch}`, 'nsprobe-agent'));
+  return out;
+}
+
+/** The agent program for a machine, or null when this package has none. */
+export function agentPath(machine?: string): string | null {
+  return agentCandidates(machine).find((p) => existsSync(p)) ?? null;
+}
+
+let transport: NativeAddon | undefined;
+
+/**
+ * The one place the transport is chosen: an agent set by --via (setTransport), else a local agent
+ * over a pipe with NSPROBE_TRANSPORT=agent (the suite runs through it that way), else the addon.
+ */
+export function setTransport(t: NativeAddon | undefined): void {
+  transport = t;
+}
+
+export function transportName(): 'addon' | 'agent' {
+  return transport || process.env.NSPROBE_TRANSPORT === 'agent' ? 'agent' : 'addon';
+}
+
 export function native(): NativeAddon {
+  if (transport) return transport;
+  if (process.env.NSPROBE_TRANSPORT === 'agent') {
+    const path = agentPath();
+    if (!path) throw new Error(`NSPROBE_TRANSPORT=agent, but there is no agent program for ${process.arch} (none of ${agentCandidates().join(', ')}): run npm run build`);
+    const a = new AgentClient(localLauncher(path));
+    transport = a;
+    process.on('exit', () => a.shutdown());
+    return a;
+  }
   if (!addon) {
     const path = addonPath();
     if (!path) throw new Error(noAddon());

@@ -5,6 +5,7 @@ import { NsError } from './errors.js';
 import { errnoNumber } from './errno.js';
 import type { AssertionResult, Mode, NsType, Side } from './model.js';
 import { enter, join, type EnterOptions, type Outcome, type Sandbox } from './sandbox.js';
+import { localHost, type HostIf } from './host/hostif.js';
 
 export interface ProbeNeeds {
   /** Modes the probe exists in (default both). */
@@ -94,12 +95,21 @@ export class ProbeContext {
   /** Explains a failed helper step (the runner supplies one that asks the gates). */
   readonly explain: Explain;
 
+  /**
+   * The host side: every file, folder, link, stat, cgroup folder, clock or listener a probe reads
+   * or makes on the host goes through it (never node:fs, node:os or the addon), so the same probe
+   * code runs locally (LocalHost) and against a remote target (BoxHost over the agent).
+   */
+  readonly host: HostIf;
+
   constructor(
     readonly probe: ProbeDef,
     readonly mode: Mode,
     readonly timeoutMs: number,
     explain?: Explain,
+    host?: HostIf,
   ) {
+    this.host = host ?? localHost;
     this.token = Math.random().toString(36).slice(2, 10);
     this.explain = explain ?? defaultExplain;
   }

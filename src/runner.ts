@@ -7,6 +7,7 @@ import { NsError } from './errors.js';
 import { evaluateGates } from './gates.js';
 import { collectHostFacts, userNsScope } from './host/facts.js';
 import { HOST_FACTS_DEADLINE_MS, realHostContext, withDeadline, type HostContext } from './host/hostfs.js';
+import { hostKindFrom, openHost, useHost, type HostIf } from './host/hostif.js';
 import { SCHEMA_VERSION, summarize, type Gate, type GateEvidence, type HostFacts, type Mode, type ModeRun, type NsType, type ProbeResult, type Report } from './model.js';
 import { createdNamespaces, ProbeContext, ProbeUnsupported, type ProbeDef } from './probe.js';
 import { NAMESPACES } from './namespaces.js';
@@ -29,6 +30,8 @@ export interface RunOptions {
   facts?: HostFacts;
   /** Why a mode was left out (e.g. privileged as a normal user); goes into report.notes. */
   notes?: string[];
+  /** The probes' host side (default: LocalHost, or BoxHost with NSPROBE_HOST=box in host.env); a given one is the caller's to close. */
+  hostIf?: HostIf;
 }
 
 export class Interrupted extends Error {}
@@ -90,7 +93,7 @@ interface Planned {
   mode: Mode;
 }
 
-export async function runProbe(p: Planned, facts: HostFacts, gates: Gate[], timeoutMs: number, signal?: AbortSignal): Promise<ProbeResult> {
+export async function runProbe(p: Planned, facts: HostFacts, gates: Gate[], timeoutMs: number, signal?: AbortSignal, hostIf?: HostIf): Promise<ProbeResult> {
   const { probe, mode } = p;
   const base = { id: `${probe.name}/${mode}`, probe: probe.name, namespace: probe.namespace, mode };
   const started = performance.now();
@@ -128,7 +131,7 @@ export async function runProbe(p: Planned, facts: HostFacts, gates: Gate[], time
   const ctx = new ProbeContext(probe, mode, timeoutMs, (e) => {
     const d = explain({ stage: e.stage, syscall: e.syscall, errno: e.errno, code: e.code, message: e.message });
     return { gate: d.gate ?? null, cause: d.cause ?? e.message };
-  });
+  }, hostIf);
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const stop = new Promise<never>((_, reject) => {
@@ -255,9 +258,28 @@ export function observeGates(gates: Gate[], results: ProbeResult[]): Gate[] {
 
 /** Runs the suite and returns the report (not yet written anywhere). */
 export async function runSuite(opts: RunOptions): Promise<Report> {
+  const host = opts.host ?? realHostContext();
+  if (opts.hostIf) return runSuiteOn(opts, host, opts.hostIf);
+  const hostIf = await openHost(hostKindFrom(host.env), opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  try {
+    return await runSuiteOn(opts, host, hostIf);
+  } finally {
+    await hostIf.close();
+  }
+}
+
+async function runSuiteOn(opts: RunOptions, host: HostContext, hostIf: HostIf): Promise<Report> {
   const startedAt = new Date();
   const t0 = performance.now();
-  const host = opts.host ?? realHostContext();
+  const restore = useHost(hostIf);
+  try {
+    return await runSuiteWith(opts, host, hostIf, startedAt, t0);
+  } finally {
+    restore();
+  }
+}
+
+async function runSuiteWith(opts: RunOptions, host: HostContext, hostIf: HostIf, startedAt: Date, t0: number): Promise<Report> {
   // Host facts once per run, every read bounded and all of them under one deadline.
   const facts = opts.facts ?? collectHostFacts(withDeadline(host, HOST_FACTS_DEADLINE_MS));
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -283,7 +305,7 @@ export async function runSuite(opts: RunOptions): Promise<Report> {
     while (next < planned.length) {
       if (opts.signal?.aborted) throw new Interrupted('interrupted');
       const i = next++;
-      results[i] = await runProbe(planned[i], facts, gates, timeoutMs, opts.signal);
+      results[i] = await runProbe(planned[i], facts, gates, timeoutMs, opts.signal, hostIf);
       opts.onResult?.(results[i]);
     }
   };

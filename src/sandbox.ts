@@ -47,14 +47,29 @@ export interface RootlessPlan {
   note?: string;
 }
 
-function idMapped(mapFile: string, id: number): boolean {
+// This process's own /proc/self/uid_map and gid_map, read once. Every enter() plans ids from them
+// (rootless: is 65534 mapped; privileged user namespace: which block to map), and reading two
+// /proc files per sandbox was the larger part of the addon's cost over raw clone() in the
+// user/privileged bench row. They cannot change under us: a user namespace's map is written once,
+// and Node (multi-threaded) can never move to another user namespace. An empty or unreadable map
+// (not written yet) is not kept, so it is read again next time.
+const ownMaps = new Map<string, string>();
+function ownMap(file: '/proc/self/uid_map' | '/proc/self/gid_map'): string {
+  let text = ownMaps.get(file);
+  if (text !== undefined) return text;
   try {
-    for (const line of readFileSync(mapFile, 'utf8').split('\n')) {
-      const [inside, , count] = line.trim().split(/\s+/).map(Number);
-      if (Number.isFinite(inside) && Number.isFinite(count) && id >= inside && id < inside + count) return true;
-    }
+    text = readFileSync(file, 'utf8');
   } catch {
-    // unreadable: treat as unmapped
+    return '';
+  }
+  if (text.trim()) ownMaps.set(file, text);
+  return text;
+}
+
+function idMapped(mapFile: '/proc/self/uid_map' | '/proc/self/gid_map', id: number): boolean {
+  for (const line of ownMap(mapFile).split('\n')) {
+    const [inside, , count] = line.trim().split(/\s+/).map(Number);
+    if (Number.isFinite(inside) && Number.isFinite(count) && id >= inside && id < inside + count) return true;
   }
   return false;
 }
@@ -108,15 +123,8 @@ export function pickIdBlock(ranges: IdBlock[], own: number): { block: IdBlock; s
 }
 
 export function privilegedIdPlan(): PrivilegedIdPlan {
-  const read = (f: string) => {
-    try {
-      return readFileSync(f, 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  const u = pickIdBlock(mappedRanges(read('/proc/self/uid_map')), process.geteuid?.() ?? 0);
-  const g = pickIdBlock(mappedRanges(read('/proc/self/gid_map')), process.getegid?.() ?? 0);
+  const u = pickIdBlock(mappedRanges(ownMap('/proc/self/uid_map')), process.geteuid?.() ?? 0);
+  const g = pickIdBlock(mappedRanges(ownMap('/proc/self/gid_map')), process.getegid?.() ?? 0);
   return { uid: u.block, gid: g.block, single: u.single || g.single };
 }
 

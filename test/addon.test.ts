@@ -3,6 +3,7 @@
 import test from 'ava';
 import { readFileSync, readlinkSync, statSync, existsSync, readdirSync, mkdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { removeCgroup } from '../probes/cgroup.js';
+import { localHost } from '../src/host/hostif.js';
 import { tmpdir } from 'node:os';
 import { dirname, join as joinPath } from 'node:path';
 import { native } from '../src/native.js';
@@ -353,7 +354,7 @@ rootOnly('a failed fork in nsprobe-serve comes back as clone/EAGAIN (pids.max 1)
       await s.close();
     }
   } finally {
-    await removeCgroup(dir);
+    await removeCgroup(localHost, dir);
   }
 });
 

@@ -2,7 +2,9 @@
 // no test here judges speed), and its usage errors.
 import test from 'ava';
 import type { NsBench } from '../src/bench.js';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { missingTools, needRoot, needTools } from './helpers/tools.js';
 import { cli, isRoot, ROOT, run } from './helpers/run.js';
 
 test('nsprobe bench --json: one row per namespace type and all, each with addon and raw figures', (t) => {
@@ -54,4 +56,24 @@ test('the suite bench: wall time next to node -e 0, CPU time of the process tree
   t.true(s.cpuMs > 0 && s.cpuMs >= s.nodeFloorCpuMs, JSON.stringify(s));
   t.true(s.slowest.length > 0 && s.slowest.every((p, i, a) => i === 0 || a[i - 1]!.medianMs >= p.medianMs));
   t.regex(renderSuiteLine(s), /x node -e 0[\s\S]*CPU \d+ ms[\s\S]*slowest probes: \S+\/(privileged|rootless) \d+ ms/);
+});
+
+// The bench's user/privileged row tripled when every enter() read /proc/self/uid_map and gid_map
+// again (the id plan). They are read once per process now; strace counts the opens of one and of
+// six enters per mode (privileged user namespace and rootless): on that code the counts were 4
+// and 24. Control: one sandbox's opens are seen at all (the count can tell).
+// As another user rootless mode maps the caller's own id and reads no map: a root-only test.
+(isRoot ? needTools(missingTools('strace')) : needRoot())('entering reads /proc/self/uid_map and gid_map once per process, not once per sandbox', (t) => {
+  const script = (n: number) =>
+    `const { enter } = await import(${JSON.stringify(join(ROOT, 'dist', 'src', 'sandbox.js'))});` +
+    `for (let i = 0; i < ${n}; i++) for (const mode of ${JSON.stringify(['privileged', 'rootless'])}) {` +
+    ` const s = await enter({ namespaces: ['user'], mode }); await s.identity().get(); await s.close(); }`;
+  const opens = (n: number) => {
+    const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=openat', '-e', 'signal=none', process.execPath, '--input-type=module', '-e', script(n)], { encoding: 'utf8', timeout: 60000 });
+    t.is(r.status, 0, r.stderr.slice(-2000));
+    return (r.stderr.match(/"\/proc\/self\/(uid|gid)_map"/g) ?? []).length;
+  };
+  const one = opens(1);
+  t.true(one >= 2, `one sandbox reads both maps (${one} opens): the count sees them`);
+  t.is(opens(6), one, 'six sandboxes per mode read them no more often than one');
 });

@@ -13,6 +13,7 @@ import { runProbe } from '../src/runner.js';
 import type { ProbeDef } from '../src/probe.js';
 import { netVeth } from '../probes/net-veth.js';
 import { cgroup2Root, removeCgroup } from '../probes/cgroup.js';
+import { localHost } from '../src/host/hostif.js';
 import { cli, CLI, isRoot, NOBODY, ROOT, run, tmp } from './helpers/run.js';
 type Teardown = { teardown(fn: () => void): void };
 import { missingTools, needRoot, needTools } from './helpers/tools.js';
@@ -239,7 +240,7 @@ rootOnly('nesting: the measured depths match a util-linux unshare loop', (t) => 
 });
 
 rootOnly('the cgroup probe removes its cgroup even with a process still in it (killed through cgroup.kill)', async (t) => {
-  const root = cgroup2Root();
+  const root = cgroup2Root(readFileSync('/proc/self/mountinfo', 'utf8'));
   if (!root) return t.pass('no cgroup2 hierarchy is mounted here');
   const own = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'))!.slice(3);
   const dir = `${root}${own === '/' ? '' : own}/nsprobe-test-${process.pid}`;
@@ -250,7 +251,7 @@ rootOnly('the cgroup probe removes its cgroup even with a process still in it (k
   // Control: a plain rmdir fails while the process is in it.
   t.throws(() => rmdirSync(dir), { code: 'EBUSY' });
   const exited = new Promise((r) => sleeper.once('exit', (_c, sig) => r(sig)));
-  await removeCgroup(dir);
+  await removeCgroup(localHost, dir);
   t.false(existsSync(dir));
   t.is(await exited, 'SIGKILL');
 });

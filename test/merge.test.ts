@@ -118,7 +118,27 @@ test('a directory is searched recursively for report.json (other .json files are
   const check = await xmllintFile(join(out, 'matrix-junit.xml'));
   t.true(check.ok, check.output);
   const junit = await readFile(join(out, 'matrix-junit.xml'), 'utf8');
-  t.regex(junit, /<testcase classname="nsprobe\.build-7f3c9a_ubuntu_24_04_6_8_0-45-generic" name="mnt\/rootless" time="[0-9.]+" status="error">\s*<error message="setns\(CLONE_NEWNS\) was refused with EPERM" type="seccomp">/);
+  t.regex(junit, /<testcase classname="nsprobe\.build-7f3c9a\.mnt\.rootless" name="mnt\/rootless" time="[0-9.]+" status="error">\s*<error message="setns\(CLONE_NEWNS\) was refused with EPERM" type="seccomp">/);
+});
+
+test('matrix-junit.xml: a suite per host run, a test case per probe/mode with a class name unique over the matrix, time, the gate as the type', async (t) => {
+  const out = join(await tempDir(t), 'out');
+  const r = await merge([REPORTS_DIR, '--out', out]);
+  t.is(r.code, 0, r.stderr);
+  const m = await readMatrix(out);
+  const junit = await readFile(join(out, 'matrix-junit.xml'), 'utf8');
+  const suites = [...junit.matchAll(/<testsuite name="([^"]*)"/g)].map((x) => x[1]);
+  t.deepEqual(suites, m.hosts.map((h) => h.label));
+  const cases = [...junit.matchAll(/<testcase classname="([^"]*)" name="([^"]*)" time="(\d+\.\d{3})"/g)];
+  t.is(cases.length, m.hosts.length * m.columns.length, 'every test case has a time');
+  const classnames = cases.map((c) => c[1]);
+  t.is(new Set(classnames).size, classnames.length, 'class names are unique');
+  // ci-runner-07 ran twice (root and nobody): the first run keeps the host name's prefix, the second gets its label's.
+  t.true(classnames.includes('nsprobe.ci-runner-07.uts.rootless'));
+  t.is(classnames.filter((c) => c.startsWith('nsprobe.ci-runner-07') && c.endsWith('.uts.rootless')).length, 2);
+  t.regex(junit, /<failure message="a veth created inside showed up on the host" type="[a-z_]+"/);
+  const check = await xmllintFile(join(out, 'matrix-junit.xml'));
+  t.true(check.ok, check.output);
 });
 
 test('the same file given twice (directly and through its directory) is merged once', async (t) => {

@@ -18,7 +18,7 @@ const semver = createRequire(import.meta.url)('semver') as { subset(a: string, b
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 const TARBALL_BUDGET = 2_000_000; // bytes, packed
 const UNPACKED_BUDGET = 5_000_000;
-const HELPERS = ['nsprobe-serve', 'nsprobe-seccomp-exec', 'nsprobe-rawbench'];
+const HELPERS = ['nsprobe-serve', 'nsprobe-seccomp-exec', 'nsprobe-rawbench', 'nsprobe-agent'];
 const CROSS = missingTools('aarch64-linux-gnu-g++', 'aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-strip');
 
 interface Versions {

@@ -208,24 +208,36 @@ for (const name of GOOD) {
   });
 }
 
-test('JUnit: one suite per namespace, counts match, classname is probe.mode', (t) => {
-  const xml = renderJunit(loadFixture('ubuntu-docker-failing'));
-  t.deepEqual(attr(xml, 'testsuite', 'name'), ['uts', 'ipc', 'pid', 'net', 'mnt', 'user', 'cgroup', 'time']);
-  t.regex(xml, /<testsuites name="nsprobe" tests="35" failures="1" errors="1"/);
-  t.regex(xml, /<testsuite name="net" tests="4" failures="1" errors="0" skipped="0"/);
-  t.regex(xml, /<testsuite name="mnt" tests="3" failures="0" errors="1" skipped="0"/);
-  t.regex(xml, /<failure message="a veth created inside does not appear on the host" type="assertion">expected: false\nactual: true/);
-  t.regex(xml, /<testcase classname="mnt.rootless" name="mnt\/rootless"[^>]*>\s*<error message="setns\(CLONE_NEWNS\) was refused with EPERM" type="EPERM">stage: setns\nsyscall: setns\nerrno: EPERM \(1\)/);
+test('JUnit: one suite named by the host, a test case per probe/mode with its own class name and time, the gate as the type', (t) => {
+  const r = loadFixture('ubuntu-docker-failing');
+  const xml = renderJunit(r);
+  t.deepEqual(attr(xml, 'testsuite', 'name'), ['build-7f3c9a (ubuntu 24.04, 6.8.0-45-generic)']);
+  t.regex(xml, /<testsuites name="nsprobe" tests="16" failures="1" errors="1"/);
+  t.regex(xml, /<testsuite name="build-7f3c9a \(ubuntu 24\.04, 6\.8\.0-45-generic\)" tests="16" failures="1" errors="1" skipped="0" time="[0-9.]+" timestamp="[^"]+" hostname="build-7f3c9a"/);
+  const classnames = attr(xml, 'testcase', 'classname');
+  t.is(classnames.length, r.probes.length);
+  t.is(new Set(classnames).size, classnames.length, 'class names are unique');
+  t.true(classnames.every((c) => /^nsprobe\.build-7f3c9a\.[a-z0-9-]+\.(privileged|rootless)$/.test(c)), classnames.join(' '));
+  t.deepEqual(attr(xml, 'testcase', 'name').sort(), r.probes.map((p) => p.id).sort());
+  t.true(attr(xml, 'testcase', 'time').every((v) => /^\d+\.\d{3}$/.test(v)));
+  t.regex(xml, /<failure message="a veth created inside showed up on the host" type="assertion">cause: a veth created inside showed up on the host\nnet\.a-veth-created-inside-does-not-appear-on-the-host: a veth created inside does not appear on the host\n  expected: false\n  actual: true/);
+  t.regex(xml, /<testcase classname="nsprobe\.build-7f3c9a\.mnt\.rootless" name="mnt\/rootless"[^>]*>\s*<error message="setns\(CLONE_NEWNS\) was refused with EPERM" type="seccomp">stage: setns\nsyscall: setns\nerrno: EPERM \(1\)/);
   t.regex(xml, /<property name="kernel.release" value="6.8.0-45-generic"\/>/);
   t.regex(xml, /<property name="seccomp.mode" value="2"\/>/);
   t.regex(xml, /<property name="gate.seccomp" value="blocked"\/>/);
-  t.true(attr(xml, 'testcase', 'classname').every((c) => /^[a-z0-9-]+\.(privileged|rootless)$/.test(c)));
+  // The control: a failure without a gate is typed by what failed, with the gate it is the gate.
+  const gated = structuredClone(r);
+  const net = gated.probes.find((p) => p.id === 'net/privileged')!;
+  net.gate = 'seccomp';
+  t.regex(renderJunit(gated), /<failure message="a veth created inside showed up on the host" type="seccomp">/);
 });
 
-test('JUnit: unsupported probes are skipped with the cause as text', (t) => {
+test('JUnit: unsupported probes are skipped with the cause as text; checks not made are in system-out', (t) => {
   const xml = renderJunit(loadFixture('centos7-user'));
-  t.regex(xml, /<testsuite name="user" tests="2" failures="0" errors="0" skipped="2"/);
-  t.regex(xml, /<testcase classname="user.rootless" name="user\/rootless"[^>]*>\s*<skipped>user.max_user_namespaces is 0, so no user namespace can be created<\/skipped>/);
+  t.regex(xml, /<testsuite name="legacy-db-01 \(centos 7, [^)]+\)" tests="16" failures="0" errors="0" skipped="16"/);
+  t.regex(xml, /<testcase classname="nsprobe\.legacy-db-01\.user\.rootless" name="user\/rootless"[^>]*>\s*<skipped>user.max_user_namespaces is 0, so no user namespace can be created \(gate max_user_namespaces\)<\/skipped>/);
+  const skips = renderJunit(loadFixture('container-skips'));
+  t.regex(skips, /<testcase classname="[^"]*\.pid\.rootless" name="pid\/rootless"[^>]*status="pass">\s*<system-out>skipped pid\.host-processes-are-not-visible-in-proc-inside: a fresh \/proc cannot be mounted here \(gate proc_fully_visible\)/);
 });
 
 test('JUnit: hostile strings are escaped and control characters removed, still valid', async (t) => {

@@ -3,7 +3,7 @@
 // folder and changes no host state.
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { native } from '../src/native.js';
 import { formatResidue, residueSince, snapshot, type Residue } from '../src/residue.js';
@@ -45,7 +45,7 @@ rootOnly('finds a planted mount, SysV queue, POSIX queue, veth, cgroup, stray pr
   t.true((await host.mqOpen(tag, O_CREAT | O_RDWR)).ok);
   const veth = `nsp${process.pid % 100000}`;
   t.is(native().netlink('vethCreate', `${veth}a`, `${veth}b`, 0), 0);
-  const cg2 = cgroup2Root();
+  const cg2 = cgroup2Root(readFileSync('/proc/self/mountinfo', 'utf8'));
   const cgdir = cg2 ? join(cg2, tag) : null;
   if (cgdir) mkdirSync(cgdir);
   const sleeper = spawn('sleep', ['600'], { stdio: 'ignore' });

@@ -40,6 +40,13 @@ export interface HostContext {
   nodeVersion: string;
   /** Real path of the node binary (named in the AppArmor profile remedy). */
   execPath: string;
+  /**
+   * The files are another process's view, read through the host interface (src/host/boxfs.ts;
+   * a remote target's): nothing of this host (its programs, their --version) stands for it.
+   */
+  remote?: boolean;
+  /** Remote only: whether the host side may setns() into its own mount namespace (tried there; null: not known). */
+  ownMntSetns?: boolean | null;
 }
 
 /** Largest host file read (a mountinfo of thousands of mounts is a few MB; a kernel config ~300 KB). */

@@ -25,18 +25,17 @@ export function consumerTapLines(r: Report): string[] {
   return out;
 }
 
-/** A JUnit testsuite "consumers" with a testcase per consumer: works/degraded pass, blocked is skipped with its cause (--require consumer:ID is the gate that fails a build). */
-export function consumerJunitSuite(r: Report, properties: Array<[string, string]>) {
-  const cases = (r.consumers ?? []).map((v) => ({
-    classname: 'nsprobe.consumers',
-    name: v.id,
+/** JUnit test cases, one per consumer, in the host's suite: works/degraded pass, blocked is skipped with its cause (--require consumer:ID is the gate that fails a build). */
+export function consumerCases(r: Report, host: string) {
+  return (r.consumers ?? []).map((v) => ({
+    classname: `${host}.consumer.${v.id}`,
+    name: `consumer/${v.id}`,
     status: v.status,
     outcome:
       v.status === 'blocked'
         ? { kind: 'skipped' as const, message: `blocked for ${v.for.user}: ${oneLine(v.cause)}${v.error ? ` | it prints: ${oneLine(v.error)}` : ''}` }
         : { kind: 'pass' as const },
   }));
-  return cases.length ? [{ name: 'consumers', hostname: r.host.hostname, timestamp: r.startedAt, properties, cases }] : [];
 }
 
 /** Markdown section: a table of verdicts, then the remedies of those not working. */

@@ -1,18 +1,24 @@
-// JUnit XML in the shape the Jenkins schema (junit-jenkins.xsd) accepts.
-// Note that schema's <skipped> is a plain string element: it takes text, not a message attribute.
-// Test-case names and class names are stable from run to run (probe ids and assertion ids), so CI
-// dashboards can track history; the run's values (expected, actual, notes) go into the messages.
+// JUnit XML in the shape the Jenkins schema (junit-jenkins.xsd) accepts and the common reporters
+// read (Jenkins, GitLab, GitHub test-report actions): one <testsuite> per host, named by the host;
+// one <testcase> per probe/mode with a class name of its own (nsprobe.<host>.<probe>.<mode>), its
+// time, and a failure or error whose `type` is the gate that explains it. A consumer verdict is a
+// test case too (nsprobe.<host>.consumer.<id>). Note that schema's <skipped> is a plain string
+// element: it takes text, not a message attribute. Names and class names are stable from run to
+// run (probe ids, host names), so dashboards can track history; the run's values (expected,
+// actual, notes) go into the messages, and the checks a probe could not make into its system-out.
 
-import { NS_TYPES } from '../model.js';
 import type { AssertionResult, ProbeResult, Report } from '../model.js';
 import { scrubText } from '../text.js';
 import { causeOf, escapeXml as xmlText, escapeXmlAttr as xmlAttr, formatErrno, formatValue, sortedProbes, toJson } from './common.js';
 
 // Report text shown in a CI dashboard: control characters (ESC, bidi overrides, U+2028) visible, then XML-escaped.
-const escapeXml = (s: string): string => xmlText(scrubText(s));
-const escapeXmlAttr = (s: string): string => xmlAttr(scrubText(s));
+// Most values (ids, names, numbers, host labels) hold nothing either step changes: passed as they are
+// (a matrix of 10,000 hosts has millions of them).
+const PLAIN = /^[A-Za-z0-9 _.,:;/()+=@#%-]*$/;
+const escapeXml = (s: string): string => (PLAIN.test(s) ? s : xmlText(scrubText(s)));
+const escapeXmlAttr = (s: string): string => (PLAIN.test(s) ? s : xmlAttr(scrubText(s)));
 import type { Matrix, MatrixCell, MatrixHost } from './matrix.js';
-import { consumerJunitSuite } from './consumers.js';
+import { consumerCases } from './consumers.js';
 
 // ---------------------------------------------------------------- XML model
 
@@ -27,6 +33,8 @@ interface TestCase {
   seconds?: number;
   status: string;
   outcome: Outcome;
+  /** Lines for <system-out> (checks skipped), when any. */
+  out?: string;
 }
 
 interface TestSuite {
@@ -68,6 +76,7 @@ function caseXml(c: TestCase): string[] {
     ['status', c.status],
   ])}`;
   const inner = outcomeXml(c.outcome);
+  if (c.out) inner.push(`<system-out>${escapeXml(c.out)}</system-out>`);
   if (inner.length === 0) return [`${open}/>`];
   return [`${open}>`, ...inner.map((l) => `  ${l}`), '</testcase>'];
 }
@@ -150,65 +159,65 @@ function probeErrorOutcome(p: { cause?: string; remedy?: string; gate?: string |
   return { kind: 'error', message, type, body };
 }
 
-function assertionOutcome(a: AssertionResult): Outcome {
-  if (a.status === 'pass') return { kind: 'pass' };
-  if (a.status === 'skipped') {
-    const reason = a.reason ?? 'could not be checked here';
-    return { kind: 'skipped', message: `${a.name}: ${a.gate ? `${reason} (gate ${a.gate})` : reason}` };
-  }
-  const body = errorBody([
+function assertionLines(a: AssertionResult): string {
+  const fields = errorBody([
     ['expected', formatValue(a.expected)],
     ['actual', formatValue(a.actual)],
     ['side', a.side],
     ['note', a.note],
   ]);
-  return { kind: 'failure', message: a.name, type: 'assertion', body };
+  return `${a.id}: ${a.name}\n${fields.replace(/^/gm, '  ')}`;
 }
 
-/** Unsupported and errored probes are one test case; others one per assertion. */
-function probeCases(p: ProbeResult): TestCase[] {
-  const classname = `${p.probe}.${p.mode}`;
-  const whole = (outcome: Outcome): TestCase => ({ classname, name: p.id, seconds: p.durationMs / 1000, status: p.status, outcome });
-  if (p.status === 'unsupported') return [whole({ kind: 'skipped', message: causeOf(p) ?? 'unsupported' })];
-  if (p.status === 'error') {
-    const extra: Array<[string, string | undefined]> = [['stage', p.stage], ['syscall', p.syscall], ['errno', formatErrno(p)]];
-    return [whole(probeErrorOutcome(p, extra, p.code ?? p.stage ?? 'error'))];
+/** The checks a probe could not make here, one line each, for <system-out>. */
+function skippedLines(p: ProbeResult): string | undefined {
+  const lines = p.assertions
+    .filter((a) => a.status === 'skipped')
+    .map((a) => `skipped ${a.id}: ${a.reason ?? 'could not be checked here'}${a.gate ? ` (gate ${a.gate})` : ''}`);
+  return lines.length ? lines.join('\n') : undefined;
+}
+
+/** `nsprobe.<host>`: a dotted-name-safe class name prefix for a host name or label. */
+export function hostClassname(name: string): string {
+  return `nsprobe.${name.replace(/[^A-Za-z0-9_-]+/g, '_').replace(/^_+|_+$/g, '') || 'host'}`;
+}
+
+/** One test case per probe/mode: the failed checks in a failure typed by its gate, an error typed by its gate (else its errno). */
+function probeCase(p: ProbeResult, host: string): TestCase {
+  const base = { classname: `${host}.${p.probe}.${p.mode}`, name: p.id, seconds: p.durationMs / 1000, status: p.status, out: skippedLines(p) };
+  switch (p.status) {
+    case 'pass':
+      return { ...base, outcome: { kind: 'pass' } };
+    case 'unsupported':
+      return { ...base, outcome: { kind: 'skipped', message: `${causeOf(p) ?? 'unsupported'}${p.gate ? ` (gate ${p.gate})` : ''}` } };
+    case 'error': {
+      const extra: Array<[string, string | undefined]> = [['stage', p.stage], ['syscall', p.syscall], ['errno', formatErrno(p)]];
+      return { ...base, outcome: probeErrorOutcome(p, extra, p.gate ?? p.code ?? p.stage ?? 'error') };
+    }
+    case 'fail': {
+      const failed = p.assertions.filter((a) => a.status === 'fail');
+      const message = causeOf(p) ?? 'probe failed';
+      const body = [...(p.cause ? [`cause: ${p.cause}`] : []), ...failed.map(assertionLines), ...(p.remedy ? [`remedy: ${p.remedy}`] : [])].join('\n') || message;
+      return { ...base, outcome: { kind: 'failure', message, type: p.gate ?? (failed.length ? 'assertion' : 'probe'), body } };
+    }
   }
-  const share = p.durationMs / 1000 / Math.max(1, p.assertions.length);
-  const cases = p.assertions.map((a): TestCase => ({ classname, name: a.id, seconds: share, status: a.status, outcome: assertionOutcome(a) }));
-  // A failed probe must show as failed even when no assertion says why (or there are none).
-  if (p.status === 'fail' && !p.assertions.some((a) => a.status === 'fail')) {
-    const message = p.cause ?? 'probe failed';
-    cases.push({ classname, name: p.id, seconds: 0, status: 'fail', outcome: { kind: 'failure', message, type: 'probe', body: message } });
-  } else if (cases.length === 0) {
-    cases.push(whole({ kind: 'pass' }));
-  }
-  return cases;
+}
+
+/** The host's suite name: `<hostname> (<distro id> <versionId>, <kernel release>)`, as in the matrix. */
+function hostSuiteName(r: Report): string {
+  const h = r.host;
+  return `${h.hostname} (${h.distro.id} ${h.distro.versionId}, ${h.kernel.release})`;
 }
 
 export function renderJunit(r: Report): string {
-  const probes = sortedProbes(r.probes);
-  const namespaces = NS_TYPES.filter((ns) => probes.some((p) => p.namespace === ns));
-  const properties = reportProperties(r);
-  const suites = namespaces.map(
-    (ns): TestSuite => ({
-      name: ns,
-      hostname: r.host.hostname,
-      timestamp: r.startedAt,
-      properties,
-      cases: probes.filter((p) => p.namespace === ns).flatMap(probeCases),
-    }),
-  );
-  suites.push(...consumerJunitSuite(r, properties));
-  return documentXml('nsprobe', suites);
+  const host = hostClassname(r.host.hostname);
+  const cases = sortedProbes(r.probes).map((p) => probeCase(p, host));
+  cases.push(...consumerCases(r, host));
+  const suite: TestSuite = { name: hostSuiteName(r), hostname: r.host.hostname, timestamp: r.startedAt, properties: reportProperties(r), cases };
+  return documentXml('nsprobe', [suite]);
 }
 
 // ---------------------------------------------------------------- matrix
-
-/** A dotted-name-safe class name for a host label. */
-function hostClassname(label: string): string {
-  return `nsprobe.${label.replace(/[^A-Za-z0-9_-]+/g, '_').replace(/^_+|_+$/g, '')}`;
-}
 
 function matrixOutcome(cell: MatrixCell | undefined): Outcome {
   if (!cell) return { kind: 'skipped', message: 'not run on this host' };
@@ -235,16 +244,37 @@ function matrixHostProperties(h: MatrixHost): Array<[string, string]> {
   return out;
 }
 
+/**
+ * Class-name prefixes of the matrix's hosts, unique: the host name's (as in its own junit.xml),
+ * else, for a host name seen in an earlier row (another run of it), the row label's, numbered if
+ * need be.
+ */
+function matrixClassnames(hosts: readonly MatrixHost[]): string[] {
+  const taken = new Set<string>();
+  return hosts.map((h) => {
+    let name = hostClassname(h.hostname);
+    if (taken.has(name)) {
+      const base = hostClassname(h.label);
+      name = base;
+      for (let k = 2; taken.has(name); k++) name = `${base}_${k}`;
+    }
+    taken.add(name);
+    return name;
+  });
+}
+
 export function renderMatrixJunit(m: Matrix): string {
+  const prefixes = matrixClassnames(m.hosts);
+  const columns = m.columns.map((id) => ({ id, suffix: id.replace('/', '.') }));
   const suites = m.hosts.map(
-    (h): TestSuite => ({
+    (h, i): TestSuite => ({
       name: h.label,
       hostname: h.hostname,
       timestamp: h.startedAt,
       properties: matrixHostProperties(h),
-      cases: m.columns.map((id) => {
+      cases: columns.map(({ id, suffix }) => {
         const cell = m.cells[h.label]?.[id];
-        return { classname: hostClassname(h.label), name: id, seconds: (cell?.durationMs ?? 0) / 1000, status: cell?.status ?? 'not-run', outcome: matrixOutcome(cell) };
+        return { classname: `${prefixes[i]}.${suffix}`, name: id, seconds: (cell?.durationMs ?? 0) / 1000, status: cell?.status ?? 'not-run', outcome: matrixOutcome(cell) };
       }),
     }),
   );

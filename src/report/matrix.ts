@@ -132,7 +132,7 @@ function hostOf(input: MatrixInput, label: string, allProbes: ReadonlySet<string
 }
 
 /** Cheap identity of a run: two reports that differ here are different runs. */
-function fingerprint(r: Report): string {
+export function fingerprint(r: Report): string {
   return JSON.stringify([r.host.hostname, r.startedAt, r.durationMs, r.summary, r.probes.length]);
 }
 
@@ -142,7 +142,7 @@ export function dedupeInputs(inputs: readonly MatrixInput[]): { unique: MatrixIn
   const unique: MatrixInput[] = [];
   const duplicates: Matrix['duplicates'] = [];
   for (const input of inputs) {
-    const first = seen.check(input);
+    const first = seen.check(input.source, fingerprint(input.report), () => input.report);
     if (first !== undefined) duplicates.push({ source: input.source, sameAs: first });
     else unique.push(input);
   }
@@ -152,22 +152,22 @@ export function dedupeInputs(inputs: readonly MatrixInput[]): { unique: MatrixIn
 /**
  * Finds a report identical to an earlier one without keeping the earlier reports: only runs
  * with the same host, start, duration and summary are compared whole, the earlier one got back
- * through `recall` (merge reads its file again; that happens for duplicates only).
+ * through `recall` (merge reads its file again; that happens for duplicates only), the later one
+ * through `report` (called only then).
  */
 export class Duplicates {
   private bySig = new Map<string, string[]>();
   constructor(private recall: (source: string) => Report) {}
 
   /** The source of an earlier identical report, or undefined (and the input is remembered). */
-  check(input: MatrixInput): string | undefined {
-    const sig = fingerprint(input.report);
+  check(source: string, sig: string, report: () => Report): string | undefined {
     const earlier = this.bySig.get(sig);
     if (earlier) {
-      const text = JSON.stringify(input.report);
-      const same = earlier.find((source) => JSON.stringify(this.recall(source)) === text);
+      const text = JSON.stringify(report());
+      const same = earlier.find((s) => JSON.stringify(this.recall(s)) === text);
       if (same !== undefined) return same;
-      earlier.push(input.source);
-    } else this.bySig.set(sig, [input.source]);
+      earlier.push(source);
+    } else this.bySig.set(sig, [source]);
     return undefined;
   }
 }
@@ -191,19 +191,39 @@ export function buildMatrix(all: readonly MatrixInput[], now: Date = new Date())
   return b.finish(now);
 }
 
-interface Row {
-  input: Omit<MatrixInput, 'report'>;
+/**
+ * What the matrix keeps of one report: its row, its cells and its fingerprint. Small (a few
+ * hundred bytes per probe), plain data (it crosses from merge's worker threads by structured
+ * clone), made as soon as the report is parsed so the report itself can go.
+ */
+export interface MatrixRow {
+  source: string;
+  fingerprint: string;
+  /** The host's row, `only` not yet set (it depends on the other rows). */
   host: MatrixHost;
-  names: Set<string>;
+  /** Probe names this run has. */
+  names: string[];
   cells: Record<string, MatrixCell>;
 }
 
+export function matrixRow(input: MatrixInput): MatrixRow {
+  const r = input.report;
+  const cells: Record<string, MatrixCell> = {};
+  const names = new Set<string>();
+  for (const p of r.probes) {
+    cells[p.id] = cellOf(p);
+    names.add(p.probe);
+  }
+  const { only: _, ...host } = hostOf(input, hostLabel(r), new Set());
+  return { source: input.source, fingerprint: fingerprint(r), host, names: [...names], cells };
+}
+
 /**
- * Builds the matrix one report at a time, keeping only what the matrix shows of each (its row
- * and cells), so a fleet of reports is merged without holding them all.
+ * Builds the matrix one report (or one row) at a time, keeping only what the matrix shows of
+ * each, so a fleet of reports is merged without holding them all.
  */
 export class MatrixBuilder {
-  private rows: Row[] = [];
+  private rows: MatrixRow[] = [];
   private duplicates: Matrix['duplicates'] = [];
   private seen: Duplicates;
   private ids = new Set<string>();
@@ -214,21 +234,23 @@ export class MatrixBuilder {
   }
 
   add(input: MatrixInput): void {
-    const first = this.seen.check(input);
+    this.addRow(matrixRow(input), () => input.report);
+  }
+
+  /** Adds a row made by matrixRow(); `report` gets its whole report back, asked only when its fingerprint is seen twice. */
+  addRow(row: MatrixRow, report: () => Report): void {
+    const first = this.seen.check(row.source, row.fingerprint, report);
     if (first !== undefined) {
-      this.duplicates.push({ source: input.source, sameAs: first });
+      this.duplicates.push({ source: row.source, sameAs: first });
       return;
     }
-    const r = input.report;
-    const cells: Record<string, MatrixCell> = {};
-    const names = new Set<string>();
-    for (const p of r.probes) {
-      cells[p.id] = cellOf(p);
-      names.add(p.probe);
-      this.ids.add(p.id);
-      this.probeNames.add(p.probe);
-    }
-    this.rows.push({ input: { source: input.source }, host: hostOf(input, hostLabel(r), new Set()), names, cells });
+    for (const id of Object.keys(row.cells)) this.ids.add(id);
+    for (const n of row.names) this.probeNames.add(n);
+    this.rows.push(row);
+  }
+
+  get size(): number {
+    return this.rows.length;
   }
 
   finish(now: Date = new Date()): Matrix {
@@ -236,12 +258,13 @@ export class MatrixBuilder {
     const all = [...this.probeNames];
     const cells: Matrix['cells'] = {};
     const hosts = this.rows.map((row, i) => {
-      const partial = all.some((n) => !row.names.has(n));
-      const { only: _, ...rest } = row.host;
-      const host: MatrixHost = { ...rest, label: labels[i], ...(partial ? { only: [...row.names].sort(compareProbeNames) } : {}) };
+      const names = new Set(row.names);
+      const partial = all.some((n) => !names.has(n));
+      const host: MatrixHost = { ...row.host, label: labels[i], ...(partial ? { only: [...names].sort(compareProbeNames) } : {}) };
       cells[labels[i]] = row.cells;
       return host;
     });
+    this.rows = [];
     const columns = orderProbeIds(this.ids);
     return { schemaVersion: MATRIX_SCHEMA_VERSION, generatedAt: now.toISOString(), hosts, columns, cells, duplicates: this.duplicates, groups: groupHosts(hosts, columns, cells) };
   }
@@ -264,9 +287,13 @@ function groupSummary(modes: readonly Mode[], verdicts: MatrixGroup['verdicts'],
   }
   // Per mode, privileged first, then by how many probes.
   const sorted = [...byKey.values()].sort((a, b) => MODES.indexOf(a.mode as Mode) - MODES.indexOf(b.mode as Mode) || b.probes.length - a.probes.length);
+  // One "mode: ..." per mode: "privileged: 6 probes unsupported, cgroup, time unsupported (kernel_version)".
   for (const g of sorted) {
     const what = g.probes.length <= 3 ? g.probes.join(', ') : plural(g.probes.length, 'probe');
-    parts.push(`${g.mode}: ${what} ${g.status}${g.gate ? ` (${g.gate})` : ''}`);
+    const item = `${what} ${g.status}${g.gate ? ` (${g.gate})` : ''}`;
+    const last = parts.at(-1);
+    if (last !== undefined && last.startsWith(`${g.mode}: `)) parts[parts.length - 1] = `${last}, ${item}`;
+    else parts.push(`${g.mode}: ${item}`);
   }
   const runs = MODES.filter((m) => !modes.includes(m));
   const prefix = [...(runs.length ? [`${runs.join(' + ')} not run`] : []), ...(only ? ['some probes only'] : [])];
@@ -311,9 +338,19 @@ export interface Footnote {
  * One numbered note per distinct (status, cause, remedy, gate) among the non-pass cells, so a
  * cause that hits many hosts is explained once. Returns the notes and a lookup per cell.
  */
-export function matrixFootnotes(m: Matrix): { notes: Footnote[]; noteFor: (label: string, id: string) => Footnote | undefined } {
+export function matrixFootnotes(m: Matrix): MatrixFootnotes {
+  // md and html both ask: made once per matrix (a fleet's has hundreds of thousands of cells).
+  let f = footnotesOf.get(m);
+  if (!f) footnotesOf.set(m, (f = makeFootnotes(m)));
+  return f;
+}
+
+type MatrixFootnotes = { notes: Footnote[]; noteFor: (label: string, id: string) => Footnote | undefined };
+const footnotesOf = new WeakMap<Matrix, MatrixFootnotes>();
+
+function makeFootnotes(m: Matrix): MatrixFootnotes {
   const byKey = new Map<string, Footnote>();
-  const byCell = new Map<string, Footnote>();
+  const byCell = new Map<string, Map<string, Footnote>>();
   for (const host of m.hosts) {
     for (const id of m.columns) {
       const cell = m.cells[host.label]?.[id];
@@ -328,8 +365,10 @@ export function matrixFootnotes(m: Matrix): { notes: Footnote[]; noteFor: (label
       const last = note.where.at(-1);
       if (last?.host === host.label) last.ids.push(id);
       else note.where.push({ host: host.label, ids: [id] });
-      byCell.set(JSON.stringify([host.label, id]), note);
+      let row = byCell.get(host.label);
+      if (!row) byCell.set(host.label, (row = new Map()));
+      row.set(id, note);
     }
   }
-  return { notes: [...byKey.values()], noteFor: (label, id) => byCell.get(JSON.stringify([label, id])) };
+  return { notes: [...byKey.values()], noteFor: (label, id) => byCell.get(label)?.get(id) };
 }

@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Report } from '../model.js';
+import { reportJson } from './common.js';
 import { renderHtml } from './html.js';
 import { renderJunit } from './junit.js';
 import { renderMarkdown } from './markdown.js';
@@ -54,7 +55,8 @@ export class OutputError extends Error {
 export interface OutputFile {
   /** File name inside the output directory. */
   name: string;
-  data: string;
+  /** The contents, or what makes them: called when the file is written, so a set of big files is never all in memory at once. */
+  data: string | (() => string);
 }
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -297,7 +299,8 @@ export function checkOutputDir(dir: string): string[] {
 }
 
 /** Writes and fsyncs `data` to a fresh temporary file in the folder; returns its name. */
-async function writeTemp(dirFd: number, data: string): Promise<string> {
+async function writeTemp(dirFd: number, contents: string | (() => string)): Promise<string> {
+  const data = typeof contents === 'function' ? contents() : contents;
   for (let attempt = 0; ; attempt++) {
     const name = tempName();
     let fh: fsp.FileHandle;
@@ -426,7 +429,7 @@ export function renderReport(r: Report, format: Format): string {
     case 'junit':
       return renderJunit(r);
     case 'json':
-      return `${JSON.stringify(r, null, 2)}\n`;
+      return reportJson(r);
     case 'md':
       return renderMarkdown(r);
     case 'html':

@@ -7,6 +7,7 @@
 import { NsError } from '../../src/errors.js';
 import { PROBES } from '../../probes/index.js';
 import { ProbeContext, type Explain, type ProbeDef } from '../../src/probe.js';
+import { hostKindFrom, openHost } from '../../src/host/hostif.js';
 import type { Mode } from '../../src/model.js';
 
 const [names, mode, how = 'gates'] = process.argv.slice(2);
@@ -22,8 +23,10 @@ const gates: Explain = (e) => {
 };
 
 const out: Record<string, unknown> = {};
+// NSPROBE_HOST=box: the probes' host side through a sandbox, as a remote run does.
+const host = await openHost(hostKindFrom(process.env));
 for (const probe of chosen as ProbeDef[]) {
-  const ctx = new ProbeContext(probe, mode as Mode, 8000, how === 'gates' ? gates : undefined);
+  const ctx = new ProbeContext(probe, mode as Mode, 8000, how === 'gates' ? gates : undefined, host);
   let error: { message: string; stage?: string; code?: string } | null = null;
   try {
     await probe.run(ctx);
@@ -34,4 +37,5 @@ for (const probe of chosen as ProbeDef[]) {
   await ctx.dispose();
   out[probe.name] = { error, assertions: ctx.assertions, metrics: ctx.metrics };
 }
+await host.close();
 process.stdout.write(JSON.stringify(out) + '\n');

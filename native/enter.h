@@ -1,0 +1,104 @@
+// Entering: the parent's side of making a child in namespaces (or in the namespaces of others),
+// shared by the addon (native/addon.cc, on a libuv pool thread) and the agent (native/agent.cc,
+// a static program without libc). Plain C++ on raw system calls (raw.h): no N-API, no libuv, no
+// malloc, no errno. The stages themselves (what runs in the children) are in child.cc.
+//
+// nsp_enter() clones the first stage (clone3 with CLONE_CLEAR_SIGHAND where the kernel has it,
+// else clone), moves it into cgroups, writes the id maps when the child says its user namespace
+// exists, waits for the hello and reaps the setup stages. Errors are data: an nsp_failure names
+// the stage, the syscall and the errno, and how to word the message (nsp_failure_message).
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "child.h"
+#include "proto.h"
+
+#define NSP_ENTER_STACK (512 * 1024)
+#define NSP_ENTER_PAGE 4096
+#define NSP_ENTER_STACKS 3  // stage A runs on stack 0, B on 1, C on 2
+#define NSP_MAX_CGROUP 8
+
+// Memory for a child: the control block (MAP_SHARED) and its stacks.
+struct nsp_region {
+  nsp_ctl* ctl;
+  char* stacks;
+};
+// Maps a region; 0 or -errno.
+long nsp_region_map(nsp_region* r);
+void nsp_region_unmap(nsp_region* r);
+static inline char* nsp_region_top(const nsp_region* r, int i) {
+  return r->stacks + (size_t)(i + 1) * (NSP_ENTER_STACK + NSP_ENTER_PAGE);
+}
+
+struct nsp_enter_spec {
+  int cpu;                    // unused here (the caller pins itself); kept for symmetry
+  uint64_t natural[16];       // the caller's own CPU mask: the children's when they spread
+  bool join;
+  uint64_t clone_flags;
+  bool userns, drop, time, no_vm, setgroups_allow;
+  int drop_uid, drop_gid;
+  int64_t off_mono, off_boot;
+  const char* uid_map;        // NUL-terminated, or null
+  const char* gid_map;
+  const char* cgroup_procs[NSP_MAX_CGROUP];
+  int ncgroup;
+  const char* join_paths[NSP_MAX_JOIN];
+  int join_types[NSP_MAX_JOIN];
+  int njoin;
+  int join_pidfd_pid, join_pidfd_flags;
+  bool join_fork;
+  long timeout_ms;
+  const char* serve_path;     // nsprobe-serve for time namespaces, or null/empty: fork instead
+};
+void nsp_enter_spec_init(nsp_enter_spec* s);
+
+// How the message of a failure reads (nsp_failure_message words each the same way in C and TS).
+enum nsp_fail_kind {
+  FK_PLAIN = 0,        // "<syscall> failed at stage <stage>: <strerror>"
+  FK_HELLO_TIMEOUT,    // "the child did not start serving within <num> ms"
+  FK_EXITED,           // "the child exited before it served"
+  FK_MALFORMED,        // "malformed hello from the child"
+  FK_OPEN_JOIN,        // "cannot open <arg>: <strerror>"
+  FK_CGROUP,           // "cannot move the child into <arg>: <strerror>"
+  FK_STAGE_SIGNAL,     // "a setup stage ended with signal <num>"
+  FK_STAGE_STATUS,     // "a setup stage ended with status <num>"
+  FK_MAP,              // "writing /proc/PID/<arg> failed: <strerror>"
+};
+
+struct nsp_failure {
+  const char* stage;   // a stage name (nsp_stage_name)
+  const char* sys;     // a syscall name
+  int err;
+  int kind;
+  long num;
+  char arg[256];
+};
+
+// The result of a successful enter: our end of the channel, the serving process and its hello.
+struct nsp_entered {
+  int fd;
+  int pid;
+  int pidfd;           // -1 where the kernel has no pidfd_open
+  size_t hello_len;
+  char hello[sizeof(nsp_rep) + 64];
+};
+
+// Returns true with *out filled, or false with *f filled. The region stays in use until the
+// serving process is reaped (its stacks); when *reaped is set on failure, it is free again.
+bool nsp_enter(const nsp_enter_spec* spec, nsp_region* region, nsp_entered* out, nsp_failure* f, bool* reaped);
+// Waits for an unprompted message (OP_HELLO or OP_READY) on a channel; the sender's pid in
+// *cred_pid (the channel needs SO_PASSCRED). buf holds at least sizeof(nsp_rep) + 64 bytes.
+bool nsp_wait_hello(int fd, long ms, char* buf, size_t cap, size_t* len, int* cred_pid, nsp_failure* f, uint32_t op);
+
+const char* nsp_stage_name(int s);
+const char* nsp_sys_name(int s);
+long nsp_now_ms();
+int nsp_pidfd_open(int pid);
+// Waits up to ms for our child pid to exit and reaps it (kills it after ms; 0: at once). Its
+// wait status, or -1.
+int nsp_reap(int pid, long ms);
+// Raw clock/sleep helpers for the parent side.
+void nsp_sleep_us(long us);
+// Whether the last first clone went through clone3 (false once the kernel said ENOSYS).
+bool nsp_clone3_available();

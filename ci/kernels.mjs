@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import zlib from 'node:zlib';
 import { parseCommand, quietStdout } from './args.mjs';
+import { buildKernel, sourceVersion, SOURCE_PKG } from './kernel-build.mjs';
 import { aptInstall, which } from './tools.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -39,13 +40,18 @@ export const ALIASES = {
   'bpo-cloud': { pkg: 'linux-image-cloud-amd64', suite: 'bookworm-backports' },
   'trixie': { pkg: 'linux-image-amd64', suite: 'trixie' },
   'trixie-cloud': { pkg: 'linux-image-cloud-amd64', suite: 'trixie' },
+  'trixie-bpo-cloud': { pkg: 'linux-image-cloud-amd64', suite: 'trixie-backports' },
+  // built here from linux-source-6.1 without CONFIG_USER_NS, CONFIG_TIME_NS, CONFIG_VETH (ci/kernel-build.mjs)
+  noopts: { custom: true },
 };
 /** The suites the private apt configuration knows (deb.debian.org, main). */
-export const PRIVATE_SUITES = ['bullseye', 'bookworm-backports', 'trixie'];
+export const PRIVATE_SUITES = ['bullseye', 'bookworm-backports', 'trixie', 'trixie-backports'];
 export const DEFAULT_KERNELS = ['6.1', '6.1-cloud', '6.12-cloud', '6.12-rt'];
 /** --all: one kernel per suite and flavour that matters, 5.10 through the newest any suite offers (cloud: smallest, fastest to boot). */
 // bpo-cloud (6.12.95, bookworm-backports) is left out: under TCG here it crashed in early boot 3 times of 3 (docs/kernels.md, Findings)
-export const ALL_KERNELS = ['5.10-cloud', '6.1-cloud', '6.12-cloud', 'trixie-cloud'];
+// noopts first: the kernel built here (minutes to build when not cached) fails fast if something is off
+// trixie-bpo-cloud (7.3.4) is left out: its packages ship no modules.builtin, so the initramfs cannot tell virtio_pci, virtiofs, overlay are built in (docs/kernels.md, Findings)
+export const ALL_KERNELS = ['noopts', '5.10-cloud', '6.1-cloud', '6.12-cloud', 'trixie-cloud'];
 
 // ---------- scenarios: a host configuration set at boot, with the verdicts it must produce ----------
 
@@ -63,7 +69,12 @@ export const SCENARIOS = {
   ...Object.fromEntries(NS.filter((n) => n !== 'user').map((n) => [`${n}0`, { name: `max_${n}_namespaces=0`, sysctl: { [`user.max_${n}_namespaces`]: 0 } }])),
   'mnt0+net0': { name: 'max_mnt+max_net_namespaces=0', sysctl: { 'user.max_mnt_namespaces': 0, 'user.max_net_namespaces': 0 } },
   procmask: { name: 'masked /proc, read-only /proc/sys', mask: true },
+  // only on the kernel built without the options (noopts): its config at /proc/config.gz, then hidden
+  noopts: { name: 'no USER_NS/TIME_NS/VETH, /proc/config.gz', customOnly: true },
+  'noopts-hidden': { name: 'no USER_NS/TIME_NS/VETH, config hidden', customOnly: true, hideConfig: true },
 };
+/** The options the noopts kernel lacks (ci/kernel-noopts.config): the kernel_config gate must name each. */
+export const NOOPTS_MISSING = ['CONFIG_USER_NS', 'CONFIG_TIME_NS', 'CONFIG_VETH'];
 
 /** The namespace types each probe's sandboxes create (besides the user namespace of rootless mode). */
 export const SANDBOX_TYPES = {
@@ -83,6 +94,7 @@ export const CHECK_TYPES = { pid: ['mnt'], mnt: ['pid'], nesting: ['pid'] };
 export function expected(sid, mode) {
   const rootless = /\/rootless$/;
   const deepUserns = /^(join|nesting|identity)\/privileged$/; // they create user namespaces below the privileged sandbox
+  const deepUsernsNoTime = /^(join|nesting)\/privileged$/; // identity also creates a time namespace: without one it is blocked
   // a max_<type>_namespaces=0 limit blocks every probe whose sandbox creates that type (written out
   // here, not taken from the probes' own declarations, so a probe that changes what it creates shows up)
   const maxRules = (types) =>
@@ -120,6 +132,30 @@ export function expected(sid, mode) {
       return mode === 'root'
         ? { blocks: [[rootless, 'unprivileged_userns_clone']], skips: [[/^nesting\/privileged$/, 'unprivileged_userns_clone']], gates: ['unprivileged_userns_clone'] }
         : { blocks: [[rootless, 'unprivileged_userns_clone']], skips: [], gates: ['unprivileged_userns_clone'] };
+    case 'noopts':
+    case 'noopts-hidden': {
+      // clone(CLONE_NEWUSER / CLONE_NEWTIME) fails with EINVAL: every rootless probe, and the privileged
+      // ones whose sandbox creates a user or time namespace; net-veth cannot make its veth pair
+      const lacking = Object.entries(SANDBOX_TYPES).filter(([, t]) => t.includes('user') || t.includes('time')).map(([id]) => id);
+      const re = new RegExp(`^((${[...lacking, 'net-veth'].join('|')})/privileged|[\\w-]+/rootless)$`);
+      // as nobody the kernel answers EPERM (no user namespace is made, so no CAP_SYS_ADMIN for the rest)
+      const code = mode === 'root' ? 'EINVAL' : 'EPERM';
+      // net-veth/privileged: the namespace is made; rtnetlink then has no "veth" kind (EOPNOTSUPP, named ENOTSUP)
+      const veth = [/^net-veth\/privileged$/, 'kernel_config', 'ENOTSUP'];
+      if (sid === 'noopts')
+        return { blocks: [veth, [re, 'kernel_config', code]], skips: [[deepUsernsNoTime, 'kernel_config']], gates: ['kernel_config'], causeNames: { kernel_config: NOOPTS_MISSING } };
+      // no config readable: nothing is read (value null: an empty /proc/config.gz is not "every option
+      // missing") and the gate is unknown; EINVAL at clone (root's run) is still put on it, its remedy
+      // making the config readable, and the runner then reports it blocked by what it saw (evidence),
+      // its cause still "no kernel config found"; an EPERM (nobody's run) is put on nothing
+      return {
+        blocks: mode === 'root' ? [veth, [re, 'kernel_config', code]] : [[re, null, code]],
+        skips: [[deepUsernsNoTime, 'kernel_config']],
+        gates: [],
+        gateStatus: { kernel_config: mode === 'root' ? 'blocked' : 'unknown' },
+        gateUnread: ['kernel_config'],
+      };
+    }
     case 'mnt0+net0':
       return { blocks: maxRules(['mnt', 'net']), skips: maxSkips(['mnt', 'net']), gates: ['max_mnt_namespaces', 'max_net_namespaces'] };
     default: {
@@ -131,12 +167,21 @@ export function expected(sid, mode) {
 
 /** Compares a guest report with its scenario's declared verdicts: mismatches (empty = as expected) and a one-line summary. */
 export function checkScenario(sid, mode, report) {
-  const { blocks, skips, gates: mustBlock } = expected(sid, mode);
+  const { blocks, skips, gates: mustBlock, causeNames = {}, gateStatus = {}, gateUnread = [] } = expected(sid, mode);
   const mismatches = [];
   for (const id of mustBlock) {
     const g = report.gates.find((x) => x.id === id);
     if (g?.status !== 'blocked') mismatches.push(`gate ${id} is ${g?.status ?? 'missing'}, expected blocked`);
     else if (!g.remedy) mismatches.push(`gate ${id} is blocked without a remedy`);
+    else for (const name of causeNames[id] ?? []) if (!g.cause.includes(name) || !g.remedy.includes(name)) mismatches.push(`gate ${id} does not name ${name} in its cause and remedy: ${g.cause}`);
+  }
+  for (const id of gateUnread) {
+    const g = report.gates.find((x) => x.id === id);
+    if (!g || g.value !== null || !/^no kernel config found/.test(g.cause) || /CONFIG_\w+ not enabled/.test(g.cause)) mismatches.push(`gate ${id} read a config (value ${JSON.stringify(g?.value ?? null).slice(0, 80)}): ${g?.cause ?? 'missing'}`);
+  }
+  for (const [id, status] of Object.entries(gateStatus)) {
+    const g = report.gates.find((x) => x.id === id);
+    if (g?.status !== status) mismatches.push(`gate ${id} is ${g?.status ?? 'missing'}, expected ${status}: ${g?.cause ?? ''}`);
   }
   const blocked = new Map();
   for (const p of report.probes) {
@@ -144,11 +189,13 @@ export function checkScenario(sid, mode, report) {
     const skip = skips.find(([re]) => re.test(p.id));
     const gateText = p.gate ? ` (gate ${p.gate})` : '';
     if (rule) {
-      if (p.status !== 'unsupported' || p.gate !== rule[1]) mismatches.push(`${p.id} is ${p.status}${gateText}, expected unsupported (gate ${rule[1]})`);
+      // gate null: unsupported with no host gate to blame; rule[2]: the errno it must carry
+      if (p.status !== 'unsupported' || (p.gate ?? null) !== rule[1]) mismatches.push(`${p.id} is ${p.status}${gateText}, expected unsupported (${rule[1] ? `gate ${rule[1]}` : 'no gate'})`);
+      else if (rule[2] && p.code !== rule[2]) mismatches.push(`${p.id} is unsupported with ${p.code ?? 'no errno'}, expected ${rule[2]}`);
       else if (!p.remedy) mismatches.push(`${p.id} is unsupported (gate ${p.gate}) without a remedy`);
-      else blocked.set(p.gate, (blocked.get(p.gate) ?? 0) + 1);
+      else blocked.set(p.gate ?? `${p.code}, no gate`, (blocked.get(p.gate ?? `${p.code}, no gate`) ?? 0) + 1);
     } else if (p.status !== 'pass') mismatches.push(`${p.id} is ${p.status}${gateText}${skip ? `, expected pass with checks skipped (gate ${skip[1]})` : ''}: ${(p.cause ?? '').slice(0, 160)}`);
-    else if (skip && !(p.assertions ?? []).some((x) => x.status === 'skipped' && x.gate === skip[1])) mismatches.push(`${p.id} passes without a check skipped for gate ${skip[1]}`);
+    else if (skip && !(p.assertions ?? []).some((x) => x.status === 'skipped' && (x.gate ?? null) === skip[1])) mismatches.push(`${p.id} passes without a check skipped for gate ${skip[1]}`);
   }
   const gates = [...blocked.keys()];
   const n = [...blocked.values()].reduce((x, y) => x + y, 0);
@@ -160,7 +207,8 @@ export function checkScenario(sid, mode, report) {
 export const DEFAULT_SCENARIOS = ['baseline'];
 
 /** --all: every kernel gets these; the single max_<type>_namespaces=0 scenarios are spread over the kernels, the pair goes to the newest. */
-export function allScenarios(kernelIndex, kernelCount) {
+export function allScenarios(kernelIndex, kernelCount, custom = false) {
+  if (custom) return ['noopts', 'noopts-hidden'];
   const always = ['baseline', 'userns0', 'uuc0', 'procmask'];
   const singles = NS.filter((n) => n !== 'user').map((n) => `${n}0`).filter((_, i) => i % kernelCount === kernelIndex);
   return [...always, ...singles, ...(kernelIndex === kernelCount - 1 ? ['mnt0+net0'] : [])];
@@ -339,6 +387,7 @@ function aptVersions(apt, pkg, suite) {
 
 /** `6.1-cloud` or a package name -> { tag, pkg, version, suite, apt }, following meta packages to the versioned kernel. */
 export function resolveKernel(spec, aptDir) {
+  if (ALIASES[spec]?.custom) return { tag: spec, spec, pkg: SOURCE_PKG, version: sourceVersion() ?? '(not installed yet)', suite: 'built here', custom: true };
   const alias = ALIASES[spec];
   let pkg = alias?.pkg ?? spec;
   if (!/^linux-image-/.test(pkg)) throw new UsageError(`--kernels: '${spec}' is neither one of ${Object.keys(ALIASES).join(', ')} nor a linux-image-* package`);
@@ -350,17 +399,28 @@ export function resolveKernel(spec, aptDir) {
     if (!v) throw new Error(`${spec}: apt knows no package ${pkg}${alias?.suite ? ` in ${alias.suite} (private apt in ${aptDir})` : ' (apt-cache policy; check the sources in /etc/apt)'}`);
     const deps = spawnSync('apt-cache', [...apt.args, 'depends', '--no-recommends', '--no-suggests', `${pkg}=${v.version}`], { encoding: 'utf8' }).stdout ?? '';
     const next = /^\s*Depends: (linux-image-\S+)/m.exec(deps)?.[1];
-    if (!next) return { tag: alias ? spec : pkg.replace(/^linux-image-/, ''), spec, pkg, version: v.version, suite: v.suite, apt };
+    // Debian's 7.x packages split the image: linux-image-<ver> holds neither kernel nor modules but
+    // depends on linux-binary-<ver> (vmlinuz) and linux-modules-<ver>; those are unpacked with it
+    const parts = [...deps.matchAll(/^\s*Depends: (linux-(?:binary|modules)-\S+)/gm)].map((m) => m[1]);
+    if (!next) return { tag: alias ? spec : pkg.replace(/^linux-image-/, ''), spec, pkg, version: v.version, suite: v.suite, apt, parts };
     pkg = next; // a meta package: follow it
   }
   throw new Error(`${spec}: too many meta-package hops`);
 }
 
+/** The kernel built without the options (ci/kernel-build.mjs), built now unless cached, in fetchKernel's shape. */
+async function customKernel(k, cache) {
+  const b = await buildKernel({ cache, say: log });
+  // modprobe (initramfsModules) must find this release's modules.builtin: virtio_pci, virtiofs, overlay are built in
+  return { ...k, dir: b.dir, release: b.release, modules: path.join(b.dir, 'lib/modules', b.release), vmlinuz: b.vmlinuz, config: b.config, build: b.build, procConfig: true };
+}
+
 /** Downloads and unpacks a kernel package into the cache (once); returns its tree, release and files. */
 export function fetchKernel(k, cache) {
   const dir = path.join(cache, `${k.pkg}_${k.version.replace(/:/g, '%3a')}`);
-  if (!fs.existsSync(path.join(dir, 'boot'))) {
+  if (!fs.existsSync(path.join(dir, 'boot')) && !fs.existsSync(path.join(dir, '.nsprobe-unpacked'))) {
     fs.mkdirSync(cache, { recursive: true });
+    fs.rmSync(dir, { recursive: true, force: true }); // e.g. a 7.x image package unpacked without its parts
     const dl = fs.mkdtempSync(path.join(cache, '.dl-'));
     try {
       fs.chmodSync(dl, 0o777); // apt-get download drops to the _apt user
@@ -369,12 +429,18 @@ export function fetchKernel(k, cache) {
       let r = run('apt-get', [...apt.args, 'download', `${k.pkg}=${k.version}`], { cwd: dl, allowFail: true });
       if (r.status !== 0 && aptUpdate(apt, true)) r = run('apt-get', [...apt.args, 'download', `${k.pkg}=${k.version}`], { cwd: dl, allowFail: true });
       if (r.status !== 0) throw new Error(`apt-get download ${k.pkg}=${k.version} failed: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`);
-      const deb = fs.readdirSync(dl).find((f) => f.endsWith('.deb'));
-      if (!deb) throw new Error(`apt-get download ${k.pkg} left no .deb`);
+      for (const part of k.parts ?? []) {
+        log(`[${k.tag}] apt-get download ${part}=${k.version} (part of ${k.pkg})`);
+        const rp = run('apt-get', [...apt.args, 'download', `${part}=${k.version}`], { cwd: dl, allowFail: true });
+        if (rp.status !== 0) throw new Error(`apt-get download ${part}=${k.version} failed: ${rp.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+      }
+      const debs = fs.readdirSync(dl).filter((f) => f.endsWith('.deb'));
+      if (!debs.length) throw new Error(`apt-get download ${k.pkg} left no .deb`);
       const tree = path.join(dl, 'tree');
-      run('dpkg-deb', ['-x', path.join(dl, deb), tree]);
+      for (const deb of debs) run('dpkg-deb', ['-x', path.join(dl, deb), tree]);
       fs.rmSync(dir, { recursive: true, force: true });
       fs.renameSync(tree, dir);
+      fs.writeFileSync(path.join(dir, '.nsprobe-unpacked'), `${k.pkg} ${k.version}\n`);
     } finally {
       fs.rmSync(dl, { recursive: true, force: true });
     }
@@ -382,7 +448,9 @@ export function fetchKernel(k, cache) {
   // merged-/usr packages (trixie) ship usr/lib/modules only; depmod -b and modprobe -d look in lib/modules
   if (!fs.existsSync(path.join(dir, 'lib')) && fs.existsSync(path.join(dir, 'usr/lib/modules'))) fs.symlinkSync('usr/lib', path.join(dir, 'lib'));
   const modRoot = ['lib/modules', 'usr/lib/modules'].map((p) => path.join(dir, p)).find((p) => fs.existsSync(p));
-  const release = modRoot && fs.readdirSync(modRoot).find((r) => fs.existsSync(path.join(dir, 'boot', `vmlinuz-${r}`)));
+  // 7.x packages: the kernel is lib/modules/<release>/vmlinuz (with config beside it), no /boot
+  const kernelOf = (r) => [path.join(dir, 'boot', `vmlinuz-${r}`), path.join(modRoot, r, 'vmlinuz')].find((f) => fs.existsSync(f));
+  const release = modRoot && fs.readdirSync(modRoot).find((r) => kernelOf(r));
   if (!release) throw new Error(`${dir}: no boot/vmlinuz-<release> with lib/modules/<release> (not a kernel image package?)`);
   const modules = path.join(modRoot, release);
   if (!fs.existsSync(path.join(modules, 'modules.dep'))) run('depmod', ['-b', dir, release]);
@@ -391,8 +459,8 @@ export function fetchKernel(k, cache) {
     dir,
     release,
     modules,
-    vmlinuz: path.join(dir, 'boot', `vmlinuz-${release}`),
-    config: path.join(dir, 'boot', `config-${release}`),
+    vmlinuz: kernelOf(release),
+    config: [path.join(dir, 'boot', `config-${release}`), path.join(modules, 'config')].find((f) => fs.existsSync(f)) ?? path.join(dir, 'boot', `config-${release}`),
   };
 }
 
@@ -475,7 +543,7 @@ function guestScript(kern, opts) {
   const extra = opts.only ? ` --only ${q(opts.only)}` : '';
   return `#!/bin/sh
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
-export NSPROBE_KERNEL_CONFIG=${q(kern.config)}
+${kern.procConfig ? '# this kernel has /proc/config.gz (CONFIG_IKCONFIG_PROC): nsprobe reads it there, as on a host' : `export NSPROBE_KERNEL_CONFIG=${q(kern.config)}`}
 mount -t proc proc /proc; mount -t sysfs sysfs /sys
 mkdir -p /dev/pts /dev/shm; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
@@ -495,7 +563,12 @@ send() { # tar the report folder, base64, framed, on the data port
   { echo "@@NSPROBE-BEGIN $1"; tar -C "$2" -cz . | base64 -w 76; echo "@@NSPROBE-END $1"; } > /dev/ttyS1
 }
 for f in user/max_user_namespaces kernel/unprivileged_userns_clone; do stage sysctl "$f=$(cat /proc/sys/$f 2>/dev/null || echo absent)"; done
-${kern.scenario.mask ? `# as container engines do: mask /proc files with /dev/null, /proc dirs with an empty read-only tmpfs, /proc/sys read-only
+${kern.scenario.hideConfig ? `# no readable config: an empty file over /proc/config.gz (nsprobe must call that unknown, not "every option missing")
+: > /run/empty-config && mount --bind /run/empty-config /proc/config.gz || stage fatal "cannot hide /proc/config.gz"
+` : ''}${kern.procConfig ? `stage config "/proc/config.gz $(wc -c < /proc/config.gz 2>/dev/null || echo absent) bytes"
+# the real program's verdict in the same guest, to check nsprobe's against: util-linux unshare per type
+for t in user:-U time:-T net:-n uts:-u; do out=$(unshare \${t#*:} true 2>&1); rc=$?; stage unshare "\${t%%:*} exit=$rc $(echo $out)"; done
+` : ''}${kern.scenario.mask ? `# as container engines do: mask /proc files with /dev/null, /proc dirs with an empty read-only tmpfs, /proc/sys read-only
 for f in /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug /proc/latency_stats; do [ -e "$f" ] && mount --bind /dev/null "$f"; done
 for d in /proc/acpi /proc/scsi; do [ -d "$d" ] && mount -t tmpfs -o ro,mode=0555 tmpfs "$d"; done
 mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys || stage fatal "cannot make /proc/sys read-only"
@@ -742,6 +815,25 @@ function scenarioTable(results) {
   ];
 }
 
+/** Every gate seen blocked in a guest report whose scenario checked out, with where and how many probes it blocked. */
+export function gateCoverage(results) {
+  const seen = new Map();
+  for (const r of results) {
+    if (r.outcome !== 'ok') continue;
+    for (const m of ['root', 'nobody']) {
+      const rep = JSON.parse(readOr(r.modes[m]?.report ?? '', '{}'));
+      for (const g of rep.gates ?? []) {
+        if (g.status !== 'blocked' || !g.remedy) continue;
+        const probes = (rep.probes ?? []).filter((p) => p.gate === g.id && p.status === 'unsupported').length;
+        const skips = (rep.probes ?? []).filter((p) => (p.assertions ?? []).some((x) => x.status === 'skipped' && x.gate === g.id)).length;
+        const list = seen.get(g.id) ?? seen.set(g.id, []).get(g.id);
+        list.push(`${r.tag}/${r.scenario} ${m}: ${probes} unsupported${skips ? `, ${skips} with checks skipped` : ''}`);
+      }
+    }
+  }
+  return Object.fromEntries([...seen.entries()].sort());
+}
+
 function summaryMarkdown(results, hostRun, seconds) {
   const rows = results.map((r) => {
     const st = (name) => r.stages.find((s) => s.stage === name)?.uptime;
@@ -761,6 +853,14 @@ function summaryMarkdown(results, hostRun, seconds) {
     `${new Set(results.map((r) => r.tag)).size} kernel(s), ${results.length} kernel x scenario run(s) under QEMU TCG, ${seconds.toFixed(0)} s in all${hostRun ? `; host run: ${hostRun}` : ''}. The merged matrix is matrix.md / matrix.html.`,
     '',
     ...scenarioTable(results),
+    '## Gates seen blocking',
+    '',
+    'Each gate that was `blocked` (with a remedy) in a guest report of a run whose verdicts were all as declared:',
+    '',
+    '| gate | where (unsupported probes naming it) |',
+    '|---|---|',
+    ...Object.entries(gateCoverage(results)).map(([g, where]) => `| \`${g}\` | ${where.join('; ')} |`),
+    '',
     '## Boots',
     '',
     '| kernel / scenario | package (suite) | release | outcome | reports (nsprobe exit) | boot to node (s, guest uptime) | suite root / nobody (s) | VM total (s) | kernel_config of the package |',
@@ -811,14 +911,23 @@ async function main(argv) {
     else log(`[host] no report.json: ${err.trim().split('\n').slice(-2).join(' | ')}`);
   }
   opts.busybox = tools.busybox;
-  for (const [ki, k] of kernels.entries()) {
-    const sids = opts.perKernel[ki] ?? opts.scenarios ?? (opts.all ? allScenarios(ki, kernels.length) : DEFAULT_SCENARIOS);
+  // the single max_<type>=0 scenarios are spread over the packaged kernels only (the custom one has its own)
+  const packaged = kernels.filter((k) => !k.custom);
+  for (const [i, k] of kernels.entries()) {
+    const ki = packaged.indexOf(k);
+    const sids = opts.perKernel[i] ?? opts.scenarios ?? (opts.all ? allScenarios(ki, packaged.length, k.custom) : k.custom ? ['noopts', 'noopts-hidden'] : DEFAULT_SCENARIOS);
     fs.rmSync(path.join(opts.out, k.tag), { recursive: true, force: true });
     let carries = null; // does this kernel have kernel.unprivileged_userns_clone (Debian's patch)? learnt from its first boot
     for (const sid of sids) {
       const scenario = SCENARIOS[sid];
       const dest = path.join(opts.out, k.tag, sid);
       const name = `${k.tag}/${sid}`;
+      if (Boolean(scenario.customOnly) !== Boolean(k.custom)) {
+        const why = k.custom ? `the ${k.tag} kernel lacks the options every other scenario needs; its scenarios are noopts, noopts-hidden` : `scenario ${sid} runs only on the noopts kernel`;
+        log(`[${name}] skipped: ${why}`);
+        results.push({ tag: k.tag, scenario: sid, scenarioName: scenario.name, pkg: k.pkg, version: k.version, suite: k.suite, modes: {}, stages: [], outcome: 'not-applicable', reason: why });
+        continue;
+      }
       if (scenario.needsSysctl && carries === false) {
         log(`[${name}] skipped: ${k.release ?? k.pkg} has no /proc/sys/${scenario.needsSysctl}`);
         results.push({ tag: k.tag, scenario: sid, scenarioName: scenario.name, pkg: k.pkg, version: k.version, suite: k.suite, modes: {}, stages: [], outcome: 'not-applicable', reason: `this kernel has no /proc/sys/${scenario.needsSysctl}` });
@@ -828,9 +937,9 @@ async function main(argv) {
       const work = fs.mkdtempSync(path.join(dest, '.vm-'));
       let res;
       try {
-        const kern = { ...fetchKernel(k, opts.cache), scenario, sid };
+        const kern = { ...(k.custom ? await customKernel(k, opts.cache) : fetchKernel(k, opts.cache)), scenario, sid };
         k.release = kern.release;
-        kern.label = `${/^(\d+\.\d+)/.exec(kern.release)?.[1] ?? kern.release} ${k.suite}${/-rt-/.test(k.pkg) ? ' rt' : /-cloud-/.test(k.pkg) ? '' : ' generic'}, ${scenario.name}`;
+        kern.label = `${/^(\d+\.\d+)/.exec(kern.release)?.[1] ?? kern.release} ${k.suite}${k.custom || /-cloud-/.test(k.pkg) ? '' : /-rt-/.test(k.pkg) ? ' rt' : ' generic'}, ${scenario.name}`;
         log(`[${name}] booting ${kern.release} (${k.pkg} ${k.version}, ${k.suite}) as "${kern.label}", timeout ${opts.timeout} s`);
         res = await bootKernel(kern, tools, opts, work, dest);
         if (res.outcome === 'failed' && res.stages.length === 0 && /Kernel panic/.test(readOr(path.join(work, 'console.log')))) {
@@ -879,7 +988,7 @@ async function main(argv) {
     fs.writeFileSync(path.join(opts.out, 'matrix.md'), [first, '', ...scenarioTable(results), ...rest].join('\n'));
   }
   const seconds = (Date.now() - t0) / 1000;
-  fs.writeFileSync(path.join(opts.out, 'kernels.json'), `${JSON.stringify({ seconds, hostRun, results }, null, 2)}\n`);
+  fs.writeFileSync(path.join(opts.out, 'kernels.json'), `${JSON.stringify({ seconds, hostRun, results, gatesSeenBlocking: gateCoverage(results) }, null, 2)}\n`);
   fs.writeFileSync(path.join(opts.out, 'kernels.md'), summaryMarkdown(results, hostRun, seconds));
   const failed = results.filter((r) => r.outcome !== 'ok' && r.outcome !== 'not-applicable');
   log(`${results.length - failed.length}/${results.length} kernel x scenario run(s) ok in ${seconds.toFixed(0)} s; ${path.join(opts.out, 'kernels.md')}${mergeOk ? `, ${path.join(opts.out, 'matrix.md')}` : ' (no matrix)'}`);

@@ -19,7 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { parseCommand, quietStdout } from './args.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const BOXES_FILE = join(ROOT, 'ci', 'boxes.json');
+// NSPROBE_BOXES_FILE: another box table (ci/vagrant-local.mjs points it at its locally built box)
+const BOXES_FILE = process.env.NSPROBE_BOXES_FILE ? resolve(process.env.NSPROBE_BOXES_FILE) : join(ROOT, 'ci', 'boxes.json');
 const PROVIDERS = ['libvirt', 'virtualbox'];
 const KILL_GRACE_MS = 5000;
 const BEGIN = 'NSPROBE-TGZ-BEGIN';

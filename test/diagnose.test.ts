@@ -195,3 +195,33 @@ test('errno numbers are named', (t) => {
   t.is(errnoCode({ errno: 1, code: 'EPERM' }), 'EPERM');
   t.is(errnoCode({}), null);
 });
+
+test('kernel without CONFIG_USER_NS: a rootless clone refused with EPERM is kernel_config; with USER_NS built in, EPERM stays unexplained', async (t) => {
+  const { parseKernelConfig } = await import('../src/host/kconfig.js');
+  const cfg = (userNs: string) => ({ source: '/proc/config.gz', options: parseKernelConfig(`CONFIG_NAMESPACES=y\nCONFIG_UTS_NS=y\nCONFIG_IPC_NS=y\nCONFIG_PID_NS=y\nCONFIG_NET_NS=y\nCONFIG_CGROUPS=y\n${userNs}\nCONFIG_TIME_NS=y\nCONFIG_VETH=m\n`) });
+  const f = { namespace: 'uts', mode: 'rootless', stage: 'clone', syscall: 'clone', code: 'EPERM' } as const;
+  const without = run('debian12', f, hostWith('debian12', {}, {}, { kernelConfig: cfg('# CONFIG_USER_NS is not set') }));
+  t.is(without.gate, 'kernel_config');
+  t.regex(without.cause, /CONFIG_USER_NS/);
+  // control: the same EPERM where the option is there is not blamed on the kernel config
+  const withIt = run('debian12', f, hostWith('debian12', {}, {}, { kernelConfig: cfg('CONFIG_USER_NS=y') }));
+  t.is(withIt.gate, null);
+  // and privileged mode (no user namespace asked for) is never blamed on CONFIG_USER_NS
+  t.not(run('debian12', { ...f, mode: 'privileged' }, hostWith('debian12', {}, {}, { kernelConfig: cfg('# CONFIG_USER_NS is not set') })).gate, 'kernel_config');
+});
+
+test('kernel without CONFIG_VETH: veth creation refused with EOPNOTSUPP is kernel_config; config unreadable: EINVAL at clone names the unknown kernel_config gate', async (t) => {
+  const { parseKernelConfig } = await import('../src/host/kconfig.js');
+  const cfg = (veth: string) => ({ source: '/proc/config.gz', options: parseKernelConfig(`CONFIG_NAMESPACES=y\nCONFIG_UTS_NS=y\nCONFIG_IPC_NS=y\nCONFIG_PID_NS=y\nCONFIG_NET_NS=y\nCONFIG_CGROUPS=y\nCONFIG_USER_NS=y\nCONFIG_TIME_NS=y\n${veth}\n`) });
+  const f = { probe: 'net-veth', namespace: 'net', mode: 'privileged', stage: 'request', syscall: 'sendmsg', code: 'EOPNOTSUPP' } as const;
+  t.is(run('debian12', f, hostWith('debian12', {}, {}, { kernelConfig: cfg('# CONFIG_VETH is not set') })).gate, 'kernel_config');
+  t.is(run('debian12', f, hostWith('debian12', {}, {}, { kernelConfig: cfg('CONFIG_VETH=m') })).gate, null, 'control: with veth the same error is unexplained');
+  const unknown = hostWith('debian12', {}, {}, { kernelConfig: null });
+  t.is(unknown.gates.find((g) => g.id === 'kernel_config')?.status, 'unknown');
+  const d = run('debian12', { namespace: 'time', mode: 'privileged', stage: 'clone', syscall: 'clone3', code: 'EINVAL' }, unknown);
+  t.is(d.gate, 'kernel_config');
+  t.regex(d.cause, /no kernel config found/);
+  t.regex(d.remedy, /config/);
+  // an EPERM is never put on an unknown config (many policies give EPERM)
+  t.is(run('debian12', { namespace: 'uts', mode: 'rootless', stage: 'clone', syscall: 'clone', code: 'EPERM' }, unknown).gate, null);
+});

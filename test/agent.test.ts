@@ -15,12 +15,15 @@ import { encodeRequest, Op } from '../src/protocol.js';
 import { enter } from '../src/sandbox.js';
 import { isRoot, NOBODY, ROOT, tmp } from './helpers/run.js';
 import { SECCOMP_EXEC } from './helpers/envs.js';
-import { missingTools, needTools } from './helpers/tools.js';
+import { missingTools, needRoot, needTools } from './helpers/tools.js';
 
 const execFileP = promisify(execFile);
 const AGENT = agentPath();
 const noAgent = AGENT ? null : 'the agent is not built (npm run build)';
 const agentTest = needTools(noAgent);
+// Entering without a user namespace (CLONE_NEWUTS, NEWPID on their own) needs root: as another
+// user these are skipped (the suite-through-the-agent tests cover that user).
+const rootAgentTest = isRoot ? agentTest : needRoot();
 const CLI = join(ROOT, 'dist', 'bin', 'nsprobe.js');
 
 const agentProto = readFileSync(join(ROOT, 'native', 'agent-proto.h'), 'utf8');
@@ -119,7 +122,7 @@ function alive(pid: number): boolean {
   }
 }
 
-needTools(noAgent ?? (isRoot ? null : 'needs root'))('hostile frames: random well-framed payloads get one reply each and the agent goes on; bad magic and oversized frames end it cleanly, killing its children', async (t) => {
+rootAgentTest('hostile frames: random well-framed payloads get one reply each and the agent goes on; bad magic and oversized frames end it cleanly, killing its children', async (t) => {
   // A seeded generator: the same cases each run.
   let seed = 20261201;
   const rnd = (n: number) => {
@@ -193,7 +196,7 @@ needTools(noAgent ?? (isRoot ? null : 'needs root'))('hostile frames: random wel
   }
 });
 
-agentTest('a closed stdin (the controller gone) makes the agent kill and reap every child and exit', async (t) => {
+rootAgentTest('a closed stdin (the controller gone) makes the agent kill and reap every child and exit', async (t) => {
   const a = new AgentClient(localLauncher(AGENT!));
   const s1 = await a.enter({ cloneFlags: 0x04000000 });
   const s2 = await a.enter({ cloneFlags: 0x20000000 | 0x04000000, timeoutMs: 5000 }); // pid + uts
@@ -207,7 +210,7 @@ agentTest('a closed stdin (the controller gone) makes the agent kill and reap ev
   t.false(alive(agentPid), 'the agent exited');
 });
 
-agentTest('through the agent: a request that hangs times out and kills its child; EINVAL at clone is data; a box with no namespaces is the host', async (t) => {
+rootAgentTest('through the agent: a request that hangs times out and kills its child; EINVAL at clone is data; a box with no namespaces is the host', async (t) => {
   await withTransport(new AgentClient(localLauncher(AGENT!)), async (a) => {
   const s = await enter({ namespaces: ['uts'], mode: 'privileged' });
   const h = await t.throwsAsync(async () => s.hang(300));
@@ -302,7 +305,7 @@ for (const env of ENVS) {
   });
 }
 
-agentTest('a request with a wrong magic reaches the child and comes back EPROTO through the agent, as through the addon', async (t) => {
+rootAgentTest('a request with a wrong magic reaches the child and comes back EPROTO through the agent, as through the addon', async (t) => {
   const a = new AgentClient(localLauncher(AGENT!));
   t.teardown(() => a.shutdown());
   const b = await a.enter({ cloneFlags: 0x04000000 });

@@ -16,6 +16,7 @@ import { enter } from '../src/sandbox.js';
 import { isRoot, NOBODY, ROOT, tmp } from './helpers/run.js';
 import { SECCOMP_EXEC } from './helpers/envs.js';
 import { missingTools, needRoot, needTools } from './helpers/tools.js';
+import { verdicts, type Verdicts } from './helpers/reports.js';
 
 const execFileP = promisify(execFile);
 const AGENT = agentPath();
@@ -260,20 +261,6 @@ needTools(noAgent ?? (existsSync(SECCOMP_EXEC) ? missingTools('python3') : 'nspr
     });
   },
 );
-
-interface Verdicts {
-  probes: Record<string, string>;
-  assertions: Record<string, string>;
-}
-function verdicts(json: string): Verdicts {
-  const r = JSON.parse(json) as { probes: { id: string; status: string; assertions: { id: string; status: string }[] }[] };
-  const out: Verdicts = { probes: {}, assertions: {} };
-  for (const p of r.probes) {
-    out.probes[p.id] = p.status;
-    for (const a of p.assertions) out.assertions[`${p.id} ${a.id}`] = a.status;
-  }
-  return out;
-}
 
 const ENVS: { name: string; prefix: string[]; why: string | null }[] = [
   { name: 'as root', prefix: [], why: isRoot ? null : 'needs root' },

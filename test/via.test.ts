@@ -11,24 +11,11 @@ import { bootstrapScript, splitCommand } from '../src/agent/bootstrap.js';
 import { agentPath } from '../src/native.js';
 import { isRoot, ROOT, tmp } from './helpers/run.js';
 import { missingTools, needTools } from './helpers/tools.js';
+import { verdicts } from './helpers/reports.js';
 
 const execFileP = promisify(execFile);
 const CLI = join(ROOT, 'dist', 'bin', 'nsprobe.js');
 const noAgent = agentPath() ? null : 'the agent is not built (npm run build)';
-
-interface Verdicts {
-  probes: Record<string, string>;
-  assertions: Record<string, string>;
-}
-function verdicts(json: string): Verdicts {
-  const r = JSON.parse(json) as { probes: { id: string; status: string; assertions: { id: string; status: string }[] }[] };
-  const out: Verdicts = { probes: {}, assertions: {} };
-  for (const p of r.probes) {
-    out.probes[p.id] = p.status;
-    for (const a of p.assertions) out.assertions[`${p.id} ${a.id}`] = a.status;
-  }
-  return out;
-}
 
 async function cli(argv: string[], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
   const cmd = [...prefix, process.execPath, CLI, ...argv];

@@ -22,3 +22,18 @@ export function fixturePath(name: GoodFixture): string {
 export function loadFixture(name: GoodFixture): Report {
   return JSON.parse(readFileSync(fixturePath(name), 'utf8')) as Report;
 }
+
+/** A report.json's verdicts: status per probe/mode id and per "probe assertion-id" (to compare two runs). */
+export interface Verdicts {
+  probes: Record<string, string>;
+  assertions: Record<string, string>;
+}
+export function verdicts(json: string): Verdicts {
+  const r = JSON.parse(json) as { probes: { id: string; status: string; assertions: { id: string; status: string }[] }[] };
+  const out: Verdicts = { probes: {}, assertions: {} };
+  for (const p of r.probes) {
+    out.probes[p.id] = p.status;
+    for (const a of p.assertions) out.assertions[`${p.id} ${a.id}`] = a.status;
+  }
+  return out;
+}

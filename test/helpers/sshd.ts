@@ -27,6 +27,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './run.js';
 
+/** The top folder under /tmp that holds the checkout or this Node, when one does (else null). */
+const KEEP_TOP = [ROOT, process.execPath].map((p) => /^\/tmp\/([^/]+)(?:\/|$)/.exec(p)?.[1]).find(Boolean) ?? null;
+
 export type SshdKind = 'plain' | 'userns-limit' | 'unprivileged';
 
 export interface SshdHost {
@@ -195,6 +198,11 @@ async function startHost(lab: string, kind: SshdKind, key: string, pub: string, 
       '',
     ].join('\n'),
   );
+  // The checkout (and the Node in it, .cache/node) must stay visible when it lies under /tmp (a
+  // fresh clone in /tmp/x): the host's own tmpfs on /tmp would hide it. It is bound back at the
+  // same path, and leftovers() does not count it.
+  const keep = KEEP_TOP ? [`mkdir /run/keep && mount --rbind /tmp/${KEEP_TOP} /run/keep`] : [];
+  const keepBack = KEEP_TOP ? [`mkdir /tmp/${KEEP_TOP} && mount --rbind /run/keep /tmp/${KEEP_TOP} && umount -l /run/keep && rmdir /run/keep`] : [];
   const setup = [
     'set -e',
     'read _go',
@@ -209,7 +217,9 @@ async function startHost(lab: string, kind: SshdKind, key: string, pub: string, 
     'mount -t sysfs nsprobe-test-sys /sys',
     'mount --rbind /run/oldsys/fs/cgroup /sys/fs/cgroup',
     'umount -l /run/oldsys && rmdir /run/oldsys',
+    ...keep,
     'mount -t tmpfs -o mode=1777 nsprobe-test-tmp /tmp',
+    ...keepBack,
     `mkdir -m 700 /tmp/home && chown ${uid}:${uid} /tmp/home`,
     `hostname ${name}`,
     'ip link set lo up',
@@ -325,6 +335,7 @@ export async function startSshdLab(kinds: readonly SshdKind[] = ['plain', 'usern
       const walk = (d: string, rel: string) => {
         for (const e of readdirSync(d, { withFileTypes: true })) {
           const r = rel ? `${rel}/${e.name}` : e.name;
+          if (!rel && e.name === KEEP_TOP) continue; // the checkout, bound back (see setup)
           if (r !== 'home') out.push(r);
           if (e.isDirectory()) walk(join(d, e.name), r);
         }

@@ -803,13 +803,17 @@ void enter_timeout(uv_timer_t* h) {
   if (w->done) return;
   nsp_entered out = entered_of(w->box.get());
   nsp_failure nf;
+  // The JS thread may have been busy past the deadline (a spawnSync) while the hello came: libuv
+  // runs timers before polling, so look first; only a hello that is not there is a timeout.
+  bool reaped = false;
+  bool ok = nsp_enter_hello(&w->box->region, &out, 0, &nf, &reaped);
+  if (ok || nf.kind != FK_HELLO_TIMEOUT) return enter_settle(w, ok, nf, out, reaped);
   memset(&nf, 0, sizeof nf);
   nf.stage = "timeout";
   nf.sys = "poll";
   nf.err = ETIMEDOUT;
   nf.kind = FK_HELLO_TIMEOUT;
   nf.num = w->timeout_ms;
-  bool reaped = false;
   nsp_enter_hello(&w->box->region, &out, 0, &nf, &reaped, true);
   enter_settle(w, false, nf, out, reaped);
 }
@@ -1240,6 +1244,16 @@ Napi::Value MqUnlink(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), r < 0 ? -(double)errno : 0.0);
 }
 
+// sysvRemove(kind, key): removes the SysV object (1 msg, 2 shm, 3 sem) of that key in Node's own
+// IPC namespace (the host's): 0 or -errno. Sync, for a hurried exit as mqUnlink.
+Napi::Value SysvRemove(const Napi::CallbackInfo& info) {
+  int kind = info.Length() > 0 ? info[0].ToNumber().Int32Value() : 0;
+  long key = info.Length() > 1 ? info[1].ToNumber().Int32Value() : 0;
+  long id = kind == 1 ? syscall(SYS_msgget, key, 0) : kind == 2 ? syscall(SYS_shmget, key, 0, 0) : kind == 3 ? syscall(SYS_semget, key, 0, 0) : (errno = EINVAL, -1);
+  long r = id < 0 ? -1 : kind == 1 ? syscall(SYS_msgctl, id, 0 /* IPC_RMID */, 0) : kind == 2 ? syscall(SYS_shmctl, id, 0, 0) : syscall(SYS_semctl, id, 0, 0, 0);
+  return Napi::Number::New(info.Env(), r < 0 ? -(double)errno : 0.0);
+}
+
 // At environment teardown (process exit, worker end): kill and reap every open child, so a
 // Node process that exits with sandboxes open leaves nothing behind.
 void CleanupWithin(long ms) {
@@ -1297,6 +1311,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setSubreaper", Napi::Function::New(env, SetSubreaper));
   exports.Set("setNofile", Napi::Function::New(env, SetNofile));
   exports.Set("mqUnlink", Napi::Function::New(env, MqUnlink));
+  exports.Set("sysvRemove", Napi::Function::New(env, SysvRemove));
   napi_add_env_cleanup_hook(env, Cleanup, nullptr);
   return exports;
 }

@@ -288,6 +288,7 @@ bool nsp_wait_hello(int fd, long ms, char* buf, size_t cap, size_t* len, int* cr
 
 bool nsp_enter(const nsp_enter_spec* spec, nsp_region* region, nsp_entered* out, nsp_failure* f, bool* reaped) {
   *reaped = false;
+  __atomic_store_n(&region->first, 0, __ATOMIC_SEQ_CST);
   out->fd = -1;
   out->pid = -1;
   out->pidfd = -1;
@@ -395,6 +396,7 @@ bool nsp_enter(const nsp_enter_spec* spec, nsp_region* region, nsp_entered* out,
   bool copies_mm = !(first_flags & CLONE_VM);
   if (copies_mm) nsp_mm_acquire();
   long pid = clone_first(first_flags, top, first, c);
+  if (pid > 0) __atomic_store_n(&region->first, (int32_t)pid, __ATOMIC_SEQ_CST);
   if (copies_mm) nsp_mm_release();
   rsys4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, 8);
   rsys1(SYS_close, sv[1]);

@@ -23,6 +23,9 @@
 struct nsp_region {
   nsp_ctl* ctl;
   char* stacks;
+  // The first stage's pid while nsp_enter runs (0 before the clone): the agent kills an enter in
+  // flight on another thread through it (with ctl->pid_b and ctl->pid_c) when it must end.
+  volatile int32_t first;
 };
 // Maps a region; 0 or -errno.
 long nsp_region_map(nsp_region* r);

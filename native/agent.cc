@@ -9,6 +9,7 @@
 //
 // nsprobe-agent [--rm FILE]: with --rm the agent unlinks FILE and then its directory first thing
 // (the bootstrap put it there), so nothing stays on disk whatever happens to the shell.
+#define NSP_NO_LIBC  // raw.h gives us memset and memcpy
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
@@ -38,38 +39,6 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
-
-extern "C" {
-// The compiler may emit calls to these for struct copies and zeroing.
-void* memset(void* d, int c, size_t n) {
-  volatile unsigned char* p = (volatile unsigned char*)d;
-  while (n--) *p++ = (unsigned char)c;
-  return d;
-}
-void* memcpy(void* d, const void* s, size_t n) {
-  volatile unsigned char* p = (volatile unsigned char*)d;
-  const unsigned char* q = (const unsigned char*)s;
-  while (n--) *p++ = *q++;
-  return d;
-}
-void* memmove(void* d, const void* s, size_t n) {
-  volatile unsigned char* p = (volatile unsigned char*)d;
-  const unsigned char* q = (const unsigned char*)s;
-  if (p < q) {
-    while (n--) *p++ = *q++;
-  } else {
-    while (n--) p[n] = q[n];
-  }
-  return d;
-}
-int memcmp(const void* a, const void* b, size_t n) {
-  const unsigned char* p = (const unsigned char*)a;
-  const unsigned char* q = (const unsigned char*)b;
-  for (size_t i = 0; i < n; i++)
-    if (p[i] != q[i]) return p[i] - q[i];
-  return 0;
-}
-}
 
 namespace {
 
@@ -602,54 +571,24 @@ bool take_handle(int fd) {
 }
 
 // The reply to a box's pending request is there (or the channel ended).
+static_assert(NSP_FRAME_FDS <= sizeof(nsa_rep::fds) / sizeof(int32_t), "an agent reply carries every descriptor a frame can");
 void finish_request(ABox* b) {
-  struct iovec iov = {g_repbuf, sizeof g_repbuf};
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * 4) + CMSG_SPACE(sizeof(struct ucred))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr mh;
-  r_memset(&mh, 0, sizeof mh);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = u.buf;
-  mh.msg_controllen = sizeof u.buf;
-  long n;
-  do n = rsys3(SYS_recvmsg, b->fd, (long)&mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-  while (n == -EINTR);
-  if (n == -EAGAIN) return;
-  b->pending = false;
-  Reply y;
-  reply_init(&y);
-  int fds[8];
+  int fds[NSP_FRAME_FDS];
   int nfds = 0;
   int cred = 0;
-  if (n >= 0) {
-    size_t off = 0;
-    while (off + sizeof(struct cmsghdr) <= (size_t)mh.msg_controllen) {
-      struct cmsghdr* cm = (struct cmsghdr*)(u.buf + off);
-      if (cm->cmsg_len < sizeof(struct cmsghdr) || off + cm->cmsg_len > (size_t)mh.msg_controllen) break;
-      off += CMSG_ALIGN(cm->cmsg_len);
-      if (cm->cmsg_level != SOL_SOCKET) continue;
-      if (cm->cmsg_type == SCM_RIGHTS) {
-        size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < k && nfds < 8; i++) r_memcpy(&fds[nfds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-      } else if (cm->cmsg_type == SCM_CREDENTIALS) {
-        struct ucred uc;
-        r_memcpy(&uc, CMSG_DATA(cm), sizeof uc);
-        cred = uc.pid;
-      }
-    }
-    if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) n = -EMSGSIZE;
-  }
+  long n = nsp_recv_frame(b->fd, g_repbuf, sizeof g_repbuf, fds, &nfds, &cred, MSG_DONTWAIT);
+  if (n == -EAGAIN) return;
+  b->pending = false;
   if (n <= 0) {
     for (int i = 0; i < nfds; i++) rsys1(SYS_close, fds[i]);
     if (n == 0) reply_err(NSA_REQUEST, b->ptag, EPIPE, FK_NO_REPLY, "request", "recvmsg");
     else reply_err(NSA_REQUEST, b->ptag, (int)-n, FK_PLAIN, "request", "recvmsg");
     return;
   }
+  Reply y;
+  reply_init(&y);
   for (int i = 0; i < nfds; i++) {
-    if (i < 4 && add_handle(fds[i])) {
+    if (add_handle(fds[i])) {
       y.r.fds[y.r.nfds++] = fds[i];
     } else {
       rsys1(SYS_close, fds[i]);

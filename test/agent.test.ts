@@ -6,7 +6,7 @@
 import test from 'ava';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentClient, localLauncher } from '../src/agent/client.js';
@@ -388,4 +388,49 @@ rootAgentTest('a closed stdin ends an enter in flight too: its first stage is ki
   t.false(alive(b.pid), 'the box is gone');
   t.false(alive(stage!), 'the first stage of the enter in flight is gone');
   await t.throwsAsync(held, undefined, 'the held enter ends with the agent');
+});
+
+// The host-side netlink calls, run by a Node process in a network namespace of its own (unshare
+// -Urn: its links are nobody else's) through the addon or through a local agent started there.
+const NETLINK_SCRIPT = `
+import { readFileSync } from 'node:fs';
+const { native } = await import(process.argv[2]);
+const n = native();
+if (n.start) await n.start();
+const has = (f, s) => readFileSync(f, 'utf8').includes(s);
+const out = {};
+out.missing = n.netlink('ifindex', 'nsp-none0');
+out.create = n.netlink('vethCreate', 'nsp-a0', 'nsp-b0', 0);
+out.again = n.netlink('vethCreate', 'nsp-a0', 'nsp-b0', 0);
+out.listed = has('/proc/net/dev', 'nsp-a0:') && has('/proc/net/dev', 'nsp-b0:');
+out.ifindex = n.netlink('ifindex', 'nsp-a0') > 0;
+out.up = n.netlink('linkUp', 'nsp-a0');
+out.addr = n.netlink('addrAdd', 'nsp-a0', 2, Buffer.from([10, 9, 8, 7]), 24);
+out.addrSeen = has('/proc/net/fib_trie', '10.9.8.7');
+out.bogus = n.netlink('noSuchOp', 'nsp-a0');
+out.del = n.netlink('linkDel', 'nsp-a0');
+out.gone = n.netlink('ifindex', 'nsp-a0');
+out.unlisted = !has('/proc/net/dev', 'nsp-a0:');
+process.stdout.write(JSON.stringify(out));
+`;
+
+needTools(noAgent ?? missingTools('unshare'))('host-side netlink() answers through the agent as through the addon (veth, up, address, delete, errors), in a network namespace of its own', async (t) => {
+  const dir = tmp(t);
+  const script = join(dir, 'netlink.mjs');
+  writeFileSync(script, NETLINK_SCRIPT);
+  chmodSync(dir, 0o755);
+  const results: Record<string, unknown>[] = [];
+  for (const transport of ['addon', 'agent']) {
+    const r = await execFileP('unshare', ['-Urn', process.execPath, script, join(ROOT, 'dist', 'src', 'native.js')], {
+      encoding: 'utf8',
+      timeout: 60000,
+      env: { ...process.env, NSPROBE_TRANSPORT: transport },
+    }).catch((e: { stdout?: string; stderr?: string; message: string }) => ({ stdout: e.stdout ?? '', stderr: `${e.message} ${e.stderr ?? ''}` }));
+    t.not(r.stdout, '', `${transport}: results (stderr: ${r.stderr.slice(0, 400)})`);
+    results.push(JSON.parse(r.stdout || '{}'));
+  }
+  const [addon, agent] = results;
+  // Absolute answers (the control: the agent's netlink() was -ENOSYS before, which fails these).
+  t.deepEqual(agent, { missing: -19, create: 0, again: -17, listed: true, ifindex: true, up: 0, addr: 0, addrSeen: true, bogus: -22, del: 0, gone: -19, unlisted: true });
+  t.deepEqual(agent, addon, 'the agent answers as the addon');
 });

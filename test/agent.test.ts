@@ -11,9 +11,9 @@ import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentClient, localLauncher } from '../src/agent/client.js';
 import { AGENT_MAGIC, ENTER_FIXED, FK, HDR, MAX_FRAME, REP_FIXED, T, frame, parseFrames, u32s } from '../src/agent/proto.js';
-import { agentPath, setTransport } from '../src/native.js';
+import { agentPath, setTransport, transportContext } from '../src/native.js';
 import { decodeReply, encodeRequest, Op } from '../src/protocol.js';
-import { enter } from '../src/sandbox.js';
+import { enter, privilegedIdPlan, rootlessPlan } from '../src/sandbox.js';
 import { isRoot, NOBODY, ROOT, tmp } from './helpers/run.js';
 import { SECCOMP_EXEC } from './helpers/envs.js';
 import { missingTools, needRoot, needTools } from './helpers/tools.js';
@@ -433,4 +433,27 @@ needTools(noAgent ?? missingTools('unshare'))('host-side netlink() answers throu
   // Absolute answers (the control: the agent's netlink() was -ENOSYS before, which fails these).
   t.deepEqual(agent, { missing: -19, create: 0, again: -17, listed: true, ifindex: true, up: 0, addr: 0, addrSeen: true, bogus: -22, del: 0, gone: -19, unlisted: true });
   t.deepEqual(agent, addon, 'the agent answers as the addon');
+});
+
+test('the caller identity and remoteness travel with the transport: set with it, gone with it', async (t) => {
+  // Pure logic (no agent is started): a remote login uid 1000 with a subordinate range.
+  const caller = { euid: 1000, egid: 1001, uidMap: '0 0 4294967295\n', gidMap: '0 0 4294967295\n' };
+  const fake = new AgentClient(async () => {
+    throw new Error('not started');
+  });
+  // Inside withTransport's turn: the transport is global to this file's concurrent tests.
+  await withTransport(fake, async () => {
+    setTransport(undefined);
+    const before = { rootless: rootlessPlan(), privileged: privilegedIdPlan(), ctx: transportContext() };
+    t.deepEqual(before.ctx, { remote: false, caller: null });
+    setTransport(fake, { remote: true, caller });
+    t.deepEqual(transportContext(), { remote: true, caller });
+    const r = rootlessPlan();
+    t.is(r.hostUid, 1000, "rootless sandboxes are made as the target's login");
+    t.is(r.gidMap, '0 1001 1\n');
+    setTransport(undefined);
+    t.deepEqual({ rootless: rootlessPlan(), privileged: privilegedIdPlan(), ctx: transportContext() }, before, "setTransport(undefined) clears it: this process's plans again");
+    setTransport(fake);
+    t.deepEqual(transportContext(), { remote: false, caller: null }, 'a transport set without a context is local');
+  });
 });

@@ -309,7 +309,12 @@ rootAgentTest('a request with a wrong magic reaches the child and comes back EPR
   t.false(alive(b.pid));
 });
 
-rootAgentTest('entering runs off the main loop: an enter held on a pipe stalls neither another enter nor requests; a request held on a pipe stalls no other box', async (t) => {
+// A box any user can make: a uts namespace (as root), else a user namespace with uts in it.
+const OWN_BOX = isRoot
+  ? { cloneFlags: 0x04000000 }
+  : { cloneFlags: 0x10000000 | 0x04000000, userns: true, uidMap: `0 ${process.geteuid!()} 1\n`, gidMap: `0 ${process.getegid!()} 1\n` };
+
+agentTest('entering runs off the main loop: an enter held on a pipe stalls neither another enter nor requests; a request held on a pipe stalls no other box', async (t) => {
   const dir = tmp(t);
   const enterPipe = join(dir, 'cgroup.procs'); // the enter writes the child's pid here: open() waits for our reader
   const reqPipe = join(dir, 'request');
@@ -319,16 +324,15 @@ rootAgentTest('entering runs off the main loop: an enter held on a pipe stalls n
   }
   const a = new AgentClient(localLauncher(AGENT!));
   t.teardown(() => a.shutdown());
-  const UTS = 0x04000000;
   const echo = async (id: number, s: string) => decodeReply((await a.request(id, encodeRequest(Op.ECHO, 1, [], [s]), 30000)).reply).data.toString();
   let enterDone = false;
   // Its own timeout is generous on purpose: it is released by the read below, not by a clock.
-  const held = a.enter({ cloneFlags: UTS, cgroupProcs: [enterPipe], timeoutMs: 120000 });
+  const held = a.enter({ ...OWN_BOX, cgroupProcs: [enterPipe], timeoutMs: 120000 });
   held.then(() => (enterDone = true), () => (enterDone = true));
-  const other = await a.enter({ cloneFlags: UTS });
+  const other = await a.enter(OWN_BOX);
   t.is(await echo(other.id, 'other'), 'other', 'a box entered after the held one answers');
   // A request that waits on a pipe in one box while another box answers (the box sees our /tmp).
-  const slow = await a.enter({ cloneFlags: UTS });
+  const slow = await a.enter(OWN_BOX);
   let reqDone = false;
   const heldReq = a.request(slow.id, encodeRequest(Op.READFILE, 2, [0, 100], [reqPipe]), 120000);
   heldReq.then(() => (reqDone = true), () => (reqDone = true));
@@ -353,19 +357,19 @@ rootAgentTest('entering runs off the main loop: an enter held on a pipe stalls n
   t.is(a.openCount(), 0);
 });
 
-rootAgentTest('a closed stdin ends an enter in flight too: its first stage is killed and the agent exits', async (t) => {
+agentTest('a closed stdin ends an enter in flight too: its first stage is killed and the agent exits', async (t) => {
   const dir = tmp(t);
   const enterPipe = join(dir, 'cgroup.procs');
   t.is(spawnSync('mkfifo', [enterPipe]).status, 0);
   const a = new AgentClient(localLauncher(AGENT!));
   t.teardown(() => a.shutdown());
-  const b = await a.enter({ cloneFlags: 0x04000000 });
+  const b = await a.enter(OWN_BOX);
   const agentPid = a.agentPid!;
   const proc = a.channel!.proc!;
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   let gone = false;
   void exited.then(() => (gone = true));
-  const held = a.enter({ cloneFlags: 0x04000000, cgroupProcs: [enterPipe], timeoutMs: 120000 });
+  const held = a.enter({ ...OWN_BOX, cgroupProcs: [enterPipe], timeoutMs: 120000 });
   held.catch(() => undefined);
   // The enter's first stage is a child of a worker thread of the agent: wait for it to appear
   // (it is cloned before the cgroup file is opened), and stop if the agent ends meanwhile.

@@ -570,8 +570,9 @@ EnterSpec parse_spec(const Napi::Object& o) {
 // Entering with nothing to wait for before the hello (no setup stage that exits, no cgroup move,
 // no time namespace, the child shares our memory) runs on the JS thread, and the hello is
 // awaited on the event loop: two thread hops fewer per sandbox (see enter_on_loop below).
+bool g_enter_worker = false;  // NSPROBE_ENTER_WORKER=1 (read at load): always the pool thread
 bool enter_on_loop_fits(const EnterSpec& s) {
-  return !s.join && !s.time && !s.drop && !s.no_vm && s.cgroup_procs.empty() && !getenv("NSPROBE_ENTER_WORKER");
+  return !g_enter_worker && !s.join && !s.time && !s.drop && !s.no_vm && s.cgroup_procs.empty();
 }
 Napi::Value enter_on_loop(Napi::Env env, const EnterSpec& spec, int cpu);
 
@@ -1265,6 +1266,8 @@ Napi::Value SetColocate(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   find_serve_path();
+  const char* ew = getenv("NSPROBE_ENTER_WORKER");
+  g_enter_worker = ew && strcmp(ew, "1") == 0;
   const char* co = getenv("NSPROBE_COLOCATE");
   if (co && (strcmp(co, "0") == 0 || strcmp(co, "off") == 0)) g_colocate = false;
   exports.Set("shutdown", Napi::Function::New(env, Shutdown));

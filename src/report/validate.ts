@@ -1,29 +1,21 @@
-// Validates a parsed report.json against schema/report.schema.json, plus the consistency
-// rules a JSON Schema cannot express (id = probe/mode, summary = counts of probes).
+// Reads report.json: schemaVersion 2 (what nsprobe writes, schema/report.schema.json) and 1 (what
+// earlier releases wrote, schema/report.v1.schema.json). The check is written out by hand from
+// those schemas (test/report-schema.test.ts holds it to them with Ajv on every fixture and on
+// mutations of them): one pass over the parsed value, no generic schema walk, no separate depth
+// walk. Then the rules a JSON Schema cannot express (id = probe/mode, summary = counts of
+// probes), then the parts v2 leaves out are filled back in (src/report/v2.ts), so every reader
+// of a parsed report sees the full model of src/model.ts.
 
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Ajv } from 'ajv';
-import type { ErrorObject, ValidateFunction } from 'ajv';
-import { SCHEMA_VERSION, summarize } from '../model.js';
+import { assertionId, SCHEMA_VERSION, summarize } from '../model.js';
 import type { Report } from '../model.js';
-import { packageRoot, SCHEMA_PATH } from '../paths.js';
+import { packageRoot } from '../paths.js';
 
 export { packageRoot };
 
 export type ValidationResult = { ok: true; report: Report } | { ok: false; error: string };
 
-
-let compiled: ValidateFunction | undefined;
-
-function validator(): ValidateFunction {
-  if (!compiled) {
-    const schema = JSON.parse(readFileSync(join(packageRoot(), SCHEMA_PATH), 'utf8')) as object;
-    // The schema's patterns are ASCII: no 'u' flag, whose regexps are slower (one per assertion id, ~470 a report).
-    compiled = new Ajv({ allErrors: false, unicodeRegExp: false }).compile(schema);
-  }
-  return compiled;
-}
+/** The report.json versions this nsprobe reads. */
+export const READABLE_VERSIONS = [1, 2] as const;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -48,15 +40,263 @@ function named(s: string): string {
   return s.length <= 80 ? s : `${s.slice(0, 79)}…`;
 }
 
-function describeAjvError(e: ErrorObject): string {
-  const where = named(e.instancePath || '/');
-  const params = e.params as Record<string, unknown>;
-  let detail = '';
-  if (e.keyword === 'additionalProperties') detail = ` (${named(String(params.additionalProperty))})`;
-  else if (e.keyword === 'enum' && Array.isArray(params.allowedValues)) detail = ` (${params.allowedValues.join(', ')})`;
-  else if (e.keyword === 'const') detail = ` (${JSON.stringify(params.allowedValue)})`;
-  return `${where} ${e.message ?? 'is invalid'}${detail}`;
+// ---------------------------------------------------------------- the checks
+// Each check returns undefined or the first problem, worded as Ajv words it (tests and people
+// knew those messages): "<path> must have required property 'x'", "... must be string", ...
+
+/** A problem found: thrown through the walk, caught once in validateReport (no result objects per value). */
+class Invalid extends Error {}
+
+function fail(path: string, message: string): never {
+  throw new Invalid(`${named(path || '/')} ${message}`);
 }
+
+type Check = (v: unknown, path: string) => void;
+
+/** Deepest nesting a free-form value (expected, actual, a gate's value) may have below its own place. */
+const FREE_DEPTH = 48;
+
+const anyValue: Check = (v, path) => {
+  if (typeof v === 'object' && v !== null && valueDepth(v, FREE_DEPTH) > FREE_DEPTH) fail(path, `is nested more than ${FREE_DEPTH} levels deep: not an nsprobe report`);
+};
+
+const string: Check = (v, path) => {
+  if (typeof v !== 'string') fail(path, 'must be string');
+};
+const nonEmptyString: Check = (v, path) => {
+  if (typeof v !== 'string') fail(path, 'must be string');
+  if (v.length < 1) fail(path, 'must NOT have fewer than 1 characters');
+};
+const boolean: Check = (v, path) => {
+  if (typeof v !== 'boolean') fail(path, 'must be boolean');
+};
+const nullableBoolean: Check = (v, path) => {
+  if (v !== null && typeof v !== 'boolean') fail(path, 'must be boolean,null');
+};
+const nullableString: Check = (v, path) => {
+  if (v !== null && typeof v !== 'string') fail(path, 'must be string,null');
+};
+const nullableInteger: Check = (v, path) => {
+  if (v !== null && !Number.isInteger(v)) fail(path, 'must be integer,null');
+};
+const count: Check = (v, path) => {
+  if (!Number.isInteger(v)) fail(path, 'must be integer');
+  if ((v as number) < 0) fail(path, 'must be >= 0');
+};
+const duration: Check = (v, path) => {
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(path, 'must be number');
+  if (v < 0) fail(path, 'must be >= 0');
+};
+
+function pattern(re: RegExp, source: string): Check {
+  return (v, path) => {
+    if (typeof v !== 'string') fail(path, 'must be string');
+    if (!re.test(v)) fail(path, `must match pattern "${source}"`);
+  };
+}
+
+function oneOf(values: readonly string[]): Check {
+  const set = new Set<unknown>(values);
+  const detail = ` (${values.join(', ')})`;
+  return (v, path) => {
+    if (!set.has(v)) fail(path, `must be equal to one of the allowed values${detail}`);
+  };
+}
+
+function constant(value: unknown): Check {
+  return (v, path) => {
+    if (v !== value) fail(path, `must be equal to constant (${JSON.stringify(value)})`);
+  };
+}
+
+function array(item: Check): Check {
+  return (v, path) => {
+    if (!Array.isArray(v)) fail(path, 'must be array');
+    for (let i = 0; i < v.length; i++) item(v[i], `${path}/${i}`);
+  };
+}
+
+const strings = array(string);
+
+/** An object with these properties (a `?` after a name: optional) and no others. */
+function object(shape: Record<string, Check>): Check {
+  const props = new Map<string, Check>();
+  const required: string[] = [];
+  for (const [k, check] of Object.entries(shape)) {
+    const optional = k.endsWith('?');
+    const name = optional ? k.slice(0, -1) : k;
+    props.set(name, check);
+    if (!optional) required.push(name);
+  }
+  return (v, path) => {
+    if (!isRecord(v)) fail(path, 'must be object');
+    for (const k of required) if (!Object.hasOwn(v, k)) fail(path, `must have required property '${k}'`);
+    for (const k in v) {
+      if (!Object.hasOwn(v, k)) continue;
+      const check = props.get(k);
+      if (!check) fail(path, `must NOT have additional properties (${named(k)})`);
+      check(v[k], `${path}/${k}`);
+    }
+  };
+}
+
+const NAMESPACES = ['uts', 'ipc', 'pid', 'net', 'mnt', 'user', 'cgroup', 'time'] as const;
+const MODE_NAMES = ['privileged', 'rootless'] as const;
+const mode = oneOf(MODE_NAMES);
+
+const host = object({
+  hostname: string,
+  kernel: object({ release: string, version: string }),
+  distro: object({ id: string, versionId: string, 'idLike?': strings, name: string }),
+  arch: string,
+  euid: count,
+  'egid?': count,
+  'capEff?': pattern(/^[0-9a-fA-F]+$/, '^[0-9a-fA-F]+$'),
+  'privileged?': boolean,
+  'capSysAdmin?': boolean,
+  'userNs?': object({ initial: nullableBoolean, uidMap: nullableString, 'rootIsParentUid?': nullableInteger }),
+  'limits?': object({ nproc: nullableInteger, nofile: nullableInteger, as: nullableInteger }),
+  'userNsLevel?': nullableInteger,
+  'container?': object({ detected: boolean, kind: nullableString, evidence: strings }),
+  'chroot?': nullableBoolean,
+  'seccomp?': object({ mode: nullableInteger, filters: nullableInteger, noNewPrivs: nullableBoolean }),
+  'lsms?': (v, path) => (v === null ? undefined : Array.isArray(v) ? strings(v, path) : fail(path, 'must be array,null')),
+  'cgroupVersion?': oneOf(['v1', 'v2', 'hybrid', 'unknown']),
+  'rootMountShared?': nullableBoolean,
+  'nodeVersion?': string,
+});
+
+const gate = object({
+  id: nonEmptyString,
+  status: oneOf(['ok', 'warn', 'blocked', 'unknown']),
+  value: anyValue,
+  affects: strings,
+  cause: string,
+  remedy: string,
+  'evidence?': array(object({ probe: string, stage: string, 'syscall?': string, 'code?': string })),
+});
+
+const ASSERTION_ID = /^[a-z0-9-]+\.[a-z0-9-]+$/;
+const assertionStatus = oneOf(['pass', 'fail', 'skipped']);
+const side = oneOf(['inside', 'host', 'sibling', 'control']);
+const nullableGate: Check = (v, path) => {
+  if (v !== null && typeof v !== 'string') fail(path, 'must be string,null');
+};
+
+/** The hot path (about 470 a full report): written out rather than made by object(). */
+function assertion(v: unknown, path: string, v1: boolean): void {
+  if (!isRecord(v)) fail(path, 'must be object');
+  if (!Object.hasOwn(v, 'name')) fail(path, "must have required property 'name'");
+  if (!Object.hasOwn(v, 'status')) fail(path, "must have required property 'status'");
+  if (v1 && !Object.hasOwn(v, 'expected')) fail(path, "must have required property 'expected'");
+  if (!Object.hasOwn(v, 'actual')) fail(path, "must have required property 'actual'");
+  for (const k in v) {
+    if (!Object.hasOwn(v, k)) continue;
+    const x = v[k];
+    switch (k) {
+      case 'id':
+        if (typeof x !== 'string') fail(`${path}/id`, 'must be string');
+        if (!ASSERTION_ID.test(x)) fail(`${path}/id`, `must match pattern "${ASSERTION_ID.source}"`);
+        break;
+      case 'name':
+        nonEmptyString(x, `${path}/name`);
+        break;
+      case 'status':
+        if (x !== 'pass' && x !== 'fail' && x !== 'skipped') assertionStatus(x, `${path}/status`);
+        break;
+      case 'expected':
+      case 'actual':
+        if (typeof x === 'object' && x !== null) anyValue(x, `${path}/${k}`);
+        break;
+      case 'side':
+        side(x, `${path}/side`);
+        break;
+      case 'note':
+      case 'reason':
+        if (typeof x !== 'string') fail(`${path}/${k}`, 'must be string');
+        break;
+      case 'gate':
+        nullableGate(x, `${path}/gate`);
+        break;
+      default:
+        fail(path, `must NOT have additional properties (${named(k)})`);
+    }
+  }
+}
+
+const PROBE_ID = /^[a-z0-9-]+\/(privileged|rootless)$/;
+const probeFields = object({
+  id: pattern(PROBE_ID, PROBE_ID.source),
+  probe: pattern(/^[a-z0-9-]+$/, '^[a-z0-9-]+$'),
+  namespace: oneOf(NAMESPACES),
+  mode,
+  status: oneOf(['pass', 'fail', 'unsupported', 'error']),
+  durationMs: duration,
+  assertions: () => undefined, // checked by probe() below, with the version
+  'errno?': count,
+  'code?': string,
+  'stage?': oneOf(['clone', 'setgroups', 'gid_map', 'uid_map', 'setuid', 'setns', 'timens_offsets', 'cgroup', 'request', 'timeout', 'needs']),
+  'syscall?': string,
+  'cause?': string,
+  'remedy?': string,
+  'gate?': nullableGate,
+  'metrics?': (v, path) => {
+    if (!isRecord(v)) fail(path, 'must be object');
+    for (const k in v) if (Object.hasOwn(v, k) && (typeof v[k] !== 'number' || !Number.isFinite(v[k]))) fail(`${path}/${k}`, 'must be number');
+  },
+});
+
+function probe(v: unknown, path: string, v1: boolean): void {
+  probeFields(v, path);
+  const list = (v as { assertions: unknown }).assertions;
+  if (!Array.isArray(list)) fail(`${path}/assertions`, 'must be array');
+  for (let i = 0; i < list.length; i++) assertion(list[i], `${path}/assertions/${i}`, v1);
+}
+
+const idStatus = object({ id: string, status: string });
+const consumer = object({
+  id: nonEmptyString,
+  name: string,
+  command: string,
+  status: oneOf(['works', 'degraded', 'blocked']),
+  for: object({ user: string, uid: count, root: boolean }),
+  restsOn: object({ probes: array(idStatus), gates: array(idStatus) }),
+  cause: string,
+  'blocker?': string,
+  'error?': string,
+  'fallback?': string,
+  'warning?': string,
+  'remedy?': string,
+  installed: (v, path) => {
+    if (v === null) return;
+    if (!isRecord(v)) fail(path, 'must match exactly one schema in oneOf');
+    object({ path: string, version: nullableString })(v, path);
+  },
+});
+
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+function top(version: 1 | 2): Check {
+  const v1 = version === 1;
+  return object({
+    schemaVersion: constant(version),
+    tool: object({ name: constant('nsprobe'), version: nonEmptyString }),
+    startedAt: pattern(TIMESTAMP, TIMESTAMP.source),
+    durationMs: duration,
+    host,
+    gates: array(gate),
+    probes: (v, path) => {
+      if (!Array.isArray(v)) fail(path, 'must be array');
+      for (let i = 0; i < v.length; i++) probe(v[i], `${path}/${i}`, v1);
+    },
+    summary: object({ pass: count, fail: count, unsupported: count, error: count }),
+    'notes?': strings,
+    'modes?': array(object({ mode, status: oneOf(['run', 'skipped']), 'reason?': string, scope: string })),
+    'consumers?': array(consumer),
+  });
+}
+
+const CHECKS = { 1: top(1), 2: top(2) } as const;
 
 function checkConsistency(r: Report): string | undefined {
   for (const [i, p] of r.probes.entries()) {
@@ -75,18 +315,55 @@ function checkConsistency(r: Report): string | undefined {
   return undefined;
 }
 
-export function validateReport(obj: unknown): ValidationResult {
+export interface ReadOptions {
+  /**
+   * Fill in what schemaVersion 2 leaves out (each assertion's derivable id, an `expected` equal
+   * to `actual`), so the report is the full model. Default true; merge, which reads neither,
+   * says false.
+   */
+  expand?: boolean;
+}
+
+/**
+ * Checks a parsed report.json (v1 or v2) and returns it as the full model. The value is taken
+ * over, not copied: expanding fills in the parsed objects themselves.
+ */
+export function validateReport(obj: unknown, opts: ReadOptions = {}): ValidationResult {
   const identity = checkIdentity(obj);
   if (identity) return { ok: false, error: identity };
-  const validate = validator();
-  if (!validate(obj)) {
-    const first = validate.errors?.[0];
-    return { ok: false, error: first ? describeAjvError(first) : 'does not match the report schema' };
+  const version = (obj as { schemaVersion: unknown }).schemaVersion;
+  // An unknown version: checked as the current one, so the message names schemaVersion.
+  const check = version === 1 ? CHECKS[1] : CHECKS[2];
+  try {
+    check(obj, '');
+  } catch (e) {
+    if (e instanceof Invalid) return { ok: false, error: e.message };
+    if (e instanceof RangeError) return { ok: false, error: 'too deeply nested to check: not an nsprobe report' };
+    throw e;
   }
   const report = obj as Report;
   const inconsistency = checkConsistency(report);
   if (inconsistency) return { ok: false, error: inconsistency };
+  if (opts.expand !== false) expandReport(report);
   return { ok: true, report };
+}
+
+/**
+ * Fills in, in place, what schemaVersion 2 leaves out: an assertion without `id` gets
+ * `<probe>.<slug of its name>`, one without `expected` gets its `actual`. A v1 report has both.
+ */
+export function expandReport(r: Report): Report {
+  for (const p of r.probes) {
+    const list = p.assertions;
+    for (let i = 0; i < list.length; i++) {
+      const a = list[i];
+      if (a.id !== undefined && Object.hasOwn(a, 'expected')) continue;
+      // Rebuilt in the model's key order (id, name, status, expected, actual, ...), as a v1 report has it.
+      const { id, name, status, expected, actual, ...rest } = a;
+      list[i] = { id: id ?? assertionId(p.probe, name), name, status, expected: Object.hasOwn(a, 'expected') ? expected : actual, actual, ...rest };
+    }
+  }
+  return r;
 }
 
 /** Deepest nesting of arrays and objects accepted (a report is about 8 deep). */
@@ -116,7 +393,7 @@ export function jsonDepth(text: string, limit = Infinity): number {
 /** How deeply a parsed JSON value nests arrays and objects, stopping once past `limit` (no recursion). */
 export function valueDepth(value: unknown, limit = Infinity): number {
   if (typeof value !== 'object' || value === null) return 0;
-  // Two parallel stacks and no Object.values() copy: merge walks every object of thousands of reports.
+  // Two parallel stacks and no Object.values() copy.
   const values: object[] = [value];
   const depths: number[] = [1];
   let max = 0;
@@ -144,10 +421,10 @@ export function valueDepth(value: unknown, limit = Infinity): number {
 }
 
 /**
- * Parses and validates the text of a report.json. Errors say what is wrong and where, and never
- * quote the file (it may not be a report at all, but someone's secret behind a name).
+ * Parses and validates the text of a report.json (v1 or v2). Errors say what is wrong and where,
+ * and never quote the file (it may not be a report at all, but someone's secret behind a name).
  */
-export function parseReport(text: string): ValidationResult {
+export function parseReport(text: string, opts: ReadOptions = {}): ValidationResult {
   let obj: unknown;
   try {
     obj = JSON.parse(text);
@@ -157,13 +434,8 @@ export function parseReport(text: string): ValidationResult {
     const where = at ? ` at character ${at[1]}` : text.trim() === '' ? ' (empty)' : '';
     return { ok: false, error: `not valid JSON (truncated or corrupt?)${where}` };
   }
-  // V8's JSON.parse does not recurse, so the depth is checked on the parsed value: a walk over its
-  // containers, far cheaper than a scan of every character (merge reads thousands of reports).
-  if (valueDepth(obj, MAX_DEPTH) > MAX_DEPTH) return { ok: false, error: `nested more than ${MAX_DEPTH} levels deep: not an nsprobe report` };
-  try {
-    return validateReport(obj);
-  } catch (e) {
-    if (e instanceof RangeError) return { ok: false, error: 'too deeply nested to check: not an nsprobe report' };
-    throw e;
-  }
+  // V8's JSON.parse does not recurse. The checks walk a report's fixed shape, which is a few
+  // levels deep; only free-form values (expected, actual, a gate's value) can nest further, and
+  // each of those is bounded where it is checked. Nothing else walks the value recursively.
+  return validateReport(obj, opts);
 }

@@ -207,9 +207,18 @@ export interface ModeRun {
  * the run. report.json (schemaVersion 2) leaves an id out when it is this; readers fill it back in.
  */
 export function assertionId(probe: string, name: string): string {
-  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 80);
-  return `${probe}.${slug || 'assertion'}`;
+  const key = `${probe}\0${name}`;
+  let id = assertionIds.get(key);
+  if (id === undefined) {
+    const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 80);
+    id = `${probe}.${slug || 'assertion'}`;
+    // Names repeat in every report (reading a fleet's makes the same ids thousands of times); bounded.
+    if (assertionIds.size >= 20000) assertionIds.clear();
+    assertionIds.set(key, id);
+  }
+  return id;
 }
+const assertionIds = new Map<string, string>();
 
 export function summarize(probes: ProbeResult[]): Summary {
   const s: Summary = { pass: 0, fail: 0, unsupported: 0, error: 0 };

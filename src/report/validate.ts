@@ -47,72 +47,85 @@ function named(s: string): string {
 /** A problem found: thrown through the walk, caught once in validateReport (no result objects per value). */
 class Invalid extends Error {}
 
-function fail(path: string, message: string): never {
-  throw new Invalid(`${named(path || '/')} ${message}`);
+/**
+ * Where the walk is: the keys and indexes down to the value being checked. Pushed and popped
+ * around each child, joined only for an error (building a path string for every value cost as
+ * much as the check itself).
+ */
+const trail: Array<string | number> = [];
+
+/** `where`: a key below the value being checked, when the problem is there. */
+function fail(message: string, where?: string): never {
+  const path = trail.length || where !== undefined ? `/${[...trail, ...(where === undefined ? [] : [where])].join('/')}` : '/';
+  throw new Invalid(`${named(path)} ${message}`);
 }
 
-type Check = (v: unknown, path: string) => void;
+type Check = (v: unknown) => void;
 
 /** Deepest nesting a free-form value (expected, actual, a gate's value) may have below its own place. */
 const FREE_DEPTH = 48;
 
-const anyValue: Check = (v, path) => {
-  if (typeof v === 'object' && v !== null && valueDepth(v, FREE_DEPTH) > FREE_DEPTH) fail(path, `is nested more than ${FREE_DEPTH} levels deep: not an nsprobe report`);
+const anyValue: Check = (v) => {
+  if (typeof v === 'object' && v !== null && valueDepth(v, FREE_DEPTH) > FREE_DEPTH) fail(`is nested more than ${FREE_DEPTH} levels deep: not an nsprobe report`);
 };
 
-const string: Check = (v, path) => {
-  if (typeof v !== 'string') fail(path, 'must be string');
+const string: Check = (v) => {
+  if (typeof v !== 'string') fail('must be string');
 };
-const nonEmptyString: Check = (v, path) => {
-  if (typeof v !== 'string') fail(path, 'must be string');
-  if (v.length < 1) fail(path, 'must NOT have fewer than 1 characters');
+const nonEmptyString: Check = (v) => {
+  if (typeof v !== 'string') fail('must be string');
+  if (v.length < 1) fail('must NOT have fewer than 1 characters');
 };
-const boolean: Check = (v, path) => {
-  if (typeof v !== 'boolean') fail(path, 'must be boolean');
+const boolean: Check = (v) => {
+  if (typeof v !== 'boolean') fail('must be boolean');
 };
-const nullableBoolean: Check = (v, path) => {
-  if (v !== null && typeof v !== 'boolean') fail(path, 'must be boolean,null');
+const nullableBoolean: Check = (v) => {
+  if (v !== null && typeof v !== 'boolean') fail('must be boolean,null');
 };
-const nullableString: Check = (v, path) => {
-  if (v !== null && typeof v !== 'string') fail(path, 'must be string,null');
+const nullableString: Check = (v) => {
+  if (v !== null && typeof v !== 'string') fail('must be string,null');
 };
-const nullableInteger: Check = (v, path) => {
-  if (v !== null && !Number.isInteger(v)) fail(path, 'must be integer,null');
+const nullableInteger: Check = (v) => {
+  if (v !== null && !Number.isInteger(v)) fail('must be integer,null');
 };
-const count: Check = (v, path) => {
-  if (!Number.isInteger(v)) fail(path, 'must be integer');
-  if ((v as number) < 0) fail(path, 'must be >= 0');
+const count: Check = (v) => {
+  if (!Number.isInteger(v)) fail('must be integer');
+  if ((v as number) < 0) fail('must be >= 0');
 };
-const duration: Check = (v, path) => {
-  if (typeof v !== 'number' || !Number.isFinite(v)) fail(path, 'must be number');
-  if (v < 0) fail(path, 'must be >= 0');
+const duration: Check = (v) => {
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail('must be number');
+  if (v < 0) fail('must be >= 0');
 };
 
 function pattern(re: RegExp, source: string): Check {
-  return (v, path) => {
-    if (typeof v !== 'string') fail(path, 'must be string');
-    if (!re.test(v)) fail(path, `must match pattern "${source}"`);
+  return (v) => {
+    if (typeof v !== 'string') fail('must be string');
+    if (!re.test(v)) fail(`must match pattern "${source}"`);
   };
 }
 
 function oneOf(values: readonly string[]): Check {
   const set = new Set<unknown>(values);
   const detail = ` (${values.join(', ')})`;
-  return (v, path) => {
-    if (!set.has(v)) fail(path, `must be equal to one of the allowed values${detail}`);
+  return (v) => {
+    if (!set.has(v)) fail(`must be equal to one of the allowed values${detail}`);
   };
 }
 
 function constant(value: unknown): Check {
-  return (v, path) => {
-    if (v !== value) fail(path, `must be equal to constant (${JSON.stringify(value)})`);
+  return (v) => {
+    if (v !== value) fail(`must be equal to constant (${JSON.stringify(value)})`);
   };
 }
 
 function array(item: Check): Check {
-  return (v, path) => {
-    if (!Array.isArray(v)) fail(path, 'must be array');
-    for (let i = 0; i < v.length; i++) item(v[i], `${path}/${i}`);
+  return (v) => {
+    if (!Array.isArray(v)) fail('must be array');
+    for (let i = 0; i < v.length; i++) {
+      trail.push(i);
+      item(v[i]);
+      trail.pop();
+    }
   };
 }
 
@@ -128,14 +141,16 @@ function object(shape: Record<string, Check>): Check {
     props.set(name, check);
     if (!optional) required.push(name);
   }
-  return (v, path) => {
-    if (!isRecord(v)) fail(path, 'must be object');
-    for (const k of required) if (!Object.hasOwn(v, k)) fail(path, `must have required property '${k}'`);
+  return (v) => {
+    if (!isRecord(v)) fail('must be object');
+    for (const k of required) if (!Object.hasOwn(v, k)) fail(`must have required property '${k}'`);
     for (const k in v) {
       if (!Object.hasOwn(v, k)) continue;
       const check = props.get(k);
-      if (!check) fail(path, `must NOT have additional properties (${named(k)})`);
-      check(v[k], `${path}/${k}`);
+      if (!check) fail(`must NOT have additional properties (${named(k)})`);
+      trail.push(k);
+      check(v[k]);
+      trail.pop();
     }
   };
 }
@@ -160,7 +175,7 @@ const host = object({
   'container?': object({ detected: boolean, kind: nullableString, evidence: strings }),
   'chroot?': nullableBoolean,
   'seccomp?': object({ mode: nullableInteger, filters: nullableInteger, noNewPrivs: nullableBoolean }),
-  'lsms?': (v, path) => (v === null ? undefined : Array.isArray(v) ? strings(v, path) : fail(path, 'must be array,null')),
+  'lsms?': (v) => (v === null ? undefined : Array.isArray(v) ? strings(v) : fail('must be array,null')),
   'cgroupVersion?': oneOf(['v1', 'v2', 'hybrid', 'unknown']),
   'rootMountShared?': nullableBoolean,
   'nodeVersion?': string,
@@ -179,47 +194,55 @@ const gate = object({
 const ASSERTION_ID = /^[a-z0-9-]+\.[a-z0-9-]+$/;
 const assertionStatus = oneOf(['pass', 'fail', 'skipped']);
 const side = oneOf(['inside', 'host', 'sibling', 'control']);
-const nullableGate: Check = (v, path) => {
-  if (v !== null && typeof v !== 'string') fail(path, 'must be string,null');
+const nullableGate: Check = (v) => {
+  if (v !== null && typeof v !== 'string') fail('must be string,null');
 };
 
+/** Checks a child value at key k, with k on the trail. */
+function at(k: string, check: Check, x: unknown): void {
+  trail.push(k);
+  check(x);
+  trail.pop();
+}
+
 /** The hot path (about 470 a full report): written out rather than made by object(). */
-function assertion(v: unknown, path: string, v1: boolean): void {
-  if (!isRecord(v)) fail(path, 'must be object');
-  if (!Object.hasOwn(v, 'name')) fail(path, "must have required property 'name'");
-  if (!Object.hasOwn(v, 'status')) fail(path, "must have required property 'status'");
-  if (v1 && !Object.hasOwn(v, 'expected')) fail(path, "must have required property 'expected'");
-  if (!Object.hasOwn(v, 'actual')) fail(path, "must have required property 'actual'");
+function assertion(v: unknown, v1: boolean): void {
+  if (!isRecord(v)) fail('must be object');
+  if (!Object.hasOwn(v, 'name')) fail("must have required property 'name'");
+  if (!Object.hasOwn(v, 'status')) fail("must have required property 'status'");
+  if (v1 && !Object.hasOwn(v, 'expected')) fail("must have required property 'expected'");
+  if (!Object.hasOwn(v, 'actual')) fail("must have required property 'actual'");
   for (const k in v) {
     if (!Object.hasOwn(v, k)) continue;
     const x = v[k];
     switch (k) {
       case 'id':
-        if (typeof x !== 'string') fail(`${path}/id`, 'must be string');
-        if (!ASSERTION_ID.test(x)) fail(`${path}/id`, `must match pattern "${ASSERTION_ID.source}"`);
+        if (typeof x !== 'string') fail('must be string', 'id');
+        if (!ASSERTION_ID.test(x)) fail(`must match pattern "${ASSERTION_ID.source}"`, 'id');
         break;
       case 'name':
-        nonEmptyString(x, `${path}/name`);
+        if (typeof x !== 'string') fail('must be string', 'name');
+        if (x.length < 1) fail('must NOT have fewer than 1 characters', 'name');
         break;
       case 'status':
-        if (x !== 'pass' && x !== 'fail' && x !== 'skipped') assertionStatus(x, `${path}/status`);
+        if (x !== 'pass' && x !== 'fail' && x !== 'skipped') at('status', assertionStatus, x);
         break;
       case 'expected':
       case 'actual':
-        if (typeof x === 'object' && x !== null) anyValue(x, `${path}/${k}`);
+        if (typeof x === 'object' && x !== null) at(k, anyValue, x);
         break;
       case 'side':
-        side(x, `${path}/side`);
+        at('side', side, x);
         break;
       case 'note':
       case 'reason':
-        if (typeof x !== 'string') fail(`${path}/${k}`, 'must be string');
+        if (typeof x !== 'string') fail('must be string', k);
         break;
       case 'gate':
-        nullableGate(x, `${path}/gate`);
+        if (x !== null && typeof x !== 'string') fail('must be string,null', 'gate');
         break;
       default:
-        fail(path, `must NOT have additional properties (${named(k)})`);
+        fail(`must NOT have additional properties (${named(k)})`);
     }
   }
 }
@@ -240,20 +263,27 @@ const probeFields = object({
   'cause?': string,
   'remedy?': string,
   'gate?': nullableGate,
-  'metrics?': (v, path) => {
-    if (!isRecord(v)) fail(path, 'must be object');
-    for (const k in v) if (Object.hasOwn(v, k) && (typeof v[k] !== 'number' || !Number.isFinite(v[k]))) fail(`${path}/${k}`, 'must be number');
+  'metrics?': (v) => {
+    if (!isRecord(v)) fail('must be object');
+    for (const k in v) if (Object.hasOwn(v, k) && (typeof v[k] !== 'number' || !Number.isFinite(v[k]))) fail('must be number', k);
   },
 });
 
-function probe(v: unknown, path: string, v1: boolean): void {
-  probeFields(v, path);
+function probe(v: unknown, v1: boolean): void {
+  probeFields(v);
   const list = (v as { assertions: unknown }).assertions;
-  if (!Array.isArray(list)) fail(`${path}/assertions`, 'must be array');
-  for (let i = 0; i < list.length; i++) assertion(list[i], `${path}/assertions/${i}`, v1);
+  if (!Array.isArray(list)) fail('must be array', 'assertions');
+  trail.push('assertions');
+  for (let i = 0; i < list.length; i++) {
+    trail.push(i);
+    assertion(list[i], v1);
+    trail.pop();
+  }
+  trail.pop();
 }
 
 const idStatus = object({ id: string, status: string });
+const installedObject = object({ path: string, version: nullableString });
 const consumer = object({
   id: nonEmptyString,
   name: string,
@@ -267,10 +297,10 @@ const consumer = object({
   'fallback?': string,
   'warning?': string,
   'remedy?': string,
-  installed: (v, path) => {
+  installed: (v) => {
     if (v === null) return;
-    if (!isRecord(v)) fail(path, 'must match exactly one schema in oneOf');
-    object({ path: string, version: nullableString })(v, path);
+    if (!isRecord(v)) fail('must match exactly one schema in oneOf');
+    installedObject(v);
   },
 });
 
@@ -285,9 +315,13 @@ function top(version: 1 | 2): Check {
     durationMs: duration,
     host,
     gates: array(gate),
-    probes: (v, path) => {
-      if (!Array.isArray(v)) fail(path, 'must be array');
-      for (let i = 0; i < v.length; i++) probe(v[i], `${path}/${i}`, v1);
+    probes: (v) => {
+      if (!Array.isArray(v)) fail('must be array');
+      for (let i = 0; i < v.length; i++) {
+        trail.push(i);
+        probe(v[i], v1);
+        trail.pop();
+      }
     },
     summary: object({ pass: count, fail: count, unsupported: count, error: count }),
     'notes?': strings,
@@ -334,8 +368,9 @@ export function validateReport(obj: unknown, opts: ReadOptions = {}): Validation
   const version = (obj as { schemaVersion: unknown }).schemaVersion;
   // An unknown version: checked as the current one, so the message names schemaVersion.
   const check = version === 1 ? CHECKS[1] : CHECKS[2];
+  trail.length = 0;
   try {
-    check(obj, '');
+    check(obj);
   } catch (e) {
     if (e instanceof Invalid) return { ok: false, error: e.message };
     if (e instanceof RangeError) return { ok: false, error: 'too deeply nested to check: not an nsprobe report' };

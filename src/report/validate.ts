@@ -401,6 +401,17 @@ export function expandReport(r: Report): Report {
   return r;
 }
 
+/**
+ * The report in a report.json text nsprobe wrote (`--json` output, a report folder), as the full
+ * model, for tests and tools that read one: JSON.parse() alone gives v2's short form, where
+ * derivable ids and expected values are left out. Throws when the text is not a valid report.
+ */
+export function reportFromJson(text: string): Report {
+  const v = parseReport(text);
+  if (!v.ok) throw new Error(`not a valid report.json: ${v.error}`);
+  return v.report;
+}
+
 /** Deepest nesting of arrays and objects accepted (a report is about 8 deep). */
 export const MAX_DEPTH = 64;
 

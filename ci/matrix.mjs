@@ -13,7 +13,6 @@
 // See README.md, "Distro matrix (Vagrant)".
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCommand, quietStdout } from './args.mjs';
@@ -310,7 +309,9 @@ function extract(stdout, name, out) {
   const e = stdout.indexOf(END, b + 1);
   if (b < 0 || e < 0) throw new BoxFailure('collecting reports: no tarball in the output of vagrant ssh');
   const tgz = Buffer.from(stdout.slice(b + BEGIN.length, e), 'base64');
-  const tmp = mkdtempSync(join(tmpdir(), `nsprobe-matrix-${name}-`));
+  // Unpacked inside --out, not the shared tmp dir: the run writes nothing outside its report folder.
+  mkdirSync(out, { recursive: true });
+  const tmp = mkdtempSync(join(out, `.collect-${name}-`));
   try {
     writeFileSync(join(tmp, 'reports.tgz'), tgz);
     const r = spawnSyncQuiet('tar', ['-xzf', join(tmp, 'reports.tgz'), '-C', tmp]);

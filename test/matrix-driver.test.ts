@@ -163,7 +163,8 @@ test('a hanging box is killed at the per-box timeout (with its children), destro
   const r = await runDriver(['--boxes', 'ubuntu2204,fedora39', '--timeout', '8', '--jobs', '2'], { scenario: { ubuntu2204: { up: 'hang' } } });
   t.teardown(() => rmSync(r.dir, { recursive: true, force: true }));
   t.is(r.code, 1, r.stdout + r.stderr);
-  t.true(r.ms < 30_000, `took ${r.ms} ms (the hung box must not hold the run past its timeout)`);
+  // The hung fake never ends on its own: the run ending at all, with this line, is the timeout at work
+  // (no wall-clock bound: a loaded CI machine made 30 s too short for a run that was right).
   t.regex(r.stdout, /\[ubuntu2204\] FAILED: timeout after 8 s/);
   t.deepEqual(callsOf(r, 'destroy', 'ubuntu2204'), [['destroy', '-f', 'ubuntu2204']]);
   t.true(r.stdout.includes('[ubuntu2204] destroyed'));
@@ -206,14 +207,16 @@ test('--require: a required cell that is not pass fails the run; passing and qua
   t.regex(good.stdout, /\[require\] 4 required cell\(s\) checked, 0 not pass/);
 });
 
-test('Ctrl-C kills the running vagrant and its children, destroys the box, exits 130', async (t) => {
+// Serial: its Ctrl-C comes from a timer, and a concurrent test's spawnSync (the real vagrant) held
+// that timer past the box's 60 s timeout under load (a clean-clone CI run at load 18).
+test.serial('Ctrl-C kills the running vagrant and its children, destroys the box, exits 130', async (t) => {
   const r = await runDriver(['--boxes', 'centos7,rocky8', '--jobs', '1', '--timeout', '60'], {
     scenario: { centos7: { up: 'hang' } },
     interruptOn: /\[centos7\] up \(attempt 1/,
   });
   t.teardown(() => rmSync(r.dir, { recursive: true, force: true }));
   t.is(r.code, 130, r.stdout + r.stderr);
-  t.true(r.ms < 30_000, `took ${r.ms} ms (the hung box must not hold the run past its timeout)`);
+  t.notRegex(r.stdout, /timeout after 60 s/, 'Ctrl-C ended the box, not its 60 s timeout');
   t.deepEqual(callsOf(r, 'destroy', 'centos7'), [['destroy', '-f', 'centos7']]);
   t.is(callsOf(r, 'up', 'rocky8').length, 0, 'no new box starts after Ctrl-C');
   for (const pid of r.sleepers) t.true(await gone(pid), `child ${pid} still running`);

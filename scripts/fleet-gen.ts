@@ -1,6 +1,6 @@
 // Synthetic fleets for `nsprobe merge` at fleet size: N host reports, deterministic by seed.
 //   node dist/scripts/fleet-gen.js --hosts 10000 --seed 1 --out /tmp/fleet
-// writes <out>/<hostname>/report.json, laid out like a real run's (reportJson).
+// writes <out>/<hostname>/report.json, laid out like a real run's (reportJson: schemaVersion 2).
 //
 // Each host is one of a few real runs (test/fixtures/fleet: root and nobody on Debian 12 with
 // kernel 6.18, and root where max_user_namespaces is 0; test/fixtures/reports: CentOS 7 as a user,
@@ -14,6 +14,7 @@ import { intValue, runProgram, scriptArgs, UsageError } from '../src/args.js';
 import type { Report } from '../src/model.js';
 import { packageRoot } from '../src/paths.js';
 import { reportJson } from '../src/report/common.js';
+import { reportFromJson } from '../src/report/validate.js';
 import { prng } from './harness.js';
 
 export interface Profile {
@@ -38,14 +39,15 @@ export const PROFILES: readonly Profile[] = [
 // mulberry32 (scripts/harness.ts): the same seed gives the same fleet on every machine.
 export { prng };
 
-const templates = new Map<string, string>();
-function template(p: Profile): string {
+const templates = new Map<string, Report>();
+/** The profile's report, read once (v1 or v2, as the full model); a fresh copy each call. */
+function template(p: Profile): Report {
   let t = templates.get(p.file);
   if (t === undefined) {
-    t = readFileSync(join(packageRoot(), p.file), 'utf8');
+    t = reportFromJson(readFileSync(join(packageRoot(), p.file), 'utf8'));
     templates.set(p.file, t);
   }
-  return t;
+  return structuredClone(t);
 }
 
 const SITES = ['fra1', 'ams3', 'iad2', 'sfo1', 'sin1'];
@@ -63,7 +65,7 @@ export function fleetHost(seed: number, i: number): FleetHost {
   const total = PROFILES.reduce((s, p) => s + p.weight, 0);
   let pick = rnd() * total;
   const profile = PROFILES.find((p) => (pick -= p.weight) < 0) ?? PROFILES[0];
-  const r = JSON.parse(template(profile)) as Report;
+  const r = template(profile);
   const role = ROLES[Math.floor(rnd() * ROLES.length)];
   const site = SITES[Math.floor(rnd() * SITES.length)];
   r.host.hostname = `${role}-${String(i + 1).padStart(5, '0')}.${site}.example.net`;

@@ -119,7 +119,8 @@ async function collect(args: string[], warn: (path: string, why: string) => void
 function load(path: string): Report {
   const r = readCapped(path, { follow: false, maxBytes: REPORT_MAX_BYTES });
   if (!r.ok) throw new InputError(path, r.code === 'ENOENT' || r.code === 'EACCES' ? `cannot read (${r.reason})` : `cannot read: ${r.reason}`);
-  const v = parseReport(r.data.toString('utf8'));
+  // Not expanded: a row needs neither the ids nor the expected values v2 leaves out.
+  const v = parseReport(r.data.toString('utf8'), { expand: false });
   if (!v.ok) throw new InputError(path, v.error);
   return v.report;
 }
@@ -139,7 +140,7 @@ function loadRow(source: string): Loaded {
 const WORKER_TAG = 'nsprobe-merge-worker';
 /** Inputs a worker is given at a time (two batches in flight per worker). */
 const BATCH = 32;
-/** Below this many inputs the workers' start (each compiles the schema) costs more than it saves. */
+/** Below this many inputs the workers' start (each loads this module) costs more than it saves. */
 export const MIN_PARALLEL = 200;
 
 // A merge worker: this same module started by readRows(); it reads, parses and validates the

@@ -1,8 +1,10 @@
 // The result model: what a run produces and every report writer consumes.
-// report.json is this structure serialised; schema/report.schema.json describes it.
-// Change both together and bump SCHEMA_VERSION when a reader of an older report would misread a newer one.
+// report.json is this structure serialised, less what can be derived (src/report/v2.ts: schemaVersion 2
+// leaves out an assertion's id where it is `<probe>.<slug>` and `expected` where it equals `actual`);
+// schema/report.schema.json describes the file. Change both together and bump SCHEMA_VERSION when a
+// reader of an older report would misread a newer one; src/report/validate.ts reads every version since 1.
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export { NS_TYPES, type NsType } from './namespaces.js';
 import type { NsType } from './namespaces.js';
@@ -199,6 +201,24 @@ export interface ModeRun {
   /** The user namespace this mode's verdicts apply to, in words ("the initial user namespace", ...). */
   scope: string;
 }
+
+/**
+ * An assertion's id, `<probe>.<slug of the name>`: stable as long as the name holds no value of
+ * the run. report.json (schemaVersion 2) leaves an id out when it is this; readers fill it back in.
+ */
+export function assertionId(probe: string, name: string): string {
+  const key = `${probe}\0${name}`;
+  let id = assertionIds.get(key);
+  if (id === undefined) {
+    const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 80);
+    id = `${probe}.${slug || 'assertion'}`;
+    // Names repeat in every report (reading a fleet's makes the same ids thousands of times); bounded.
+    if (assertionIds.size >= 20000) assertionIds.clear();
+    assertionIds.set(key, id);
+  }
+  return id;
+}
+const assertionIds = new Map<string, string>();
 
 export function summarize(probes: ProbeResult[]): Summary {
   const s: Summary = { pass: 0, fail: 0, unsupported: 0, error: 0 };

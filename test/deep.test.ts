@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProbeResult, Report } from '../src/model.js';
+import { reportFromJson } from '../src/report/validate.js';
 import { collectHostFacts } from '../src/host/facts.js';
 import { realHostContext } from '../src/host/hostfs.js';
 import { runProbe } from '../src/runner.js';
@@ -100,7 +101,7 @@ rootOnly('as root: every deep probe passes in both modes and shows in the Markdo
   const before = hostLinks();
   const r = cli(['--out', out, '--only', DEEP.join(','), '--no-color']);
   t.is(r.status, 0, r.stdout + r.stderr);
-  const rep = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as Report;
+  const rep = reportFromJson(readFileSync(join(out, 'report.json'), 'utf8'));
   t.deepEqual(rep.probes.map((p) => p.id).sort(), DEEP.flatMap((d) => [`${d}/privileged`, `${d}/rootless`]).sort());
   for (const p of rep.probes) t.is(p.status, 'pass', describe(p));
   const md = readFileSync(join(out, 'report.md'), 'utf8');

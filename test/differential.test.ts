@@ -18,6 +18,7 @@ import test, { type ExecutionContext } from 'ava';
 import { chmodSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { NS_TYPES, type NsType, type Mode, type ProbeResult, type Report } from '../src/model.js';
+import { reportFromJson } from '../src/report/validate.js';
 import { ENVS, envUnavailable, mapLimit, NOBODY_ID, runIn, type Env } from './helpers/envs.js';
 import { isRoot, missingTools, needRoot, needTools } from './helpers/tools.js';
 import { tmp } from './helpers/run.js';
@@ -281,7 +282,7 @@ async function runEnv(env: Env): Promise<EnvOutcome> {
     const [n, k] = await Promise.all([runIn(env, argv, { timeoutMs: 30000 }), runIn(env, ['sh', '-c', kernelScript()], { timeoutMs: 30000 })]);
     let report: Report | null = null;
     try {
-      report = JSON.parse(n.stdout) as Report;
+      report = reportFromJson(n.stdout);
     } catch {
       report = null;
     }

@@ -17,6 +17,7 @@ import { fixtureHostContext, realHostContext } from '../src/host/hostfs.js';
 import { BoxHost, hostKindFrom, localHost, type HostIf } from '../src/host/hostif.js';
 import { evaluateGates } from '../src/gates.js';
 import type { Report } from '../src/model.js';
+import { reportFromJson } from '../src/report/validate.js';
 import { ProbeContext } from '../src/probe.js';
 import { runSuite } from '../src/runner.js';
 import { AF_INET, SOCK_STREAM, enter } from '../src/sandbox.js';
@@ -188,7 +189,7 @@ async function runBoth(env: Env): Promise<{ local: Report | null; box: Report | 
       chmodSync(out, 0o777); // nobody writes its reports here
       const r = await runIn(env, [process.execPath, CLI, '--json', '--out', out, '--mode', 'both'], { timeoutMs: 60000, env: { NSPROBE_HOST: kind } });
       try {
-        reports[kind] = JSON.parse(r.stdout) as Report;
+        reports[kind] = reportFromJson(r.stdout);
       } catch {
         reports[kind] = null;
         errors.push(`${kind}: no report (exit ${r.status}${r.timedOut ? ', timed out' : ''}): ${r.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);

@@ -156,7 +156,7 @@ test('duplicate labels get #2, #3 in input order', (t) => {
 for (const [what, path, reason] of [
   ['truncated', BROKEN.truncated, /: not valid JSON \(truncated or corrupt\?\)\n$/],
   ['foreign', BROKEN.foreign, /: not an nsprobe report \(no tool\.name "nsprobe", no schemaVersion\)\n$/],
-  ['newer schema', BROKEN.newer, /: schemaVersion 2 is newer than this nsprobe understands \(1\)\n$/],
+  ['newer schema', BROKEN.newer, /: schemaVersion 3 is newer than this nsprobe understands \(2\)\n$/],
 ] as const) {
   test(`a ${what} input fails with exit 2, one line naming it, and writes nothing`, async (t) => {
     const out = join(await tempDir(t), 'out');

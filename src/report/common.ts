@@ -4,6 +4,7 @@
 import { MODES, NS_TYPES } from '../model.js';
 import type { AssertionResult, Gate, HostFacts, Mode, ProbeResult, ProbeStatus, Report } from '../model.js';
 import { scrubLine } from '../text.js';
+import { reportDocument } from './v2.js';
 
 export const STATUSES: readonly ProbeStatus[] = ['pass', 'fail', 'unsupported', 'error'];
 
@@ -457,10 +458,11 @@ export function safeLine(s: string): string {
  * report.json as indented JSON down to each assertion, gate evidence and consumer detail, which
  * are one line each (as are lists of plain values): a quarter smaller than indenting everything
  * (a full run has ~470 assertions; a fleet merge reads thousands of reports), one line per check
- * to grep, the same value when parsed.
+ * to grep. Written as schemaVersion 2 (src/report/v2.ts: derivable ids and expected values left
+ * out); parseReport() gives the same model back.
  */
 export function reportJson(r: Report): string {
-  return `${jsonLayout(r, 4)}\n`;
+  return `${jsonLayout(reportDocument(r), 4)}\n`;
 }
 
 /** JSON indented by two spaces down to `depth` levels, each value below that on one line (lists of plain values too). */

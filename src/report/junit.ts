@@ -46,10 +46,9 @@ interface TestSuite {
 }
 
 function attrs(pairs: Array<[string, string | number | undefined]>): string {
-  return pairs
-    .filter((p): p is [string, string | number] => p[1] !== undefined)
-    .map(([k, v]) => ` ${k}="${escapeXmlAttr(String(v))}"`)
-    .join('');
+  let s = '';
+  for (const [k, v] of pairs) if (v !== undefined) s += ` ${k}="${escapeXmlAttr(String(v))}"`;
+  return s;
 }
 
 function seconds(ms: number): string {
@@ -68,8 +67,12 @@ function outcomeXml(o: Outcome): string[] {
   }
 }
 
-function caseXml(c: TestCase): string[] {
-  const open = `<testcase${attrs([
+// The document is made as one list of lines, each pushed with its indent (`ind`) when it is made:
+// a matrix of 10,000 hosts has some 400,000 of them, which nested lists, indented again at each
+// level, copied two and three times.
+
+function caseXml(c: TestCase, ind: string, out: string[]): void {
+  const open = `${ind}<testcase${attrs([
     ['classname', c.classname],
     ['name', c.name],
     ['time', c.seconds === undefined ? undefined : c.seconds.toFixed(3)],
@@ -77,48 +80,88 @@ function caseXml(c: TestCase): string[] {
   ])}`;
   const inner = outcomeXml(c.outcome);
   if (c.out) inner.push(`<system-out>${escapeXml(c.out)}</system-out>`);
-  if (inner.length === 0) return [`${open}/>`];
-  return [`${open}>`, ...inner.map((l) => `  ${l}`), '</testcase>'];
+  if (inner.length === 0) {
+    out.push(`${open}/>`);
+    return;
+  }
+  out.push(`${open}>`);
+  for (const l of inner) out.push(`${ind}  ${l}`);
+  out.push(`${ind}</testcase>`);
 }
 
-function count(cases: TestCase[], kind: Outcome['kind']): number {
-  return cases.filter((c) => c.outcome.kind === kind).length;
+/** Counts and the summed time of some cases (summed in their order). */
+interface Totals {
+  tests: number;
+  failures: number;
+  errors: number;
+  skipped: number;
+  seconds: number;
 }
 
-function totalSeconds(cases: TestCase[]): number {
-  return cases.reduce((sum, c) => sum + (c.seconds ?? 0), 0);
+function newTotals(): Totals {
+  return { tests: 0, failures: 0, errors: 0, skipped: 0, seconds: 0 };
 }
 
-function suiteXml(s: TestSuite): string[] {
-  const open = `<testsuite${attrs([
-    ['name', s.name],
-    ['tests', s.cases.length],
-    ['failures', count(s.cases, 'failure')],
-    ['errors', count(s.cases, 'error')],
-    ['skipped', count(s.cases, 'skipped')],
-    ['time', totalSeconds(s.cases).toFixed(3)],
-    ['timestamp', s.timestamp],
-    ['hostname', s.hostname],
-  ])}>`;
+function addCase(t: Totals, kind: Outcome['kind'], secs: number | undefined): void {
+  t.tests++;
+  if (kind === 'failure') t.failures++;
+  else if (kind === 'error') t.errors++;
+  else if (kind === 'skipped') t.skipped++;
+  t.seconds += secs ?? 0;
+}
+
+function suiteXml(s: TestSuite, ind: string, out: string[]): void {
+  const t = newTotals();
+  for (const c of s.cases) addCase(t, c.outcome.kind, c.seconds);
+  out.push(
+    `${ind}<testsuite${attrs([
+      ['name', s.name],
+      ['tests', t.tests],
+      ['failures', t.failures],
+      ['errors', t.errors],
+      ['skipped', t.skipped],
+      ['time', t.seconds.toFixed(3)],
+      ['timestamp', s.timestamp],
+      ['hostname', s.hostname],
+    ])}>`,
+  );
   // The schema requires at least one <property> inside <properties>.
-  const props = s.properties.length
-    ? ['<properties>', ...s.properties.map(([k, v]) => `  <property${attrs([['name', k], ['value', v]])}/>`), '</properties>']
-    : [];
-  return [open, ...[...props, ...s.cases.flatMap(caseXml)].map((l) => `  ${l}`), '</testsuite>'];
+  if (s.properties.length) {
+    out.push(`${ind}  <properties>`);
+    for (const [k, v] of s.properties) out.push(`${ind}    <property${attrs([['name', k], ['value', v]])}/>`);
+    out.push(`${ind}  </properties>`);
+  }
+  const inner = `${ind}  `;
+  for (const c of s.cases) caseXml(c, inner, out);
+  out.push(`${ind}</testsuite>`);
 }
 
-/** The whole document; also used for the merged matrix. */
-function documentXml(name: string, suites: TestSuite[]): string {
-  const cases = suites.flatMap((s) => s.cases);
-  const open = `<testsuites${attrs([
-    ['name', name],
-    ['tests', cases.length],
-    ['failures', count(cases, 'failure')],
-    ['errors', count(cases, 'error')],
-    ['time', totalSeconds(cases).toFixed(3)],
-  ])}>`;
-  const body = suites.flatMap(suiteXml).map((l) => `  ${l}`);
-  return ['<?xml version="1.0" encoding="UTF-8"?>', open, ...body, '</testsuites>', ''].join('\n');
+/**
+ * The whole document (also the merged matrix): the totals over every case, then each suite as
+ * `suites` hands it over (the matrix makes a host's suite only when it is written, so they are
+ * not all held at once).
+ */
+function documentXml(name: string, t: Totals, suites: (emit: (s: TestSuite) => void) => void): string {
+  const out = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites${attrs([
+      ['name', name],
+      ['tests', t.tests],
+      ['failures', t.failures],
+      ['errors', t.errors],
+      ['time', t.seconds.toFixed(3)],
+    ])}>`,
+  ];
+  suites((s) => suiteXml(s, '  ', out));
+  out.push('</testsuites>', '');
+  return out.join('\n');
+}
+
+/** documentXml() of suites already made. */
+function suitesXml(name: string, suites: TestSuite[]): string {
+  const t = newTotals();
+  for (const s of suites) for (const c of s.cases) addCase(t, c.outcome.kind, c.seconds);
+  return documentXml(name, t, (emit) => suites.forEach((s) => emit(s)));
 }
 
 // ---------------------------------------------------------------- properties
@@ -214,7 +257,7 @@ export function renderJunit(r: Report): string {
   const cases = sortedProbes(r.probes).map((p) => probeCase(p, host));
   cases.push(...consumerCases(r, host));
   const suite: TestSuite = { name: hostSuiteName(r), hostname: r.host.hostname, timestamp: r.startedAt, properties: reportProperties(r), cases };
-  return documentXml('nsprobe', [suite]);
+  return suitesXml('nsprobe', [suite]);
 }
 
 // ---------------------------------------------------------------- matrix
@@ -266,17 +309,32 @@ function matrixClassnames(hosts: readonly MatrixHost[]): string[] {
 export function renderMatrixJunit(m: Matrix): string {
   const prefixes = matrixClassnames(m.hosts);
   const columns = m.columns.map((id) => ({ id, suffix: id.replace('/', '.') }));
-  const suites = m.hosts.map(
-    (h, i): TestSuite => ({
-      name: h.label,
-      hostname: h.hostname,
-      timestamp: h.startedAt,
-      properties: matrixHostProperties(h),
-      cases: columns.map(({ id, suffix }) => {
-        const cell = m.cells[h.label]?.[id];
-        return { classname: `${prefixes[i]}.${suffix}`, name: id, seconds: (cell?.durationMs ?? 0) / 1000, status: cell?.status ?? 'not-run', outcome: matrixOutcome(cell) };
-      }),
+  const suite = (h: MatrixHost, i: number): TestSuite => ({
+    name: h.label,
+    hostname: h.hostname,
+    timestamp: h.startedAt,
+    properties: matrixHostProperties(h),
+    cases: columns.map(({ id, suffix }) => {
+      const cell = m.cells[h.label]?.[id];
+      return { classname: `${prefixes[i]}.${suffix}`, name: id, seconds: (cell?.durationMs ?? 0) / 1000, status: cell?.status ?? 'not-run', outcome: matrixOutcome(cell) };
     }),
-  );
-  return documentXml('nsprobe matrix', suites);
+  });
+  // The totals first (the root element carries them), from the cells, summed in the order
+  // suitesXml() would; then each host's suite, made as it is written.
+  const t = newTotals();
+  for (const h of m.hosts) {
+    const row = m.cells[h.label];
+    for (const { id } of columns) {
+      const cell = row?.[id];
+      addCase(t, matrixOutcomeKind(cell), (cell?.durationMs ?? 0) / 1000);
+    }
+  }
+  return documentXml('nsprobe matrix', t, (emit) => m.hosts.forEach((h, i) => emit(suite(h, i))));
+}
+
+/** matrixOutcome(cell).kind, without making the outcome. */
+function matrixOutcomeKind(cell: MatrixCell | undefined): Outcome['kind'] {
+  if (!cell || cell.status === 'unsupported') return 'skipped';
+  if (cell.status === 'pass') return 'pass';
+  return cell.status === 'fail' ? 'failure' : matrixOutcome(cell).kind;
 }

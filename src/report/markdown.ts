@@ -25,7 +25,7 @@ import {
 import type { CauseGroup } from './common.js';
 import { scrubText } from '../text.js';
 import { duplicateWarnings, groupLine, matrixFootnotes, runDescription } from './matrix.js';
-import type { Matrix } from './matrix.js';
+import type { Footnote, Matrix } from './matrix.js';
 import { consumerMarkdown } from './consumers.js';
 
 // ---------------------------------------------------------------- escaping
@@ -168,17 +168,31 @@ export function renderMarkdown(r: Report): string {
 
 // ---------------------------------------------------------------- matrix
 
+/** f with its answers kept: a fleet's matrix repeats the same run descriptions, distros, cells thousands of times. */
+function memo<K, V>(f: (k: K) => V): (k: K) => V {
+  const seen = new Map<K, V>();
+  return (k) => {
+    let v = seen.get(k);
+    if (v === undefined && !seen.has(k)) seen.set(k, (v = f(k)));
+    return v as V;
+  };
+}
+
 export function renderMatrixMarkdown(m: Matrix): string {
   const { notes, noteFor } = matrixFootnotes(m);
+  const text = memo(mdText);
+  const code = memo((s: string) => mdCode(s, true));
+  const noteCell = memo((note: Footnote) => `${STATUS_ICON[note.status]} ${note.status}: ${mdText(truncate(safeLine(note.cause), 32))} [${note.n}]`);
   const rows = m.hosts.map((h) => [
-    `${mdText(h.label)}<br>${mdText(runDescription(h))}`,
+    `${mdText(h.label)}<br>${text(runDescription(h))}`,
     ...m.columns.map((id) => {
       const cell = m.cells[h.label]?.[id];
       if (!cell) return '—';
       const note = noteFor(h.label, id);
       const skipped = cell.skipped ? ` (${cell.skipped} skipped)` : '';
       if (cell.status === 'pass' || !note) return `${STATUS_ICON[cell.status]} ${cell.status}${skipped}`;
-      return `${STATUS_ICON[cell.status]} ${cell.status}: ${mdText(truncate(safeLine(note.cause), 32))} [${note.n}]`;
+      // A note's cells share its status (the note is per status, cause, remedy and gate).
+      return noteCell(note);
     }),
   ]);
   const out = [`# nsprobe matrix`, '', `${m.hosts.length} host run(s), generated ${mdText(m.generatedAt)}`, ''];
@@ -188,12 +202,12 @@ export function renderMatrixMarkdown(m: Matrix): string {
   out.push(...table(['Host', ...m.columns.map(mdText)], rows), '');
   out.push('## Hosts', '', ...table(['Host', 'Run', 'Distro', 'Kernel', 'Arch', 'Source', 'Gates not ok'], m.hosts.map((h) => [
     mdText(h.label),
-    mdText(runDescription(h)),
-    mdText(h.distro.name || `${h.distro.id} ${h.distro.versionId}`),
-    mdCode(h.kernel, true),
-    mdText(h.arch),
+    text(runDescription(h)),
+    text(h.distro.name || `${h.distro.id} ${h.distro.versionId}`),
+    code(h.kernel),
+    text(h.arch),
     mdCode(h.source, true),
-    h.gates.map((g) => `${mdCode(g.id, true)} ${g.status}`).join(', ') || '—',
+    h.gates.map((g) => `${code(g.id)} ${g.status}`).join(', ') || '—',
   ])), '');
   if (notes.length) {
     out.push('## Causes and remedies', '');

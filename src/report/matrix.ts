@@ -246,7 +246,49 @@ export class MatrixBuilder {
     }
     for (const id of Object.keys(row.cells)) this.ids.add(id);
     for (const n of row.names) this.probeNames.add(n);
-    this.rows.push(row);
+    this.rows.push(this.shared(row));
+  }
+
+  private strings = new Map<string, string>();
+  private objects = new Map<string, unknown>();
+
+  private str<T extends string | undefined | null>(v: T): T {
+    if (typeof v !== 'string') return v;
+    const seen = this.strings.get(v);
+    if (seen !== undefined) return seen as T;
+    this.strings.set(v, v);
+    return v;
+  }
+
+  private obj<T>(v: T): T {
+    const key = JSON.stringify(v);
+    const seen = this.objects.get(key);
+    if (seen !== undefined) return seen as T;
+    this.objects.set(key, v);
+    return v;
+  }
+
+  /**
+   * The row with its repeated values shared: a row that came from a worker thread is a fresh
+   * copy, so the same cause, remedy, distro and not-ok gate of thousands of hosts would each be
+   * held thousands of times (10,000 hosts: hundreds of MB).
+   */
+  private shared(row: MatrixRow): MatrixRow {
+    for (const id in row.cells) {
+      const c = row.cells[id];
+      if (c.status === 'pass') continue;
+      if (c.cause !== undefined) c.cause = this.str(c.cause);
+      if (c.remedy !== undefined) c.remedy = this.str(c.remedy);
+      if (c.gate !== undefined) c.gate = this.str(c.gate);
+    }
+    const h = row.host;
+    h.distro = this.obj(h.distro);
+    h.kernel = this.str(h.kernel);
+    h.arch = this.str(h.arch);
+    h.modes = this.obj(h.modes);
+    h.gates = h.gates.map((g) => this.obj(g));
+    row.names = this.obj(row.names);
+    return row;
   }
 
   get size(): number {

@@ -13,7 +13,7 @@ import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, privilegedSkipReason
 import { collectHostFacts } from './host/facts.js';
 import { HOST_FACTS_DEADLINE_MS, realHostContext, withDeadline } from './host/hostfs.js';
 import { openRunHost } from './host/boxfs.js';
-import { rootlessPlan } from './sandbox.js';
+import { rootlessPlan, setRemoteCaller } from './sandbox.js';
 import { collectDebris, debrisNotes, hurriedCleanup } from './cleanup.js';
 import { raiseNofile } from './limits.js';
 import { native, setTransport } from './native.js';
@@ -414,6 +414,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   // The probes' host side and the host facts: this host, or (NSPROBE_HOST=box, and always with
   // --via and --ssh) through a sandbox without namespaces, as a remote run reads them (src/host/boxfs.ts).
   const { hostIf, host } = await openRunHost(agent ? targetHostContext(agent) : realHostContext(), o.timeoutMs);
+  // --via: sandboxes are made as the agent's user there (its euid, egid, id maps), as --ssh does;
+  // as this process's, a root controller's rootless sandboxes would setgroups on a nobody target (EPERM)
+  if (agent) {
+    const [u, g] = await Promise.all([hostIf.readFile('/proc/self/uid_map'), hostIf.readFile('/proc/self/gid_map')]);
+    if (u.ok && g.ok) setRemoteCaller({ euid: hostIf.euid, egid: hostIf.egid, uidMap: u.value!, gidMap: g.value! });
+  }
   const programs = cons.prefetch(host); // consumer programs' --version, beside the probes
   const facts = collectHostFacts(withDeadline(host, HOST_FACTS_DEADLINE_MS)); // every read is bounded; all of them together too
   const notes: string[] = [];

@@ -173,7 +173,8 @@ test('a hanging box is killed at the per-box timeout (with its children), destro
   const r = await runDriver(['--boxes', 'ubuntu2204,fedora39', '--timeout', '8', '--jobs', '2'], { scenario: { ubuntu2204: { up: 'hang' } } });
   t.teardown(() => rmSync(r.dir, { recursive: true, force: true }));
   t.is(r.code, 1, r.stdout + r.stderr);
-  t.true(r.ms < 30_000, `took ${r.ms} ms (the hung box must not hold the run past its timeout)`);
+  // The hung fake never ends on its own: the run ending at all, with this line, is the timeout at work
+  // (no wall-clock bound: a loaded CI machine made 30 s too short for a run that was right).
   t.regex(r.stdout, /\[ubuntu2204\] FAILED: timeout after 8 s/);
   t.deepEqual(callsOf(r, 'destroy', 'ubuntu2204'), [['destroy', '-f', 'ubuntu2204']]);
   t.true(r.stdout.includes('[ubuntu2204] destroyed'));
@@ -236,7 +237,7 @@ test('Ctrl-C kills the running vagrant and its children, destroys the box, exits
   });
   t.teardown(() => rmSync(r.dir, { recursive: true, force: true }));
   t.is(r.code, 130, r.stdout + r.stderr);
-  t.true(r.ms < 30_000, `took ${r.ms} ms (the hung box must not hold the run past its timeout)`);
+  t.notRegex(r.stdout, /timeout after 60 s/, 'Ctrl-C ended the box, not its 60 s timeout');
   t.deepEqual(callsOf(r, 'destroy', 'centos7'), [['destroy', '-f', 'centos7']]);
   t.is(callsOf(r, 'up', 'rocky8').length, 0, 'no new box starts after Ctrl-C');
   for (const pid of r.sleepers) t.true(await gone(pid), `child ${pid} still running`);

@@ -34,9 +34,12 @@ function agentsUnder(dir: string): number[] {
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     try {
-      const cmd = readFileSync(`/proc/${e}/cmdline`, 'utf8');
+      // argv[0] must be the agent under dir: the bootstrap's own short-lived helpers (dd of=..., sha256sum
+      // FILE, chmod) also name that file, and counting them made the SIGKILL test see an "agent" that was
+      // gone before the next look (CI, stop 21).
+      const argv0 = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0')[0];
       const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      if (cmd.includes(dir) && cmd.includes('nsprobe-agent') && !/\) Z /.test(stat)) out.push(Number(e));
+      if (argv0.startsWith(dir + '/') && argv0.endsWith('/nsprobe-agent') && !/\) Z /.test(stat)) out.push(Number(e));
     } catch {}
   }
   return out;
@@ -110,14 +113,26 @@ for (const [how, sig] of [['killing the controller (SIGKILL)', 'SIGKILL'], ['Ctr
   needTools(noAgent)(`--via env: ${how} in the middle of a run leaves no agent process and no file on the target`, async (t) => {
     const tdir = tmp(t);
     const p = spawn(process.execPath, [CLI, '--via', 'env', '--out', tmp(t)], { env: { ...process.env, TMPDIR: tdir }, stdio: ['ignore', 'ignore', 'pipe'] });
-    // Wait until the agent runs there, then stop the controller.
+    let stderr = '';
+    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    let exited: string | null = null;
+    const exitedP = new Promise<number | null>((r) =>
+      p.on('exit', (c, s) => {
+        exited = `code ${c} signal ${s}`;
+        r(c ?? (s === 'SIGKILL' ? -9 : null));
+      }),
+    );
+    // Wait until the agent runs there (or the controller ends on its own), then stop the controller.
     const start = Date.now();
-    while (!agentsUnder(tdir).length && Date.now() - start < 20000) await new Promise((r) => setTimeout(r, 10));
-    const agents = agentsUnder(tdir);
-    t.true(agents.length >= 1, 'the agent (and the children it made, which show its command line) was running');
+    let agents = agentsUnder(tdir);
+    while (!agents.length && exited === null && Date.now() - start < 60000) {
+      await new Promise((r) => setTimeout(r, 5));
+      agents = agentsUnder(tdir);
+    }
+    t.true(agents.length >= 1, `the agent (and the children it made, which show its command line) was running; the controller: ${exited ?? 'still running'}, stderr: ${stderr.trim().slice(-500)}`);
     await new Promise((r) => setTimeout(r, 150));
     p.kill(sig);
-    const code = await new Promise<number | null>((r) => p.on('exit', (c, s) => r(c ?? (s === 'SIGKILL' ? -9 : null))));
+    const code = await exitedP;
     if (sig === 'SIGINT') t.is(code, 130);
     const end = Date.now() + 5000;
     while (agentsUnder(tdir).length && Date.now() < end) await new Promise((r) => setTimeout(r, 20));

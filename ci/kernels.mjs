@@ -594,21 +594,26 @@ for d in /proc/acpi /proc/scsi; do [ -d "$d" ] && mount -t tmpfs -o ro,mode=0555
 mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys || stage fatal "cannot make /proc/sys read-only"
 stage masked "$(grep -c ' /proc/' /proc/self/mounts) mounts over /proc"
 ` : ''}port() { for p in /sys/class/virtio-ports/*; do [ "$(cat "$p/name" 2>/dev/null)" = "$1" ] && { echo "/dev/\${p##*/}"; return 0; }; done; return 1; }
-# serve NAME [PREFIX...]: one session on that port. A shell reads one line (the host's command,
-# base64) and execs it with the port as stdin and stdout. Reading while the host is not connected
-# gives end of file at once (exit 99): wait and open again until the host's line comes.
+# Both ports are opened once and stay open: a port's data that came in while the guest had it open
+# is dropped when it is closed, so a shell that opened, read nothing and closed could lose the
+# host's line. While the host is not connected a read gives end of file at once.
+r=$(port ${PORTS.root}) && n=$(port ${PORTS.nobody}) || { stage fatal "no virtio ports ${PORTS.root}, ${PORTS.nobody}"; echo o > /proc/sysrq-trigger; }
+exec 3<>"$r" 4<>"$n"
+# serve FD [PREFIX...]: one session on that port. A shell reads one line (the host's command,
+# base64) and execs it with the port as stdin and stdout; end of file (exit 99: the host is not
+# connected yet) means wait and read again.
 serve() {
-  dev=$(port "$1") || { stage fatal "no virtio port $1"; return 1; }; shift
+  fd=$1; shift
   while :; do
-    "$@" sh -c 'IFS= read -r l || exit 99; c=$(printf %s "$l" | base64 -d) || exit 98; eval "exec $c"' <>"$dev" >&0 2>/dev/console
+    "$@" sh -c 'IFS= read -r l || exit 99; c=$(printf %s "$l" | base64 -d) || exit 98; exec 3<&- 4<&-; eval "exec $c"' <&$fd >&$fd 2>/dev/console
     rc=$?; [ $rc = 99 ] || return $rc; sleep 1
   done
 }
 stage root-start
-serve ${PORTS.root}; stage root-done $?
+serve 3; stage root-done $?
 hostname ${q(`${kern.label}, nobody`.slice(0, 64))}
 stage nobody-start
-serve ${PORTS.nobody} /usr/bin/setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups env HOME=/tmp; stage nobody-done $?
+serve 4 /usr/bin/setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups env HOME=/tmp; stage nobody-done $?
 stage done
 sync
 echo o > /proc/sysrq-trigger

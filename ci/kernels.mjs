@@ -382,13 +382,51 @@ function aptVersions(apt, pkg, suite) {
 }
 
 /** `6.1-cloud` or a package name -> { tag, pkg, version, suite, apt }, following meta packages to the versioned kernel. */
+/** The package lists a resolution was made from: their names and mtimes (a change, e.g. apt-get update, makes it stale). */
+function listsStamp(apt) {
+  const dir = apt.machine ? '/var/lib/apt/lists' : path.join(apt.dir, 'state', 'lists');
+  try {
+    return fs.readdirSync(dir).filter((f) => /_Packages(\.\w+)?$/.test(f)).sort().map((f) => `${f}@${fs.statSync(path.join(dir, f)).mtimeMs}`).join(',');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Resolving names takes apt-cache madison/depends and dpkg --compare-versions calls (a minute for
+ * --all on a loaded machine): the result is kept in <aptDir>/resolved.json with the stamp of the
+ * lists it came from, and reused while they are unchanged.
+ */
 export function resolveKernel(spec, aptDir) {
   if (ALIASES[spec]?.custom) return { tag: spec, spec, pkg: SOURCE_PKG, version: sourceVersion() ?? '(not installed yet)', suite: 'built here', custom: true };
   const alias = ALIASES[spec];
-  let pkg = alias?.pkg ?? spec;
-  if (!/^linux-image-/.test(pkg)) throw new UsageError(`--kernels: '${spec}' is neither one of ${Object.keys(ALIASES).join(', ')} nor a linux-image-* package`);
+  if (!/^linux-image-/.test(alias?.pkg ?? spec)) throw new UsageError(`--kernels: '${spec}' is neither one of ${Object.keys(ALIASES).join(', ')} nor a linux-image-* package`);
   const apt = alias?.suite ? privateApt(aptDir) : MACHINE_APT;
   if (alias?.suite) aptUpdate(apt);
+  const memoFile = path.join(aptDir, 'resolved.json');
+  let memo = {};
+  try {
+    memo = JSON.parse(readOr(memoFile, '{}'));
+  } catch {
+    /* unreadable: resolve again */
+  }
+  const stamp = listsStamp(apt);
+  const hit = memo[spec];
+  if (stamp && hit?.stamp === stamp) return { ...hit.kernel, apt };
+  const kernel = resolveUncached(spec, alias, apt, aptDir);
+  if (stamp) {
+    const { apt: _, ...plain } = kernel;
+    memo[spec] = { stamp, kernel: plain };
+    fs.mkdirSync(aptDir, { recursive: true });
+    const tmpFile = `${memoFile}.${process.pid}`; // whole or not at all: another run may read it now
+    fs.writeFileSync(tmpFile, `${JSON.stringify(memo, null, 1)}\n`);
+    fs.renameSync(tmpFile, memoFile);
+  }
+  return kernel;
+}
+
+function resolveUncached(spec, alias, apt, aptDir) {
+  let pkg = alias?.pkg ?? spec;
   for (let hop = 0; hop < 4; hop++) {
     let v = aptVersions(apt, pkg, alias?.suite)[0];
     if (!v && aptUpdate(apt, true)) v = aptVersions(apt, pkg, alias?.suite)[0];

@@ -45,6 +45,8 @@ export const ALIASES = {
   'trixie-bpo-cloud': { pkg: 'linux-image-cloud-amd64', suite: 'trixie-backports' },
   // built here from linux-source-6.1 without CONFIG_USER_NS, CONFIG_TIME_NS, CONFIG_VETH (ci/kernel-build.mjs)
   noopts: { custom: true },
+  // aarch64 under qemu-system-aarch64 (TCG), its own private apt (arm64 lists) next to the amd64 one
+  'arm64-cloud': { pkg: 'linux-image-cloud-arm64', suite: 'trixie', arch: 'arm64' },
 };
 /** The suites the private apt configuration knows (deb.debian.org, main). */
 export const PRIVATE_SUITES = ['bullseye', 'bookworm-backports', 'trixie', 'trixie-backports'];
@@ -332,12 +334,12 @@ export function ensureTools() {
 // ---------- kernels: resolve, download, unpack ----------
 
 /** A private apt configuration under the cache: its own sources.list, state (lists) and cache (archives). */
-export function privateApt(dir) {
+export function privateApt(dir, arch = 'amd64', suites = PRIVATE_SUITES) {
   const etc = path.join(dir, 'etc');
   fs.mkdirSync(path.join(etc, 'sources.list.d'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'state', 'lists', 'partial'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'cache', 'archives', 'partial'), { recursive: true });
-  const sources = PRIVATE_SUITES.map((s) => `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian ${s} main\n`).join('');
+  const sources = suites.map((s) => `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian ${s} main\n`).join('');
   if (readOr(path.join(etc, 'sources.list')) !== sources) fs.writeFileSync(path.join(etc, 'sources.list'), sources);
   if (!fs.existsSync(path.join(dir, 'state', 'status'))) fs.writeFileSync(path.join(dir, 'state', 'status'), '');
   const o = (k, v) => ['-o', `${k}=${v}`];
@@ -349,8 +351,9 @@ export function privateApt(dir) {
       ...o('Dir::State', path.join(dir, 'state')),
       ...o('Dir::State::status', path.join(dir, 'state', 'status')),
       ...o('Dir::Cache', path.join(dir, 'cache')),
-      ...o('APT::Architecture', 'amd64'),
+      ...o('APT::Architecture', arch),
     ],
+    suites,
     updated: false,
   };
 }
@@ -363,7 +366,7 @@ function aptUpdate(apt, force = false) {
   if (!apt.machine && !force) {
     const lists = path.join(apt.dir, 'state', 'lists');
     const fresh = fs.readdirSync(lists).filter((f) => /_Packages(\.\w+)?$/.test(f)).map((f) => fs.statSync(path.join(lists, f)).mtimeMs);
-    if (fresh.length >= PRIVATE_SUITES.length && Math.min(...fresh) > Date.now() - 86400_000) return false;
+    if (fresh.length >= apt.suites.length && Math.min(...fresh) > Date.now() - 86400_000) return false;
   }
   apt.updated = true;
   log(`apt-get update (${apt.machine ? "the machine's package lists are missing or stale" : `private configuration in ${apt.dir}`})`);
@@ -401,7 +404,7 @@ export function resolveKernel(spec, aptDir) {
   if (ALIASES[spec]?.custom) return { tag: spec, spec, pkg: SOURCE_PKG, version: sourceVersion() ?? '(not installed yet)', suite: 'built here', custom: true };
   const alias = ALIASES[spec];
   if (!/^linux-image-/.test(alias?.pkg ?? spec)) throw new UsageError(`--kernels: '${spec}' is neither one of ${Object.keys(ALIASES).join(', ')} nor a linux-image-* package`);
-  const apt = alias?.suite ? privateApt(aptDir) : MACHINE_APT;
+  const apt = alias?.arch ? privateApt(`${aptDir}-${alias.arch}`, alias.arch, [alias.suite]) : alias?.suite ? privateApt(aptDir) : MACHINE_APT;
   if (alias?.suite) aptUpdate(apt);
   const memoFile = path.join(aptDir, 'resolved.json');
   let memo = {};
@@ -436,7 +439,7 @@ function resolveUncached(spec, alias, apt, aptDir) {
     // Debian's 7.x packages split the image: linux-image-<ver> holds neither kernel nor modules but
     // depends on linux-binary-<ver> (vmlinuz) and linux-modules-<ver>; those are unpacked with it
     const parts = [...deps.matchAll(/^\s*Depends: (linux-(?:binary|modules)-\S+)/gm)].map((m) => m[1]);
-    if (!next) return { tag: alias ? spec : pkg.replace(/^linux-image-/, ''), spec, pkg, version: v.version, suite: v.suite, apt, parts };
+    if (!next) return { tag: alias ? spec : pkg.replace(/^linux-image-/, ''), spec, pkg, version: v.version, suite: v.suite, apt, parts, arch: alias?.arch ?? 'amd64' };
     pkg = next; // a meta package: follow it
   }
   throw new Error(`${spec}: too many meta-package hops`);
@@ -573,18 +576,35 @@ export const NODE_CHECK = `nodecheck() {
   echo "path=$(command -v node || echo none) files=\${hits:-none}"
 }`;
 
+/**
+ * sh: `data` names the device the guest's progress lines go to: the second serial port on x86_64
+ * (ttyS1, a file here), else (aarch64's virt machine has one UART) the virtio port nsprobe.data.
+ */
+const dataSh = (kern) =>
+  archOf(kern).dataPort === 'serial'
+    ? 'data() { echo /dev/ttyS1; }'
+    : `data() { for p in /sys/class/virtio-ports/*; do [ "$(cat "$p/name" 2>/dev/null)" = nsprobe.data ] && { echo "/dev/\${p##*/}"; return; }; done; echo /dev/null; }`;
+const archOf = (kern) => ARCHES[kern.arch ?? 'amd64'];
+
+/** Per Debian architecture: QEMU, its machine, the console, and how the progress lines come out. */
+export const ARCHES = {
+  amd64: { machine: 'x86_64', qemu: 'qemu-system-x86_64', qemuPkg: 'qemu-system-x86', args: [], console: 'ttyS0', dataPort: 'serial' },
+  arm64: { machine: 'aarch64', qemu: 'qemu-system-aarch64', qemuPkg: 'qemu-system-arm', args: ['-M', 'virt'], console: 'ttyAMA0', dataPort: 'virtio' },
+};
+
 /** The guest's virtio-serial ports, one per user nsprobe runs as; QEMU serves each as a Unix socket here. */
 export const PORTS = { root: 'nsprobe.root', nobody: 'nsprobe.nobody' };
 
 /** /init: load the modules, copy the initramfs's tree into a tmpfs (a real root: pivot_root works there, unlike on rootfs) and switch_root into it. */
-function initScript() {
+function initScript(kern) {
   return `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
-fatal() { echo "nsprobe-initramfs: FATAL: $*"; echo "@@NSPROBE-FATAL $*" > /dev/ttyS1; sync; poweroff -f; sleep 5; echo o > /proc/sysrq-trigger; }
-echo "@@NSPROBE-STAGE initramfs $(cut -d' ' -f1 /proc/uptime)" > /dev/ttyS1
+${dataSh(kern)}
+fatal() { echo "nsprobe-initramfs: FATAL: $*"; echo "@@NSPROBE-FATAL $*" > "$(data)"; sync; poweroff -f; sleep 5; echo o > /proc/sysrq-trigger; }
 while read -r m; do insmod "/modules/$m" || fatal "insmod $m failed"; done < /modules/order
+echo "@@NSPROBE-STAGE initramfs $(cut -d' ' -f1 /proc/uptime)" > "$(data)"
 mount -t tmpfs -o mode=0755 tmpfs /newroot || fatal "tmpfs"
 cp -a /bin /usr /lib /lib64 /etc /boot /guest.sh /newroot/ || fatal "cannot fill the root tmpfs"
 mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/run /newroot/root /newroot/tmp && chmod 1777 /newroot/tmp
@@ -616,7 +636,8 @@ hostname ${q(kern.label.slice(0, 64))}
 # (cgroup: a host process sees a real cgroup path), like a systemd session scope.
 ip link set lo up
 mkdir -p /sys/fs/cgroup/nsprobe.scope && echo $$ > /sys/fs/cgroup/nsprobe.scope/cgroup.procs
-stage() { echo "@@NSPROBE-STAGE $1 $(cut -d' ' -f1 /proc/uptime) \${2:-}" > /dev/ttyS1; echo "nsprobe-guest: $1 \${2:-}"; }
+${dataSh(kern)}
+stage() { echo "@@NSPROBE-STAGE $1 $(cut -d' ' -f1 /proc/uptime) \${2:-}" > "$(data)"; echo "nsprobe-guest: $1 \${2:-}"; }
 for f in user/max_user_namespaces kernel/unprivileged_userns_clone; do stage sysctl "$f=$(cat /proc/sys/$f 2>/dev/null || echo absent)"; done
 # what the root filesystem holds: no node program and no checkout (the test checks "path=none files=none")
 ${NODE_CHECK}
@@ -651,7 +672,7 @@ stage root-start
 serve 3; stage root-done $?
 hostname ${q(`${kern.label}, nobody`.slice(0, 64))}
 stage nobody-start
-serve 4 /usr/bin/setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups env HOME=/tmp; stage nobody-done $?
+serve 4 ${nobodyPrefix(kern)} env HOME=/tmp; stage nobody-done $?
 stage done
 sync
 echo o > /proc/sysrq-trigger
@@ -679,20 +700,55 @@ function withParents(entries) {
   return [...[...dirs].filter((d) => !have.has(d)).sort().map((name) => ({ name, type: 'dir' })), ...entries];
 }
 
-function buildInitramfs(kern, tools, file) {
+/**
+ * A static busybox for the guest: this host's on x86_64; for another architecture Debian's
+ * busybox-static of that architecture, fetched with the kernel's private apt and unpacked into
+ * the cache once.
+ */
+function guestBusybox(kern, tools, cache) {
+  if ((kern.arch ?? 'amd64') === 'amd64') return tools.busybox;
+  const dir = path.join(cache, `busybox-static-${kern.arch}`);
+  const found = () => ['bin/busybox', 'usr/bin/busybox'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f)); // trixie: merged /usr
+  if (found()) return found();
+  const dl = fs.mkdtempSync(path.join(cache, '.dl-'));
+  try {
+    fs.chmodSync(dl, 0o777); // apt-get download drops to the _apt user
+    run('apt-get', [...kern.apt.args, 'download', 'busybox-static'], { cwd: dl });
+    const deb = fs.readdirSync(dl).find((f) => f.endsWith('.deb'));
+    if (!deb) throw new Error(`apt-get download busybox-static (${kern.arch}) left no .deb`);
+    run('dpkg-deb', ['-x', path.join(dl, deb), path.join(dl, 'tree')]);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.renameSync(path.join(dl, 'tree'), dir);
+  } finally {
+    fs.rmSync(dl, { recursive: true, force: true });
+  }
+  if (!found()) throw new Error(`busybox-static (${kern.arch}) has no bin/busybox or usr/bin/busybox`);
+  return found();
+}
+
+/**
+ * How the nobody port's shell drops to uid/gid 65534: util-linux setpriv (copied from this host), or
+ * where this host's programs do not run busybox su (root needs no password; its setpriv lacks
+ * --reuid): `su -s /bin/sh -p nobody -c 'exec "$@"' sh CMD...` runs CMD as nobody, groups from
+ * /etc/group (none but 65534).
+ */
+const nobodyPrefix = (kern) => ((kern.arch ?? 'amd64') === 'amd64' ? `/usr/bin/setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups` : `/bin/busybox su -s /bin/sh -p nobody -c 'exec "$@"' sh`);
+
+function buildInitramfs(kern, tools, file, cache) {
   const mods = initramfsModules(kern, tools);
-  const progs = [...new Map(['unshare', 'setpriv'].flatMap(hostProgram).map((p) => [p.name, p])).values()];
+  // util-linux unshare and setpriv with their libraries, from this host: x86_64 guests only
+  const progs = (kern.arch ?? 'amd64') === 'amd64' ? [...new Map(['unshare', 'setpriv'].flatMap(hostProgram).map((p) => [p.name, p])).values()] : [];
   // the kernel's config where nsprobe looks on a host (/boot/config-<release>), unless it has /proc/config.gz
   const config = !kern.procConfig && fs.existsSync(kern.config) ? [{ name: `boot/config-${kern.release}`, data: fs.readFileSync(kern.config) }] : [];
   const entries = withParents([
-    ...['bin', 'dev', 'proc', 'sys', 'newroot', 'modules', 'boot', 'lib64', 'etc'].map((name) => ({ name, type: 'dir' })),
+    ...['bin', 'dev', 'proc', 'sys', 'newroot', 'modules', 'boot', 'lib', 'lib64', 'usr', 'etc'].map((name) => ({ name, type: 'dir' })),
     { name: 'dev/console', type: 'console' },
-    { name: 'bin/busybox', mode: 0o100755, data: fs.readFileSync(tools.busybox) },
+    { name: 'bin/busybox', mode: 0o100755, data: fs.readFileSync(guestBusybox(kern, tools, cache)) },
     ...progs.map((p) => ({ name: p.name, mode: 0o100755, data: fs.readFileSync(p.file) })),
     ...config,
     { name: 'etc/passwd', data: Buffer.from(`root:x:0:0:root:/root:/bin/sh\nnobody:x:${NOBODY}:${NOBODY}:nobody:/nonexistent:/bin/false\n`) },
     { name: 'etc/group', data: Buffer.from(`root:x:0:\nnogroup:x:${NOBODY}:\n`) },
-    { name: 'init', mode: 0o100755, data: Buffer.from(initScript()) },
+    { name: 'init', mode: 0o100755, data: Buffer.from(initScript(kern)) },
     { name: 'guest.sh', mode: 0o100755, data: Buffer.from(guestScript(kern)) },
     { name: 'modules/order', data: Buffer.from(mods.map((m) => `${m.name}\n`).join('')) },
     ...mods.map((m) => ({ name: `modules/${m.name}`, data: m.data })),
@@ -727,7 +783,7 @@ async function bootKernel(kern, tools, opts, work, dest) {
   const dataPort = path.join(work, 'data.txt');
   const initrd = path.join(work, 'initrd.gz');
   const socks = Object.fromEntries(Object.keys(PORTS).map((m) => [m, path.join(work, `${m}.sock`)]));
-  const built = buildInitramfs(kern, tools, initrd);
+  const built = buildInitramfs(kern, tools, initrd, opts.cache);
   const result = { tag: kern.tag, pkg: kern.pkg, version: kern.version, release: kern.release, initramfsModules: built.modules, assumedBuiltin: built.assumedBuiltin, modes: {}, stages: [], outcome: 'failed', reason: '' };
   if (built.assumedBuiltin.length) log(`[${kern.tag}/${kern.sid}] no modules.builtin: taking ${built.assumedBuiltin.join(', ')} (not found as modules) as built in`);
   let qemu = null;
@@ -736,17 +792,21 @@ async function bootKernel(kern, tools, opts, work, dest) {
   let poll = null;
   try {
     const mem = `${opts.memory}M`;
+    const arch = archOf(kern);
+    const qemuBin = arch === ARCHES.amd64 ? tools.qemu : which(arch.qemu);
+    if (!qemuBin) throw new MissingError(`${arch.qemu} is missing: apt-get install ${arch.qemuPkg}`);
     const args = [
-      '-accel', 'tcg', '-nic', 'none', '-cpu', opts.qemuCpu, '-smp', String(opts.cpus), '-m', mem,
+      ...arch.args, '-accel', 'tcg', '-nic', 'none', '-cpu', opts.qemuCpu, '-smp', String(opts.cpus), '-m', mem,
       '-device', 'virtio-serial-pci,id=vser',
       ...Object.entries(PORTS).flatMap(([m, name]) => ['-chardev', `socket,id=port-${m},path=${socks[m]},server=on,wait=off`, '-device', `virtserialport,bus=vser.0,chardev=port-${m},name=${name}`]),
+      ...(arch.dataPort === 'virtio' ? ['-chardev', `file,id=data,path=${dataPort}`, '-device', 'virtserialport,bus=vser.0,chardev=data,name=nsprobe.data'] : []),
       '-kernel', kern.vmlinuz, '-initrd', initrd,
-      '-append', ['console=ttyS0 panic=-1 loglevel=4 mitigations=off rdinit=/init', ...Object.entries(kern.scenario.sysctl ?? {}).map(([k, v]) => `sysctl.${k}=${v}`)].join(' '),
+      '-append', [`console=${arch.console} panic=-1 loglevel=4 mitigations=off rdinit=/init`, ...Object.entries(kern.scenario.sysctl ?? {}).map(([k, v]) => `sysctl.${k}=${v}`)].join(' '),
       '-display', 'none', '-monitor', 'none', '-no-reboot',
-      '-serial', `file:${console_}`, '-serial', `file:${dataPort}`,
+      '-serial', `file:${console_}`, ...(arch.dataPort === 'serial' ? ['-serial', `file:${dataPort}`] : []),
     ];
-    fs.writeFileSync(path.join(work, 'qemu.cmd'), `${tools.qemu} ${args.map(q).join(' ')}\n`);
-    qemu = start(tools.qemu, args, { stdio: ['ignore', 'ignore', fs.openSync(path.join(work, 'qemu.log'), 'w')] });
+    fs.writeFileSync(path.join(work, 'qemu.cmd'), `${qemuBin} ${args.map(q).join(' ')}\n`);
+    qemu = start(qemuBin, args, { stdio: ['ignore', 'ignore', fs.openSync(path.join(work, 'qemu.log'), 'w')] });
     let exited = null;
     qemu.done.then((e) => (exited = e));
     timer = setTimeout(() => {
@@ -1057,7 +1117,7 @@ async function main(argv) {
       try {
         const kern = { ...(k.custom ? await customKernel(k, opts.cache) : fetchKernel(k, opts.cache)), scenario, sid };
         k.release = kern.release;
-        kern.label = `${/^(\d+\.\d+)/.exec(kern.release)?.[1] ?? kern.release} ${k.suite}${k.custom || /-cloud-/.test(k.pkg) ? '' : /-rt-/.test(k.pkg) ? ' rt' : ' generic'}, ${scenario.name}`;
+        kern.label = `${/^(\d+\.\d+)/.exec(kern.release)?.[1] ?? kern.release} ${k.suite}${k.arch && k.arch !== 'amd64' ? ` ${k.arch}` : ''}${k.custom || /-cloud-/.test(k.pkg) ? '' : /-rt-/.test(k.pkg) ? ' rt' : ' generic'}, ${scenario.name}`;
         log(`[${name}] booting ${kern.release} (${k.pkg} ${k.version}, ${k.suite}) as "${kern.label}", timeout ${opts.timeout} s`);
         res = await bootKernel(kern, tools, opts, work, dest);
         if (res.outcome === 'failed' && res.stages.length === 0 && /Kernel panic/.test(readOr(path.join(work, 'console.log')))) {

@@ -696,8 +696,9 @@ function withParents(entries) {
     const parts = e.name.split('/');
     for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
   }
-  const have = new Set(entries.filter((e) => e.type === 'dir').map((e) => e.name));
-  return [...[...dirs].filter((d) => !have.has(d)).sort().map((name) => ({ name, type: 'dir' })), ...entries];
+  for (const e of entries) if (e.type === 'dir') dirs.add(e.name);
+  // every directory before anything in it (sorted: a parent sorts before its children): the kernel's unpacker makes no missing parents
+  return [...[...dirs].sort().map((name) => ({ name, type: 'dir' })), ...entries.filter((e) => e.type !== 'dir')];
 }
 
 /**

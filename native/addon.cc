@@ -211,41 +211,11 @@ long recv_msg(int fd, std::vector<char>* data, std::vector<int>* fds, int* cred_
   // Receive into a per-thread buffer and copy out only what came: a 60 KiB allocation per
   // message made glibc's arenas grow by about 0.5 KiB per sandbox over long runs.
   thread_local char buf[NSP_MAX_REP + 1];
-  struct iovec iov = {buf, sizeof buf};
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * 4) + CMSG_SPACE(sizeof(struct ucred))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr mh;
-  memset(&mh, 0, sizeof mh);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = u.buf;
-  mh.msg_controllen = sizeof u.buf;
-  ssize_t n;
-  do n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | flags);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return -errno;
-  for (struct cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-    if (cm->cmsg_level != SOL_SOCKET) continue;
-    if (cm->cmsg_type == SCM_RIGHTS) {
-      size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < k; i++) {
-        int f;
-        memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof f);
-        fds->push_back(f);
-      }
-    } else if (cm->cmsg_type == SCM_CREDENTIALS) {
-      struct ucred uc;
-      memcpy(&uc, CMSG_DATA(cm), sizeof uc);
-      if (cred_pid) *cred_pid = uc.pid;
-    }
-  }
-  if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-    for (int f : *fds) close(f);
-    fds->clear();
-    return -EMSGSIZE;
-  }
+  int got[NSP_FRAME_FDS];
+  int ngot = 0;
+  long n = nsp_recv_frame(fd, buf, sizeof buf, got, &ngot, cred_pid, flags);
+  if (n < 0) return n;
+  fds->insert(fds->end(), got, got + ngot);
   data->assign(buf, buf + n);
   return n;
 }

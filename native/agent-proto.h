@@ -4,7 +4,7 @@
 // (test/agent-proto-sync.test.ts compares the two): change both together.
 //
 // Every frame is an nsa_hdr followed by len bytes. Each controller frame gets exactly one reply
-// frame with the same type and tag, in any order (requests to different boxes run side by side);
+// frame with the same type and tag, in any order (requests to different boxes and enters run side by side);
 // the agent also sends one unprompted NSA_HELLO (tag 0) when it starts. A frame the agent cannot
 // read (bad magic, len above NSA_MAX_FRAME) is answered with NSA_ERROR and the agent exits after
 // killing and reaping every child it made; a frame it can read but not use (short payload, no

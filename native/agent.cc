@@ -2,18 +2,23 @@
 // without Node (over ssh, kubectl exec, nsenter, ...; see src/agent/). It speaks the frames of
 // agent-proto.h on stdin/stdout: enter (enter.cc, the same code as the addon's), requests to the
 // children (child.cc's request loop, as with the addon), close, kill, adopt, a few host-side
-// operations. One thread, one poll loop: requests to different boxes are in flight side by side;
-// entering runs to its end (a few hundred microseconds, at most its timeout).
+// operations. One poll loop on the main thread serves every request, close and kill; entering
+// (which waits on the child: its hello, id maps, cgroup files, up to its timeout) runs on a few
+// worker threads, so a slow or held enter stalls neither requests to other boxes nor other enters.
+// The workers never exit (a child's PR_SET_PDEATHSIG fires when the thread that made it ends).
 //
 // nsprobe-agent [--rm FILE]: with --rm the agent unlinks FILE and then its directory first thing
 // (the bootstrap put it there), so nothing stays on disk whatever happens to the shell.
+#define NSP_NO_LIBC  // raw.h gives us memset and memcpy
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -35,44 +40,13 @@
 #define P_PIDFD 3
 #endif
 
-extern "C" {
-// The compiler may emit calls to these for struct copies and zeroing.
-void* memset(void* d, int c, size_t n) {
-  volatile unsigned char* p = (volatile unsigned char*)d;
-  while (n--) *p++ = (unsigned char)c;
-  return d;
-}
-void* memcpy(void* d, const void* s, size_t n) {
-  volatile unsigned char* p = (volatile unsigned char*)d;
-  const unsigned char* q = (const unsigned char*)s;
-  while (n--) *p++ = *q++;
-  return d;
-}
-void* memmove(void* d, const void* s, size_t n) {
-  volatile unsigned char* p = (volatile unsigned char*)d;
-  const unsigned char* q = (const unsigned char*)s;
-  if (p < q) {
-    while (n--) *p++ = *q++;
-  } else {
-    while (n--) p[n] = q[n];
-  }
-  return d;
-}
-int memcmp(const void* a, const void* b, size_t n) {
-  const unsigned char* p = (const unsigned char*)a;
-  const unsigned char* q = (const unsigned char*)b;
-  for (size_t i = 0; i < n; i++)
-    if (p[i] != q[i]) return p[i] - q[i];
-  return 0;
-}
-}
-
 namespace {
 
 int g_in = 0, g_out = 1;
 
 struct ABox {
   bool used;
+  bool entering;  // its enter runs on a worker (a Job); no id yet
   uint32_t id;
   int pid, pidfd, fd;
   bool is_child, reaped;
@@ -103,7 +77,7 @@ ABox* find_box(uint32_t id) {
 }
 ABox* find_pid(int pid) {
   for (auto& b : g_boxes)
-    if (b.used && b.is_child && b.pid == pid && !b.reaped) return &b;
+    if (b.used && !b.entering && b.is_child && b.pid == pid && !b.reaped) return &b;
   return nullptr;
 }
 ABox* new_box() {
@@ -146,8 +120,24 @@ void kill_box(ABox* b, int sig) {
   if (b->pid > 0 && !b->reaped) rsys2(SYS_kill, b->pid, sig);
 }
 
-// Reaps every child that has exited; a box's own process gets its status recorded.
+int g_entering = 0;  // enters on workers, queued or running
+
+// Reaps every child that has exited; a box's own process gets its status recorded. While a
+// worker enters, only the boxes' own processes: wait4(-1) would take the setup stages the worker
+// waits for (children of any thread of ours are ours to wait for), the orphans wait till after.
 void reap_any() {
+  if (g_entering > 0) {
+    for (auto& b : g_boxes) {
+      if (!b.used || b.entering || !b.is_child || b.reaped || b.pid <= 0) continue;
+      int st = 0;
+      long r = rsys4(SYS_wait4, b.pid, (long)&st, WNOHANG | __WALL, 0);
+      if (r == b.pid) {
+        b.status = st;
+        b.reaped = true;
+      }
+    }
+    return;
+  }
   for (;;) {
     int st = 0;
     long r = rsys4(SYS_wait4, -1, (long)&st, WNOHANG | __WALL, 0);
@@ -324,16 +314,159 @@ struct Cur {
 
 char g_strs[NSA_MAX_FRAME + 64];
 
+// ------------------------------------------------------------------------------------------
+// Entering on workers. The main loop parses an enter into a Job and queues it; a worker runs
+// nsp_enter (the box's region is its own, the strings are the job's) and writes a byte to the
+// wake pipe; the main loop replies and the box is ready for requests. Without a worker (none
+// could be made, or every job slot is taken) the main loop enters itself, as it always did.
+
+#define NSA_WORKERS 4
+#define NSA_JOBS 32
+#define NSA_WORKER_STACK (256 * 1024)
+
+enum { J_FREE = 0, J_QUEUED, J_RUNNING, J_DONE };
+
+struct Job {
+  volatile int32_t state;
+  uint32_t tag;
+  ABox* box;
+  nsp_enter_spec spec;
+  nsp_entered out;
+  nsp_failure f;
+  bool ok, reaped;
+  char strs[NSA_MAX_FRAME + 64];
+};
+
+Job g_jobs[NSA_JOBS];
+volatile int32_t g_jobseq = 0;  // bumped (and futex-woken) when a job is queued
+int g_nworkers = 0;
+int g_wake[2] = {-1, -1};       // workers -> main loop: a job is done
+
+void run_job(Job* j) {
+  j->ok = nsp_enter(&j->spec, &j->box->region, &j->out, &j->f, &j->reaped);
+}
+
+int worker_main(void*) {
+  for (;;) {
+    int32_t seq = __atomic_load_n(&g_jobseq, __ATOMIC_SEQ_CST);
+    Job* j = nullptr;
+    for (auto& x : g_jobs) {
+      int32_t want = J_QUEUED;
+      if (__atomic_compare_exchange_n(&x.state, &want, J_RUNNING, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+        j = &x;
+        break;
+      }
+    }
+    if (!j) {
+      rsys6(SYS_futex, (long)&g_jobseq, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, seq, 0, 0, 0);
+      continue;
+    }
+    run_job(j);
+    __atomic_store_n(&j->state, J_DONE, __ATOMIC_SEQ_CST);
+    char c = 1;
+    rsys3(SYS_write, g_wake[1], (long)&c, 1);  // a full pipe already says the same
+  }
+}
+
+// One more worker thread (shares our memory, descriptors and signal handlers). False if none.
+bool add_worker() {
+  if (g_wake[0] < 0 && rsys2(SYS_pipe2, (long)g_wake, O_CLOEXEC | O_NONBLOCK) < 0) return false;
+  long st = rsys6(SYS_mmap, 0, NSA_WORKER_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (st < 0 && st > -4096) return false;
+  unsigned long flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+  long t = nsp_raw_clone(flags, (char*)st + NSA_WORKER_STACK, worker_main, nullptr);
+  if (t < 0) {
+    rsys2(SYS_munmap, st, NSA_WORKER_STACK);
+    return false;
+  }
+  g_nworkers++;
+  return true;
+}
+
+Job* queue_slot() {
+  for (auto& j : g_jobs)
+    if (__atomic_load_n(&j.state, __ATOMIC_SEQ_CST) == J_FREE) return &j;
+  return nullptr;
+}
+
+void reply_enter(Job* j) {
+  ABox* b = j->box;
+  b->entering = false;
+  b->fd = j->out.fd;
+  b->pidfd = j->out.pidfd;
+  b->pid = j->out.pid;
+  if (!j->ok) {
+    b->reaped = j->reaped;
+    free_box(b);
+    reply_failure(NSA_ENTER, j->tag, j->f);
+    return;
+  }
+  b->id = g_next_id++;
+  reply_started(NSA_ENTER, j->tag, b, j->out.hello, j->out.hello_len);
+}
+
+// Replies to every enter a worker finished.
+void collect_jobs() {
+  char buf[64];
+  while (g_wake[0] >= 0 && rsys3(SYS_read, g_wake[0], (long)buf, sizeof buf) > 0) {
+  }
+  for (auto& j : g_jobs) {
+    if (__atomic_load_n(&j.state, __ATOMIC_SEQ_CST) != J_DONE) continue;
+    reply_enter(&j);
+    g_entering--;
+    __atomic_store_n(&j.state, J_FREE, __ATOMIC_SEQ_CST);
+  }
+}
+
+// Ends every enter in flight (the agent is ending): a queued one is not started, a running one
+// has its stages killed, so the worker's waits end at once; waits up to ms for them.
+void cancel_jobs(long ms) {
+  for (auto& j : g_jobs) {
+    int32_t want = J_QUEUED;
+    if (__atomic_compare_exchange_n(&j.state, &want, J_DONE, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+      j.ok = false;
+      j.reaped = true;
+      j.out.fd = j.out.pid = j.out.pidfd = -1;
+      j.f.stage = "clone";
+      j.f.sys = "clone";
+      j.f.err = ECANCELED;
+      j.f.kind = FK_PLAIN;
+      j.f.num = 0;
+      j.f.arg[0] = 0;
+    }
+  }
+  long deadline = nsp_now_ms() + ms;
+  while (g_entering > 0) {
+    for (auto& j : g_jobs) {
+      if (__atomic_load_n(&j.state, __ATOMIC_SEQ_CST) != J_RUNNING) continue;
+      nsp_region* r = &j.box->region;
+      int pids[3] = {__atomic_load_n(&r->first, __ATOMIC_SEQ_CST), r->ctl ? r->ctl->pid_b : 0, r->ctl ? r->ctl->pid_c : 0};
+      for (int p : pids)
+        if (p > 0) rsys2(SYS_kill, p, SIGKILL);
+    }
+    collect_jobs();
+    if (g_entering <= 0 || nsp_now_ms() >= deadline) break;
+    nsp_sleep_us(500);
+  }
+}
+
 void do_enter(uint32_t tag, Cur& c) {
   nsa_enter e;
   if (!c.take(&e, sizeof e) || e.ncgroup > NSA_MAX_CGROUP || e.njoin > NSP_MAX_JOIN) {
     reply_err(NSA_ENTER, tag, EINVAL, FK_BAD_FRAME, "request", "read");
     return;
   }
-  nsp_enter_spec s;
+  // A free job slot and a worker for it, or this loop enters itself (into the static job).
+  static Job inline_job;
+  Job* j = queue_slot();
+  if (j && g_entering >= g_nworkers && g_nworkers < NSA_WORKERS) add_worker();
+  if (j && g_nworkers == 0) j = nullptr;
+  bool queued = j != nullptr;
+  if (!j) j = &inline_job;
+  nsp_enter_spec& s = j->spec;
   nsp_enter_spec_init(&s);
-  char* dst = g_strs;
-  char* end = g_strs + sizeof g_strs;
+  char* dst = j->strs;
+  char* end = j->strs + sizeof j->strs;
   s.uid_map = c.str(&dst, end);
   s.gid_map = c.str(&dst, end);
   for (int i = 0; i < e.ncgroup; i++) s.cgroup_procs[i] = c.str(&dst, end);
@@ -374,21 +507,18 @@ void do_enter(uint32_t tag, Cur& c) {
     reply_err(NSA_ENTER, tag, ENOMEM, FK_PLAIN, "clone", "mmap");
     return;
   }
-  nsp_entered out;
-  nsp_failure f;
-  bool reaped = false;
-  bool ok = nsp_enter(&s, &b->region, &out, &f, &reaped);
-  b->fd = out.fd;
-  b->pidfd = out.pidfd;
-  b->pid = out.pid;
-  if (!ok) {
-    b->reaped = reaped;
-    free_box(b);
-    reply_failure(NSA_ENTER, tag, f);
+  b->entering = true;
+  j->box = b;
+  j->tag = tag;
+  if (!queued) {
+    run_job(j);
+    reply_enter(j);
     return;
   }
-  b->id = g_next_id++;
-  reply_started(NSA_ENTER, tag, b, out.hello, out.hello_len);
+  g_entering++;
+  __atomic_store_n(&j->state, J_QUEUED, __ATOMIC_SEQ_CST);
+  __atomic_add_fetch(&g_jobseq, 1, __ATOMIC_SEQ_CST);
+  rsys6(SYS_futex, (long)&g_jobseq, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, 0, 0, 0);
 }
 
 alignas(16) char g_repbuf[NSP_MAX_REP + 1];
@@ -441,54 +571,24 @@ bool take_handle(int fd) {
 }
 
 // The reply to a box's pending request is there (or the channel ended).
+static_assert(NSP_FRAME_FDS <= sizeof(nsa_rep::fds) / sizeof(int32_t), "an agent reply carries every descriptor a frame can");
 void finish_request(ABox* b) {
-  struct iovec iov = {g_repbuf, sizeof g_repbuf};
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * 4) + CMSG_SPACE(sizeof(struct ucred))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr mh;
-  r_memset(&mh, 0, sizeof mh);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = u.buf;
-  mh.msg_controllen = sizeof u.buf;
-  long n;
-  do n = rsys3(SYS_recvmsg, b->fd, (long)&mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-  while (n == -EINTR);
-  if (n == -EAGAIN) return;
-  b->pending = false;
-  Reply y;
-  reply_init(&y);
-  int fds[8];
+  int fds[NSP_FRAME_FDS];
   int nfds = 0;
   int cred = 0;
-  if (n >= 0) {
-    size_t off = 0;
-    while (off + sizeof(struct cmsghdr) <= (size_t)mh.msg_controllen) {
-      struct cmsghdr* cm = (struct cmsghdr*)(u.buf + off);
-      if (cm->cmsg_len < sizeof(struct cmsghdr) || off + cm->cmsg_len > (size_t)mh.msg_controllen) break;
-      off += CMSG_ALIGN(cm->cmsg_len);
-      if (cm->cmsg_level != SOL_SOCKET) continue;
-      if (cm->cmsg_type == SCM_RIGHTS) {
-        size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < k && nfds < 8; i++) r_memcpy(&fds[nfds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-      } else if (cm->cmsg_type == SCM_CREDENTIALS) {
-        struct ucred uc;
-        r_memcpy(&uc, CMSG_DATA(cm), sizeof uc);
-        cred = uc.pid;
-      }
-    }
-    if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) n = -EMSGSIZE;
-  }
+  long n = nsp_recv_frame(b->fd, g_repbuf, sizeof g_repbuf, fds, &nfds, &cred, MSG_DONTWAIT);
+  if (n == -EAGAIN) return;
+  b->pending = false;
   if (n <= 0) {
     for (int i = 0; i < nfds; i++) rsys1(SYS_close, fds[i]);
     if (n == 0) reply_err(NSA_REQUEST, b->ptag, EPIPE, FK_NO_REPLY, "request", "recvmsg");
     else reply_err(NSA_REQUEST, b->ptag, (int)-n, FK_PLAIN, "request", "recvmsg");
     return;
   }
+  Reply y;
+  reply_init(&y);
   for (int i = 0; i < nfds; i++) {
-    if (i < 4 && add_handle(fds[i])) {
+    if (add_handle(fds[i])) {
       y.r.fds[y.r.nfds++] = fds[i];
     } else {
       rsys1(SYS_close, fds[i]);
@@ -597,11 +697,14 @@ void do_adopt(uint32_t tag, Cur& c) {
 // Kills every box and waits up to ms for all of them; then reaps orphans. Returns how many.
 int end_all(long ms) {
   int n = 0;
+  cancel_jobs(ms);
+  // A box whose enter could not be ended (its worker is stuck in a system call) has no process
+  // of its own yet: exit_group ends that worker.
   for (auto& b : g_boxes)
-    if (b.used) kill_box(&b, SIGKILL);
+    if (b.used && !b.entering) kill_box(&b, SIGKILL);
   long deadline = nsp_now_ms() + ms;
   for (auto& b : g_boxes) {
-    if (!b.used) continue;
+    if (!b.used || b.entering) continue;
     while (!box_gone(&b) && nsp_now_ms() < deadline) nsp_sleep_us(500);
     if (b.pending) {
       b.pending = false;
@@ -795,8 +898,8 @@ struct ksigaction {
   uint64_t mask;
 };
 
-pollfd g_pfd[1 + 2 * NSA_MAX_BOXES];
-ABox* g_pbox[1 + 2 * NSA_MAX_BOXES];
+pollfd g_pfd[2 + 2 * NSA_MAX_BOXES];
+ABox* g_pbox[2 + 2 * NSA_MAX_BOXES];
 
 int agent_main(int argc, char** argv) {
   if (argc >= 3 && argv[1][0] == '-' && argv[1][1] == '-' && argv[1][2] == 'r' && argv[1][3] == 'm' && !argv[1][4]) {
@@ -841,6 +944,10 @@ int agent_main(int argc, char** argv) {
     int np = 0;
     g_pfd[np] = {g_in, POLLIN, 0};
     g_pbox[np++] = nullptr;
+    if (g_wake[0] >= 0) {
+      g_pfd[np] = {g_wake[0], POLLIN, 0};
+      g_pbox[np++] = nullptr;
+    }
     long now = nsp_now_ms();
     long wait = -1;
     bool tick = false;
@@ -867,9 +974,10 @@ int agent_main(int argc, char** argv) {
     struct timespec ts = {wait / 1000, (wait % 1000) * 1000000L};
     long pr = rsys5(SYS_ppoll, (long)g_pfd, np, wait < 0 ? 0 : (long)&ts, 0, 8);
     if (pr < 0 && pr != -EINTR) leave(4);
+    if (g_entering > 0) collect_jobs();
     for (int i = 1; i < np && pr > 0; i++) {
       ABox* b = g_pbox[i];
-      if (!g_pfd[i].revents || !b->used) continue;
+      if (!b || !g_pfd[i].revents || !b->used) continue;
       if (g_pfd[i].fd == b->fd && b->pending) finish_request(b);
     }
     reap_any();

@@ -225,16 +225,11 @@ int nsp_reap(int pid, long ms) {
   }
 }
 
-bool nsp_wait_hello(int fd, long ms, char* buf, size_t cap, size_t* len, int* cred_pid, nsp_failure* f, uint32_t op) {
-  long pr = r_poll1(fd, POLLIN, ms);
-  if (pr == 0) {
-    set_fail(f, "timeout", "poll", ETIMEDOUT, FK_HELLO_TIMEOUT);
-    f->num = ms;
-    return false;
-  }
+long nsp_recv_frame(int fd, char* buf, size_t cap, int* fds, int* nfds, int* cred_pid, int flags) {
+  *nfds = 0;
   struct iovec iov = {buf, cap};
   union {
-    char b[CMSG_SPACE(sizeof(int) * 4) + CMSG_SPACE(sizeof(struct ucred))];
+    char b[CMSG_SPACE(sizeof(int) * NSP_FRAME_FDS) + CMSG_SPACE(sizeof(struct ucred))];
     struct cmsghdr align;
   } u;
   struct msghdr mh;
@@ -244,31 +239,49 @@ bool nsp_wait_hello(int fd, long ms, char* buf, size_t cap, size_t* len, int* cr
   mh.msg_control = u.b;
   mh.msg_controllen = sizeof u.b;
   long n;
-  do n = rsys3(SYS_recvmsg, fd, (long)&mh, MSG_CMSG_CLOEXEC);
+  do n = rsys3(SYS_recvmsg, fd, (long)&mh, MSG_CMSG_CLOEXEC | flags);
   while (n == -EINTR);
-  if (n >= 0) {
-    // By hand, not CMSG_NXTHDR: glibc's is a function, and the agent has no libc.
-    size_t off = 0;
-    while (off + sizeof(struct cmsghdr) <= (size_t)mh.msg_controllen) {
-      struct cmsghdr* cm = (struct cmsghdr*)(u.b + off);
-      if (cm->cmsg_len < sizeof(struct cmsghdr) || off + cm->cmsg_len > (size_t)mh.msg_controllen) break;
-      off += CMSG_ALIGN(cm->cmsg_len);
-      if (cm->cmsg_level != SOL_SOCKET) continue;
-      if (cm->cmsg_type == SCM_RIGHTS) {
-        size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < k; i++) {
-          int x;
-          r_memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof x);
-          rsys1(SYS_close, x);
-        }
-      } else if (cm->cmsg_type == SCM_CREDENTIALS) {
-        struct ucred uc;
-        r_memcpy(&uc, CMSG_DATA(cm), sizeof uc);
-        if (cred_pid) *cred_pid = uc.pid;
+  if (n < 0) return n;
+  // By hand, not CMSG_NXTHDR: glibc's is a function, and the agent has no libc.
+  size_t off = 0;
+  while (off + sizeof(struct cmsghdr) <= (size_t)mh.msg_controllen) {
+    struct cmsghdr* cm = (struct cmsghdr*)(u.b + off);
+    if (cm->cmsg_len < sizeof(struct cmsghdr) || off + cm->cmsg_len > (size_t)mh.msg_controllen) break;
+    off += CMSG_ALIGN(cm->cmsg_len);
+    if (cm->cmsg_level != SOL_SOCKET) continue;
+    if (cm->cmsg_type == SCM_RIGHTS) {
+      size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < k; i++) {
+        int x;
+        r_memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof x);
+        if (*nfds < NSP_FRAME_FDS) fds[(*nfds)++] = x;
+        else rsys1(SYS_close, x);
       }
+    } else if (cm->cmsg_type == SCM_CREDENTIALS) {
+      struct ucred uc;
+      r_memcpy(&uc, CMSG_DATA(cm), sizeof uc);
+      if (cred_pid) *cred_pid = uc.pid;
     }
-    if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) n = -EMSGSIZE;
   }
+  if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+    for (int i = 0; i < *nfds; i++) rsys1(SYS_close, fds[i]);
+    *nfds = 0;
+    return -EMSGSIZE;
+  }
+  return n;
+}
+
+bool nsp_wait_hello(int fd, long ms, char* buf, size_t cap, size_t* len, int* cred_pid, nsp_failure* f, uint32_t op) {
+  long pr = r_poll1(fd, POLLIN, ms);
+  if (pr == 0) {
+    set_fail(f, "timeout", "poll", ETIMEDOUT, FK_HELLO_TIMEOUT);
+    f->num = ms;
+    return false;
+  }
+  int fds[NSP_FRAME_FDS];
+  int nfds = 0;
+  long n = nsp_recv_frame(fd, buf, cap, fds, &nfds, cred_pid, 0);
+  for (int i = 0; i < nfds; i++) rsys1(SYS_close, fds[i]);  // a hello passes none: never kept
   if (n <= 0) {
     set_fail(f, "request", "recvmsg", n == 0 ? EPIPE : (int)-n, FK_EXITED);
     return false;
@@ -288,6 +301,7 @@ bool nsp_wait_hello(int fd, long ms, char* buf, size_t cap, size_t* len, int* cr
 
 bool nsp_enter(const nsp_enter_spec* spec, nsp_region* region, nsp_entered* out, nsp_failure* f, bool* reaped) {
   *reaped = false;
+  __atomic_store_n(&region->first, 0, __ATOMIC_SEQ_CST);
   out->fd = -1;
   out->pid = -1;
   out->pidfd = -1;
@@ -395,6 +409,7 @@ bool nsp_enter(const nsp_enter_spec* spec, nsp_region* region, nsp_entered* out,
   bool copies_mm = !(first_flags & CLONE_VM);
   if (copies_mm) nsp_mm_acquire();
   long pid = clone_first(first_flags, top, first, c);
+  if (pid > 0) __atomic_store_n(&region->first, (int32_t)pid, __ATOMIC_SEQ_CST);
   if (copies_mm) nsp_mm_release();
   rsys4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, 8);
   rsys1(SYS_close, sv[1]);

@@ -23,6 +23,9 @@
 struct nsp_region {
   nsp_ctl* ctl;
   char* stacks;
+  // The first stage's pid while nsp_enter runs (0 before the clone): the agent kills an enter in
+  // flight on another thread through it (with ctl->pid_b and ctl->pid_c) when it must end.
+  volatile int32_t first;
 };
 // Maps a region; 0 or -errno.
 long nsp_region_map(nsp_region* r);
@@ -90,6 +93,14 @@ bool nsp_enter(const nsp_enter_spec* spec, nsp_region* region, nsp_entered* out,
 // Waits for an unprompted message (OP_HELLO or OP_READY) on a channel; the sender's pid in
 // *cred_pid (the channel needs SO_PASSCRED). buf holds at least sizeof(nsp_rep) + 64 bytes.
 bool nsp_wait_hello(int fd, long ms, char* buf, size_t cap, size_t* len, int* cred_pid, nsp_failure* f, uint32_t op);
+
+// Receives one message on a channel: the bytes into buf (cap), the descriptors it passed into
+// fds (at most NSP_FRAME_FDS, *nfds of them), the sender's pid into *cred_pid (when the channel
+// has SO_PASSCRED; may be null). Bytes, 0 at EOF, or -errno; a message cut short (data or
+// descriptors) is -EMSGSIZE with its descriptors closed. EINTR is retried. flags: MSG_DONTWAIT.
+// The one recvmsg of the addon (addon.cc recv_msg), the agent and the hello wait below.
+#define NSP_FRAME_FDS 4
+long nsp_recv_frame(int fd, char* buf, size_t cap, int* fds, int* nfds, int* cred_pid, int flags);
 
 const char* nsp_stage_name(int s);
 const char* nsp_sys_name(int s);

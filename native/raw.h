@@ -98,3 +98,39 @@ static inline bool r_puts(char* buf, size_t cap, size_t* pos, const char* s) {
   *pos += n;
   return true;
 }
+
+// The memory functions the compiler may call for struct copies and zeroing. A program without
+// libc (nsprobe-agent, nsprobe-serve) defines NSP_NO_LIBC before its first include, in the one
+// source that has its _start, and gets them here; everything else has libc's.
+#ifdef NSP_NO_LIBC
+extern "C" {
+void* memset(void* d, int c, size_t n) {
+  volatile unsigned char* p = (volatile unsigned char*)d;
+  while (n--) *p++ = (unsigned char)c;
+  return d;
+}
+void* memcpy(void* d, const void* s, size_t n) {
+  volatile unsigned char* p = (volatile unsigned char*)d;
+  const unsigned char* q = (const unsigned char*)s;
+  while (n--) *p++ = *q++;
+  return d;
+}
+void* memmove(void* d, const void* s, size_t n) {
+  volatile unsigned char* p = (volatile unsigned char*)d;
+  const unsigned char* q = (const unsigned char*)s;
+  if (p < q) {
+    while (n--) *p++ = *q++;
+  } else {
+    while (n--) p[n] = q[n];
+  }
+  return d;
+}
+int memcmp(const void* a, const void* b, size_t n) {
+  const unsigned char* p = (const unsigned char*)a;
+  const unsigned char* q = (const unsigned char*)b;
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != q[i]) return p[i] - q[i];
+  return 0;
+}
+}
+#endif

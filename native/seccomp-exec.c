@@ -39,22 +39,21 @@
 #endif
 #include <string.h>
 
-#define NS_FLAGS 0x7E020000u
+#define NS_FLAGS 0x7E020000u  // NEWNS NEWCGROUP NEWUTS NEWIPC NEWUSER NEWPID NEWNET
 
-static int old_kernel(char** argv) {
-  struct sock_filter f[] = {
+// Installs the filter whose body follows the common prologue (another architecture's calls pass,
+// then the syscall number is loaded for the body), then runs argv. Returns only on failure.
+static int exec_filtered(const struct sock_filter* body, size_t n, char** argv) {
+  struct sock_filter f[32] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH, 1, 0),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 4, 0),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_open, 3, 0),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_send_signal, 2, 0),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_close_range, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
   };
-  struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
+  const size_t head = 4;
+  if (head + n > sizeof f / sizeof f[0]) return 1;
+  memcpy(f + head, body, n * sizeof *body);
+  struct sock_fprog prog = {.len = (unsigned short)(head + n), .filter = f};
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
     perror("seccomp");
     return 1;
@@ -62,7 +61,7 @@ static int old_kernel(char** argv) {
   execvp(argv[0], argv);
   perror("exec");
   return 127;
-}  // NEWNS NEWCGROUP NEWUTS NEWIPC NEWUSER NEWPID NEWNET
+}
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -71,13 +70,17 @@ int main(int argc, char** argv) {
   }
   if (strcmp(argv[1], "--old-kernel") == 0) {
     if (argc < 3) return 2;
-    return old_kernel(argv + 2);
+    static const struct sock_filter old_kernel[] = {
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 4, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_open, 3, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_send_signal, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_close_range, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+    };
+    return exec_filtered(old_kernel, sizeof old_kernel / sizeof old_kernel[0], argv + 2);
   }
-  struct sock_filter f[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+  static const struct sock_filter container[] = {
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_unshare, 5, 0),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_setns, 4, 0),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 5, 0),
@@ -88,12 +91,5 @@ int main(int argc, char** argv) {
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
   };
-  struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
-    perror("seccomp");
-    return 1;
-  }
-  execvp(argv[1], argv + 1);
-  perror("exec");
-  return 127;
+  return exec_filtered(container, sizeof container / sizeof container[0], argv + 1);
 }

@@ -3,6 +3,7 @@
 // get memory of its own copies Node's page tables. Exec'ing this program is much cheaper, so it is
 // built without libc (static, no startup code beyond _start): it runs the same child.cc as the
 // addon's children, which makes raw system calls only.
+#define NSP_NO_LIBC  // raw.h gives us memset and memcpy
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,18 +64,6 @@ static int serve_after_exec(int sock, bool force_fork, const uint64_t* natural) 
 }
 
 extern "C" {
-// The compiler may emit calls to these for struct copies and zeroing.
-void* memset(void* d, int c, size_t n) {
-  volatile unsigned char* p = (volatile unsigned char*)d;
-  while (n--) *p++ = (unsigned char)c;
-  return d;
-}
-void* memcpy(void* d, const void* s, size_t n) {
-  volatile unsigned char* p = (volatile unsigned char*)d;
-  const unsigned char* q = (const unsigned char*)s;
-  while (n--) *p++ = *q++;
-  return d;
-}
 
 static long parse_num(const char* s) {
   long v = 0;

@@ -52,6 +52,10 @@ export function foreign(r: Residue): boolean {
   // (the kernel matrix test creates .cache/ there); a probe run never writes them.
   if (dir === packageRoot() && BUILD_DIRS.includes(name)) return true;
   if (!SHARED_TMP.includes(dir)) return false;
+  // The private home of a run's consumer --version calls (nsprobe-ver-<pid>-XXXXXX) while that
+  // run still goes: a concurrent test's run. Once its process is gone, it counts.
+  const ver = /^nsprobe-ver-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
+  if (ver) return alive(Number(ver[1]));
   return !name.startsWith('nsprobe') || /^nsprobe-(test|kc|int|soak|kernels-test)-/.test(name);
 }
 
@@ -65,6 +69,15 @@ export function foreignTo(pids: readonly number[]): (r: Residue) => boolean {
     const m = r.kind === 'cgroup' ? /\/nsprobe-(\d+)-[a-z0-9]+$/.exec(r.what) : null;
     return m !== null && !pids.includes(Number(m[1]));
   };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Open file descriptors of this process. */

@@ -13,10 +13,10 @@ import { canRunPrivileged, DEFAULT_TIMEOUT_MS, Interrupted, privilegedSkipReason
 import { collectHostFacts } from './host/facts.js';
 import { HOST_FACTS_DEADLINE_MS, realHostContext, withDeadline } from './host/hostfs.js';
 import { openRunHost } from './host/boxfs.js';
-import { rootlessPlan, setRemoteCaller } from './sandbox.js';
+import { rootlessPlan } from './sandbox.js';
 import { collectDebris, debrisNotes, hurriedCleanup } from './cleanup.js';
 import { raiseNofile } from './limits.js';
-import { native, setTransport } from './native.js';
+import { native, setTransport, transportContext } from './native.js';
 import { AgentClient } from './agent/client.js';
 import { bootstrapLauncher, splitCommand, targetHostContext } from './agent/bootstrap.js';
 import { parseRemote, REMOTE_FLAGS, REMOTE_HELP, type RemoteOptions } from './remote/options.js';
@@ -402,7 +402,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (o.via) {
     // The transport for the whole run: every sandbox is the target's, made by its agent.
     agent = new AgentClient(bootstrapLauncher(o.via, `--via '${o.via.join(' ')}'`));
-    setTransport(agent);
+    setTransport(agent, { remote: true });
     process.on('exit', () => agent!.shutdown());
     try {
       await agent.start();
@@ -412,13 +412,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
   }
   // The probes' host side and the host facts: this host, or (NSPROBE_HOST=box, and always with
-  // --via and --ssh) through a sandbox without namespaces, as a remote run reads them (src/host/boxfs.ts).
-  const { hostIf, host } = await openRunHost(agent ? targetHostContext(agent) : realHostContext(), o.timeoutMs);
+  // --via and --ssh: a remote transport) through a sandbox without namespaces, as a remote run reads them (src/host/boxfs.ts).
+  const base = agent ? targetHostContext(agent) : realHostContext();
+  const { hostIf, host } = await openRunHost(base, o.timeoutMs, transportContext().remote ? 'box' : undefined);
   // --via: sandboxes are made as the agent's user there (its euid, egid, id maps), as --ssh does;
   // as this process's, a root controller's rootless sandboxes would setgroups on a nobody target (EPERM)
   if (agent) {
     const [u, g] = await Promise.all([hostIf.readFile('/proc/self/uid_map'), hostIf.readFile('/proc/self/gid_map')]);
-    if (u.ok && g.ok) setRemoteCaller({ euid: hostIf.euid, egid: hostIf.egid, uidMap: u.value!, gidMap: g.value! });
+    if (u.ok && g.ok) setTransport(agent, { remote: true, caller: { euid: hostIf.euid, egid: hostIf.egid, uidMap: u.value!, gidMap: g.value! } });
   }
   const programs = cons.prefetch(host); // consumer programs' --version, beside the probes
   const facts = collectHostFacts(withDeadline(host, HOST_FACTS_DEADLINE_MS)); // every read is bounded; all of them together too

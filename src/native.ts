@@ -167,11 +167,42 @@ export function agentPath(machine?: string): string | null {
 let transport: NativeAddon | undefined;
 
 /**
- * The one place the transport is chosen: an agent set by --via (setTransport), else a local agent
- * over a pipe with NSPROBE_TRANSPORT=agent (the suite runs through it that way), else the addon.
+ * Who the sandboxes are made as when the agent runs on another host (--ssh, src/remote/): the
+ * target login's euid, egid and id maps, read there before the run.
  */
-export function setTransport(t: NativeAddon | undefined): void {
+export interface CallerIdentity {
+  euid: number;
+  egid: number;
+  uidMap: string;
+  gidMap: string;
+}
+
+/**
+ * What the transport says about where its sandboxes are made: `remote` (--via, --ssh: on the
+ * target, so the probes' host side and the host facts go through a box there, src/host/boxfs.ts),
+ * and `caller` (who they are made as there; null: this process). Set with the transport, so the
+ * two never disagree; a local agent (NSPROBE_TRANSPORT=agent) and the addon are neither.
+ */
+export interface TransportContext {
+  remote: boolean;
+  caller: CallerIdentity | null;
+}
+const LOCAL: TransportContext = { remote: false, caller: null };
+let context: TransportContext = LOCAL;
+
+/**
+ * The one place the transport is chosen: an agent set by --via or --ssh (setTransport, with its
+ * context), else a local agent over a pipe with NSPROBE_TRANSPORT=agent (the suite runs through
+ * it that way), else the addon. setTransport(undefined) goes back to that and to LOCAL.
+ */
+export function setTransport(t: NativeAddon | undefined, ctx: Partial<TransportContext> = {}): void {
   transport = t;
+  context = t ? { remote: ctx.remote ?? false, caller: ctx.caller ?? null } : LOCAL;
+}
+
+/** The context of the transport set by setTransport (LOCAL when none is). */
+export function transportContext(): TransportContext {
+  return context;
 }
 
 export function transportName(): 'addon' | 'agent' {

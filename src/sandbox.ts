@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { NsError, errnoName, fromNative } from './errors.js';
 import { NS_IOCTL } from './errno.js';
 import type { Mode, NsType } from './model.js';
-import { CLONE, native, type NativeBox, type NativeEnterSpec } from './native.js';
+import { CLONE, native, transportContext, type NativeBox, type NativeEnterSpec } from './native.js';
 import { Op, ProtocolError, decodeReply, encodeRequest, type Reply, type Str } from './protocol.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
@@ -66,23 +66,16 @@ function ownMap(file: '/proc/self/uid_map' | '/proc/self/gid_map'): string {
   return text;
 }
 
-/**
- * Who the sandboxes are made as when the agent runs on another host (--ssh, src/remote/): the
- * target login's euid, egid and id maps, read there before the run. null: this process.
- */
-export interface CallerIdentity {
-  euid: number;
-  egid: number;
-  uidMap: string;
-  gidMap: string;
-}
-let remoteCaller: CallerIdentity | null = null;
-export function setRemoteCaller(c: CallerIdentity | null): void {
-  remoteCaller = c;
-}
-const callerEuid = () => remoteCaller?.euid ?? process.geteuid?.() ?? 0;
-const callerEgid = () => remoteCaller?.egid ?? process.getegid?.() ?? 0;
-const callerMap = (file: '/proc/self/uid_map' | '/proc/self/gid_map'): string => (remoteCaller ? (file === '/proc/self/uid_map' ? remoteCaller.uidMap : remoteCaller.gidMap) : ownMap(file));
+// Who the sandboxes are made as: this process, or the target's login when the transport is an
+// agent on another host (its context's caller, set with it: src/native.ts setTransport).
+export type { CallerIdentity } from './native.js';
+const remoteCaller = () => transportContext().caller;
+const callerEuid = () => remoteCaller()?.euid ?? process.geteuid?.() ?? 0;
+const callerEgid = () => remoteCaller()?.egid ?? process.getegid?.() ?? 0;
+const callerMap = (file: '/proc/self/uid_map' | '/proc/self/gid_map'): string => {
+  const c = remoteCaller();
+  return c ? (file === '/proc/self/uid_map' ? c.uidMap : c.gidMap) : ownMap(file);
+};
 
 function idMapped(mapFile: '/proc/self/uid_map' | '/proc/self/gid_map', id: number): boolean {
   for (const line of callerMap(mapFile).split('\n')) {

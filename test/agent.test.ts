@@ -6,13 +6,14 @@
 import test from 'ava';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentClient, localLauncher } from '../src/agent/client.js';
 import { AGENT_MAGIC, ENTER_FIXED, FK, HDR, MAX_FRAME, REP_FIXED, T, frame, parseFrames, u32s } from '../src/agent/proto.js';
-import { agentPath, setTransport } from '../src/native.js';
-import { encodeRequest, Op } from '../src/protocol.js';
-import { enter } from '../src/sandbox.js';
+import { agentPath, setTransport, transportContext } from '../src/native.js';
+import { decodeReply, encodeRequest, Op } from '../src/protocol.js';
+import { enter, privilegedIdPlan, rootlessPlan } from '../src/sandbox.js';
 import { isRoot, NOBODY, ROOT, tmp } from './helpers/run.js';
 import { SECCOMP_EXEC } from './helpers/envs.js';
 import { missingTools, needRoot, needTools } from './helpers/tools.js';
@@ -77,7 +78,8 @@ function rawAgent(argv: string[] = [AGENT!]) {
     waiters = [];
   });
   p.stdin.on('error', () => undefined);
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => p.on('exit', (code, signal) => resolve({ code, signal })));
+  // 'exit' can come before the last of stdout: wait for both, so the last frame has been read.
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => p.on('close', (code, signal) => resolve({ code, signal })));
   const until = async (pred: () => boolean, ms = 30000) => {
     const end = Date.now() + ms;
     while (!pred()) {
@@ -305,4 +307,157 @@ rootAgentTest('a request with a wrong magic reaches the child and comes back EPR
   t.is(r.reply.readInt32LE(12), 71);
   await a.close(b.id, 1000);
   t.false(alive(b.pid));
+});
+
+// A box any user can make: a uts namespace (as root), else a user namespace with uts in it.
+const OWN_BOX = isRoot
+  ? { cloneFlags: 0x04000000 }
+  : { cloneFlags: 0x10000000 | 0x04000000, userns: true, uidMap: `0 ${process.geteuid!()} 1\n`, gidMap: `0 ${process.getegid!()} 1\n` };
+
+agentTest('entering runs off the main loop: an enter held on a pipe stalls neither another enter nor requests; a request held on a pipe stalls no other box', async (t) => {
+  const dir = tmp(t);
+  const enterPipe = join(dir, 'cgroup.procs'); // the enter writes the child's pid here: open() waits for our reader
+  const reqPipe = join(dir, 'request');
+  for (const f of [enterPipe, reqPipe]) {
+    const r = spawnSync('mkfifo', [f], { encoding: 'utf8' });
+    t.is(r.status, 0, `mkfifo ${f}: ${r.stderr}`);
+  }
+  const a = new AgentClient(localLauncher(AGENT!));
+  t.teardown(() => a.shutdown());
+  const echo = async (id: number, s: string) => decodeReply((await a.request(id, encodeRequest(Op.ECHO, 1, [], [s]), 30000)).reply).data.toString();
+  let enterDone = false;
+  // Its own timeout is generous on purpose: it is released by the read below, not by a clock.
+  const held = a.enter({ ...OWN_BOX, cgroupProcs: [enterPipe], timeoutMs: 120000 });
+  held.then(() => (enterDone = true), () => (enterDone = true));
+  const other = await a.enter(OWN_BOX);
+  t.is(await echo(other.id, 'other'), 'other', 'a box entered after the held one answers');
+  // A request that waits on a pipe in one box while another box answers (the box sees our /tmp).
+  const slow = await a.enter(OWN_BOX);
+  let reqDone = false;
+  const heldReq = a.request(slow.id, encodeRequest(Op.READFILE, 2, [0, 100], [reqPipe]), 120000);
+  heldReq.then(() => (reqDone = true), () => (reqDone = true));
+  t.is(await echo(other.id, 'again'), 'again', 'the other box answers while the request waits');
+  t.false(enterDone, 'the held enter is still waiting for its cgroup file');
+  t.false(reqDone, 'the held request is still waiting for its pipe');
+  // Control: the enter really was held by the pipe, and goes on once it is read.
+  const pid = Number((await readFile(enterPipe, 'utf8')).trim());
+  t.true(pid > 0, 'the enter wrote a pid into the pipe');
+  const box = await held;
+  t.is(await echo(box.id, 'held'), 'held', 'the released enter serves');
+  // Opening the write end lets the child's open() return; its pread() on a pipe is ESPIPE.
+  const w = await open(reqPipe, 'w');
+  const rep = decodeReply((await heldReq).reply);
+  await w.close();
+  t.is(rep.err, 29, 'the released request went on to its read (ESPIPE on a pipe)');
+  for (const b of [box, other, slow]) {
+    const c = await a.close(b.id, 2000);
+    t.true(c.reaped, `box ${b.id} reaped`);
+    t.false(alive(b.pid));
+  }
+  t.is(a.openCount(), 0);
+});
+
+agentTest('a closed stdin ends an enter in flight too: its first stage is killed and the agent exits', async (t) => {
+  const dir = tmp(t);
+  const enterPipe = join(dir, 'cgroup.procs');
+  t.is(spawnSync('mkfifo', [enterPipe]).status, 0);
+  const a = new AgentClient(localLauncher(AGENT!));
+  t.teardown(() => a.shutdown());
+  const b = await a.enter(OWN_BOX);
+  const agentPid = a.agentPid!;
+  const proc = a.channel!.proc!;
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const held = a.enter({ ...OWN_BOX, cgroupProcs: [enterPipe], timeoutMs: 120000 });
+  held.catch(() => undefined);
+  // The enter's first stage is a child of a worker thread of the agent: wait for it to appear
+  // (it is cloned before the cgroup file is opened), and stop if the agent ends meanwhile.
+  const children = () => {
+    const out: number[] = [];
+    try {
+      for (const tid of readdirSync(`/proc/${agentPid}/task`)) {
+        out.push(...readFileSync(`/proc/${agentPid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+      }
+    } catch {}
+    return out.filter((p) => p !== b.pid);
+  };
+  let stage: number | undefined;
+  while (!(stage = children()[0]) && !gone) await new Promise((r) => setTimeout(r, 10));
+  t.false(gone, 'the agent is alive while the enter waits');
+  t.true(alive(stage!), 'the first stage waits for its cgroup file');
+  a.channel!.stdin.end();
+  await exited;
+  t.false(alive(agentPid), 'the agent exited');
+  t.false(alive(b.pid), 'the box is gone');
+  t.false(alive(stage!), 'the first stage of the enter in flight is gone');
+  await t.throwsAsync(held, undefined, 'the held enter ends with the agent');
+});
+
+// The host-side netlink calls, run by a Node process in a network namespace of its own (unshare
+// -Urn: its links are nobody else's) through the addon or through a local agent started there.
+const NETLINK_SCRIPT = `
+import { readFileSync } from 'node:fs';
+const { native } = await import(process.argv[2]);
+const n = native();
+if (n.start) await n.start();
+const has = (f, s) => readFileSync(f, 'utf8').includes(s);
+const out = {};
+out.missing = n.netlink('ifindex', 'nsp-none0');
+out.create = n.netlink('vethCreate', 'nsp-a0', 'nsp-b0', 0);
+out.again = n.netlink('vethCreate', 'nsp-a0', 'nsp-b0', 0);
+out.listed = has('/proc/net/dev', 'nsp-a0:') && has('/proc/net/dev', 'nsp-b0:');
+out.ifindex = n.netlink('ifindex', 'nsp-a0') > 0;
+out.up = n.netlink('linkUp', 'nsp-a0');
+out.addr = n.netlink('addrAdd', 'nsp-a0', 2, Buffer.from([10, 9, 8, 7]), 24);
+out.addrSeen = has('/proc/net/fib_trie', '10.9.8.7');
+out.bogus = n.netlink('noSuchOp', 'nsp-a0');
+out.del = n.netlink('linkDel', 'nsp-a0');
+out.gone = n.netlink('ifindex', 'nsp-a0');
+out.unlisted = !has('/proc/net/dev', 'nsp-a0:');
+process.stdout.write(JSON.stringify(out));
+`;
+
+needTools(noAgent ?? missingTools('unshare'))('host-side netlink() answers through the agent as through the addon (veth, up, address, delete, errors), in a network namespace of its own', async (t) => {
+  const dir = tmp(t);
+  const script = join(dir, 'netlink.mjs');
+  writeFileSync(script, NETLINK_SCRIPT);
+  chmodSync(dir, 0o755);
+  const results: Record<string, unknown>[] = [];
+  for (const transport of ['addon', 'agent']) {
+    const r = await execFileP('unshare', ['-Urn', process.execPath, script, join(ROOT, 'dist', 'src', 'native.js')], {
+      encoding: 'utf8',
+      timeout: 60000,
+      env: { ...process.env, NSPROBE_TRANSPORT: transport },
+    }).catch((e: { stdout?: string; stderr?: string; message: string }) => ({ stdout: e.stdout ?? '', stderr: `${e.message} ${e.stderr ?? ''}` }));
+    t.not(r.stdout, '', `${transport}: results (stderr: ${r.stderr.slice(0, 400)})`);
+    results.push(JSON.parse(r.stdout || '{}'));
+  }
+  const [addon, agent] = results;
+  // Absolute answers (the control: the agent's netlink() was -ENOSYS before, which fails these).
+  t.deepEqual(agent, { missing: -19, create: 0, again: -17, listed: true, ifindex: true, up: 0, addr: 0, addrSeen: true, bogus: -22, del: 0, gone: -19, unlisted: true });
+  t.deepEqual(agent, addon, 'the agent answers as the addon');
+});
+
+test('the caller identity and remoteness travel with the transport: set with it, gone with it', async (t) => {
+  // Pure logic (no agent is started): a remote login uid 1000 with a subordinate range.
+  const caller = { euid: 1000, egid: 1001, uidMap: '0 0 4294967295\n', gidMap: '0 0 4294967295\n' };
+  const fake = new AgentClient(async () => {
+    throw new Error('not started');
+  });
+  // Inside withTransport's turn: the transport is global to this file's concurrent tests.
+  await withTransport(fake, async () => {
+    setTransport(undefined);
+    const before = { rootless: rootlessPlan(), privileged: privilegedIdPlan(), ctx: transportContext() };
+    t.deepEqual(before.ctx, { remote: false, caller: null });
+    setTransport(fake, { remote: true, caller });
+    t.deepEqual(transportContext(), { remote: true, caller });
+    const r = rootlessPlan();
+    t.is(r.hostUid, 1000, "rootless sandboxes are made as the target's login");
+    t.is(r.gidMap, '0 1001 1\n');
+    setTransport(undefined);
+    t.deepEqual({ rootless: rootlessPlan(), privileged: privilegedIdPlan(), ctx: transportContext() }, before, "setTransport(undefined) clears it: this process's plans again");
+    setTransport(fake);
+    t.deepEqual(transportContext(), { remote: false, caller: null }, 'a transport set without a context is local');
+  });
 });

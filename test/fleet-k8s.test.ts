@@ -126,7 +126,9 @@ test("the DaemonSet's loop, run here: it publishes nsprobe.features and nsprobe.
   const loopSleeps: string[] = [];
   const deadline = Date.now() + 120_000;
   while (!/nsprobe exited \d+ on node node-a/.test(log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-  await new Promise((r) => setTimeout(r, 500)); // the two renames after the run
+  // The two renames come after that line, then the loop's sleep: wait for the sleep (an event, not a fixed pause).
+  const sleepsOfLoop = () => spawnSync('pgrep', ['-P', String(child.pid), 'sleep'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+  while (!sleepsOfLoop().length && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   try {
     t.regex(log, /nsprobe exited [01] on node node-a/);
     t.deepEqual(readdirSync(join(d, 'features.d')), ['nsprobe.features'], 'no temporary file left beside it');
@@ -135,7 +137,7 @@ test("the DaemonSet's loop, run here: it publishes nsprobe.features and nsprobe.
     t.regex(features, /^# \+expiry-time=/m);
     t.regex(features, /^feature\.node\.kubernetes\.io\/nsprobe-utsns\.(privileged|rootless)=(true|false)$/m);
     t.regex(readFileSync(join(d, 'textfile', 'nsprobe.prom'), 'utf8'), /^# TYPE nsprobe_/m);
-    loopSleeps.push(...spawnSync('pgrep', ['-P', String(child.pid), 'sleep'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean));
+    loopSleeps.push(...sleepsOfLoop());
     t.is(loopSleeps.length, 1, 'the loop sleeps between runs');
     t.true(loopSleeps.every(running), 'control: its sleep is seen running');
   } finally {

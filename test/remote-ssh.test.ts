@@ -60,7 +60,9 @@ needTools(sshdMissing())('--ssh verdicts equal a local run in the same environme
   t.log(`agreement:\n${rows.join('\n')}`);
 });
 
-needTools(sshdMissing())('SIGKILL of the controller, a dropped ssh connection and Ctrl-C each leave nothing on the target', async (t) => {
+// Serial: it polls for the agent while the run lasts; a spawnSync of a concurrent test in this worker
+// would block that poll for the whole run.
+needTools(sshdMissing(), test.serial)('SIGKILL of the controller, a dropped ssh connection and Ctrl-C each leave nothing on the target', async (t) => {
   const lab = await startSshdLab(['plain']);
   t.teardown(() => lab.close());
   const h = lab.hosts[0];

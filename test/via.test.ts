@@ -110,7 +110,9 @@ needTools(noAgent)('--via to a machine this package has no agent for: one line, 
 });
 
 for (const [how, sig] of [['killing the controller (SIGKILL)', 'SIGKILL'], ['Ctrl-C (SIGINT)', 'SIGINT']] as const) {
-  needTools(noAgent)(`--via env: ${how} in the middle of a run leaves no agent process and no file on the target`, async (t) => {
+  // Serial: the poll for the agent must not be blocked by another test's spawnSync (cli()) in this
+  // worker for as long as the whole run lasts.
+  needTools(noAgent, test.serial)(`--via env: ${how} in the middle of a run leaves no agent process and no file on the target`, async (t) => {
     const tdir = tmp(t);
     const p = spawn(process.execPath, [CLI, '--via', 'env', '--out', tmp(t)], { env: { ...process.env, TMPDIR: tdir }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';

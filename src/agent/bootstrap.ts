@@ -174,13 +174,12 @@ export function bootstrapLauncher(prefix: readonly string[], label: string, opts
 }
 
 /**
- * The base host context of a --via/--ssh run: NSPROBE_HOST=box, so src/host/boxfs.ts reads the
- * host facts and runs the probes' host side through a box with no namespaces, which the agent
- * makes on the target; the target's machine and euid come from the agent's hello.
+ * The base host context of a --via/--ssh run: the target's machine and euid, from the agent's
+ * hello. (The run reads the host facts and runs the probes' host side through a box with no
+ * namespaces on the target because its transport is remote: src/cli.ts, src/host/boxfs.ts.)
  */
 export function targetHostContext(agent: AgentClient): HostContext {
   const h = realHostContext();
-  h.env = { ...h.env, NSPROBE_HOST: 'box' };
   if (agent.hello) {
     h.arch = agent.hello.machine || h.arch;
     h.euid = agent.hello.euid;

@@ -5,10 +5,11 @@
 //
 // Differences from the addon, by construction: descriptors a child passes back stay in the agent
 // (the numbers in `fds` are handles there, good for adopt() and closeFd()); the calls the addon
-// answers synchronously that need the agent (mqUnlink, netlink) are sent in order and answer
-// without waiting (netlinkAsync waits); setNofile and setColocate concern this process only.
+// answers synchronously that need the agent: mqUnlink is sent in order and answers without
+// waiting (mqUnlinkAsync waits), netlink holds the event loop for its reply (netlinkAsync does
+// not); setNofile and setColocate concern this process only.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readSync, writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { getSystemErrorMap } from 'node:util';
 import type { NativeAddon, NativeBox, NativeClose, NativeEnterSpec, NativeReply } from '../native.js';
@@ -102,6 +103,28 @@ export function encodeEnter(spec: NativeEnterSpec): Buffer {
   f.writeUInt16LE(jp.length, 50);
   jp.forEach((j, i) => f.writeInt32LE(j.type, 52 + 4 * i));
   return Buffer.concat([f, strings([spec.uidMap ?? '', spec.gidMap ?? '', ...cg, ...jp.map((j) => j.path)])]);
+}
+
+interface NetlinkArgs {
+  peer?: string;
+  peerPid?: number;
+  family?: number;
+  addr?: Buffer;
+  prefix?: number;
+}
+/** The addon's netlink() op names (native/addon.cc) and the agent's NSA_NL_* codes. */
+const NL_BY_NAME: Record<string, number> = { vethCreate: NL.VETH_CREATE, linkDel: NL.LINK_DEL, linkUp: NL.LINK_UP, ifindex: NL.IFINDEX, addrAdd: NL.ADDR_ADD };
+
+function netlinkPayload(code: number, name: string, a: NetlinkArgs): Buffer {
+  const a0 = code === NL.VETH_CREATE ? (a.peerPid ?? 0) : (a.family ?? 0);
+  const s1 = code === NL.ADDR_ADD ? (a.addr ?? Buffer.alloc(0)) : (a.peer ?? '');
+  return Buffer.concat([u32s(code, a0, a.prefix ?? 0), strings([name, s1])]);
+}
+
+/** The descriptor under a child process's pipe stream (libuv's Pipe handle has it), if any. */
+function streamFd(s: Readable | Writable): number | undefined {
+  const fd = (s as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 /** Sleeps synchronously (the exit path may not wait on the event loop). */
@@ -335,15 +358,79 @@ export class AgentClient implements NativeAddon {
     return false;
   }
 
-  netlink(): number {
-    return -38; // ENOSYS: host-side netlink through the agent is netlinkAsync
+  /**
+   * The addon's synchronous netlink(), answered by the agent (in its network namespace): the
+   * frame is written and its reply read on the channel's descriptors directly, with the event
+   * loop held (other frames read meanwhile are dispatched as usual). Needs a started agent:
+   * -ENOTCONN before; -EAGAIN while frames wait to be written or read by the streams (ours would
+   * overtake them); -ENOSYS on a channel without descriptors; -ETIMEDOUT after 10 s.
+   */
+  netlink(op: 'vethCreate', name: string, peer: string, peerPid: number): number;
+  netlink(op: 'linkDel' | 'linkUp' | 'ifindex', name: string): number;
+  netlink(op: 'addrAdd', name: string, family: number, addr: Buffer, prefix: number): number;
+  netlink(op: string, name: string, x?: string | number, y?: number | Buffer, z?: number): number {
+    const code = NL_BY_NAME[op];
+    if (!code) return -22; // EINVAL, as the addon answers an unknown op
+    const a = op === 'vethCreate' ? { peer: String(x ?? ''), peerPid: Number(y ?? 0) } : op === 'addrAdd' ? { family: Number(x ?? 0), addr: y as Buffer, prefix: z ?? 0 } : {};
+    const r = this.callSync(T.NETLINK, netlinkPayload(code, name, a));
+    return typeof r === 'number' ? r : r.v[0];
   }
 
-  async netlinkAsync(op: keyof typeof NL, name: string, a: { peer?: string; peerPid?: number; family?: number; addr?: Buffer; prefix?: number } = {}): Promise<number> {
-    const code = NL[op];
-    const a0 = op === 'VETH_CREATE' ? (a.peerPid ?? 0) : (a.family ?? 0);
-    const s1 = op === 'ADDR_ADD' ? (a.addr ?? Buffer.alloc(0)) : (a.peer ?? '');
-    return (await this.call(T.NETLINK, Buffer.concat([u32s(code, a0, a.prefix ?? 0), strings([name, s1])]))).v[0];
+  private callSync(type: number, payload: Buffer, ms = 10000): AgentReply | number {
+    const ch = this.ch;
+    if (!ch) return -107; // ENOTCONN
+    const wfd = streamFd(ch.stdin), rfd = streamFd(ch.stdout);
+    if (wfd === undefined || rfd === undefined) return -38; // ENOSYS
+    if (ch.stdin.writableLength > 0 || ch.stdout.readableLength > 0) return -11; // EAGAIN
+    const tag = this.nextTag++;
+    if (this.nextTag > 0x7fffffff) this.nextTag = 1;
+    const deadline = Date.now() + ms;
+    const out = frame(type, tag, payload);
+    for (let off = 0; off < out.length; ) {
+      try {
+        off += writeSync(wfd, out, off, out.length - off);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return -32; // EPIPE: the agent is gone
+        if (Date.now() > deadline) return -110;
+        sleepSync(1);
+      }
+    }
+    const chunk = Buffer.alloc(64 * 1024);
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(rfd, chunk, 0, chunk.length, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return -32;
+        if (Date.now() > deadline) return -110; // ETIMEDOUT (a late reply finds no waiter)
+        sleepSync(1);
+        continue;
+      }
+      if (n === 0) {
+        this.fail('the agent exited', ch);
+        return -32;
+      }
+      this.buf = Buffer.concat([this.buf, chunk.subarray(0, n)]);
+      let frames: AgentReply[];
+      try {
+        const p = parseFrames(this.buf);
+        frames = p.frames;
+        this.buf = p.rest;
+      } catch (e) {
+        this.fail((e as Error).message, ch);
+        return -71; // EPROTO
+      }
+      let mine: AgentReply | undefined;
+      for (const f of frames) {
+        if (f.tag === tag && f.type === type) mine = f;
+        else this.dispatch(f);
+      }
+      if (mine) return mine;
+    }
+  }
+
+  async netlinkAsync(op: keyof typeof NL, name: string, a: NetlinkArgs = {}): Promise<number> {
+    return (await this.call(T.NETLINK, netlinkPayload(NL[op], name, a))).v[0];
   }
 
   async ping(data: Buffer): Promise<Buffer> {

@@ -10,7 +10,7 @@ import { lookUpProgramsOn } from '../consumers.js';
 import { evaluateGates } from '../gates.js';
 import { collectHostFacts } from './facts.js';
 import { HOST_FILE_MAX_BYTES, type FileStat, type HostContext, type HostFS } from './hostfs.js';
-import { hostKindFrom, localHost, openHost, type HostIf } from './hostif.js';
+import { hostKindFrom, localHost, openHost, type HostIf, type HostKind } from './hostif.js';
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -93,13 +93,12 @@ export async function settledHostContext(hi: HostIf, base: HostContext, use: (ct
 }
 
 /**
- * The host side of a run: LocalHost and `base` as they are (a local run, nothing added), or, with
- * NSPROBE_HOST=box in `base.env`, a BoxHost and a HostContext settled through it for the host
- * facts and the gates (`kernelConfigPath` as the run will judge kernel_config). The caller closes
- * `hostIf`.
+ * The host side of a run: LocalHost and `base` as they are (a local run, nothing added), or, for
+ * kind 'box' (the caller's choice: a remote transport; else NSPROBE_HOST=box in `base.env`), a
+ * BoxHost and a HostContext settled through it for the host facts and the gates
+ * (`kernelConfigPath` as the run will judge kernel_config). The caller closes `hostIf`.
  */
-export async function openRunHost(base: HostContext, timeoutMs?: number): Promise<{ hostIf: HostIf; host: HostContext }> {
-  const kind = hostKindFrom(base.env);
+export async function openRunHost(base: HostContext, timeoutMs?: number, kind: HostKind = hostKindFrom(base.env)): Promise<{ hostIf: HostIf; host: HostContext }> {
   if (kind === 'local') return { hostIf: localHost, host: base };
   const hostIf = await openHost(kind, timeoutMs);
   try {

@@ -133,12 +133,10 @@ export async function connectAgent(o: RemoteRun, s: Extract<RemoteStart, { done:
     client.shutdown();
     return notProbed(o, s.target, 'agent-failed', (e instanceof Error ? e.message : String(e)).replace(`${s.target.spec}: `, ''), s.started, { arch: s.arch });
   }
-  setTransport(client);
+  // Sandboxes are made as the agent's user there, with its id maps, not as this process; the host
+  // interface (src/host/boxfs.ts) reads the host facts through a sandbox of the agent (remote).
+  setTransport(client, { remote: true, caller: s.identity ?? null });
   process.on('exit', () => client.shutdown());
-  // Sandboxes are made as the agent's user there, with its id maps, not as this process.
-  if (s.identity) (await import('../sandbox.js')).setRemoteCaller(s.identity);
-  // The host interface (src/host/boxfs.ts) reads the host facts through a sandbox of the agent.
-  process.env.NSPROBE_HOST ??= 'box';
   return null;
 }
 

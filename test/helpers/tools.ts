@@ -2,7 +2,7 @@
 // under NSPROBE_REQUIRE_TOOLS=1 (set by .ci/run after installing every program) a missing program
 // fails the test instead, so nothing CI installed can be skipped unseen. Root is not a program:
 // a root-only test skips as a normal user whatever NSPROBE_REQUIRE_TOOLS says.
-import test, { type ImplementationFn, type TestFn } from 'ava';
+import test, { type ImplementationFn, type SerialFn, type TestFn } from 'ava';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
@@ -37,14 +37,14 @@ type Runner = (title: Title, impl: ImplementationFn<[]>) => void;
  * `test` when `reason` is null; otherwise a skipped test whose title says why, or, under
  * NSPROBE_REQUIRE_TOOLS=1, a test that fails with the reason.
  */
-export function needTools(reason: string | null, base: TestFn = test): Runner {
+export function needTools(reason: string | null, base: TestFn | SerialFn = test): Runner {
   if (reason === null) return (title, impl) => base(title, impl);
   if (REQUIRE_TOOLS) return (title) => base(title, (t) => t.fail(`NSPROBE_REQUIRE_TOOLS=1 but ${reason}`));
   return (title, impl) => base.skip(`${title} (skipped: ${reason})`, impl);
 }
 
 /** `test` as root; a skipped test naming the reason otherwise (never a failure: root is no tool). */
-export function needRoot(base: TestFn = test): Runner {
+export function needRoot(base: TestFn | SerialFn = test): Runner {
   if (isRoot) return (title, impl) => base(title, impl);
   return (title, impl) => base.skip(`${title} (skipped: needs root)`, impl);
 }

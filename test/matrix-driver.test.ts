@@ -184,10 +184,13 @@ test('a hanging box is killed at the per-box timeout (with its children), destro
 });
 
 test('a probe that hangs is timed out too, and reports that never came are not merged', async (t) => {
-  const r = await runDriver(['--boxes', 'debian12', '--timeout', '2'], { scenario: { debian12: { probe: 'hang' } } });
+  // 15 s: up and ssh-config (two starts of the fake, a node program) must be over before it, also
+  // on a loaded machine; the hanging nsprobe then holds the box until the timeout, however long
+  const r = await runDriver(['--boxes', 'debian12', '--timeout', '15'], { scenario: { debian12: { probe: 'hang' } } });
   t.teardown(() => rmSync(r.dir, { recursive: true, force: true }));
-  t.is(r.code, 1);
-  t.regex(r.stdout, /\[debian12\] FAILED: timeout after 2 s \(during probe root\)/);
+  t.is(r.code, 1, r.stdout + r.stderr);
+  t.regex(r.stdout, /\[debian12\] FAILED: timeout after 15 s \(during probe root\)/);
+  t.is(callsOf(r, 'nsprobe', 'debian12').length, 1, 'the user run does not start after the root run timed out');
   t.is(callsOf(r, 'destroy', 'debian12').length, 1);
   t.true(r.stdout.includes('[merge] skipped: no report.json collected'));
   for (const pid of r.sleepers) t.true(await gone(pid));

@@ -138,22 +138,24 @@ export function expected(sid, mode) {
         : { blocks: [[rootless, 'unprivileged_userns_clone']], skips: [], gates: ['unprivileged_userns_clone'] };
     case 'noopts':
     case 'noopts-hidden': {
-      // clone(CLONE_NEWUSER / CLONE_NEWTIME) fails with EINVAL: every rootless probe, and the privileged
-      // ones whose sandbox creates a user or time namespace; net-veth cannot make its veth pair
+      // clone(CLONE_NEWUSER / CLONE_NEWTIME) fails with EINVAL for root's privileged probes whose
+      // sandbox creates a user or time namespace; net-veth cannot make its veth pair. Every rootless
+      // probe runs as an unprivileged uid (also when root starts nsprobe): there the kernel answers
+      // EPERM (no user namespace is made, so no CAP_SYS_ADMIN for the rest), as for nobody.
       const lacking = Object.entries(SANDBOX_TYPES).filter(([, t]) => t.includes('user') || t.includes('time')).map(([id]) => id);
-      const re = new RegExp(`^((${[...lacking, 'net-veth'].join('|')})/privileged|[\\w-]+/rootless)$`);
-      // as nobody the kernel answers EPERM (no user namespace is made, so no CAP_SYS_ADMIN for the rest)
-      const code = mode === 'root' ? 'EINVAL' : 'EPERM';
+      const priv = new RegExp(`^(${[...lacking, 'net-veth'].join('|')})/privileged$`);
+      const rootlessAll = /^[\w-]+\/rootless$/;
       // net-veth/privileged: the namespace is made; rtnetlink then has no "veth" kind (EOPNOTSUPP, named ENOTSUP)
       const veth = [/^net-veth\/privileged$/, 'kernel_config', 'ENOTSUP'];
+      const privRule = [new RegExp(priv.source.replace('net-veth|', '')), 'kernel_config', 'EINVAL'];
       if (sid === 'noopts')
-        return { blocks: [veth, [re, 'kernel_config', code]], skips: [[deepUsernsNoTime, 'kernel_config']], gates: ['kernel_config'], causeNames: { kernel_config: NOOPTS_MISSING } };
+        return { blocks: [...(mode === 'root' ? [veth, privRule] : []), [rootlessAll, 'kernel_config', 'EPERM']], skips: [[deepUsernsNoTime, 'kernel_config']], gates: ['kernel_config'], causeNames: { kernel_config: NOOPTS_MISSING } };
       // no config readable: nothing is read (value null: an empty /proc/config.gz is not "every option
-      // missing") and the gate is unknown; EINVAL at clone (root's run) is still put on it, its remedy
-      // making the config readable, and the runner then reports it blocked by what it saw (evidence),
-      // its cause still "no kernel config found"; an EPERM (nobody's run) is put on nothing
+      // missing") and the gate is unknown; EINVAL at clone (root's privileged probes) is still put on
+      // it, its remedy making the config readable, and the runner then reports it blocked by what it
+      // saw (evidence), its cause still "no kernel config found"; an EPERM is put on nothing
       return {
-        blocks: mode === 'root' ? [veth, [re, 'kernel_config', code]] : [[re, null, code]],
+        blocks: [...(mode === 'root' ? [veth, privRule] : []), [rootlessAll, null, 'EPERM']],
         skips: [[deepUsernsNoTime, 'kernel_config']],
         gates: [],
         gateStatus: { kernel_config: mode === 'root' ? 'blocked' : 'unknown' },

@@ -346,7 +346,8 @@ int nsp_stage_b(void* p) {
     nsp_mm_release();
     return rc;
   }
-  return nsp_serve(c->sock, -1, c->natural);
+  // Cloned by the caller pinned to a CPU (co-location): the first request's hint need not pin it again.
+  return nsp_serve(c->sock, (c->mode & M_STAGE_A) ? -1 : c->start_cpu - 1, c->natural);
 }
 
 // Join: setns() into the given namespaces (user first), then serve; pid and time namespaces

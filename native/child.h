@@ -37,6 +37,7 @@ struct nsp_ctl {
   int32_t wait_ms;           // how long a stage waits for the parent before giving up
   uint64_t natural[16];      // the CPU mask the children take when told to spread (NSP_CPU_RELEASE)
   char serve_path[512];      // the nsprobe-serve program (empty: none), see native/serve.cc
+  int32_t start_cpu;         // CPU + 1 that a first stage B is pinned to from its clone (0: unknown)
   // Written by the parent, waited on by the children (futex words).
   volatile int32_t go;       // 0 wait, 1 go on, -1 abort
   // Written by the children.

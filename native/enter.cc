@@ -322,6 +322,7 @@ bool nsp_enter(const nsp_enter_spec* spec, nsp_region* region, nsp_entered* out,
   c->off_mono_s = spec->off_mono;
   c->off_boot_s = spec->off_boot;
   c->drop_uid = spec->drop_uid;
+  c->start_cpu = spec->cpu >= 0 ? spec->cpu + 1 : 0;
   if (spec->time && spec->serve_path) {
     size_t n = r_strlen(spec->serve_path);
     if (n < sizeof c->serve_path) r_memcpy((void*)c->serve_path, spec->serve_path, n + 1);
@@ -530,11 +531,15 @@ bool nsp_enter(const nsp_enter_spec* spec, nsp_region* region, nsp_entered* out,
   }
   out->pid = server;
   out->pidfd = nsp_pidfd_open(server);
+  if (spec->hello_later) return true;
+  return nsp_enter_hello(region, out, spec->timeout_ms, f, reaped);
+}
+
+bool nsp_enter_hello(nsp_region* region, nsp_entered* out, long ms, nsp_failure* f, bool* reaped, bool fail_now) {
   int cred = 0;
-  if (!nsp_wait_hello(out->fd, spec->timeout_ms, out->hello, sizeof out->hello, &out->hello_len, &cred, f, OP_HELLO)) {
-    if (c->err_stage) stage_failure(c, 0, f);
-    *reaped = kill_and_wait(out->pid, out->pidfd, 2000);
-    return false;
-  }
-  return true;
+  if (!fail_now && nsp_wait_hello(out->fd, ms, out->hello, sizeof out->hello, &out->hello_len, &cred, f, OP_HELLO)) return true;
+  if (!fail_now && ms == 0 && f->kind == FK_HELLO_TIMEOUT) return false;  // not there yet
+  if (region->ctl->err_stage) stage_failure(region->ctl, 0, f);
+  *reaped = kill_and_wait(out->pid, out->pidfd, 2000);
+  return false;
 }

@@ -53,6 +53,8 @@ struct nsp_enter_spec {
   bool join_fork;
   long timeout_ms;
   const char* serve_path;     // nsprobe-serve for time namespaces, or null/empty: fork instead
+  bool hello_later;           // without a time namespace: return once the server runs, before its
+                              // hello (the caller waits for it on its event loop: nsp_enter_hello)
 };
 void nsp_enter_spec_init(nsp_enter_spec* s);
 
@@ -90,6 +92,10 @@ struct nsp_entered {
 // Returns true with *out filled, or false with *f filled. The region stays in use until the
 // serving process is reaped (its stacks); when *reaped is set on failure, it is free again.
 bool nsp_enter(const nsp_enter_spec* spec, nsp_region* region, nsp_entered* out, nsp_failure* f, bool* reaped);
+// After nsp_enter with hello_later, once out->fd is readable (ms 0) or to wait (ms > 0): takes the
+// hello. On failure (f filled; FK_HELLO_TIMEOUT with ms 0: nothing there yet, nothing done) the
+// server is killed and reaped as nsp_enter would; f may come pre-filled with fail_now (a timeout).
+bool nsp_enter_hello(nsp_region* region, nsp_entered* out, long ms, nsp_failure* f, bool* reaped, bool fail_now = false);
 // Waits for an unprompted message (OP_HELLO or OP_READY) on a channel; the sender's pid in
 // *cred_pid (the channel needs SO_PASSCRED). buf holds at least sizeof(nsp_rep) + 64 bytes.
 bool nsp_wait_hello(int fd, long ms, char* buf, size_t cap, size_t* len, int* cred_pid, nsp_failure* f, uint32_t op);

@@ -4,7 +4,7 @@
 import type { ProbeDef } from '../src/probe.js';
 import { IPC, O } from '../src/errno.js';
 import { enter, type Outcome, type Sandbox } from '../src/sandbox.js';
-import { noteHostQueue } from '../src/cleanup.js';
+import { noteHostQueue, noteHostSysv } from '../src/cleanup.js';
 
 const IPC_CREAT = IPC.CREAT;
 const IPC_EXCL = IPC.EXCL;
@@ -75,17 +75,20 @@ export const ipc: ProbeDef = {
         const r = await get(this, kind, hostKey, 0);
         if (r.ok) await this.ipcrm(kind, r.value!);
       });
+      // A hurried exit (second signal) waits for no sandbox: it removes the object from Node.
+      const forgetSysv = noteHostSysv(kind === 'msg' ? 1 : kind === 'shm' ? 2 : 3, hostKey);
       const hmade = await get(host, kind, hostKey, IPC_CREAT | IPC_EXCL | 0o600);
       if (hmade.ok) {
         const hid = hmade.value!;
-        ctx.defer(() => host.ipcrm(kind, hid).then(() => onHost.delete(kind)));
+        ctx.defer(() => host.ipcrm(kind, hid).then((r) => (onHost.delete(kind), r.ok && forgetSysv())));
         const seen = await listed(hostKey);
         ctx.check(`a ${kind} object the host created is listed in the host's /proc/sysvipc (control)`, seen, 'present', seen ? 'present' : 'absent', 'control');
         ctx.expectErrno(`a ${kind} object the host created with key K2 is invisible inside`, await get(a, kind, hostKey, 0), 'ENOENT', 'inside');
-        await host.ipcrm(kind, hid);
+        if ((await host.ipcrm(kind, hid)).ok) forgetSysv();
         onHost.delete(kind);
       } else {
         onHost.delete(kind);
+        forgetSysv();
         ctx.expectOk(`host creates a ${kind} object with key K2`, hmade, 'host');
       }
       await a.ipcrm(kind, id);

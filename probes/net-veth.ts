@@ -58,13 +58,16 @@ export function fmtAddr(a: Buffer): string {
   return words.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
 }
 
+// The carrier comes up when the kernel's link watch runs, usually a few ms after both ends are up:
+// pauses of 1 ms growing to 10 (a fixed 10 ms pause made each veth probe wait ~10 ms at its first
+// look, which almost always came too early).
 async function waitLowerUp(s: Sandbox, name: string, ms: number): Promise<boolean> {
   const until = Date.now() + ms;
-  for (;;) {
+  for (let pause = 1; ; pause = Math.min(pause * 2, 10)) {
     const l = (await s.links().get()).find((x) => x.name === name);
     if (l && l.flags & IFF_LOWER_UP) return true;
     if (Date.now() > until) return false;
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, pause));
   }
 }
 

@@ -54,6 +54,8 @@ export function foreign(r: Residue): boolean {
   if (!SHARED_TMP.includes(dir)) return false;
   // The private home of a run's consumer --version calls (nsprobe-ver-<pid>-XXXXXX) while that
   // run still goes: a concurrent test's run. Once its process is gone, it counts.
+  // A test folder made by tmp() of test/helpers/run.ts (<prefix>w<pid>-XXXXXX, any prefix).
+  if (/^nsprobe-[a-z0-9-]*-w\d+-[A-Za-z0-9]{6}$/.test(name)) return true;
   const ver = /^nsprobe-ver-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
   if (ver) return alive(Number(ver[1]));
   return !name.startsWith('nsprobe') || /^nsprobe-(test|kc|int|soak|kernels-test)-/.test(name);

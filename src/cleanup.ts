@@ -51,6 +51,15 @@ export function noteHostQueue(name: string): () => void {
   return () => hostQueues.delete(name);
 }
 
+const hostSysv = new Map<string, { kind: 1 | 2 | 3; key: number }>();
+
+/** Notes a SysV object (1 msg, 2 shm, 3 sem) about to be made with key in the host's IPC namespace (`forget` once removed). */
+export function noteHostSysv(kind: 1 | 2 | 3, key: number): () => void {
+  const k = `${kind}:${key}`;
+  hostSysv.set(k, { kind, key });
+  return () => hostSysv.delete(k);
+}
+
 /** The name pattern of a temporary file or folder in the report folder: group 1 is the pid. */
 const TEMP_RE = [/^\.nsprobe-tmp-(\d+)-[A-Za-z0-9_-]+$/, /^\.[A-Za-z0-9_.-]+\.tmp-(\d+)-\d+$/];
 const CGROUP_RE = /^nsprobe-(\d+)-[a-z0-9]+$/;
@@ -297,6 +306,7 @@ export function hurriedCleanup(outDir?: string): void {
   };
   attempt(() => native().shutdown(500));
   for (const q of [...hostQueues]) attempt(() => void (native().mqUnlink(q) === 0 && hostQueues.delete(q)));
+  for (const [k, o] of [...hostSysv]) attempt(() => void (native().sysvRemove?.(o.kind, o.key) === 0 && hostSysv.delete(k)));
   for (const c of [process.pid, ...runPids].flatMap((p) => cgroupsOf(p))) {
     attempt(() => {
       const deadline = performance.now() + 300;

@@ -75,6 +75,12 @@ export interface NativeAddon {
   setNofile(n: number): { soft: number; hard: number };
   /** mq_unlink(3) in this process's IPC namespace: 0 or -errno. */
   mqUnlink(name: string): number;
+  /**
+   * Removes the SysV object (1 msg, 2 shm, 3 sem) of key in this process's IPC namespace: 0 or
+   * -errno. The addon only: the agent transport has no such call, so through it a hurried exit
+   * (second signal) cannot remove the ipc probe's host objects.
+   */
+  sysvRemove?(kind: 1 | 2 | 3, key: number): number;
   /** Synchronously kills and reaps every open child (process exit), waiting up to ms (2000) in all. */
   shutdown(ms?: number): void;
   /**

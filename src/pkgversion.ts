@@ -152,6 +152,8 @@ export function packageWords(text: string): string[] {
  * `path`, when the file is still the one it installed; null when that cannot be said (the caller
  * then asks the program itself).
  */
+const padded = new WeakMap<object, string>();
+
 export function dpkgVersion(path: string, candidates: readonly string[], db: PkgDb): string | null {
   const real = db.realpath(path);
   const aliases = pathAliases(path, real);
@@ -160,8 +162,10 @@ export function dpkgVersion(path: string, candidates: readonly string[], db: Pkg
   for (const pkg of candidates) {
     const l = db.list(pkg);
     if (!l) continue;
-    const lines = `\n${l.text}`;
-    if (!aliases.some((a) => lines.includes(`\n${a}\n`) || lines.endsWith(`\n${a}`))) continue;
+    // One padded copy per list (a run asks each list about every program: 18 paths x 13 lists).
+    let lines = padded.get(l);
+    if (lines === undefined) padded.set(l, (lines = `\n${l.text}\n`));
+    if (!aliases.some((a) => lines.includes(`\n${a}\n`))) continue;
     // The file changed after dpkg wrote its list (replaced, patched, chmod-ed): not the package's any more.
     if (ctime > l.mtimeMs + 1000) return null;
     const f = db.stanza(pkg);

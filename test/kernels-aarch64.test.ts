@@ -27,7 +27,7 @@ const run = (title: string, f: ImplementationFn<[]>) => (notCached ? test.skip(`
 
 run('kernels aarch64: the arm64 cloud kernel under qemu-system-aarch64 with max_user_namespaces=0, probed through the aarch64 agent: every verdict as declared, as root and as nobody', async (t) => {
   t.timeout(900_000);
-  const out = tmp('nsprobe-kernels-aarch64-', t);
+  const out = tmp('nsprobe-test-kernels-aarch64-', t);
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   const r = await runKernels(['--kernels', 'arm64-cloud', '--scenarios', 'userns0', '--no-host', '--out', out, '--timeout', '600'], 880_000);
   t.is(r.code, 0, r.out);

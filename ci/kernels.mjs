@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Kernel matrix that runs on this machine: boot Debian's packaged kernels in QEMU (TCG, no KVM
-// needed) over the host's own root, shared read-only through virtiofs with a tmpfs overlay on top,
-// run nsprobe in each guest as root and as nobody, bring report.json back over a serial port, and
-// merge every kernel plus the host's own run into one matrix. See docs/kernels.md.
+// needed) with a minimal root (busybox, util-linux unshare/setpriv, the kernel's config: no Node,
+// no checkout), which serves a shell as root and then one as nobody on virtio-serial ports. The
+// controller stays here: for each it runs `nsprobe --via 'node ci/guest-pipe.mjs SOCKET'`, whose
+// bootstrap copies the static agent into the guest; the reports' host facts are the guest's. Every
+// kernel plus the host's own run is merged into one matrix. See docs/kernels.md.
 //
 //   node ci/kernels.mjs [--kernels 6.1,6.1-cloud,6.12-cloud,6.12-rt|PACKAGE,...] [--out reports/kernels]
 //                       [--timeout 600] [--cache .cache/kernels] [--memory 2048] [--cpus 2] [--no-host]
@@ -43,6 +45,8 @@ export const ALIASES = {
   'trixie-bpo-cloud': { pkg: 'linux-image-cloud-amd64', suite: 'trixie-backports' },
   // built here from linux-source-6.1 without CONFIG_USER_NS, CONFIG_TIME_NS, CONFIG_VETH (ci/kernel-build.mjs)
   noopts: { custom: true },
+  // aarch64 under qemu-system-aarch64 (TCG), its own private apt (arm64 lists) next to the amd64 one
+  'arm64-cloud': { pkg: 'linux-image-cloud-arm64', suite: 'trixie', arch: 'arm64' },
 };
 /** The suites the private apt configuration knows (deb.debian.org, main). */
 export const PRIVATE_SUITES = ['bullseye', 'bookworm-backports', 'trixie', 'trixie-backports'];
@@ -50,8 +54,8 @@ export const DEFAULT_KERNELS = ['6.1', '6.1-cloud', '6.12-cloud', '6.12-rt'];
 /** --all: one kernel per suite and flavour that matters, 5.10 through the newest any suite offers (cloud: smallest, fastest to boot). */
 // bpo-cloud (6.12.95, bookworm-backports) is left out: under TCG here it crashed in early boot 3 times of 3 (docs/kernels.md, Findings)
 // noopts first: the kernel built here (minutes to build when not cached) fails fast if something is off
-// trixie-bpo-cloud (7.3.4) is left out: its packages ship no modules.builtin, so the initramfs cannot tell virtio_pci, virtiofs, overlay are built in (docs/kernels.md, Findings)
-export const ALL_KERNELS = ['noopts', '5.10-cloud', '6.1-cloud', '6.12-cloud', 'trixie-cloud'];
+// trixie-bpo-cloud (7.3.4, the newest): its packages ship no modules.builtin; initramfsModules takes what modprobe cannot find as built in there
+export const ALL_KERNELS = ['noopts', '5.10-cloud', '6.1-cloud', '6.12-cloud', 'trixie-cloud', 'trixie-bpo-cloud'];
 
 // ---------- scenarios: a host configuration set at boot, with the verdicts it must produce ----------
 
@@ -134,22 +138,24 @@ export function expected(sid, mode) {
         : { blocks: [[rootless, 'unprivileged_userns_clone']], skips: [], gates: ['unprivileged_userns_clone'] };
     case 'noopts':
     case 'noopts-hidden': {
-      // clone(CLONE_NEWUSER / CLONE_NEWTIME) fails with EINVAL: every rootless probe, and the privileged
-      // ones whose sandbox creates a user or time namespace; net-veth cannot make its veth pair
+      // clone(CLONE_NEWUSER / CLONE_NEWTIME) fails with EINVAL for root's privileged probes whose
+      // sandbox creates a user or time namespace; net-veth cannot make its veth pair. Every rootless
+      // probe runs as an unprivileged uid (also when root starts nsprobe): there the kernel answers
+      // EPERM (no user namespace is made, so no CAP_SYS_ADMIN for the rest), as for nobody.
       const lacking = Object.entries(SANDBOX_TYPES).filter(([, t]) => t.includes('user') || t.includes('time')).map(([id]) => id);
-      const re = new RegExp(`^((${[...lacking, 'net-veth'].join('|')})/privileged|[\\w-]+/rootless)$`);
-      // as nobody the kernel answers EPERM (no user namespace is made, so no CAP_SYS_ADMIN for the rest)
-      const code = mode === 'root' ? 'EINVAL' : 'EPERM';
+      const priv = new RegExp(`^(${[...lacking, 'net-veth'].join('|')})/privileged$`);
+      const rootlessAll = /^[\w-]+\/rootless$/;
       // net-veth/privileged: the namespace is made; rtnetlink then has no "veth" kind (EOPNOTSUPP, named ENOTSUP)
       const veth = [/^net-veth\/privileged$/, 'kernel_config', 'ENOTSUP'];
+      const privRule = [new RegExp(priv.source.replace('net-veth|', '')), 'kernel_config', 'EINVAL'];
       if (sid === 'noopts')
-        return { blocks: [veth, [re, 'kernel_config', code]], skips: [[deepUsernsNoTime, 'kernel_config']], gates: ['kernel_config'], causeNames: { kernel_config: NOOPTS_MISSING } };
+        return { blocks: [...(mode === 'root' ? [veth, privRule] : []), [rootlessAll, 'kernel_config', 'EPERM']], skips: [[deepUsernsNoTime, 'kernel_config']], gates: ['kernel_config'], causeNames: { kernel_config: NOOPTS_MISSING } };
       // no config readable: nothing is read (value null: an empty /proc/config.gz is not "every option
-      // missing") and the gate is unknown; EINVAL at clone (root's run) is still put on it, its remedy
-      // making the config readable, and the runner then reports it blocked by what it saw (evidence),
-      // its cause still "no kernel config found"; an EPERM (nobody's run) is put on nothing
+      // missing") and the gate is unknown; EINVAL at clone (root's privileged probes) is still put on
+      // it, its remedy making the config readable, and the runner then reports it blocked by what it
+      // saw (evidence), its cause still "no kernel config found"; an EPERM is put on nothing
       return {
-        blocks: mode === 'root' ? [veth, [re, 'kernel_config', code]] : [[re, null, code]],
+        blocks: [...(mode === 'root' ? [veth, privRule] : []), [rootlessAll, null, 'EPERM']],
         skips: [[deepUsernsNoTime, 'kernel_config']],
         gates: [],
         gateStatus: { kernel_config: mode === 'root' ? 'blocked' : 'unknown' },
@@ -214,9 +220,10 @@ export function allScenarios(kernelIndex, kernelCount, custom = false) {
   return [...always, ...singles, ...(kernelIndex === kernelCount - 1 ? ['mnt0+net0'] : [])];
 }
 
-const VIRTIOFSD_PATHS = ['/usr/lib/qemu/virtiofsd', '/usr/libexec/virtiofsd', '/usr/lib/virtiofsd'];
-/** What the initramfs loads before it can mount the shared root: virtio PCI transport, virtiofs, overlayfs. */
-const INITRAMFS_MODULES = ['virtio_pci', 'virtiofs', 'overlay'];
+/** What the guest loads before it can serve its ports: the virtio PCI transport and virtio-serial (virtio_console). */
+export const INITRAMFS_MODULES = ['virtio_pci', 'virtio_console'];
+/** Loaded when the kernel has them (net-veth makes a veth pair; no kmod in the guest to autoload it). */
+export const OPTIONAL_MODULES = ['veth'];
 const NOBODY = 65534;
 
 class UsageError extends Error {}
@@ -229,7 +236,7 @@ const log = (msg) => process.stdout.write(`${msg}\n`);
 const children = new Set();
 
 // Children stay in this script's process group, so killing the group (Ctrl-C in a terminal, a test's
-// teardown) takes QEMU and virtiofsd with it even if this process is SIGKILLed.
+// teardown) takes QEMU and the controllers with it even if this process is SIGKILLed.
 function killTree(child, signal = 'SIGKILL') {
   if (child.exitCode !== null || child.signalCode !== null) return;
   try {
@@ -279,15 +286,14 @@ function staticBusybox() {
 }
 
 export function findTools() {
-  const virtiofsd = VIRTIOFSD_PATHS.find((p) => fs.existsSync(p)) ?? which('virtiofsd');
   const tools = {
     qemu: which('qemu-system-x86_64'),
-    virtiofsd,
     busybox: staticBusybox(),
     modprobe: which('modprobe'),
     depmod: which('depmod'),
     setpriv: which('setpriv'),
-    tar: which('tar'),
+    unshare: which('unshare'),
+    ldd: which('ldd'),
     'dpkg-deb': which('dpkg-deb'),
     'apt-get': which('apt-get'),
     'apt-cache': which('apt-cache'),
@@ -298,12 +304,12 @@ export function findTools() {
 /** Debian package that provides each tool. */
 const PROVIDERS = {
   qemu: 'qemu-system-x86',
-  virtiofsd: 'qemu-system-x86', // bookworm: /usr/lib/qemu/virtiofsd (qemu-system-common); newer: the virtiofsd package
   busybox: 'busybox-static',
   modprobe: 'kmod',
   depmod: 'kmod',
   setpriv: 'util-linux',
-  tar: 'tar',
+  unshare: 'util-linux',
+  ldd: 'libc-bin',
   'dpkg-deb': 'dpkg',
 };
 
@@ -315,7 +321,6 @@ export function ensureTools() {
   if (!tools['apt-get'] || !tools['apt-cache'])
     throw new MissingError(`missing: ${missing().join(', ')}; apt-get is not available to install them (this script needs Debian/Ubuntu)`);
   const pkgs = [...new Set(missing().map((k) => PROVIDERS[k]).filter(Boolean))];
-  if (missing().includes('virtiofsd') && aptHas('virtiofsd')) pkgs.push('virtiofsd');
   if (process.geteuid?.() !== 0)
     throw new MissingError(`missing: ${missing().join(', ')}; as root run: apt-get install -y ${pkgs.join(' ')}`);
   log(`installing ${pkgs.join(' ')} (missing: ${missing().join(', ')})`);
@@ -328,20 +333,15 @@ export function ensureTools() {
   return tools;
 }
 
-function aptHas(pkg) {
-  const r = spawnSync('apt-cache', ['policy', pkg], { encoding: 'utf8' });
-  return r.status === 0 && /Candidate: (?!\(none\))/.test(r.stdout);
-}
-
 // ---------- kernels: resolve, download, unpack ----------
 
 /** A private apt configuration under the cache: its own sources.list, state (lists) and cache (archives). */
-export function privateApt(dir) {
+export function privateApt(dir, arch = 'amd64', suites = PRIVATE_SUITES) {
   const etc = path.join(dir, 'etc');
   fs.mkdirSync(path.join(etc, 'sources.list.d'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'state', 'lists', 'partial'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'cache', 'archives', 'partial'), { recursive: true });
-  const sources = PRIVATE_SUITES.map((s) => `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian ${s} main\n`).join('');
+  const sources = suites.map((s) => `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian ${s} main\n`).join('');
   if (readOr(path.join(etc, 'sources.list')) !== sources) fs.writeFileSync(path.join(etc, 'sources.list'), sources);
   if (!fs.existsSync(path.join(dir, 'state', 'status'))) fs.writeFileSync(path.join(dir, 'state', 'status'), '');
   const o = (k, v) => ['-o', `${k}=${v}`];
@@ -353,8 +353,9 @@ export function privateApt(dir) {
       ...o('Dir::State', path.join(dir, 'state')),
       ...o('Dir::State::status', path.join(dir, 'state', 'status')),
       ...o('Dir::Cache', path.join(dir, 'cache')),
-      ...o('APT::Architecture', 'amd64'),
+      ...o('APT::Architecture', arch),
     ],
+    suites,
     updated: false,
   };
 }
@@ -367,7 +368,7 @@ function aptUpdate(apt, force = false) {
   if (!apt.machine && !force) {
     const lists = path.join(apt.dir, 'state', 'lists');
     const fresh = fs.readdirSync(lists).filter((f) => /_Packages(\.\w+)?$/.test(f)).map((f) => fs.statSync(path.join(lists, f)).mtimeMs);
-    if (fresh.length >= PRIVATE_SUITES.length && Math.min(...fresh) > Date.now() - 86400_000) return false;
+    if (fresh.length >= apt.suites.length && Math.min(...fresh) > Date.now() - 86400_000) return false;
   }
   apt.updated = true;
   log(`apt-get update (${apt.machine ? "the machine's package lists are missing or stale" : `private configuration in ${apt.dir}`})`);
@@ -386,13 +387,51 @@ function aptVersions(apt, pkg, suite) {
 }
 
 /** `6.1-cloud` or a package name -> { tag, pkg, version, suite, apt }, following meta packages to the versioned kernel. */
+/** The package lists a resolution was made from: their names and mtimes (a change, e.g. apt-get update, makes it stale). */
+function listsStamp(apt) {
+  const dir = apt.machine ? '/var/lib/apt/lists' : path.join(apt.dir, 'state', 'lists');
+  try {
+    return fs.readdirSync(dir).filter((f) => /_Packages(\.\w+)?$/.test(f)).sort().map((f) => `${f}@${fs.statSync(path.join(dir, f)).mtimeMs}`).join(',');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Resolving names takes apt-cache madison/depends and dpkg --compare-versions calls (a minute for
+ * --all on a loaded machine): the result is kept in <aptDir>/resolved.json with the stamp of the
+ * lists it came from, and reused while they are unchanged.
+ */
 export function resolveKernel(spec, aptDir) {
   if (ALIASES[spec]?.custom) return { tag: spec, spec, pkg: SOURCE_PKG, version: sourceVersion() ?? '(not installed yet)', suite: 'built here', custom: true };
   const alias = ALIASES[spec];
-  let pkg = alias?.pkg ?? spec;
-  if (!/^linux-image-/.test(pkg)) throw new UsageError(`--kernels: '${spec}' is neither one of ${Object.keys(ALIASES).join(', ')} nor a linux-image-* package`);
-  const apt = alias?.suite ? privateApt(aptDir) : MACHINE_APT;
+  if (!/^linux-image-/.test(alias?.pkg ?? spec)) throw new UsageError(`--kernels: '${spec}' is neither one of ${Object.keys(ALIASES).join(', ')} nor a linux-image-* package`);
+  const apt = alias?.arch ? privateApt(`${aptDir}-${alias.arch}`, alias.arch, [alias.suite]) : alias?.suite ? privateApt(aptDir) : MACHINE_APT;
   if (alias?.suite) aptUpdate(apt);
+  const memoFile = path.join(aptDir, 'resolved.json');
+  let memo = {};
+  try {
+    memo = JSON.parse(readOr(memoFile, '{}'));
+  } catch {
+    /* unreadable: resolve again */
+  }
+  const stamp = listsStamp(apt);
+  const hit = memo[spec];
+  if (stamp && hit?.stamp === stamp) return { ...hit.kernel, apt };
+  const kernel = resolveUncached(spec, alias, apt, aptDir);
+  if (stamp) {
+    const { apt: _, ...plain } = kernel;
+    memo[spec] = { stamp, kernel: plain };
+    fs.mkdirSync(aptDir, { recursive: true });
+    const tmpFile = `${memoFile}.${process.pid}`; // whole or not at all: another run may read it now
+    fs.writeFileSync(tmpFile, `${JSON.stringify(memo, null, 1)}\n`);
+    fs.renameSync(tmpFile, memoFile);
+  }
+  return kernel;
+}
+
+function resolveUncached(spec, alias, apt, aptDir) {
+  let pkg = alias?.pkg ?? spec;
   for (let hop = 0; hop < 4; hop++) {
     let v = aptVersions(apt, pkg, alias?.suite)[0];
     if (!v && aptUpdate(apt, true)) v = aptVersions(apt, pkg, alias?.suite)[0];
@@ -402,7 +441,7 @@ export function resolveKernel(spec, aptDir) {
     // Debian's 7.x packages split the image: linux-image-<ver> holds neither kernel nor modules but
     // depends on linux-binary-<ver> (vmlinuz) and linux-modules-<ver>; those are unpacked with it
     const parts = [...deps.matchAll(/^\s*Depends: (linux-(?:binary|modules)-\S+)/gm)].map((m) => m[1]);
-    if (!next) return { tag: alias ? spec : pkg.replace(/^linux-image-/, ''), spec, pkg, version: v.version, suite: v.suite, apt, parts };
+    if (!next) return { tag: alias ? spec : pkg.replace(/^linux-image-/, ''), spec, pkg, version: v.version, suite: v.suite, apt, parts, arch: alias?.arch ?? 'amd64' };
     pkg = next; // a meta package: follow it
   }
   throw new Error(`${spec}: too many meta-package hops`);
@@ -411,7 +450,7 @@ export function resolveKernel(spec, aptDir) {
 /** The kernel built without the options (ci/kernel-build.mjs), built now unless cached, in fetchKernel's shape. */
 async function customKernel(k, cache) {
   const b = await buildKernel({ cache, say: log });
-  // modprobe (initramfsModules) must find this release's modules.builtin: virtio_pci, virtiofs, overlay are built in
+  // modprobe (initramfsModules) finds this release's modules.builtin: virtio_pci, virtio_console are built in
   return { ...k, dir: b.dir, release: b.release, modules: path.join(b.dir, 'lib/modules', b.release), vmlinuz: b.vmlinuz, config: b.config, build: b.build, procConfig: true };
 }
 
@@ -488,16 +527,28 @@ function cpioNewc(entries) {
   return Buffer.concat(parts);
 }
 
-/** Module files (in load order) the initramfs must insmod; builtins are skipped. Decompresses .ko.xz/.ko.zst. */
-function initramfsModules(kern, tools) {
-  const r = run(tools.modprobe, ['-d', kern.dir, '-S', kern.release, '--show-depends', '-a', ...INITRAMFS_MODULES], { allowFail: true });
-  if (r.status !== 0) throw new Error(`${kern.release} lacks a module the guest needs (${INITRAMFS_MODULES.join(', ')}): ${r.stderr.trim()}`);
+/** Module files (in load order) the initramfs must insmod; builtins are skipped. Decompresses .ko.xz/.ko.zst.
+ * A module modprobe cannot find is built in when the package ships no modules.builtin (Debian's 7.x
+ * packages: depmod then knows no builtins, so it calls virtio_pci "not found"); with modules.builtin
+ * present, a required module that is not found is an error and an optional one (veth: a kernel
+ * without it must show net-veth unsupported) is left out. */
+export function initramfsModules(kern, tools, required = INITRAMFS_MODULES, optional = OPTIONAL_MODULES) {
   const files = [];
-  for (const line of r.stdout.split('\n')) {
-    const m = /^insmod (\S+)/.exec(line.trim());
-    if (m && !files.includes(m[1])) files.push(m[1]);
+  const assumedBuiltin = [];
+  const knowsBuiltins = fs.existsSync(path.join(kern.modules, 'modules.builtin'));
+  for (const mod of [...required, ...optional]) {
+    const r = run(tools.modprobe, ['-d', kern.dir, '-S', kern.release, '--show-depends', mod], { allowFail: true });
+    if (r.status !== 0) {
+      if (!knowsBuiltins && /not found/.test(r.stderr)) assumedBuiltin.push(mod);
+      else if (required.includes(mod)) throw new Error(`${kern.release} lacks a module the guest needs (${mod}, of ${required.join(', ')}): ${r.stderr.trim()}`);
+      continue;
+    }
+    for (const line of r.stdout.split('\n')) {
+      const m = /^insmod (\S+)/.exec(line.trim());
+      if (m && !files.includes(m[1])) files.push(m[1]);
+    }
   }
-  return files.map((f) => {
+  const mods = files.map((f) => {
     let data = fs.readFileSync(f);
     let name = path.basename(f);
     if (f.endsWith('.xz')) {
@@ -512,81 +563,118 @@ function initramfsModules(kern, tools) {
     }
     return { name, data };
   });
+  return Object.assign(mods, { assumedBuiltin });
 }
 
 const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 
-/** /init: load modules, mount the host root read-only (virtiofs) under a tmpfs overlay, switch_root into it. */
+/**
+ * sh: `nodecheck DIR` prints "path=P files=F": P the node program on PATH, F what is named like
+ * Node or a checkout under DIR (one file system), each "none" when nothing is. The guest runs it
+ * on its root; the test runs it here as the control (it finds this host's node).
+ */
+export const NODE_CHECK = `nodecheck() {
+  hits=$(find "$1" -xdev \\( -name node -o -name nodejs -o -name 'node.*' -o -name dist -o -name package.json \\) 2>/dev/null | tr '\\n' ' ')
+  echo "path=$(command -v node || echo none) files=\${hits:-none}"
+}`;
+
+/**
+ * sh: `data` names the device the guest's progress lines go to: the second serial port on x86_64
+ * (ttyS1, a file here), else (aarch64's virt machine has one UART) the virtio port nsprobe.data.
+ */
+const dataSh = (kern) =>
+  archOf(kern).dataPort === 'serial'
+    ? 'data() { echo /dev/ttyS1; }'
+    : `data() { for p in /sys/class/virtio-ports/*; do [ "$(cat "$p/name" 2>/dev/null)" = nsprobe.data ] && { echo "/dev/\${p##*/}"; return; }; done; echo /dev/null; }`;
+const archOf = (kern) => ARCHES[kern.arch ?? 'amd64'];
+
+/** Per Debian architecture: QEMU, its machine, the console, and how the progress lines come out. */
+export const ARCHES = {
+  amd64: { machine: 'x86_64', qemu: 'qemu-system-x86_64', qemuPkg: 'qemu-system-x86', args: [], console: 'ttyS0', dataPort: 'serial' },
+  arm64: { machine: 'aarch64', qemu: 'qemu-system-aarch64', qemuPkg: 'qemu-system-arm', args: ['-M', 'virt'], console: 'ttyAMA0', dataPort: 'virtio' },
+};
+
+/** The guest's virtio-serial ports, one per user nsprobe runs as; QEMU serves each as a Unix socket here. */
+export const PORTS = { root: 'nsprobe.root', nobody: 'nsprobe.nobody' };
+
+/** /init: load the modules, copy the initramfs's tree into a tmpfs (a real root: pivot_root works there, unlike on rootfs) and switch_root into it. */
 function initScript(kern) {
   return `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
-fatal() { echo "nsprobe-initramfs: FATAL: $*"; echo "@@NSPROBE-FATAL $*" > /dev/ttyS1; sync; poweroff -f; sleep 5; echo o > /proc/sysrq-trigger; }
-echo "@@NSPROBE-STAGE initramfs $(cut -d' ' -f1 /proc/uptime)" > /dev/ttyS1
+${dataSh(kern)}
+fatal() { echo "nsprobe-initramfs: FATAL: $*"; echo "@@NSPROBE-FATAL $*" > "$(data)"; sync; poweroff -f; sleep 5; echo o > /proc/sysrq-trigger; }
 while read -r m; do insmod "/modules/$m" || fatal "insmod $m failed"; done < /modules/order
-mount -t virtiofs -o ro hostroot /lower || fatal "mount -t virtiofs hostroot failed (see console log)"
-mount -t tmpfs -o mode=0755 tmpfs /rw || fatal "tmpfs"
-mkdir -p /rw/upper /rw/work
-mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay /newroot || fatal "overlay mount failed"
-# the guest's modprobe (the host's kmod) finds this kernel's modules, e.g. veth, at the usual place
-mkdir -p /newroot/lib/modules/${kern.release} && mount -o bind /newroot${kern.modules} /newroot/lib/modules/${kern.release} || fatal "modules bind mount failed"
-cp /guest.sh /newroot/nsprobe-guest.sh || fatal "cannot write to the overlay"
+echo "@@NSPROBE-STAGE initramfs $(cut -d' ' -f1 /proc/uptime)" > "$(data)"
+mount -t tmpfs -o mode=0755 tmpfs /newroot || fatal "tmpfs"
+cp -a /bin /usr /lib /lib64 /etc /boot /guest.sh /newroot/ || fatal "cannot fill the root tmpfs"
+mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/run /newroot/root /newroot/tmp && chmod 1777 /newroot/tmp
 mount --move /dev /newroot/dev; umount /proc /sys
-exec switch_root /newroot /bin/sh /nsprobe-guest.sh
+exec switch_root /newroot /bin/sh /guest.sh
 fatal "switch_root failed"
 `;
 }
 
-/** Runs in the guest after switch_root, as PID 1, with the host's /bin/sh: the suite as root, then as nobody. */
-function guestScript(kern, opts) {
-  const extra = opts.only ? ` --only ${q(opts.only)}` : '';
+/**
+ * Runs in the guest after switch_root, as PID 1 (busybox sh): sets the scenario up, then serves a
+ * shell on the root port and, once that session ended, one for nobody on the other. The host runs
+ * `nsprobe --via 'node ci/guest-pipe.mjs SOCKET'` against each: its bootstrap copies the agent in.
+ * No Node and no checkout here: the controller stays on the host.
+ */
+function guestScript(kern) {
   return `#!/bin/sh
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
-${kern.procConfig ? '# this kernel has /proc/config.gz (CONFIG_IKCONFIG_PROC): nsprobe reads it there, as on a host' : `export NSPROBE_KERNEL_CONFIG=${q(kern.config)}`}
+# busybox sh runs its own applets before PATH's programs: util-linux's go by their full path
+export PATH=/usr/bin:/bin HOME=/root LANG=C
 mount -t proc proc /proc; mount -t sysfs sysfs /sys
 mkdir -p /dev/pts /dev/shm; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
-# /tmp stays the overlay's (writable, in the tmpfs upper layer): a tmpfs there would hide a checkout
-# that lives under the host's /tmp, as CI's clones may.
 mount -t tmpfs -o mode=0755 tmpfs /run
 [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
-# the matrix labels rows by hostname: one row per kernel x scenario x user (busybox: Debian's hostname refuses spaces)
-${q(opts.busybox)} hostname ${q(kern.label.slice(0, 64))}
+# the matrix labels rows by hostname: one row per kernel x scenario x user (busybox's hostname takes spaces)
+hostname ${q(kern.label.slice(0, 64))}
 # No init system runs here; do the two things a booted host has that the probes' controls rely on:
 # loopback up (net: a host listener on 127.0.0.1) and the run in a child cgroup, not the root one
 # (cgroup: a host process sees a real cgroup path), like a systemd session scope.
-ip link set lo up 2>/dev/null || busybox ip link set lo up
+ip link set lo up
 mkdir -p /sys/fs/cgroup/nsprobe.scope && echo $$ > /sys/fs/cgroup/nsprobe.scope/cgroup.procs
-stage() { echo "@@NSPROBE-STAGE $1 $(cut -d' ' -f1 /proc/uptime) \${2:-}" > /dev/ttyS1; echo "nsprobe-guest: $1 \${2:-}"; }
-send() { # tar the report folder, base64, framed, on the data port
-  { echo "@@NSPROBE-BEGIN $1"; tar -C "$2" -cz . | base64 -w 76; echo "@@NSPROBE-END $1"; } > /dev/ttyS1
-}
+${dataSh(kern)}
+stage() { echo "@@NSPROBE-STAGE $1 $(cut -d' ' -f1 /proc/uptime) \${2:-}" > "$(data)"; echo "nsprobe-guest: $1 \${2:-}"; }
 for f in user/max_user_namespaces kernel/unprivileged_userns_clone; do stage sysctl "$f=$(cat /proc/sys/$f 2>/dev/null || echo absent)"; done
+# what the root filesystem holds: no node program and no checkout (the test checks "path=none files=none")
+${NODE_CHECK}
+stage node "$(nodecheck /) rootfs=$(find / -xdev | wc -l)"
 ${kern.scenario.hideConfig ? `# no readable config: an empty file over /proc/config.gz (nsprobe must call that unknown, not "every option missing")
 : > /run/empty-config && mount --bind /run/empty-config /proc/config.gz || stage fatal "cannot hide /proc/config.gz"
 ` : ''}${kern.procConfig ? `stage config "/proc/config.gz $(wc -c < /proc/config.gz 2>/dev/null || echo absent) bytes"
 # the real program's verdict in the same guest, to check nsprobe's against: util-linux unshare per type
-for t in user:-U time:-T net:-n uts:-u; do out=$(unshare \${t#*:} true 2>&1); rc=$?; stage unshare "\${t%%:*} exit=$rc $(echo $out)"; done
+for t in user:-U time:-T net:-n uts:-u; do out=$(/usr/bin/unshare \${t#*:} true 2>&1); rc=$?; stage unshare "\${t%%:*} exit=$rc $(echo $out)"; done
 ` : ''}${kern.scenario.mask ? `# as container engines do: mask /proc files with /dev/null, /proc dirs with an empty read-only tmpfs, /proc/sys read-only
 for f in /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug /proc/latency_stats; do [ -e "$f" ] && mount --bind /dev/null "$f"; done
 for d in /proc/acpi /proc/scsi; do [ -d "$d" ] && mount -t tmpfs -o ro,mode=0555 tmpfs "$d"; done
 mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys || stage fatal "cannot make /proc/sys read-only"
 stage masked "$(grep -c ' /proc/' /proc/self/mounts) mounts over /proc"
-` : ''}cd ${q(ROOT)} || { stage fatal "no ${ROOT} in the guest"; echo o > /proc/sysrq-trigger; }
+` : ''}port() { for p in /sys/class/virtio-ports/*; do [ "$(cat "$p/name" 2>/dev/null)" = "$1" ] && { echo "/dev/\${p##*/}"; return 0; }; done; return 1; }
+# Both ports are opened once and stay open: a port's data that came in while the guest had it open
+# is dropped when it is closed, so a shell that opened, read nothing and closed could lose the
+# host's line. While the host is not connected a read gives end of file at once.
+r=$(port ${PORTS.root}) && n=$(port ${PORTS.nobody}) || { stage fatal "no virtio ports ${PORTS.root}, ${PORTS.nobody}"; echo o > /proc/sysrq-trigger; }
+exec 3<>"$r" 4<>"$n"
+# serve FD [PREFIX...]: one session on that port. A shell reads one line (the host's command,
+# base64) and execs it with the port as stdin and stdout; end of file (exit 99: the host is not
+# connected yet) means wait and read again.
+serve() {
+  fd=$1; shift
+  while :; do
+    "$@" sh -c 'IFS= read -r l || exit 99; c=$(printf %s "$l" | base64 -d) || exit 98; exec 3<&- 4<&-; eval "exec $c"' <&$fd >&$fd 2>/dev/console
+    rc=$?; [ $rc = 99 ] || return $rc; sleep 1
+  done
+}
 stage root-start
-mkdir -p /tmp/r-root
-node dist/src/cli.js --out /tmp/r-root --no-color${extra} > /tmp/probe-root.log 2>&1
-rc=$?; cp /tmp/probe-root.log /tmp/r-root/probe.log; echo $rc > /tmp/r-root/exit-code
-stage root-done $rc
-send root /tmp/r-root
-mkdir -p /tmp/r-nobody/out && chown -R ${NOBODY}:${NOBODY} /tmp/r-nobody
-${q(opts.busybox)} hostname ${q(`${kern.label}, nobody`.slice(0, 64))}
+serve 3; stage root-done $?
+hostname ${q(`${kern.label}, nobody`.slice(0, 64))}
 stage nobody-start
-setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups env HOME=/tmp/r-nobody node dist/src/cli.js --out /tmp/r-nobody/out --no-color${extra} > /tmp/probe-nobody.log 2>&1
-rc=$?; cp /tmp/probe-nobody.log /tmp/r-nobody/out/probe.log; echo $rc > /tmp/r-nobody/out/exit-code
-stage nobody-done $rc
-send nobody /tmp/r-nobody/out
+serve 4 ${nobodyPrefix(kern)} env HOME=/tmp; stage nobody-done $?
 stage done
 sync
 echo o > /proc/sysrq-trigger
@@ -594,100 +682,191 @@ sleep 10
 `;
 }
 
-function buildInitramfs(kern, tools, opts, file) {
+/** A host program with the shared libraries ldd names, for the guest (util-linux unshare and setpriv: busybox's lack -T and --reuid). */
+function hostProgram(name) {
+  const bin = which(name);
+  if (!bin) throw new MissingError(`${name} is missing (util-linux)`);
+  const r = run('ldd', [bin], { allowFail: true });
+  const libs = [...(r.stdout ?? '').matchAll(/(?:=> )?(\/\S+) \(0x/g)].map((m) => m[1]);
+  return [{ name: `usr/bin/${name}`, file: bin }, ...libs.map((l) => ({ name: l.slice(1), file: l }))];
+}
+
+/** Entries plus a directory entry for each parent they need, parents first. */
+function withParents(entries) {
+  const dirs = new Set();
+  for (const e of entries) {
+    const parts = e.name.split('/');
+    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+  }
+  for (const e of entries) if (e.type === 'dir') dirs.add(e.name);
+  // every directory before anything in it (sorted: a parent sorts before its children): the kernel's unpacker makes no missing parents
+  return [...[...dirs].sort().map((name) => ({ name, type: 'dir' })), ...entries.filter((e) => e.type !== 'dir')];
+}
+
+/**
+ * A static busybox for the guest: this host's on x86_64; for another architecture Debian's
+ * busybox-static of that architecture, fetched with the kernel's private apt and unpacked into
+ * the cache once.
+ */
+function guestBusybox(kern, tools, cache) {
+  if ((kern.arch ?? 'amd64') === 'amd64') return tools.busybox;
+  const dir = path.join(cache, `busybox-static-${kern.arch}`);
+  const found = () => ['bin/busybox', 'usr/bin/busybox'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f)); // trixie: merged /usr
+  if (found()) return found();
+  const dl = fs.mkdtempSync(path.join(cache, '.dl-'));
+  try {
+    fs.chmodSync(dl, 0o777); // apt-get download drops to the _apt user
+    run('apt-get', [...kern.apt.args, 'download', 'busybox-static'], { cwd: dl });
+    const deb = fs.readdirSync(dl).find((f) => f.endsWith('.deb'));
+    if (!deb) throw new Error(`apt-get download busybox-static (${kern.arch}) left no .deb`);
+    run('dpkg-deb', ['-x', path.join(dl, deb), path.join(dl, 'tree')]);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.renameSync(path.join(dl, 'tree'), dir);
+  } finally {
+    fs.rmSync(dl, { recursive: true, force: true });
+  }
+  if (!found()) throw new Error(`busybox-static (${kern.arch}) has no bin/busybox or usr/bin/busybox`);
+  return found();
+}
+
+/**
+ * How the nobody port's shell drops to uid/gid 65534: util-linux setpriv (copied from this host), or
+ * where this host's programs do not run busybox su (root needs no password; its setpriv lacks
+ * --reuid): `su -s /bin/sh -p nobody -c 'exec "$@"' sh CMD...` runs CMD as nobody, groups from
+ * /etc/group (none but 65534).
+ */
+const nobodyPrefix = (kern) => ((kern.arch ?? 'amd64') === 'amd64' ? `/usr/bin/setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups` : `/bin/busybox su -s /bin/sh -p nobody -c 'exec "$@"' sh`);
+
+function buildInitramfs(kern, tools, file, cache) {
   const mods = initramfsModules(kern, tools);
-  const entries = [
-    ...['bin', 'dev', 'proc', 'sys', 'lower', 'rw', 'newroot', 'modules'].map((name) => ({ name, type: 'dir' })),
+  // util-linux unshare and setpriv with their libraries, from this host: x86_64 guests only
+  const progs = (kern.arch ?? 'amd64') === 'amd64' ? [...new Map(['unshare', 'setpriv'].flatMap(hostProgram).map((p) => [p.name, p])).values()] : [];
+  // the kernel's config where nsprobe looks on a host (/boot/config-<release>), unless it has /proc/config.gz
+  const config = !kern.procConfig && fs.existsSync(kern.config) ? [{ name: `boot/config-${kern.release}`, data: fs.readFileSync(kern.config) }] : [];
+  const entries = withParents([
+    ...['bin', 'dev', 'proc', 'sys', 'newroot', 'modules', 'boot', 'lib', 'lib64', 'usr', 'etc'].map((name) => ({ name, type: 'dir' })),
     { name: 'dev/console', type: 'console' },
-    { name: 'bin/busybox', mode: 0o100755, data: fs.readFileSync(tools.busybox) },
+    { name: 'bin/busybox', mode: 0o100755, data: fs.readFileSync(guestBusybox(kern, tools, cache)) },
+    ...progs.map((p) => ({ name: p.name, mode: 0o100755, data: fs.readFileSync(p.file) })),
+    ...config,
+    { name: 'etc/passwd', data: Buffer.from(`root:x:0:0:root:/root:/bin/sh\nnobody:x:${NOBODY}:${NOBODY}:nobody:/nonexistent:/bin/false\n`) },
+    { name: 'etc/group', data: Buffer.from(`root:x:0:\nnogroup:x:${NOBODY}:\n`) },
     { name: 'init', mode: 0o100755, data: Buffer.from(initScript(kern)) },
-    { name: 'guest.sh', mode: 0o100755, data: Buffer.from(guestScript(kern, opts)) },
+    { name: 'guest.sh', mode: 0o100755, data: Buffer.from(guestScript(kern)) },
     { name: 'modules/order', data: Buffer.from(mods.map((m) => `${m.name}\n`).join('')) },
     ...mods.map((m) => ({ name: `modules/${m.name}`, data: m.data })),
-  ];
+  ]);
   fs.writeFileSync(file, zlib.gzipSync(cpioNewc(entries), { level: 1 }));
-  return mods.map((m) => m.name);
+  return { modules: mods.map((m) => m.name), assumedBuiltin: mods.assumedBuiltin };
 }
 
 // ---------- boot one kernel ----------
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Frames on the data port: stages, fatal lines and base64 tarballs. */
+/** Frames on the data port: stages and fatal lines. */
 export function parseDataPort(text) {
   const t = text.replace(/\r/g, '');
   const stages = [...t.matchAll(/^@@NSPROBE-STAGE (\S+) (\S+) ?(.*)$/gm)].map((m) => ({ stage: m[1], uptime: Number(m[2]), arg: m[3] }));
   const fatal = /^@@NSPROBE-FATAL (.*)$/m.exec(t)?.[1] ?? null;
-  const frames = {};
-  for (const m of t.matchAll(/^@@NSPROBE-BEGIN (\S+)\n([\s\S]*?)^@@NSPROBE-END \1$/gm)) frames[m[1]] = Buffer.from(m[2].replace(/\s+/g, ''), 'base64');
-  return { stages, fatal, frames };
+  return { stages, fatal };
+}
+
+const GUEST_PIPE = path.join(ROOT, 'ci', 'guest-pipe.mjs');
+
+/** The --via command that reaches a guest port through QEMU's socket (words in '...': splitCommand groups them). */
+export function viaCommand(sock) {
+  for (const w of [process.execPath, GUEST_PIPE, sock]) if (/['\s]/.test(w)) throw new UsageError(`a path with a quote or a space cannot go into --via: ${w}`);
+  return `${process.execPath} ${GUEST_PIPE} ${sock}`;
 }
 
 async function bootKernel(kern, tools, opts, work, dest) {
   const t0 = Date.now();
   const console_ = path.join(work, 'console.log');
   const dataPort = path.join(work, 'data.txt');
-  const sock = path.join(work, 'vfs.sock');
   const initrd = path.join(work, 'initrd.gz');
-  const mods = buildInitramfs(kern, tools, opts, initrd);
-  const result = { tag: kern.tag, pkg: kern.pkg, version: kern.version, release: kern.release, initramfsModules: mods, modes: {}, stages: [], outcome: 'failed', reason: '' };
-  const vfs = start(tools.virtiofsd, [`--socket-path=${sock}`, '-o', 'source=/', '-o', 'sandbox=chroot', '-o', 'cache=always', '-o', 'log_level=err'], {
-    stdio: ['ignore', 'ignore', fs.openSync(path.join(work, 'virtiofsd.log'), 'w')],
-  });
+  const socks = Object.fromEntries(Object.keys(PORTS).map((m) => [m, path.join(work, `${m}.sock`)]));
+  const built = buildInitramfs(kern, tools, initrd, opts.cache);
+  const result = { tag: kern.tag, pkg: kern.pkg, version: kern.version, release: kern.release, initramfsModules: built.modules, assumedBuiltin: built.assumedBuiltin, modes: {}, stages: [], outcome: 'failed', reason: '' };
+  if (built.assumedBuiltin.length) log(`[${kern.tag}/${kern.sid}] no modules.builtin: taking ${built.assumedBuiltin.join(', ')} (not found as modules) as built in`);
   let qemu = null;
+  let timedOut = false;
+  let timer = null;
+  let poll = null;
   try {
-    for (let i = 0; i < 100 && !fs.existsSync(sock); i++) {
-      if (vfs.exitCode !== null) break;
-      await sleep(50);
-    }
-    if (!fs.existsSync(sock)) throw new Error(`virtiofsd did not start (see ${path.join(work, 'virtiofsd.log')})`);
     const mem = `${opts.memory}M`;
+    const arch = archOf(kern);
+    const qemuBin = arch === ARCHES.amd64 ? tools.qemu : which(arch.qemu);
+    if (!qemuBin) throw new MissingError(`${arch.qemu} is missing: apt-get install ${arch.qemuPkg}`);
     const args = [
-      '-accel', 'tcg', '-nic', 'none', '-cpu', opts.qemuCpu, '-smp', String(opts.cpus), '-m', mem,
-      '-object', `memory-backend-memfd,id=mem,size=${mem},share=on`, '-numa', 'node,memdev=mem',
-      '-chardev', `socket,id=vfs,path=${sock}`, '-device', 'vhost-user-fs-pci,chardev=vfs,tag=hostroot',
+      ...arch.args, '-accel', 'tcg', '-nic', 'none', '-cpu', opts.qemuCpu, '-smp', String(opts.cpus), '-m', mem,
+      '-device', 'virtio-serial-pci,id=vser',
+      ...Object.entries(PORTS).flatMap(([m, name]) => ['-chardev', `socket,id=port-${m},path=${socks[m]},server=on,wait=off`, '-device', `virtserialport,bus=vser.0,chardev=port-${m},name=${name}`]),
+      ...(arch.dataPort === 'virtio' ? ['-chardev', `file,id=data,path=${dataPort}`, '-device', 'virtserialport,bus=vser.0,chardev=data,name=nsprobe.data'] : []),
       '-kernel', kern.vmlinuz, '-initrd', initrd,
-      '-append', ['console=ttyS0 panic=-1 loglevel=4 mitigations=off rdinit=/init', ...Object.entries(kern.scenario.sysctl ?? {}).map(([k, v]) => `sysctl.${k}=${v}`)].join(' '),
+      '-append', [`console=${arch.console} panic=-1 loglevel=4 mitigations=off rdinit=/init`, ...Object.entries(kern.scenario.sysctl ?? {}).map(([k, v]) => `sysctl.${k}=${v}`)].join(' '),
       '-display', 'none', '-monitor', 'none', '-no-reboot',
-      '-serial', `file:${console_}`, '-serial', `file:${dataPort}`,
+      '-serial', `file:${console_}`, ...(arch.dataPort === 'serial' ? ['-serial', `file:${dataPort}`] : []),
     ];
-    fs.writeFileSync(path.join(work, 'qemu.cmd'), `${tools.qemu} ${args.map(q).join(' ')}\n`);
-    qemu = start(tools.qemu, args, { stdio: ['ignore', 'ignore', fs.openSync(path.join(work, 'qemu.log'), 'w')] });
-    let timedOut = false;
-    const timer = setTimeout(() => {
+    fs.writeFileSync(path.join(work, 'qemu.cmd'), `${qemuBin} ${args.map(q).join(' ')}\n`);
+    qemu = start(qemuBin, args, { stdio: ['ignore', 'ignore', fs.openSync(path.join(work, 'qemu.log'), 'w')] });
+    let exited = null;
+    qemu.done.then((e) => (exited = e));
+    timer = setTimeout(() => {
       timedOut = true;
       killTree(qemu);
     }, opts.timeout * 1000);
     let seen = 0;
-    const poll = setInterval(() => {
+    const show = () => {
       const { stages } = parseDataPort(readOr(dataPort));
       for (const s of stages.slice(seen)) log(`[${kern.tag}/${kern.sid}] ${s.stage}${s.arg ? ` ${s.arg}` : ''} (guest uptime ${s.uptime.toFixed(1)} s, ${((Date.now() - t0) / 1000).toFixed(1)} s since start)`);
       seen = stages.length;
-    }, 1000);
-    const exit = await qemu.done;
-    clearTimeout(timer);
-    clearInterval(poll);
-    const data = parseDataPort(readOr(dataPort));
-    result.stages = data.stages;
-    for (const [mode, buf] of Object.entries(data.frames)) {
+    };
+    poll = setInterval(show, 1000);
+    // the guest says when it serves a port (a line on the data port); stop waiting when QEMU exits or the guest failed
+    const waitStage = async (name) => {
+      for (;;) {
+        const d = parseDataPort(readOr(dataPort));
+        if (d.stages.some((s) => s.stage === name)) return true;
+        if (exited || d.fatal || d.stages.some((s) => s.stage === 'fatal')) return false;
+        await sleep(200);
+      }
+    };
+    for (const mode of Object.keys(PORTS)) {
+      if (!(await waitStage(`${mode}-start`))) break;
       const d = path.join(dest, mode);
       fs.mkdirSync(d, { recursive: true });
-      const x = spawnSync('tar', ['-xz', '-C', d], { input: buf });
-      const ok = x.status === 0 && fs.existsSync(path.join(d, 'report.json'));
-      const code = Number(readOr(path.join(d, 'exit-code')).trim());
-      result.modes[mode] = ok ? { report: path.join(d, 'report.json'), nsprobeExit: code } : { error: `could not unpack (${x.stderr})` };
+      const logFd = fs.openSync(path.join(d, 'probe.log'), 'w');
+      const args = ['dist/src/cli.js', '--via', viaCommand(socks[mode]), '--out', d, '--no-color', ...(opts.only ? ['--only', opts.only] : [])];
+      const c = start(process.execPath, args, { cwd: ROOT, stdio: ['ignore', logFd, logFd] });
+      const r = await c.done;
+      fs.closeSync(logFd);
+      const report = path.join(d, 'report.json');
+      result.modes[mode] = fs.existsSync(report) ? { report, nsprobeExit: r.code } : { error: `nsprobe --via exited ${r.code ?? r.signal} without a report: ${tail(path.join(d, 'probe.log'), 2)}` };
+      if (!result.modes[mode].report) break;
     }
+    // both served (or one failed): the guest powers off after "done"; a failed mode leaves it serving, so stop it
+    if (!['root', 'nobody'].every((m) => result.modes[m]?.report)) killTree(qemu);
+    const exit = await qemu.done;
+    show();
+    const data = parseDataPort(readOr(dataPort));
+    result.stages = data.stages;
     const got = ['root', 'nobody'].filter((m) => result.modes[m]?.report);
+    const errs = ['root', 'nobody'].map((m) => result.modes[m]?.error && `${m}: ${result.modes[m].error}`).filter(Boolean).join('; ');
+    const fatal = data.fatal ?? data.stages.find((s) => s.stage === 'fatal')?.arg;
     if (timedOut) result.outcome = 'timeout', result.reason = `killed after --timeout ${opts.timeout} s${got.length ? ` (reports received: ${got.join(', ')})` : ''}; last console lines: ${tail(console_)}`;
-    else if (data.fatal) result.reason = `guest: ${data.fatal}; console: ${tail(console_)}`;
-    else if (got.length < 2) result.reason = `QEMU exited (${exit.code ?? exit.signal}${exit.error ? `: ${exit.error.message}` : ''}) with reports from ${got.join(', ') || 'no mode'}; console: ${tail(console_)} ${tail(path.join(work, 'qemu.log'), 2)}`;
+    else if (fatal) result.reason = `guest: ${fatal}; console: ${tail(console_)}`;
+    else if (got.length < 2) result.reason = `reports from ${got.join(', ') || 'no mode'}${errs ? ` (${errs})` : ''}; QEMU exited (${exit.code ?? exit.signal}${exit.error ? `: ${exit.error.message}` : ''}); console: ${tail(console_)} ${tail(path.join(work, 'qemu.log'), 2)}`;
     else result.outcome = 'ok';
   } catch (e) {
     result.reason = e.message;
   } finally {
-    if (qemu) killTree(qemu);
-    killTree(vfs);
-    await Promise.all([qemu?.done, vfs.done]);
+    clearTimeout(timer);
+    clearInterval(poll);
+    if (qemu) {
+      killTree(qemu);
+      await qemu.done;
+    }
   }
   result.seconds = Math.round((Date.now() - t0) / 100) / 10;
   return result;
@@ -842,7 +1021,7 @@ function summaryMarkdown(results, hostRun, seconds) {
     const runNobody = st('nobody-done') !== undefined && st('nobody-start') !== undefined ? (st('nobody-done') - st('nobody-start')).toFixed(0) : '—';
     const guest = r.modes.root?.report ? JSON.parse(readOr(r.modes.root.report, '{}')).gates?.find((g) => g.id === 'kernel_config') : undefined;
     const kc = r.kernelConfig
-      ? `${r.kernelConfig.status}${r.kernelConfig.status === 'ok' ? '' : `: ${r.kernelConfig.cause}`} (\`boot/${path.basename(r.config ?? '')}\`; guest report: ${guest ? `${guest.status}${guest.value?.source === r.config ? '' : ` from ${guest.value?.source ?? 'nothing'}`}` : '—'})`
+      ? `${r.kernelConfig.status}${r.kernelConfig.status === 'ok' ? '' : `: ${r.kernelConfig.cause}`} (\`boot/${path.basename(r.config ?? '')}\`; guest report: ${guest ? `${guest.status} from ${guest.value?.source ?? 'nothing'}` : '—'})`
       : '—';
     const modes = ['root', 'nobody'].map((m) => (r.modes[m]?.report ? `${m} (exit ${r.modes[m].nsprobeExit})` : `${m}: none`)).join(', ');
     return `| ${r.tag} / ${r.scenario} | \`${r.pkg}\` ${r.version} (${r.suite ?? '?'}) | \`${r.release ?? '—'}\` | ${r.outcome}${r.reason ? `: ${r.reason.replace(/\|/g, '\\|').slice(0, 300)}` : ''} | ${modes} | ${boot !== undefined ? boot.toFixed(1) : '—'} | ${runRoot} / ${runNobody} | ${r.seconds ?? '—'} | ${kc} |`;
@@ -863,7 +1042,7 @@ function summaryMarkdown(results, hostRun, seconds) {
     '',
     '## Boots',
     '',
-    '| kernel / scenario | package (suite) | release | outcome | reports (nsprobe exit) | boot to node (s, guest uptime) | suite root / nobody (s) | VM total (s) | kernel_config of the package |',
+    '| kernel / scenario | package (suite) | release | outcome | reports (nsprobe exit) | boot to the root port (s, guest uptime) | suite root / nobody (s) | VM total (s) | kernel_config of the package |',
     '|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
@@ -878,10 +1057,13 @@ async function main(argv) {
   }
   const t0 = Date.now();
   if (process.arch !== 'x64') throw new MissingError(`this runs x86_64 Debian kernels with the host's own node; this host is ${process.arch}`);
+  // the controller runs here (dist/); the guests get only the agent, which --via copies in
   for (const f of ['dist/src/cli.js', 'build/Release/nsprobe.node'])
     if (!fs.existsSync(path.join(ROOT, f))) throw new MissingError(`${f} is missing: build first (npm ci, or: node scripts/build-native.mjs && npx tsc -p tsconfig.json)`);
+  if (!['build/Release/nsprobe-agent', 'build/agent/nsprobe-agent-x86_64'].some((f) => fs.existsSync(path.join(ROOT, f))))
+    throw new MissingError('no x86_64 agent (build/Release/nsprobe-agent): build first (node scripts/build-native.mjs)');
   if (process.geteuid?.() !== 0)
-    throw new MissingError('needs root: virtiofsd serves the host root to the guests (-o sandbox=chroot), and missing tools are installed with apt-get');
+    throw new MissingError('needs root: kernels are fetched with apt-get into the cache and missing tools installed with apt-get');
   const tools = ensureTools();
   if (opts.check) {
     log(`tools ok: ${Object.entries(tools).map(([k, v]) => `${k}=${v}`).join(' ')}`);
@@ -910,7 +1092,6 @@ async function main(argv) {
     if (fs.existsSync(path.join(hostDir, 'report.json'))) inputs.push(hostDir);
     else log(`[host] no report.json: ${err.trim().split('\n').slice(-2).join(' | ')}`);
   }
-  opts.busybox = tools.busybox;
   // the single max_<type>=0 scenarios are spread over the packaged kernels only (the custom one has its own)
   const packaged = kernels.filter((k) => !k.custom);
   for (const [i, k] of kernels.entries()) {
@@ -939,7 +1120,7 @@ async function main(argv) {
       try {
         const kern = { ...(k.custom ? await customKernel(k, opts.cache) : fetchKernel(k, opts.cache)), scenario, sid };
         k.release = kern.release;
-        kern.label = `${/^(\d+\.\d+)/.exec(kern.release)?.[1] ?? kern.release} ${k.suite}${k.custom || /-cloud-/.test(k.pkg) ? '' : /-rt-/.test(k.pkg) ? ' rt' : ' generic'}, ${scenario.name}`;
+        kern.label = `${/^(\d+\.\d+)/.exec(kern.release)?.[1] ?? kern.release} ${k.suite}${k.arch && k.arch !== 'amd64' ? ` ${k.arch}` : ''}${k.custom || /-cloud-/.test(k.pkg) ? '' : /-rt-/.test(k.pkg) ? ' rt' : ' generic'}, ${scenario.name}`;
         log(`[${name}] booting ${kern.release} (${k.pkg} ${k.version}, ${k.suite}) as "${kern.label}", timeout ${opts.timeout} s`);
         res = await bootKernel(kern, tools, opts, work, dest);
         if (res.outcome === 'failed' && res.stages.length === 0 && /Kernel panic/.test(readOr(path.join(work, 'console.log')))) {
@@ -967,7 +1148,7 @@ async function main(argv) {
       } catch (e) {
         res = { tag: k.tag, scenario: sid, scenarioName: scenario.name, pkg: k.pkg, version: k.version, suite: k.suite, modes: {}, stages: [], outcome: 'failed', reason: e.message };
       }
-      for (const f of ['console.log', 'qemu.log', 'virtiofsd.log', 'qemu.cmd']) if (fs.existsSync(path.join(work, f))) fs.renameSync(path.join(work, f), path.join(dest, f));
+      for (const f of ['console.log', 'qemu.log', 'qemu.cmd']) if (fs.existsSync(path.join(work, f))) fs.renameSync(path.join(work, f), path.join(dest, f));
       fs.rmSync(work, { recursive: true, force: true });
       results.push(res);
       if (res.outcome !== 'not-applicable') for (const m of ['root', 'nobody']) if (res.modes[m]?.report) inputs.push(path.join(dest, m));
@@ -1002,7 +1183,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     process.on(sig, () => {
       if (interrupted) process.exit(130);
       interrupted = true;
-      process.stderr.write(`\nkernels: ${sig}: stopping QEMU and virtiofsd\n`);
+      process.stderr.write(`\nkernels: ${sig}: stopping QEMU and the nsprobe controllers\n`);
       killAll();
       process.exit(130);
     });

@@ -1,18 +1,20 @@
 #!/usr/bin/env node
 // Runs nsprobe across the Vagrant distro matrix (Vagrantfile + ci/boxes.json) and merges the reports.
 //
-// Per box: `vagrant up <box> --provider P --provision-with node` (retried after a destroy), then
-// `vagrant provision <box> --provision-with probe` (ci/provision/probe.sh: root and vagrant-user runs),
-// then the guest's reports/matrix/<box> is streamed back as base64 tar over `vagrant ssh -c` (so the
-// one-way rsync synced folder does not need to work backwards), and `vagrant destroy -f <box>` always
-// runs at the end: on success, failure, per-box timeout and Ctrl-C. Every vagrant command runs in its
-// own process group, so a timeout kills vagrant together with its ssh/provider children.
+// Per box: `vagrant up <box> --provider P --no-provision` (retried after a destroy; nothing is
+// installed in the guest: no Node, no compiler), `vagrant ssh-config <box>` into a file, then from
+// this host `<nsprobe> --ssh <box> --ssh-config FILE --sudo --out <out>/<box>/root` (root through
+// sudo -n) and the same without --sudo as the login user into <out>/<box>/user: nsprobe's agent is
+// copied over that ssh connection, run and removed (src/remote/). `vagrant destroy -f <box>` always
+// runs at the end: on success, failure, per-box timeout and Ctrl-C. Every vagrant and nsprobe
+// command runs in its own process group, so a timeout kills it together with its ssh children.
 // Finally `<nsprobe> merge <out> --out <out>` builds the matrix and --require cells are checked.
 //
-// Exit: 0 all boxes collected, merge ok, required cells pass; 1 otherwise; 2 bad usage; 130 interrupted.
+// Exit: 0 all boxes probed (both runs wrote a report), merge ok, required cells pass; 1 otherwise;
+// 2 bad usage; 130 interrupted.
 // See README.md, "Distro matrix (Vagrant)".
-import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { accessSync, constants, createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCommand, quietStdout } from './args.mjs';
@@ -22,8 +24,8 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BOXES_FILE = process.env.NSPROBE_BOXES_FILE ? resolve(process.env.NSPROBE_BOXES_FILE) : join(ROOT, 'ci', 'boxes.json');
 const PROVIDERS = ['libvirt', 'virtualbox'];
 const KILL_GRACE_MS = 5000;
-const BEGIN = 'NSPROBE-TGZ-BEGIN';
-const END = 'NSPROBE-TGZ-END';
+/** The two runs per box: root (the agent through sudo -n) and the login user (vagrant). */
+const RUNS = [['root', ['--sudo']], ['user', []]];
 
 const USAGE = `usage: node ci/matrix.mjs [--boxes a,b] [--jobs N] [--timeout SECONDS] [--retries N]
        [--provider libvirt|virtualbox] [--out DIR] [--require FILE] [--vagrant PATH]
@@ -257,7 +259,7 @@ async function runBox(box, opts) {
     for (let attempt = 1; ; attempt++) {
       say(name, `up (attempt ${attempt}/${attempts})`);
       created = true;
-      const r = await v(['up', name, '--provider', opts.provider, '--provision-with', 'node']);
+      const r = await v(['up', name, '--provider', opts.provider, '--no-provision']);
       if (check(r, 'up')) break;
       if (attempt >= attempts) throw new BoxFailure(`vagrant up failed ${attempts} time(s), last: ${describe(r)}`);
       say(name, `up failed (${describe(r)}); destroying before the next attempt`);
@@ -265,18 +267,29 @@ async function runBox(box, opts) {
       check(d, 'destroy before retry');
     }
 
-    say(name, 'probe');
-    const p = await v(['provision', name, '--provision-with', 'probe']);
-    const probeOk = check(p, 'probe');
-    if (!probeOk) say(name, `probe failed (${describe(p)}); collecting what it left`);
+    // how to reach the box: Vagrant's own ssh settings (address, port, user, key), for nsprobe's ssh
+    const c = await v(['ssh-config', name], { capture: true });
+    check(c, 'ssh-config');
+    if (c.code !== 0) throw new BoxFailure(`vagrant ssh-config failed (${describe(c)})`);
+    if (!new RegExp(`^Host\\s+${name.replace(/[.]/g, '\\.')}\\s*$`, 'm').test(c.stdout)) throw new BoxFailure(`vagrant ssh-config printed no 'Host ${name}' entry`);
+    const sshConfig = join(logDir, `${name}.ssh-config`);
+    writeFileSync(sshConfig, c.stdout, { mode: 0o600 });
 
-    const c = await v(['ssh', name, '--no-tty', '-c', collectCommand(name)], { capture: true });
-    check(c, 'collect');
-    if (c.code !== 0) throw new BoxFailure(`collecting reports failed (${describe(c)})`);
-    result.reports = extract(c.stdout, name, opts.out);
+    const [cmd, ...pre] = opts.nsprobe;
+    const failures = [];
+    for (const [runName, flags] of RUNS) {
+      say(name, `probe ${runName}`);
+      const dir = join(boxOut, runName);
+      mkdirSync(dir, { recursive: true });
+      const p = await run(cmd, [...pre, '--ssh', name, '--ssh-config', sshConfig, ...flags, '--out', dir], { log, deadline });
+      check(p, `probe ${runName}`);
+      const got = existsSync(join(dir, 'report.json'));
+      if (got) result.reports++;
+      // 0: all pass, 1: some probe did not; 4 (the host was not probed: login, sudo, no agent) and the rest: a failed run
+      if (!got || (p.code !== 0 && p.code !== 1)) failures.push(`${runName}: nsprobe ${describe(p)}${got ? '' : ', no report.json'}`);
+    }
     say(name, `collected ${result.reports} report${result.reports === 1 ? '' : 's'}`);
-    if (!probeOk) throw new BoxFailure(`probe failed (${describe(p)}), collected ${result.reports} report(s)`);
-    if (result.reports === 0) throw new BoxFailure('no report.json collected');
+    if (failures.length) throw new BoxFailure(`probe failed (${failures.join('; ')}), collected ${result.reports} report(s)`);
     result.ok = true;
   } catch (e) {
     result.error = e instanceof BoxFailure ? e.message : `internal error: ${e.stack || e}`;
@@ -295,41 +308,6 @@ async function runBox(box, opts) {
   }
   if (result.error) say(name, `FAILED: ${result.error} (log: ${relative(process.cwd(), logPath)})`);
   return result;
-}
-
-/** Shell command run in the guest: the box's reports as base64 tar.gz between two marker lines. */
-function collectCommand(name) {
-  const dir = `reports/matrix/${name}`;
-  return `sudo sh -c 'cd /vagrant && test -d ${dir} && echo ${BEGIN} && tar -cz ${dir} | base64 && echo ${END}'`;
-}
-
-/** Unpacks the collected tarball into <out>/<name>; returns how many report.json it holds. */
-function extract(stdout, name, out) {
-  const b = stdout.indexOf(BEGIN);
-  const e = stdout.indexOf(END, b + 1);
-  if (b < 0 || e < 0) throw new BoxFailure('collecting reports: no tarball in the output of vagrant ssh');
-  const tgz = Buffer.from(stdout.slice(b + BEGIN.length, e), 'base64');
-  // Unpacked inside --out, not the shared tmp dir: the run writes nothing outside its report folder.
-  mkdirSync(out, { recursive: true });
-  const tmp = mkdtempSync(join(out, `.collect-${name}-`));
-  try {
-    writeFileSync(join(tmp, 'reports.tgz'), tgz);
-    const r = spawnSyncQuiet('tar', ['-xzf', join(tmp, 'reports.tgz'), '-C', tmp]);
-    if (r !== 0) throw new BoxFailure(`collecting reports: tar could not unpack what the box sent (exit ${r})`);
-    const src = join(tmp, 'reports', 'matrix', name);
-    if (!existsSync(src)) throw new BoxFailure(`collecting reports: the tarball has no reports/matrix/${name}`);
-    const dest = join(out, name);
-    rmSync(dest, { recursive: true, force: true });
-    mkdirSync(out, { recursive: true });
-    renameSync(src, dest);
-    return findReports(dest).length;
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-}
-
-function spawnSyncQuiet(cmd, args) {
-  return spawnSync(cmd, args, { stdio: 'ignore' }).status;
 }
 
 function findReports(dir) {

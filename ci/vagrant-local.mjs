@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The Vagrant path, for real, on this machine: builds a small Debian 12 box here (debootstrap,
-// linux-image-cloud-amd64, sshd, the vagrant user with Vagrant's insecure key, Node copied from the
-// host; an ext4 image as qcow2 for vagrant-libvirt), then brings it up with Debian's vagrant +
-// vagrant-libvirt + libvirtd under QEMU TCG and probes it through ci/matrix.mjs.
+// linux-image-cloud-amd64, sshd, the vagrant user with Vagrant's insecure key; no Node: an ext4 image
+// as qcow2 for vagrant-libvirt), then brings it up with Debian's vagrant + vagrant-libvirt + libvirtd
+// under QEMU TCG and probes it through ci/matrix.mjs (vagrant ssh-config + nsprobe --ssh from here).
 //
 // Every network the VM uses stays inside a network namespace this script creates: libvirtd, vagrant
 // and ci/matrix.mjs run inside `unshare --net --mount`, so libvirt's management network (its bridge,
@@ -71,7 +71,7 @@ function rootfs() {
   return dir;
 }
 
-/** Writes the guest's configuration into the rootfs (idempotent): fstab, DHCP, sshd, the vagrant user, Node. */
+/** Writes the guest's configuration into the rootfs (idempotent): fstab, DHCP, sshd, the vagrant user (no Node: the agent comes over ssh). */
 function configure(dir, key) {
   const w = (p, text, mode = 0o644) => {
     fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
@@ -93,8 +93,7 @@ function configure(dir, key) {
   w('home/vagrant/.ssh/authorized_keys', `${key}\n`, 0o600);
   run('chroot', [dir, 'chown', '-R', 'vagrant:vagrant', '/home/vagrant/.ssh']);
   fs.chmodSync(path.join(dir, 'home/vagrant/.ssh'), 0o700);
-  fs.copyFileSync(process.execPath, path.join(dir, 'usr/local/bin/node'));
-  fs.chmodSync(path.join(dir, 'usr/local/bin/node'), 0o755);
+  fs.rmSync(path.join(dir, 'usr/local/bin/node'), { force: true }); // put there by earlier versions of this script
   // apt in the guest has no way out: keep it from trying on boot
   for (const t of ['apt-daily.timer', 'apt-daily-upgrade.timer']) fs.rmSync(path.join(dir, 'etc/systemd/system/timers.target.wants', t), { force: true });
 }
@@ -108,7 +107,7 @@ export function buildBox(env, rebuild) {
   const vmlinuz = boot.find((f) => f.startsWith('vmlinuz-'));
   const initrd = boot.find((f) => f.startsWith('initrd.img-'));
   if (!vmlinuz || !initrd) throw new Error(`${dir}/boot has no vmlinuz-*/initrd.img-* (linux-image-cloud-amd64 not installed?)`);
-  const hash = crypto.createHash('sha256').update(`${vmlinuz}\n${key}\n${process.version}\n${PACKAGES.join(',')}\n${fs.readFileSync(fileURLToPath(import.meta.url), 'utf8')}`).digest('hex').slice(0, 12);
+  const hash = crypto.createHash('sha256').update(`${vmlinuz}\n${key}\n${PACKAGES.join(',')}\n${fs.readFileSync(fileURLToPath(import.meta.url), 'utf8')}`).digest('hex').slice(0, 12);
   const boxDir = path.join(CACHE, `box-${hash}`);
   if (rebuild || !fs.existsSync(path.join(boxDir, 'nsprobe-local.box'))) {
     for (const old of fs.readdirSync(CACHE).filter((f) => f.startsWith('box-'))) fs.rmSync(path.join(CACHE, old), { recursive: true, force: true });

@@ -415,6 +415,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   // --via and --ssh: a remote transport) through a sandbox without namespaces, as a remote run reads them (src/host/boxfs.ts).
   const base = agent ? targetHostContext(agent) : realHostContext();
   const { hostIf, host } = await openRunHost(base, o.timeoutMs, transportContext().remote ? 'box' : undefined);
+  // --via: sandboxes are made as the agent's user there (its euid, egid, id maps), as --ssh does;
+  // as this process's, a root controller's rootless sandboxes would setgroups on a nobody target (EPERM)
+  // (a kernel without CONFIG_USER_NS has no uid_map: its one namespace maps every id to itself)
+  if (agent) {
+    const all = '0 0 4294967295\n';
+    const [u, g] = await Promise.all([hostIf.readFile('/proc/self/uid_map'), hostIf.readFile('/proc/self/gid_map')]);
+    setTransport(agent, { remote: true, caller: { euid: hostIf.euid, egid: hostIf.egid, uidMap: u.ok ? u.value! : all, gidMap: g.ok ? g.value! : all } });
+  }
   const programs = cons.prefetch(host); // consumer programs' --version, beside the probes
   const facts = collectHostFacts(withDeadline(host, HOST_FACTS_DEADLINE_MS)); // every read is bounded; all of them together too
   const notes: string[] = [];

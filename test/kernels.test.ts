@@ -1,54 +1,26 @@
-// ci/kernels.mjs for real: boots Debian's 6.1 cloud kernel (the fastest) under QEMU TCG over the
-// host root with user.max_user_namespaces=0 set on the kernel command line (a real host with the
-// CentOS 7 default) and checks every verdict of both guest runs (root, nobody).
+// ci/kernels.mjs for real: boots Debian's 6.1 cloud kernel (the fastest) under QEMU TCG with
+// user.max_user_namespaces=0 set on the kernel command line (a real host with the CentOS 7 default)
+// and checks every verdict of both runs (root, nobody). The guest runs only the agent: its root is
+// busybox and util-linux in a tmpfs, no Node; the controller runs here through `nsprobe --via`.
 // Downloads the kernel package into .cache/kernels/ when it is not there (apt must be reachable).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { MODES, NS_TYPES, type Report } from '../src/model.js';
 import { validateReport } from '../src/report/validate.js';
-import { ROOT, tmp } from './helpers/run.js';
+import { kernelsCannotRun, kernelsModule, runKernels, type Stage } from './helpers/kernels.js';
+import { tmp } from './helpers/run.js';
 import { needTools } from './helpers/tools.js';
 
-const SCRIPT = join(ROOT, 'ci', 'kernels.mjs');
-
-/** Why QEMU cannot run here at all (null: it can). As root this installs missing tools, like the script. */
-function cannotRun(): string | null {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return `needs x86_64 Linux (this is ${process.platform}/${process.arch})`;
-  const r = spawnSync(process.execPath, [SCRIPT, '--check'], { encoding: 'utf8', timeout: 300_000 });
-  if (r.status === 0) return null;
-  return `ci/kernels.mjs --check: ${(r.stderr || r.stdout).trim().split('\n').pop()}`;
-}
-
-const reason = cannotRun();
-
-function runScript(args: string[], timeoutMs: number): Promise<{ code: number | null; out: string; ms: number }> {
-  const t0 = Date.now();
-  return new Promise((resolve) => {
-    // its own process group, so a timeout kills QEMU and virtiofsd with it
-    const child = spawn(process.execPath, [SCRIPT, ...args], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, ms: Date.now() - t0 });
-    });
-  });
-}
+const reason = kernelsCannotRun();
 
 const title = 'kernels: 6.1 cloud booted with sysctl.user.max_user_namespaces=0 blocks every rootless probe with that gate and its remedy, as root and as nobody';
-
-type Check = { mismatches: string[]; summary: string };
-type KernelsModule = { checkScenario: (sid: string, mode: string, report: Report) => Check };
 
 needTools(reason)(title, async (t) => {
   t.timeout(300_000);
   const out = tmp('nsprobe-kernels-test-', t);
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  const r = await runScript(['--kernels', '6.1-cloud', '--scenarios', 'userns0', '--no-host', '--out', out, '--timeout', '240'], 280_000);
+  const r = await runKernels(['--kernels', '6.1-cloud', '--scenarios', 'userns0', '--no-host', '--out', out, '--timeout', '240'], 280_000);
   t.log(`ci/kernels.mjs took ${(r.ms / 1000).toFixed(1)} s`);
   t.is(r.code, 0, r.out);
 
@@ -60,7 +32,13 @@ needTools(reason)(title, async (t) => {
   t.regex(k.suite, /^bookworm/);
   // the sysctl came from the kernel command line: the guest read 0 before nsprobe started
   t.truthy(k.stages.find((s: { stage: string; arg: string }) => s.stage === 'sysctl' && s.arg === 'user/max_user_namespaces=0'), JSON.stringify(k.stages));
-  const { checkScenario } = (await import(pathToFileURL(SCRIPT).href)) as KernelsModule;
+  const { checkScenario, NODE_CHECK } = await kernelsModule();
+  // no Node in the guest: nothing on its PATH, nothing named like Node or a checkout on its root;
+  // control: the same check here finds this host's node (so it can fail)
+  const nodeStage = k.stages.find((s: Stage) => s.stage === 'node')?.arg ?? '';
+  t.regex(nodeStage, /^path=none files=none rootfs=\d+$/, JSON.stringify(k.stages));
+  const here = spawnSync('busybox', ['sh', '-c', `${NODE_CHECK}\nnodecheck "$1"`, 'sh', dirname(process.execPath)], { encoding: 'utf8', env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` } });
+  t.regex(here.stdout, /^path=\S*\/node files=\S*node/, `the control finds node here: ${here.stdout} ${here.stderr}`);
 
   for (const [mode, euid] of [['root', 0], ['nobody', 65534]] as const) {
     const file = join(out, '6.1-cloud', 'userns0', mode, 'report.json');
@@ -75,7 +53,9 @@ needTools(reason)(title, async (t) => {
     t.regex(k.label, /^6\.1 bookworm[-\w]*, max_user_namespaces=0$/);
     const kc = rep.gates.find((g) => g.id === 'kernel_config');
     t.is(kc?.status, 'ok');
-    t.is((kc?.value as { source?: string } | null)?.source, k.config);
+    // the package's config, put where a host has it (/boot/config-<release>) in the guest's root, read there through the agent
+    t.is((kc?.value as { source?: string } | null)?.source, `/boot/config-${k.release}`);
+    t.true(existsSync(k.config), `the package ships ${k.config}`);
     // the gate itself: read 0 in the initial user namespace, blocked, with the sysctl remedy
     const gate = rep.gates.find((g) => g.id === 'max_user_namespaces');
     t.is(gate?.status, 'blocked');

@@ -26,11 +26,11 @@ interface Run {
   out: string;
 }
 
-type Scenario = Record<string, { up?: string; probe?: string; collect?: string; status?: Record<string, string> }>;
+type Scenario = Record<string, { up?: string; probe?: string; sshconfig?: string; status?: Record<string, string> }>;
 
 function runDriver(
   args: string[],
-  opts: { scenario?: Scenario; require?: string; interruptOn?: RegExp; nsprobe?: string } = {},
+  opts: { scenario?: Scenario; require?: string; interruptOn?: RegExp; nsprobe?: string; env?: Record<string, string> } = {},
 ): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'nsprobe-test-matrix-test-'));
   const out = join(dir, 'out');
@@ -51,6 +51,7 @@ function runDriver(
         PATH: `${FAKE_DIR}${delimiter}${process.env.PATH}`,
         FAKE_VAGRANT_LOG: log,
         FAKE_VAGRANT_SCENARIO: scenarioFile,
+        ...opts.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -96,21 +97,29 @@ async function gone(pid: number): Promise<boolean> {
   return false;
 }
 
-test('two boxes succeed: up, probe, collect, destroy, merge; reports land under --out/<box>/{root,user}', async (t) => {
+test('two boxes succeed: up without provisioning, ssh-config, nsprobe --ssh as root (--sudo) and as the login user, destroy, merge; reports land under --out/<box>/{root,user}', async (t) => {
   const r = await runDriver(['--boxes', 'centos7,debian12', '--jobs', '2', '--provider', 'virtualbox']);
   t.teardown(() => rmSync(r.dir, { recursive: true, force: true }));
   t.is(r.code, 0, r.stdout + r.stderr);
   for (const box of ['centos7', 'debian12']) {
-    t.deepEqual(callsOf(r, 'up', box), [['up', box, '--provider', 'virtualbox', '--provision-with', 'node']]);
-    t.deepEqual(callsOf(r, 'provision', box), [['provision', box, '--provision-with', 'probe']]);
-    t.is(callsOf(r, 'ssh', box).length, 1);
+    // nothing is provisioned: no Node, no compiler in the guest
+    t.deepEqual(callsOf(r, 'up', box), [['up', box, '--provider', 'virtualbox', '--no-provision']]);
+    t.is(callsOf(r, 'provision', box).length, 0);
+    t.deepEqual(callsOf(r, 'ssh-config', box), [['ssh-config', box]]);
+    const cfg = join(r.out, 'logs', `${box}.ssh-config`);
+    t.regex(readFileSync(cfg, 'utf8'), new RegExp(`^Host ${box}$`, 'm'));
+    t.deepEqual(callsOf(r, 'nsprobe', box), [
+      ['nsprobe', '--ssh', box, '--ssh-config', cfg, '--sudo', '--out', join(r.out, box, 'root')],
+      ['nsprobe', '--ssh', box, '--ssh-config', cfg, '--out', join(r.out, box, 'user')],
+    ]);
     t.deepEqual(callsOf(r, 'destroy', box), [['destroy', '-f', box]]);
-    for (const line of [`[${box}] up (attempt 1/2)`, `[${box}] probe`, `[${box}] collected 2 reports`, `[${box}] destroyed`]) {
+    for (const line of [`[${box}] up (attempt 1/2)`, `[${box}] probe root`, `[${box}] probe user`, `[${box}] collected 2 reports`, `[${box}] destroyed`]) {
       t.true(r.stdout.includes(line), `missing progress line ${line}:\n${r.stdout}`);
     }
     for (const run of ['root', 'user']) {
       const rep = JSON.parse(readFileSync(join(r.out, box, run, 'report.json'), 'utf8'));
       t.is(rep.host.hostname, `nsprobe-${box}`);
+      t.is(rep.host.euid, run === 'root' ? 0 : 1000);
     }
   }
   const matrix = JSON.parse(readFileSync(join(r.out, 'matrix.json'), 'utf8'));
@@ -139,7 +148,7 @@ test('an up that fails once is destroyed and retried, and the box then succeeds'
   t.true(r.stdout.includes('[rocky8] up (attempt 2/2)'));
   // One destroy before the retry, one at the end.
   t.is(callsOf(r, 'destroy', 'rocky8').length, 2);
-  t.deepEqual(r.calls.map((c) => c[0]), ['up', 'destroy', 'up', 'provision', 'ssh', 'destroy']);
+  t.deepEqual(r.calls.map((c) => c[0]), ['up', 'destroy', 'up', 'ssh-config', 'nsprobe', 'nsprobe', 'destroy']);
   t.true(r.stdout.includes('[rocky8] collected 2 reports'));
 });
 
@@ -149,7 +158,8 @@ test('an up that always fails: box FAILED, destroy still called, other boxes sti
   t.is(r.code, 1, r.stdout + r.stderr);
   t.is(callsOf(r, 'up', 'arch').length, 3);
   t.true(r.stdout.includes('[arch] up (attempt 3/3)'));
-  t.is(callsOf(r, 'provision', 'arch').length, 0);
+  t.is(callsOf(r, 'ssh-config', 'arch').length, 0);
+  t.is(callsOf(r, 'nsprobe', 'arch').length, 0);
   t.true(callsOf(r, 'destroy', 'arch').length >= 1);
   t.deepEqual(r.calls.at(-1), ['destroy', '-f', 'debian11']);
   t.regex(r.stdout, /\[arch\] FAILED: vagrant up failed 3 time\(s\), last: exit 1/);
@@ -174,21 +184,37 @@ test('a hanging box is killed at the per-box timeout (with its children), destro
 });
 
 test('a probe that hangs is timed out too, and reports that never came are not merged', async (t) => {
-  const r = await runDriver(['--boxes', 'debian12', '--timeout', '2'], { scenario: { debian12: { probe: 'hang' } } });
+  // 15 s: up and ssh-config (two starts of the fake, a node program) must be over before it, also
+  // on a loaded machine; the hanging nsprobe then holds the box until the timeout, however long
+  const r = await runDriver(['--boxes', 'debian12', '--timeout', '15'], { scenario: { debian12: { probe: 'hang' } } });
   t.teardown(() => rmSync(r.dir, { recursive: true, force: true }));
-  t.is(r.code, 1);
-  t.regex(r.stdout, /\[debian12\] FAILED: timeout after 2 s \(during probe\)/);
+  t.is(r.code, 1, r.stdout + r.stderr);
+  t.regex(r.stdout, /\[debian12\] FAILED: timeout after 15 s \(during probe root\)/);
+  t.is(callsOf(r, 'nsprobe', 'debian12').length, 1, 'the user run does not start after the root run timed out');
   t.is(callsOf(r, 'destroy', 'debian12').length, 1);
   t.true(r.stdout.includes('[merge] skipped: no report.json collected'));
   for (const pid of r.sleepers) t.true(await gone(pid));
 });
 
-test('output without a tarball from vagrant ssh fails the box', async (t) => {
-  const r = await runDriver(['--boxes', 'ubuntu2004'], { scenario: { ubuntu2004: { collect: 'garbage' } } });
+test('vagrant ssh-config without the box entry, or failing, fails the box before any probe', async (t) => {
+  const r = await runDriver(['--boxes', 'ubuntu2004,rocky8', '--retries', '0'], { scenario: { ubuntu2004: { sshconfig: 'garbage' }, rocky8: { sshconfig: 'fail' } } });
   t.teardown(() => rmSync(r.dir, { recursive: true, force: true }));
   t.is(r.code, 1);
-  t.regex(r.stdout, /\[ubuntu2004\] FAILED: collecting reports: no tarball/);
-  t.is(callsOf(r, 'destroy', 'ubuntu2004').length, 1);
+  t.regex(r.stdout, /\[ubuntu2004\] FAILED: vagrant ssh-config printed no 'Host ubuntu2004' entry/);
+  t.regex(r.stdout, /\[rocky8\] FAILED: vagrant ssh-config failed \(exit 1\)/);
+  for (const box of ['ubuntu2004', 'rocky8']) {
+    t.is(callsOf(r, 'nsprobe', box).length, 0);
+    t.is(callsOf(r, 'destroy', box).length, 1);
+  }
+});
+
+test('a box nsprobe could not probe (exit 4, no report) fails, and the runs that did report are still merged', async (t) => {
+  const r = await runDriver(['--boxes', 'alma9,debian11', '--retries', '0'], { scenario: { alma9: { probe: 'fail' } } });
+  t.teardown(() => rmSync(r.dir, { recursive: true, force: true }));
+  t.is(r.code, 1, r.stdout + r.stderr);
+  t.regex(r.stdout, /\[alma9\] FAILED: probe failed \(root: nsprobe exit 4, no report\.json; user: nsprobe exit 4, no report\.json\), collected 0 report\(s\)/);
+  t.is(callsOf(r, 'destroy', 'alma9').length, 1);
+  t.deepEqual(JSON.parse(readFileSync(join(r.out, 'matrix.json'), 'utf8')).reports, ['debian11/root/report.json', 'debian11/user/report.json']);
 });
 
 test('--require: a required cell that is not pass fails the run; passing and qualified cells do not', async (t) => {
@@ -255,7 +281,7 @@ realMerge(
     : 'SKIPPED: the real merge test needs dist/src/cli.js, which does not exist (run `npm run build` first)',
   async (t) => {
     const r = await runDriver(['--boxes', 'centos7,ubuntu2404'], {
-      nsprobe: `node ${REAL_CLI}`,
+      env: { FAKE_NSPROBE_MERGE: REAL_CLI },
       scenario: { ubuntu2404: { status: { 'user user/rootless': 'fail' } } },
     });
     t.teardown(() => rmSync(r.dir, { recursive: true, force: true }));

@@ -942,7 +942,9 @@ function parse(argv) {
       scenarios,
       perKernel,
       qemuCpu: values['qemu-cpu'] ?? 'max',
-      aptDir: path.join(path.dirname(path.resolve(values.cache ?? path.join(ROOT, '.cache/kernels'))), 'apt'),
+      // The private apt configuration: .cache/apt beside the default cache; inside a --cache DIR the
+      // user names (DIR/.apt), so that nothing is written next to it (--cache /tmp/k made /tmp/apt).
+      aptDir: values.cache ? path.join(path.resolve(values.cache), '.apt') : path.join(ROOT, '.cache', 'apt'),
     };
   } catch (e) {
     throw e instanceof UsageError ? e : new UsageError(e.message);

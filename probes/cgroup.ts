@@ -42,7 +42,13 @@ async function makeChildCgroup(ctx: ProbeContext, root: string, ownCgroup: strin
   const dir = `${parent}/nsprobe-${ctx.host.pid}-${ctx.token}`;
   const step = `create a cgroup directory in ${parent}`;
   const made = await ctx.host.mkdir(dir);
-  if (!made.ok) return new Outcome<string>(step, made.errno, 'mkdir', undefined);
+  if (!made.ok) {
+    // A failed answer may still mean a made directory: a Ctrl-C that kills the box while the mkdir
+    // is in flight loses the reply, not the mkdir (a run stopped at 700 ms left one). So a removal
+    // is tried after close anyway, best effort: where nothing was made it fails and says nothing.
+    ctx.deferAfterClose(() => removeCgroup(ctx.host, dir, 200).catch(() => undefined));
+    return new Outcome<string>(step, made.errno, 'mkdir', undefined);
+  }
   ctx.deferAfterClose(() => removeCgroup(ctx.host, dir));
   return Outcome.ok(step, dir);
 }

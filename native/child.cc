@@ -347,7 +347,7 @@ int nsp_stage_b(void* p) {
     return rc;
   }
   // Cloned by the caller pinned to a CPU (co-location): the first request's hint need not pin it again.
-  return nsp_serve(c->sock, (c->mode & M_STAGE_A) ? -1 : c->start_cpu - 1, c->natural);
+  return nsp_serve(c->sock, (c->mode & M_STAGE_A) ? -1 : c->start_cpu - 1, c->natural, c->serve_path);
 }
 
 // Join: setns() into the given namespaces (user first), then serve; pid and time namespaces
@@ -374,7 +374,7 @@ int nsp_stage_join(void* p) {
     nsp_mm_release();
     return rc;
   }
-  return nsp_serve(c->sock, -1, c->natural);
+  return nsp_serve(c->sock, -1, c->natural, c->serve_path);
 }
 
 namespace {
@@ -382,7 +382,7 @@ int stage_c(void* p) {
   nsp_ctl* c = (nsp_ctl*)p;
   nsp_mm_lock = 0;  // forked while the parent held it: this is our own copy
   set_deathsig();
-  return nsp_serve(c->sock, -1, c->natural);
+  return nsp_serve(c->sock, -1, c->natural, c->serve_path);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -404,6 +404,8 @@ struct Ctx {
   // Negative: made without a parent-death signal (it is meant to outlive us: not killed).
   int kids[64];
   int nkids;
+  // nsprobe-serve (see native/serve.cc), or "": OP_FORK execs it for a grandchild that serves.
+  char exe[512];
 };
 
 // Forgets a child OP_WAIT reaped (its pid may be reused).
@@ -733,6 +735,69 @@ void op_send(Ctx& x) {
   rsys1(SYS_close, fd);
 }
 
+// A grandchild that serves, without copying this process's memory: a CLONE_VM|CLONE_VFORK child
+// that execs nsprobe-serve on `sock` (this process waits while it runs on a stack here, until its
+// exec). This server's memory is Node's, or a copy of it: a fork copied Node's page tables (dup_mmap)
+// and left Node to take a copy-on-write fault on every page it wrote next, a few ms of CPU per
+// fork and 15 forks per run. Returns the pid, or 0 when the exec cannot be used (no program; a
+// time namespace for children that differs from ours, where the exec'd program would fork once
+// more; the exec failed: a noexec mount, a pivot_root, a directory the uid may not enter) and
+// the caller forks as before.
+struct SpawnArgs {
+  const char* const* argv;
+  int sock;
+  bool deathsig;
+  volatile int err;
+};
+
+int spawn_child(void* p) {
+  SpawnArgs* a = (SpawnArgs*)p;
+  if (a->deathsig) set_deathsig();
+  close_fds_except(&a->sock, 1);
+  rsys3(SYS_fcntl, a->sock, F_SETFD, 0);
+  const char* envp[] = {nullptr};
+  long r = rsys3(SYS_execve, (long)a->argv[0], (long)a->argv, (long)envp);
+  a->err = r < 0 ? (int)-r : EIO;
+  return 127;
+}
+
+bool same_ns_link(const char* a, const char* b) {
+  char p[64], q[64];
+  long n = rsys4(SYS_readlinkat, AT_FDCWD, (long)a, (long)p, sizeof p);
+  long m = rsys4(SYS_readlinkat, AT_FDCWD, (long)b, (long)q, sizeof q);
+  if (n <= 0 || n != m) return n == -ENOENT && m == -ENOENT;  // no time namespaces at all
+  for (long i = 0; i < n; i++)
+    if (p[i] != q[i]) return false;
+  return true;
+}
+
+long spawn_server(Ctx& x, int sock, bool no_deathsig) {
+  if (!x.exe[0] || !same_ns_link("/proc/self/ns/time", "/proc/self/ns/time_for_children")) return 0;
+  char sockstr[16], mask[16 * 16 + 1];
+  size_t pos = 0;
+  r_putnum(sockstr, sizeof sockstr, &pos, sock);
+  sockstr[pos] = 0;
+  for (int i = 0; i < 16; i++) put_hex64(mask + 16 * i, x.natural[i]);
+  mask[256] = 0;
+  // 'k': a kid of a server (parent-death signal, no further fork); 'n': the same without the signal.
+  const char* argv[] = {x.exe, sockstr, no_deathsig ? "n" : "k", mask, nullptr};
+  SpawnArgs a = {argv, sock, !no_deathsig, 0};
+  alignas(16) char stack[16 * 1024];
+  long pid = nsp_raw_clone(CLONE_VM | CLONE_VFORK | SIGCHLD, stack + sizeof stack, spawn_child, &a);
+  if (pid < 0) return 0;
+  int st;
+  // Back here once it has exec'd or exited: exited (the exec failed, or a seccomp filter killed
+  // it) means reap it and fork instead.
+  long w;
+  do w = rsys4(SYS_wait4, pid, (long)&st, WNOHANG | __WALL, 0);
+  while (w == -EINTR);
+  if (a.err == 0 && w == 0) return pid;
+  if (w == 0)
+    while (rsys4(SYS_wait4, pid, (long)&st, __WALL, 0) == -EINTR) {
+    }
+  return 0;
+}
+
 void op_fork(Ctx& x) {
   int mode = (int)x.req->n[0];
   bool no_deathsig = x.req->n[1] != 0;
@@ -744,13 +809,14 @@ void op_fork(Ctx& x) {
     int one = 1;
     rsys5(SYS_setsockopt, sv[0], SOL_SOCKET, SO_PASSCRED, (long)&one, sizeof one);
   }
+  long pid = mode == 0 ? spawn_server(x, sv[1], no_deathsig) : 0;
   // Fork semantics (no CLONE_VM): the grandchild runs on a private copy of this stack.
-  long pid = fork_locked();
+  if (pid <= 0) pid = fork_locked();
   if (pid == 0) {
     if (!no_deathsig) set_deathsig();
     if (mode == 0) {
       close_fds_except(&sv[1], 1);
-      rexit(nsp_serve(sv[1], x.cpu, x.natural));
+      rexit(nsp_serve(sv[1], x.cpu, x.natural, x.exe));
     }
     close_fds_except(nullptr, 0);
     for (;;) r_pause();
@@ -1147,8 +1213,13 @@ void dispatch(Ctx& x) {
 
 }  // namespace
 
-int nsp_serve(int sock, int cpu, const uint64_t* natural) {
+int nsp_serve(int sock, int cpu, const uint64_t* natural, const char* exe) {
   Ctx x;
+  {
+    size_t i = 0;
+    for (; exe && exe[i] && i + 1 < sizeof x.exe; i++) x.exe[i] = exe[i];
+    x.exe[exe && exe[i] ? 0 : i] = 0;  // a path too long for the buffer: none
+  }
   x.sock = sock;
   x.cpu = cpu;
   r_memcpy(x.natural, natural, sizeof x.natural);

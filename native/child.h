@@ -55,7 +55,8 @@ int nsp_stage_join(void* ctl);
 // The request loop on fd `sock`; `cpu` is the CPU this process is known to be pinned to, or -1
 // (a stage inherits its pin from the worker thread that cloned it, but a cgroup move may have reset
 // it: the first request's hint sets it again). Returns the exit code.
-int nsp_serve(int sock, int cpu, const uint64_t* natural);
+// `exe` is nsprobe-serve's path (or "" / null: none), which OP_FORK execs for a serving grandchild.
+int nsp_serve(int sock, int cpu, const uint64_t* natural, const char* exe);
 // The lock processes sharing Node's memory take around uid switches, forks and /proc/self writes
 // (see child.cc); the Node side takes it around clones without CLONE_VM.
 extern volatile int32_t nsp_mm_lock;

@@ -323,7 +323,7 @@ bool nsp_enter(const nsp_enter_spec* spec, nsp_region* region, nsp_entered* out,
   c->off_boot_s = spec->off_boot;
   c->drop_uid = spec->drop_uid;
   c->start_cpu = spec->cpu >= 0 ? spec->cpu + 1 : 0;
-  if (spec->time && spec->serve_path) {
+  if (spec->serve_path) {  // time namespaces exec it; OP_FORK execs it for serving grandchildren
     size_t n = r_strlen(spec->serve_path);
     if (n < sizeof c->serve_path) r_memcpy((void*)c->serve_path, spec->serve_path, n + 1);
   }

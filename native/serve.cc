@@ -23,11 +23,12 @@ static void set_deathsig() { rsys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL); }
 struct ExecServeArgs {
   int sock;
   const uint64_t* natural;
+  const char* exe;
 };
 static int exec_serve_child(void* p) {
   ExecServeArgs* a = (ExecServeArgs*)p;
   set_deathsig();
-  return nsp_serve(a->sock, -1, a->natural);
+  return nsp_serve(a->sock, -1, a->natural, a->exe);
 }
 static bool same_link(const char* a, const char* b) {
   char x[64], y[64];
@@ -42,10 +43,10 @@ alignas(16) static char g_exec_stack[256 * 1024];  // the forked server's stack
 
 // Forks once more where the exec did not already move us into the time namespace for children
 // (kernels before 5.17) or a pid namespace waits for a child (force_fork), then serves on sock.
-static int serve_after_exec(int sock, bool force_fork, const uint64_t* natural) {
+static int serve_after_exec(int sock, bool force_fork, const uint64_t* natural, const char* exe) {
   set_deathsig();  // kept across exec, but say it again
   if (force_fork || !same_link("/proc/self/ns/time", "/proc/self/ns/time_for_children")) {
-    ExecServeArgs a = {sock, natural};
+    ExecServeArgs a = {sock, natural, exe};
     long pid = nsp_raw_clone(CLONE_PARENT | SIGCHLD, g_exec_stack + sizeof g_exec_stack, exec_serve_child, &a);
     if (pid < 0) {
       // Errors are data: a hello that carries the failure.
@@ -60,7 +61,7 @@ static int serve_after_exec(int sock, bool force_fork, const uint64_t* natural) 
     }
     return 0;
   }
-  return nsp_serve(sock, -1, natural);
+  return nsp_serve(sock, -1, natural, exe);
 }
 
 extern "C" {
@@ -83,7 +84,11 @@ int nsp_serve_main(long* sp) {
   char** argv = (char**)(sp + 1);
   if (argc < 4) return 2;
   int sock = (int)parse_num(argv[1]);
-  bool force_fork = argv[2][0] == 'f';
+  // f: fork once more (a pid namespace waits for a child); -: only where the time namespace
+  // for children differs; k / n: a serving grandchild exec'd by OP_FORK (child.cc spawn_server),
+  // which checked the time namespaces already, with / without a parent-death signal.
+  char how = argv[2][0];
+  bool force_fork = how == 'f';
   uint64_t natural[16];
   const char* m = argv[3];
   for (int i = 0; i < 16; i++) {
@@ -91,7 +96,11 @@ int nsp_serve_main(long* sp) {
     for (int j = 0; j < 16 && *m; j++, m++) v = (v << 4) | (uint64_t)hexval(*m);
     natural[i] = v;
   }
-  return serve_after_exec(sock, force_fork, natural);
+  if (how == 'k' || how == 'n') {
+    if (how == 'k') set_deathsig();
+    return nsp_serve(sock, -1, natural, argv[0]);
+  }
+  return serve_after_exec(sock, force_fork, natural, argv[0]);
 }
 }
 

@@ -771,6 +771,8 @@ bool same_ns_link(const char* a, const char* b) {
   return true;
 }
 
+long spawn_exec(const char* const* argv, int fd, bool deathsig);
+
 long spawn_server(Ctx& x, int sock, bool no_deathsig) {
   if (!x.exe[0] || !same_ns_link("/proc/self/ns/time", "/proc/self/ns/time_for_children")) return 0;
   char sockstr[16], mask[16 * 16 + 1];
@@ -781,7 +783,13 @@ long spawn_server(Ctx& x, int sock, bool no_deathsig) {
   mask[256] = 0;
   // 'k': a kid of a server (parent-death signal, no further fork); 'n': the same without the signal.
   const char* argv[] = {x.exe, sockstr, no_deathsig ? "n" : "k", mask, nullptr};
-  SpawnArgs a = {argv, sock, !no_deathsig, 0};
+  return spawn_exec(argv, sock, !no_deathsig);
+}
+
+// Execs argv (argv[0] is nsprobe-serve) in a CLONE_VM|CLONE_VFORK child that keeps only `fd`:
+// the pid, or 0 when it could not be exec'd (reaped then).
+long spawn_exec(const char* const* argv, int fd, bool deathsig) {
+  SpawnArgs a = {argv, fd, deathsig, 0};
   alignas(16) char stack[16 * 1024];
   long pid = nsp_raw_clone(CLONE_VM | CLONE_VFORK | SIGCHLD, stack + sizeof stack, spawn_child, &a);
   if (pid < 0) return 0;
@@ -959,28 +967,42 @@ void op_nest(Ctx& x) {
     rsys2(SYS_munmap, (long)shared, 4096);
     return;
   }
-  // user: unshare(CLONE_NEWUSER) needs memory shared with no other process, so a forked helper.
+  // user: unshare(CLONE_NEWUSER) needs memory shared with no other process. nsprobe-serve exec'd
+  // does the levels (no copy of this memory, see spawn_server) and writes levels and errno to a
+  // pipe; without it, a forked helper.
+  int fds[2];
+  if (x.exe[0] && rsys2(SYS_pipe2, (long)fds, O_CLOEXEC) == 0) {
+    char fdstr[16], maxstr[16];
+    size_t pos = 0;
+    r_putnum(fdstr, sizeof fdstr, &pos, fds[1]);
+    fdstr[pos] = 0;
+    pos = 0;
+    r_putnum(maxstr, sizeof maxstr, &pos, max);
+    maxstr[pos] = 0;
+    const char* argv[] = {x.exe, fdstr, "u", maxstr, nullptr};
+    long pid = spawn_exec(argv, fds[1], true);
+    rsys1(SYS_close, fds[1]);
+    if (pid > 0) {
+      int st;
+      while (rsys4(SYS_wait4, pid, (long)&st, __WALL, 0) == -EINTR) {
+      }
+      int32_t out[2] = {0, 0};
+      long n;
+      do n = rsys3(SYS_read, fds[0], (long)out, sizeof out);
+      while (n == -EINTR);
+      rsys1(SYS_close, fds[0]);
+      x.rep->n[0] = n == (long)sizeof out ? out[0] : 0;
+      x.rep->n[1] = n == (long)sizeof out ? out[1] : 0;
+      rsys2(SYS_munmap, (long)shared, 4096);
+      return;
+    }
+    rsys1(SYS_close, fds[0]);
+  }
   long pid = fork_locked();
   if (pid == 0) {
     set_deathsig();
     close_fds_except(nullptr, 0);
-    for (long level = 0; level < max; level++) {
-      long r = rsys1(SYS_unshare, CLONE_NEWUSER);
-      if (r < 0) {
-        shared[1] = (int32_t)-r;
-        rexit(0);
-      }
-      // Map root of the new namespace to root of the one above (our own ids there).
-      write_file("/proc/self/setgroups", "deny", 4, 0, 0);
-      long w = write_file("/proc/self/uid_map", "0 0 1\n", 6, 0, 0);
-      if (w == 0) w = write_file("/proc/self/gid_map", "0 0 1\n", 6, 0, 0);
-      if (w < 0) {
-        shared[1] = (int32_t)-w;
-        shared[0] = (int32_t)(level + 1);
-        rexit(0);
-      }
-      shared[0] = (int32_t)(level + 1);
-    }
+    nsp_nest_user(max, shared);
     rexit(0);
   }
   if (pid < 0) {
@@ -1293,5 +1315,27 @@ int nsp_serve(int sock, int cpu, const uint64_t* natural, const char* exe) {
       reap_kids(x);
       return 1;
     }
+  }
+}
+
+// The user kind of OP_NEST, in a process with memory of its own: unshare user namespaces one
+// inside the other until the kernel refuses; out[0] = levels made, out[1] = the refusal's errno.
+void nsp_nest_user(long max, volatile int32_t* out) {
+  for (long level = 0; level < max; level++) {
+    long r = rsys1(SYS_unshare, CLONE_NEWUSER);
+    if (r < 0) {
+      out[1] = (int32_t)-r;
+      return;
+    }
+    // Map root of the new namespace to root of the one above (our own ids there).
+    write_file("/proc/self/setgroups", "deny", 4, 0, 0);
+    long w = write_file("/proc/self/uid_map", "0 0 1\n", 6, 0, 0);
+    if (w == 0) w = write_file("/proc/self/gid_map", "0 0 1\n", 6, 0, 0);
+    if (w < 0) {
+      out[1] = (int32_t)-w;
+      out[0] = (int32_t)(level + 1);
+      return;
+    }
+    out[0] = (int32_t)(level + 1);
   }
 }

@@ -55,6 +55,8 @@ int nsp_stage_join(void* ctl);
 // The request loop on fd `sock`; `cpu` is the CPU this process is known to be pinned to, or -1
 // (a stage inherits its pin from the worker thread that cloned it, but a cgroup move may have reset
 // it: the first request's hint sets it again). Returns the exit code.
+// OP_NEST's user kind in a process with memory of its own: out[0] levels, out[1] errno.
+void nsp_nest_user(long max, volatile int32_t* out);
 // `exe` is nsprobe-serve's path (or "" / null: none), which OP_FORK execs for a serving grandchild.
 int nsp_serve(int sock, int cpu, const uint64_t* natural, const char* exe);
 // The lock processes sharing Node's memory take around uid switches, forks and /proc/self writes

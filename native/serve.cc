@@ -96,6 +96,13 @@ int nsp_serve_main(long* sp) {
     for (int j = 0; j < 16 && *m; j++, m++) v = (v << 4) | (uint64_t)hexval(*m);
     natural[i] = v;
   }
+  if (how == 'u') {  // OP_NEST's user kind (child.cc op_nest): argv[1] the pipe, argv[3] the levels
+    set_deathsig();
+    int32_t out[2] = {0, 0};
+    nsp_nest_user(parse_num(argv[3]), out);
+    rsys3(SYS_write, sock, (long)out, sizeof out);
+    return 0;
+  }
   if (how == 'k' || how == 'n') {
     if (how == 'k') set_deathsig();
     return nsp_serve(sock, -1, natural, argv[0]);

@@ -48,23 +48,50 @@ export interface Reply {
 
 export class ProtocolError extends Error {}
 
+const TWO32 = 4294967296;
+
+/** Writes v as a little-endian int64 at off (numbers in int32 range without a BigInt). */
+function writeI64(b: Buffer, v: number | bigint, off: number): void {
+  if (typeof v === 'number' && (v | 0) === v) {
+    b.writeInt32LE(v, off);
+    b.writeInt32LE(v < 0 ? -1 : 0, off + 4);
+  } else {
+    b.writeBigInt64LE(BigInt(v), off);
+  }
+}
+
+/** The int64 at off as a number (the same value Number(readBigInt64LE) gives, without a BigInt). */
+function readI64(b: Buffer, off: number): number {
+  return b.readInt32LE(off + 4) * TWO32 + b.readUInt32LE(off);
+}
+
 export function encodeRequest(op: number, seq: number, nums: ReadonlyArray<number | bigint> = [], strs: ReadonlyArray<Str> = []): Buffer {
   if (nums.length > NARGS) throw new ProtocolError(`at most ${NARGS} numbers per request`);
   if (strs.length > NSTR) throw new ProtocolError(`at most ${NSTR} strings per request`);
-  const bufs = strs.map((s) => (typeof s === 'string' ? Buffer.from(s) : s));
-  const total = REQ_HEADER + bufs.reduce((a, b) => a + b.length, 0);
+  let total = REQ_HEADER;
+  const lens: number[] = [];
+  for (const s of strs) {
+    const n = typeof s === 'string' ? Buffer.byteLength(s) : s.length;
+    lens.push(n);
+    total += n;
+  }
   if (total > MAX_REQ) throw new ProtocolError(`request of ${total} bytes exceeds ${MAX_REQ}`);
-  const b = Buffer.alloc(total);
+  // From the pool (a request is small); the header is zeroed: unused numbers, the cpu hint and
+  // unused string lengths are 0 on the wire.
+  const b = Buffer.allocUnsafe(total);
+  b.fill(0, 0, REQ_HEADER);
   b.writeUInt32LE(MAGIC_REQ, 0);
   b.writeUInt32LE(op, 4);
   b.writeUInt32LE(seq >>> 0, 8);
-  nums.forEach((v, i) => b.writeBigInt64LE(BigInt(v), 16 + 8 * i));
+  for (let i = 0; i < nums.length; i++) writeI64(b, nums[i], 16 + 8 * i);
   let off = REQ_HEADER;
-  bufs.forEach((s, i) => {
-    b.writeUInt16LE(s.length, 80 + 2 * i);
-    s.copy(b, off);
-    off += s.length;
-  });
+  for (let i = 0; i < strs.length; i++) {
+    const s = strs[i];
+    b.writeUInt16LE(lens[i], 80 + 2 * i);
+    if (typeof s === 'string') b.write(s, off);
+    else s.copy(b, off);
+    off += lens[i];
+  }
   return b;
 }
 
@@ -75,7 +102,7 @@ export function decodeReply(b: Buffer): Reply {
   const dlen = b.readUInt32LE(80);
   if (dlen > MAX_DATA || REP_HEADER + dlen !== b.length) throw new ProtocolError(`reply data length ${dlen} does not match its ${b.length} bytes`);
   const n: number[] = [];
-  for (let i = 0; i < NARGS; i++) n.push(Number(b.readBigInt64LE(16 + 8 * i)));
+  for (let i = 0; i < NARGS; i++) n.push(readI64(b, 16 + 8 * i));
   const err = b.readInt32LE(12);
   if (err < 0 || err > 4095) throw new ProtocolError(`reply has an impossible errno ${err}`);
   const sysc = b.readUInt16LE(84);

@@ -93,8 +93,13 @@ interface Planned {
   mode: Mode;
 }
 
-export async function runProbe(p: Planned, facts: HostFacts, gates: Gate[], timeoutMs: number, signal?: AbortSignal, hostIf?: HostIf): Promise<ProbeResult> {
+/**
+ * `gates` may be a function that evaluates them on first use (the runner's: evaluating them takes
+ * ~15-20 ms of CPU, done while the first probes' children start, see runSuiteWith).
+ */
+export async function runProbe(p: Planned, facts: HostFacts, gates: Gate[] | (() => Gate[]), timeoutMs: number, signal?: AbortSignal, hostIf?: HostIf): Promise<ProbeResult> {
   const { probe, mode } = p;
+  const gateList = typeof gates === 'function' ? gates : () => gates;
   const base = { id: `${probe.name}/${mode}`, probe: probe.name, namespace: probe.namespace, mode };
   const started = performance.now();
   // A probe may create several namespaces (pid needs mnt): ask about each, its own first; a step
@@ -102,7 +107,7 @@ export async function runProbe(p: Planned, facts: HostFacts, gates: Gate[], time
   const created = createdNamespaces(probe, mode);
   const explain = (f: { stage?: string; syscall?: string; errno?: number; code?: string; message?: string }) => {
     const ask = (namespace: NsType) =>
-      diagnose({ probe: probe.name, namespace, mode, ...f, euid: facts.euid, privilegedCaller: canRunPrivileged(facts) }, gates, facts);
+      diagnose({ probe: probe.name, namespace, mode, ...f, euid: facts.euid, privilegedCaller: canRunPrivileged(facts) }, gateList(), facts);
     const named = namedNamespace(f.message);
     const order = named ? [named, ...created.filter((n) => n !== named)] : created;
     const first = ask(order[0]!);
@@ -303,7 +308,11 @@ async function runSuiteWith(opts: RunOptions, host: HostContext, hostIf: HostIf,
     rootUserNs: await rootUserNsCheck(facts),
     userNsDepthLeft: opts.modes.includes('rootless') ? await userNsDepthLeft(timeoutMs) : undefined,
   };
-  const gates = evaluateGates(host, facts, kernelConfigPath ? { kernelConfigPath, measured } : { measured });
+  // Gates are evaluated on first use: a probe that needs an explanation before then evaluates
+  // them; otherwise right after the first probes started (their children are being created and
+  // say hello meanwhile), so the ~15-20 ms of CPU they take is not spent before any probe runs.
+  let gates: Gate[] | undefined;
+  const gatesNow = () => (gates ??= evaluateGates(host, facts, kernelConfigPath ? { kernelConfigPath, measured } : { measured }));
   const privileged = canRunPrivileged(facts);
   const scope = userNsScope(facts);
   const modes: ModeRun[] = opts.modes.map((mode) =>
@@ -319,7 +328,7 @@ async function runSuiteWith(opts: RunOptions, host: HostContext, hostIf: HostIf,
     while (next < order.length) {
       if (opts.signal?.aborted) throw new Interrupted('interrupted');
       const i = order[next++];
-      results[i] = await runProbe(planned[i], facts, gates, timeoutMs, opts.signal, hostIf);
+      results[i] = await runProbe(planned[i], facts, gatesNow, timeoutMs, opts.signal, hostIf);
       opts.onResult?.(results[i]);
     }
   };
@@ -328,7 +337,16 @@ async function runSuiteWith(opts: RunOptions, host: HostContext, hostIf: HostIf,
   try {
     // Every worker settles (so every probe is disposed: sandboxes reaped, cgroups removed)
     // before an interruption is reported.
-    const settled = await Promise.allSettled(Array.from({ length: Math.max(1, opts.concurrency ?? 2) }, worker));
+    const workers = Array.from({ length: Math.max(1, opts.concurrency ?? 2) }, worker);
+    // A throw here must not leave the started probes undisposed: it is raised once they settled.
+    let gateError: unknown;
+    try {
+      gatesNow();
+    } catch (e) {
+      gateError = e ?? new Error('evaluating the gates failed');
+    }
+    const settled = await Promise.allSettled(workers);
+    if (gateError !== undefined) throw gateError;
     for (const s of settled) if (s.status === 'rejected') throw s.reason;
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
@@ -339,7 +357,7 @@ async function runSuiteWith(opts: RunOptions, host: HostContext, hostIf: HostIf,
     startedAt: startedAt.toISOString(),
     durationMs: Math.round((performance.now() - t0) * 100) / 100,
     host: facts,
-    gates: observeGates(gates, results),
+    gates: observeGates(gatesNow(), results),
     probes: results,
     summary: summarize(results),
     ...(opts.notes?.length ? { notes: opts.notes } : {}),

@@ -368,10 +368,20 @@ export class Sandbox {
       (rep as Reply & { fds?: number[] }).fds = raw.fds;
       return rep;
     };
-    const p = this.chain.then(run, run);
-    this.chain = p.catch(() => undefined);
+    // Requests to one sandbox are served one at a time, in order: each waits for the one before.
+    // With none in flight (nearly always: probes await each request) it is sent at once, without
+    // a turn through the chain's promise.
+    const p = this.inFlight === 0 ? run() : this.chain.then(run, run);
+    this.inFlight++;
+    const done = p.then(this.settled, this.settled);
+    this.chain = done;
     return p;
   }
+
+  private inFlight = 0;
+  private readonly settled = () => {
+    this.inFlight--;
+  };
 
   /** One request as an Outcome: `parse` turns a successful reply into the value. */
   private req<T>(step: string, op: number, nums: ReadonlyArray<number | bigint>, strs: ReadonlyArray<Str>, parse: (r: Reply) => T, timeoutMs?: number): Request<T> {

@@ -338,14 +338,19 @@ async function runSuiteWith(opts: RunOptions, host: HostContext, hostIf: HostIf,
     // Every worker settles (so every probe is disposed: sandboxes reaped, cgroups removed)
     // before an interruption is reported.
     const workers = Array.from({ length: Math.max(1, opts.concurrency ?? 2) }, worker);
-    // A throw here must not leave the started probes undisposed: it is raised once they settled.
+    // Once the first probes have sent their first requests and are waiting on their children (a
+    // check-phase callback runs after the microtasks that got them there). A throw must not leave
+    // the started probes undisposed: it is raised once they settled.
     let gateError: unknown;
-    try {
-      gatesNow();
-    } catch (e) {
-      gateError = e ?? new Error('evaluating the gates failed');
-    }
+    const early = setImmediate(() => {
+      try {
+        gatesNow();
+      } catch (e) {
+        gateError = e ?? new Error('evaluating the gates failed');
+      }
+    });
     const settled = await Promise.allSettled(workers);
+    clearImmediate(early);
     if (gateError !== undefined) throw gateError;
     for (const s of settled) if (s.status === 'rejected') throw s.reason;
   } finally {

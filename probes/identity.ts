@@ -37,9 +37,12 @@ export const identity: ProbeDef = {
   uses: { userNsNesting: true, pidNsNesting: true },
   async run(ctx) {
     const types: NsType[] = ctx.mode === 'rootless' ? [...created(ctx.host.release), 'user'] : created(ctx.host.release);
-    // Own memory (noVm): a CLONE_VM child shares Node's mm, whose dumpable flag another probe's
-    // uid change can clear, and then an unprivileged host process could not open /proc/PID/ns.
-    const a = await ctx.enter({ noVm: true, namespaces: created(ctx.host.release) });
+    // Own memory: a CLONE_VM child shares Node's mm, whose dumpable flag another probe's uid
+    // change can clear, and then an unprivileged host process could not open /proc/PID/ns. With a
+    // time namespace the server has its own anyway (it execs nsprobe-serve, or forks where it
+    // cannot); without one, noVm (which forks Node's memory, ~3 ms and copy-on-write faults after).
+    const made = created(ctx.host.release);
+    const a = await ctx.enter({ noVm: !made.includes('time'), namespaces: made });
     const host = await ctx.hostSide();
     // Environment assumptions: Node's /proc shows its own namespaces and the sandbox by a.pid
     // (true under a container's /proc too); "the host's" user namespace below is Node's, the

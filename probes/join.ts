@@ -93,7 +93,9 @@ export const joinProbe: ProbeDef = {
     // Environment assumption: one more user namespace level can be created below H (in rootless
     // mode that is a second level below Node). Where it cannot (max_user_namespaces, the nesting
     // limit), the refusal case is skipped with the gate that explains it.
-    const h = await ctx.enter({ namespaces: [], noVm: true });
+    // H is a child of a host-side sandbox (forkServe: nsprobe-serve exec'd, memory of its own
+    // without a fork of Node's, which noVm made).
+    const h = ctx.track(await (await ctx.enter({ namespaces: [] })).forkServe().get());
     await h.prctl(PR_SET_DUMPABLE, 1).get();
     const owner = ctx.track(await h.forkServe().get());
     const SIBLING = 'the subject is in a sibling user namespace U2';

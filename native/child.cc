@@ -780,8 +780,12 @@ struct SpawnArgs {
 int spawn_child(void* p) {
   SpawnArgs* a = (SpawnArgs*)p;
   if (a->deathsig) set_deathsig();
-  close_fds_except(&a->sock, 1);
-  rsys3(SYS_fcntl, a->sock, F_SETFD, 0);
+  if (a->sock >= 0) {
+    close_fds_except(&a->sock, 1);
+    rsys3(SYS_fcntl, a->sock, F_SETFD, 0);
+  } else {
+    close_fds_except(nullptr, 0);
+  }
   const char* envp[] = {nullptr};
   long r = rsys3(SYS_execve, (long)a->argv[0], (long)a->argv, (long)envp);
   a->err = r < 0 ? (int)-r : EIO;
@@ -800,16 +804,19 @@ bool same_ns_link(const char* a, const char* b) {
 
 long spawn_exec(const char* const* argv, int fd, bool deathsig);
 
+// sock < 0: a process that only waits (OP_FORK mode 1), else one that serves on sock.
 long spawn_server(Ctx& x, int sock, bool no_deathsig) {
   if (!x.exe[0] || !same_ns_link("/proc/self/ns/time", "/proc/self/ns/time_for_children")) return 0;
   char sockstr[16], mask[16 * 16 + 1];
   size_t pos = 0;
-  r_putnum(sockstr, sizeof sockstr, &pos, sock);
+  r_putnum(sockstr, sizeof sockstr, &pos, sock < 0 ? 0 : sock);
   sockstr[pos] = 0;
   for (int i = 0; i < 16; i++) put_hex64(mask + 16 * i, x.natural[i]);
   mask[256] = 0;
-  // 'k': a kid of a server (parent-death signal, no further fork); 'n': the same without the signal.
-  const char* argv[] = {x.exe, sockstr, no_deathsig ? "n" : "k", mask, nullptr};
+  // 'k': a kid of a server (parent-death signal, no further fork); 'n': the same without the
+  // signal; 'p' / 'q': a kid that only waits, with / without it.
+  const char* how = sock < 0 ? (no_deathsig ? "q" : "p") : (no_deathsig ? "n" : "k");
+  const char* argv[] = {x.exe, sockstr, how, mask, nullptr};
   return spawn_exec(argv, sock, !no_deathsig);
 }
 
@@ -844,7 +851,7 @@ void op_fork(Ctx& x) {
     int one = 1;
     rsys5(SYS_setsockopt, sv[0], SOL_SOCKET, SO_PASSCRED, (long)&one, sizeof one);
   }
-  long pid = mode == 0 ? spawn_server(x, sv[1], no_deathsig) : 0;
+  long pid = spawn_server(x, mode == 0 ? sv[1] : -1, no_deathsig);
   // Fork semantics (no CLONE_VM): the grandchild runs on a private copy of this stack.
   if (pid <= 0) pid = fork_locked();
   if (pid == 0) {

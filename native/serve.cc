@@ -103,6 +103,10 @@ int nsp_serve_main(long* sp) {
     rsys3(SYS_write, sock, (long)out, sizeof out);
     return 0;
   }
+  if (how == 'p' || how == 'q') {  // OP_FORK mode 1: a process that waits until it is killed
+    if (how == 'p') set_deathsig();
+    for (;;) r_pause();
+  }
   if (how == 'k' || how == 'n') {
     if (how == 'k') set_deathsig();
     return nsp_serve(sock, -1, natural, argv[0]);

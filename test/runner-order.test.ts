@@ -15,7 +15,16 @@ test('long probes start first, each probe once, the rest in planned order', (t) 
   const long = LONG_PROBES;
   t.true(long.length > 0);
   for (const n of long) t.true(names.includes(n), `${n} is a probe (the list in runner.ts names real probes)`);
-  t.deepEqual(names.slice(0, 2 * long.length), long.flatMap((n) => [n, n]), 'the long ones first, by rank');
+  // In pairs by rank, one mode of each first (the two modes of one probe do not start side by side).
+  const pairs: string[] = [];
+  for (let r = 0; r < long.length; r += 2) {
+    const two = long.slice(r, r + 2);
+    pairs.push(...two, ...two);
+  }
+  t.deepEqual(names.slice(0, 2 * long.length), pairs, 'the long ones first, in pairs by rank');
+  const firstModes = order.slice(0, 2 * long.length).map((i) => planned[i].mode);
+  t.deepEqual(firstModes.slice(0, 2), ['privileged', 'privileged'], 'one mode of each of the first pair first');
+  for (let k = 0; k + 1 < 2 * long.length; k++) t.not(names[k], names[k + 1], 'no probe starts right beside its other mode');
   const rest = order.slice(2 * long.length);
   t.deepEqual(rest, [...rest].sort((a, b) => a - b), 'the others in planned order');
   // Control: the planned order itself does not start them first (the test would pass vacuously otherwise).

@@ -1219,10 +1219,44 @@ Napi::Value MqUnlink(const Napi::CallbackInfo& info) {
 // IPC namespace (the host's): 0 or -errno. Sync, for a hurried exit as mqUnlink.
 Napi::Value SysvRemove(const Napi::CallbackInfo& info) {
   int kind = info.Length() > 0 ? info[0].ToNumber().Int32Value() : 0;
-  long key = info.Length() > 1 ? info[1].ToNumber().Int32Value() : 0;
-  long id = kind == 1 ? syscall(SYS_msgget, key, 0) : kind == 2 ? syscall(SYS_shmget, key, 0, 0) : kind == 3 ? syscall(SYS_semget, key, 0, 0) : (errno = EINVAL, -1);
-  long r = id < 0 ? -1 : kind == 1 ? syscall(SYS_msgctl, id, 0 /* IPC_RMID */, 0) : kind == 2 ? syscall(SYS_shmctl, id, 0, 0) : syscall(SYS_semctl, id, 0, 0, 0);
-  return Napi::Number::New(info.Env(), r < 0 ? -(double)errno : 0.0);
+  int key = info.Length() > 1 ? info[1].ToNumber().Int32Value() : 0;
+  return Napi::Number::New(info.Env(), (double)nsp_sysv_remove(kind, key));
+}
+
+// Host queues this process holds with mq_notify (enter.h nsp_mq_hold), by name.
+std::map<std::string, int> g_mq_held;
+
+std::string mq_arg(const Napi::CallbackInfo& info) {
+  std::string name = info.Length() > 0 ? info[0].ToString().Utf8Value() : "";
+  return name[0] == '/' ? name.substr(1) : name;
+}
+
+// mqHold(name): registers Node as the live holder of a host queue: 0 or -errno (-EBUSY, -ENOENT).
+Napi::Value MqHold(const Napi::CallbackInfo& info) {
+  std::string name = mq_arg(info);
+  if (g_mq_held.count(name)) return Napi::Number::New(info.Env(), 0);
+  int fd = -1;
+  long r = nsp_mq_hold(name.c_str(), &fd);
+  if (r == 0) g_mq_held[name] = fd;
+  return Napi::Number::New(info.Env(), (double)r);
+}
+
+// mqRelease(name): closes the held descriptor (its registration ends): 0, or -ENOENT if not held.
+Napi::Value MqRelease(const Napi::CallbackInfo& info) {
+  auto it = g_mq_held.find(mq_arg(info));
+  if (it == g_mq_held.end()) return Napi::Number::New(info.Env(), -(double)ENOENT);
+  close(it->second);
+  g_mq_held.erase(it);
+  return Napi::Number::New(info.Env(), 0);
+}
+
+// mqReap(name, dryRun?): removes a host queue no live process holds (enter.h nsp_mq_reap): 0 or
+// -errno (-EBUSY: held, also by this process, whose own queues are never opened here).
+Napi::Value MqReap(const Napi::CallbackInfo& info) {
+  std::string name = mq_arg(info);
+  if (g_mq_held.count(name)) return Napi::Number::New(info.Env(), -(double)EBUSY);
+  bool dry = info.Length() > 1 && info[1].ToBoolean().Value();
+  return Napi::Number::New(info.Env(), (double)nsp_mq_reap(name.c_str(), dry));
 }
 
 // At environment teardown (process exit, worker end): kill and reap every open child, so a
@@ -1285,6 +1319,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNofile", Napi::Function::New(env, SetNofile));
   exports.Set("mqUnlink", Napi::Function::New(env, MqUnlink));
   exports.Set("sysvRemove", Napi::Function::New(env, SysvRemove));
+  exports.Set("mqHold", Napi::Function::New(env, MqHold));
+  exports.Set("mqRelease", Napi::Function::New(env, MqRelease));
+  exports.Set("mqReap", Napi::Function::New(env, MqReap));
   napi_add_env_cleanup_hook(env, Cleanup, nullptr);
   return exports;
 }

@@ -766,6 +766,77 @@ void do_netlink(uint32_t tag, Cur& c) {
   reply_values(NSA_NETLINK, tag, r);
 }
 
+// Host queues the agent holds (NSA_IPC_MQ_HOLD), by name.
+#define NSA_MAX_HELD 32
+struct Held {
+  bool used;
+  int fd;
+  char name[256];
+};
+Held g_held[NSA_MAX_HELD];
+
+Held* find_held(const char* name) {
+  for (auto& h : g_held)
+    if (h.used && r_strcmp(h.name, name) == 0) return &h;
+  return nullptr;
+}
+
+void do_hostipc(uint32_t tag, Cur& c) {
+  uint32_t op = c.u32();
+  int32_t a0 = (int32_t)c.u32(), a1 = (int32_t)c.u32();
+  char name[256];
+  size_t n = c.left < sizeof name - 1 ? c.left : sizeof name - 1;
+  if (c.ok) r_memcpy(name, c.p, n);
+  name[c.ok ? n : 0] = 0;
+  const char* q = name[0] == '/' ? name + 1 : name;
+  if (!c.ok || c.left > sizeof name - 1) {
+    reply_err(NSA_HOSTIPC, tag, EINVAL, FK_BAD_FRAME, "request", "read");
+    return;
+  }
+  long r = -EINVAL;
+  Held* h = find_held(q);
+  switch (op) {
+    case NSA_IPC_SYSV_REMOVE: r = nsp_sysv_remove(a0, a1); break;
+    case NSA_IPC_MQ_HOLD: {
+      if (h) {
+        r = 0;
+        break;
+      }
+      Held* f = nullptr;
+      for (auto& x : g_held)
+        if (!x.used) {
+          f = &x;
+          break;
+        }
+      if (!f) {
+        r = -ENFILE;
+        break;
+      }
+      int fd = -1;
+      r = nsp_mq_hold(q, &fd);
+      if (r == 0) {
+        f->used = true;
+        f->fd = fd;
+        r_memcpy(f->name, q, r_strlen(q) + 1);
+      }
+      break;
+    }
+    case NSA_IPC_MQ_RELEASE:
+      if (h) {
+        rsys1(SYS_close, h->fd);
+        h->used = false;
+        r = 0;
+      } else {
+        r = -ENOENT;
+      }
+      break;
+    // Never opened (and so closed) here while we hold it: the close would end our registration.
+    case NSA_IPC_MQ_REAP: r = h ? -EBUSY : nsp_mq_reap(q, false); break;
+    case NSA_IPC_MQ_PEEK: r = h ? -EBUSY : nsp_mq_reap(q, true); break;
+  }
+  reply_values(NSA_HOSTIPC, tag, r);
+}
+
 void set_nofile(uint32_t tag, uint32_t want) {
   struct rlimit rl;
   long soft = -1, hard = -1;
@@ -819,6 +890,7 @@ void dispatch(const nsa_hdr& h, const char* payload) {
       reply_values(NSA_SHUTDOWN, h.tag, n);
       break;
     }
+    case NSA_HOSTIPC: do_hostipc(h.tag, c); break;
     case NSA_SETNOFILE: set_nofile(h.tag ? h.tag : 1, c.u32()); break;
     case NSA_PING: {
       Reply y;

@@ -119,3 +119,21 @@ int nsp_reap(int pid, long ms);
 void nsp_sleep_us(long us);
 // Whether the last first clone went through clone3 (false once the kernel said ENOSYS).
 bool nsp_clone3_available();
+
+// Host IPC objects (the caller's own IPC namespace), shared by the addon and the agent.
+// Removes the SysV object (1 msg, 2 shm, 3 sem) of key: 0 or -errno.
+long nsp_sysv_remove(int kind, int key);
+// A POSIX queue's liveness, told by the kernel (src/cleanup.ts): the run that made a host queue
+// registers this process with mq_notify (SIGEV_NONE) on it and holds the descriptor; a second
+// registration gets EBUSY while the registrant lives, and the kernel ends the registration when
+// the registrant closes any descriptor of that queue or dies. So a later run can tell a dead
+// run's queue from a live one's by name alone, without an mqueue mount to list them.
+// nsp_mq_hold: opens name (no O_CREAT) and registers; 0 with *fd the held descriptor, -EBUSY
+// (another process holds it), -ENOENT (gone, or unlinked while we registered: a scanner took it),
+// or -errno. Never open and close another descriptor of a held queue in this process: the close
+// ends the registration.
+long nsp_mq_hold(const char* name, int* fd);
+// nsp_mq_reap: opens name and tries to register: -EBUSY when a live process holds it; else (no
+// holder: its run is gone) unlinks it (unless dry_run) and returns 0. -ENOENT, -EACCES, ...: not
+// there, not this caller's.
+long nsp_mq_reap(const char* name, bool dry_run);

@@ -13,7 +13,7 @@ import { readFileSync, readSync, writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { getSystemErrorMap } from 'node:util';
 import type { NativeAddon, NativeBox, NativeClose, NativeEnterSpec, NativeReply } from '../native.js';
-import { EF, ENTER_FIXED, FK, MAX_CGROUP, MAX_JOIN, NL, T, frame, parseFrames, strings, u32s, type AgentReply } from './proto.js';
+import { EF, ENTER_FIXED, FK, IPCOP, MAX_CGROUP, MAX_JOIN, NL, T, frame, parseFrames, strings, u32s, type AgentReply } from './proto.js';
 
 /** A running agent's channel: write frames to stdin, read them from stdout. */
 export interface AgentChannel {
@@ -114,6 +114,10 @@ interface NetlinkArgs {
 }
 /** The addon's netlink() op names (native/addon.cc) and the agent's NSA_NL_* codes. */
 const NL_BY_NAME: Record<string, number> = { vethCreate: NL.VETH_CREATE, linkDel: NL.LINK_DEL, linkUp: NL.LINK_UP, ifindex: NL.IFINDEX, addrAdd: NL.ADDR_ADD };
+
+function hostIpcPayload(op: number, name: string, a0 = 0, a1 = 0): Buffer {
+  return Buffer.concat([u32s(op, a0, a1), Buffer.from(name)]);
+}
 
 function netlinkPayload(code: number, name: string, a: NetlinkArgs): Buffer {
   const a0 = code === NL.VETH_CREATE ? (a.peerPid ?? 0) : (a.family ?? 0);
@@ -330,13 +334,43 @@ export class AgentClient implements NativeAddon {
     return { soft: -1, hard: -1 };
   }
 
-  /** Sent in order, answered without waiting: 0 when sent, -ENOTCONN when no agent runs. */
+  /**
+   * Answered synchronously where the channel allows it (callSync), else sent in order and
+   * answered without waiting: 0 when sent, -ENOTCONN when no agent runs.
+   */
   mqUnlink(name: string): number {
+    const r = this.callSync(T.MQ_UNLINK, Buffer.from(name), 3000, true);
+    if (typeof r !== 'number') return r.v[0];
+    if (r !== -11 && r !== -38) return r;
     return this.post(T.MQ_UNLINK, Buffer.from(name)) ? 0 : -107;
   }
 
   async mqUnlinkAsync(name: string): Promise<number> {
     return (await this.call(T.MQ_UNLINK, Buffer.from(name))).v[0];
+  }
+
+  /** The addon's sysvRemove, in the agent's IPC namespace; synchronous (callSync): 0 or -errno. */
+  sysvRemove(kind: 1 | 2 | 3, key: number): number {
+    const r = this.callSync(T.HOSTIPC, hostIpcPayload(IPCOP.SYSV_REMOVE, '', kind, key), 3000, true);
+    return typeof r === 'number' ? r : r.v[0];
+  }
+
+  async mqHold(name: string): Promise<number> {
+    return (await this.call(T.HOSTIPC, hostIpcPayload(IPCOP.MQ_HOLD, name))).v[0];
+  }
+
+  async mqRelease(name: string): Promise<number> {
+    if (!this.ch) return -2; // no agent: nothing held any more
+    return (await this.call(T.HOSTIPC, hostIpcPayload(IPCOP.MQ_RELEASE, name))).v[0];
+  }
+
+  async mqReap(name: string, dryRun = false): Promise<number> {
+    return (await this.call(T.HOSTIPC, hostIpcPayload(dryRun ? IPCOP.MQ_PEEK : IPCOP.MQ_REAP, name))).v[0];
+  }
+
+  /** Kills and reaps every box (NSA_SHUTDOWN) synchronously; the agent stays. */
+  endBoxes(ms: number): void {
+    this.callSync(T.SHUTDOWN, u32s(ms), ms + 3000, true);
   }
 
   /**
@@ -376,12 +410,24 @@ export class AgentClient implements NativeAddon {
     return typeof r === 'number' ? r : r.v[0];
   }
 
-  private callSync(type: number, payload: Buffer, ms = 10000): AgentReply | number {
+  /**
+   * One frame written and its reply read on the channel's descriptors, the event loop held.
+   * `drain`: frames the stream has buffered are dispatched first, and only bytes libuv has not
+   * yet written (a frame cut in two) stop it (the exit path, where waiting is no option).
+   */
+  private callSync(type: number, payload: Buffer, ms = 10000, drain = false): AgentReply | number {
     const ch = this.ch;
     if (!ch) return -107; // ENOTCONN
     const wfd = streamFd(ch.stdin), rfd = streamFd(ch.stdout);
     if (wfd === undefined || rfd === undefined) return -38; // ENOSYS
-    if (ch.stdin.writableLength > 0 || ch.stdout.readableLength > 0) return -11; // EAGAIN
+    if (drain) {
+      while (ch.stdout.readableLength > 0 && ch.stdout.read() !== null) {
+        // read() in flowing mode hands the chunk to onData, which dispatches its frames
+      }
+      const queued = (ch.stdin as unknown as { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize;
+      if (queued === undefined || queued > 0 || ch.stdout.readableLength > 0) return -11;
+      if (this.ch !== ch) return -107;
+    } else if (ch.stdin.writableLength > 0 || ch.stdout.readableLength > 0) return -11; // EAGAIN
     const tag = this.nextTag++;
     if (this.nextTag > 0x7fffffff) this.nextTag = 1;
     const deadline = Date.now() + ms;

@@ -464,38 +464,16 @@ void do_enter(uint32_t tag, Cur& c) {
   bool queued = j != nullptr;
   if (!j) j = &inline_job;
   nsp_enter_spec& s = j->spec;
-  nsp_enter_spec_init(&s);
   char* dst = j->strs;
   char* end = j->strs + sizeof j->strs;
-  s.uid_map = c.str(&dst, end);
-  s.gid_map = c.str(&dst, end);
-  for (int i = 0; i < e.ncgroup; i++) s.cgroup_procs[i] = c.str(&dst, end);
-  s.ncgroup = e.ncgroup;
-  for (int i = 0; i < e.njoin; i++) {
-    s.join_paths[i] = c.str(&dst, end);
-    s.join_types[i] = e.join_types[i];
-  }
-  s.njoin = e.njoin;
-  if (!c.ok) {
+  const char* strs[2 + NSA_MAX_CGROUP + NSP_MAX_JOIN];
+  int nstrs = 2 + e.ncgroup + e.njoin;
+  for (int i = 0; i < nstrs; i++) strs[i] = c.str(&dst, end);
+  if (!c.ok || !nsp_enter_spec_build(&s, &e, strs, nstrs)) {
     reply_err(NSA_ENTER, tag, EINVAL, FK_BAD_FRAME, "request", "read");
     return;
   }
   r_memcpy(s.natural, g_natural, sizeof s.natural);
-  s.clone_flags = e.clone_flags;
-  s.userns = e.flags & NSA_E_USERNS;
-  s.drop = e.flags & NSA_E_DROP;
-  s.time = e.flags & NSA_E_TIME;
-  s.no_vm = e.flags & NSA_E_NOVM;
-  s.setgroups_allow = e.flags & NSA_E_SETGROUPS_ALLOW;
-  s.join = (e.flags & NSA_E_JOIN) || e.njoin > 0 || e.join_pidfd_pid > 0;
-  s.join_fork = e.flags & NSA_E_JOIN_FORK;
-  s.drop_uid = e.drop_uid;
-  s.drop_gid = e.drop_gid;
-  s.off_mono = e.off_mono;
-  s.off_boot = e.off_boot;
-  s.join_pidfd_pid = e.join_pidfd_pid;
-  s.join_pidfd_flags = e.join_pidfd_flags;
-  s.timeout_ms = e.timeout_ms > 0 ? e.timeout_ms : 5000;
   s.serve_path = nullptr;  // a time namespace's server is forked from the agent (it is small)
   ABox* b = new_box();
   if (!b) {

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "agent-proto.h"
 #include "raw.h"
 
 #ifndef CLONE_NEWTIME
@@ -201,6 +202,36 @@ void nsp_enter_spec_init(nsp_enter_spec* s) {
 // has not exited yet). Sleeps in poll() on a pidfd, so it wakes the moment the stage exits
 // (polling waitpid with a 200 us sleep made every rootless enter as root ~0.2 ms slower: the
 // stage was rarely done at the first look).
+bool nsp_enter_spec_build(nsp_enter_spec* s, const nsa_enter* e, const char* const* strs, int nstrs) {
+  nsp_enter_spec_init(s);
+  if (e->ncgroup > NSA_MAX_CGROUP || e->ncgroup > NSP_MAX_CGROUP || e->njoin > NSP_MAX_JOIN || nstrs != 2 + e->ncgroup + e->njoin) return false;
+  s->uid_map = strs[0];
+  s->gid_map = strs[1];
+  for (int i = 0; i < e->ncgroup; i++) s->cgroup_procs[i] = strs[2 + i];
+  s->ncgroup = e->ncgroup;
+  for (int i = 0; i < e->njoin; i++) {
+    s->join_paths[i] = strs[2 + e->ncgroup + i];
+    s->join_types[i] = e->join_types[i];
+  }
+  s->njoin = e->njoin;
+  s->clone_flags = e->clone_flags;
+  s->userns = e->flags & NSA_E_USERNS;
+  s->drop = e->flags & NSA_E_DROP;
+  s->time = e->flags & NSA_E_TIME;
+  s->no_vm = e->flags & NSA_E_NOVM;
+  s->setgroups_allow = e->flags & NSA_E_SETGROUPS_ALLOW;
+  s->join = (e->flags & NSA_E_JOIN) || e->njoin > 0 || e->join_pidfd_pid > 0;
+  s->join_fork = e->flags & NSA_E_JOIN_FORK;
+  s->drop_uid = e->drop_uid;
+  s->drop_gid = e->drop_gid;
+  s->off_mono = e->off_mono;
+  s->off_boot = e->off_boot;
+  s->join_pidfd_pid = e->join_pidfd_pid;
+  s->join_pidfd_flags = e->join_pidfd_flags;
+  s->timeout_ms = e->timeout_ms > 0 ? e->timeout_ms : 5000;
+  return true;
+}
+
 int nsp_reap(int pid, long ms) {
   int st = 0;
   long r = r_wait4(pid, &st, WNOHANG | __WALL);

@@ -57,6 +57,13 @@ struct nsp_enter_spec {
                               // hello (the caller waits for it on its event loop: nsp_enter_hello)
 };
 void nsp_enter_spec_init(nsp_enter_spec* s);
+// The one builder of an nsp_enter_spec, fed by the agent (its NSA_ENTER frame) and the addon (its
+// JS spec, read into the same struct): the fixed fields of e (struct nsa_enter, agent-proto.h)
+// and the strings uid_map, gid_map, cgroup_procs[e->ncgroup], join_paths[e->njoin], in that
+// order (nstrs of them, NUL-terminated, alive as long as *s). False when the counts do not fit.
+// The caller sets what is its own after: natural (its CPU mask), serve_path, hello_later, cpu.
+struct nsa_enter;
+bool nsp_enter_spec_build(nsp_enter_spec* s, const nsa_enter* e, const char* const* strs, int nstrs);
 
 // How the message of a failure reads (nsp_failure_message words each the same way in C and TS).
 enum nsp_fail_kind {

@@ -5,9 +5,11 @@
 //
 // Differences from the addon, by construction: descriptors a child passes back stay in the agent
 // (the numbers in `fds` are handles there, good for adopt() and closeFd()); the calls the addon
-// answers synchronously that need the agent: mqUnlink is sent in order and answers without
-// waiting (mqUnlinkAsync waits), netlink holds the event loop for its reply (netlinkAsync does
-// not); setNofile and setColocate concern this process only.
+// answers synchronously that need the agent (mqUnlink, sysvRemove, netlink) hold the event loop
+// for their reply (callSync; mqUnlink falls back to sending in order without waiting when the
+// channel is busy; mqUnlinkAsync and netlinkAsync wait on the loop); the host-queue holds
+// (mqHold, mqRelease, mqReap) answer with promises; setNofile and setColocate concern this
+// process only.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readSync, writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
@@ -185,17 +187,7 @@ export class AgentClient implements NativeAddon {
     this.endedWhy = undefined;
     this.buf = ch.leftover ?? Buffer.alloc(0);
     const onData = (d: Buffer) => {
-      this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-      let frames: AgentReply[];
-      try {
-        const p = parseFrames(this.buf);
-        frames = p.frames;
-        this.buf = p.rest;
-      } catch (e) {
-        this.fail((e as Error).message, ch);
-        return;
-      }
-      for (const f of frames) this.dispatch(f);
+      for (const f of this.takeFrames(ch, d) ?? []) this.dispatch(f);
     };
     ch.stdout.on('data', onData);
     ch.stdout.on('error', () => undefined);
@@ -207,6 +199,23 @@ export class AgentClient implements NativeAddon {
     });
     ch.stdout.resume(); // a launcher may have paused it
     if (this.buf.length) setImmediate(() => onData(Buffer.alloc(0)));
+  }
+
+  /**
+   * The one frame reader (the stream's data events and callSync's direct reads): appends d (not
+   * copied: the caller's to give) and takes the whole frames off the buffer. A frame that cannot
+   * be read ends the channel (every waiter is rejected with why): null.
+   */
+  private takeFrames(ch: AgentChannel, d: Buffer): AgentReply[] | null {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    try {
+      const p = parseFrames(this.buf);
+      this.buf = p.rest;
+      return p.frames;
+    } catch (e) {
+      this.fail((e as Error).message, ch);
+      return null;
+    }
   }
 
   private dispatch(f: AgentReply): void {
@@ -456,16 +465,8 @@ export class AgentClient implements NativeAddon {
         this.fail('the agent exited', ch);
         return -32;
       }
-      this.buf = Buffer.concat([this.buf, chunk.subarray(0, n)]);
-      let frames: AgentReply[];
-      try {
-        const p = parseFrames(this.buf);
-        frames = p.frames;
-        this.buf = p.rest;
-      } catch (e) {
-        this.fail((e as Error).message, ch);
-        return -71; // EPROTO
-      }
+      const frames = this.takeFrames(ch, Buffer.from(chunk.subarray(0, n))); // (chunk is read into again)
+      if (!frames) return -71; // EPROTO
       let mine: AgentReply | undefined;
       for (const f of frames) {
         if (f.tag === tag && f.type === type) mine = f;

@@ -102,7 +102,13 @@ export async function claimHostQueue<T>(create: (name: string) => Promise<Outcom
       break;
     }
     const n = native();
-    const held = n.mqHold ? await n.mqHold(name) : 0;
+    // EBUSY: another run's scanner registered on it (it unlinks it next: ENOENT) or one only
+    // looks (it lets go at once); under load that scanner may wait for a CPU: ask again, a while.
+    let held = n.mqHold ? await n.mqHold(name) : 0;
+    for (const until = performance.now() + 2000; held === -EBUSY && performance.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 5));
+      held = await n.mqHold!(name);
+    }
     if (held === -ENOENT) {
       forget(); // a scanner removed it: not ours any more
       continue;

@@ -61,8 +61,8 @@ export function noteHostQueue(name: string): () => void {
   return () => hostQueues.delete(name);
 }
 
-/** How many host queues one user's runs may have at once (each ipc probe holds one while it runs). */
-export const HOST_QUEUE_SLOTS = 16;
+/** How many host queues one user's runs may have at once (each ipc probe holds one while it runs: two probes, two modes, a run holds at most four; the suite runs many side by side). */
+export const HOST_QUEUE_SLOTS = 32;
 const SLOT_QUEUE_RE = /^nsprobe-mqh-u(\d+)-(\d+)$/;
 
 /** The uid the host queues are named after: the agent's (--via, --ssh) or this process's. */

@@ -350,16 +350,14 @@ export async function collectDebris(opts: { outDir?: string; queues?: boolean } 
     } catch {
       // best effort: nothing else to do about queues here
     }
-    for (const name of slotNames) {
-      if (hostQueues.has(name)) continue; // this run's, being made
-      try {
-        const r = await reapQueue(name);
-        if (r === 0) found.push({ kind: 'queue', what: name, pid: null, error: null });
-        else if (r !== -ENOENT && r !== -EBUSY && r !== -13 /* EACCES: another user's */) found.push({ kind: 'queue', what: name, pid: null, error: `errno ${-r}` });
-      } catch {
-        // best effort
-      }
-    }
+    // (All asked at once: through an agent, one round trip instead of one per name.)
+    const names = [...slotNames].filter((name) => !hostQueues.has(name)); // not this run's, being made
+    const answers = await Promise.all(names.map((name) => reapQueue(name).catch(() => -ENOENT)));
+    names.forEach((name, i) => {
+      const r = answers[i];
+      if (r === 0) found.push({ kind: 'queue', what: name, pid: null, error: null });
+      else if (r !== -ENOENT && r !== -EBUSY && r !== -13 /* EACCES: another user's */) found.push({ kind: 'queue', what: name, pid: null, error: `errno ${-r}` });
+    });
   }
   if (opts.outDir) {
     for (const f of deadTempFiles(opts.outDir)) {

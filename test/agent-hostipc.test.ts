@@ -3,15 +3,26 @@
 // agent's own reap; once released, or once the agent is gone, no one holds it and a reap removes
 // it. The kernel answers: real queues in this IPC namespace (a local agent shares it).
 import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { AgentClient, localLauncher } from '../src/agent/client.js';
+import { IPCOP, T } from '../src/agent/proto.js';
 import { agentPath, native } from '../src/native.js';
 import { enter } from '../src/sandbox.js';
+import { ROOT } from './helpers/run.js';
 import { needTools } from './helpers/tools.js';
 
 const AGENT = agentPath();
 const agentTest = needTools(AGENT ? null : 'the agent is not built (npm run build)');
 const O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0o200;
 const EBUSY = -16, ENOENT = -2;
+
+test('NSA_HOSTIPC and its ops: native/agent-proto.h and src/agent/proto.ts agree', (t) => {
+  const h = readFileSync(join(ROOT, 'native', 'agent-proto.h'), 'utf8');
+  t.regex(h, new RegExp(`NSA_HOSTIPC = ${T.HOSTIPC},`));
+  const ops = new Map([...h.matchAll(/\bNSA_IPC_(\w+) = (\d+)/g)].map((m) => [m[1], Number(m[2])]));
+  t.deepEqual(Object.fromEntries(ops), { ...IPCOP });
+});
 
 async function makeQueue(name: string): Promise<void> {
   const s = await enter({ namespaces: [], mode: 'privileged' });

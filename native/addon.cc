@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "agent-proto.h"
 #include "child.h"
 #include "enter.h"
 #include "netlink.h"
@@ -412,22 +413,16 @@ void main_pin_release(Napi::Env env) {
   uv_timer_start(t_unpin, unpin_fired, kUnpinGraceMs, 0);
 }
 
+// An enter as JS asked for it: the fixed fields in the agent's frame layout (struct nsa_enter) and
+// the strings, so enter.cc's one builder (nsp_enter_spec_build) makes the nsp_enter_spec of both.
 struct EnterSpec {
   int cpu = -1;  // the CPU the child starts on (co-location), or -1
   cpu_set_t natural;  // the JS thread's own mask: the children's when they spread
-  bool join = false;
-  uint64_t clone_flags = 0;
-  bool userns = false, drop = false, time = false, no_vm = false, setgroups_allow = false;
-  int drop_uid = 65534, drop_gid = 65534;
-  int64_t off_mono = 0, off_boot = 0;
-  std::string uid_map, gid_map;
-  std::vector<std::string> cgroup_procs;
-  // join
-  std::vector<std::pair<std::string, int>> join_paths;
-  int join_pidfd_pid = 0;
-  int join_pidfd_flags = 0;
-  bool join_fork = false;
-  long timeout_ms = 5000;
+  nsa_enter e{};
+  std::vector<std::string> strs;  // uid_map, gid_map, cgroup_procs..., join_paths...
+  bool has(uint32_t f) const { return e.flags & f; }
+  bool join() const { return has(NSA_E_JOIN) || e.njoin > 0 || e.join_pidfd_pid > 0; }
+  long timeout_ms() const { return e.timeout_ms > 0 ? e.timeout_ms : 5000; }
 };
 
 // Settles enter/join/adopt: the new box, registered, with the child's hello; or the failure.
@@ -448,35 +443,38 @@ void settle_started(Napi::Env env, Napi::Promise::Deferred& d, bool ok, const Fa
 
 // The shared entering code (enter.cc) on a plain view of the spec (its strings stay spec's).
 void to_nsp_spec(const EnterSpec& spec_, nsp_enter_spec* out) {
-  nsp_enter_spec& ns = *out;
-  nsp_enter_spec_init(&ns);
-  static_assert(sizeof ns.natural == sizeof spec_.natural, "cpu mask sizes");
-  memcpy(ns.natural, &spec_.natural, sizeof ns.natural);
-  ns.join = spec_.join;
-  ns.clone_flags = spec_.clone_flags;
-  ns.userns = spec_.userns;
-  ns.drop = spec_.drop;
-  ns.time = spec_.time;
-  ns.no_vm = spec_.no_vm;
-  ns.setgroups_allow = spec_.setgroups_allow;
-  ns.drop_uid = spec_.drop_uid;
-  ns.drop_gid = spec_.drop_gid;
-  ns.off_mono = spec_.off_mono;
-  ns.off_boot = spec_.off_boot;
-  ns.uid_map = spec_.uid_map.c_str();
-  ns.gid_map = spec_.gid_map.c_str();
-  for (auto& p : spec_.cgroup_procs)
-    if (ns.ncgroup < NSP_MAX_CGROUP) ns.cgroup_procs[ns.ncgroup++] = p.c_str();
-  for (auto& pt : spec_.join_paths) {
-    if (ns.njoin >= NSP_MAX_JOIN) break;
-    ns.join_paths[ns.njoin] = pt.first.c_str();
-    ns.join_types[ns.njoin++] = pt.second;
+  const char* strs[2 + NSA_MAX_CGROUP + NSP_MAX_JOIN];
+  int n = 0;
+  for (auto& x : spec_.strs) strs[n++] = x.c_str();
+  nsp_enter_spec_build(out, &spec_.e, strs, n);  // parse_spec keeps the counts in bounds
+  static_assert(sizeof out->natural == sizeof spec_.natural, "cpu mask sizes");
+  memcpy(out->natural, &spec_.natural, sizeof out->natural);
+  out->serve_path = g_serve_path.c_str();
+}
+
+// The enter both paths share (EnterWorker on a pool thread, enter_on_loop on the JS thread): the
+// box's memory, the spec, nsp_enter, and the child's descriptors into the box. False with *f;
+// box->reaped then says whether its region is free again.
+bool enter_into(const EnterSpec& spec, Box* box, bool hello_later, int cpu, nsp_entered* out, Failure* f) {
+  if (!region_get(&box->region)) {
+    *f = {"clone", "mmap", "", errno};
+    return false;
   }
-  ns.join_pidfd_pid = spec_.join_pidfd_pid;
-  ns.join_pidfd_flags = spec_.join_pidfd_flags;
-  ns.join_fork = spec_.join_fork;
-  ns.timeout_ms = spec_.timeout_ms;
-  ns.serve_path = g_serve_path.c_str();
+  nsp_enter_spec ns;
+  to_nsp_spec(spec, &ns);
+  ns.hello_later = hello_later;
+  if (cpu >= 0) ns.cpu = cpu;  // the child starts there too
+  nsp_failure nf;
+  bool reaped = false;
+  bool ok = nsp_enter(&ns, &box->region, out, &nf, &reaped);
+  box->fd = out->fd;
+  box->pidfd = out->pidfd;
+  box->pid = out->pid;
+  if (!ok) {
+    *f = to_failure(nf);
+    box->reaped = reaped;
+  }
+  return ok;
 }
 
 class EnterWorker : public Napi::AsyncWorker {
@@ -498,24 +496,8 @@ class EnterWorker : public Napi::AsyncWorker {
  private:
   void start() {
     box_ = std::make_shared<Box>();
-    if (!region_get(&box_->region)) {
-      fail_ = {"clone", "mmap", "", errno};
-      return;
-    }
-    nsp_enter_spec ns;
-    to_nsp_spec(spec_, &ns);
     nsp_entered out;
-    nsp_failure nf;
-    bool reaped = false;
-    bool ok = nsp_enter(&ns, &box_->region, &out, &nf, &reaped);
-    box_->fd = out.fd;
-    box_->pidfd = out.pidfd;
-    box_->pid = out.pid;
-    if (!ok) {
-      fail_ = to_failure(nf);
-      box_->reaped = reaped;
-      return;
-    }
+    if (!enter_into(spec_, box_.get(), false, -1, &out, &fail_)) return;
     hello_.assign(out.hello, out.hello + out.hello_len);
     ok_ = true;
   }
@@ -530,40 +512,38 @@ class EnterWorker : public Napi::AsyncWorker {
 
 EnterSpec parse_spec(const Napi::Object& o) {
   EnterSpec s;
+  nsa_enter& e = s.e;
   auto num = [&](const char* k, double d) { return o.Has(k) && o.Get(k).IsNumber() ? o.Get(k).As<Napi::Number>().DoubleValue() : d; };
-  auto flag = [&](const char* k) { return o.Has(k) && o.Get(k).ToBoolean().Value(); };
+  auto flag = [&](const char* k, uint32_t f) { return o.Has(k) && o.Get(k).ToBoolean().Value() ? f : 0u; };
   auto str = [&](const char* k) { return o.Has(k) && o.Get(k).IsString() ? o.Get(k).As<Napi::String>().Utf8Value() : std::string(); };
-  s.clone_flags = (uint64_t)num("cloneFlags", 0);
-  s.userns = flag("userns");
-  s.drop = flag("drop");
-  s.drop_uid = (int)num("dropUid", 65534);
-  s.drop_gid = (int)num("dropGid", 65534);
-  s.time = flag("time");
-  s.off_mono = (int64_t)num("offMonotonic", 0);
-  s.off_boot = (int64_t)num("offBoottime", 0);
-  s.uid_map = str("uidMap");
-  s.gid_map = str("gidMap");
-  s.no_vm = flag("noVm");
-  s.setgroups_allow = flag("setgroupsAllow");
-  s.timeout_ms = (long)num("timeoutMs", 5000);
+  e.clone_flags = (uint64_t)num("cloneFlags", 0);
+  e.flags = flag("userns", NSA_E_USERNS) | flag("drop", NSA_E_DROP) | flag("time", NSA_E_TIME) | flag("noVm", NSA_E_NOVM) |
+            flag("setgroupsAllow", NSA_E_SETGROUPS_ALLOW) | flag("joinFork", NSA_E_JOIN_FORK);
+  e.drop_uid = (int)num("dropUid", 65534);
+  e.drop_gid = (int)num("dropGid", 65534);
+  e.off_mono = (int64_t)num("offMonotonic", 0);
+  e.off_boot = (int64_t)num("offBoottime", 0);
+  e.timeout_ms = (int32_t)num("timeoutMs", 5000);
+  s.strs.push_back(str("uidMap"));
+  s.strs.push_back(str("gidMap"));
   if (o.Has("cgroupProcs") && o.Get("cgroupProcs").IsArray()) {
     Napi::Array a = o.Get("cgroupProcs").As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); i++) s.cgroup_procs.push_back(a.Get(i).ToString().Utf8Value());
+    for (uint32_t i = 0; i < a.Length() && e.ncgroup < NSA_MAX_CGROUP; i++, e.ncgroup++) s.strs.push_back(a.Get(i).ToString().Utf8Value());
   }
   if (o.Has("joinPaths") && o.Get("joinPaths").IsArray()) {
-    s.join = true;
+    e.flags |= NSA_E_JOIN;
     Napi::Array a = o.Get("joinPaths").As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); i++) {
-      Napi::Object e = a.Get(i).As<Napi::Object>();
-      s.join_paths.emplace_back(e.Get("path").ToString().Utf8Value(), (int)e.Get("type").ToNumber().Int32Value());
+    for (uint32_t i = 0; i < a.Length() && e.njoin < NSP_MAX_JOIN; i++, e.njoin++) {
+      Napi::Object j = a.Get(i).As<Napi::Object>();
+      s.strs.push_back(j.Get("path").ToString().Utf8Value());
+      e.join_types[e.njoin] = (int)j.Get("type").ToNumber().Int32Value();
     }
   }
   if (o.Has("joinPidfdPid")) {
-    s.join = true;
-    s.join_pidfd_pid = (int)num("joinPidfdPid", 0);
-    s.join_pidfd_flags = (int)num("joinPidfdFlags", 0);
+    e.flags |= NSA_E_JOIN;
+    e.join_pidfd_pid = (int)num("joinPidfdPid", 0);
+    e.join_pidfd_flags = (int)num("joinPidfdFlags", 0);
   }
-  s.join_fork = flag("joinFork");
   return s;
 }
 
@@ -572,7 +552,7 @@ EnterSpec parse_spec(const Napi::Object& o) {
 // awaited on the event loop: two thread hops fewer per sandbox (see enter_on_loop below).
 bool g_enter_worker = false;  // NSPROBE_ENTER_WORKER=1 (read at load): always the pool thread
 bool enter_on_loop_fits(const EnterSpec& s) {
-  return !g_enter_worker && !s.join && !s.time && !s.drop && !s.no_vm && s.cgroup_procs.empty();
+  return !g_enter_worker && !s.join() && !s.has(NSA_E_TIME) && !s.has(NSA_E_DROP) && !s.has(NSA_E_NOVM) && s.e.ncgroup == 0;
 }
 Napi::Value enter_on_loop(Napi::Env env, const EnterSpec& spec, int cpu);
 
@@ -792,34 +772,26 @@ void enter_timeout(uv_timer_t* h) {
 Napi::Value enter_on_loop(Napi::Env env, const EnterSpec& spec, int cpu) {
   main_pin_hold(cpu);
   auto box = std::make_shared<Box>();
-  if (!region_get(&box->region)) {
-    Failure f{"clone", "mmap", "", errno};
-    main_pin_release(env);
-    auto d = Napi::Promise::Deferred::New(env);
-    d.Reject(make_error(env, f).Value());
-    return d.Promise();
-  }
-  nsp_enter_spec ns;
-  to_nsp_spec(spec, &ns);
-  ns.hello_later = true;
-  if (cpu >= 0 && pinned_to(cpu)) ns.cpu = cpu;  // the child starts there too
   nsp_entered out;
-  nsp_failure nf;
-  bool reaped = false;
-  bool ok = nsp_enter(&ns, &box->region, &out, &nf, &reaped);
-  box->fd = out.fd;
-  box->pidfd = out.pidfd;
-  box->pid = out.pid;
+  Failure fail;
+  bool ok = enter_into(spec, box.get(), true, cpu >= 0 && pinned_to(cpu) ? cpu : -1, &out, &fail);
   Waiter* w = new Waiter(env, box);
-  w->timeout_ms = spec.timeout_ms;
+  w->timeout_ms = spec.timeout_ms();
   Napi::Promise p = w->deferred.Promise();
   if (ok && waiter_start(w, box->fd, enter_ready, enter_timeout)) return p;
   // Failed, or no poll handle: settle here (a hello is waited for in place).
-  if (ok) ok = nsp_enter_hello(&box->region, &out, spec.timeout_ms, &nf, &reaped);
+  if (ok) {
+    nsp_failure nf;
+    bool reaped = false;
+    ok = nsp_enter_hello(&box->region, &out, spec.timeout_ms(), &nf, &reaped);
+    if (!ok) {
+      fail = to_failure(nf);
+      box->reaped = reaped;
+    }
+  }
   std::vector<char> hello;
   if (ok) hello.assign(out.hello, out.hello + out.hello_len);
-  else box->reaped = reaped;
-  settle_started(env, w->deferred, ok, ok ? Failure{} : to_failure(nf), box, hello);
+  settle_started(env, w->deferred, ok, ok ? Failure{} : fail, box, hello);
   delete w;
   return p;
 }
@@ -1219,10 +1191,44 @@ Napi::Value MqUnlink(const Napi::CallbackInfo& info) {
 // IPC namespace (the host's): 0 or -errno. Sync, for a hurried exit as mqUnlink.
 Napi::Value SysvRemove(const Napi::CallbackInfo& info) {
   int kind = info.Length() > 0 ? info[0].ToNumber().Int32Value() : 0;
-  long key = info.Length() > 1 ? info[1].ToNumber().Int32Value() : 0;
-  long id = kind == 1 ? syscall(SYS_msgget, key, 0) : kind == 2 ? syscall(SYS_shmget, key, 0, 0) : kind == 3 ? syscall(SYS_semget, key, 0, 0) : (errno = EINVAL, -1);
-  long r = id < 0 ? -1 : kind == 1 ? syscall(SYS_msgctl, id, 0 /* IPC_RMID */, 0) : kind == 2 ? syscall(SYS_shmctl, id, 0, 0) : syscall(SYS_semctl, id, 0, 0, 0);
-  return Napi::Number::New(info.Env(), r < 0 ? -(double)errno : 0.0);
+  int key = info.Length() > 1 ? info[1].ToNumber().Int32Value() : 0;
+  return Napi::Number::New(info.Env(), (double)nsp_sysv_remove(kind, key));
+}
+
+// Host queues this process holds with mq_notify (enter.h nsp_mq_hold), by name.
+std::map<std::string, int> g_mq_held;
+
+std::string mq_arg(const Napi::CallbackInfo& info) {
+  std::string name = info.Length() > 0 ? info[0].ToString().Utf8Value() : "";
+  return name[0] == '/' ? name.substr(1) : name;
+}
+
+// mqHold(name): registers Node as the live holder of a host queue: 0 or -errno (-EBUSY, -ENOENT).
+Napi::Value MqHold(const Napi::CallbackInfo& info) {
+  std::string name = mq_arg(info);
+  if (g_mq_held.count(name)) return Napi::Number::New(info.Env(), 0);
+  int fd = -1;
+  long r = nsp_mq_hold(name.c_str(), &fd);
+  if (r == 0) g_mq_held[name] = fd;
+  return Napi::Number::New(info.Env(), (double)r);
+}
+
+// mqRelease(name): closes the held descriptor (its registration ends): 0, or -ENOENT if not held.
+Napi::Value MqRelease(const Napi::CallbackInfo& info) {
+  auto it = g_mq_held.find(mq_arg(info));
+  if (it == g_mq_held.end()) return Napi::Number::New(info.Env(), -(double)ENOENT);
+  close(it->second);
+  g_mq_held.erase(it);
+  return Napi::Number::New(info.Env(), 0);
+}
+
+// mqReap(name, dryRun?): removes a host queue no live process holds (enter.h nsp_mq_reap): 0 or
+// -errno (-EBUSY: held, also by this process, whose own queues are never opened here).
+Napi::Value MqReap(const Napi::CallbackInfo& info) {
+  std::string name = mq_arg(info);
+  if (g_mq_held.count(name)) return Napi::Number::New(info.Env(), -(double)EBUSY);
+  bool dry = info.Length() > 1 && info[1].ToBoolean().Value();
+  return Napi::Number::New(info.Env(), (double)nsp_mq_reap(name.c_str(), dry));
 }
 
 // At environment teardown (process exit, worker end): kill and reap every open child, so a
@@ -1285,6 +1291,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNofile", Napi::Function::New(env, SetNofile));
   exports.Set("mqUnlink", Napi::Function::New(env, MqUnlink));
   exports.Set("sysvRemove", Napi::Function::New(env, SysvRemove));
+  exports.Set("mqHold", Napi::Function::New(env, MqHold));
+  exports.Set("mqRelease", Napi::Function::New(env, MqRelease));
+  exports.Set("mqReap", Napi::Function::New(env, MqReap));
   napi_add_env_cleanup_hook(env, Cleanup, nullptr);
   return exports;
 }

@@ -48,10 +48,17 @@ enum nsa_type {
   NSA_SHUTDOWN = 10,  // u32 ms: kill every box and wait up to ms for all of them. Reply: v0 boxes ended
   NSA_SETNOFILE = 11, // u32 n: raise the soft RLIMIT_NOFILE to n. Reply: v0 soft, v1 hard (-1 unlimited)
   NSA_PING = 12,      // any bytes: echoed back in data
+  NSA_HOSTIPC = 13,   // u32 op (NSA_IPC_*), i32 a0, i32 a1, then the name (the rest): host IPC objects in the
+                      // agent's IPC namespace (native/enter.h). Reply: v0 0 or -errno
   NSA_ERROR = 15,     // agent -> controller: a frame it could not use; err says why
 };
 
 enum nsa_netlink_op { NSA_NL_VETH_CREATE = 1, NSA_NL_LINK_DEL = 2, NSA_NL_LINK_UP = 3, NSA_NL_IFINDEX = 4, NSA_NL_ADDR_ADD = 5 };
+
+// NSA_HOSTIPC ops. SYSV_REMOVE: a0 kind (1 msg, 2 shm, 3 sem), a1 key. MQ_HOLD: the agent registers
+// itself on the queue (mq_notify) and keeps it open until MQ_RELEASE or its exit. MQ_REAP: removes
+// the queue when no live process holds it (-EBUSY when one does); MQ_PEEK: the same test, no removal.
+enum nsa_hostipc_op { NSA_IPC_SYSV_REMOVE = 1, NSA_IPC_MQ_HOLD = 2, NSA_IPC_MQ_RELEASE = 3, NSA_IPC_MQ_REAP = 4, NSA_IPC_MQ_PEEK = 5 };
 
 // Flags of nsa_enter.flags
 #define NSA_E_USERNS 0x1

@@ -464,38 +464,16 @@ void do_enter(uint32_t tag, Cur& c) {
   bool queued = j != nullptr;
   if (!j) j = &inline_job;
   nsp_enter_spec& s = j->spec;
-  nsp_enter_spec_init(&s);
   char* dst = j->strs;
   char* end = j->strs + sizeof j->strs;
-  s.uid_map = c.str(&dst, end);
-  s.gid_map = c.str(&dst, end);
-  for (int i = 0; i < e.ncgroup; i++) s.cgroup_procs[i] = c.str(&dst, end);
-  s.ncgroup = e.ncgroup;
-  for (int i = 0; i < e.njoin; i++) {
-    s.join_paths[i] = c.str(&dst, end);
-    s.join_types[i] = e.join_types[i];
-  }
-  s.njoin = e.njoin;
-  if (!c.ok) {
+  const char* strs[2 + NSA_MAX_CGROUP + NSP_MAX_JOIN];
+  int nstrs = 2 + e.ncgroup + e.njoin;
+  for (int i = 0; i < nstrs; i++) strs[i] = c.str(&dst, end);
+  if (!c.ok || !nsp_enter_spec_build(&s, &e, strs, nstrs)) {
     reply_err(NSA_ENTER, tag, EINVAL, FK_BAD_FRAME, "request", "read");
     return;
   }
   r_memcpy(s.natural, g_natural, sizeof s.natural);
-  s.clone_flags = e.clone_flags;
-  s.userns = e.flags & NSA_E_USERNS;
-  s.drop = e.flags & NSA_E_DROP;
-  s.time = e.flags & NSA_E_TIME;
-  s.no_vm = e.flags & NSA_E_NOVM;
-  s.setgroups_allow = e.flags & NSA_E_SETGROUPS_ALLOW;
-  s.join = (e.flags & NSA_E_JOIN) || e.njoin > 0 || e.join_pidfd_pid > 0;
-  s.join_fork = e.flags & NSA_E_JOIN_FORK;
-  s.drop_uid = e.drop_uid;
-  s.drop_gid = e.drop_gid;
-  s.off_mono = e.off_mono;
-  s.off_boot = e.off_boot;
-  s.join_pidfd_pid = e.join_pidfd_pid;
-  s.join_pidfd_flags = e.join_pidfd_flags;
-  s.timeout_ms = e.timeout_ms > 0 ? e.timeout_ms : 5000;
   s.serve_path = nullptr;  // a time namespace's server is forked from the agent (it is small)
   ABox* b = new_box();
   if (!b) {
@@ -766,6 +744,77 @@ void do_netlink(uint32_t tag, Cur& c) {
   reply_values(NSA_NETLINK, tag, r);
 }
 
+// Host queues the agent holds (NSA_IPC_MQ_HOLD), by name.
+#define NSA_MAX_HELD 32
+struct Held {
+  bool used;
+  int fd;
+  char name[256];
+};
+Held g_held[NSA_MAX_HELD];
+
+Held* find_held(const char* name) {
+  for (auto& h : g_held)
+    if (h.used && r_strcmp(h.name, name) == 0) return &h;
+  return nullptr;
+}
+
+void do_hostipc(uint32_t tag, Cur& c) {
+  uint32_t op = c.u32();
+  int32_t a0 = (int32_t)c.u32(), a1 = (int32_t)c.u32();
+  char name[256];
+  size_t n = c.left < sizeof name - 1 ? c.left : sizeof name - 1;
+  if (c.ok) r_memcpy(name, c.p, n);
+  name[c.ok ? n : 0] = 0;
+  const char* q = name[0] == '/' ? name + 1 : name;
+  if (!c.ok || c.left > sizeof name - 1) {
+    reply_err(NSA_HOSTIPC, tag, EINVAL, FK_BAD_FRAME, "request", "read");
+    return;
+  }
+  long r = -EINVAL;
+  Held* h = find_held(q);
+  switch (op) {
+    case NSA_IPC_SYSV_REMOVE: r = nsp_sysv_remove(a0, a1); break;
+    case NSA_IPC_MQ_HOLD: {
+      if (h) {
+        r = 0;
+        break;
+      }
+      Held* f = nullptr;
+      for (auto& x : g_held)
+        if (!x.used) {
+          f = &x;
+          break;
+        }
+      if (!f) {
+        r = -ENFILE;
+        break;
+      }
+      int fd = -1;
+      r = nsp_mq_hold(q, &fd);
+      if (r == 0) {
+        f->used = true;
+        f->fd = fd;
+        r_memcpy(f->name, q, r_strlen(q) + 1);
+      }
+      break;
+    }
+    case NSA_IPC_MQ_RELEASE:
+      if (h) {
+        rsys1(SYS_close, h->fd);
+        h->used = false;
+        r = 0;
+      } else {
+        r = -ENOENT;
+      }
+      break;
+    // Never opened (and so closed) here while we hold it: the close would end our registration.
+    case NSA_IPC_MQ_REAP: r = h ? -EBUSY : nsp_mq_reap(q, false); break;
+    case NSA_IPC_MQ_PEEK: r = h ? -EBUSY : nsp_mq_reap(q, true); break;
+  }
+  reply_values(NSA_HOSTIPC, tag, r);
+}
+
 void set_nofile(uint32_t tag, uint32_t want) {
   struct rlimit rl;
   long soft = -1, hard = -1;
@@ -819,6 +868,7 @@ void dispatch(const nsa_hdr& h, const char* payload) {
       reply_values(NSA_SHUTDOWN, h.tag, n);
       break;
     }
+    case NSA_HOSTIPC: do_hostipc(h.tag, c); break;
     case NSA_SETNOFILE: set_nofile(h.tag ? h.tag : 1, c.u32()); break;
     case NSA_PING: {
       Reply y;

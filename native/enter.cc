@@ -8,10 +8,12 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
+#include "agent-proto.h"
 #include "raw.h"
 
 #ifndef CLONE_NEWTIME
@@ -200,6 +202,36 @@ void nsp_enter_spec_init(nsp_enter_spec* s) {
 // has not exited yet). Sleeps in poll() on a pidfd, so it wakes the moment the stage exits
 // (polling waitpid with a 200 us sleep made every rootless enter as root ~0.2 ms slower: the
 // stage was rarely done at the first look).
+bool nsp_enter_spec_build(nsp_enter_spec* s, const nsa_enter* e, const char* const* strs, int nstrs) {
+  nsp_enter_spec_init(s);
+  if (e->ncgroup > NSA_MAX_CGROUP || e->ncgroup > NSP_MAX_CGROUP || e->njoin > NSP_MAX_JOIN || nstrs != 2 + e->ncgroup + e->njoin) return false;
+  s->uid_map = strs[0];
+  s->gid_map = strs[1];
+  for (int i = 0; i < e->ncgroup; i++) s->cgroup_procs[i] = strs[2 + i];
+  s->ncgroup = e->ncgroup;
+  for (int i = 0; i < e->njoin; i++) {
+    s->join_paths[i] = strs[2 + e->ncgroup + i];
+    s->join_types[i] = e->join_types[i];
+  }
+  s->njoin = e->njoin;
+  s->clone_flags = e->clone_flags;
+  s->userns = e->flags & NSA_E_USERNS;
+  s->drop = e->flags & NSA_E_DROP;
+  s->time = e->flags & NSA_E_TIME;
+  s->no_vm = e->flags & NSA_E_NOVM;
+  s->setgroups_allow = e->flags & NSA_E_SETGROUPS_ALLOW;
+  s->join = (e->flags & NSA_E_JOIN) || e->njoin > 0 || e->join_pidfd_pid > 0;
+  s->join_fork = e->flags & NSA_E_JOIN_FORK;
+  s->drop_uid = e->drop_uid;
+  s->drop_gid = e->drop_gid;
+  s->off_mono = e->off_mono;
+  s->off_boot = e->off_boot;
+  s->join_pidfd_pid = e->join_pidfd_pid;
+  s->join_pidfd_flags = e->join_pidfd_flags;
+  s->timeout_ms = e->timeout_ms > 0 ? e->timeout_ms : 5000;
+  return true;
+}
+
 int nsp_reap(int pid, long ms) {
   int st = 0;
   long r = r_wait4(pid, &st, WNOHANG | __WALL);
@@ -542,4 +574,61 @@ bool nsp_enter_hello(nsp_region* region, nsp_entered* out, long ms, nsp_failure*
   if (region->ctl->err_stage) stage_failure(region->ctl, 0, f);
   *reaped = kill_and_wait(out->pid, out->pidfd, 2000);
   return false;
+}
+
+// ------------------------------------------------------------------------------------------
+// Host IPC objects (enter.h)
+
+long nsp_sysv_remove(int kind, int key) {
+  long id = kind == 1 ? rsys2(SYS_msgget, key, 0) : kind == 2 ? rsys3(SYS_shmget, key, 0, 0) : kind == 3 ? rsys3(SYS_semget, key, 0, 0) : -EINVAL;
+  if (id < 0) return id;
+  return kind == 1 ? rsys3(SYS_msgctl, id, 0 /* IPC_RMID */, 0) : kind == 2 ? rsys3(SYS_shmctl, id, 0, 0) : rsys4(SYS_semctl, id, 0, 0, 0);
+}
+
+namespace {
+// struct sigevent as the kernel reads it (64 bytes): value, signo, notify, then padding.
+struct k_sigevent {
+  uint64_t value;
+  int32_t signo, notify;
+  int32_t pad[12];
+};
+const char* mq_bare(const char* n) { return n[0] == '/' ? n + 1 : n; }
+long mq_register(int fd) {
+  k_sigevent ev;
+  r_memset(&ev, 0, sizeof ev);
+  ev.notify = 1;  // SIGEV_NONE: nothing is ever delivered; the registration is the point
+  return rsys2(SYS_mq_notify, fd, (long)&ev);
+}
+}  // namespace
+
+long nsp_mq_hold(const char* name, int* fd) {
+  *fd = -1;
+  long q = rsys4(SYS_mq_open, (long)mq_bare(name), O_RDWR | O_CLOEXEC, 0, 0);
+  if (q < 0) return q;
+  // EBUSY: someone registered: a scanner that is about to unlink it (then nlink drops to 0) or
+  // one only looking (MQ_PEEK, residue checks), which lets go at once. So try for up to 20 ms.
+  long r = -EBUSY;
+  for (int i = 0; i < 100; i++) {
+    r = mq_register((int)q);
+    struct stat st;
+    // Unlinked since our open (a scanner saw it unheld): not ours now.
+    if ((r == 0 || r == -EBUSY) && rsys2(SYS_fstat, q, (long)&st) == 0 && st.st_nlink == 0) r = -ENOENT;
+    if (r != -EBUSY) break;
+    nsp_sleep_us(200);
+  }
+  if (r < 0) {
+    rsys1(SYS_close, q);
+    return r;
+  }
+  *fd = (int)q;
+  return 0;
+}
+
+long nsp_mq_reap(const char* name, bool dry_run) {
+  long q = rsys4(SYS_mq_open, (long)mq_bare(name), O_RDWR | O_CLOEXEC, 0, 0);
+  if (q < 0) return q;
+  long r = mq_register((int)q);
+  if (r == 0 && !dry_run) r = rsys1(SYS_mq_unlink, (long)mq_bare(name));
+  rsys1(SYS_close, q);  // ends our registration, if we made one
+  return r;
 }

@@ -57,6 +57,13 @@ struct nsp_enter_spec {
                               // hello (the caller waits for it on its event loop: nsp_enter_hello)
 };
 void nsp_enter_spec_init(nsp_enter_spec* s);
+// The one builder of an nsp_enter_spec, fed by the agent (its NSA_ENTER frame) and the addon (its
+// JS spec, read into the same struct): the fixed fields of e (struct nsa_enter, agent-proto.h)
+// and the strings uid_map, gid_map, cgroup_procs[e->ncgroup], join_paths[e->njoin], in that
+// order (nstrs of them, NUL-terminated, alive as long as *s). False when the counts do not fit.
+// The caller sets what is its own after: natural (its CPU mask), serve_path, hello_later, cpu.
+struct nsa_enter;
+bool nsp_enter_spec_build(nsp_enter_spec* s, const nsa_enter* e, const char* const* strs, int nstrs);
 
 // How the message of a failure reads (nsp_failure_message words each the same way in C and TS).
 enum nsp_fail_kind {
@@ -119,3 +126,21 @@ int nsp_reap(int pid, long ms);
 void nsp_sleep_us(long us);
 // Whether the last first clone went through clone3 (false once the kernel said ENOSYS).
 bool nsp_clone3_available();
+
+// Host IPC objects (the caller's own IPC namespace), shared by the addon and the agent.
+// Removes the SysV object (1 msg, 2 shm, 3 sem) of key: 0 or -errno.
+long nsp_sysv_remove(int kind, int key);
+// A POSIX queue's liveness, told by the kernel (src/cleanup.ts): the run that made a host queue
+// registers this process with mq_notify (SIGEV_NONE) on it and holds the descriptor; a second
+// registration gets EBUSY while the registrant lives, and the kernel ends the registration when
+// the registrant closes any descriptor of that queue or dies. So a later run can tell a dead
+// run's queue from a live one's by name alone, without an mqueue mount to list them.
+// nsp_mq_hold: opens name (no O_CREAT) and registers; 0 with *fd the held descriptor, -EBUSY
+// (another process holds it), -ENOENT (gone, or unlinked while we registered: a scanner took it),
+// or -errno. Never open and close another descriptor of a held queue in this process: the close
+// ends the registration.
+long nsp_mq_hold(const char* name, int* fd);
+// nsp_mq_reap: opens name and tries to register: -EBUSY when a live process holds it; else (no
+// holder: its run is gone) unlinks it (unless dry_run) and returns 0. -ENOENT, -EACCES, ...: not
+// there, not this caller's.
+long nsp_mq_reap(const char* name, bool dry_run);

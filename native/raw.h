@@ -68,6 +68,10 @@ static inline size_t r_strlen(const char* s) {
   while (s[n]) n++;
   return n;
 }
+static inline int r_strcmp(const char* a, const char* b) {
+  while (*a && *a == *b) a++, b++;
+  return (unsigned char)*a - (unsigned char)*b;
+}
 static inline void r_memcpy(void* d, const void* s, size_t n) {
   volatile char* dd = (volatile char*)d;
   const char* ss = (const char*)s;

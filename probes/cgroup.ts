@@ -2,7 +2,7 @@
 // real cgroup path. To make the difference observable the probe enters from a child cgroup that
 // it creates (and removes); without the right to create one it uses a hierarchy in which this
 // process already sits below the root.
-import type { HostIf } from '../src/host/hostif.js';
+import { making, type HostIf } from '../src/host/hostif.js';
 import type { ProbeContext, ProbeDef } from '../src/probe.js';
 import { ProbeUnsupported } from '../src/probe.js';
 import { Outcome } from '../src/sandbox.js';
@@ -41,14 +41,10 @@ async function makeChildCgroup(ctx: ProbeContext, root: string, ownCgroup: strin
   const parent = `${root}${own === '/' ? '' : own}`;
   const dir = `${parent}/nsprobe-${ctx.host.pid}-${ctx.token}`;
   const step = `create a cgroup directory in ${parent}`;
-  const made = await ctx.host.mkdir(dir);
-  if (!made.ok) {
-    // A failed answer may still mean a made directory: a Ctrl-C that kills the box while the mkdir
-    // is in flight loses the reply, not the mkdir (a run stopped at 700 ms left one). So a removal
-    // is tried after close anyway, best effort: where nothing was made it fails and says nothing.
-    ctx.deferAfterClose(() => removeCgroup(ctx.host, dir, 200).catch(() => undefined));
-    return new Outcome<string>(step, made.errno, 'mkdir', undefined);
-  }
+  // A box host killed while the mkdir is in flight (Ctrl-C) loses the answer, not the mkdir: then
+  // the removal is registered all the same (src/host/hostif.ts OutcomeUnknown).
+  const made = await making(ctx.host.mkdir(dir), () => ctx.deferAfterClose(() => removeCgroup(ctx.host, dir, 200).catch(() => undefined)));
+  if (!made.ok) return new Outcome<string>(step, made.errno, 'mkdir', undefined);
   ctx.deferAfterClose(() => removeCgroup(ctx.host, dir));
   return Outcome.ok(step, dir);
 }

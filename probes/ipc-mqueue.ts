@@ -6,7 +6,7 @@ import { mqueueMountPoint } from '../src/host/mountinfo.js';
 import type { ProbeContext, ProbeDef } from '../src/probe.js';
 import { MS, O } from '../src/errno.js';
 import { enter, type Outcome, type Sandbox } from '../src/sandbox.js';
-import { noteHostQueue } from '../src/cleanup.js';
+import { claimHostQueue } from '../src/cleanup.js';
 import { mountPoint } from './mnt.js';
 
 const O_RDWR = O.RDWR;
@@ -49,8 +49,6 @@ export const ipcMqueue: ProbeDef = {
   uses: {},
   async run(ctx) {
     const q = `nsprobe-mq-${ctx.token}`;
-    // The pid lets a later run remove the queue if this one is killed (src/cleanup.ts).
-    const hq = `nsprobe-mqh-${ctx.host.pid}-${ctx.token}`;
     const where = await mountPoint(ctx.host);
     const a = await ctx.enter();
     // The mount point is a fact of the host (/tmp almost everywhere): in the note, not the name.
@@ -72,9 +70,10 @@ export const ipcMqueue: ProbeDef = {
     if (sm.ok) ctx.expect('the sibling\'s mqueue fs does not list the queue', (await sibling.listdir(where).get()).includes(q), false, 'sibling');
 
     const host = await ctx.hostSide();
-    const forget = noteHostQueue(hq); // a hurried exit (second signal) removes it
-    const hmade = await host.mqOpen(hq, O_CREAT | O_EXCL | O_RDWR);
-    if (!hmade.ok) forget();
+    // A slot name held by this run (src/cleanup.ts claimHostQueue): if this run is killed, a
+    // later one finds it by name and removes it, also as a user who cannot list the host's queues;
+    // a hurried exit (second signal) removes it too.
+    const { name: hq, made: hmade, done: forget } = await claimHostQueue((n) => host.mqOpen(n, O_CREAT | O_EXCL | O_RDWR));
     ctx.expectOk('a host process creates a queue in the host IPC namespace', hmade, 'host');
     if (hmade.ok) {
       // The queue lives in the host IPC namespace: if the probe is killed before its own cleanup
@@ -83,14 +82,14 @@ export const ipcMqueue: ProbeDef = {
       ctx.defer(async () => {
         const r = await host.mqUnlink(hq);
         removed = r.ok || r.code === 'ENOENT'; // removed already
-        if (removed) forget();
+        if (removed) await forget();
       });
       ctx.deferAfterClose(async () => {
         if (removed) return;
         const h = await enter({ namespaces: [], mode: ctx.mode, timeoutMs: 2000 });
         try {
           const r = await h.mqUnlink(hq);
-          if (r.ok || r.code === 'ENOENT') forget();
+          if (r.ok || r.code === 'ENOENT') await forget();
         } finally {
           await h.close();
         }

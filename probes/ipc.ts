@@ -4,7 +4,7 @@
 import type { ProbeDef } from '../src/probe.js';
 import { IPC, O } from '../src/errno.js';
 import { enter, type Outcome, type Sandbox } from '../src/sandbox.js';
-import { noteHostQueue, noteHostSysv } from '../src/cleanup.js';
+import { claimHostQueue, noteHostSysv } from '../src/cleanup.js';
 
 const IPC_CREAT = IPC.CREAT;
 const IPC_EXCL = IPC.EXCL;
@@ -37,7 +37,6 @@ export const ipc: ProbeDef = {
     const key = (0x4e000000 | (parseInt(ctx.token.slice(0, 6), 36) & 0xffffff)) | 0;
     const hostKey = (key ^ 0x00800000) | 0;
     const mq = `nsprobe-${ctx.token}`;
-    const hostMq = `nsprobe-host-${ctx.token}`;
     // Objects made in the host's IPC namespace, noted before the request that creates them: if
     // the probe is killed (timeout, Ctrl-C) its host sandbox is gone, so a fresh one removes them
     // by key after close. Empty after a normal run.
@@ -103,22 +102,29 @@ export const ipc: ProbeDef = {
       ctx.expectOk('a second process in the same namespace opens the queue (control)', await second.mqOpen(mq, O_RDWR), 'control');
       await a.mqUnlink(mq);
     }
-    onHost.set('mq', function (this: Sandbox) { return this.mqUnlink(hostMq); });
-    const forget = noteHostQueue(hostMq); // a hurried exit (second signal) removes it from Node
-    const hostCreated = await host.mqOpen(hostMq, O_CREAT | O_EXCL | O_RDWR);
+    // A slot name held by this run (src/cleanup.ts claimHostQueue): a later run removes it if
+    // this one is killed; a hurried exit (second signal) removes it from Node.
+    let hostMq = '';
+    let forget: () => Promise<void> = async () => undefined;
+    onHost.set('mq', async function (this: Sandbox) {
+      if (hostMq && (await this.mqUnlink(hostMq)).ok) await forget();
+    });
+    const claimed = await claimHostQueue((n) => ((hostMq = n), host.mqOpen(n, O_CREAT | O_EXCL | O_RDWR)));
+    forget = claimed.done;
+    hostMq = claimed.name;
+    const hostCreated = claimed.made;
     ctx.expectOk('POSIX message queue created by the host', hostCreated, 'host');
     if (hostCreated.ok) {
-      ctx.defer(() => host.mqUnlink(hostMq));
+      ctx.defer(() => host.mqUnlink(hostMq).then(async (r) => (r.ok || r.code === 'ENOENT') && (onHost.delete('mq'), await forget())));
       ctx.expectErrno('a queue the host created is invisible inside', await a.mqOpen(hostMq, O_RDWR), 'ENOENT', 'inside');
       const removed = await host.mqUnlink(hostMq);
       if (removed.ok) {
         onHost.delete('mq');
-        forget();
+        await forget();
       }
       ctx.expectOk('the host removes its queue', removed, 'host');
     } else {
       onHost.delete('mq');
-      forget();
     }
   },
 };

@@ -3,7 +3,7 @@
 // a host uid outside the map reads as the overflow uid.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { HostIf } from '../src/host/hostif.js';
+import { making, type HostIf } from '../src/host/hostif.js';
 import type { ProbeDef } from '../src/probe.js';
 import { privilegedIdPlan } from '../src/sandbox.js';
 
@@ -95,7 +95,7 @@ export const user: ProbeDef = {
     const euid = ctx.host.euid;
     if (!file && euid !== overflow && (euid < hostUid || euid >= hostUid + uidCount)) {
       const dir = join(ctx.host.tmpdir, `nsprobe-user-${randomBytes(6).toString('hex')}`);
-      if ((await ctx.host.mkdir(dir, 0o700)).ok) {
+      if ((await making(ctx.host.mkdir(dir, 0o700), () => ctx.defer(() => ctx.host.rmdir(dir)))).ok) {
         ctx.defer(() => ctx.host.rmdir(dir));
         file = await unmappedOwnedFile(ctx.host, hostUid, uidCount, overflow, [dir]);
       }

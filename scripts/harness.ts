@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { native } from '../src/native.js';
 import { packageRoot } from '../src/paths.js';
 import type { Residue } from '../src/residue.js';
 
@@ -58,19 +59,44 @@ export function foreign(r: Residue): boolean {
   if (/^nsprobe-[a-z0-9-]*-w\d+-[A-Za-z0-9]{6}$/.test(name)) return true;
   const ver = /^nsprobe-ver-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
   if (ver) return alive(Number(ver[1]));
+  // Other test files' mkdtemp folders (nsprobe-<word>-XXXXXX): a run makes none (its only temp
+  // folder is nsprobe-ver-<pid>-XXXXXX, above).
+  if (/^nsprobe-[a-z-]+-[A-Za-z0-9]{6}$/.test(name)) return true;
   return !name.startsWith('nsprobe') || /^nsprobe-(test|kc|int|soak|kernels-test)-/.test(name);
 }
 
 /**
- * foreign(), and cgroups that another process's probes made (they are named
- * nsprobe-<node pid>-<token>): other test files run suites at the same time.
+ * foreign(), and what other processes' runs made (other test files run suites at the same time):
+ * cgroups a run did not name (it makes nsprobe-<node pid>-<token> only) or named after another
+ * pid; host queues named after another pid (nsprobe-mqh-<pid>-<token>, older runs) or slot queues
+ * (nsprobe-mqh-u<uid>-<slot>) a live process still holds (src/cleanup.ts: the kernel tells).
+ * The one residue name rule of the harnesses (interrupt, soak) and the tests that use them.
  */
 export function foreignTo(pids: readonly number[]): (r: Residue) => boolean {
   return (r) => {
     if (foreign(r)) return true;
-    const m = r.kind === 'cgroup' ? /\/nsprobe-(\d+)-[a-z0-9]+$/.exec(r.what) : null;
-    return m !== null && !pids.includes(Number(m[1]));
+    if (r.kind === 'cgroup') {
+      const m = /\/nsprobe-(\d+)-[a-z0-9]+$/.exec(r.what);
+      return m === null || !pids.includes(Number(m[1]));
+    }
+    if (r.kind !== 'mqueue') return false;
+    const m = /\/nsprobe-mqh-(\d+)-[a-z0-9]+$/.exec(r.what);
+    if (m) return !pids.includes(Number(m[1]));
+    const slot = /\/(nsprobe-mqh-u\d+-\d+)$/.exec(r.what);
+    return slot !== null && heldByLive(slot[1]);
   };
+}
+
+/** Whether a live process holds a slot queue (EBUSY; only looking: this process holds none). */
+function heldByLive(name: string): boolean {
+  try {
+    const r = native().mqReap?.(name, true);
+    if (typeof r === 'number') return r === -16;
+    void Promise.resolve(r).catch(() => undefined); // (through an agent: not answered in time here)
+    return false;
+  } catch {
+    return false;
+  }
 }
 
 function alive(pid: number): boolean {

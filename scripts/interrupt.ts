@@ -123,23 +123,6 @@ export async function measureRuns(n: number, args: readonly string[] = [], opts:
   return out;
 }
 
-/**
- * Residue another process made: foreignTo(), and host queues named after another pid
- * (nsprobe-mqh-<pid>-<token>; other test files run suites at the same time).
- */
-export function foreignToRun(pids: readonly number[]): (r: Residue) => boolean {
-  const base = foreignTo(pids);
-  return (r) => {
-    if (base(r)) return true;
-    // Other test files' mkdtemp folders (nsprobe-<word>-XXXXXX): a CLI run writes none there.
-    if (r.kind === 'file' && /^new file \/(tmp|var\/tmp|dev\/shm)\/nsprobe-[a-z-]+-[A-Za-z0-9]{6} \(uid/.test(r.what)) return true;
-    // A run makes cgroups nsprobe-<its pid>-<token> only: others are other tests' (nsprobe-test-*).
-    if (r.kind === 'cgroup' && !/\/nsprobe-\d+-[a-z0-9]+$/.test(r.what)) return true;
-    const m = r.kind === 'mqueue' ? /\/nsprobe-mqh-(\d+)-[a-z0-9]+$/.exec(r.what) : null;
-    return m !== null && !pids.includes(Number(m[1]));
-  };
-}
-
 export async function interruptOnce(i: number, signal: StopSignal, delayMs: number, opts: PointOptions = {}): Promise<Point> {
   const dir = outDir(opts);
   try {
@@ -197,7 +180,7 @@ export async function interruptOnce(i: number, signal: StopSignal, delayMs: numb
     if (outcome === 'before-handler' && e.stderr.includes('stopping')) problems.push('the handler ran but the process died by the signal');
     if (/EPIPE|internal error|\n    at /.test(e.stderr)) problems.push(`stderr: ${e.stderr.slice(-300)}`);
     const exitMs = sentAt === null ? null : e.at - sentAt;
-    const { residue } = await residueSince(before, { ignore: foreignToRun([child.pid ?? -1]), settleMs: 2000 });
+    const { residue } = await residueSince(before, { ignore: foreignTo([child.pid ?? -1]), settleMs: 2000 });
     return { i, signal, delayMs, exitMs, code: e.code, exitSignal: e.signal, reports: out.reports, outcome, residue, problems };
   } finally {
     rmSync(dir, { recursive: true, force: true });

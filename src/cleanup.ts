@@ -9,6 +9,15 @@
 // Only names nsprobe makes, only objects this caller owns (root: any), and only what the kernel
 // lets this caller remove; each removal is a line in the report notes.
 //
+// Host queues are the exception: a normal user has no mqueue mount to list them (mounting the
+// host's needs CAP_SYS_ADMIN over its IPC namespace's owner), so their names are enumerable
+// instead: `nsprobe-mqh-u<uid>-<slot>`, slot 0..HOST_QUEUE_SLOTS-1, the first free one taken with
+// O_CREAT|O_EXCL (claimHostQueue). The kernel tells a live run's queue from a dead one's: the
+// run registers itself (Node, or the agent through which it runs) with mq_notify on its queue
+// and holds it; a second registration gets EBUSY while that process lives, and the kernel ends
+// the registration when it dies. A later run opens the bounded names and removes those no one
+// holds (native mqReap): no listing, no pid in the name.
+//
 // A second signal hurries the exit (hurriedCleanup): no waiting for sandboxes to answer, but the
 // children are killed and reaped, this run's cgroups and host queues are removed and its
 // temporary report files deleted, all synchronously, before the process leaves.
@@ -17,7 +26,8 @@ import { join } from 'node:path';
 import { cgroup2Root, parseCgroup, removeCgroup } from '../probes/cgroup.js';
 import { localHost } from './host/hostif.js';
 import { mqueueMountPoint } from './host/mountinfo.js';
-import { native } from './native.js';
+import { native, transportContext } from './native.js';
+import type { Outcome } from './sandbox.js';
 
 /** Where this process's mount namespace has an mqueue filesystem (the host's queues), or null. */
 export function ownMqueueMount(): string | null {
@@ -49,6 +59,72 @@ const hostQueues = new Set<string>();
 export function noteHostQueue(name: string): () => void {
   hostQueues.add(name);
   return () => hostQueues.delete(name);
+}
+
+/** How many host queues one user's runs may have at once (each ipc probe holds one while it runs: two probes, two modes, a run holds at most four; the suite runs many side by side). */
+export const HOST_QUEUE_SLOTS = 32;
+const SLOT_QUEUE_RE = /^nsprobe-mqh-u(\d+)-(\d+)$/;
+
+/** The uid the host queues are named after: the agent's (--via, --ssh) or this process's. */
+function queueUid(): number {
+  const caller = transportContext().caller;
+  if (caller) return caller.euid;
+  const hello = (native() as { hello?: { euid: number } }).hello;
+  return hello?.euid ?? euid();
+}
+
+export function hostQueueName(uid: number, slot: number): string {
+  return `nsprobe-mqh-u${uid}-${slot}`;
+}
+
+const ENOENT = 2, EBUSY = 16, EEXIST = 17;
+
+/**
+ * Makes a host queue under the first free slot name (`create` makes it with O_CREAT|O_EXCL in
+ * the host's IPC namespace, the probe's host sandbox) and registers the transport's process as
+ * its live holder (mqHold), noted for a hurried exit first. A queue taken by another run's
+ * scanner between create and hold (it saw it unheld) is gone: the next slot. `done` after the
+ * queue is removed: ends the hold and the note. `made` is create's outcome (EEXIST when every
+ * slot is taken).
+ */
+export async function claimHostQueue<T>(create: (name: string) => Promise<Outcome<T>>): Promise<{ name: string; made: Outcome<T>; done: () => Promise<void> }> {
+  const uid = queueUid();
+  let last: { name: string; made: Outcome<T> } | null = null;
+  for (let slot = 0; slot < HOST_QUEUE_SLOTS; slot++) {
+    const name = hostQueueName(uid, slot);
+    if (hostQueues.has(name)) continue; // this run's already
+    const forget = noteHostQueue(name);
+    const made = await create(name);
+    last = { name, made };
+    if (!made.ok) {
+      forget();
+      if (made.errno === EEXIST) continue;
+      break;
+    }
+    const n = native();
+    // EBUSY: another run's scanner registered on it (it unlinks it next: ENOENT) or one only
+    // looks (it lets go at once); under load that scanner may wait for a CPU: ask again, a while.
+    let held = n.mqHold ? await n.mqHold(name) : 0;
+    for (const until = performance.now() + 2000; held === -EBUSY && performance.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 5));
+      held = await n.mqHold!(name);
+    }
+    if (held === -ENOENT) {
+      forget(); // a scanner removed it: not ours any more
+      continue;
+    }
+    // (Any other answer: it is ours, held or not; the probe removes it as always.)
+    return {
+      name,
+      made,
+      done: async () => {
+        if (held === 0) await Promise.resolve(n.mqRelease?.(name)).catch(() => undefined);
+        forget();
+      },
+    };
+  }
+  if (!last) throw new Error(`every host queue slot (${HOST_QUEUE_SLOTS}) is this run's already`);
+  return { name: last.name, made: last.made, done: async () => undefined };
 }
 
 const hostSysv = new Map<string, { kind: 1 | 2 | 3; key: number }>();
@@ -114,7 +190,8 @@ export interface Debris {
   kind: 'cgroup' | 'queue' | 'file';
   /** Path (cgroup, file) or queue name. */
   what: string;
-  pid: number;
+  /** The pid of the run that made it; null for a slot queue (its holder is gone, whoever it was). */
+  pid: number | null;
   /** null when removed, else why not. */
   error: string | null;
 }
@@ -241,6 +318,11 @@ export async function collectDebris(opts: { outDir?: string; queues?: boolean } 
     found.push({ kind: 'cgroup', what: c.path, pid: c.pid, error });
   }
   if (opts.queues !== false) {
+    // This user's slot names need no listing (see the top of this file).
+    const slotNames = new Set<string>();
+    const n = native();
+    if (n.mqReap) for (let slot = 0; slot < HOST_QUEUE_SLOTS; slot++) slotNames.add(hostQueueName(queueUid(), slot));
+    const reapQueue = async (name: string) => (n.mqReap ? await n.mqReap(name) : -ENOENT);
     try {
       const q = await hostQueueDir();
       if (q) {
@@ -259,6 +341,8 @@ export async function collectDebris(opts: { outDir?: string; queues?: boolean } 
             const r = native().mqUnlink(name);
             found.push({ kind: 'queue', what: name, pid, error: r === 0 ? null : `errno ${-r}` });
           }
+          // Slot queues of other users (root lists them all): the kernel says which are dead.
+          for (const name of list(q.dir)) if (SLOT_QUEUE_RE.test(name)) slotNames.add(name);
         } finally {
           await q.close();
         }
@@ -266,6 +350,14 @@ export async function collectDebris(opts: { outDir?: string; queues?: boolean } 
     } catch {
       // best effort: nothing else to do about queues here
     }
+    // (All asked at once: through an agent, one round trip instead of one per name.)
+    const names = [...slotNames].filter((name) => !hostQueues.has(name)); // not this run's, being made
+    const answers = await Promise.all(names.map((name) => reapQueue(name).catch(() => -ENOENT)));
+    names.forEach((name, i) => {
+      const r = answers[i];
+      if (r === 0) found.push({ kind: 'queue', what: name, pid: null, error: null });
+      else if (r !== -ENOENT && r !== -EBUSY && r !== -13 /* EACCES: another user's */) found.push({ kind: 'queue', what: name, pid: null, error: `errno ${-r}` });
+    });
   }
   if (opts.outDir) {
     for (const f of deadTempFiles(opts.outDir)) {
@@ -285,11 +377,12 @@ const KIND_WORD = { cgroup: 'cgroup', queue: 'POSIX message queue', file: 'tempo
 
 /** One report note per object found. */
 export function debrisNotes(d: readonly Debris[]): string[] {
-  return d.map((x) =>
-    x.error === null
-      ? `removed a ${KIND_WORD[x.kind]} left by nsprobe process ${x.pid}, which has ended: ${x.what}`
-      : `could not remove a ${KIND_WORD[x.kind]} left by nsprobe process ${x.pid} (${x.error}): ${x.what}`,
-  );
+  return d.map((x) => {
+    const by = x.pid === null ? 'an nsprobe run that has ended' : `nsprobe process ${x.pid}`;
+    return x.error === null
+      ? `removed a ${KIND_WORD[x.kind]} left by ${by}${x.pid === null ? ' (no process holds it)' : ', which has ended'}: ${x.what}`
+      : `could not remove a ${KIND_WORD[x.kind]} left by ${by} (${x.error}): ${x.what}`;
+  });
 }
 
 /**
@@ -304,9 +397,13 @@ export function hurriedCleanup(outDir?: string): void {
       // best effort; the next run collects what is left
     }
   };
-  attempt(() => native().shutdown(500));
-  for (const q of [...hostQueues]) attempt(() => void (native().mqUnlink(q) === 0 && hostQueues.delete(q)));
-  for (const [k, o] of [...hostSysv]) attempt(() => void (native().sysvRemove?.(o.kind, o.key) === 0 && hostSysv.delete(k)));
+  const n = native();
+  // Through the agent: its boxes end first, the agent stays to remove the host objects (in its
+  // IPC namespace, the target's), then it ends. The addon: every box ends, Node removes them.
+  attempt(() => (n.endBoxes ? n.endBoxes(500) : n.shutdown(500)));
+  for (const q of [...hostQueues]) attempt(() => void (n.mqUnlink(q) === 0 && hostQueues.delete(q)));
+  for (const [k, o] of [...hostSysv]) attempt(() => void (n.sysvRemove?.(o.kind, o.key) === 0 && hostSysv.delete(k)));
+  if (n.endBoxes) attempt(() => n.shutdown(500));
   for (const c of [process.pid, ...runPids].flatMap((p) => cgroupsOf(p))) {
     attempt(() => {
       const deadline = performance.now() + 300;

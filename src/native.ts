@@ -76,11 +76,25 @@ export interface NativeAddon {
   /** mq_unlink(3) in this process's IPC namespace: 0 or -errno. */
   mqUnlink(name: string): number;
   /**
-   * Removes the SysV object (1 msg, 2 shm, 3 sem) of key in this process's IPC namespace: 0 or
-   * -errno. The addon only: the agent transport has no such call, so through it a hurried exit
-   * (second signal) cannot remove the ipc probe's host objects.
+   * Removes the SysV object (1 msg, 2 shm, 3 sem) of key in this process's IPC namespace (the
+   * agent's, through the agent): 0 or -errno. Synchronous (a hurried exit), also through the agent.
    */
   sysvRemove?(kind: 1 | 2 | 3, key: number): number;
+  /**
+   * Host queues told live or dead by the kernel (native/enter.h nsp_mq_hold, src/cleanup.ts):
+   * mqHold registers this process (the agent, through it) as the live holder of a queue it
+   * made (0, -EBUSY, -ENOENT: lost to a scanner); mqRelease ends that (after the unlink);
+   * mqReap removes a queue no live process holds (0; -EBUSY held; -ENOENT none), dryRun only
+   * tells. The addon answers at once, the agent with a promise.
+   */
+  mqHold?(name: string): number | Promise<number>;
+  mqRelease?(name: string): number | Promise<number>;
+  mqReap?(name: string, dryRun?: boolean): number | Promise<number>;
+  /**
+   * The agent only: kills and reaps every box synchronously but keeps the agent (a hurried exit
+   * removes the host objects through it before shutdown ends it).
+   */
+  endBoxes?(ms: number): void;
   /** Synchronously kills and reaps every open child (process exit), waiting up to ms (2000) in all. */
   shutdown(ms?: number): void;
   /**

@@ -14,7 +14,7 @@ import { listHostQueueNames, ownCgroupDir } from '../src/cleanup.js';
 import { settledHostContext } from '../src/host/boxfs.js';
 import { collectHostFacts } from '../src/host/facts.js';
 import { fixtureHostContext, realHostContext } from '../src/host/hostfs.js';
-import { BoxHost, hostKindFrom, localHost, type HostIf } from '../src/host/hostif.js';
+import { BoxHost, hostKindFrom, localHost, making, OutcomeUnknown, type HostIf } from '../src/host/hostif.js';
 import { evaluateGates } from '../src/gates.js';
 import type { Report } from '../src/model.js';
 import { reportFromJson } from '../src/report/validate.js';
@@ -106,6 +106,42 @@ test('a BoxHost whose box was killed enters a new one for the next request (clea
   } finally {
     await box.close();
   }
+});
+
+test('a BoxHost whose box dies mid-request: a mkdir is "outcome unknown", not retried, and its caller registers the removal; a read is retried (control)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nsprobe-test-'));
+  const box = await BoxHost.open();
+  t.teardown(async () => {
+    await box.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const boxPid = () => (box as unknown as { box: { pid: number } }).box.pid;
+  const pid = boxPid();
+  // The box stops: it takes the request into its socket but cannot answer it.
+  process.kill(pid, 'SIGSTOP');
+  let undone = 0;
+  const pending = making(box.mkdir(join(dir, 'a')), () => undone++);
+  // Requests are sent from a microtask (the sandbox's chain): by the next macrotask it is in flight.
+  await new Promise((r) => setImmediate(r));
+  process.kill(pid, 'SIGKILL');
+  const e = await t.throwsAsync(pending);
+  t.true(e instanceof OutcomeUnknown, `${e?.name}: ${e?.message}`);
+  t.regex(e!.message, /mkdir .*\/a: outcome unknown/);
+  t.is(undone, 1, 'the caller registered its cleanup as if the directory was made');
+  t.false(readdirSync(dir).includes('a'), 'this time the kernel had not made it (the box was stopped)');
+  // The next request goes to a new box; a read whose box died is retried (control).
+  t.true((await box.mkdir(join(dir, 'b'))).ok);
+  t.not(boxPid(), pid, 'a new box');
+  const pid2 = boxPid();
+  process.kill(pid2, 'SIGSTOP');
+  const read = box.readdir(dir);
+  await new Promise((r) => setImmediate(r));
+  process.kill(pid2, 'SIGKILL');
+  t.deepEqual((await read.get()).sort(), ['b'], 'control: a read is asked again of a new box');
+  // A real answer is returned as it is, and registers nothing (control).
+  const again = await making(box.mkdir(join(dir, 'b')), () => undone++);
+  t.is(again.code, 'EEXIST');
+  t.is(undone, 1);
 });
 
 /** Counts the host requests made through a host interface. */

@@ -12,6 +12,7 @@ import { CLI, NOBODY, run } from './helpers/run.js';
 import { needRoot, needTools, missingTools } from './helpers/tools.js';
 import { listHostQueueNames, ownCgroupDir } from '../src/cleanup.js';
 import { enter } from '../src/sandbox.js';
+import { native } from '../src/native.js';
 import { prng, spawnNode } from '../scripts/harness.js';
 
 const serial = test.serial as unknown as typeof test;
@@ -123,7 +124,14 @@ needRoot(serial)('runs SIGKILLed at seeded random points: the next run removes a
         ...(cg ? readdirSync(cg).filter((n) => n.startsWith(`nsprobe-${pid}-`)) : []),
         ...readdirSync(out).filter((n) => n.includes(`-${pid}-`)),
       ];
-      const queues = async () => ((await listHostQueueNames()) ?? []).filter((n) => n.startsWith(`nsprobe-mqh-${pid}-`));
+      // Old names carry the pid; slot names (nsprobe-mqh-u<uid>-<slot>) are the killed run's when
+      // no live process holds them (other runs' live queues are held).
+      const queues = async () => {
+        const all = (await listHostQueueNames()) ?? [];
+        const dead: string[] = [];
+        for (const n of all) if (/^nsprobe-mqh-u\d+-\d+$/.test(n) && (await native().mqReap!(n, true)) === 0) dead.push(n);
+        return [...all.filter((n) => n.startsWith(`nsprobe-mqh-${pid}-`)), ...dead];
+      };
       const before = [...debris(), ...(await queues())];
       left += before.length;
       const r = run([process.execPath, CLI, '--only', 'uts', '--out', out]);

@@ -5,15 +5,17 @@
 //
 // Differences from the addon, by construction: descriptors a child passes back stay in the agent
 // (the numbers in `fds` are handles there, good for adopt() and closeFd()); the calls the addon
-// answers synchronously that need the agent: mqUnlink is sent in order and answers without
-// waiting (mqUnlinkAsync waits), netlink holds the event loop for its reply (netlinkAsync does
-// not); setNofile and setColocate concern this process only.
+// answers synchronously that need the agent (mqUnlink, sysvRemove, netlink) hold the event loop
+// for their reply (callSync; mqUnlink falls back to sending in order without waiting when the
+// channel is busy; mqUnlinkAsync and netlinkAsync wait on the loop); the host-queue holds
+// (mqHold, mqRelease, mqReap) answer with promises; setNofile and setColocate concern this
+// process only.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readSync, writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { getSystemErrorMap } from 'node:util';
 import type { NativeAddon, NativeBox, NativeClose, NativeEnterSpec, NativeReply } from '../native.js';
-import { EF, ENTER_FIXED, FK, MAX_CGROUP, MAX_JOIN, NL, T, frame, parseFrames, strings, u32s, type AgentReply } from './proto.js';
+import { EF, ENTER_FIXED, FK, IPCOP, MAX_CGROUP, MAX_JOIN, NL, T, frame, parseFrames, strings, u32s, type AgentReply } from './proto.js';
 
 /** A running agent's channel: write frames to stdin, read them from stdout. */
 export interface AgentChannel {
@@ -115,6 +117,10 @@ interface NetlinkArgs {
 /** The addon's netlink() op names (native/addon.cc) and the agent's NSA_NL_* codes. */
 const NL_BY_NAME: Record<string, number> = { vethCreate: NL.VETH_CREATE, linkDel: NL.LINK_DEL, linkUp: NL.LINK_UP, ifindex: NL.IFINDEX, addrAdd: NL.ADDR_ADD };
 
+function hostIpcPayload(op: number, name: string, a0 = 0, a1 = 0): Buffer {
+  return Buffer.concat([u32s(op, a0, a1), Buffer.from(name)]);
+}
+
 function netlinkPayload(code: number, name: string, a: NetlinkArgs): Buffer {
   const a0 = code === NL.VETH_CREATE ? (a.peerPid ?? 0) : (a.family ?? 0);
   const s1 = code === NL.ADDR_ADD ? (a.addr ?? Buffer.alloc(0)) : (a.peer ?? '');
@@ -181,17 +187,7 @@ export class AgentClient implements NativeAddon {
     this.endedWhy = undefined;
     this.buf = ch.leftover ?? Buffer.alloc(0);
     const onData = (d: Buffer) => {
-      this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-      let frames: AgentReply[];
-      try {
-        const p = parseFrames(this.buf);
-        frames = p.frames;
-        this.buf = p.rest;
-      } catch (e) {
-        this.fail((e as Error).message, ch);
-        return;
-      }
-      for (const f of frames) this.dispatch(f);
+      for (const f of this.takeFrames(ch, d) ?? []) this.dispatch(f);
     };
     ch.stdout.on('data', onData);
     ch.stdout.on('error', () => undefined);
@@ -203,6 +199,23 @@ export class AgentClient implements NativeAddon {
     });
     ch.stdout.resume(); // a launcher may have paused it
     if (this.buf.length) setImmediate(() => onData(Buffer.alloc(0)));
+  }
+
+  /**
+   * The one frame reader (the stream's data events and callSync's direct reads): appends d (not
+   * copied: the caller's to give) and takes the whole frames off the buffer. A frame that cannot
+   * be read ends the channel (every waiter is rejected with why): null.
+   */
+  private takeFrames(ch: AgentChannel, d: Buffer): AgentReply[] | null {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    try {
+      const p = parseFrames(this.buf);
+      this.buf = p.rest;
+      return p.frames;
+    } catch (e) {
+      this.fail((e as Error).message, ch);
+      return null;
+    }
   }
 
   private dispatch(f: AgentReply): void {
@@ -330,13 +343,43 @@ export class AgentClient implements NativeAddon {
     return { soft: -1, hard: -1 };
   }
 
-  /** Sent in order, answered without waiting: 0 when sent, -ENOTCONN when no agent runs. */
+  /**
+   * Answered synchronously where the channel allows it (callSync), else sent in order and
+   * answered without waiting: 0 when sent, -ENOTCONN when no agent runs.
+   */
   mqUnlink(name: string): number {
+    const r = this.callSync(T.MQ_UNLINK, Buffer.from(name), 3000, true);
+    if (typeof r !== 'number') return r.v[0];
+    if (r !== -11 && r !== -38) return r;
     return this.post(T.MQ_UNLINK, Buffer.from(name)) ? 0 : -107;
   }
 
   async mqUnlinkAsync(name: string): Promise<number> {
     return (await this.call(T.MQ_UNLINK, Buffer.from(name))).v[0];
+  }
+
+  /** The addon's sysvRemove, in the agent's IPC namespace; synchronous (callSync): 0 or -errno. */
+  sysvRemove(kind: 1 | 2 | 3, key: number): number {
+    const r = this.callSync(T.HOSTIPC, hostIpcPayload(IPCOP.SYSV_REMOVE, '', kind, key), 3000, true);
+    return typeof r === 'number' ? r : r.v[0];
+  }
+
+  async mqHold(name: string): Promise<number> {
+    return (await this.call(T.HOSTIPC, hostIpcPayload(IPCOP.MQ_HOLD, name))).v[0];
+  }
+
+  async mqRelease(name: string): Promise<number> {
+    if (!this.ch) return -2; // no agent: nothing held any more
+    return (await this.call(T.HOSTIPC, hostIpcPayload(IPCOP.MQ_RELEASE, name))).v[0];
+  }
+
+  async mqReap(name: string, dryRun = false): Promise<number> {
+    return (await this.call(T.HOSTIPC, hostIpcPayload(dryRun ? IPCOP.MQ_PEEK : IPCOP.MQ_REAP, name))).v[0];
+  }
+
+  /** Kills and reaps every box (NSA_SHUTDOWN) synchronously; the agent stays. */
+  endBoxes(ms: number): void {
+    this.callSync(T.SHUTDOWN, u32s(ms), ms + 3000, true);
   }
 
   /**
@@ -376,12 +419,24 @@ export class AgentClient implements NativeAddon {
     return typeof r === 'number' ? r : r.v[0];
   }
 
-  private callSync(type: number, payload: Buffer, ms = 10000): AgentReply | number {
+  /**
+   * One frame written and its reply read on the channel's descriptors, the event loop held.
+   * `drain`: frames the stream has buffered are dispatched first, and only bytes libuv has not
+   * yet written (a frame cut in two) stop it (the exit path, where waiting is no option).
+   */
+  private callSync(type: number, payload: Buffer, ms = 10000, drain = false): AgentReply | number {
     const ch = this.ch;
     if (!ch) return -107; // ENOTCONN
     const wfd = streamFd(ch.stdin), rfd = streamFd(ch.stdout);
     if (wfd === undefined || rfd === undefined) return -38; // ENOSYS
-    if (ch.stdin.writableLength > 0 || ch.stdout.readableLength > 0) return -11; // EAGAIN
+    if (drain) {
+      while (ch.stdout.readableLength > 0 && ch.stdout.read() !== null) {
+        // read() in flowing mode hands the chunk to onData, which dispatches its frames
+      }
+      const queued = (ch.stdin as unknown as { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize;
+      if (queued === undefined || queued > 0 || ch.stdout.readableLength > 0) return -11;
+      if (this.ch !== ch) return -107;
+    } else if (ch.stdin.writableLength > 0 || ch.stdout.readableLength > 0) return -11; // EAGAIN
     const tag = this.nextTag++;
     if (this.nextTag > 0x7fffffff) this.nextTag = 1;
     const deadline = Date.now() + ms;
@@ -410,16 +465,8 @@ export class AgentClient implements NativeAddon {
         this.fail('the agent exited', ch);
         return -32;
       }
-      this.buf = Buffer.concat([this.buf, chunk.subarray(0, n)]);
-      let frames: AgentReply[];
-      try {
-        const p = parseFrames(this.buf);
-        frames = p.frames;
-        this.buf = p.rest;
-      } catch (e) {
-        this.fail((e as Error).message, ch);
-        return -71; // EPROTO
-      }
+      const frames = this.takeFrames(ch, Buffer.from(chunk.subarray(0, n))); // (chunk is read into again)
+      if (!frames) return -71; // EPROTO
       let mine: AgentReply | undefined;
       for (const f of frames) {
         if (f.tag === tag && f.type === type) mine = f;

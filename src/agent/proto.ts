@@ -12,10 +12,13 @@ export const MAX_CGROUP = 8;
 
 export const T = {
   HELLO: 1, ENTER: 2, REQUEST: 3, CLOSE: 4, ADOPT: 5, KILL: 6, CLOSEFD: 7, NETLINK: 8, MQ_UNLINK: 9,
-  SHUTDOWN: 10, SETNOFILE: 11, PING: 12, ERROR: 15,
+  SHUTDOWN: 10, SETNOFILE: 11, PING: 12, HOSTIPC: 13, ERROR: 15,
 } as const;
 
 export const NL = { VETH_CREATE: 1, LINK_DEL: 2, LINK_UP: 3, IFINDEX: 4, ADDR_ADD: 5 } as const;
+
+/** NSA_HOSTIPC ops (enum nsa_hostipc_op). */
+export const IPCOP = { SYSV_REMOVE: 1, MQ_HOLD: 2, MQ_RELEASE: 3, MQ_REAP: 4, MQ_PEEK: 5 } as const;
 
 export const EF = { USERNS: 0x1, DROP: 0x2, TIME: 0x4, NOVM: 0x8, SETGROUPS_ALLOW: 0x10, JOIN: 0x20, JOIN_FORK: 0x40 } as const;
 

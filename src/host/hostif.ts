@@ -21,6 +21,33 @@ import { AF_INET, SOCK_STREAM, enter, Outcome, request, type Request, type Sandb
 
 export type HostKind = 'local' | 'box';
 
+/**
+ * A request that makes or changes something (mkdir, writeFile) lost its box before the answer
+ * came (killed by a Ctrl-C, a timeout): the kernel may have done it or not. BoxHost does not
+ * retry these (a retry's EEXIST would hide a directory the first one made); it rejects with this,
+ * and a caller that creates something registers its cleanup all the same (`making`).
+ */
+export class OutcomeUnknown extends NsError {
+  readonly unknown = true;
+  constructor(step: string, cause: NsError) {
+    super(cause.stage, cause.syscall, cause.errno, `${step}: outcome unknown, the host's box ended before it answered (${cause.message})`);
+    this.name = 'OutcomeUnknown';
+  }
+}
+
+/**
+ * Awaits a request that makes something; when its outcome is unknown (OutcomeUnknown) `undo` is
+ * registered as if it was made, then the error goes on. A real answer, failed or not, is returned.
+ */
+export async function making<T>(r: Request<T>, undo: () => void): Promise<Outcome<T>> {
+  try {
+    return await r;
+  } catch (e) {
+    if (e instanceof OutcomeUnknown) undo();
+    throw e;
+  }
+}
+
 /** A listener in the host's network namespace that answers one TCP connection. */
 export interface HostListener {
   port: number;
@@ -207,17 +234,30 @@ export class BoxHost implements HostIf {
     return this.info.release;
   }
 
-  /** Runs a request on the box; a broken channel (the box was killed) enters a new box once and retries. */
-  private on<T>(fn: (s: Sandbox) => Promise<Outcome<T>>): Request<T> {
+  /**
+   * Runs a request on the box; a broken channel (the box was killed) enters a new box once and
+   * retries, except for a request that makes something (`makes`: its step): that one rejects with
+   * OutcomeUnknown once a new box is there for the next request.
+   */
+  private on<T>(fn: (s: Sandbox) => Promise<Outcome<T>>, makes?: string): Request<T> {
     const run = async (): Promise<Outcome<T>> => {
       if (this.closed) throw new NsError('request', 'send', 9 /* EBADF */, 'the host interface is closed');
+      const box = this.box;
       try {
-        return await fn(this.box);
+        return await fn(box);
       } catch (e) {
-        if (!(e instanceof NsError) || this.closed) throw e;
-        const old = this.box;
-        await old.close(0).catch(() => undefined);
-        if (this.box === old) this.box = await BoxHost.enterBox(old.timeoutMs, this.namespaces);
+        if (!(e instanceof NsError)) throw e;
+        if (makes !== undefined) {
+          // The next request (the caller's cleanup, first of all) gets a new box.
+          if (!this.closed && this.box === box) {
+            await box.close(0).catch(() => undefined);
+            if (!this.closed && this.box === box) this.box = await BoxHost.enterBox(box.timeoutMs, this.namespaces).catch(() => box);
+          }
+          throw new OutcomeUnknown(makes, e);
+        }
+        if (this.closed) throw e;
+        await box.close(0).catch(() => undefined);
+        if (this.box === box) this.box = await BoxHost.enterBox(box.timeoutMs, this.namespaces);
         return fn(this.box);
       }
     };
@@ -245,9 +285,9 @@ export class BoxHost implements HostIf {
   readlink(p: string) { return this.on((s) => s.readlink(p)); }
   stat(p: string, lstat = false) { return this.on((s) => s.stat(p, lstat)); }
   async exists(p: string) { return (await this.stat(p, true)).ok; }
-  mkdir(p: string, mode = 0o755) { return this.on((s) => s.mkdir(p, mode)); }
+  mkdir(p: string, mode = 0o755) { return this.on((s) => s.mkdir(p, mode), `mkdir ${p}`); }
   rmdir(p: string) { return this.on((s) => s.unlink(p, true)); }
-  writeFile(p: string, content: string) { return this.on((s) => s.writeFile(p, content)); }
+  writeFile(p: string, content: string) { return this.on((s) => s.writeFile(p, content), `write ${p}`); }
   async monotonic() { return (await this.on((s) => s.clocks()).get()).monotonic; }
 
   async ownMntSetns(): Promise<boolean | null> {

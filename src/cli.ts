@@ -6,6 +6,7 @@ import { intValue, parseCommand, quietStdout, UsageError, type FlagSpecs } from 
 import { dirname, resolve } from 'node:path';
 import { PROBES } from '../probes/index.js';
 import { MODES, type Mode, type ProbeResult, type Report } from './model.js';
+import { prerender } from './report/prerender.js';
 import { renderSummary } from './report/summary.js';
 import { checkOutputDir, DEFAULT_FORMATS, writeReports, OutputError, type Format } from './report/write.js';
 import { scrubLine, scrubText } from './text.js';
@@ -466,6 +467,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       onResult: (r) => {
         done++;
         if (done === 1) setImmediate(() => caught || askPrograms());
+        // Its parts of report.tap and report.json, while the other probes run.
+        if (o.formats.includes('tap') || o.formats.includes('json')) setImmediate(() => caught || prerender(r));
         // After a stop the probes that end are not shown (a killed probe is no verdict).
         if (tty && !caught) say(`\r\x1b[K[${done}/${total}] ${r.id} ${r.status}`);
       },
@@ -487,7 +490,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   let files: string[];
   try {
     writing = true;
-    files = await writeReports(report, out, o.formats);
+    files = await writeReports(report, out, o.formats, true);
   } finally {
     writing = false;
     for (const s of signals) process.off(s, onSignal);

@@ -92,11 +92,27 @@ function header(r: Report): string[] {
   ];
 }
 
-export function renderTap(r: Report): string {
+// A probe's subtest and YAML block depend on the probe result alone: the CLI has them made while
+// the other probes run (prerenderTap, from src/report/prerender.ts), so that writing the report
+// after the last probe only joins them. Keyed by the result object, which is final once the
+// runner hands it over (test/report-prerender.test.ts compares with a render of a fresh copy).
+const made = new WeakMap<ProbeResult, { subtest: string[]; yaml: string }>();
+
+/** Makes (once) the parts of report.tap that belong to one probe result. */
+export function prerenderTap(p: ProbeResult): { subtest: string[]; yaml: string } {
+  let m = made.get(p);
+  if (!m) made.set(p, (m = { subtest: subtest(p), yaml: probeYaml(p) }));
+  return m;
+}
+
+export function renderTap(r: Report, prerendered = false): string {
   const probes = sortedProbes(r.probes);
   const plan = probes.length === 0 ? '1..0 # SKIP no probes were run' : `1..${probes.length}`;
   const lines = ['TAP version 13', plan, ...header(r)];
-  probes.forEach((p, i) => lines.push(...subtest(p), testPoint(p, i + 1), probeYaml(p)));
+  probes.forEach((p, i) => {
+    const m = prerendered ? prerenderTap(p) : { subtest: subtest(p), yaml: probeYaml(p) };
+    lines.push(...m.subtest, testPoint(p, i + 1), m.yaml);
+  });
   const s = r.summary;
   lines.push(...comment(`pass ${s.pass}, fail ${s.fail}, unsupported ${s.unsupported}, error ${s.error}`));
   lines.push(...consumerTapLines(r));

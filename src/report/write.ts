@@ -435,14 +435,18 @@ export async function writeFileAtomic(path: string, data: string): Promise<void>
   await writeFilesAtomic(abs.slice(0, slash) || '/', [{ name: abs.slice(slash + 1), data }]);
 }
 
-export function renderReport(r: Report, format: Format): string {
+/**
+ * One report file's text. `prerendered`: the probe results are final, so the parts made for them
+ * while the run went on (src/report/prerender.ts) are used, and made now where missing.
+ */
+export function renderReport(r: Report, format: Format, prerendered = false): string {
   switch (format) {
     case 'tap':
-      return renderTap(r);
+      return renderTap(r, prerendered);
     case 'junit':
       return renderJunit(r);
     case 'json':
-      return reportJson(r);
+      return reportJson(r, prerendered);
     case 'md':
       return renderMarkdown(r);
     case 'html':
@@ -455,8 +459,8 @@ export function renderReport(r: Report, format: Format): string {
 }
 
 /** Writes the requested formats into `outDir` (created if needed); returns the paths written. */
-export async function writeReports(r: Report, outDir: string, formats: readonly Format[]): Promise<string[]> {
+export async function writeReports(r: Report, outDir: string, formats: readonly Format[], prerendered = false): Promise<string[]> {
   const unique = [...new Set(formats)];
-  const files = unique.map((f): OutputFile => ({ name: REPORT_FILES[f], data: renderReport(r, f) }));
+  const files = unique.map((f): OutputFile => ({ name: REPORT_FILES[f], data: renderReport(r, f, prerendered) }));
   return writeFilesAtomic(outDir, files);
 }

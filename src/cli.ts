@@ -6,6 +6,7 @@ import { intValue, parseCommand, quietStdout, UsageError, type FlagSpecs } from 
 import { dirname, resolve } from 'node:path';
 import { PROBES } from '../probes/index.js';
 import { MODES, type Mode, type ProbeResult, type Report } from './model.js';
+import { prerender } from './report/prerender.js';
 import { renderSummary } from './report/summary.js';
 import { checkOutputDir, DEFAULT_FORMATS, writeReports, OutputError, type Format } from './report/write.js';
 import { scrubLine, scrubText } from './text.js';
@@ -423,7 +424,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     const [u, g] = await Promise.all([hostIf.readFile('/proc/self/uid_map'), hostIf.readFile('/proc/self/gid_map')]);
     setTransport(agent, { remote: true, caller: { euid: hostIf.euid, egid: hostIf.egid, uidMap: u.ok ? u.value! : all, gidMap: g.ok ? g.value! : all } });
   }
-  const programs = cons.prefetch(host); // consumer programs' --version, beside the probes
+  // The consumer programs' versions (the package database, else --version in one shell) are
+  // needed only after the probes: asked once the first probe result is in, in the JS thread's idle
+  // time while the others run, not before the first probe starts (~10 ms of reading on a dpkg host).
+  let programs: Promise<void> | undefined;
+  const askPrograms = () => (programs ??= cons.prefetch(host));
   const facts = collectHostFacts(withDeadline(host, HOST_FACTS_DEADLINE_MS)); // every read is bounded; all of them together too
   const notes: string[] = [];
   // Both modes unless one is asked for; the runner skips privileged mode once, with the reason,
@@ -461,6 +466,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       notes,
       onResult: (r) => {
         done++;
+        if (done === 1) setImmediate(() => caught || askPrograms());
+        // Its parts of report.tap and report.json, while the other probes run.
+        if (o.formats.includes('tap') || o.formats.includes('json')) setImmediate(() => caught || prerender(r));
         // After a stop the probes that end are not shown (a killed probe is no verdict).
         if (tty && !caught) say(`\r\x1b[K[${done}/${total}] ${r.id} ${r.status}`);
       },
@@ -476,13 +484,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   // The handlers stay while the reports are written: a signal then lets the writing finish (a
   // few ms), so the folder holds every report or none, never a temporary file.
-  await programs;
+  await askPrograms();
   cons.evaluate(report, host);
   await hostIf.close();
   let files: string[];
   try {
     writing = true;
-    files = await writeReports(report, out, o.formats);
+    files = await writeReports(report, out, o.formats, true);
   } finally {
     writing = false;
     for (const s of signals) process.off(s, onSignal);

@@ -1,14 +1,8 @@
 #!/usr/bin/env node
-// The nsprobe command's entry: raises the open-file limit before the rest of the program is
-// loaded (the ESM loader reads its modules in parallel, and with `ulimit -n` below about 46 that
-// alone ended in EMFILE stack traces), then runs the CLI.
-import { raiseNofile } from './limits.js';
+// The nsprobe command's entry. Bundled (dist/bin/nsprobe.js, a few lines), it turns on the V8
+// code cache built beside it (src/compilecache.ts) before the program (src/main.ts, bundled
+// as dist/bin/main.js) is loaded and compiled.
+import { useShippedCompileCache } from './compilecache.js';
 
-const problem = raiseNofile();
-if (problem) {
-  process.stderr.write(`nsprobe: ${problem}\n`);
-  process.exitCode = 2;
-} else {
-  const { runCli } = await import('./cli.js');
-  runCli(process.argv.slice(2));
-}
+useShippedCompileCache(import.meta.url);
+await import('./main.js');

@@ -1,7 +1,7 @@
 import test from 'ava';
 import * as os from 'node:os';
-import { gzipSync } from 'node:zlib';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { collectHostFacts, detectChroot, hasCapability, parseIdMap, parseOsRelease, userNsLevelFromMap } from '../src/host/facts.js';
 import { fixtureHostContext, realHostContext, unameArch } from '../src/host/hostfs.js';
@@ -46,6 +46,36 @@ test('kernel config: =y, =m, strings, "is not set"', (t) => {
   t.is(o.get('CONFIG_C'), 'x y');
   t.is(o.get('CONFIG_D'), 'n');
   t.false(o.has('CONFIG_E'));
+});
+
+// The one-pass reader reads what the two regular expressions it replaced read, on odd lines too
+// (and on this host's own config, when it has one); the control shows the comparison can differ.
+test('kernel config: the one-pass reader agrees with the line-by-line regular expressions', (t) => {
+  const SET = /^(CONFIG_[A-Za-z0-9_]+)=(.*)$/;
+  const NOT_SET = /^# (CONFIG_[A-Za-z0-9_]+) is not set$/;
+  const byRegex = (text: string) => {
+    const m = new Map<string, string>();
+    for (const raw of text.split('\n')) {
+      const line = raw.trim();
+      const set = SET.exec(line);
+      if (set) m.set(set[1]!, set[2]!.length >= 2 && set[2]!.startsWith('"') && set[2]!.endsWith('"') ? set[2]!.slice(1, -1) : set[2]!);
+      else if (NOT_SET.exec(line)) m.set(NOT_SET.exec(line)![1]!, 'n');
+    }
+    return [...m];
+  };
+  const odd = [
+    'CONFIG_A=y', '  CONFIG_B=m  \r', 'CONFIG_C="x y"', 'CONFIG_D="', 'CONFIG_E=', 'CONFIG_F', 'CONFIG_G H=y', 'CONFIG_=y', 'CONFIG_I=a=b',
+    'CONFIG_J=a\rb', 'CONFIG_K=a\u2028b', '# CONFIG_L is not set', '#CONFIG_M is not set', '# CONFIG_N is not set ', '# CONFIG_ is not set',
+    '# CONFIG_O P is not set', '# CONFIG_Q is not set!', 'config_r=y', 'CONFIG_S=\t"q"\t', '', 'CONFIG_T=y',
+  ].join('\n');
+  t.deepEqual([...parseKernelConfig(odd)], byRegex(odd));
+  t.deepEqual([...parseKernelConfig(odd + '\nCONFIG_LAST=1')], byRegex(odd + '\nCONFIG_LAST=1'), 'a last line without a newline');
+  t.notDeepEqual([...parseKernelConfig(odd)], byRegex(odd.replace('CONFIG_A=y', 'CONFIG_A=n')), 'control');
+  const real = readKernelConfig(realHostContext());
+  if (real?.source.endsWith('.gz')) {
+    const text = gunzipSync(readFileSync(real.source)).toString('utf8');
+    t.deepEqual([...parseKernelConfig(text)], byRegex(text));
+  }
 });
 
 test('kernel config: empty or corrupt config is unknown (null), not "everything missing"', (t) => {

@@ -43,7 +43,8 @@ rootOnly('finds a planted mount, SysV queue, POSIX queue, veth, cgroup, stray pr
   const msqid = await host.msgget(key, IPC_CREAT | 0o600).get();
   t.true(msqid >= 0);
   t.true((await host.mqOpen(tag, O_CREAT | O_RDWR)).ok);
-  const veth = `nsp${process.pid % 100000}`;
+  // Not a name the net-veth probe makes (nsp<token>a/b): tests running beside this one look for those on the host.
+  const veth = `nsr${process.pid % 100000}`;
   t.is(native().netlink('vethCreate', `${veth}a`, `${veth}b`, 0), 0);
   const cg2 = cgroup2Root(readFileSync('/proc/self/mountinfo', 'utf8'));
   const cgdir = cg2 ? join(cg2, tag) : null;

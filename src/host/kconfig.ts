@@ -10,21 +10,35 @@ export interface KernelConfig {
   options: Map<string, string>;
 }
 
-const SET = /^(CONFIG_[A-Za-z0-9_]+)=(.*)$/;
-const NOT_SET = /^# (CONFIG_[A-Za-z0-9_]+) is not set$/;
+const NAME = /^CONFIG_[A-Za-z0-9_]+$/;
+const NOT_SET_TAIL = ' is not set';
+// What a regular expression's `.` does not match: a value holding one makes no `CONFIG_X=value` line.
+const LINE_BREAK = /[\r\u2028\u2029]/;
 
+/**
+ * The options of a kernel config: `CONFIG_X=value` (quotes around a value removed) and
+ * `# CONFIG_X is not set` ("n"), each line trimmed; every other line is ignored. One pass with
+ * indexOf and a check of the name, instead of two regular expressions on each of ~4000 lines
+ * (about half the time of parsing, which ran before the first probe).
+ */
 export function parseKernelConfig(text: string): Map<string, string> {
   const options = new Map<string, string>();
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    const set = SET.exec(line);
-    if (set) {
-      const v = set[2]!;
-      options.set(set[1]!, v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v);
-      continue;
+  for (let at = 0; at <= text.length; ) {
+    let nl = text.indexOf('\n', at);
+    if (nl < 0) nl = text.length;
+    const line = text.slice(at, nl).trim();
+    at = nl + 1;
+    if (line.startsWith('CONFIG_')) {
+      const eq = line.indexOf('=');
+      if (eq < 0) continue;
+      const name = line.slice(0, eq);
+      const v = line.slice(eq + 1);
+      if (!NAME.test(name) || LINE_BREAK.test(v)) continue;
+      options.set(name, v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v);
+    } else if (line.startsWith('# CONFIG_') && line.endsWith(NOT_SET_TAIL)) {
+      const name = line.slice(2, line.length - NOT_SET_TAIL.length);
+      if (NAME.test(name)) options.set(name, 'n');
     }
-    const unset = NOT_SET.exec(line);
-    if (unset) options.set(unset[1]!, 'n');
   }
   return options;
 }

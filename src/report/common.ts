@@ -461,8 +461,22 @@ export function safeLine(s: string): string {
  * to grep. Written as schemaVersion 2 (src/report/v2.ts: derivable ids and expected values left
  * out); parseReport() gives the same model back.
  */
-export function reportJson(r: Report): string {
-  return `${jsonLayout(reportDocument(r), 4)}\n`;
+export function reportJson(r: Report, prerendered = false): string {
+  if (!prerendered) return `${jsonLayout(reportDocument(r), 4)}\n`;
+  // The document without its probes, then each probe's text (made while the other probes ran,
+  // prerenderJson) where the layout of the probes list would be.
+  const doc = reportDocument({ ...r, probes: [] });
+  const items = r.probes.map((p) => `    ${prerenderJson(p)}`);
+  return `${layout(doc, '', 0, 4, (v) => (v === doc.probes && items.length ? `[\n${items.join(',\n')}\n  ]` : undefined)) ?? 'null'}\n`;
+}
+
+const jsonMade = new WeakMap<ProbeResult, string>();
+
+/** Makes (once) one probe result's text in report.json: as the layout of the whole report has it. */
+export function prerenderJson(p: ProbeResult): string {
+  let text = jsonMade.get(p);
+  if (text === undefined) jsonMade.set(p, (text = layout(reportDocument({ probes: [p] } as Report).probes[0], '    ', 2, 4) ?? 'null'));
+  return text;
 }
 
 /** JSON indented by two spaces down to `depth` levels, each value below that on one line (lists of plain values too). */
@@ -470,16 +484,18 @@ export function jsonLayout(v: unknown, depth: number): string {
   return layout(v, '', 0, depth) ?? 'null';
 }
 
-function layout(v: unknown, indent: string, depth: number, flat: number): string | undefined {
+function layout(v: unknown, indent: string, depth: number, flat: number, given?: (v: unknown) => string | undefined): string | undefined {
+  const text = given?.(v);
+  if (text !== undefined) return text;
   if (v === null || typeof v !== 'object' || typeof (v as { toJSON?: unknown }).toJSON === 'function') return JSON.stringify(v);
   const list = Array.isArray(v);
   if (depth >= flat || (list && v.every((x) => x === null || typeof x !== 'object'))) return JSON.stringify(v);
   const inner = `${indent}  `;
   const parts: string[] = [];
-  if (list) for (const x of v) parts.push(`${inner}${layout(x, inner, depth + 1, flat) ?? 'null'}`);
+  if (list) for (const x of v) parts.push(`${inner}${layout(x, inner, depth + 1, flat, given) ?? 'null'}`);
   else
     for (const [k, x] of Object.entries(v)) {
-      const text = layout(x, inner, depth + 1, flat);
+      const text = layout(x, inner, depth + 1, flat, given);
       if (text !== undefined) parts.push(`${inner}${JSON.stringify(k)}: ${text}`);
     }
   if (parts.length === 0) return list ? '[]' : '{}';

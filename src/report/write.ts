@@ -368,14 +368,27 @@ export async function writeFilesAtomic(dir: string, files: readonly OutputFile[]
       const st = fs.lstatSync(at(f.name), { throwIfNoEntry: false });
       if (st?.isDirectory()) throw new Refused(`${shown(f.name)} is a folder, not a file`);
     }
-    for (const f of files) {
+    // The files whose text is at hand are written side by side (their fsyncs overlap: one journal
+    // commit instead of five in a row); those made on demand one at a time, so that a set of big
+    // files is never all in memory at once. The first failure by file order is the one named.
+    const failed = (f: OutputFile, e: unknown): Error => {
       step = `cannot write ${shown(f.name)}`;
+      const fsName = virtualFs(fdPath(out.fd));
+      return fsName ? new Refused(`${out.real} is a ${fsName} file system, which takes no new files`) : (e as Error);
+    };
+    const ready = files.filter((f) => typeof f.data === 'string');
+    const settled = await Promise.allSettled(ready.map((f) => writeTemp(out.fd, f.data)));
+    settled.forEach((r, i) => {
+      if (r.status === 'fulfilled') temps.set(ready[i]!.name, r.value);
+    });
+    const bad = settled.findIndex((r) => r.status === 'rejected');
+    if (bad >= 0) throw failed(ready[bad]!, (settled[bad] as PromiseRejectedResult).reason);
+    for (const f of files) {
+      if (typeof f.data === 'string') continue;
       try {
         temps.set(f.name, await writeTemp(out.fd, f.data));
       } catch (e) {
-        const fsName = virtualFs(fdPath(out.fd));
-        if (fsName) throw new Refused(`${out.real} is a ${fsName} file system, which takes no new files`);
-        throw e;
+        throw failed(f, e);
       }
     }
     for (const f of files) {
@@ -422,14 +435,18 @@ export async function writeFileAtomic(path: string, data: string): Promise<void>
   await writeFilesAtomic(abs.slice(0, slash) || '/', [{ name: abs.slice(slash + 1), data }]);
 }
 
-export function renderReport(r: Report, format: Format): string {
+/**
+ * One report file's text. `prerendered`: the probe results are final, so the parts made for them
+ * while the run went on (src/report/prerender.ts) are used, and made now where missing.
+ */
+export function renderReport(r: Report, format: Format, prerendered = false): string {
   switch (format) {
     case 'tap':
-      return renderTap(r);
+      return renderTap(r, prerendered);
     case 'junit':
       return renderJunit(r);
     case 'json':
-      return reportJson(r);
+      return reportJson(r, prerendered);
     case 'md':
       return renderMarkdown(r);
     case 'html':
@@ -442,8 +459,8 @@ export function renderReport(r: Report, format: Format): string {
 }
 
 /** Writes the requested formats into `outDir` (created if needed); returns the paths written. */
-export async function writeReports(r: Report, outDir: string, formats: readonly Format[]): Promise<string[]> {
+export async function writeReports(r: Report, outDir: string, formats: readonly Format[], prerendered = false): Promise<string[]> {
   const unique = [...new Set(formats)];
-  const files = unique.map((f): OutputFile => ({ name: REPORT_FILES[f], data: renderReport(r, f) }));
+  const files = unique.map((f): OutputFile => ({ name: REPORT_FILES[f], data: renderReport(r, f, prerendered) }));
   return writeFilesAtomic(outDir, files);
 }

@@ -131,6 +131,22 @@ uint32_t register_box(const std::shared_ptr<Box>& b) {
   return b->id;
 }
 
+// Boxes being entered (cloned, hello not yet settled): not in g_boxes yet, so an exit in the
+// middle of an enter killed nothing of theirs, and their stages died of the parent-death signal
+// after Node had gone, as zombies of the caller's subreaper (signals-zombies, about 1 run in 50
+// interrupted at a random point). Cleanup kills their stages too, as the agent does.
+std::map<Box*, std::weak_ptr<Box>> g_entering;
+
+void entering_add(const std::shared_ptr<Box>& b) {
+  std::lock_guard<std::mutex> lk(g_mu);
+  g_entering[b.get()] = b;
+}
+
+void entering_remove(Box* b) {
+  std::lock_guard<std::mutex> lk(g_mu);
+  g_entering.erase(b);
+}
+
 int open_pidfd(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
 void kill_box(Box* b, int sig) {
@@ -428,6 +444,7 @@ struct EnterSpec {
 // Settles enter/join/adopt: the new box, registered, with the child's hello; or the failure.
 void settle_started(Napi::Env env, Napi::Promise::Deferred& d, bool ok, const Failure& fail,
                     const std::shared_ptr<Box>& box, const std::vector<char>& hello) {
+  entering_remove(box.get());
   if (!ok) {
     main_pin_release(env);
     d.Reject(make_error(env, fail).Value());
@@ -455,11 +472,13 @@ void to_nsp_spec(const EnterSpec& spec_, nsp_enter_spec* out) {
 // The enter both paths share (EnterWorker on a pool thread, enter_on_loop on the JS thread): the
 // box's memory, the spec, nsp_enter, and the child's descriptors into the box. False with *f;
 // box->reaped then says whether its region is free again.
-bool enter_into(const EnterSpec& spec, Box* box, bool hello_later, int cpu, nsp_entered* out, Failure* f) {
+bool enter_into(const EnterSpec& spec, const std::shared_ptr<Box>& held, bool hello_later, int cpu, nsp_entered* out, Failure* f) {
+  Box* box = held.get();
   if (!region_get(&box->region)) {
     *f = {"clone", "mmap", "", errno};
     return false;
   }
+  entering_add(held);  // its region (ctl) is there: cleanup may read the stages' pids from now on
   nsp_enter_spec ns;
   to_nsp_spec(spec, &ns);
   ns.hello_later = hello_later;
@@ -497,7 +516,7 @@ class EnterWorker : public Napi::AsyncWorker {
   void start() {
     box_ = std::make_shared<Box>();
     nsp_entered out;
-    if (!enter_into(spec_, box_.get(), false, -1, &out, &fail_)) return;
+    if (!enter_into(spec_, box_, false, -1, &out, &fail_)) return;
     hello_.assign(out.hello, out.hello + out.hello_len);
     ok_ = true;
   }
@@ -774,7 +793,7 @@ Napi::Value enter_on_loop(Napi::Env env, const EnterSpec& spec, int cpu) {
   auto box = std::make_shared<Box>();
   nsp_entered out;
   Failure fail;
-  bool ok = enter_into(spec, box.get(), true, cpu >= 0 && pinned_to(cpu) ? cpu : -1, &out, &fail);
+  bool ok = enter_into(spec, box, true, cpu >= 0 && pinned_to(cpu) ? cpu : -1, &out, &fail);
   Waiter* w = new Waiter(env, box);
   w->timeout_ms = spec.timeout_ms();
   Napi::Promise p = w->deferred.Promise();
@@ -1240,12 +1259,40 @@ void CleanupWithin(long ms) {
     boxes.swap(g_boxes);
   }
   for (auto& kv : boxes) kill_box(kv.second.get(), SIGKILL);
+  std::vector<std::shared_ptr<Box>> entering;
+  {
+    std::lock_guard<std::mutex> lk(g_mu);
+    for (auto& kv : g_entering)
+      if (auto b = kv.second.lock()) entering.push_back(b);
+  }
+  std::vector<int> first_stages;
+  for (auto& b : entering) {
+    const nsp_region& r = b->region;
+    int first = __atomic_load_n(&r.first, __ATOMIC_SEQ_CST);
+    int pids[3] = {first, r.ctl ? r.ctl->pid_b : 0, r.ctl ? r.ctl->pid_c : 0};
+    for (int p : pids)
+      if (p > 0) kill(p, SIGKILL);
+    if (first > 0) first_stages.push_back(first);
+  }
   long deadline = now_ms() + ms;  // one deadline for all (a box per wait made a hurried exit 2 s)
   for (auto& kv : boxes) {
     long left = deadline - now_ms();
     wait_gone(kv.second.get(), left > 0 ? left : 0);
   }
-  if (g_subreaper) reap_orphans(500);
+  if (g_subreaper) {
+    reap_orphans(500);
+  } else {
+    // Not a subreaper: reap the killed first stages (our children) ourselves; the stages they
+    // made go to init, which reaps them.
+    for (int p : first_stages) {
+      for (;;) {
+        int st;
+        pid_t r = waitpid(p, &st, WNOHANG | __WALL);
+        if (r == p || (r < 0 && errno != EINTR) || now_ms() >= deadline) break;
+        if (r == 0) usleep(1000);
+      }
+    }
+  }
   if (t_unpin) {
     uv_timer_stop(t_unpin);
     uv_close((uv_handle_t*)t_unpin, [](uv_handle_t* h) { delete (uv_timer_t*)h; });

@@ -9,9 +9,10 @@
 // Only names nsprobe makes, only objects this caller owns (root: any), and only what the kernel
 // lets this caller remove; each removal is a line in the report notes.
 //
-// Host queues are the exception: a normal user has no mqueue mount to list them (mounting the
-// host's needs CAP_SYS_ADMIN over its IPC namespace's owner), so their names are enumerable
-// instead: `nsprobe-mqh-u<uid>-<slot>`, slot 0..HOST_QUEUE_SLOTS-1, the first free one taken with
+// Host queues are the exception where this caller cannot list them: a normal user has no mqueue
+// mount (mounting the host's needs CAP_SYS_ADMIN over its IPC namespace's owner), so for it
+// (and through an agent) their names are enumerable instead (a caller that lists keeps the pid
+// names, which no two live runs share): `nsprobe-mqh-u<uid>-<slot>`, slot 0..HOST_QUEUE_SLOTS-1, the first free one taken with
 // O_CREAT|O_EXCL (claimHostQueue). The kernel tells a live run's queue from a dead one's: the
 // run registers itself (Node, or the agent through which it runs) with mq_notify on its queue
 // and holds it; a second registration gets EBUSY while that process lives, and the kernel ends
@@ -79,6 +80,10 @@ export function hostQueueName(uid: number, slot: number): string {
 
 const ENOENT = 2, EBUSY = 16, EEXIST = 17;
 
+/** Whether this process listed the host's queues (collectDebris at the start of a local run), and that start's answer while it is still coming. */
+let listedHere = false;
+let listing: Promise<void> | null = null;
+
 /**
  * Makes a host queue under the first free slot name (`create` makes it with O_CREAT|O_EXCL in
  * the host's IPC namespace, the probe's host sandbox) and registers the transport's process as
@@ -88,6 +93,26 @@ const ENOENT = 2, EBUSY = 16, EEXIST = 17;
  * slot is taken).
  */
 export async function claimHostQueue<T>(create: (name: string) => Promise<Outcome<T>>): Promise<{ name: string; made: Outcome<T>; done: () => Promise<void> }> {
+  if (!transportContext().remote) {
+    // A process that did not start as a run (in-process suites, tests) asks once itself.
+    listing ??= hostQueueDir().then(async (q) => {
+      listedHere = q !== null;
+      await q?.close();
+    }, () => undefined);
+    await listing;
+  }
+  if (listedHere && !transportContext().remote) {
+    // This caller lists the host's queues (a later run of it finds this one by listing): a name
+    // with this run's pid, which no other live run's queue can have. Slot names are shared by
+    // the runs of one user, and with four root runs side by side two of them held one slot (a
+    // scanner unlinked one run's queue before its hold and another run made the name again),
+    // or saw another run's queue under its own name after removing its own.
+    const name = `nsprobe-mqh-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+    const forget = noteHostQueue(name);
+    const made = await create(name);
+    if (!made.ok) forget();
+    return { name, made, done: async () => forget() };
+  }
   const uid = queueUid();
   let last: { name: string; made: Outcome<T> } | null = null;
   for (let slot = 0; slot < HOST_QUEUE_SLOTS; slot++) {
@@ -323,8 +348,12 @@ export async function collectDebris(opts: { outDir?: string; queues?: boolean } 
     const n = native();
     if (n.mqReap) for (let slot = 0; slot < HOST_QUEUE_SLOTS; slot++) slotNames.add(hostQueueName(queueUid(), slot));
     const reapQueue = async (name: string) => (n.mqReap ? await n.mqReap(name) : -ENOENT);
+    let listed = () => {};
+    listing = new Promise<void>((r) => (listed = r));
     try {
-      const q = await hostQueueDir();
+      const q = await hostQueueDir()
+        .then((x) => ((listedHere = x !== null && !transportContext().remote), x))
+        .finally(() => listed());
       if (q) {
         try {
           for (const name of list(q.dir)) {

@@ -16,6 +16,7 @@ import { collectHostFacts } from '../src/host/facts.js';
 import { fixtureHostContext, realHostContext } from '../src/host/hostfs.js';
 import { BoxHost, hostKindFrom, localHost, making, OutcomeUnknown, type HostIf } from '../src/host/hostif.js';
 import { evaluateGates } from '../src/gates.js';
+import { native } from '../src/native.js';
 import type { Report } from '../src/model.js';
 import { reportFromJson } from '../src/report/validate.js';
 import { ProbeContext } from '../src/probe.js';
@@ -334,6 +335,7 @@ test('control: the settled facts are the host interface\'s, not this host\'s (a 
   });
   const queues = async () => (await listHostQueueNames()) ?? [];
   const qBefore = new Set(await queues());
+  const runPids = new Set<number>(); // every process of every run below
   for (const delay of [250, 700, 1300, 1800]) {
     const out = mkdtempSync(join(tmpdir(), 'nsprobe-test-hostif-'));
     try {
@@ -358,6 +360,7 @@ test('control: the settled facts are the host interface\'s, not this host\'s (a 
       clearTimeout(guard);
       t.not(code, -9, `SIGINT at ${delay} ms: the run did not end within 30 s`);
       clearInterval(watch);
+      for (const p of pids) runPids.add(p);
       await new Promise((r) => setTimeout(r, 300)); // children dying of their parent-death signal
       const alive = [...pids].filter((p) => {
         try {
@@ -372,6 +375,13 @@ test('control: the settled facts are the host interface\'s, not this host\'s (a 
       rmSync(out, { recursive: true, force: true });
     }
   }
-  const left = (await queues()).filter((q) => !qBefore.has(q) && q.startsWith('nsprobe-'));
+  // Only these runs' queues: their pid in the name, or a slot name no live process holds (test
+  // files beside this one run nsprobe too, and their live queues are theirs).
+  const left: string[] = [];
+  for (const q of await queues()) {
+    if (qBefore.has(q) || !q.startsWith('nsprobe-')) continue;
+    const pid = /^nsprobe-mqh-(\d+)-/.exec(q);
+    if (pid ? runPids.has(Number(pid[1])) : /^nsprobe-mqh-u\d+-\d+$/.test(q) ? (await native().mqReap!(q, true)) === 0 : true) left.push(q);
+  }
   t.deepEqual(left, [], 'host queues left');
 });

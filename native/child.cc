@@ -774,21 +774,19 @@ struct SpawnArgs {
   const char* const* argv;
   int sock;
   bool deathsig;
-  volatile int err;
+  int errfd;  // close-on-exec: EOF for the parent once the exec worked, else the errno
 };
 
 int spawn_child(void* p) {
   SpawnArgs* a = (SpawnArgs*)p;
   if (a->deathsig) set_deathsig();
-  if (a->sock >= 0) {
-    close_fds_except(&a->sock, 1);
-    rsys3(SYS_fcntl, a->sock, F_SETFD, 0);
-  } else {
-    close_fds_except(nullptr, 0);
-  }
+  int keep[2] = {a->errfd, a->sock};
+  close_fds_except(keep, a->sock >= 0 ? 2 : 1);
+  if (a->sock >= 0) rsys3(SYS_fcntl, a->sock, F_SETFD, 0);
   const char* envp[] = {nullptr};
   long r = rsys3(SYS_execve, (long)a->argv[0], (long)a->argv, (long)envp);
-  a->err = r < 0 ? (int)-r : EIO;
+  int e = r < 0 ? (int)-r : EIO;
+  rsys3(SYS_write, a->errfd, (long)&e, sizeof e);
   return 127;
 }
 
@@ -823,20 +821,36 @@ long spawn_server(Ctx& x, int sock, bool no_deathsig) {
 // Execs argv (argv[0] is nsprobe-serve) in a CLONE_VM|CLONE_VFORK child that keeps only `fd`:
 // the pid, or 0 when it could not be exec'd (reaped then).
 long spawn_exec(const char* const* argv, int fd, bool deathsig) {
-  SpawnArgs a = {argv, fd, deathsig, 0};
+  // The exec's outcome comes over a close-on-exec pipe, not from CLONE_VFORK's wait: qemu-user
+  // runs CLONE_VM|CLONE_VFORK as a fork, so this process went on before the child's exec failed
+  // (the aarch64 server's exec of its own aarch64 program: ENOEXEC) and took it for a server.
+  int ep[2];
+  if (rsys2(SYS_pipe2, (long)ep, O_CLOEXEC) < 0) return 0;
+  SpawnArgs a = {argv, fd, deathsig, ep[1]};
   alignas(16) char stack[16 * 1024];
   long pid = nsp_raw_clone(CLONE_VM | CLONE_VFORK | SIGCHLD, stack + sizeof stack, spawn_child, &a);
-  if (pid < 0) return 0;
+  rsys1(SYS_close, ep[1]);
+  if (pid < 0) {
+    rsys1(SYS_close, ep[0]);
+    return 0;
+  }
+  int e = 0;
+  long n;
+  do n = rsys3(SYS_read, ep[0], (long)&e, sizeof e);
+  while (n == -EINTR);
+  rsys1(SYS_close, ep[0]);
   int st;
-  // Back here once it has exec'd or exited: exited (the exec failed, or a seccomp filter killed
-  // it) means reap it and fork instead.
-  long w;
-  do w = rsys4(SYS_wait4, pid, (long)&st, WNOHANG | __WALL, 0);
-  while (w == -EINTR);
-  if (a.err == 0 && w == 0) return pid;
-  if (w == 0)
-    while (rsys4(SYS_wait4, pid, (long)&st, __WALL, 0) == -EINTR) {
-    }
+  if (n == 0) {
+    // EOF: exec'd, or killed before it could say (a seccomp filter): then it has exited.
+    long w;
+    do w = rsys4(SYS_wait4, pid, (long)&st, WNOHANG | __WALL, 0);
+    while (w == -EINTR);
+    if (w == 0) return pid;
+    return 0;
+  }
+  // The exec failed: reap it and fork instead.
+  while (rsys4(SYS_wait4, pid, (long)&st, __WALL, 0) == -EINTR) {
+  }
   return 0;
 }
 

@@ -142,3 +142,29 @@ for (const [how, sig] of [['killing the controller (SIGKILL)', 'SIGKILL'], ['Ctr
     t.deepEqual(readdirSync(tdir), [], 'no file left');
   });
 }
+
+// The controller gone during the transfer (ssh dropped, the --via command killed): the target's
+// stdout closes, and the bootstrap's error line raises SIGPIPE. A shell killed by a signal it does
+// not trap runs no EXIT trap, so the mktemp folder stayed (remote-ssh's "kill ssh", clean-clone CI).
+async function bootstrapWithStdoutClosed(script: string, dir: string): Promise<{ code: number | null; signal: string | null; left: string[] }> {
+  const c = spawn('sh', ['-c', script], { env: { TMPDIR: dir, PATH: process.env.PATH }, stdio: ['pipe', 'pipe', 'ignore'] });
+  // After the first line (the machine): close our read end, then send a size and bytes whose sum is wrong.
+  c.stdout.once('data', () => {
+    c.stdout.destroy();
+    c.stdin.end('10 0000\n0123456789');
+  });
+  const [code, signal] = await new Promise<[number | null, string | null]>((r) => c.on('exit', (x, s) => r([x, s])));
+  return { code, signal, left: readdirSync(dir) };
+}
+
+test('--via: a bootstrap whose controller went away mid-transfer (stdout closed, SIGPIPE) removes its folder', async (t) => {
+  const r = await bootstrapWithStdoutClosed(bootstrapScript(), tmp(t));
+  t.deepEqual(r.left, [], JSON.stringify(r));
+  t.is(r.code, 141, JSON.stringify(r));
+  // Control: without its PIPE trap the same shell dies of SIGPIPE and leaves the folder.
+  const bare = bootstrapScript().replace("trap 'exit 141' PIPE", ':');
+  t.not(bare, bootstrapScript());
+  const c = await bootstrapWithStdoutClosed(bare, tmp(t));
+  t.is(c.signal, 'SIGPIPE', JSON.stringify(c));
+  t.is(c.left.length, 1, JSON.stringify(c));
+});

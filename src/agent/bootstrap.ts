@@ -35,6 +35,9 @@ export function bootstrapScript(): string {
     "trap 'exit 129' HUP",
     "trap 'exit 130' INT",
     "trap 'exit 143' TERM",
+    // The controller gone (ssh dropped) closes our stdout: an error line then raises SIGPIPE, and
+    // a shell killed by a signal it does not trap runs no EXIT trap (the folder stayed).
+    "trap 'exit 141' PIPE",
     'chmod 700 "$d"',
     'f="$d/nsprobe-agent"',
     // dd with iflag=fullblock reads exactly n bytes from a pipe; where dd lacks it, head -c (the
@@ -44,7 +47,7 @@ export function bootstrapScript(): string {
     `[ -n "$s" ] || { echo "${BOOT_ERR} no sha256sum on the target"; exit 7; }`,
     '[ "${s%% *}" = "$sum" ] || { echo "' + BOOT_ERR + ' checksum mismatch"; exit 8; }',
     'chmod 700 "$f"',
-    'trap - EXIT HUP INT TERM',
+    'trap - EXIT HUP INT TERM PIPE',
     // exec: the agent replaces the shell; its --rm removes the file and the directory at once.
     `exec "$f" --rm "$f" || { rm -rf "$d"; echo "${BOOT_ERR} cannot execute the agent in $d (noexec?)"; exit 9; }`,
   ].join('\n');

@@ -1267,11 +1267,7 @@ void CleanupWithin(long ms) {
   }
   std::vector<int> first_stages;
   for (auto& b : entering) {
-    const nsp_region& r = b->region;
-    int first = __atomic_load_n(&r.first, __ATOMIC_SEQ_CST);
-    int pids[3] = {first, r.ctl ? r.ctl->pid_b : 0, r.ctl ? r.ctl->pid_c : 0};
-    for (int p : pids)
-      if (p > 0) kill(p, SIGKILL);
+    int first = nsp_region_kill_stages(&b->region);
     if (first > 0) first_stages.push_back(first);
   }
   long deadline = now_ms() + ms;  // one deadline for all (a box per wait made a hurried exit 2 s)
@@ -1285,12 +1281,8 @@ void CleanupWithin(long ms) {
     // Not a subreaper: reap the killed first stages (our children) ourselves; the stages they
     // made go to init, which reaps them.
     for (int p : first_stages) {
-      for (;;) {
-        int st;
-        pid_t r = waitpid(p, &st, WNOHANG | __WALL);
-        if (r == p || (r < 0 && errno != EINTR) || now_ms() >= deadline) break;
-        if (r == 0) usleep(1000);
-      }
+      long left = deadline - now_ms();
+      nsp_reap(p, left > 0 ? left : 0);
     }
   }
   if (t_unpin) {

@@ -439,10 +439,7 @@ void cancel_jobs(long ms) {
   while (g_entering > 0) {
     for (auto& j : g_jobs) {
       if (__atomic_load_n(&j.state, __ATOMIC_SEQ_CST) != J_RUNNING) continue;
-      nsp_region* r = &j.box->region;
-      int pids[3] = {__atomic_load_n(&r->first, __ATOMIC_SEQ_CST), r->ctl ? r->ctl->pid_b : 0, r->ctl ? r->ctl->pid_c : 0};
-      for (int p : pids)
-        if (p > 0) rsys2(SYS_kill, p, SIGKILL);
+      nsp_region_kill_stages(&j.box->region);
     }
     collect_jobs();
     if (g_entering <= 0 || nsp_now_ms() >= deadline) break;

@@ -198,10 +198,6 @@ void nsp_enter_spec_init(nsp_enter_spec* s) {
   s->timeout_ms = 5000;
 }
 
-// Waits for a setup stage (our child) to exit and reaps it; kills it after ms (0: at once, if it
-// has not exited yet). Sleeps in poll() on a pidfd, so it wakes the moment the stage exits
-// (polling waitpid with a 200 us sleep made every rootless enter as root ~0.2 ms slower: the
-// stage was rarely done at the first look).
 bool nsp_enter_spec_build(nsp_enter_spec* s, const nsa_enter* e, const char* const* strs, int nstrs) {
   nsp_enter_spec_init(s);
   if (e->ncgroup > NSA_MAX_CGROUP || e->ncgroup > NSP_MAX_CGROUP || e->njoin > NSP_MAX_JOIN || nstrs != 2 + e->ncgroup + e->njoin) return false;
@@ -232,6 +228,18 @@ bool nsp_enter_spec_build(nsp_enter_spec* s, const nsa_enter* e, const char* con
   return true;
 }
 
+int nsp_region_kill_stages(const nsp_region* r) {
+  int first = __atomic_load_n(&r->first, __ATOMIC_SEQ_CST);
+  int pids[3] = {first, r->ctl ? r->ctl->pid_b : 0, r->ctl ? r->ctl->pid_c : 0};
+  for (int p : pids)
+    if (p > 0) rsys2(SYS_kill, p, SIGKILL);
+  return first;
+}
+
+// Waits for a setup stage (our child) to exit and reaps it; kills it after ms (0: at once, if it
+// has not exited yet). Sleeps in poll() on a pidfd, so it wakes the moment the stage exits
+// (polling waitpid with a 200 us sleep made every rootless enter as root ~0.2 ms slower: the
+// stage was rarely done at the first look).
 int nsp_reap(int pid, long ms) {
   int st = 0;
   long r = r_wait4(pid, &st, WNOHANG | __WALL);

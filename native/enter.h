@@ -122,6 +122,9 @@ int nsp_pidfd_open(int pid);
 // Waits up to ms for our child pid to exit and reaps it (kills it after ms; 0: at once). Its
 // wait status, or -1.
 int nsp_reap(int pid, long ms);
+// Kills (SIGKILL) the stages of an enter in flight on another thread: the first clone, stage B
+// and the last clone, as far as they exist yet. Returns the first stage's pid (0 before the clone).
+int nsp_region_kill_stages(const nsp_region* r);
 // Raw clock/sleep helpers for the parent side.
 void nsp_sleep_us(long us);
 // Whether the last first clone went through clone3 (false once the kernel said ENOSYS).

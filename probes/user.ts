@@ -95,8 +95,9 @@ export const user: ProbeDef = {
     const euid = ctx.host.euid;
     if (!file && euid !== overflow && (euid < hostUid || euid >= hostUid + uidCount)) {
       const dir = join(ctx.host.tmpdir, `nsprobe-user-${randomBytes(6).toString('hex')}`);
-      if ((await making(ctx.host.mkdir(dir, 0o700), () => ctx.defer(() => ctx.host.rmdir(dir)))).ok) {
-        ctx.defer(() => ctx.host.rmdir(dir));
+      const removeLater = () => ctx.defer(() => ctx.host.rmdir(dir));
+      if ((await making(ctx.host.mkdir(dir, 0o700), removeLater)).ok) {
+        removeLater();
         file = await unmappedOwnedFile(ctx.host, hostUid, uidCount, overflow, [dir]);
       }
     }

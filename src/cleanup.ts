@@ -80,28 +80,21 @@ export function hostQueueName(uid: number, slot: number): string {
 
 const ENOENT = 2, EBUSY = 16, EEXIST = 17;
 
-/** Whether this process listed the host's queues (collectDebris at the start of a local run), and that start's answer while it is still coming. */
-let listedHere = false;
-let listing: Promise<void> | null = null;
+/** Whether this process can list the host's queues: asked once, by collectDebris at the start of a run, or by the first claim (in-process suites, tests). */
+let listable: Promise<boolean> | null = null;
 
 /**
- * Makes a host queue under the first free slot name (`create` makes it with O_CREAT|O_EXCL in
- * the host's IPC namespace, the probe's host sandbox) and registers the transport's process as
- * its live holder (mqHold), noted for a hurried exit first. A queue taken by another run's
+ * Makes a host queue, noted for a hurried exit first (`create` makes it with O_CREAT|O_EXCL in
+ * the host's IPC namespace, the probe's host sandbox). Where this process can list the host's
+ * queues the name carries its pid. Else it is the first free slot name, and the transport's
+ * process registers as its live holder (mqHold). A queue taken by another run's
  * scanner between create and hold (it saw it unheld) is gone: the next slot. `done` after the
  * queue is removed: ends the hold and the note. `made` is create's outcome (EEXIST when every
  * slot is taken).
  */
 export async function claimHostQueue<T>(create: (name: string) => Promise<Outcome<T>>): Promise<{ name: string; made: Outcome<T>; done: () => Promise<void> }> {
-  if (!transportContext().remote) {
-    // A process that did not start as a run (in-process suites, tests) asks once itself.
-    listing ??= hostQueueDir().then(async (q) => {
-      listedHere = q !== null;
-      await q?.close();
-    }, () => undefined);
-    await listing;
-  }
-  if (listedHere && !transportContext().remote) {
+  const lists = !transportContext().remote && (await (listable ??= hostQueueDir().then(async (q) => (await q?.close(), q !== null), () => false)));
+  if (lists) {
     // This caller lists the host's queues (a later run of it finds this one by listing): a name
     // with this run's pid, which no other live run's queue can have. Slot names are shared by
     // the runs of one user, and with four root runs side by side two of them held one slot (a
@@ -343,20 +336,23 @@ export async function collectDebris(opts: { outDir?: string; queues?: boolean } 
     found.push({ kind: 'cgroup', what: c.path, pid: c.pid, error });
   }
   if (opts.queues !== false) {
-    // This user's slot names need no listing (see the top of this file).
     const slotNames = new Set<string>();
     const n = native();
-    if (n.mqReap) for (let slot = 0; slot < HOST_QUEUE_SLOTS; slot++) slotNames.add(hostQueueName(queueUid(), slot));
-    const reapQueue = async (name: string) => (n.mqReap ? await n.mqReap(name) : -ENOENT);
-    let listed = () => {};
-    listing = new Promise<void>((r) => (listed = r));
+    const local = !transportContext().remote;
+    let listed = false;
     try {
-      const q = await hostQueueDir()
-        .then((x) => ((listedHere = x !== null && !transportContext().remote), x))
-        .finally(() => listed());
+      const dir = hostQueueDir();
+      listable ??= dir.then((q) => q !== null, () => false);
+      const q = await dir;
       if (q) {
         try {
           for (const name of list(q.dir)) {
+            // Slot queues, also other users' (root lists them all): the kernel says which are
+            // dead, below. (Through an agent the queues are the target's: this listing is not.)
+            if (SLOT_QUEUE_RE.test(name)) {
+              if (local) slotNames.add(name);
+              continue;
+            }
             const m = QUEUE_RE.exec(name);
             if (!m) continue;
             const pid = Number(m[1]);
@@ -370,8 +366,7 @@ export async function collectDebris(opts: { outDir?: string; queues?: boolean } 
             const r = native().mqUnlink(name);
             found.push({ kind: 'queue', what: name, pid, error: r === 0 ? null : `errno ${-r}` });
           }
-          // Slot queues of other users (root lists them all): the kernel says which are dead.
-          for (const name of list(q.dir)) if (SLOT_QUEUE_RE.test(name)) slotNames.add(name);
+          listed = local;
         } finally {
           await q.close();
         }
@@ -379,6 +374,12 @@ export async function collectDebris(opts: { outDir?: string; queues?: boolean } 
     } catch {
       // best effort: nothing else to do about queues here
     }
+    // Without a listing of them, this user's slot names are tried one by one (see the top of this file).
+    if (!listed && n.mqReap) {
+      const uid = queueUid();
+      for (let slot = 0; slot < HOST_QUEUE_SLOTS; slot++) slotNames.add(hostQueueName(uid, slot));
+    }
+    const reapQueue = async (name: string) => (n.mqReap ? await n.mqReap(name) : -ENOENT);
     // (All asked at once: through an agent, one round trip instead of one per name.)
     const names = [...slotNames].filter((name) => !hostQueues.has(name)); // not this run's, being made
     const answers = await Promise.all(names.map((name) => reapQueue(name).catch(() => -ENOENT)));

@@ -14,9 +14,6 @@ export { packageRoot };
 
 export type ValidationResult = { ok: true; report: Report } | { ok: false; error: string };
 
-/** The report.json versions this nsprobe reads. */
-export const READABLE_VERSIONS = [1, 2] as const;
-
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -193,9 +190,6 @@ const gate = object({
 const ASSERTION_ID = /^[a-z0-9-]+\.[a-z0-9-]+$/;
 const assertionStatus = oneOf(['pass', 'fail', 'skipped']);
 const side = oneOf(['inside', 'host', 'sibling', 'control']);
-const nullableGate: Check = (v) => {
-  if (v !== null && typeof v !== 'string') fail('must be string,null');
-};
 
 /** Checks a child value at key k, with k on the trail. */
 function at(k: string, check: Check, x: unknown): void {
@@ -261,7 +255,7 @@ const probeFields = object({
   'syscall?': string,
   'cause?': string,
   'remedy?': string,
-  'gate?': nullableGate,
+  'gate?': nullableString,
   'metrics?': (v) => {
     if (!isRecord(v)) fail('must be object');
     for (const k in v) if (Object.hasOwn(v, k) && (typeof v[k] !== 'number' || !Number.isFinite(v[k]))) fail('must be number', k);
@@ -410,9 +404,6 @@ export function reportFromJson(text: string): Report {
   if (!v.ok) throw new Error(`not a valid report.json: ${v.error}`);
   return v.report;
 }
-
-/** Deepest nesting of arrays and objects accepted (a report is about 8 deep). */
-export const MAX_DEPTH = 64;
 
 /** How deeply `text` nests [ and { outside strings, stopping once past `limit` (a linear scan, no recursion). */
 export function jsonDepth(text: string, limit = Infinity): number {

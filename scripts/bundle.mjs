@@ -12,7 +12,7 @@
 // src/compilecache.ts): made here by one run of the bundle with the cache on, and used by a run
 // only when it can be read without anything being written.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as nodeModule from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,10 +33,43 @@ const apart = (pairs) => ({
     });
   },
 });
-const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20', logLevel: 'warning' };
-await build({ ...common, entryPoints: [join(src, 'nsprobe.js')], outfile: join(outdir, 'nsprobe.js'), plugins: [apart([['nsprobe.js', 'main.js']])] });
-await build({ ...common, entryPoints: [join(src, 'main.js')], outfile: join(outdir, 'main.js'), plugins: [apart([['cli.js', 'merge.js']])] });
-await build({ ...common, entryPoints: [join(src, 'merge.js')], outfile: join(outdir, 'merge.js') });
+// Node builtins through process.getBuiltinModule (Node >= 20.16, 22.3; engines asks for 20.17)
+// instead of `import ... from 'node:fs'`, each loaded only when a function of it is first called.
+// An ES import of a builtin builds its namespace from every export, which runs every lazy getter
+// (node:fs's `promises` loads fs/promises, readline and the streams; node:util's TextDecoder the
+// assert diff and worker_threads, ...), and esbuild's CommonJS interop reads every property too:
+// a plain run loaded ~80 builtins it never used (issue 14). So each builtin is a module of stubs:
+// a function (lower-case name) is `(...a) => module.fn(...a)`, loading the module on its first
+// call; anything else (classes, constants) is read when the importing file is initialised, and is
+// marked pure so that only the names the bundle uses are kept.
+const builtins = {
+  name: 'builtins',
+  setup(b) {
+    // import('node:x') stays Node's: a namespace esbuild built would be every stub's value at once.
+    b.onResolve({ filter: /^node:/ }, (a) => (a.kind === 'dynamic-import' ? { path: a.path, external: true } : { path: a.path, namespace: 'builtin' }));
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (a) => {
+      const id = JSON.stringify(a.path);
+      const mod = process.getBuiltinModule(a.path);
+      process.noDeprecation = true; // reading fs.F_OK or crypto.fips here is no use of them
+      const names = Object.getOwnPropertyNames(mod).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default');
+      const lines = [`let m;`, `const l = () => (m ??= process.getBuiltinModule(${id}));`, `export default /* @__PURE__ */ l();`];
+      for (const k of names) {
+        lines.push(typeof mod[k] === 'function' && /^[a-z]/.test(k) ? `export function ${k}(...a) { return l().${k}(...a); }` : `export const ${k} = /* @__PURE__ */ (() => l().${k})();`);
+      }
+      return { contents: `${lines.join('\n')}\n`, loader: 'js' };
+    });
+  },
+};
+// The global `performance` is scripts/bundle-performance.mjs's (performance.now() only).
+const otherUse = (dir) => readdirSync(dir, { recursive: true, withFileTypes: true })
+  .filter((e) => e.isFile() && e.name.endsWith('.js'))
+  .flatMap((e) => (/\bperformance\.(?!now\()\w+/.test(readFileSync(join(e.parentPath ?? e.path, e.name), 'utf8')) ? [join(e.parentPath ?? e.path, e.name)] : []));
+const odd = [src, join(root, 'dist', 'probes')].flatMap(otherUse);
+if (odd.length) throw new Error(`bundle: performance.* other than now() in ${odd.join(', ')}: extend scripts/bundle-performance.mjs`);
+const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20', logLevel: 'warning', inject: [join(root, 'scripts', 'bundle-performance.mjs')] };
+await build({ ...common, entryPoints: [join(src, 'nsprobe.js')], outfile: join(outdir, 'nsprobe.js'), plugins: [apart([['nsprobe.js', 'main.js']]), builtins] });
+await build({ ...common, entryPoints: [join(src, 'main.js')], outfile: join(outdir, 'main.js'), plugins: [apart([['cli.js', 'merge.js']]), builtins] });
+await build({ ...common, entryPoints: [join(src, 'merge.js')], outfile: join(outdir, 'merge.js'), plugins: [builtins] });
 
 // The cache: one run of the bundle (--version: every file of the main path compiled), and an
 // import of merge.js, with the cache on, write it at their exit. built.json records the folder it

@@ -40,3 +40,32 @@ test('merge through the bundle in worker threads gives the matrix of the one-thr
   t.deepEqual(parallel, serial);
   t.notDeepEqual(parallel, { ...serial, hosts: serial.hosts.slice(1) }, 'control: the comparison sees a difference');
 });
+
+// A plain run loads only the builtins it uses (issue 14): the bundle reaches builtins through
+// stubs that load a module on the first call of one of its functions (scripts/bundle.mjs), and
+// names come from /dev/urandom, not node:crypto. The control: the same watch, on the modules tsc
+// compiled (ES imports of builtins), sees those builtins loaded.
+// (net is not among them: stdout or stderr being a pipe loads it.)
+const RARE = ['crypto', 'child_process', 'dgram', 'worker_threads', 'perf_hooks', 'readline'];
+function builtinsLoaded(entry: string, out: string): Set<string> {
+  const d = tmp();
+  const preload = join(d, 'list.cjs');
+  const list = join(d, 'loaded.txt');
+  writeFileSync(preload, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join('\\n')));\n`);
+  const r = run([process.execPath, '-r', preload, entry, '--only', 'uts,ipc', '--out', out]);
+  if (r.status !== 0) throw new Error(`exit ${r.status}: ${r.stderr}`);
+  const names = readFileSync(list, 'utf8').split('\n').flatMap((l) => (l.startsWith('NativeModule ') ? [l.slice(13)] : []));
+  rmSync(d, { recursive: true, force: true });
+  return new Set(names);
+}
+
+test('a plain run of the bundle loads none of the rarely used builtins (control: the tsc modules do)', (t) => {
+  const out = tmp();
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const bundled = builtinsLoaded(join(BIN, 'nsprobe.js'), join(out, 'b'));
+  t.deepEqual(RARE.filter((m) => bundled.has(m)), [], 'the bundle loaded them');
+  t.true(bundled.has('fs') && bundled.has('path'), 'the watch sees what is loaded');
+  const modules = builtinsLoaded(join(ROOT, 'dist', 'src', 'nsprobe.js'), join(out, 'm'));
+  t.true(['crypto', 'child_process'].every((m) => modules.has(m)), `control: ES imports load them (${RARE.filter((m) => modules.has(m)).join(', ')})`);
+  t.true((JSON.parse(readFileSync(join(out, 'b', 'report.json'), 'utf8')) as { probes: unknown[] }).probes.length > 0, 'the run probed');
+});

@@ -1,8 +1,8 @@
 // Bundles the compiled CLI (from tsc, dist/src/) for `bin` and `npm run probe`: Node resolving,
 // reading and linking ~40 modules one by one cost a run about a quarter of its CPU (issue 14, "the
 // suite near its floor"), and ~15 chunks of a split bundle still ~12 ms of CPU on Node 20. So:
-//   dist/bin/nsprobe.js  the entry (src/nsprobe.ts): turns on the code cache, then loads main.js;
-//   dist/bin/main.js     the whole program in one file (src/main.ts; bench, the residue check and
+//   dist/bin/nsprobe.js  the entry (src/nsprobe.ts): runs main.cjs with its code cache;
+//   dist/bin/main.cjs    the whole program in one script (src/main.ts; bench, the residue check and
 //                        --ssh included: their code is compiled only when called);
 //   dist/bin/merge.js    `nsprobe merge` (with its validator), loaded only for it, and the script
 //                        its worker threads run (a file of its own: they load it whole).
@@ -12,7 +12,8 @@
 // src/compilecache.ts): made here by one run of the bundle with the cache on, and used by a run
 // only when it can be read without anything being written.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as nodeModule from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,7 +69,16 @@ const odd = [src, join(root, 'dist', 'probes')].flatMap(otherUse);
 if (odd.length) throw new Error(`bundle: performance.* other than now() in ${odd.join(', ')}: extend scripts/bundle-performance.mjs`);
 const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20', logLevel: 'warning', inject: [join(root, 'scripts', 'bundle-performance.mjs')] };
 await build({ ...common, entryPoints: [join(src, 'nsprobe.js')], outfile: join(outdir, 'nsprobe.js'), plugins: [apart([['nsprobe.js', 'main.js']]), builtins] });
-await build({ ...common, entryPoints: [join(src, 'main.js')], outfile: join(outdir, 'main.js'), plugins: [apart([['cli.js', 'merge.js']]), builtins] });
+// The program as a script (CommonJS shape, run by src/compilecache.ts through vm.Script with its
+// code cache): import.meta.url is the wrapper's __nsprobe_url, and import() (of ./merge.js and of
+// builtins) its __nsprobe_import, which loads them as the entry's own import() would.
+const script = join(outdir, 'main.cjs');
+await build({ ...common, format: 'cjs', define: { 'import.meta.url': '__nsprobe_url' }, entryPoints: [join(src, 'main.js')], outfile: script, plugins: [apart([['cli.js', 'merge.js']]), builtins] });
+let body = readFileSync(script, 'utf8');
+let imports = 0;
+body = body.replace(/\bimport\(("(?:\.\/merge\.js|node:[a-z_/]+)")\)/g, (_, spec) => (imports++, `__nsprobe_import(${spec})`));
+if (!imports || /\bimport\(\s*["'`\w]/.test(body.replace(/\/\/.*$/gm, ''))) throw new Error('bundle: main.cjs has an import() the script wrapper does not serve');
+writeFileSync(script, body);
 await build({ ...common, entryPoints: [join(src, 'merge.js')], outfile: join(outdir, 'merge.js'), plugins: [builtins] });
 
 // The cache: one run of the bundle (--version: every file of the main path compiled), and an
@@ -91,4 +101,18 @@ if (typeof nodeModule.enableCompileCache === 'function') {
     rmSync(cacheDir, { recursive: true, force: true });
     process.stderr.write(`bundle: no compile cache (${runs.map((r) => r.status).join(', ')})\n`);
   }
+}
+
+// The script's code cache (src/compilecache.ts): one whole run of the bundle (every probe, every
+// report) with NSPROBE_CODE_CACHE_OUT set writes script.createCachedData() and its tag at exit,
+// when V8 has compiled what a run compiles. Its reports go to a temporary folder, removed after.
+{
+  const runOut = mkdtempSync(join(tmpdir(), 'nsprobe-bundle-'));
+  mkdirSync(cacheDir, { recursive: true });
+  const env = { ...process.env, NSPROBE_CODE_CACHE_OUT: cacheDir };
+  delete env.NODE_OPTIONS;
+  delete env.NODE_COMPILE_CACHE;
+  const r = spawnSync(process.execPath, [join(outdir, 'nsprobe.js'), '--out', join(runOut, 'out')], { env, stdio: 'ignore', timeout: 120000 });
+  rmSync(runOut, { recursive: true, force: true });
+  if (!existsSync(join(cacheDir, 'main.cache'))) process.stderr.write(`bundle: no code cache for main.cjs (run: ${r.status ?? r.signal ?? r.error?.message})\n`);
 }

@@ -1,4 +1,4 @@
-// The bundle `bin` runs (scripts/bundle.mjs): a small entry, the program in one file (main.js),
+// The bundle `bin` runs (scripts/bundle.mjs): a small entry, the program in one script (main.cjs),
 // and merge in a file of its own that its worker threads load. The bundle must do what the
 // modules tsc compiled do: merge through it, past MIN_PARALLEL inputs (worker threads, which
 // load merge.js whole), gives the matrix a one-thread merge gives.
@@ -14,10 +14,10 @@ import { ROOT, run, tmp } from './helpers/run.js';
 const BIN = join(ROOT, 'dist', 'bin');
 
 test('the bundle is an entry, the program in one file and merge apart', (t) => {
-  for (const f of ['nsprobe.js', 'main.js', 'merge.js']) t.true(existsSync(join(BIN, f)), f);
-  const entry = readFileSync(join(BIN, 'nsprobe.js'), 'utf8');
-  t.regex(entry, /import\("\.\/main\.js"\)/);
-  t.regex(readFileSync(join(BIN, 'main.js'), 'utf8'), /import\("\.\/merge\.js"\)/);
+  for (const f of ['nsprobe.js', 'main.cjs', 'merge.js']) t.true(existsSync(join(BIN, f)), f);
+  const main = readFileSync(join(BIN, 'main.cjs'), 'utf8');
+  t.regex(main, /__nsprobe_import\("\.\/merge\.js"\)/, 'merge is loaded apart, through the wrapper');
+  t.notRegex(main, /\bimport\("/, 'no import() the script wrapper does not serve');
 });
 
 test('merge through the bundle in worker threads gives the matrix of the one-thread merge', async (t) => {

@@ -3,7 +3,7 @@
 // in dist/bin/ may change when the bundle runs, whichever Node and user run it. The control shows
 // that the same watch sees Node write there when its compile cache is turned on unguarded.
 import test from 'ava';
-import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isRoot, NOBODY, ROOT, run, tmp } from './helpers/run.js';
@@ -95,13 +95,15 @@ test('control: Node writes into the folder when its compile cache is turned on u
 });
 
 // The program script's code cache (src/compilecache.ts, mainScript): each test makes its own
-// copy of the bundle inside dist/ (so that the package root, the addon and the schema are found)
+// copy of the bundle, in a package folder of its own (package.json, schema, build and prebuilds
+// linked to this checkout's, so that the addon and the schema are found; any user may make it),
 // and its own cache with this Node, as the build does, so the control (the cache used) holds
 // whichever Node built dist/bin.
-let copies = 0;
 function bundleCopy(t: { teardown: (f: () => void) => void }): { dir: string; url: string; cache: string } {
-  const dir = join(ROOT, 'dist', `nsprobe-test-cc-${process.pid}-${copies++}`);
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const pkg = tmp();
+  t.teardown(() => rmSync(pkg, { recursive: true, force: true }));
+  for (const f of ['package.json', 'schema', 'build', 'prebuilds']) if (existsSync(join(ROOT, f))) symlinkSync(join(ROOT, f), join(pkg, f));
+  const dir = join(pkg, 'dist', 'bin');
   cpSync(BIN, dir, { recursive: true, filter: (src) => !src.includes(CACHE_DIR) });
   const cache = join(dir, CACHE_DIR);
   mkdirSync(cache);

@@ -72,8 +72,20 @@ await build({ ...common, entryPoints: [join(src, 'nsprobe.js')], outfile: join(o
 // The program as a script (CommonJS shape, run by src/compilecache.ts through vm.Script with its
 // code cache): import.meta.url is the wrapper's __nsprobe_url, and import() (of ./merge.js and of
 // builtins) its __nsprobe_import, which loads them as the entry's own import() would.
+// merge.ts is in it too (the fleet's merge): its worker threads start the module merge.ts is, which
+// in the script is merge.js beside it, not the script (a worker running main.cjs would run the CLI).
+const mergeBeside = {
+  name: 'merge-beside',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]dist[\\/]src[\\/]merge\.js$/ }, (a) => ({
+      contents: readFileSync(a.path, 'utf8').replaceAll('import.meta.url', 'new URL("./merge.js", __nsprobe_url).href'),
+      resolveDir: dirname(a.path),
+      loader: 'js',
+    }));
+  },
+};
 const script = join(outdir, 'main.cjs');
-await build({ ...common, format: 'cjs', define: { 'import.meta.url': '__nsprobe_url' }, entryPoints: [join(src, 'main.js')], outfile: script, plugins: [apart([['cli.js', 'merge.js']]), builtins] });
+await build({ ...common, format: 'cjs', define: { 'import.meta.url': '__nsprobe_url' }, entryPoints: [join(src, 'main.js')], outfile: script, plugins: [apart([['cli.js', 'merge.js']]), mergeBeside, builtins] });
 let body = readFileSync(script, 'utf8');
 let imports = 0;
 body = body.replace(/\bimport\(("(?:\.\/merge\.js|node:[a-z_/]+)")\)/g, (_, spec) => (imports++, `__nsprobe_import(${spec})`));

@@ -18,6 +18,8 @@ test('the bundle is an entry, the program in one file and merge apart', (t) => {
   const main = readFileSync(join(BIN, 'main.cjs'), 'utf8');
   t.regex(main, /__nsprobe_import\("\.\/merge\.js"\)/, 'merge is loaded apart, through the wrapper');
   t.notRegex(main, /\bimport\("/, 'no import() the script wrapper does not serve');
+  // The fleet's merge (in main.cjs) starts its worker threads on merge.js, not on the script.
+  t.regex(main, /const self = new URL\(new URL\("\.\/merge\.js", __nsprobe_url\)\.href\)/);
 });
 
 test('merge through the bundle in worker threads gives the matrix of the one-thread merge', async (t) => {

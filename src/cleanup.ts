@@ -25,9 +25,9 @@
 import { lstatSync, readdirSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { cgroup2Root, parseCgroup, removeCgroup } from '../probes/cgroup.js';
-import { localHost } from './host/hostif.js';
+import { localHost, type HostIf } from './host/hostif.js';
 import { mqueueMountPoint } from './host/mountinfo.js';
-import { native, transportContext } from './native.js';
+import { native, transportContext, type NativeAddon } from './native.js';
 import type { Outcome } from './sandbox.js';
 
 /** Where this process's mount namespace has an mqueue filesystem (the host's queues), or null. */
@@ -169,14 +169,19 @@ export function tempPid(name: string): number | null {
 
 let bootMs: number | null | undefined;
 
-/** When process `pid` (in our pid namespace) started, ms since the epoch; null when gone. */
-export function processStartMs(pid: number): number | null {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
+/** ENOENT and ESRCH: no such process (a /proc/PID file of a pid that does not run). */
+const GONE = new Set(['ENOENT', 'ESRCH']);
+
+/**
+ * When process `pid` (in the pid namespace of `host`'s /proc) started, ms since the epoch; null
+ * when gone, 0 when it runs but its start is not known. Locally (LocalHost) the boot time comes
+ * from this machine's /proc/stat; through a target's host interface only "runs or not" counts
+ * (the objects' creation times are not known there, see makerMayRun).
+ */
+export async function processStartMs(pid: number, host: HostIf = localHost): Promise<number | null> {
+  const r = await host.readFile(`/proc/${pid}/stat`);
+  if (!r.ok) return GONE.has(r.code ?? '') ? null : 0; // not known: the safe side, it runs
+  if (host !== localHost) return 0;
   if (bootMs === undefined) {
     try {
       const m = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
@@ -186,21 +191,25 @@ export function processStartMs(pid: number): number | null {
     }
   }
   // Field 22 (starttime, in USER_HZ = 100 ticks per second) after the parenthesised comm.
+  const stat = r.value!;
   const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
   return bootMs === null || !Number.isFinite(ticks) ? 0 : bootMs + ticks * 10;
 }
 
 /**
- * Whether the run that made an object at `madeMs` (its name carries `pid`) may still be running:
- * the pid runs and that process started before the object was made. btime has a resolution of
- * one second, so a process that started within 2 s after the object counts as its maker (the
- * safe side: a live run's object is never taken).
+ * Whether the run that made an object at `madeMs` (its name carries `pid`) may still be running,
+ * asked of the /proc of `host` (the machine whose object it is: this one, or a --via/--ssh
+ * target through its host interface): the pid runs and that process started before the object
+ * was made. btime has a resolution of one second, so a process that started within 2 s after the
+ * object counts as its maker (the safe side: a live run's object is never taken). `madeMs` null
+ * (not known: a target's stat carries no times) keeps every object whose pid runs.
  */
-export function makerMayRun(pid: number, madeMs: number | null): boolean {
-  if (pid === process.pid) return true;
-  const started = processStartMs(pid);
+export async function makerMayRun(pid: number, madeMs: number | null, host: HostIf = localHost): Promise<boolean> {
+  if (pid === process.pid && host === localHost) return true;
+  if (pid === host.pid) return true; // the host interface's own process (a target's box)
+  const started = await processStartMs(pid, host);
   if (started === null) return false;
-  if (madeMs === null) return true;
+  if (madeMs === null || started === 0) return true;
   return started <= madeMs + 2000;
 }
 
@@ -215,19 +224,40 @@ export interface Debris {
 }
 
 const euid = () => process.geteuid?.() ?? -1;
-const mine = (st: Stats) => euid() === 0 || st.uid === euid();
+/** Whether the caller may take an object: root there, or it owns it (ids as `host` sees them). */
+const mine = (uid: number, host: HostIf = localHost) => host.euid === 0 || uid === host.euid;
 const madeAt = (st: Stats) => Math.min(st.mtimeMs, st.ctimeMs, st.birthtimeMs > 0 ? st.birthtimeMs : Infinity);
 const why = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+const S_IFMT = 0o170000, S_IFDIR = 0o040000;
+
+/** The cgroup v2 directory of a process from its mountinfo and /proc/self/cgroup, or null. */
+function cgroupDirFrom(mountinfo: string, cgroup: string): string | null {
+  const root = cgroup2Root(mountinfo);
+  if (!root) return null;
+  const own = parseCgroup(cgroup).find((l) => l.id === '0')?.path ?? '/';
+  return `${root}${own === '/' ? '' : own}`;
+}
 
 /** This process's cgroup v2 directory (where the cgroup probe makes its children), or null. */
 export function ownCgroupDir(): string | null {
   try {
-    const root = cgroup2Root(readFileSync('/proc/self/mountinfo', 'utf8'));
-    if (!root) return null;
-    const own = parseCgroup(readFileSync('/proc/self/cgroup', 'utf8')).find((l) => l.id === '0')?.path ?? '/';
-    return `${root}${own === '/' ? '' : own}`;
+    return cgroupDirFrom(readFileSync('/proc/self/mountinfo', 'utf8'), readFileSync('/proc/self/cgroup', 'utf8'));
   } catch {
     return null;
+  }
+}
+
+/**
+ * The cgroup v2 directory of `host`'s process as it sees it: where the cgroup probe makes its
+ * children through that host interface (probes/cgroup.ts reads the same two files), or null.
+ */
+export async function hostCgroupDir(host: HostIf): Promise<string | null> {
+  if (host === localHost) return ownCgroupDir();
+  try {
+    const [mi, cg] = await Promise.all([host.readFile('/proc/self/mountinfo'), host.readFile('/proc/self/cgroup')]);
+    return mi.ok && cg.ok ? cgroupDirFrom(mi.value!, cg.value!) : null;
+  } catch {
+    return null; // the host interface is gone
   }
 }
 
@@ -239,18 +269,17 @@ function list(dir: string): string[] {
   }
 }
 
-/** Temporary report files (and staging folders) in `outDir` whose run is gone. */
-export function deadTempFiles(outDir: string, forPid?: number): { path: string; pid: number }[] {
-  const out: { path: string; pid: number }[] = [];
+/** Temporary report files (and staging folders) in `outDir` named after a pid (this caller's to remove), with when they were made. */
+function tempCandidates(outDir: string): { path: string; pid: number; made: number }[] {
+  const out: { path: string; pid: number; made: number }[] = [];
   for (const name of list(outDir)) {
     const pid = tempPid(name);
     if (pid === null) continue;
     const path = join(outDir, name);
     try {
       const st = lstatSync(path);
-      if (!(st.isFile() || st.isDirectory()) || !mine(st)) continue;
-      if (forPid !== undefined ? pid !== forPid : makerMayRun(pid, madeAt(st))) continue;
-      out.push({ path, pid });
+      if (!(st.isFile() || st.isDirectory()) || !mine(st.uid)) continue;
+      out.push({ path, pid, made: madeAt(st) });
     } catch {
       // gone meanwhile
     }
@@ -258,27 +287,62 @@ export function deadTempFiles(outDir: string, forPid?: number): { path: string; 
   return out;
 }
 
-function cgroupsOf(forPid?: number): { path: string; pid: number }[] {
+/** Temporary report files (and staging folders) in `outDir` whose run is gone. */
+export async function deadTempFiles(outDir: string): Promise<{ path: string; pid: number }[]> {
+  const all = tempCandidates(outDir);
+  const runs = await Promise.all(all.map((f) => makerMayRun(f.pid, f.made)));
+  return all.filter((_, i) => !runs[i]).map(({ path, pid }) => ({ path, pid }));
+}
+
+/**
+ * The cgroups below `host`'s own cgroup whose maker is gone (makerMayRun asked of that host's
+ * /proc): names nsprobe makes, directories the caller owns there. Locally the folder's times
+ * tell a reused pid from the maker; a target's stat has none, so there every pid that runs keeps
+ * its cgroups (the safe side).
+ */
+async function deadCgroups(host: HostIf): Promise<{ path: string; pid: number }[]> {
+  const dir = await hostCgroupDir(host);
+  if (!dir) return [];
+  const names = await host.readdir(dir).catch(() => null);
+  if (!names?.ok) return [];
+  const judged = await Promise.all(
+    names.value!.map(async (name) => {
+      const m = CGROUP_RE.exec(name);
+      if (!m) return null;
+      const pid = Number(m[1]);
+      const path = join(dir, name);
+      try {
+        const st = await host.stat(path, true);
+        if (!st.ok || (st.value!.mode & S_IFMT) !== S_IFDIR || !mine(st.value!.uid, host)) return null;
+        let made: number | null = null;
+        if (host === localHost) made = madeAt(lstatSync(path));
+        return (await makerMayRun(pid, made, host)) ? null : { path, pid };
+      } catch {
+        return null; // gone meanwhile, or the host interface is
+      }
+    }),
+  );
+  return judged.filter((x) => x !== null);
+}
+
+/** This run's cgroups on this machine (for the hurried exit: synchronous). */
+function runCgroupsSync(pids: readonly number[]): string[] {
   const dir = ownCgroupDir();
   if (!dir) return [];
-  const out: { path: string; pid: number }[] = [];
+  const out: string[] = [];
   for (const name of list(dir)) {
     const m = CGROUP_RE.exec(name);
-    if (!m) continue;
-    const pid = Number(m[1]);
+    if (!m || !pids.includes(Number(m[1]))) continue;
     const path = join(dir, name);
     try {
       const st = lstatSync(path);
-      if (!st.isDirectory() || !mine(st)) continue;
-      if (forPid !== undefined ? pid !== forPid : makerMayRun(pid, madeAt(st))) continue;
-      out.push({ path, pid });
+      if (st.isDirectory() && mine(st.uid)) out.push(path);
     } catch {
       // gone meanwhile
     }
   }
   return out;
 }
-
 
 /**
  * The queues of the host's IPC namespace: through an mqueue mount here, or (root) a fresh one in
@@ -321,36 +385,46 @@ export async function listHostQueueNames(): Promise<string[] | null> {
 }
 
 /**
- * Removes what dead nsprobe runs left (see the top of this file). Never throws; returns what it
- * found, removed or not. `queues: false` skips the host's queues (which may cost a sandbox).
+ * Removes what dead nsprobe runs left (see the top of this file) on the machine of `host`: this
+ * one (LocalHost, the default) or, through its host interface (a BoxHost over the agent), a
+ * --via/--ssh target, where the cgroups are those below the box's own cgroup as it sees them,
+ * their makers are asked of the target's /proc and "mine" is by the target's ids. Never throws;
+ * returns what it found, removed or not. `queues: false` skips the host's queues (which may cost a
+ * sandbox). The queues go through the transport (native()): while it is a remote one (an agent on
+ * a target) they are the target's, so a pass of this machine (LocalHost) then skips them; the
+ * caller runs this machine's pass before it sets such a transport (src/cli.ts).
  */
-export async function collectDebris(opts: { outDir?: string; queues?: boolean } = {}): Promise<Debris[]> {
+export async function collectDebris(opts: { outDir?: string; queues?: boolean; host?: HostIf } = {}): Promise<Debris[]> {
+  const host = opts.host ?? localHost;
+  const remote = transportContext().remote;
   const found: Debris[] = [];
-  for (const c of cgroupsOf()) {
+  for (const c of await deadCgroups(host)) {
     let error: string | null = null;
     try {
-      await removeCgroup(localHost, c.path, 500);
+      await removeCgroup(host, c.path, 500);
     } catch (e) {
       error = why(e);
     }
     found.push({ kind: 'cgroup', what: c.path, pid: c.pid, error });
   }
-  if (opts.queues !== false) {
+  if (opts.queues !== false && !(remote && host === localHost)) {
     const slotNames = new Set<string>();
-    const n = native();
-    const local = !transportContext().remote;
+    let n: NativeAddon | null = null;
     let listed = false;
     try {
-      const dir = hostQueueDir();
-      listable ??= dir.then((q) => q !== null, () => false);
+      n = native();
+      // A remote transport's queues are the target's: no listing of this machine's stands for
+      // them, only the agent user's slot names (below).
+      const dir = remote ? Promise.resolve(null) : hostQueueDir();
+      if (!remote) listable ??= dir.then((q) => q !== null, () => false);
       const q = await dir;
       if (q) {
         try {
           for (const name of list(q.dir)) {
             // Slot queues, also other users' (root lists them all): the kernel says which are
-            // dead, below. (Through an agent the queues are the target's: this listing is not.)
+            // dead, below.
             if (SLOT_QUEUE_RE.test(name)) {
-              if (local) slotNames.add(name);
+              slotNames.add(name);
               continue;
             }
             const m = QUEUE_RE.exec(name);
@@ -362,11 +436,11 @@ export async function collectDebris(opts: { outDir?: string; queues?: boolean } 
             } catch {
               continue;
             }
-            if (!mine(st) || makerMayRun(pid, madeAt(st))) continue;
-            const r = native().mqUnlink(name);
+            if (!mine(st.uid) || (await makerMayRun(pid, madeAt(st)))) continue;
+            const r = n.mqUnlink(name);
             found.push({ kind: 'queue', what: name, pid, error: r === 0 ? null : `errno ${-r}` });
           }
-          listed = local;
+          listed = true;
         } finally {
           await q.close();
         }
@@ -375,22 +449,25 @@ export async function collectDebris(opts: { outDir?: string; queues?: boolean } 
       // best effort: nothing else to do about queues here
     }
     // Without a listing of them, this user's slot names are tried one by one (see the top of this file).
-    if (!listed && n.mqReap) {
-      const uid = queueUid();
-      for (let slot = 0; slot < HOST_QUEUE_SLOTS; slot++) slotNames.add(hostQueueName(uid, slot));
+    if (n?.mqReap) {
+      if (!listed) {
+        const uid = queueUid();
+        for (let slot = 0; slot < HOST_QUEUE_SLOTS; slot++) slotNames.add(hostQueueName(uid, slot));
+      }
+      const addon = n;
+      const reap = async (name: string) => addon.mqReap!(name);
+      // (All asked at once: through an agent, one round trip instead of one per name.)
+      const names = [...slotNames].filter((name) => !hostQueues.has(name)); // not this run's, being made
+      const answers = await Promise.all(names.map((name) => reap(name).catch(() => -ENOENT)));
+      names.forEach((name, i) => {
+        const r = answers[i];
+        if (r === 0) found.push({ kind: 'queue', what: name, pid: null, error: null });
+        else if (r !== -ENOENT && r !== -EBUSY && r !== -13 /* EACCES: another user's */) found.push({ kind: 'queue', what: name, pid: null, error: `errno ${-r}` });
+      });
     }
-    const reapQueue = async (name: string) => (n.mqReap ? await n.mqReap(name) : -ENOENT);
-    // (All asked at once: through an agent, one round trip instead of one per name.)
-    const names = [...slotNames].filter((name) => !hostQueues.has(name)); // not this run's, being made
-    const answers = await Promise.all(names.map((name) => reapQueue(name).catch(() => -ENOENT)));
-    names.forEach((name, i) => {
-      const r = answers[i];
-      if (r === 0) found.push({ kind: 'queue', what: name, pid: null, error: null });
-      else if (r !== -ENOENT && r !== -EBUSY && r !== -13 /* EACCES: another user's */) found.push({ kind: 'queue', what: name, pid: null, error: `errno ${-r}` });
-    });
   }
   if (opts.outDir) {
-    for (const f of deadTempFiles(opts.outDir)) {
+    for (const f of await deadTempFiles(opts.outDir)) {
       let error: string | null = null;
       try {
         rmSync(f.path, { recursive: true, force: true });
@@ -405,13 +482,18 @@ export async function collectDebris(opts: { outDir?: string; queues?: boolean } 
 
 const KIND_WORD = { cgroup: 'cgroup', queue: 'POSIX message queue', file: 'temporary report file' } as const;
 
-/** One report note per object found. */
-export function debrisNotes(d: readonly Debris[]): string[] {
+/**
+ * One report note per object found. `on`: where, for a pass that is not this machine's (the
+ * target's, collected through its host interface: "on the target").
+ */
+export function debrisNotes(d: readonly Debris[], on?: string): string[] {
+  const where = on ? ` ${on}` : '';
+  const there = on ? ' there' : '';
   return d.map((x) => {
-    const by = x.pid === null ? 'an nsprobe run that has ended' : `nsprobe process ${x.pid}`;
+    const by = x.pid === null ? 'an nsprobe run that has ended' : `nsprobe process ${x.pid}${there}`;
     return x.error === null
-      ? `removed a ${KIND_WORD[x.kind]} left by ${by}${x.pid === null ? ' (no process holds it)' : ', which has ended'}: ${x.what}`
-      : `could not remove a ${KIND_WORD[x.kind]} left by ${by} (${x.error}): ${x.what}`;
+      ? `removed a ${KIND_WORD[x.kind]}${where} left by ${by}${x.pid === null ? ' (no process holds it)' : ', which has ended'}: ${x.what}`
+      : `could not remove a ${KIND_WORD[x.kind]}${where} left by ${by} (${x.error}): ${x.what}`;
   });
 }
 
@@ -434,23 +516,23 @@ export function hurriedCleanup(outDir?: string): void {
   for (const q of [...hostQueues]) attempt(() => void (n.mqUnlink(q) === 0 && hostQueues.delete(q)));
   for (const [k, o] of [...hostSysv]) attempt(() => void (n.sysvRemove?.(o.kind, o.key) === 0 && hostSysv.delete(k)));
   if (n.endBoxes) attempt(() => n.shutdown(500));
-  for (const c of [process.pid, ...runPids].flatMap((p) => cgroupsOf(p))) {
+  for (const path of runCgroupsSync([process.pid, ...runPids])) {
     attempt(() => {
       const deadline = performance.now() + 300;
       for (let killed = false; ; ) {
         try {
-          rmdirSync(c.path);
+          rmdirSync(path);
           return;
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'EBUSY' || performance.now() > deadline) throw e;
         }
         if (!killed) {
           killed = true;
-          attempt(() => writeFileSync(`${c.path}/cgroup.kill`, '1'));
+          attempt(() => writeFileSync(`${path}/cgroup.kill`, '1'));
         }
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
       }
     });
   }
-  if (outDir) for (const f of deadTempFiles(outDir, process.pid)) attempt(() => rmSync(f.path, { recursive: true, force: true }));
+  if (outDir) for (const f of tempCandidates(outDir).filter((x) => x.pid === process.pid)) attempt(() => rmSync(f.path, { recursive: true, force: true }));
 }

@@ -15,7 +15,7 @@ import { collectHostFacts } from './host/facts.js';
 import { HOST_FACTS_DEADLINE_MS, realHostContext, withDeadline } from './host/hostfs.js';
 import { openRunHost } from './host/boxfs.js';
 import { rootlessPlan } from './sandbox.js';
-import { collectDebris, debrisNotes, hurriedCleanup } from './cleanup.js';
+import { collectDebris, debrisNotes, hurriedCleanup, type Debris } from './cleanup.js';
 import { raiseNofile } from './limits.js';
 import { native, setTransport, transportContext } from './native.js';
 import { AgentClient } from './agent/client.js';
@@ -376,6 +376,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   const signals = Object.keys(STOP_SIGNALS) as StopSignal[];
   for (const s of signals) process.on(s, onSignal);
+  // What SIGKILLed runs left on this machine (cgroups, host queues, temporary report files) goes
+  // first, while the host facts are read (before a --check-residue snapshot, which would count it
+  // as a change), and is over before an agent becomes the transport (--ssh, --via): its queue
+  // requests would then reach the target's queues, not this machine's.
+  let debris: Promise<Debris[]> | undefined;
   if (o.remote) {
     // --ssh/--hosts (src/remote/): a fleet runs here whole; one host gets a preflight login, and
     // a host not reached ends here with a report that says why.
@@ -385,15 +390,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       for (const s of signals) process.off(s, onSignal);
       return caught ? interrupted() : start.code;
     }
-    const code = await connectAgent(o, start);
+    debris = collectDebris({ outDir: out });
+    const code = await connectAgent(o, start, debris);
     if (code !== null) {
       for (const s of signals) process.off(s, onSignal);
       return caught ? interrupted() : code;
     }
   }
-  // What SIGKILLed runs left (cgroups, host queues, temporary report files) goes first, while the
-  // host facts are read (before a --check-residue snapshot, which would count it as a change).
-  const debris = collectDebris({ outDir: out });
+  debris ??= collectDebris({ outDir: out });
   if (o.checkResidue) await debris;
   const residue = o.checkResidue ? await import('./residue.js') : null;
   const before = residue ? await residue.snapshot({ exclude: [out] }) : null;
@@ -403,10 +407,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (o.via) {
     // The transport for the whole run: every sandbox is the target's, made by its agent.
     agent = new AgentClient(bootstrapLauncher(o.via, `--via '${o.via.join(' ')}'`));
-    setTransport(agent, { remote: true });
     process.on('exit', () => agent!.shutdown());
+    const started = agent.start();
+    started.catch(() => undefined); // (answered below)
+    await debris; // this machine's pass, through this machine's addon, while the agent starts
+    setTransport(agent, { remote: true });
     try {
-      await agent.start();
+      await started;
     } catch (e) {
       removeEmpty(made);
       throw new UsageError(scrubLine((e as Error).message));
@@ -424,6 +431,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     const [u, g] = await Promise.all([hostIf.readFile('/proc/self/uid_map'), hostIf.readFile('/proc/self/gid_map')]);
     setTransport(agent, { remote: true, caller: { euid: hostIf.euid, egid: hostIf.egid, uidMap: u.ok ? u.value! : all, gidMap: g.ok ? g.value! : all } });
   }
+  // The same for the target (--via, --ssh), through its host interface and the agent: its cgroups,
+  // its makers, its ids, the agent user's host queues; nothing of this machine's.
+  const targetDebris = transportContext().remote ? collectDebris({ host: hostIf }) : Promise.resolve([]);
   // The consumer programs' versions (the package database, else --version in one shell) are
   // needed only after the probes: asked once the first probe result is in, in the JS thread's idle
   // time while the others run, not before the first probe starts (~10 ms of reading on a dpkg host).
@@ -446,7 +456,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const probes = o.only ? PROBES.filter((p) => o.only!.includes(p.name)) : PROBES;
   // Colour goes to stdout, so stdout decides (`nsprobe > file` on a terminal writes no ANSI codes).
   const color = o.color ?? (!!process.stdout.isTTY && !o.json && !process.env.NO_COLOR);
-  notes.push(...debrisNotes(await debris));
+  notes.push(...debrisNotes(await debris), ...debrisNotes(await targetDebris, 'on the target'));
   if (caught) {
     removeEmpty(made);
     return interrupted();

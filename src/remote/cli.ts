@@ -119,7 +119,7 @@ export async function remoteStart(o: RemoteRun, r: RemoteOptions, argv: readonly
  * and, with the host interface, the host facts are the target's from here on). Returns null when
  * the run goes on, or the exit code of a host whose agent did not start (its report says why).
  */
-export async function connectAgent(o: RemoteRun, s: Extract<RemoteStart, { done: false }>): Promise<number | null> {
+export async function connectAgent(o: RemoteRun, s: Extract<RemoteStart, { done: false }>, before?: Promise<unknown>): Promise<number | null> {
   const { AgentClient } = await import('../agent/client.js');
   const { setTransport } = await import('../native.js');
   const { bootstrapLauncher } = await import('../agent/bootstrap.js');
@@ -127,8 +127,13 @@ export async function connectAgent(o: RemoteRun, s: Extract<RemoteStart, { done:
   // the remote command's words into one line for the login shell, so it goes quoted, as one word.
   const wrap = (cmd: string[]) => [(s.sudo ? ['sudo', '-n', ...cmd] : cmd).map(shq).join(' ')];
   const client = new AgentClient(bootstrapLauncher(s.command, s.target.spec, { wrap, timeoutMs: 60000 }));
+  // `before` (this machine's debris pass, src/cleanup.ts) ends before the agent is the transport;
+  // the agent starts meanwhile.
+  const started = client.start();
+  started.catch(() => undefined); // (answered below)
+  await before?.catch(() => undefined);
   try {
-    await client.start();
+    await started;
   } catch (e) {
     client.shutdown();
     return notProbed(o, s.target, 'agent-failed', (e instanceof Error ? e.message : String(e)).replace(`${s.target.spec}: `, ''), s.started, { arch: s.arch });

@@ -181,6 +181,13 @@ const GONE = new Set(['ENOENT', 'ESRCH']);
 export async function processStartMs(pid: number, host: HostIf = localHost): Promise<number | null> {
   const r = await host.readFile(`/proc/${pid}/stat`);
   if (!r.ok) return GONE.has(r.code ?? '') ? null : 0; // not known: the safe side, it runs
+  // Fields from 3 on (state, ppid, ...) after the parenthesised comm. A zombie (Z) or a dying
+  // process (X) makes nothing any more: its parent has not reaped it yet (a killed agent's box
+  // waits for a subreaper); unless other threads still run (field 20, num_threads: a leader
+  // that ended alone shows Z too).
+  const stat = r.value!;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if ((fields[0] === 'Z' || fields[0] === 'X') && Number(fields[17]) <= 1) return null;
   if (host !== localHost) return 0;
   if (bootMs === undefined) {
     try {
@@ -190,9 +197,8 @@ export async function processStartMs(pid: number, host: HostIf = localHost): Pro
       bootMs = null;
     }
   }
-  // Field 22 (starttime, in USER_HZ = 100 ticks per second) after the parenthesised comm.
-  const stat = r.value!;
-  const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  // Field 22: starttime, in USER_HZ (100 ticks per second).
+  const ticks = Number(fields[19]);
   return bootMs === null || !Number.isFinite(ticks) ? 0 : bootMs + ticks * 10;
 }
 

@@ -1,0 +1,156 @@
+// Issue 14 item 4 for remote runs: what an agent SIGKILLed on a --via/--ssh target leaves there
+// (cgroups nsprobe-<pid>-* below the agent's cgroup, named after its box's pid on the target) is
+// removed by the next run through that target, through the target's host interface, and said in
+// report.json's notes as the target's; a cgroup whose maker still runs there stays (control).
+//
+// The target is this machine, with the agent in a cgroup of its own (the --via command moves
+// itself there before it starts the bootstrap): the controller's pass, which lists the
+// controller's own cgroup, cannot see it, so only the target's pass can remove it. The --via
+// command is also a relay of the agent's pipe: in "kill" mode, before it hands on a request it
+// looks for a cgroup the run made in that cgroup, and SIGKILLs the agent at the first request
+// after the probe's mkdir (the probe's own rmdir is a later request, which never arrives). No
+// timing: the kill lands while the cgroup exists, whatever the load.
+import test from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ownCgroupDir } from '../src/cleanup.js';
+import { agentPath } from '../src/native.js';
+import { CLI } from './helpers/run.js';
+import { missingTools, needRoot, needTools, REQUIRE_TOOLS } from './helpers/tools.js';
+import { spawnNode } from '../scripts/harness.js';
+
+const serial = test.serial as unknown as typeof test;
+const noAgent = agentPath() ? null : 'the agent is not built (npm run build)';
+
+/** The --via command: moves itself into cgroup CG, runs the bootstrap, relays its pipe; "kill": see the top of this file. */
+const RELAY = String.raw`
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const [cg, mode, said, ...cmd] = process.argv.slice(2);
+fs.writeFileSync(cg + '/cgroup.procs', String(process.pid));
+const agent = spawn(cmd[0], cmd.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
+agent.stdout.pipe(process.stdout);
+agent.stdin.on('error', () => {});
+let killed = false;
+process.stdin.on('data', (d) => {
+  if (killed) return;
+  const made = mode === 'kill' ? fs.readdirSync(cg).filter((n) => /^nsprobe-\d+-[a-z0-9]+$/.test(n)) : [];
+  if (made.length) {
+    killed = true;
+    agent.kill('SIGKILL');
+    if (!fs.existsSync(said)) fs.writeFileSync(said, JSON.stringify({ agent: agent.pid, made }));
+    return;
+  }
+  agent.stdin.write(d);
+});
+process.stdin.on('end', () => agent.stdin.end());
+agent.on('exit', (code, sig) => process.exit(sig ? 137 : code));
+`;
+
+function notesOf(dir: string): string[] {
+  return (JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { notes?: string[] }).notes ?? [];
+}
+
+/** Whether pid runs (a zombie does not: it made its last object). */
+function runs(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves once pid no longer runs (a process exiting: polled, no deadline but the test's). */
+async function gone(pid: number): Promise<void> {
+  while (runs(pid)) await new Promise((r) => setTimeout(r, 10));
+}
+
+/** Removes a cgroup and what is below it, killing what still runs in it. */
+async function removeTree(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  for (const n of readdirSync(dir, { withFileTypes: true })) if (n.isDirectory()) await removeTree(join(dir, n.name));
+  for (let killed = false; ; killed = true) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
+    }
+    if (!killed) writeFileSync(join(dir, 'cgroup.kill'), '1');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+needRoot(serial)('--via: cgroups a SIGKILLed agent left on the target are removed by the next run through it and noted as the target\'s; a live maker\'s stay', async (t) => {
+  const reason = noAgent ?? missingTools('sh', 'mktemp', 'sha256sum');
+  if (reason) {
+    if (REQUIRE_TOOLS) t.fail(`NSPROBE_REQUIRE_TOOLS=1 but ${reason}`);
+    else t.pass(`skipped: ${reason}`);
+    return;
+  }
+  const own = ownCgroupDir();
+  const work = mkdtempSync(join(tmpdir(), 'nsprobe-test-'));
+  const target = own ? join(own, `nsprobe-test-via-${process.pid}`) : null;
+  let sleeper: ChildProcess | undefined;
+  t.teardown(async () => {
+    sleeper?.kill('SIGKILL');
+    if (target) await removeTree(target);
+    rmSync(work, { recursive: true, force: true });
+  });
+  try {
+    if (!target) throw new Error('no cgroup2 hierarchy');
+    mkdirSync(target);
+  } catch (e) {
+    // (Root without a writable cgroup2 tree: a container's read-only /sys/fs/cgroup.)
+    if (REQUIRE_TOOLS) t.fail(`cannot make a cgroup for the target: ${(e as Error).message}`);
+    else t.pass(`skipped: cannot make a cgroup for the target: ${(e as Error).message}`);
+    return;
+  }
+  const relay = join(work, 'relay.cjs');
+  writeFileSync(relay, RELAY);
+  const said = join(work, 'killed.json');
+  const via = (mode: 'kill' | 'pass') => `${process.execPath} ${relay} ${target} ${mode} ${said}`;
+
+  // 1. A run whose agent is SIGKILLed while the cgroup probe's cgroup exists on the target.
+  const out1 = join(work, 'out1');
+  const first = await spawnNode([CLI, '--only', 'cgroup', '--mode', 'privileged', '--via', via('kill'), '--out', out1]).done;
+  t.true(existsSync(said), `the relay killed the agent after the probe made its cgroup (exit ${first.code}): ${first.stderr}`);
+  if (!existsSync(said)) return;
+  const killed = JSON.parse(readFileSync(said, 'utf8')) as { agent: number; made: string[] };
+  await gone(killed.agent);
+  const left = readdirSync(target).filter((n) => /^nsprobe-\d+-[a-z0-9]+$/.test(n));
+  t.log(`agent ${killed.agent} SIGKILLed with ${killed.made.join(', ')} on the target; left: ${left.join(', ')}; the run: exit ${first.code}`);
+  t.true(left.length > 0, 'the killed agent left its cgroup (no one could remove it)');
+  // Its maker (the agent's box) is gone too: its parent-death signal.
+  for (const n of left) await gone(Number(/^nsprobe-(\d+)-/.exec(n)![1]));
+
+  // Control: the same plant with a maker that still runs on the target.
+  sleeper = spawn('sleep', ['600'], { stdio: 'ignore' });
+  const live = join(target, `nsprobe-${sleeper.pid}-plantlive`);
+  mkdirSync(live);
+  // And one in the controller's own cgroup whose maker runs: neither pass takes it.
+  const mine = join(own!, `nsprobe-${sleeper.pid}-ctrllive`);
+  mkdirSync(mine);
+  t.teardown(() => rmdirSync(mine));
+
+  // 2. The next run through the same target removes what the killed one left, and says so.
+  const out2 = join(work, 'out2');
+  const second = await spawnNode([CLI, '--only', 'uts', '--via', via('pass'), '--out', out2]).done;
+  t.is(second.code, 0, second.stderr);
+  const notes = notesOf(out2);
+  t.log(notes.join('\n'));
+  for (const n of left) {
+    const path = join(target, n);
+    t.false(existsSync(path), `removed: ${path}`);
+    const pid = /^nsprobe-(\d+)-/.exec(n)![1];
+    t.true(notes.includes(`removed a cgroup on the target left by nsprobe process ${pid} there, which has ended: ${path}`), `a note names ${path} as the target's`);
+  }
+  t.true(existsSync(live), 'a cgroup whose maker runs on the target stays');
+  t.true(existsSync(mine), 'a cgroup of the controller\'s machine whose maker runs stays');
+  t.false(notes.some((n) => n.includes(live) || n.includes(mine)), 'no note names a live maker\'s cgroup');
+  // Nothing of the controller's machine is noted as the target's: every such note is below the target's cgroup.
+  for (const n of notes.filter((x) => x.includes(' on the target '))) t.true(n.includes(`${target}/`), `the target's: ${n}`);
+});

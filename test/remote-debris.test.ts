@@ -11,13 +11,14 @@
 // after the probe's mkdir (the probe's own rmdir is a later request, which never arrives). No
 // timing: the kill lands while the cgroup exists, whatever the load.
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ownCgroupDir } from '../src/cleanup.js';
 import { agentPath } from '../src/native.js';
 import { CLI } from './helpers/run.js';
+import { sshdMissing, startSshdLab } from './helpers/sshd.js';
 import { missingTools, needRoot, needTools, REQUIRE_TOOLS } from './helpers/tools.js';
 import { spawnNode } from '../scripts/harness.js';
 
@@ -153,4 +154,44 @@ needRoot(serial)('--via: cgroups a SIGKILLed agent left on the target are remove
   t.false(notes.some((n) => n.includes(live) || n.includes(mine)), 'no note names a live maker\'s cgroup');
   // Nothing of the controller's machine is noted as the target's: every such note is below the target's cgroup.
   for (const n of notes.filter((x) => x.includes(' on the target '))) t.true(n.includes(`${target}/`), `the target's: ${n}`);
+});
+
+// --ssh: the same collection through the agent of an ssh login (a loopback sshd whose sessions
+// run in a cgroup of their own, the target's). The debris is planted as a killed agent leaves it
+// (the relay above cannot read an ssh stream): a cgroup named after a pid that has ended, owned
+// by the login user; a live maker's stays.
+needTools(sshdMissing(), serial)('--ssh: a dead maker\'s cgroup on the target is removed by the next run and noted as the target\'s; a live maker\'s stays', async (t) => {
+  const own = ownCgroupDir();
+  if (!own) return void t.fail('no cgroup2 hierarchy here');
+  const lab = await startSshdLab(['plain']);
+  const h = lab.hosts[0];
+  const target = join(own, `nsprobe-test-ssh-${process.pid}`);
+  const work = mkdtempSync(join(tmpdir(), 'nsprobe-test-'));
+  const sleeper = spawn('sleep', ['600'], { stdio: 'ignore' });
+  t.teardown(async () => {
+    sleeper.kill('SIGKILL');
+    await lab.close();
+    await removeTree(target);
+    rmSync(work, { recursive: true, force: true });
+  });
+  mkdirSync(target);
+  // Every session sshd starts from here on is in the target's cgroup.
+  writeFileSync(join(target, 'cgroup.procs'), String(h.sshd));
+  const uid = Number(spawnSync('id', ['-u', h.user], { encoding: 'utf8' }).stdout.trim());
+  const dead = spawnSync('true').pid!;
+  const gone = join(target, `nsprobe-${dead}-plantdead`);
+  const live = join(target, `nsprobe-${sleeper.pid}-plantlive`);
+  for (const c of [gone, live]) {
+    mkdirSync(c);
+    if (Number.isInteger(uid)) chownSync(c, uid, -1);
+  }
+  const out = join(work, 'out');
+  const r = await spawnNode([CLI, '--ssh-config', lab.config, '--ssh', h.target, '--only', 'uts', '--out', out]).done;
+  t.is(r.code, 0, r.stderr);
+  const notes = notesOf(out);
+  t.log(notes.join('\n'));
+  t.false(existsSync(gone), `removed: ${gone}`);
+  t.true(notes.includes(`removed a cgroup on the target left by nsprobe process ${dead} there, which has ended: ${gone}`), 'a note names it as the target\'s');
+  t.true(existsSync(live), 'a cgroup whose maker runs on the target stays');
+  t.false(notes.some((n) => n.includes(live)), 'no note names it');
 });

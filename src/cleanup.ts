@@ -322,7 +322,14 @@ async function deadCgroups(host: HostIf): Promise<{ path: string; pid: number }[
         if (!st.ok || (st.value!.mode & S_IFMT) !== S_IFDIR || !mine(st.value!.uid, host)) return null;
         let made: number | null = null;
         if (host === localHost) made = madeAt(lstatSync(path));
-        return (await makerMayRun(pid, made, host)) ? null : { path, pid };
+        if (await makerMayRun(pid, made, host)) return null;
+        // On a target, a cgroup something still runs in is not taken (nor killed): its maker's
+        // pid may be of another pid namespace than the box's (a --via command that starts the
+        // agent in one, beside the controller's own runs), and a killed agent's sandboxes end by
+        // their parent-death signal, so a later run finds it empty. (This machine's pass kills
+        // what is left in a dead run's cgroup, as it always has.)
+        if (host !== localHost && !/^populated 0$/m.test((await host.readFile(`${path}/cgroup.events`)).value ?? '')) return null;
+        return { path, pid };
       } catch {
         return null; // gone meanwhile, or the host interface is
       }

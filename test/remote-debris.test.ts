@@ -69,6 +69,11 @@ async function gone(pid: number): Promise<void> {
   while (runs(pid)) await new Promise((r) => setTimeout(r, 10));
 }
 
+/** Resolves once no process is in cgroup dir (cgroup.events says populated 0; polled, as gone()). */
+async function unpopulated(dir: string): Promise<void> {
+  while (!/^populated 0$/m.test(readFileSync(join(dir, 'cgroup.events'), 'utf8'))) await new Promise((r) => setTimeout(r, 10));
+}
+
 /** Removes a cgroup and what is below it, killing what still runs in it. */
 async function removeTree(dir: string): Promise<void> {
   if (!existsSync(dir)) return;
@@ -125,13 +130,24 @@ needRoot(serial)('--via: cgroups a SIGKILLed agent left on the target are remove
   const left = readdirSync(target).filter((n) => /^nsprobe-\d+-[a-z0-9]+$/.test(n));
   t.log(`agent ${killed.agent} SIGKILLed with ${killed.made.join(', ')} on the target; left: ${left.join(', ')}; the run: exit ${first.code}`);
   t.true(left.length > 0, 'the killed agent left its cgroup (no one could remove it)');
-  // Its maker (the agent's box) is gone too: its parent-death signal.
-  for (const n of left) await gone(Number(/^nsprobe-(\d+)-/.exec(n)![1]));
+  // Its maker (the agent's box) is gone too, and what ran in the cgroup: their parent-death signal
+  // (the target's pass takes no cgroup something runs in).
+  for (const n of left) {
+    await gone(Number(/^nsprobe-(\d+)-/.exec(n)![1]));
+    await unpopulated(join(target, n));
+  }
 
   // Control: the same plant with a maker that still runs on the target.
   sleeper = spawn('sleep', ['600'], { stdio: 'ignore' });
   const live = join(target, `nsprobe-${sleeper.pid}-plantlive`);
   mkdirSync(live);
+  // A dead maker's cgroup that a process still runs in (a maker of another pid namespace than
+  // the box's looks dead from there): the target's pass neither takes it nor kills what runs in it.
+  const busy = join(target, `nsprobe-${killed.agent}-plantbusy`);
+  mkdirSync(busy);
+  const inBusy = spawn('sleep', ['600'], { stdio: 'ignore' });
+  t.teardown(() => void inBusy.kill('SIGKILL'));
+  writeFileSync(join(busy, 'cgroup.procs'), String(inBusy.pid));
   // And one in the controller's own cgroup whose maker runs: neither pass takes it.
   const mine = join(own!, `nsprobe-${sleeper.pid}-ctrllive`);
   mkdirSync(mine);
@@ -150,8 +166,9 @@ needRoot(serial)('--via: cgroups a SIGKILLed agent left on the target are remove
     t.true(notes.includes(`removed a cgroup on the target left by nsprobe process ${pid} there, which has ended: ${path}`), `a note names ${path} as the target's`);
   }
   t.true(existsSync(live), 'a cgroup whose maker runs on the target stays');
+  t.true(existsSync(busy) && runs(inBusy.pid!), 'a cgroup something runs in stays, and so does that process');
   t.true(existsSync(mine), 'a cgroup of the controller\'s machine whose maker runs stays');
-  t.false(notes.some((n) => n.includes(live) || n.includes(mine)), 'no note names a live maker\'s cgroup');
+  t.false(notes.some((n) => n.includes(live) || n.includes(mine) || n.includes(busy)), 'no note names a cgroup that stays');
   // Nothing of the controller's machine is noted as the target's: every such note is below the target's cgroup.
   for (const n of notes.filter((x) => x.includes(' on the target '))) t.true(n.includes(`${target}/`), `the target's: ${n}`);
 });

@@ -174,6 +174,7 @@ function cloneNames(flags: number): string {
 }
 
 const open = new Set<Sandbox>();
+const NO_FDS = Object.freeze([]) as unknown as number[]; // a reply's fds when none came (shared: read only)
 
 /** Every sandbox not yet closed (for interruption handling and leak checks). */
 export function openSandboxes(): ReadonlySet<Sandbox> {
@@ -371,25 +372,30 @@ export class Sandbox {
     try {
       if (this.closed) throw new NsError('request', 'send', 9 /* EBADF */, 'the sandbox is closed');
       const seq = this.seq++;
-      let raw;
+      let reply: Buffer;
+      let fds: number[] = NO_FDS;
       try {
         // The shared buffer: both transports copy it before request() returns.
-        raw = await native().request(this.id, encodeRequestShared(op, seq, nums, strs), timeoutMs);
+        const req = encodeRequestShared(op, seq, nums, strs);
+        const t = native();
+        const got = t.requestBare ? await t.requestBare(this.id, req, timeoutMs) : await t.request(this.id, req, timeoutMs);
+        if (got instanceof ArrayBuffer) reply = Buffer.from(got);
+        else ({ reply, fds } = got);
       } catch (e) {
         throw e instanceof ProtocolError ? e : fromNative(e);
       }
       let rep: Reply;
       try {
-        rep = decodeReply(raw.reply);
+        rep = decodeReply(reply);
       } catch (e) {
-        for (const fd of raw.fds) native().closeFd(fd);
+        for (const fd of fds) native().closeFd(fd);
         throw new NsError('request', 'recvmsg', 71 /* EPROTO */, (e as ProtocolError).message);
       }
       if (rep.seq !== seq || (rep.op !== op && rep.op !== 0)) {
-        for (const fd of raw.fds) native().closeFd(fd);
+        for (const fd of fds) native().closeFd(fd);
         throw new NsError('request', 'recvmsg', 71, `reply ${rep.op}#${rep.seq} does not answer request ${op}#${seq}`);
       }
-      (rep as Reply & { fds?: number[] }).fds = raw.fds;
+      (rep as Reply & { fds?: number[] }).fds = fds;
       return rep;
     } finally {
       this.inFlight--;

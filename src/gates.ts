@@ -469,8 +469,11 @@ export function kernelConfigGate(cfg: KernelConfig | null, probes: readonly Prob
     `boot a kernel built with ${missing.map((m) => `${m.option}=y`).join(' ')} (the distribution's default kernel package usually is)`);
 }
 
+/** The options kernelOptions names (the same whichever probes run): all a run reads of the config. */
+export const KERNEL_OPTION_NAMES: readonly string[] = ['CONFIG_NAMESPACES', ...NAMESPACES.flatMap((n) => (n.kconfig === null ? [] : [n.kconfig])), 'CONFIG_VETH'];
+
 function kernelConfigGateFor({ ctx, facts, opts, probes }: Input): Gate {
-  const cfg = opts.kernelConfig !== undefined ? opts.kernelConfig : readKernelConfig(ctx, facts.kernel.release, opts.kernelConfigPath);
+  const cfg = opts.kernelConfig !== undefined ? opts.kernelConfig : readKernelConfig(ctx, facts.kernel.release, opts.kernelConfigPath, KERNEL_OPTION_NAMES);
   return kernelConfigGate(cfg, probes);
 }
 

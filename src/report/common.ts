@@ -40,8 +40,41 @@ export function compareProbeIds(a: string, b: string): number {
   return compareProbeNames(x.probe, y.probe) || modeRank(x.mode) - modeRank(y.mode) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
+/**
+ * The probes in report order. Each id is split once (compareProbeIds split both ids at every
+ * comparison), and while writeReports renders one report's files (sharedLayout) every writer gets
+ * the one sorted list of that report: not to be changed by the caller.
+ */
 export function sortedProbes(probes: readonly ProbeResult[]): ProbeResult[] {
-  return [...probes].sort((a, b) => compareProbeIds(a.id, b.id));
+  if (shared !== undefined && shared.probes === probes) return (shared.sorted ??= sortProbes(probes));
+  return sortProbes(probes);
+}
+
+function sortProbes(probes: readonly ProbeResult[]): ProbeResult[] {
+  const keyed = probes.map((p) => {
+    const { probe, mode } = splitProbeId(p.id);
+    return { p, rank: probeRank(probe), probe, mode: modeRank(mode), id: p.id };
+  });
+  keyed.sort((x, y) => x.rank - y.rank || (x.probe < y.probe ? -1 : x.probe > y.probe ? 1 : 0) || x.mode - y.mode || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+  return keyed.map((k) => k.p);
+}
+
+// What every writer of one report works out the same way, kept while writeReports renders it.
+let shared: { probes: readonly ProbeResult[]; sorted?: ProbeResult[]; skipped: WeakMap<ProbeResult, AssertionResult[]> } | undefined;
+
+/**
+ * Runs `render` with one sorted probe list and one list of skipped checks per probe for the
+ * report `r`, shared by the writers it calls (the report must not change meanwhile: it is
+ * rendered synchronously). Outside it every call works them out again.
+ */
+export function sharedLayout<T>(r: Report, render: () => T): T {
+  const outer = shared;
+  shared = { probes: r.probes, skipped: new WeakMap() };
+  try {
+    return render();
+  } finally {
+    shared = outer;
+  }
 }
 
 /** Union of ids in stable probe order, without duplicates. */
@@ -79,7 +112,10 @@ export function problemGates(gates: readonly Gate[]): Gate[] {
 
 /** The assertions a probe could not check here. */
 export function skippedChecks(p: ProbeResult): AssertionResult[] {
-  return p.assertions.filter((a) => a.status === 'skipped');
+  if (shared === undefined) return p.assertions.filter((a) => a.status === 'skipped');
+  let list = shared.skipped.get(p);
+  if (list === undefined) shared.skipped.set(p, (list = p.assertions.filter((a) => a.status === 'skipped')));
+  return list;
 }
 
 function reasonWithGate(reason: string, gate: string | null | undefined): string {

@@ -652,7 +652,7 @@ function packageCandidates(names: readonly string[]): string[] {
 
 /** Fills `versions` from the package database for the paths it can vouch for. */
 function versionsFromPackages(paths: readonly string[], names: (p: string) => readonly string[]): void {
-  pkgdb ??= realPkgDb();
+  pkgdb ??= realPkgDb(process.arch, [...new Set(CONSUMERS.flatMap((c) => packageWords(c.package)))]);
   for (const p of paths) {
     if (versions.has(p)) continue;
     const v = dpkgVersion(p, packageCandidates(names(p)), pkgdb);

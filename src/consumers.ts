@@ -973,8 +973,27 @@ function remedyOf(c: ConsumerDef, fs: Finding[], apparmor: (path: string) => str
   return out.join('\n');
 }
 
+/** The same host, but each file's text read at most once (for one evaluation: the files do not change meanwhile). */
+function onceEach(host: HostContext): HostContext {
+  const texts = new Map<string, string | null>();
+  const fs = host.fs;
+  return {
+    ...host,
+    fs: {
+      ...fs,
+      readFile: (p) => {
+        let t = texts.get(p);
+        if (t === undefined && !texts.has(p)) texts.set(p, (t = fs.readFile(p)));
+        return t ?? null;
+      },
+    },
+  };
+}
+
 /** Every consumer's verdict (or those in opts.only), for the identity the options name. */
-export function evaluateConsumers(report: Report, opts: ConsumerOptions): ConsumerVerdict[] {
+export function evaluateConsumers(report: Report, options: ConsumerOptions): ConsumerVerdict[] {
+  // Each file is read once for all consumers (/etc/subuid and /etc/subgid were read twice per consumer).
+  const opts = { ...options, host: onceEach(options.host) };
   const who = consumerIdentity(report, opts.host, opts.asUser);
   const list = opts.only ? CONSUMERS.filter((c) => opts.only!.includes(c.id)) : CONSUMERS;
   // A remote host: its programs are looked up in its files, their versions are unknown.

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Report } from '../src/model.js';
 import { prerender } from '../src/report/prerender.js';
 import { parseReport } from '../src/report/validate.js';
-import { compareProbeIds, sharedLayout, sortedProbes } from '../src/report/common.js';
+import { causeGroups, compareProbeIds, headline, probeGrid, sharedLayout, skipGroups, sortedProbes } from '../src/report/common.js';
 import { FORMATS, renderReport } from '../src/report/write.js';
 import { GOOD, loadFixture } from './helpers/reports.js';
 import { ROOT, run, tmp } from './helpers/run.js';
@@ -79,5 +79,16 @@ test('the writers sharing one sorted probe list (sharedLayout) write the bytes e
     // Control: another list inside the layout is sorted on its own, not answered with the shared one.
     const other = shuffled.probes.slice(1);
     t.is(sharedLayout(shuffled, () => sortedProbes(other)).length, other.length);
+    // The grid, cause and skip groups and headline: made once inside, the same as made alone.
+    sharedLayout(shuffled, () => {
+      t.is(causeGroups(shuffled.probes), causeGroups(shuffled.probes), 'made once');
+      t.is(headline(shuffled), headline(shuffled));
+      t.deepEqual(causeGroups(shuffled.probes), causeGroups(fresh(shuffled).probes));
+      t.deepEqual(skipGroups(shuffled.probes), skipGroups(fresh(shuffled).probes));
+      t.deepEqual(probeGrid(shuffled), probeGrid(fresh(shuffled)));
+      t.deepEqual(headline(shuffled), headline(fresh(shuffled)));
+      t.not(causeGroups(other), causeGroups(other), 'control: another list is grouped anew each time');
+    });
+    t.not(causeGroups(shuffled.probes), causeGroups(shuffled.probes), 'control: outside, made each time');
   }
 });

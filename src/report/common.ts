@@ -60,7 +60,29 @@ function sortProbes(probes: readonly ProbeResult[]): ProbeResult[] {
 }
 
 // What every writer of one report works out the same way, kept while writeReports renders it.
-let shared: { probes: readonly ProbeResult[]; sorted?: ProbeResult[]; skipped: WeakMap<ProbeResult, AssertionResult[]> } | undefined;
+let shared:
+  | {
+      report: Report;
+      probes: readonly ProbeResult[];
+      sorted?: ProbeResult[];
+      skipped: WeakMap<ProbeResult, AssertionResult[]>;
+      /** The report's probeGrid, causeGroups, skipGroups and headline, each made by the first writer that asks. */
+      made: Map<string, unknown>;
+    }
+  | undefined;
+
+/**
+ * What `make` gives for the report being written (`of` is that report or its probe list), made
+ * once for all its writers and not to be changed by them; for anything else (another list, or
+ * outside sharedLayout) made every time.
+ */
+function once<T>(of: unknown, what: string, make: () => T): T {
+  if (shared === undefined || (of !== shared.report && of !== shared.probes)) return make();
+  const key = `${of === shared.report ? 'report' : 'probes'}:${what}`;
+  let v = shared.made.get(key) as T | undefined;
+  if (v === undefined) shared.made.set(key, (v = make()));
+  return v;
+}
 
 /**
  * Runs `render` with one sorted probe list and one list of skipped checks per probe for the
@@ -69,7 +91,7 @@ let shared: { probes: readonly ProbeResult[]; sorted?: ProbeResult[]; skipped: W
  */
 export function sharedLayout<T>(r: Report, render: () => T): T {
   const outer = shared;
-  shared = { probes: r.probes, skipped: new WeakMap() };
+  shared = { report: r, probes: r.probes, skipped: new WeakMap(), made: new Map() };
   try {
     return render();
   } finally {
@@ -90,6 +112,10 @@ export interface GridRow {
 
 /** Rows = probes (in probe order), columns = modes; the table every human-readable writer shows. */
 export function probeGrid(r: Report): GridRow[] {
+  return once(r, 'grid', () => makeGrid(r));
+}
+
+function makeGrid(r: Report): GridRow[] {
   const rows = new Map<string, GridRow>();
   for (const p of sortedProbes(r.probes)) {
     let row = rows.get(p.probe);
@@ -158,6 +184,10 @@ const GROUP_ORDER: Record<Exclude<ProbeStatus, 'pass'>, number> = { fail: 0, err
 
 /** Real failures (fail, error) first, then what could not run (unsupported); probe order within. */
 export function causeGroups(probes: readonly ProbeResult[]): CauseGroup[] {
+  return once(probes, 'causes', () => makeCauseGroups(probes));
+}
+
+function makeCauseGroups(probes: readonly ProbeResult[]): CauseGroup[] {
   const groups = new Map<string, CauseGroup>();
   for (const p of sortedProbes(probes)) {
     if (p.status === 'pass') continue;
@@ -180,6 +210,10 @@ export interface SkipGroup {
 }
 
 export function skipGroups(probes: readonly ProbeResult[]): SkipGroup[] {
+  return once(probes, 'skips', () => makeSkipGroups(probes));
+}
+
+function makeSkipGroups(probes: readonly ProbeResult[]): SkipGroup[] {
   const groups = new Map<string, SkipGroup>();
   for (const p of sortedProbes(probes)) {
     for (const a of skippedChecks(p)) {
@@ -272,6 +306,10 @@ export function otherNotes(r: Report): string[] {
 }
 
 export function headline(r: Report): string[] {
+  return once(r, 'headline', () => makeHeadline(r));
+}
+
+function makeHeadline(r: Report): string[] {
   return MODES.map((mode) => {
     const label = modeLabel(r, mode);
     const probes = r.probes.filter((p) => p.mode === mode);

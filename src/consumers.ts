@@ -615,7 +615,8 @@ function programPath(names: readonly string[], env: Record<string, string | unde
   const key = `${env.PATH ?? ''}\0${names.join('\0')}`;
   const known = pathsFound.get(key);
   if (known !== undefined) return known;
-  const dirs = [...(env.PATH ?? '').split(':'), '/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'].filter(Boolean);
+  // Each folder once, in PATH order (a folder seen again cannot hold what it lacked the first time).
+  const dirs = [...new Set([...(env.PATH ?? '').split(':'), '/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'].filter(Boolean))];
   let found: string | null = null;
   search: for (const name of names)
     for (const d of dirs) {

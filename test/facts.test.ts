@@ -90,7 +90,7 @@ test('kernel config: picking the wanted options agrees with the full parser', (t
     'CONFIG_U="CONFIG_T=n"', 'CONFIG_T_X=n', 'XCONFIG_B=y', '# CONFIG_B=y', 'CONFIG_V=y # CONFIG_W is not set', 'CONFIG_W=1',
   ].join('\n');
   const names = ['CONFIG_A', 'CONFIG_B', 'CONFIG_C', 'CONFIG_D', 'CONFIG_E', 'CONFIG_F', 'CONFIG_G', 'CONFIG_I', 'CONFIG_J', 'CONFIG_K', 'CONFIG_L',
-    'CONFIG_M', 'CONFIG_N', 'CONFIG_O', 'CONFIG_Q', 'CONFIG_S', 'CONFIG_T', 'CONFIG_U', 'CONFIG_V', 'CONFIG_W', 'CONFIG_Z', 'CONFIG_', 'CONFIG_LAST'];
+    'CONFIG_M', 'CONFIG_N', 'CONFIG_O', 'CONFIG_Q', 'CONFIG_S', 'CONFIG_T', 'CONFIG_U', 'CONFIG_V', 'CONFIG_W', 'CONFIG_Z', 'CONFIG_', 'CONFIG_LAST', 'CONFIG_T_X', 'CONFIG_AB', ''];
   for (const text of [odd, odd + '\nCONFIG_LAST=1', 'CONFIG_LAST=1', '', '\n']) {
     t.deepEqual([...pickKernelOptions(text, names)].sort(), only(parseKernelConfig(text), names).sort(), JSON.stringify(text.slice(-20)));
     t.is(hasKernelOption(text), parseKernelConfig(text).size > 0);
@@ -99,6 +99,8 @@ test('kernel config: picking the wanted options agrees with the full parser', (t
   t.false(pickKernelOptions(odd, ['CONFIG_T']).get('CONFIG_T') === 'n', 'control: a name inside a value is not that option');
   t.notDeepEqual([...pickKernelOptions(odd.replace('CONFIG_T=y', 'CONFIG_T=n'), names)].sort(), only(parseKernelConfig(odd), names).sort(), 'control');
   t.false(hasKernelOption('# comment\nCONFIG_\n#CONFIG_X is not set'));
+  t.deepEqual(pickKernelOptions(odd, ['CONFIG_T', 'CONFIG_T_X']).get('CONFIG_T_X'), 'n', 'a name that starts with another wanted one');
+  t.deepEqual([...pickKernelOptions('CONFIG_A=y\n', ['', 'CONFIG_A'])], [['CONFIG_A', 'y']]);
   // Every option of a generated config, and the gates' names in it and in this host's own config.
   const big = Array.from({ length: 5000 }, (_, i) => (i % 3 === 0 ? `# CONFIG_O${i} is not set` : `CONFIG_O${i}=${i % 2 ? 'y' : '"v"'}`)).join('\n');
   const bigNames = Array.from({ length: 60 }, (_, i) => `CONFIG_O${i * 83}`);

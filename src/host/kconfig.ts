@@ -55,22 +55,23 @@ export function parseKernelConfig(text: string): Map<string, string> {
 }
 
 /**
- * What parseKernelConfig(text) says of `names` only, without reading the other ~4000 lines: each
+ * What parseKernelConfig(text) says of `names` only, without reading the other ~4000 lines: a
  * line that sets an option holds its name, so only the lines where a wanted name occurs (found
- * by indexOf) are parsed, each as parseKernelConfig would (a later line wins; CONFIG_USER_NS
- * inside CONFIG_USER_NS_UNPRIVILEGED's line is that option's, not this one's).
+ * by one regular expression over the text) are parsed, each as parseKernelConfig would (a later
+ * line wins; CONFIG_USER_NS inside CONFIG_USER_NS_UNPRIVILEGED's line is that option's).
  */
 export function pickKernelOptions(text: string, names: readonly string[]): Map<string, string> {
   const options = new Map<string, string>();
-  for (const name of names) {
-    for (let at = text.indexOf(name); at >= 0; ) {
-      const start = text.lastIndexOf('\n', at) + 1;
-      let end = text.indexOf('\n', at);
-      if (end < 0) end = text.length;
-      const kv = parseLine(text.slice(start, end));
-      if (kv !== undefined && kv[0] === name) options.set(name, kv[1]);
-      at = text.indexOf(name, end);
-    }
+  const wanted = new Set(names.filter((n) => n !== ''));
+  if (wanted.size === 0) return options;
+  const re = new RegExp([...wanted].map((n) => n.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&')).join('|'), 'g');
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    const start = text.lastIndexOf('\n', m.index) + 1;
+    let end = text.indexOf('\n', m.index);
+    if (end < 0) end = text.length;
+    const kv = parseLine(text.slice(start, end));
+    if (kv !== undefined && wanted.has(kv[0])) options.set(kv[0], kv[1]);
+    re.lastIndex = end + 1; // the line is read: a second name in it is not another option
   }
   return options;
 }

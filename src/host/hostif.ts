@@ -249,19 +249,21 @@ export class BoxHost implements HostIf {
         if (!(e instanceof NsError)) throw e;
         if (makes !== undefined) {
           // The next request (the caller's cleanup, first of all) gets a new box.
-          if (!this.closed && this.box === box) {
-            await box.close(0).catch(() => undefined);
-            if (!this.closed && this.box === box) this.box = await BoxHost.enterBox(box.timeoutMs, this.namespaces).catch(() => box);
-          }
+          if (!this.closed && this.box === box) await this.renew(box).catch(() => undefined);
           throw new OutcomeUnknown(makes, e);
         }
         if (this.closed) throw e;
-        await box.close(0).catch(() => undefined);
-        if (this.box === box) this.box = await BoxHost.enterBox(box.timeoutMs, this.namespaces);
+        await this.renew(box);
         return fn(this.box);
       }
     };
     return request(run());
+  }
+
+  /** Closes a broken box and enters its replacement, unless the interface was closed or another request renewed it first. */
+  private async renew(box: Sandbox): Promise<void> {
+    await box.close(0).catch(() => undefined);
+    if (!this.closed && this.box === box) this.box = await BoxHost.enterBox(box.timeoutMs, this.namespaces);
   }
 
   readFile(p: string) { return this.on((s) => s.readFile(p)); }

@@ -11,7 +11,7 @@
 // explicitly (ctx.defer) on every normal, failed or timed-out path, and when Node is SIGKILLed the
 // children die by their parent-death signal, the namespaces go with them and the kernel deletes
 // the pair. Both modes work this way; privileged mode creates the namespaces as host root.
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../src/random.js';
 import { AF_INET, AF_INET6, CLONE, IFF_LOWER_UP, IFF_UP, SOCK_DGRAM, SOCK_STREAM } from '../src/errno.js';
 import type { HostIf } from '../src/host/hostif.js';
 import type { ProbeDef } from '../src/probe.js';

@@ -1,7 +1,7 @@
 // User: the id maps inside show exactly what the parent wrote; inside, euid is 0 with a full
 // effective capability set; the host sees the unprivileged id; setgroups reads deny (rootless);
 // a host uid outside the map reads as the overflow uid.
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../src/random.js';
 import { join } from 'node:path';
 import { making, type HostIf } from '../src/host/hostif.js';
 import type { ProbeDef } from '../src/probe.js';

@@ -8,6 +8,6 @@ if (problem) {
   process.stderr.write(`nsprobe: ${problem}\n`);
   process.exitCode = 2;
 } else {
-  const { runCli } = await import('./cli.js');
-  runCli(process.argv.slice(2));
+  // No top-level await: the bundle loads this file as a script (scripts/bundle.mjs).
+  void import('./cli.js').then(({ runCli }) => runCli(process.argv.slice(2)));
 }

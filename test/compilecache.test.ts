@@ -3,12 +3,12 @@
 // in dist/bin/ may change when the bundle runs, whichever Node and user run it. The control shows
 // that the same watch sees Node write there when its compile cache is turned on unguarded.
 import test from 'ava';
-import { cpSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isRoot, NOBODY, ROOT, run, tmp } from './helpers/run.js';
 import { missingTools, needTools } from './helpers/tools.js';
-import { CACHE_DIR, CACHE_MANIFEST, cacheTag, shippedCompileCache } from '../src/compilecache.js';
+import { CACHE_DIR, CACHE_MANIFEST, CODE_CACHE, CODE_CACHE_TAG, cacheTag, MAIN_SCRIPT, mainScript, shippedCompileCache } from '../src/compilecache.js';
 
 const BIN = join(ROOT, 'dist', 'bin');
 const ENTRY = join(BIN, 'nsprobe.js');
@@ -92,4 +92,92 @@ test('control: Node writes into the folder when its compile cache is turned on u
   const r = run([process.execPath, join(copy, 'nsprobe.js'), '--version'], { env: { ...process.env, NODE_COMPILE_CACHE: join(copy, CACHE_DIR) } });
   t.is(r.status, 0, r.stderr);
   t.true(changes(before, tree(copy)).some((c) => c.startsWith('new ') && c.includes(CACHE_DIR)), 'the watch sees the cache Node wrote');
+});
+
+// The program script's code cache (src/compilecache.ts, mainScript): each test makes its own
+// copy of the bundle, in a package folder of its own (package.json, schema, build and prebuilds
+// linked to this checkout's, so that the addon and the schema are found; any user may make it),
+// and its own cache with this Node, as the build does, so the control (the cache used) holds
+// whichever Node built dist/bin.
+function bundleCopy(t: { teardown: (f: () => void) => void }): { dir: string; url: string; cache: string } {
+  const pkg = tmp();
+  t.teardown(() => rmSync(pkg, { recursive: true, force: true }));
+  for (const f of ['package.json', 'schema', 'build', 'prebuilds']) if (existsSync(join(ROOT, f))) symlinkSync(join(ROOT, f), join(pkg, f));
+  const dir = join(pkg, 'dist', 'bin');
+  cpSync(BIN, dir, { recursive: true, filter: (src) => !src.includes(CACHE_DIR) });
+  const cache = join(dir, CACHE_DIR);
+  mkdirSync(cache);
+  const out = tmp();
+  const r = run([process.execPath, join(dir, 'nsprobe.js'), '--only', 'uts,ipc', '--out', out], { env: { ...process.env, NSPROBE_CODE_CACHE_OUT: cache } });
+  rmSync(out, { recursive: true, force: true });
+  if (r.status !== 0 || !existsSync(join(cache, CODE_CACHE))) throw new Error(`making the cache: exit ${r.status}: ${r.stderr}`);
+  return { dir, url: pathToFileURL(join(dir, 'nsprobe.js')).href, cache };
+}
+const useOf = (url: string) => mainScript(url, false)?.use;
+
+test('the script cache of a whole run holds the lazily compiled functions, and is used when its tag fits (control)', (t) => {
+  const c = bundleCopy(t);
+  t.is(useOf(c.url), 'used');
+  const size = statSync(join(c.cache, CODE_CACHE)).size;
+  const eager = new (process.getBuiltinModule('node:vm') as typeof import('node:vm')).Script(readFileSync(join(c.dir, MAIN_SCRIPT), 'utf8')).createCachedData().length;
+  t.true(size > eager * 2, `the run's cache (${size} B) is more than what V8 compiles eagerly (${eager} B)`);
+});
+
+test('a cache whose tag names another Node, or another file, is not read', (t) => {
+  const c = bundleCopy(t);
+  const tagFile = join(c.cache, CODE_CACHE_TAG);
+  const tag = JSON.parse(readFileSync(tagFile, 'utf8')) as Record<string, unknown>;
+  t.is(useOf(c.url), 'used', 'control: as made');
+  for (const [k, v] of [['node', 'v0.0.0'], ['arch', 'sparc'], ['v8', '1.0'], ['ino', 1], ['mtimeMs', 0], ['size', 1]] as const) {
+    writeFileSync(tagFile, JSON.stringify({ ...tag, [k]: v }));
+    t.is(useOf(c.url), 'foreign', `${k} differs`);
+  }
+  writeFileSync(tagFile, JSON.stringify(tag));
+  t.is(useOf(c.url), 'used', 'control: the tag restored');
+  // The same bytes rewritten (a rebuild): another inode and mtime, so another file.
+  const main = join(c.dir, MAIN_SCRIPT);
+  const body = readFileSync(main);
+  rmSync(main);
+  writeFileSync(main, body);
+  t.is(useOf(c.url), 'foreign', 'main.cjs rewritten');
+  t.is(run([process.execPath, join(c.dir, 'nsprobe.js'), '--version']).stdout, `nsprobe ${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}\n`);
+});
+
+test('a cache V8 rejects (made for another source) is ignored and the program runs as without it', (t) => {
+  const c = bundleCopy(t);
+  const other = new (process.getBuiltinModule('node:vm') as typeof import('node:vm')).Script('(function () { return 1; })').createCachedData();
+  writeFileSync(join(c.cache, CODE_CACHE), other);
+  t.is(useOf(c.url), 'rejected');
+  const v = run([process.execPath, join(c.dir, 'nsprobe.js'), '--version']);
+  t.is(v.status, 0, v.stderr);
+  t.regex(v.stdout, /^nsprobe \d/);
+  t.is(v.stderr, '');
+  const bad = run([process.execPath, join(c.dir, 'nsprobe.js'), '--no-such-flag']);
+  t.is(bad.status, 2);
+  t.is(bad.stderr, "nsprobe: unknown flag '--no-such-flag' (see --help)\n");
+});
+
+test('a cache more writable than the script is not read', (t) => {
+  const c = bundleCopy(t);
+  t.is(useOf(c.url), 'used', 'control');
+  chmodSync(join(c.cache, CODE_CACHE), 0o666);
+  t.is(useOf(c.url), 'loose');
+});
+
+test('a run with the script cache writes nothing outside --out: not the bundle, TMPDIR or HOME (control: the build step does)', (t) => {
+  const c = bundleCopy(t);
+  t.is(useOf(c.url), 'used');
+  const scratch = tmp();
+  t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
+  for (const d of ['tmp', 'home', 'out']) mkdirSync(join(scratch, d));
+  const env = { ...process.env, TMPDIR: join(scratch, 'tmp'), HOME: join(scratch, 'home') };
+  const before = tree(c.dir);
+  const r = run([process.execPath, join(c.dir, 'nsprobe.js'), '--only', 'uts,ipc', '--out', join(scratch, 'out', 'r')], { env });
+  t.is(r.status, 0, r.stderr);
+  t.deepEqual(changes(before, tree(c.dir)), []);
+  t.deepEqual([...tree(join(scratch, 'tmp')).keys(), ...tree(join(scratch, 'home')).keys()], []);
+  t.true(existsSync(join(scratch, 'out', 'r', 'report.json')));
+  const made = run([process.execPath, join(c.dir, 'nsprobe.js'), '--version'], { env: { ...env, NSPROBE_CODE_CACHE_OUT: c.cache } });
+  t.is(made.status, 0, made.stderr);
+  t.true(changes(before, tree(c.dir)).some((x) => x.includes(CODE_CACHE)), 'the watch sees the cache written');
 });

@@ -11,7 +11,7 @@
 // (.nsprobe-tmp-<pid>-<random>), the old ones kept as hard links (or copies) until every new file
 // is in place, and on any failure the old set is put back.
 
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../random.js';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join, resolve } from 'node:path';

@@ -478,7 +478,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         done++;
         if (done === 1) setImmediate(() => caught || askPrograms());
         // Its parts of report.tap and report.json, while the other probes run.
-        if (o.formats.includes('tap') || o.formats.includes('json')) setImmediate(() => caught || prerender(r));
+        if (o.formats.includes('tap') || o.formats.includes('json')) setImmediate(() => caught || prerender(r, o.formats));
         // After a stop the probes that end are not shown (a killed probe is no verdict).
         if (tty && !caught) say(`\r\x1b[K[${done}/${total}] ${r.id} ${r.status}`);
       },

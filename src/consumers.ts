@@ -615,7 +615,8 @@ function programPath(names: readonly string[], env: Record<string, string | unde
   const key = `${env.PATH ?? ''}\0${names.join('\0')}`;
   const known = pathsFound.get(key);
   if (known !== undefined) return known;
-  const dirs = [...(env.PATH ?? '').split(':'), '/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'].filter(Boolean);
+  // Each folder once, in PATH order (a folder seen again cannot hold what it lacked the first time).
+  const dirs = [...new Set([...(env.PATH ?? '').split(':'), '/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'].filter(Boolean))];
   let found: string | null = null;
   search: for (const name of names)
     for (const d of dirs) {
@@ -652,7 +653,7 @@ function packageCandidates(names: readonly string[]): string[] {
 
 /** Fills `versions` from the package database for the paths it can vouch for. */
 function versionsFromPackages(paths: readonly string[], names: (p: string) => readonly string[]): void {
-  pkgdb ??= realPkgDb();
+  pkgdb ??= realPkgDb(process.arch, [...new Set(CONSUMERS.flatMap((c) => packageWords(c.package)))]);
   for (const p of paths) {
     if (versions.has(p)) continue;
     const v = dpkgVersion(p, packageCandidates(names(p)), pkgdb);
@@ -973,8 +974,27 @@ function remedyOf(c: ConsumerDef, fs: Finding[], apparmor: (path: string) => str
   return out.join('\n');
 }
 
+/** The same host, but each file's text read at most once (for one evaluation: the files do not change meanwhile). */
+function onceEach(host: HostContext): HostContext {
+  const texts = new Map<string, string | null>();
+  const fs = host.fs;
+  return {
+    ...host,
+    fs: {
+      ...fs,
+      readFile: (p) => {
+        let t = texts.get(p);
+        if (t === undefined && !texts.has(p)) texts.set(p, (t = fs.readFile(p)));
+        return t ?? null;
+      },
+    },
+  };
+}
+
 /** Every consumer's verdict (or those in opts.only), for the identity the options name. */
-export function evaluateConsumers(report: Report, opts: ConsumerOptions): ConsumerVerdict[] {
+export function evaluateConsumers(report: Report, options: ConsumerOptions): ConsumerVerdict[] {
+  // Each file is read once for all consumers (/etc/subuid and /etc/subgid were read twice per consumer).
+  const opts = { ...options, host: onceEach(options.host) };
   const who = consumerIdentity(report, opts.host, opts.asUser);
   const list = opts.only ? CONSUMERS.filter((c) => opts.only!.includes(c.id)) : CONSUMERS;
   // A remote host: its programs are looked up in its files, their versions are unknown.

@@ -43,15 +43,37 @@ export const USERNS_REMEDY_VALUE = 28633;
 // Which probes a gate can block is derived from what each probe declares it creates and uses
 // (ProbeDef.creates / uses), never kept as a hand-written list.
 
-/** Probe ids (`<probe>/<mode>`) for which `pred` holds, over the probes of this evaluation. */
-function affected(i: Input, pred: (def: ProbeDef, mode: Mode, created: readonly NsType[]) => boolean): string[] {
-  const out: string[] = [];
-  for (const def of i.probes)
-    for (const mode of probeModes(def)) if (pred(def, mode, createdNamespaces(def, mode))) out.push(`${def.name}/${mode}`);
+/** One probe mode of an evaluation, with what it creates: made once, read by every gate. */
+interface PlanEntry {
+  def: ProbeDef;
+  mode: Mode;
+  id: string;
+  created: readonly NsType[];
+}
+
+function planOf(probes: readonly ProbeDef[]): PlanEntry[] {
+  const out: PlanEntry[] = [];
+  for (const def of probes) for (const mode of probeModes(def)) out.push({ def, mode, id: `${def.name}/${mode}`, created: createdNamespaces(def, mode) });
   return out;
 }
 
-const creating = (ns: NsType) => (_d: ProbeDef, _m: Mode, created: readonly NsType[]) => created.includes(ns);
+/** Probe ids (`<probe>/<mode>`) for which `pred` holds, over the probes of this evaluation. */
+function affected(i: Input, pred: (def: ProbeDef, mode: Mode, created: readonly NsType[]) => boolean): string[] {
+  const out: string[] = [];
+  for (const e of i.plan) if (pred(e.def, e.mode, e.created)) out.push(e.id);
+  return out;
+}
+
+/**
+ * The probes that create a namespace of type `ns` (max_<ns>_namespaces, kernel_config, chroot and
+ * userns_nesting ask the same): worked out once per evaluation. Each caller gets its own copy.
+ */
+function creatorsOf(i: Input, ns: NsType): string[] {
+  let ids = i.memo.get(`creates:${ns}`);
+  if (ids === undefined) i.memo.set(`creates:${ns}`, (ids = affected(i, (_d, _m, created) => created.includes(ns))));
+  return [...ids];
+}
+
 const anyProbe = () => true;
 
 /** Whether a gate can block a probe (matched by `<probe>/<mode>` or `<namespace>/<mode>`). */
@@ -103,6 +125,24 @@ interface Input {
   facts: HostFacts;
   opts: GateOptions;
   probes: readonly ProbeDef[];
+  plan: PlanEntry[];
+  /** What several gates work out the same way (who creates a namespace type), once per evaluation. */
+  memo: Map<string, string[]>;
+  /** /proc/self/mountinfo parsed, read once for the gates that look at it (undefined: not yet). */
+  mounts?: MountEntry[] | null;
+}
+
+function inputFor(ctx: HostContext, facts: HostFacts, opts: GateOptions, probes: readonly ProbeDef[]): Input {
+  return { ctx, facts, opts, probes, plan: planOf(probes), memo: new Map() };
+}
+
+/** This process's mounts, read and parsed once per evaluation; null when mountinfo cannot be read. */
+function selfMounts(i: Input): MountEntry[] | null {
+  if (i.mounts === undefined) {
+    const text = i.ctx.fs.readFile('/proc/self/mountinfo');
+    i.mounts = text === null ? null : parseMountinfo(text);
+  }
+  return i.mounts;
 }
 
 function gate(id: string, status: GateStatus, value: unknown, affects: string[], cause: string, remedy = ''): Gate {
@@ -145,7 +185,7 @@ function maxNamespacesGate(ns: NsType, i: Input): Gate {
   const key = `user.${id}`;
   const path = `/proc/sys/user/${id}`;
   const release = facts.kernel.release;
-  const affects = affected(i, creating(ns));
+  const affects = creatorsOf(i, ns);
   const isUser = ns === 'user';
   const el7 = el7Build(release) !== null;
   const nested = (facts.userNsLevel ?? 0) >= 1 ? `\n${NESTED_NOTE}` : '';
@@ -203,7 +243,9 @@ function el7Remedy(): string {
  * namespace (a container's root).
  */
 function unprivilegedUserns(i: Input): string[] {
-  return affected(i, (d, m, created) => m === 'rootless' || (i.facts.privileged !== true && created.includes('user')));
+  let ids = i.memo.get('unprivileged');
+  if (ids === undefined) i.memo.set('unprivileged', (ids = affected(i, (d, m, created) => m === 'rootless' || (i.facts.privileged !== true && created.includes('user')))));
+  return [...ids];
 }
 
 function unprivilegedUsernsCloneGate(i: Input): Gate {
@@ -299,7 +341,7 @@ function seccompGate(i: Input): Gate {
 
 function chrootGate(i: Input): Gate {
   const { facts, opts } = i;
-  const USERNS_CREATORS = affected(i, creating('user'));
+  const USERNS_CREATORS = creatorsOf(i, 'user');
   const id = 'chroot';
   const remedy = 'run nsprobe outside the chroot, or replace the chroot by a container whose root is set with pivot_root (podman/docker run, systemd-nspawn -D <dir>, bwrap)';
   if (facts.chroot === true)
@@ -441,18 +483,24 @@ function subidGate({ ctx, facts }: Input): Gate {
 
 /** Options nsprobe needs, and the probes each one's absence blocks (from the namespace table and the probes' declarations). */
 export function kernelOptions(probes: readonly ProbeDef[] = PROBES): Array<{ option: string; affects: string[] }> {
-  const i = { probes } as Input;
+  return optionsOf(inputFor(undefined as unknown as HostContext, undefined as unknown as HostFacts, {}, probes));
+}
+
+function optionsOf(i: Input): Array<{ option: string; affects: string[] }> {
   return [
     { option: 'CONFIG_NAMESPACES', affects: affected(i, (_d, _m, created) => created.some((n) => n !== 'mnt')) },
-    ...NAMESPACES.filter((n) => n.kconfig !== null).map((n) => ({ option: n.kconfig!, affects: affected(i, creating(n.type)) })),
+    ...NAMESPACES.filter((n) => n.kconfig !== null).map((n) => ({ option: n.kconfig!, affects: creatorsOf(i, n.type) })),
     { option: 'CONFIG_VETH', affects: affected(i, (d) => d.uses?.veth === true) },
   ];
 }
 
 /** The kernel_config gate for a given config (null: none could be read). Usable on any kernel's config file. */
 export function kernelConfigGate(cfg: KernelConfig | null, probes: readonly ProbeDef[] = PROBES): Gate {
+  return configGate(cfg, kernelOptions(probes));
+}
+
+function configGate(cfg: KernelConfig | null, KERNEL_OPTIONS: Array<{ option: string; affects: string[] }>): Gate {
   const id = 'kernel_config';
-  const KERNEL_OPTIONS = kernelOptions(probes);
   const ALL_CONFIG_AFFECTS = [...new Set(KERNEL_OPTIONS.flatMap((o) => o.affects))];
   if (cfg === null)
     return gate(id, 'unknown', null, ALL_CONFIG_AFFECTS,
@@ -469,9 +517,13 @@ export function kernelConfigGate(cfg: KernelConfig | null, probes: readonly Prob
     `boot a kernel built with ${missing.map((m) => `${m.option}=y`).join(' ')} (the distribution's default kernel package usually is)`);
 }
 
-function kernelConfigGateFor({ ctx, facts, opts, probes }: Input): Gate {
-  const cfg = opts.kernelConfig !== undefined ? opts.kernelConfig : readKernelConfig(ctx, facts.kernel.release, opts.kernelConfigPath);
-  return kernelConfigGate(cfg, probes);
+/** The options kernelOptions names (the same whichever probes run): all a run reads of the config. */
+export const KERNEL_OPTION_NAMES: readonly string[] = ['CONFIG_NAMESPACES', ...NAMESPACES.flatMap((n) => (n.kconfig === null ? [] : [n.kconfig])), 'CONFIG_VETH'];
+
+function kernelConfigGateFor(i: Input): Gate {
+  const { ctx, facts, opts } = i;
+  const cfg = opts.kernelConfig !== undefined ? opts.kernelConfig : readKernelConfig(ctx, facts.kernel.release, opts.kernelConfigPath, KERNEL_OPTION_NAMES);
+  return configGate(cfg, optionsOf(i));
 }
 
 // ---------- masked /proc ----------
@@ -490,12 +542,12 @@ function procMounters(i: Input): string[] {
 }
 
 function procFullyVisibleGate(i: Input): Gate {
-  const { ctx, facts } = i;
+  const { facts } = i;
   const id = 'proc_fully_visible';
   const affects = procMounters(i);
-  const text = ctx.fs.readFile('/proc/self/mountinfo');
-  if (text === null) return gate(id, 'unknown', null, affects, '/proc/self/mountinfo could not be read', 'cat /proc/self/mountinfo');
-  const masked = parseMountinfo(text)
+  const mounts = selfMounts(i);
+  if (mounts === null) return gate(id, 'unknown', null, affects, '/proc/self/mountinfo could not be read', 'cat /proc/self/mountinfo');
+  const masked = mounts
     .map((m) => m.mountPoint)
     .filter((p) => p.startsWith('/proc/') && !PROC_EMPTY_MOUNTPOINTS.has(p));
   const list = [...new Set(masked)];
@@ -524,12 +576,12 @@ function mountOf(mounts: MountEntry[], path: string): MountEntry | undefined {
 }
 
 function procSysReadonlyGate(i: Input): Gate {
-  const { ctx, facts } = i;
+  const { facts } = i;
   const id = 'proc_sys_readonly';
   const affects = affected(i, (d) => d.uses?.sysctlWrite === true);
-  const text = ctx.fs.readFile('/proc/self/mountinfo');
-  if (text === null) return gate(id, 'unknown', null, affects, '/proc/self/mountinfo could not be read', 'cat /proc/self/mountinfo');
-  const m = mountOf(parseMountinfo(text), '/proc/sys/net');
+  const mounts = selfMounts(i);
+  if (mounts === null) return gate(id, 'unknown', null, affects, '/proc/self/mountinfo could not be read', 'cat /proc/self/mountinfo');
+  const m = mountOf(mounts, '/proc/sys/net');
   const ro = m !== undefined && m.options.includes('ro');
   if (!ro) return gate(id, 'ok', m?.mountPoint ?? null, affects, '/proc/sys is writable (mounted read-write)');
   const kind = facts.container?.kind;
@@ -550,8 +602,7 @@ function cgroupWritableGate(i: Input): Gate {
   const id = 'cgroup_writable';
   const affects = affected(i, (d) => d.uses?.cgroupWrite === true);
   const own = (ctx.fs.readFile('/proc/self/cgroup') ?? '').split('\n').find((l) => l.startsWith('0::'))?.slice(3);
-  const text = ctx.fs.readFile('/proc/self/mountinfo');
-  const root = text === null ? undefined : parseMountinfo(text).filter((m) => m.fsType === 'cgroup2').pop()?.mountPoint;
+  const root = selfMounts(i)?.filter((m) => m.fsType === 'cgroup2').pop()?.mountPoint;
   if (own === undefined || root === undefined)
     return gate(id, 'unknown', null, affects, 'no cgroup v2 hierarchy with this process in it was found', 'grep cgroup2 /proc/self/mountinfo; cat /proc/self/cgroup');
   const dir = `${root}${own === '/' ? '' : own}`;
@@ -572,7 +623,7 @@ function cgroupWritableGate(i: Input): Gate {
 
 function usernsNestingGate(i: Input): Gate {
   const { opts } = i;
-  const USERNS_CREATORS = affected(i, creating('user'));
+  const USERNS_CREATORS = creatorsOf(i, 'user');
   const nesters = affected(i, (d) => d.uses?.userNsNesting === true);
   const id = 'userns_nesting';
   const left = opts.measured?.userNsDepthLeft;
@@ -610,6 +661,6 @@ export const GATE_RULES: Array<{ id: string; check: (i: Input) => Gate }> = [
 export const GATE_IDS = GATE_RULES.map((r) => r.id);
 
 export function evaluateGates(ctx: HostContext, facts: HostFacts, opts: GateOptions = {}): Gate[] {
-  const input: Input = { ctx, facts, opts, probes: opts.probes ?? PROBES };
+  const input = inputFor(ctx, facts, opts, opts.probes ?? PROBES);
   return GATE_RULES.map((r) => r.check(input));
 }

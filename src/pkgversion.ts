@@ -68,8 +68,8 @@ export interface PkgDb {
   realpath(p: string): string | null;
 }
 
-/** Where each package's stanza starts in a status file: one pass over its "Package: " lines. */
-function stanzaIndex(buf: Buffer): Map<string, number[]> {
+/** Where each package's stanza starts in a status file: one pass over its "Package: " lines (every package). */
+export function stanzaIndex(buf: Buffer): Map<string, number[]> {
   const index = new Map<string, number[]>();
   const key = Buffer.from('Package: ');
   for (let at = 0; at < buf.length; ) {
@@ -86,30 +86,56 @@ function stanzaIndex(buf: Buffer): Map<string, number[]> {
   return index;
 }
 
-export function realPkgDb(nodeArch: string = process.arch): PkgDb {
-  let status: { buf: Buffer; index: Map<string, number[]> } | null | undefined;
+/**
+ * Where the stanzas of the packages `wanted` start: what stanzaIndex(buf).get(name) says for each
+ * of them (the offsets of the lines "Package: <name>" at the start of the file or after a "\n",
+ * the name running to the next "\n" or the end), found by one regular expression over the file
+ * instead of a map of every package (~1200 on a small host: 4-10 ms).
+ */
+export function wantedStanzas(buf: Buffer, wanted: readonly string[]): Map<string, number[]> {
+  const found = new Map<string, number[]>();
+  if (wanted.length === 0) return found;
+  const alt = [...new Set(wanted)].map((w) => w.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&')).join('|');
+  // Without the m flag: ^ and $ are the file's ends only, and no "\r" counts as a line break.
+  const re = new RegExp(`(?:^|\n)Package: (${alt})(?=\n|$)`, 'g');
+  const text = buf.toString('latin1');
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    const at = m.index + (text.charCodeAt(m.index) === 0x0a ? 1 : 0);
+    const list = found.get(m[1]!);
+    if (list) list.push(at);
+    else found.set(m[1]!, [at]);
+  }
+  return found;
+}
+
+/**
+ * The package database of this host. `wanted`: the packages it will mostly be asked about (a
+ * run's consumer packages): their stanzas are found in one pass; any other falls back to an
+ * index of every package, made when first needed.
+ */
+export function realPkgDb(nodeArch: string = process.arch, wanted?: readonly string[]): PkgDb {
+  let status: { buf: Buffer; index?: Map<string, number[]>; wanted?: Map<string, number[]> } | null | undefined;
+  const wantedSet = new Set(wanted ?? []);
   const lists = new Map<string, { text: string; mtimeMs: number } | null>();
   const stanzas = new Map<string, Map<string, string> | null>();
   const arch = dpkgArch(nodeArch);
   const readList = (f: string) => {
     const r = readCapped(f, { maxBytes: LIST_MAX_BYTES });
-    if (!r.ok) return null;
-    try {
-      return { text: r.data.toString('utf8'), mtimeMs: statSync(f).mtimeMs };
-    } catch {
-      return null;
-    }
+    return r.ok ? { text: r.data.toString('utf8'), mtimeMs: r.mtimeMs } : null;
   };
   return {
     stanza(pkg) {
       if (status === undefined) {
         const r = readCapped(`${DPKG}/status`, { maxBytes: STATUS_MAX_BYTES });
-        status = r.ok ? { buf: r.data, index: stanzaIndex(r.data) } : null;
+        status = r.ok ? { buf: r.data } : null;
       }
       if (!status) return null;
       if (!stanzas.has(pkg)) {
+        let starts: number[] | undefined;
+        if (wantedSet.has(pkg)) starts = (status.wanted ??= wantedStanzas(status.buf, [...wantedSet])).get(pkg);
+        else starts = (status.index ??= stanzaIndex(status.buf)).get(pkg);
         let found: Map<string, string> | null = null;
-        for (const start of status.index.get(pkg) ?? []) {
+        for (const start of starts ?? []) {
           const end = status.buf.indexOf('\n\n', start, 'latin1');
           const f = statusStanza(status.buf.toString('utf8', start, end < 0 ? status.buf.length : end), pkg, arch);
           if (f) {

@@ -295,19 +295,19 @@ export const LONG_PROBES = ['net-veth', 'join', 'cgroup', 'identity'];
 // (both net-veth deletions of their pair, 27 ms each under one rtnl lock and RCU barrier, against
 // ~14 alone; both cgroup moves on one rwsem): so the long probes go in pairs, one mode of each
 // first: net-veth/p, join/p, net-veth/r, join/r, cgroup/p, identity/p, cgroup/r, identity/r.
-export function startOrder(planned: readonly { probe: { name: string }; mode?: string }[]): number[] {
-  const rank = (i: number) => {
-    const r = LONG_PROBES.indexOf(planned[i].probe.name);
-    return r < 0 ? LONG_PROBES.length : r;
-  };
-  // The how-manieth mode of its probe this entry is (0 for the first planned one).
-  const nth = planned.map((p, i) => planned.slice(0, i).filter((q) => q.probe.name === p.probe.name).length);
-  const key = (i: number) => {
-    const r = rank(i);
-    return r === LONG_PROBES.length ? [r, 0, 0] : [Math.floor(r / 2), nth[i], r];
-  };
+export function startOrder(planned: readonly { probe: { name: string } }[]): number[] {
+  // Each entry's key: [pair of ranks, the how-manieth mode of its probe it is, rank]; the others
+  // [LONG_PROBES.length, 0, 0]. Counted in one pass, each key made once.
+  const seen = new Map<string, number>();
+  const keys = planned.map((p) => {
+    const name = p.probe.name;
+    const nth = seen.get(name) ?? 0;
+    seen.set(name, nth + 1);
+    const r = LONG_PROBES.indexOf(name);
+    return r < 0 ? [LONG_PROBES.length, 0, 0] : [Math.floor(r / 2), nth, r];
+  });
   return planned.map((_, i) => i).sort((a, b) => {
-    const ka = key(a), kb = key(b);
+    const ka = keys[a], kb = keys[b];
     return ka[0] - kb[0] || ka[1] - kb[1] || ka[2] - kb[2] || a - b;
   });
 }

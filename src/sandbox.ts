@@ -5,7 +5,7 @@ import { NsError, errnoName, fromNative } from './errors.js';
 import { NS_IOCTL } from './errno.js';
 import type { Mode, NsType } from './model.js';
 import { CLONE, native, transportContext, type NativeBox, type NativeEnterSpec } from './native.js';
-import { Op, ProtocolError, decodeReply, encodeRequest, type Reply, type Str } from './protocol.js';
+import { Op, ProtocolError, decodeReply, encodeRequestShared, type Reply, type Str } from './protocol.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 const UNPRIVILEGED_ID = 65534;
@@ -174,6 +174,7 @@ function cloneNames(flags: number): string {
 }
 
 const open = new Set<Sandbox>();
+const NO_FDS = Object.freeze([]) as unknown as number[]; // a reply's fds when none came (shared: read only)
 
 /** Every sandbox not yet closed (for interruption handling and leak checks). */
 export function openSandboxes(): ReadonlySet<Sandbox> {
@@ -279,8 +280,15 @@ export class Outcome<T> {
 /** A request in flight: await it for the Outcome, or `.get()` for the value (throws on failure). */
 export type Request<T> = Promise<Outcome<T>> & { get(): Promise<T> };
 
+const outcomeValue = <T>(o: Outcome<T>): T => o.get();
+// One function for every request's get() (it used to be a closure per request).
+function requestGet<T>(this: Promise<Outcome<T>>): Promise<T> {
+  return this.then(outcomeValue);
+}
+
 export function request<T>(p: Promise<Outcome<T>>): Request<T> {
-  return Object.assign(p, { get: () => p.then((o) => o.get()) });
+  (p as Request<T>).get = requestGet;
+  return p as Request<T>;
 }
 
 /**
@@ -344,44 +352,55 @@ export class Sandbox {
    * failed. Probes use the typed requests below, which resolve to an Outcome.
    */
   call(op: number, nums: ReadonlyArray<number | bigint> = [], strs: ReadonlyArray<Str> = [], timeoutMs = this.timeoutMs): Promise<Reply> {
-    const run = async (): Promise<Reply> => {
-      if (this.closed) throw new NsError('request', 'send', 9 /* EBADF */, 'the sandbox is closed');
-      const seq = this.seq++;
-      const req = encodeRequest(op, seq, nums, strs);
-      let raw;
-      try {
-        raw = await native().request(this.id, req, timeoutMs);
-      } catch (e) {
-        throw fromNative(e);
-      }
-      let rep: Reply;
-      try {
-        rep = decodeReply(raw.reply);
-      } catch (e) {
-        for (const fd of raw.fds) native().closeFd(fd);
-        throw new NsError('request', 'recvmsg', 71 /* EPROTO */, (e as ProtocolError).message);
-      }
-      if (rep.seq !== seq || (rep.op !== op && rep.op !== 0)) {
-        for (const fd of raw.fds) native().closeFd(fd);
-        throw new NsError('request', 'recvmsg', 71, `reply ${rep.op}#${rep.seq} does not answer request ${op}#${seq}`);
-      }
-      (rep as Reply & { fds?: number[] }).fds = raw.fds;
-      return rep;
-    };
     // Requests to one sandbox are served one at a time, in order: each waits for the one before.
     // With none in flight (nearly always: probes await each request) it is sent at once, without
     // a turn through the chain's promise.
-    const p = this.inFlight === 0 ? run() : this.chain.then(run, run);
-    this.inFlight++;
-    const done = p.then(this.settled, this.settled);
-    this.chain = done;
+    let p: Promise<Reply>;
+    if (this.inFlight++ === 0) p = this.transmit(op, nums, strs, timeoutMs);
+    else {
+      const next = () => this.transmit(op, nums, strs, timeoutMs);
+      p = this.chain.then(next, next);
+    }
+    this.chain = p;
     return p;
   }
 
+  /** Requests sent or waiting their turn; transmit() counts itself out when it settles. */
   private inFlight = 0;
-  private readonly settled = () => {
-    this.inFlight--;
-  };
+
+  private async transmit(op: number, nums: ReadonlyArray<number | bigint>, strs: ReadonlyArray<Str>, timeoutMs: number): Promise<Reply> {
+    try {
+      if (this.closed) throw new NsError('request', 'send', 9 /* EBADF */, 'the sandbox is closed');
+      const seq = this.seq++;
+      let reply: Buffer;
+      let fds: number[] = NO_FDS;
+      try {
+        // The shared buffer: both transports copy it before request() returns.
+        const req = encodeRequestShared(op, seq, nums, strs);
+        const t = native();
+        const got = t.requestBare ? await t.requestBare(this.id, req, timeoutMs) : await t.request(this.id, req, timeoutMs);
+        if (got instanceof ArrayBuffer) reply = Buffer.from(got);
+        else ({ reply, fds } = got);
+      } catch (e) {
+        throw e instanceof ProtocolError ? e : fromNative(e);
+      }
+      let rep: Reply;
+      try {
+        rep = decodeReply(reply);
+      } catch (e) {
+        for (const fd of fds) native().closeFd(fd);
+        throw new NsError('request', 'recvmsg', 71 /* EPROTO */, (e as ProtocolError).message);
+      }
+      if (rep.seq !== seq || (rep.op !== op && rep.op !== 0)) {
+        for (const fd of fds) native().closeFd(fd);
+        throw new NsError('request', 'recvmsg', 71, `reply ${rep.op}#${rep.seq} does not answer request ${op}#${seq}`);
+      }
+      (rep as Reply & { fds?: number[] }).fds = fds;
+      return rep;
+    } finally {
+      this.inFlight--;
+    }
+  }
 
   /** One request as an Outcome: `parse` turns a successful reply into the value. */
   private req<T>(step: string, op: number, nums: ReadonlyArray<number | bigint>, strs: ReadonlyArray<Str>, parse: (r: Reply) => T, timeoutMs?: number): Request<T> {

@@ -199,6 +199,32 @@ test('a Node process exiting with open sandboxes leaves no process behind', (t) 
   for (const pid of pids) t.false(existsSync(`/proc/${pid}`), `pid ${pid} still exists`);
 });
 
+test('requestBare: a reply without fds is a bare ArrayBuffer, one with fds the object request() gives; both read the request before returning', async (t) => {
+  const s = await enter({ namespaces: ['uts'], mode: 'rootless' });
+  const a = native();
+  try {
+    const req = encodeRequest(Op.ECHO, 1, [], ['bare']);
+    const pending = a.requestBare!(s.id, req, 5000);
+    req.fill(0); // overwritten at once, as Sandbox.call's shared buffer is by the next request
+    const bare = await pending;
+    t.true(bare instanceof ArrayBuffer);
+    t.is(decodeReply(Buffer.from(bare as ArrayBuffer)).data.toString(), 'bare');
+    const forked = await a.requestBare!(s.id, encodeRequest(Op.FORK, 2, [0, 0]), 5000);
+    t.false(forked instanceof ArrayBuffer, 'a reply that passed a channel fd comes with its fds');
+    const { reply, fds } = forked as { reply: Buffer; fds: number[] };
+    t.is(decodeReply(reply).nfds, 1);
+    t.is(fds.length, 1);
+    const child = await a.adopt(fds[0], 5000);
+    await a.close(child.id, 1000);
+    // Control: request() still gives the object for a reply without fds.
+    const full = await a.request(s.id, encodeRequest(Op.ECHO, 3, [], ['full']), 5000);
+    t.true(Buffer.isBuffer(full.reply));
+    t.deepEqual(full.fds, []);
+  } finally {
+    await s.close();
+  }
+});
+
 test('malformed requests are errors, not crashes', async (t) => {
   const s = await enter({ namespaces: ['uts'], mode: 'rootless' });
   try {

@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'nod
 import { join } from 'node:path';
 import { collectHostFacts, detectChroot, hasCapability, parseIdMap, parseOsRelease, userNsLevelFromMap } from '../src/host/facts.js';
 import { fixtureHostContext, realHostContext, unameArch } from '../src/host/hostfs.js';
-import { parseKernelConfig, readKernelConfig } from '../src/host/kconfig.js';
+import { hasKernelOption, parseKernelConfig, pickKernelOptions, readKernelConfig } from '../src/host/kconfig.js';
+import { KERNEL_OPTION_NAMES, kernelOptions } from '../src/gates.js';
 import { parseMountinfo, rootMount } from '../src/host/mountinfo.js';
 import { FIXTURES, loadHost } from './helpers/hosts.js';
 
@@ -78,6 +79,42 @@ test('kernel config: the one-pass reader agrees with the line-by-line regular ex
   }
 });
 
+// A run reads only the options the gates need (pickKernelOptions): on odd lines, on this host's
+// own config and on a generated one, it says of those names what the full parser says.
+test('kernel config: picking the wanted options agrees with the full parser', (t) => {
+  const only = (m: Map<string, string>, names: readonly string[]) => [...names].filter((n) => m.has(n)).map((n) => [n, m.get(n)]);
+  const odd = [
+    'CONFIG_A=y', '  CONFIG_B=m  \r', 'CONFIG_C="x y"', 'CONFIG_D="', 'CONFIG_E=', 'CONFIG_F', 'CONFIG_G H=y', 'CONFIG_=y', 'CONFIG_I=a=b',
+    'CONFIG_J=a\rb', 'CONFIG_K=a\u2028b', '# CONFIG_L is not set', '#CONFIG_M is not set', '# CONFIG_N is not set ', '# CONFIG_ is not set',
+    '# CONFIG_O P is not set', '# CONFIG_Q is not set!', 'config_r=y', 'CONFIG_S=\t"q"\t', '', 'CONFIG_T=y', 'CONFIG_A=m', 'CONFIG_AB=y',
+    'CONFIG_U="CONFIG_T=n"', 'CONFIG_T_X=n', 'XCONFIG_B=y', '# CONFIG_B=y', 'CONFIG_V=y # CONFIG_W is not set', 'CONFIG_W=1',
+  ].join('\n');
+  const names = ['CONFIG_A', 'CONFIG_B', 'CONFIG_C', 'CONFIG_D', 'CONFIG_E', 'CONFIG_F', 'CONFIG_G', 'CONFIG_I', 'CONFIG_J', 'CONFIG_K', 'CONFIG_L',
+    'CONFIG_M', 'CONFIG_N', 'CONFIG_O', 'CONFIG_Q', 'CONFIG_S', 'CONFIG_T', 'CONFIG_U', 'CONFIG_V', 'CONFIG_W', 'CONFIG_Z', 'CONFIG_', 'CONFIG_LAST', 'CONFIG_T_X', 'CONFIG_AB', ''];
+  for (const text of [odd, odd + '\nCONFIG_LAST=1', 'CONFIG_LAST=1', '', '\n']) {
+    t.deepEqual([...pickKernelOptions(text, names)].sort(), only(parseKernelConfig(text), names).sort(), JSON.stringify(text.slice(-20)));
+    t.is(hasKernelOption(text), parseKernelConfig(text).size > 0);
+  }
+  t.is(pickKernelOptions(odd, ['CONFIG_A']).get('CONFIG_A'), 'm', 'a later line wins');
+  t.false(pickKernelOptions(odd, ['CONFIG_T']).get('CONFIG_T') === 'n', 'control: a name inside a value is not that option');
+  t.notDeepEqual([...pickKernelOptions(odd.replace('CONFIG_T=y', 'CONFIG_T=n'), names)].sort(), only(parseKernelConfig(odd), names).sort(), 'control');
+  t.false(hasKernelOption('# comment\nCONFIG_\n#CONFIG_X is not set'));
+  t.deepEqual(pickKernelOptions(odd, ['CONFIG_T', 'CONFIG_T_X']).get('CONFIG_T_X'), 'n', 'a name that starts with another wanted one');
+  t.deepEqual([...pickKernelOptions('CONFIG_A=y\n', ['', 'CONFIG_A'])], [['CONFIG_A', 'y']]);
+  // Every option of a generated config, and the gates' names in it and in this host's own config.
+  const big = Array.from({ length: 5000 }, (_, i) => (i % 3 === 0 ? `# CONFIG_O${i} is not set` : `CONFIG_O${i}=${i % 2 ? 'y' : '"v"'}`)).join('\n');
+  const bigNames = Array.from({ length: 60 }, (_, i) => `CONFIG_O${i * 83}`);
+  t.deepEqual([...pickKernelOptions(big, bigNames)].sort(), only(parseKernelConfig(big), bigNames).sort());
+  t.deepEqual([...KERNEL_OPTION_NAMES], kernelOptions().map((o) => o.option), 'the gate reads the options it judges');
+  const full = readKernelConfig(realHostContext());
+  const picked = readKernelConfig(realHostContext(), undefined, undefined, KERNEL_OPTION_NAMES);
+  t.is(picked?.source, full?.source);
+  if (full && picked) {
+    t.deepEqual([...picked.options].sort(), only(full.options, KERNEL_OPTION_NAMES).sort());
+    t.true(picked.options.size > 0, `${full.source} sets the namespace options`);
+  }
+});
+
 test('kernel config: empty or corrupt config is unknown (null), not "everything missing"', (t) => {
   const dir = mkdtempSync(join(os.tmpdir(), 'nsprobe-kc-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -92,6 +129,11 @@ test('kernel config: empty or corrupt config is unknown (null), not "everything 
   writeFileSync(join(dir, 'proc/config.gz'), gzipSync('CONFIG_NET_NS=y\n'));
   t.is(readKernelConfig(fixtureHostContext(dir))?.source, '/proc/config.gz');
   t.is(readKernelConfig(fixtureHostContext(dir), undefined, '/boot/config-6.1.0-1')?.options.get('CONFIG_USER_NS'), 'y');
+  // Picking names: a config that sets other options only is still a config (every wanted one missing).
+  t.is(readKernelConfig(fixtureHostContext(dir), undefined, undefined, ['CONFIG_USER_NS'])?.options.size, 0);
+  t.is(readKernelConfig(fixtureHostContext(dir), undefined, undefined, ['CONFIG_USER_NS'])?.source, '/proc/config.gz');
+  writeFileSync(join(dir, 'proc/config.gz'), gzipSync('# nothing\n'));
+  t.is(readKernelConfig(fixtureHostContext(dir), undefined, undefined, ['CONFIG_USER_NS'])?.source, '/boot/config-6.1.0-1', 'control: no option at all is no config');
 });
 
 test('unameArch maps node arch names', (t) => {

@@ -8,7 +8,8 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CONSUMERS } from '../src/consumers.js';
-import { dpkgVersion, packageWords, pathAliases, realPkgDb, statusStanza, type PkgDb } from '../src/pkgversion.js';
+import { dpkgVersion, packageWords, pathAliases, realPkgDb, stanzaIndex, statusStanza, wantedStanzas, type PkgDb } from '../src/pkgversion.js';
+import { existsSync, readFileSync } from 'node:fs';
 import { missingTools, needTools } from './helpers/tools.js';
 
 const STATUS = [
@@ -65,7 +66,8 @@ function upstream(debVersion: string): string {
 const PROGRAMS = [...new Set(CONSUMERS.flatMap((c) => c.binaries))];
 
 needTools(missingTools('dpkg-query', 'bwrap'))('pkgversion: on this host every answer is what dpkg-query says and what the program prints', (t) => {
-  const db = realPkgDb();
+  // As a run asks: the consumers' packages found in one pass (the other answers of this test come from the full index).
+  const db = realPkgDb(process.arch, [...new Set(CONSUMERS.flatMap((c) => packageWords(c.package)))]);
   let checked = 0;
   for (const name of PROGRAMS) {
     const path = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).stdout.trim();
@@ -98,4 +100,33 @@ needTools(missingTools('dpkg-query', 'bwrap'))('pkgversion: on this host every a
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// A run finds the stanzas of the consumers' packages by one pass (wantedStanzas), not by an index
+// of every package: the same offsets as the index, on odd status text and on this host's.
+test('pkgversion: the stanzas of the wanted packages are where the index of every package has them', (t) => {
+  const odd = Buffer.from([
+    'Package: lxc', 'Version: 1', '', 'Package: lxcfs', 'Version: 2', '', 'Package: crun\r', 'Version: 3', '', ' Package: runc', '',
+    'Description: Package: podman', '', 'Package: a.b+c', '', 'XPackage: lxc', '', 'Package: lxc', 'Architecture: i386', '', 'Package: podman',
+  ].join('\n'), 'latin1');
+  const names = ['lxc', 'lxcfs', 'crun', 'runc', 'podman', 'a.b+c', 'axb+c', 'missing', 'lx'];
+  const index = stanzaIndex(odd);
+  const got = wantedStanzas(odd, names);
+  for (const n of names) t.deepEqual(got.get(n), index.get(n), n);
+  t.is(got.get('lxc')?.length, 2);
+  t.deepEqual(got.get('podman'), [odd.lastIndexOf('Package: podman')], 'the last line, without a newline');
+  t.is(got.get('crun'), undefined, 'control: a name with \\r is another name');
+  t.deepEqual([...wantedStanzas(odd, [])], []);
+  const status = '/var/lib/dpkg/status';
+  if (!existsSync(status)) return;
+  const buf = readFileSync(status);
+  const all = stanzaIndex(buf);
+  const some = [...all.keys()].filter((_, i) => i % 7 === 0).concat([...new Set(CONSUMERS.flatMap((c) => packageWords(c.package)))], ['no-such-package']);
+  const picked = wantedStanzas(buf, some);
+  for (const n of some) t.deepEqual(picked.get(n), all.get(n), n);
+  const full = realPkgDb();
+  const wanted = realPkgDb(process.arch, some);
+  for (const n of some) t.deepEqual(wanted.stanza(n), full.stanza(n), n);
+  t.deepEqual(wanted.stanza('coreutils'), full.stanza('coreutils'), 'a package not wanted comes from the index');
+  t.not(full.stanza('coreutils'), null, 'control: coreutils is installed here');
 });

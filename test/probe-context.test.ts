@@ -3,7 +3,8 @@
 // be cleaned up, or an interrupted CLI can be kept alive by, say, a host listener.
 import test from 'ava';
 import { NsError } from '../src/errors.js';
-import { ProbeContext, createdNamespaces, type ProbeDef } from '../src/probe.js';
+import { isDeepStrictEqual, inspect } from 'node:util';
+import { ProbeContext, createdNamespaces, sameValue, type ProbeDef } from '../src/probe.js';
 import { Outcome, attempt, mappedRanges, pickIdBlock } from '../src/sandbox.js';
 import { PROBES } from '../probes/index.js';
 import { ownPidNsLevel, procIsInitialPidNs } from '../probes/nesting.js';
@@ -168,4 +169,37 @@ test('the privileged id block comes from the ids the caller\'s own namespace map
   t.deepEqual(pickIdBlock(mappedRanges('0 100000 65536\n'), 0), { block: { base: 1, count: 65535 }, single: false });
   t.deepEqual(pickIdBlock(mappedRanges('0 1000 1\n'), 0), { block: { base: 0, count: 1 }, single: true });
   t.deepEqual(pickIdBlock(mappedRanges('0 1000 1\n1 100000 200000\n'), 0), { block: { base: 1, count: 65536 }, single: false });
+});
+
+test('expect compares as isDeepStrictEqual does (sameValue), on plain data and on what it hands over', (t) => {
+  const sparse = [1, , 3]; // eslint-disable-line no-sparse-arrays
+  const extra = Object.assign([1, 2], { more: 1 });
+  const cyc: Record<string, unknown> = { a: 1 };
+  cyc.self = cyc;
+  const cyc2: Record<string, unknown> = { a: 1 };
+  cyc2.self = cyc2;
+  const sym = Symbol('s');
+  let deep: unknown = 1, deep2: unknown = 1;
+  for (let i = 0; i < 50; i++) ((deep = [deep]), (deep2 = [deep2]));
+  const values: unknown[] = [
+    0, -0, 1, NaN, '1', '', true, false, null, undefined, 1n, -5n, 'pingpong',
+    [], [1, 2], [1, '2'], [1, 2, 3], [undefined], sparse, [1, undefined, 3], extra, [[1], [2]], [[1], [2, 3]],
+    {}, { a: 1 }, { a: 1, b: 2 }, { b: 2, a: 1 }, { a: undefined }, { b: undefined }, { a: [1, { c: 'x' }] }, { a: [1, { c: 'y' }] },
+    Object.create(null), Object.assign(Object.create(null), { a: 1 }), { [sym]: 1 }, { [sym]: 2 },
+    Buffer.from('ab'), Buffer.from('ab'), new Map([[1, 2]]), new Map([[1, 2]]), new Set([1]), new Date(0), new Date(0), new Number(1),
+    cyc, cyc2, deep, deep2,
+  ];
+  const ctx = new ProbeContext(def, 'rootless', 1000);
+  let equalPairs = 0;
+  for (const a of values) {
+    for (const b of values) {
+      const want = isDeepStrictEqual(a, b);
+      equalPairs += want && a !== b ? 1 : 0;
+      t.is(sameValue(a, b), want, `${inspect(a)} vs ${inspect(b)}`);
+    }
+  }
+  t.true(equalPairs >= 8, 'some distinct values are equal (the test would pass vacuously otherwise)');
+  t.true(ctx.expect('same', { x: [1, 'a'] }, { x: [1, 'a'] }));
+  t.false(ctx.expect('differs', { x: [1, 'a'] }, { x: [1, 'b'] }));
+  t.deepEqual(ctx.assertions.map((a) => a.status), ['pass', 'fail']);
 });

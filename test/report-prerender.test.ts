@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import type { Report } from '../src/model.js';
 import { prerender } from '../src/report/prerender.js';
 import { parseReport } from '../src/report/validate.js';
-import { renderReport } from '../src/report/write.js';
+import { causeGroups, compareProbeIds, headline, probeGrid, sharedLayout, skipGroups, sortedProbes } from '../src/report/common.js';
+import { FORMATS, renderReport } from '../src/report/write.js';
 import { GOOD, loadFixture } from './helpers/reports.js';
 import { ROOT, run, tmp } from './helpers/run.js';
 
@@ -49,4 +50,45 @@ test('a real run writes report.tap and report.json as a render of its report rea
   if (!parsed.ok) return;
   t.is(renderReport(parsed.report, 'json'), readFileSync(join(out, 'report.json'), 'utf8'));
   t.is(renderReport(parsed.report, 'tap'), readFileSync(join(out, 'report.tap'), 'utf8'));
+});
+
+test('prerender makes only the parts of the formats asked for (a change after it shows only in the others)', (t) => {
+  const r = loadFixture(GOOD[0]!);
+  const before = { tap: renderReport(fresh(r), 'tap'), json: renderReport(fresh(r), 'json') };
+  for (const p of r.probes) prerender(p, ['md', 'tap']);
+  r.probes[0]!.durationMs += 1000;
+  t.is(renderReport(r, 'tap', true), before.tap, 'tap was made before the change');
+  t.not(renderReport(r, 'json', true), before.json, 'json was not made: --format without json costs nothing for it');
+  const r2 = loadFixture(GOOD[0]!);
+  for (const p of r2.probes) prerender(p, ['json']);
+  r2.probes[0]!.durationMs += 1000;
+  t.is(renderReport(r2, 'json', true), before.json);
+  t.not(renderReport(r2, 'tap', true), before.tap, 'control: tap was not made');
+});
+
+test('the writers sharing one sorted probe list (sharedLayout) write the bytes each writes alone', (t) => {
+  for (const name of GOOD) {
+    const r = loadFixture(name);
+    // Shuffled, so that the order comes from the sort.
+    const shuffled: Report = { ...r, probes: [...r.probes].reverse() };
+    const alone = FORMATS.map((f) => renderReport(fresh(shuffled), f));
+    const together = sharedLayout(shuffled, () => FORMATS.map((f) => renderReport(shuffled, f)));
+    t.deepEqual(together, alone, name);
+    t.deepEqual(sharedLayout(shuffled, () => sortedProbes(shuffled.probes).map((p) => p.id)), sortedProbes(fresh(shuffled).probes).map((p) => p.id));
+    t.deepEqual(sortedProbes(shuffled.probes).map((p) => p.id), [...r.probes.map((p) => p.id)].sort(compareProbeIds), 'the same order as comparing ids');
+    // Control: another list inside the layout is sorted on its own, not answered with the shared one.
+    const other = shuffled.probes.slice(1);
+    t.is(sharedLayout(shuffled, () => sortedProbes(other)).length, other.length);
+    // The grid, cause and skip groups and headline: made once inside, the same as made alone.
+    sharedLayout(shuffled, () => {
+      t.is(causeGroups(shuffled.probes), causeGroups(shuffled.probes), 'made once');
+      t.is(headline(shuffled), headline(shuffled));
+      t.deepEqual(causeGroups(shuffled.probes), causeGroups(fresh(shuffled).probes));
+      t.deepEqual(skipGroups(shuffled.probes), skipGroups(fresh(shuffled).probes));
+      t.deepEqual(probeGrid(shuffled), probeGrid(fresh(shuffled)));
+      t.deepEqual(headline(shuffled), headline(fresh(shuffled)));
+      t.not(causeGroups(other), causeGroups(other), 'control: another list is grouped anew each time');
+    });
+    t.not(causeGroups(shuffled.probes), causeGroups(shuffled.probes), 'control: outside, made each time');
+  }
 });

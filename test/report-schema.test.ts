@@ -156,6 +156,8 @@ test('errors name the place and what is wrong, as the schema words it, and never
     ['v1 without expected', (d) => ((d.schemaVersion = 1), delete d.probes[0].assertions[0].expected), /^\/probes\/0\/assertions\/0 must have required property 'expected'$/],
     ['a gate value too deep', (d) => (d.gates[0].value = JSON.parse('['.repeat(60) + ']'.repeat(60))), /^\/gates\/0\/value is nested more than 48 levels deep/],
     ['host euid', (d) => (d.host.euid = 'SECRET'), /^\/host\/euid must be integer$/],
+    ['assertions not a list', (d) => (d.probes[1].assertions = 'SECRET'), /^\/probes\/1\/assertions must be array$/],
+    ['probes not a list', (d) => (d.probes = { SECRET: 1 }), /^\/probes must be array$/],
   ];
   for (const [what, mutate, re] of cases) {
     const d = JSON.parse(base) as Record<string, any>;

@@ -13,7 +13,8 @@ import { renderHtml } from '../src/report/html.js';
 import { renderJunit } from '../src/report/junit.js';
 import { renderMarkdown } from '../src/report/markdown.js';
 import { renderSummary } from '../src/report/summary.js';
-import { renderTap } from '../src/report/tap.js';
+import { renderTap, tapText, yamlValue } from '../src/report/tap.js';
+import { safeLine } from '../src/report/common.js';
 import { packageRoot, parseReport, validateReport } from '../src/report/validate.js';
 import { FORMATS, OutputError, REPORT_FILES, writeFileAtomic, writeReports } from '../src/report/write.js';
 import { BROKEN, GOOD, loadFixture } from './helpers/reports.js';
@@ -180,6 +181,25 @@ test('TAP: hostile strings survive as exact YAML values', async (t) => {
   t.is(net?.diag?.assertions?.[1]?.expected, 'null');
   const mnt = parsed.points.find((p) => p.name === 'mnt/rootless');
   t.is(mnt?.diag?.remedy, NASTY_REMEDY);
+});
+
+// tapText leaves plain ids as they are without the scrubbing passes, and a YAML block is made
+// printable in one pass: both say what the per-string definitions say.
+test('TAP: descriptions and YAML values as the one-string definitions make them', (t) => {
+  const samples = ['uts.hostname-isolated', 'a b c', 'a#b', 'a\\b', ' lead', 'trail ', 'two  spaces', 'tab\tx', 'nl\nx', 'cr\rx', '\u2028x', 'del\x7f',
+    '\u0085', '\ufeff', 'é', '\x1b[31m', '\u202e', '', ' ', 'a\u00a0b', '~!"$%&\'()*+,-./09:;<=>?@AZ[]^_`az{|}', '#', '\\'];
+  for (const s of samples) {
+    t.is(tapText(s), safeLine(s).replace(/\\/g, '\\\\').replace(/#/g, '\\#'), JSON.stringify(s));
+  }
+  t.is(tapText('a#b'), 'a\\#b', 'control: # is escaped');
+  const r = loadFixture(GOOD[0]!);
+  const p = r.probes[0]!;
+  p.cause = 'c\u2028d\x7f\u0085\ufeff';
+  p.assertions[0]!.actual = { k: '\u2029', n: ['\ufffe'] };
+  const tap = renderTap(r);
+  t.true(tap.includes(`  cause: ${yamlValue(p.cause)}`));
+  t.true(tap.includes(`      actual: ${yamlValue(p.assertions[0]!.actual)}`));
+  t.false(/[\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]/.test(tap), 'nothing unprintable is left in the YAML');
 });
 
 test('TAP: an empty run is a valid skip-all plan', async (t) => {

@@ -211,7 +211,8 @@ export function collectHostFacts(ctx: HostContext): HostFacts {
   const mounts = readMounts(ctx, 'self');
   const root = mounts ? rootMount(mounts) : undefined;
   const capEff = status.get('CapEff');
-  const userNsLevel = userNsLevelFromMap(parseIdMap(fs.readFile('/proc/self/uid_map')));
+  const uidMap = fs.readFile('/proc/self/uid_map');
+  const userNsLevel = userNsLevelFromMap(parseIdMap(uidMap));
   const sysAdmin = hasCapability(capEff, CAP_SYS_ADMIN);
   const nnp = status.get('NoNewPrivs');
   const idLike = os.get('ID_LIKE')?.split(/\s+/).filter(Boolean);
@@ -231,7 +232,7 @@ export function collectHostFacts(ctx: HostContext): HostFacts {
     privileged: ctx.euid === 0 && sysAdmin === true && userNsLevel === null,
     capSysAdmin: sysAdmin === true,
     userNsLevel,
-    userNs: userNsInfo(fs.readFile('/proc/self/uid_map')),
+    userNs: userNsInfo(uidMap),
     limits: parseLimits(fs.readFile('/proc/self/limits')),
     container: detectContainer(ctx, mounts),
     chroot: detectChroot(ctx, mounts),

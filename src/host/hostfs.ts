@@ -54,7 +54,8 @@ export const HOST_FILE_MAX_BYTES = 16 << 20;
 
 const O_CLOEXEC = 0o2000000;
 
-export type ReadResult = { ok: true; data: Buffer } | { ok: false; reason: string; code: string };
+/** `mtimeMs`: the file's mtime, from the fstat the read makes anyway (a caller needs no stat of its own). */
+export type ReadResult = { ok: true; data: Buffer; mtimeMs: number } | { ok: false; reason: string; code: string };
 
 function kind(s: fs.Stats): string {
   if (s.isDirectory()) return 'a folder';
@@ -108,7 +109,7 @@ export function readCapped(p: string, opts: { follow?: boolean; maxBytes?: numbe
       chunks.push(n === chunk.length ? chunk : chunk.subarray(0, n));
       if (total > max) return { ok: false, code: 'EFBIG', reason: `larger than ${max >> 20} MB` };
     }
-    return { ok: true, data: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total) };
+    return { ok: true, data: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total), mtimeMs: st.mtimeMs };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
     return { ok: false, code, reason: READ_WORDS[code] ?? code };

@@ -16,31 +16,75 @@ const NOT_SET_TAIL = ' is not set';
 const LINE_BREAK = /[\r\u2028\u2029]/;
 
 /**
+ * One line of a kernel config, trimmed: `CONFIG_X=value` (quotes around a value removed) gives
+ * [name, value], `# CONFIG_X is not set` gives [name, "n"]; every other line undefined.
+ */
+function parseLine(raw: string): [string, string] | undefined {
+  const line = raw.trim();
+  if (line.startsWith('CONFIG_')) {
+    const eq = line.indexOf('=');
+    if (eq < 0) return undefined;
+    const name = line.slice(0, eq);
+    const v = line.slice(eq + 1);
+    if (!NAME.test(name) || LINE_BREAK.test(v)) return undefined;
+    return [name, v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v];
+  }
+  if (line.startsWith('# CONFIG_') && line.endsWith(NOT_SET_TAIL)) {
+    const name = line.slice(2, line.length - NOT_SET_TAIL.length);
+    if (NAME.test(name)) return [name, 'n'];
+  }
+  return undefined;
+}
+
+/**
  * The options of a kernel config: `CONFIG_X=value` (quotes around a value removed) and
- * `# CONFIG_X is not set` ("n"), each line trimmed; every other line is ignored. One pass with
- * indexOf and a check of the name, instead of two regular expressions on each of ~4000 lines
- * (about half the time of parsing, which ran before the first probe).
+ * `# CONFIG_X is not set` ("n"), each line trimmed; every other line is ignored; a later line
+ * wins. Every option of the text: the tests' reference for pickKernelOptions, and what a caller
+ * that wants them all (none in a run) reads.
  */
 export function parseKernelConfig(text: string): Map<string, string> {
   const options = new Map<string, string>();
   for (let at = 0; at <= text.length; ) {
     let nl = text.indexOf('\n', at);
     if (nl < 0) nl = text.length;
-    const line = text.slice(at, nl).trim();
+    const kv = parseLine(text.slice(at, nl));
     at = nl + 1;
-    if (line.startsWith('CONFIG_')) {
-      const eq = line.indexOf('=');
-      if (eq < 0) continue;
-      const name = line.slice(0, eq);
-      const v = line.slice(eq + 1);
-      if (!NAME.test(name) || LINE_BREAK.test(v)) continue;
-      options.set(name, v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v);
-    } else if (line.startsWith('# CONFIG_') && line.endsWith(NOT_SET_TAIL)) {
-      const name = line.slice(2, line.length - NOT_SET_TAIL.length);
-      if (NAME.test(name)) options.set(name, 'n');
-    }
+    if (kv) options.set(kv[0], kv[1]);
   }
   return options;
+}
+
+/**
+ * What parseKernelConfig(text) says of `names` only, without reading the other ~4000 lines: a
+ * line that sets an option holds its name, so only the lines where a wanted name occurs (found
+ * by one regular expression over the text) are parsed, each as parseKernelConfig would (a later
+ * line wins; CONFIG_USER_NS inside CONFIG_USER_NS_UNPRIVILEGED's line is that option's).
+ */
+export function pickKernelOptions(text: string, names: readonly string[]): Map<string, string> {
+  const options = new Map<string, string>();
+  const wanted = new Set(names.filter((n) => n !== ''));
+  if (wanted.size === 0) return options;
+  const re = new RegExp([...wanted].map((n) => n.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&')).join('|'), 'g');
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    const start = text.lastIndexOf('\n', m.index) + 1;
+    let end = text.indexOf('\n', m.index);
+    if (end < 0) end = text.length;
+    const kv = parseLine(text.slice(start, end));
+    if (kv !== undefined && wanted.has(kv[0])) options.set(kv[0], kv[1]);
+    re.lastIndex = end + 1; // the line is read: a second name in it is not another option
+  }
+  return options;
+}
+
+/** Whether the text sets any option at all (parseKernelConfig(text).size > 0), stopping at the first. */
+export function hasKernelOption(text: string): boolean {
+  for (let at = 0; at <= text.length; ) {
+    let nl = text.indexOf('\n', at);
+    if (nl < 0) nl = text.length;
+    if (parseLine(text.slice(at, nl)) !== undefined) return true;
+    at = nl + 1;
+  }
+  return false;
 }
 
 /** Whether an option is built in or a module. */
@@ -73,15 +117,21 @@ export function kernelConfigPaths(release: string | undefined): string[] {
 /**
  * Read the running kernel's config (or `explicitPath`, e.g. a Debian kernel package's
  * /boot/config-<version>). Returns null when no candidate holds a parsable config with
- * at least one CONFIG_ line.
+ * at least one CONFIG_ line. With `names`, `options` holds only those of them the config sets
+ * (what the gates need: a run reads no other), found without parsing every line.
  */
-export function readKernelConfig(ctx: HostContext, release?: string, explicitPath?: string): KernelConfig | null {
+export function readKernelConfig(ctx: HostContext, release?: string, explicitPath?: string, names?: readonly string[]): KernelConfig | null {
   const rel = release ?? ctx.fs.readFile('/proc/sys/kernel/osrelease')?.trim();
   for (const source of explicitPath ? [explicitPath] : kernelConfigPaths(rel)) {
     const text = decode(ctx, source);
     if (text === null) continue;
-    const options = parseKernelConfig(text);
-    if (options.size > 0) return { source, options };
+    if (names === undefined) {
+      const options = parseKernelConfig(text);
+      if (options.size > 0) return { source, options };
+      continue;
+    }
+    const options = pickKernelOptions(text, names);
+    if (options.size > 0 || hasKernelOption(text)) return { source, options };
   }
   return null;
 }

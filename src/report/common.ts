@@ -40,8 +40,63 @@ export function compareProbeIds(a: string, b: string): number {
   return compareProbeNames(x.probe, y.probe) || modeRank(x.mode) - modeRank(y.mode) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
+/**
+ * The probes in report order. Each id is split once (compareProbeIds split both ids at every
+ * comparison), and while writeReports renders one report's files (sharedLayout) every writer gets
+ * the one sorted list of that report: not to be changed by the caller.
+ */
 export function sortedProbes(probes: readonly ProbeResult[]): ProbeResult[] {
-  return [...probes].sort((a, b) => compareProbeIds(a.id, b.id));
+  if (shared !== undefined && shared.probes === probes) return (shared.sorted ??= sortProbes(probes));
+  return sortProbes(probes);
+}
+
+function sortProbes(probes: readonly ProbeResult[]): ProbeResult[] {
+  const keyed = probes.map((p) => {
+    const { probe, mode } = splitProbeId(p.id);
+    return { p, rank: probeRank(probe), probe, mode: modeRank(mode), id: p.id };
+  });
+  keyed.sort((x, y) => x.rank - y.rank || (x.probe < y.probe ? -1 : x.probe > y.probe ? 1 : 0) || x.mode - y.mode || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+  return keyed.map((k) => k.p);
+}
+
+// What every writer of one report works out the same way, kept while writeReports renders it.
+let shared:
+  | {
+      report: Report;
+      probes: readonly ProbeResult[];
+      sorted?: ProbeResult[];
+      skipped: WeakMap<ProbeResult, AssertionResult[]>;
+      /** The report's probeGrid, causeGroups, skipGroups and headline, each made by the first writer that asks. */
+      made: Map<string, unknown>;
+    }
+  | undefined;
+
+/**
+ * What `make` gives for the report being written (`of` is that report or its probe list), made
+ * once for all its writers and not to be changed by them; for anything else (another list, or
+ * outside sharedLayout) made every time.
+ */
+function once<T>(of: unknown, what: string, make: () => T): T {
+  if (shared === undefined || (of !== shared.report && of !== shared.probes)) return make();
+  const key = `${of === shared.report ? 'report' : 'probes'}:${what}`;
+  let v = shared.made.get(key) as T | undefined;
+  if (v === undefined) shared.made.set(key, (v = make()));
+  return v;
+}
+
+/**
+ * Runs `render` with one sorted probe list and one list of skipped checks per probe for the
+ * report `r`, shared by the writers it calls (the report must not change meanwhile: it is
+ * rendered synchronously). Outside it every call works them out again.
+ */
+export function sharedLayout<T>(r: Report, render: () => T): T {
+  const outer = shared;
+  shared = { report: r, probes: r.probes, skipped: new WeakMap(), made: new Map() };
+  try {
+    return render();
+  } finally {
+    shared = outer;
+  }
 }
 
 /** Union of ids in stable probe order, without duplicates. */
@@ -57,6 +112,10 @@ export interface GridRow {
 
 /** Rows = probes (in probe order), columns = modes; the table every human-readable writer shows. */
 export function probeGrid(r: Report): GridRow[] {
+  return once(r, 'grid', () => makeGrid(r));
+}
+
+function makeGrid(r: Report): GridRow[] {
   const rows = new Map<string, GridRow>();
   for (const p of sortedProbes(r.probes)) {
     let row = rows.get(p.probe);
@@ -79,7 +138,10 @@ export function problemGates(gates: readonly Gate[]): Gate[] {
 
 /** The assertions a probe could not check here. */
 export function skippedChecks(p: ProbeResult): AssertionResult[] {
-  return p.assertions.filter((a) => a.status === 'skipped');
+  if (shared === undefined) return p.assertions.filter((a) => a.status === 'skipped');
+  let list = shared.skipped.get(p);
+  if (list === undefined) shared.skipped.set(p, (list = p.assertions.filter((a) => a.status === 'skipped')));
+  return list;
 }
 
 function reasonWithGate(reason: string, gate: string | null | undefined): string {
@@ -122,6 +184,10 @@ const GROUP_ORDER: Record<Exclude<ProbeStatus, 'pass'>, number> = { fail: 0, err
 
 /** Real failures (fail, error) first, then what could not run (unsupported); probe order within. */
 export function causeGroups(probes: readonly ProbeResult[]): CauseGroup[] {
+  return once(probes, 'causes', () => makeCauseGroups(probes));
+}
+
+function makeCauseGroups(probes: readonly ProbeResult[]): CauseGroup[] {
   const groups = new Map<string, CauseGroup>();
   for (const p of sortedProbes(probes)) {
     if (p.status === 'pass') continue;
@@ -144,6 +210,10 @@ export interface SkipGroup {
 }
 
 export function skipGroups(probes: readonly ProbeResult[]): SkipGroup[] {
+  return once(probes, 'skips', () => makeSkipGroups(probes));
+}
+
+function makeSkipGroups(probes: readonly ProbeResult[]): SkipGroup[] {
   const groups = new Map<string, SkipGroup>();
   for (const p of sortedProbes(probes)) {
     for (const a of skippedChecks(p)) {
@@ -236,6 +306,10 @@ export function otherNotes(r: Report): string[] {
 }
 
 export function headline(r: Report): string[] {
+  return once(r, 'headline', () => makeHeadline(r));
+}
+
+function makeHeadline(r: Report): string[] {
   return MODES.map((mode) => {
     const label = modeLabel(r, mode);
     const probes = r.probes.filter((p) => p.mode === mode);

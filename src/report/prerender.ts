@@ -7,8 +7,11 @@ import type { ProbeResult } from '../model.js';
 import { prerenderJson } from './common.js';
 import { prerenderTap } from './tap.js';
 
-/** Makes (once per result object) its parts of report.tap and report.json. */
-export function prerender(p: ProbeResult): void {
-  prerenderTap(p);
-  prerenderJson(p);
+/**
+ * Makes (once per result object) its parts of report.tap and report.json, of those two that
+ * `formats` asks for (default: both).
+ */
+export function prerender(p: ProbeResult, formats?: readonly string[]): void {
+  if (!formats || formats.includes('tap')) prerenderTap(p);
+  if (!formats || formats.includes('json')) prerenderJson(p);
 }

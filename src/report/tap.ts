@@ -15,11 +15,20 @@ const YAML_UNPRINTABLE = /[\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]/g;
  * string can never be mistaken for a number, a boolean or a YAML indicator.
  */
 export function yamlValue(value: unknown): string {
-  return toJson(value).replace(YAML_UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return yamlPrintable(toJson(value));
 }
 
+/** YAML_UNPRINTABLE characters as `\uXXXX`: in JSON text they only occur inside strings, where that escape means the same. */
+function yamlPrintable(json: string): string {
+  return json.replace(YAML_UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+// Words of printable ASCII other than `#` and `\`, single spaces between: what tapText leaves as it is.
+const TAP_PLAIN = /^[!-"$-[\]-~]+(?: [!-"$-[\]-~]+)*$/;
+
 /** TAP descriptions and directives are single lines where `#` and `\` must be escaped. */
-function tapText(s: string): string {
+export function tapText(s: string): string {
+  if (TAP_PLAIN.test(s)) return s; // most ids: nothing to collapse, scrub or escape
   return safeLine(s).replace(/\\/g, '\\\\').replace(/#/g, '\\#');
 }
 
@@ -33,12 +42,12 @@ function comment(text: string): string[] {
 // lines indented again at each level.
 const A = '    '; // an assertion's list item, in the block of its probe's test point
 function assertionYaml(a: AssertionResult): string {
-  let s = `${A}- id: ${yamlValue(a.id)}\n${A}  name: ${yamlValue(a.name)}\n${A}  status: ${yamlValue(a.status)}`;
-  s += `\n${A}  expected: ${yamlValue(a.expected)}\n${A}  actual: ${yamlValue(a.actual)}`;
-  if (a.side !== undefined) s += `\n${A}  side: ${yamlValue(a.side)}`;
-  if (a.note !== undefined) s += `\n${A}  note: ${yamlValue(a.note)}`;
-  if (a.reason !== undefined) s += `\n${A}  reason: ${yamlValue(a.reason)}`;
-  if (a.gate !== undefined) s += `\n${A}  gate: ${yamlValue(a.gate)}`;
+  let s = `${A}- id: ${toJson(a.id)}\n${A}  name: ${toJson(a.name)}\n${A}  status: ${toJson(a.status)}`;
+  s += `\n${A}  expected: ${toJson(a.expected)}\n${A}  actual: ${toJson(a.actual)}`;
+  if (a.side !== undefined) s += `\n${A}  side: ${toJson(a.side)}`;
+  if (a.note !== undefined) s += `\n${A}  note: ${toJson(a.note)}`;
+  if (a.reason !== undefined) s += `\n${A}  reason: ${toJson(a.reason)}`;
+  if (a.gate !== undefined) s += `\n${A}  gate: ${toJson(a.gate)}`;
   return s;
 }
 
@@ -46,14 +55,15 @@ const OPTIONAL = ['errno', 'code', 'stage', 'syscall', 'cause', 'remedy', 'gate'
 
 /** The test point's YAML block, its lines joined (one element of the report's lines). */
 function probeYaml(p: ProbeResult): string {
-  let s = `  ---\n  durationMs: ${yamlValue(p.durationMs)}\n  status: ${yamlValue(p.status)}`;
-  for (const key of OPTIONAL) if (p[key] !== undefined) s += `\n  ${key}: ${yamlValue(p[key])}`;
+  let s = `  ---\n  durationMs: ${toJson(p.durationMs)}\n  status: ${toJson(p.status)}`;
+  for (const key of OPTIONAL) if (p[key] !== undefined) s += `\n  ${key}: ${toJson(p[key])}`;
   if (p.assertions.length === 0) s += '\n  assertions: []';
   else {
     s += '\n  assertions:';
     for (const a of p.assertions) s += `\n${assertionYaml(a)}`;
   }
-  return `${s}\n  ...`;
+  // One pass for the whole block instead of one per value: its keys and layout are plain ASCII.
+  return yamlPrintable(`${s}\n  ...`);
 }
 
 /** The assertions as a subtest (indented four spaces), so each check has its own line and directive. */

@@ -262,16 +262,12 @@ const probeFields = object({
   },
 });
 
+const assertionsOf = { 1: array((a) => assertion(a, true)), 2: array((a) => assertion(a, false)) } as const;
+
 function probe(v: unknown, v1: boolean): void {
   probeFields(v);
-  const list = (v as { assertions: unknown }).assertions;
-  if (!Array.isArray(list)) fail('must be array', 'assertions');
   trail.push('assertions');
-  for (let i = 0; i < list.length; i++) {
-    trail.push(i);
-    assertion(list[i], v1);
-    trail.pop();
-  }
+  assertionsOf[v1 ? 1 : 2]((v as { assertions: unknown }).assertions);
   trail.pop();
 }
 
@@ -308,14 +304,7 @@ function top(version: 1 | 2): Check {
     durationMs: duration,
     host,
     gates: array(gate),
-    probes: (v) => {
-      if (!Array.isArray(v)) fail('must be array');
-      for (let i = 0; i < v.length; i++) {
-        trail.push(i);
-        probe(v[i], v1);
-        trail.pop();
-      }
-    },
+    probes: array((p) => probe(p, v1)),
     summary: object({ pass: count, fail: count, unsupported: count, error: count }),
     'notes?': strings,
     'modes?': array(object({ mode, status: oneOf(['run', 'skipped']), 'reason?': string, scope: string })),

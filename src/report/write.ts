@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Report } from '../model.js';
-import { reportJson } from './common.js';
+import { reportJson, sharedLayout } from './common.js';
 import { renderHtml } from './html.js';
 import { renderJunit } from './junit.js';
 import { renderMarkdown } from './markdown.js';
@@ -461,6 +461,6 @@ export function renderReport(r: Report, format: Format, prerendered = false): st
 /** Writes the requested formats into `outDir` (created if needed); returns the paths written. */
 export async function writeReports(r: Report, outDir: string, formats: readonly Format[], prerendered = false): Promise<string[]> {
   const unique = [...new Set(formats)];
-  const files = unique.map((f): OutputFile => ({ name: REPORT_FILES[f], data: renderReport(r, f, prerendered) }));
+  const files = sharedLayout(r, () => unique.map((f): OutputFile => ({ name: REPORT_FILES[f], data: renderReport(r, f, prerendered) })));
   return writeFilesAtomic(outDir, files);
 }

@@ -466,9 +466,17 @@ export function renderReport(r: Report, format: Format, prerendered = false): st
   }
 }
 
-/** Writes the requested formats into `outDir` (created if needed); returns the paths written. */
-export async function writeReports(r: Report, outDir: string, formats: readonly Format[], prerendered = false): Promise<string[]> {
+/**
+ * Writes the requested formats into `outDir` (created if needed); returns the paths written.
+ * `alsoRender` (the terminal summary) runs inside the same shared layout, after the files are
+ * rendered, so it reuses their probe grid, cause and skip groups and headline.
+ */
+export async function writeReports(r: Report, outDir: string, formats: readonly Format[], prerendered = false, alsoRender?: () => void): Promise<string[]> {
   const unique = [...new Set(formats)];
-  const files = sharedLayout(r, () => unique.map((f): OutputFile => ({ name: REPORT_FILES[f], data: renderReport(r, f, prerendered) })));
+  const files = sharedLayout(r, () => {
+    const made = unique.map((f): OutputFile => ({ name: REPORT_FILES[f], data: renderReport(r, f, prerendered) }));
+    alsoRender?.();
+    return made;
+  });
   return writeFilesAtomic(outDir, files);
 }

@@ -23,7 +23,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -861,7 +860,9 @@ struct ReqWaiter {
 struct Chan {
   uv_poll_t poll;
   std::shared_ptr<Box> box;  // kept (and so its fd open) until the poll is closed
-  std::deque<ReqWaiter*> q;
+  // A vector, not a deque: a deque's map allocation pulls in std::__throw_bad_array_new_length
+  // (GLIBCXX_3.4.29), above the prebuild's GCC 8 floor; the queue is a few entries deep.
+  std::vector<ReqWaiter*> q;
   bool armed = false;
   bool release = false;  // the box was closed: close the poll once nothing waits
   bool closed = false;
@@ -927,7 +928,7 @@ void chan_ready(uv_poll_t* h, int status, int events) {
   long n = recv_msg(c->box->fd, &reply, &fds, &cred, MSG_DONTWAIT);
   if (n == -EAGAIN || n == -EINTR) return;  // spurious wake-up: keep waiting
   ReqWaiter* w = c->q.front();
-  c->q.pop_front();
+  c->q.erase(c->q.begin());
   req_finish(w, [&](Napi::Env env, Napi::Promise::Deferred& d) { settle_reply(env, d, n, reply, fds, cred, w->bare); });
   chan_maybe_close(c);  // c is freed only by its close callback, after this returns
 }
@@ -965,7 +966,11 @@ bool request_wait(Napi::Env env, const std::shared_ptr<Box>& box, long timeout, 
 
 // At the environment's teardown: the polls go (waiting requests die with the environment).
 void chans_close_all() {
-  for (Chan* c : std::vector<Chan*>(t_chans)) {
+  // Taken by swap, not copied: a vector's copy allocates through the path that needs
+  // std::__throw_bad_array_new_length (GLIBCXX_3.4.29), above the prebuild's GCC 8 floor.
+  std::vector<Chan*> all;
+  all.swap(t_chans);
+  for (Chan* c : all) {
     for (ReqWaiter* w : c->q) {
       w->done = true;
       uv_close((uv_handle_t*)&w->timer, req_closed);

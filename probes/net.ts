@@ -45,8 +45,8 @@ export const net: ProbeDef = {
     // The host listens on P; the inside listens on the same P. A host connection must land on
     // the host's own listener; a second process in the namespace reaches the inside one. The
     // host's listener is a child of the host side (in the host's network namespace in both modes),
-    // as BoxHost.answerTcp makes it on a remote target: a Node server here loaded Node's dns and
-    // cluster modules and compiled its IPv6 address check for this one connection (~5 ms of CPU).
+    // made as HostIf.answerTcp makes one (src/host/hostif.ts answerFrom), but forked from this
+    // probe's host side and tracked by the probe: no sandbox of its own to enter.
     const hl = ctx.track(await host.forkServe().get());
     const hs = (await hl.listen(AF_INET, SOCK_STREAM, LOOPBACK, 0).get());
     const l = await a.listen(AF_INET, SOCK_STREAM, LOOPBACK, hs.port);

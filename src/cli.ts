@@ -498,9 +498,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   cons.evaluate(report, host);
   await hostIf.close();
   let files: string[];
+  let summary = '';
   try {
     writing = true;
-    files = await writeReports(report, out, o.formats, true);
+    files = await writeReports(report, out, o.formats, true, o.json ? undefined : () => (summary = renderSummary(report, { color })));
   } finally {
     writing = false;
     for (const s of signals) process.off(s, onSignal);
@@ -510,7 +511,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   } else {
     process.stdout.write(cons.verdictsFirst(report));
-    process.stdout.write(renderSummary(report, { color }));
+    process.stdout.write(summary);
     process.stdout.write(`reports: ${scrubLine(files.join(', '))}\n`);
   }
   if (residue && before) {

@@ -9,7 +9,6 @@
 //     use it, so the remote path is exercised and compared with the local one on this machine.
 // Probe files import neither node:fs nor node:os nor the addon (test/probe-imports.test.ts).
 import * as fs from 'node:fs';
-import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { noteRunPid } from '../cleanup.js';
 import { NsError } from '../errors.js';
@@ -152,28 +151,33 @@ export const localHost: HostIf = {
   monotonic: async () => Number(process.hrtime.bigint()) / 1e9,
   // Locally the consumers' evaluation runs nsenter itself (src/consumers.ts).
   ownMntSetns: async () => null,
-  answerTcp: (addr, answer) =>
-    new Promise((resolve, reject) => {
-      const socks = new Set<Socket>();
-      const server = createServer((sock) => {
-        socks.add(sock);
-        sock.on('close', () => socks.delete(sock));
-        sock.on('error', () => undefined);
-        sock.end(answer);
-      });
-      const stop = () =>
-        new Promise<void>((r) => {
-          for (const s of socks) s.destroy();
-          server.close(() => r());
-        });
-      server.once('error', reject);
-      server.listen(0, [...addr].join('.'), () => {
-        const a = server.address();
-        resolve({ port: typeof a === 'object' && a ? a.port : 0, stop });
-      });
-    }),
+  // A sandbox process in the host's namespaces listens, as BoxHost's does: a Node server here
+  // loaded Node's net, dns and cluster modules for this one connection.
+  answerTcp: async (addr, answer) => answerFrom(await enter({ namespaces: [], mode: 'privileged', timeoutMs: 60000 }), addr, answer),
   close: async () => undefined,
 };
+
+/**
+ * Listens on addr (IPv4, any port) in the sandbox `l`, which is the listener's alone, and answers
+ * one connection with `answer`; stop() (or a failure to listen) closes `l`.
+ */
+async function answerFrom(l: Sandbox, addr: Buffer, answer: string): Promise<HostListener> {
+  try {
+    const { slot, port } = await l.listen(AF_INET, SOCK_STREAM, addr, 0).get();
+    l.timeoutMs = 60000;
+    const served = l.acceptRecv(slot, 55000, answer).catch(() => undefined);
+    return {
+      port,
+      stop: async () => {
+        await l.close(0).catch(() => undefined);
+        await served;
+      },
+    };
+  } catch (e) {
+    await l.close(0).catch(() => undefined);
+    throw e;
+  }
+}
 
 /**
  * The host seen through a sandbox in the host's own namespaces (no clone flags, this process's
@@ -310,22 +314,7 @@ export class BoxHost implements HostIf {
   async answerTcp(addr: Buffer, answer: string): Promise<HostListener> {
     // A process of its own (forked from the box), so that waiting for the connection holds up no
     // other request of the box.
-    const l = await this.on((s) => s.forkServe()).get();
-    try {
-      const { slot, port } = await l.listen(AF_INET, SOCK_STREAM, addr, 0).get();
-      l.timeoutMs = 60000;
-      const served = l.acceptRecv(slot, 55000, answer).catch(() => undefined);
-      return {
-        port,
-        stop: async () => {
-          await l.close(0).catch(() => undefined);
-          await served;
-        },
-      };
-    } catch (e) {
-      await l.close(0).catch(() => undefined);
-      throw e;
-    }
+    return answerFrom(await this.on((s) => s.forkServe()).get(), addr, answer);
   }
 
   async close(): Promise<void> {

@@ -13,7 +13,6 @@
 
 import { randomBytes } from '../random.js';
 import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Report } from '../model.js';
 import { reportJson, sharedLayout } from './common.js';
@@ -298,27 +297,36 @@ export function checkOutputDir(dir: string): string[] {
   return out.created;
 }
 
-/** Writes and fsyncs `data` to a fresh temporary file in the folder; returns its name. */
+/** fsync(2) on the thread pool: the fsyncs of the files written side by side overlap. */
+function fsyncAsync(fd: number): Promise<void> {
+  return new Promise((ok, no) => fs.fsync(fd, (e) => (e ? no(e) : ok())));
+}
+
+/**
+ * Writes and fsyncs `data` to a fresh temporary file in the folder; returns its name. The open and
+ * the write are synchronous (the write lands in the page cache), only the fsync waits on the pool:
+ * node:fs/promises (FileHandle) would load readline, the REPL history and the streams for this.
+ */
 async function writeTemp(dirFd: number, contents: string | (() => string)): Promise<string> {
   const data = typeof contents === 'function' ? contents() : contents;
   for (let attempt = 0; ; attempt++) {
     const name = tempName();
-    let fh: fsp.FileHandle;
+    let fd: number;
     try {
-      fh = await fsp.open(fdPath(dirFd, name), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644);
+      fd = fs.openSync(fdPath(dirFd, name), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644);
     } catch (e) {
       if (code(e) === 'EEXIST' && attempt < 5) continue;
       throw e;
     }
     try {
-      await fh.writeFile(data, 'utf8');
-      await fh.sync();
+      fs.writeFileSync(fd, data, 'utf8');
+      await fsyncAsync(fd);
     } catch (e) {
-      await fh.close().catch(() => undefined);
+      closeQuietly(fd);
       fs.rmSync(fdPath(dirFd, name), { force: true });
       throw e;
     }
-    await fh.close();
+    fs.closeSync(fd);
     return name;
   }
 }
@@ -399,7 +407,7 @@ export async function writeFilesAtomic(dir: string, files: readonly OutputFile[]
     }
     for (const f of files) {
       step = `cannot replace ${shown(f.name)}`;
-      await fsp.rename(at(temps.get(f.name)!), at(f.name));
+      fs.renameSync(at(temps.get(f.name)!), at(f.name));
       temps.delete(f.name);
       placed.push(f.name);
     }
@@ -458,9 +466,17 @@ export function renderReport(r: Report, format: Format, prerendered = false): st
   }
 }
 
-/** Writes the requested formats into `outDir` (created if needed); returns the paths written. */
-export async function writeReports(r: Report, outDir: string, formats: readonly Format[], prerendered = false): Promise<string[]> {
+/**
+ * Writes the requested formats into `outDir` (created if needed); returns the paths written.
+ * `alsoRender` (the terminal summary) runs inside the same shared layout, after the files are
+ * rendered, so it reuses their probe grid, cause and skip groups and headline.
+ */
+export async function writeReports(r: Report, outDir: string, formats: readonly Format[], prerendered = false, alsoRender?: () => void): Promise<string[]> {
   const unique = [...new Set(formats)];
-  const files = sharedLayout(r, () => unique.map((f): OutputFile => ({ name: REPORT_FILES[f], data: renderReport(r, f, prerendered) })));
+  const files = sharedLayout(r, () => {
+    const made = unique.map((f): OutputFile => ({ name: REPORT_FILES[f], data: renderReport(r, f, prerendered) }));
+    alsoRender?.();
+    return made;
+  });
   return writeFilesAtomic(outDir, files);
 }

@@ -632,9 +632,23 @@ class RequestWorker : public Napi::AsyncWorker {
       return;
     }
     ssize_t w = 0;
+    long deadline = now_ms() + timeout_ms_;
     if (!sent_) {
-      do w = send(box_->fd, req_.data(), req_.size(), MSG_NOSIGNAL);
-      while (w < 0 && errno == EINTR);
+      // The socket is non-blocking once its sandbox's poll watches it (uv_poll_init): a full
+      // socket (the child not reading yet) is waited on here, until the request's deadline.
+      for (;;) {
+        do w = send(box_->fd, req_.data(), req_.size(), MSG_NOSIGNAL);
+        while (w < 0 && errno == EINTR);
+        if (w >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) break;
+        long left = deadline - now_ms();
+        struct pollfd o = {box_->fd, POLLOUT, 0};
+        if (left <= 0 || (poll(&o, 1, (int)left) < 0 && errno != EINTR)) {
+          kill_box(box_.get(), SIGKILL);
+          fail_ = {"timeout", "send", "", ETIMEDOUT};
+          fail_.message = "timeout after " + std::to_string(timeout_ms_) + " ms";
+          return;
+        }
+      }
     }
     if (w < 0) {
       fail_ = {"request", "send", "", errno};
@@ -643,7 +657,6 @@ class RequestWorker : public Napi::AsyncWorker {
     }
     struct pollfd p = {box_->fd, POLLIN, 0};
     int pr;
-    long deadline = now_ms() + timeout_ms_;
     do {
       long left = deadline - now_ms();
       pr = poll(&p, 1, (int)(left < 0 ? 0 : left));
@@ -917,6 +930,9 @@ void req_finish(ReqWaiter* w, const std::function<void(Napi::Env, Napi::Promise:
 
 void chan_ready(uv_poll_t* h, int status, int events) {
   Chan* c = (Chan*)h->data;
+  // On an error (POLLERR: the child died with our request unread) libuv has stopped the poll
+  // itself: the next request must start it again. The recv below reads the error.
+  if (status < 0) c->armed = false;
   if (c->q.empty()) {
     uv_poll_stop(&c->poll);
     c->armed = false;

@@ -109,9 +109,13 @@ export const ipc: ProbeDef = {
     // The one way the host's queue is removed (the probe's step, its deferred cleanup, and a fresh
     // host sandbox's after a timeout): removed, or not there (ENOENT), it is no longer noted for
     // removal. (The three copies disagreed: only the cleanup took ENOENT as gone.)
+    // Once removed it is removed for good: the name is let go (hostMq = ''), so the deferred
+    // cleanup does not unlink it again after the slot was freed and another run may hold it.
     const removeHostQueue = async (sb: Sandbox) => {
-      const r = await sb.mqUnlink(hostMq);
+      const name = hostMq;
+      const r = await sb.mqUnlink(name);
       if (r.ok || r.code === 'ENOENT') {
+        if (hostMq === name) hostMq = '';
         onHost.delete('mq');
         await forget();
       }
@@ -126,7 +130,9 @@ export const ipc: ProbeDef = {
     const hostCreated = claimed.made;
     ctx.expectOk('POSIX message queue created by the host', hostCreated, 'host');
     if (hostCreated.ok) {
-      ctx.defer(() => removeHostQueue(host));
+      ctx.defer(async () => {
+        if (hostMq) await removeHostQueue(host);
+      });
       ctx.expectErrno('a queue the host created is invisible inside', await a.mqOpen(hostMq, O_RDWR), 'ENOENT', 'inside');
       ctx.expectOk('the host removes its queue', await removeHostQueue(host), 'host');
     } else {

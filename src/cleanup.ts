@@ -414,7 +414,10 @@ export async function collectDebris(opts: { outDir?: string; queues?: boolean; h
   for (const c of await deadCgroups(host)) {
     let error: string | null = null;
     try {
-      await removeCgroup(host, c.path, 500);
+      // On a target only a plain rmdir: what runs there when we look (a run in another pid
+      // namespace whose cgroup looked dead, entering it now) gets EBUSY, never a cgroup.kill.
+      if (host === localHost) await removeCgroup(host, c.path, 500);
+      else (await host.rmdir(c.path)).get();
     } catch (e) {
       error = why(e);
     }

@@ -125,8 +125,12 @@ export function mainScript(entryUrl: string, run = true): { use: CacheUse } | nu
   let fd: number;
   try {
     fd = openSync(file, 'r');
-  } catch {
-    return null;
+  } catch (e) {
+    // No script beside the entry: the unbundled entry (dist/src), whose main.js is beside it.
+    // Beside the bundled entry it is a broken install: one line, not the loader's stack trace.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && existsSync(join(dirname(file), 'main.js'))) return null;
+    process.stderr.write(`nsprobe: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'}): the installation is incomplete; reinstall nsprobe\n`);
+    process.exit(3);
   }
   let source: string;
   let st: Stats;
@@ -160,8 +164,13 @@ export function mainScript(entryUrl: string, run = true): { use: CacheUse } | nu
 
 /** The build's step (scripts/bundle.mjs): the cache and its tag, written at the exit of a run. */
 function writeCodeCache(out: string, data: Buffer, st: Stats): void {
-  writeFileSync(join(out, CODE_CACHE), data);
-  writeFileSync(join(out, CODE_CACHE_TAG), `${JSON.stringify(scriptTag(st))}\n`);
+  try {
+    writeFileSync(join(out, CODE_CACHE), data);
+    writeFileSync(join(out, CODE_CACHE_TAG), `${JSON.stringify(scriptTag(st))}\n`);
+  } catch (e) {
+    // (at exit: a stack trace here would end the build's run with a confusing message)
+    process.stderr.write(`nsprobe: no code cache written to ${out}: ${(e as Error).message}\n`);
+  }
 }
 
 /** Runs the bundle's program script; false when there is none (the unbundled entry). */

@@ -5,5 +5,11 @@
 // the merge module first. Unbundled (dist/src/nsprobe.js), it imports main.js.
 import { runMainScript, useShippedCompileCache } from './compilecache.js';
 
+// A Node older than package.json's engines (npm does not enforce them): one line, before the
+// bundle's builtins (process.getBuiltinModule, Node >= 20.16 / 22.3) are first called.
+if (typeof process.getBuiltinModule !== 'function') {
+  process.stderr.write(`nsprobe: Node ${process.version} is too old: nsprobe needs Node ^20.17.0 or >= 22.9.0\n`);
+  process.exit(2);
+}
 if (process.argv[2] === 'merge') useShippedCompileCache(import.meta.url);
 if (!runMainScript(import.meta.url)) await import('./main.js');

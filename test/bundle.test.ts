@@ -73,3 +73,19 @@ test('a plain run of the bundle loads none of the rarely used builtins (control:
   t.true(['crypto', 'child_process'].every((m) => modules.has(m)), `control: ES imports load them (${RARE.filter((m) => modules.has(m)).join(', ')})`);
   t.true((JSON.parse(readFileSync(join(out, 'b', 'report.json'), 'utf8')) as { probes: unknown[] }).probes.length > 0, 'the run probed');
 });
+
+test('a Node without process.getBuiltinModule (older than engines) and a bundle without its script get one line, no stack trace', (t) => {
+  // Control: the same entry with the same Node answers --version.
+  const ok = run([process.execPath, join(BIN, 'nsprobe.js'), '--version']);
+  t.is(ok.status, 0, ok.stderr);
+  const old = run([process.execPath, '--import', 'data:text/javascript,delete process.getBuiltinModule', join(BIN, 'nsprobe.js'), '--version']);
+  t.is(old.status, 2, old.stderr);
+  t.regex(old.stderr, /^nsprobe: Node v[\d.]+ is too old: nsprobe needs Node \^20\.17\.0 or >= 22\.9\.0\n$/);
+  // A copy of the entry whose main.cjs is missing (a broken install): one line, exit 3.
+  const d = tmp();
+  t.teardown(() => rmSync(d, { recursive: true, force: true }));
+  writeFileSync(join(d, 'nsprobe.js'), readFileSync(join(BIN, 'nsprobe.js')));
+  const broken = run([process.execPath, join(d, 'nsprobe.js'), '--version']);
+  t.is(broken.status, 3, broken.stderr);
+  t.regex(broken.stderr, /^nsprobe: cannot read \S+main\.cjs \(ENOENT\): the installation is incomplete; reinstall nsprobe\n$/);
+});

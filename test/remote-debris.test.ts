@@ -10,11 +10,11 @@
 // looks for a cgroup the run made in that cgroup, and SIGKILLs the agent at the first request
 // after the probe's mkdir (the probe's own rmdir is a later request, which never arrives). No
 // timing: the kill lands while the cgroup exists, whatever the load.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ownCgroupDir } from '../src/cleanup.js';
 import { agentPath } from '../src/native.js';
 import { CLI } from './helpers/run.js';
@@ -97,24 +97,15 @@ needRoot(serial)('--via: cgroups a SIGKILLed agent left on the target are remove
     else t.pass(`skipped: ${reason}`);
     return;
   }
-  const own = ownCgroupDir();
+  const target = targetCgroup(t, 'nsprobe-test-via');
+  if (!target) return;
   const work = mkdtempSync(join(tmpdir(), 'nsprobe-test-'));
-  const target = own ? join(own, `nsprobe-test-via-${process.pid}`) : null;
   let sleeper: ChildProcess | undefined;
   t.teardown(async () => {
     sleeper?.kill('SIGKILL');
-    if (target) await removeTree(target);
+    await removeTree(target);
     rmSync(work, { recursive: true, force: true });
   });
-  try {
-    if (!target) throw new Error('no cgroup2 hierarchy');
-    mkdirSync(target);
-  } catch (e) {
-    // (Root without a writable cgroup2 tree: a container's read-only /sys/fs/cgroup.)
-    if (REQUIRE_TOOLS) t.fail(`cannot make a cgroup for the target: ${(e as Error).message}`);
-    else t.pass(`skipped: cannot make a cgroup for the target: ${(e as Error).message}`);
-    return;
-  }
   const relay = join(work, 'relay.cjs');
   writeFileSync(relay, RELAY);
   const said = join(work, 'killed.json');
@@ -149,7 +140,7 @@ needRoot(serial)('--via: cgroups a SIGKILLed agent left on the target are remove
   t.teardown(() => void inBusy.kill('SIGKILL'));
   writeFileSync(join(busy, 'cgroup.procs'), String(inBusy.pid));
   // And one in the controller's own cgroup whose maker runs: neither pass takes it.
-  const mine = join(own!, `nsprobe-${sleeper.pid}-ctrllive`);
+  const mine = join(dirname(target), `nsprobe-${sleeper.pid}-ctrllive`);
   mkdirSync(mine);
   t.teardown(() => rmdirSync(mine));
 
@@ -173,22 +164,32 @@ needRoot(serial)('--via: cgroups a SIGKILLed agent left on the target are remove
   for (const n of notes.filter((x) => x.includes(' on the target '))) t.true(n.includes(`${target}/`), `the target's: ${n}`);
 });
 
+/**
+ * A cgroup below this process's own for the target's agent (`<name>-<pid>`), or null, with the
+ * test passed as skipped (failed under NSPROBE_REQUIRE_TOOLS=1), where none can be made.
+ */
+function targetCgroup(t: ExecutionContext, name: string): string | null {
+  const own = ownCgroupDir();
+  try {
+    if (!own) throw new Error('no cgroup2 hierarchy');
+    const target = join(own, `${name}-${process.pid}`);
+    mkdirSync(target);
+    return target;
+  } catch (e) {
+    // (Root without a writable cgroup2 tree: a container's read-only /sys/fs/cgroup.)
+    if (REQUIRE_TOOLS) t.fail(`cannot make a cgroup for the target: ${(e as Error).message}`);
+    else t.pass(`skipped: cannot make a cgroup for the target: ${(e as Error).message}`);
+    return null;
+  }
+}
+
 // --ssh: the same collection through the agent of an ssh login (a loopback sshd whose sessions
 // run in a cgroup of their own, the target's). The debris is planted as a killed agent leaves it
 // (the relay above cannot read an ssh stream): a cgroup named after a pid that has ended, owned
 // by the login user; a live maker's stays.
 (isRoot ? needTools(sshdMissing(), serial) : needRoot(serial))('--ssh: a dead maker\'s cgroup on the target is removed by the next run and noted as the target\'s; a live maker\'s stays', async (t) => {
-  const own = ownCgroupDir();
-  const target = own ? join(own, `nsprobe-test-ssh-${process.pid}`) : null;
-  try {
-    if (!target) throw new Error('no cgroup2 hierarchy');
-    mkdirSync(target);
-  } catch (e) {
-    // (Root without a writable cgroup2 tree: a container's read-only /sys/fs/cgroup.)
-    if (REQUIRE_TOOLS) t.fail(`cannot make a cgroup for the target: ${(e as Error).message}`);
-    else t.pass(`skipped: cannot make a cgroup for the target: ${(e as Error).message}`);
-    return;
-  }
+  const target = targetCgroup(t, 'nsprobe-test-ssh');
+  if (!target) return;
   t.teardown(() => removeTree(target));
   const lab = await startSshdLab(['plain']);
   const h = lab.hosts[0];

@@ -712,6 +712,18 @@ class RequestWorker : public Napi::AsyncWorker {
 // One async context serves every fast-path callback (they need one to run promise reactions).
 Napi::AsyncContext* g_async = nullptr;
 
+// The async context every settle of a waiting request runs in, made by the first waiter.
+void ensure_async(Napi::Env e) {
+  if (!g_async) g_async = new Napi::AsyncContext(e, "nsprobe");
+}
+
+// Settles a promise from a libuv callback: inside a handle and a callback scope.
+void settle_scoped(Napi::Env env, Napi::Promise::Deferred& d, const std::function<void(Napi::Env, Napi::Promise::Deferred&)>& settle) {
+  Napi::HandleScope hs(env);
+  Napi::CallbackScope cs(env, *g_async);
+  settle(env, d);
+}
+
 struct Waiter {
   Napi::Env env;
   Napi::Promise::Deferred deferred;
@@ -722,10 +734,9 @@ struct Waiter {
   long timeout_ms = 0;
   bool done = false;
   bool killed = false;
-  bool is_close = false;
   Waiter(Napi::Env e, std::shared_ptr<Box> b)
       : env(e), deferred(Napi::Promise::Deferred::New(e)), box(std::move(b)) {
-    if (!g_async) g_async = new Napi::AsyncContext(e, "nsprobe");
+    ensure_async(e);
   }
 };
 
@@ -743,9 +754,7 @@ void waiter_finish(Waiter* w, const std::function<void(Napi::Env, Napi::Promise:
   w->done = true;
   uv_close((uv_handle_t*)&w->poll, waiter_handle_closed);
   uv_close((uv_handle_t*)&w->timer, waiter_handle_closed);
-  Napi::HandleScope hs(w->env);
-  Napi::CallbackScope cs(w->env, *g_async);
-  settle(w->env, w->deferred);
+  settle_scoped(w->env, w->deferred, settle);
 }
 
 bool waiter_start(Waiter* w, int fd, uv_poll_cb on_ready, uv_timer_cb on_timer) {
@@ -866,7 +875,7 @@ struct ReqWaiter {
   bool bare;
   bool done = false;
   ReqWaiter(Napi::Env e, Chan* c, long t, bool b) : env(e), deferred(Napi::Promise::Deferred::New(e)), chan(c), timeout_ms(t), bare(b) {
-    if (!g_async) g_async = new Napi::AsyncContext(e, "nsprobe");
+    ensure_async(e);
   }
 };
 
@@ -923,9 +932,7 @@ void req_closed(uv_handle_t* h) { delete (ReqWaiter*)h->data; }
 void req_finish(ReqWaiter* w, const std::function<void(Napi::Env, Napi::Promise::Deferred&)>& settle) {
   w->done = true;
   uv_close((uv_handle_t*)&w->timer, req_closed);
-  Napi::HandleScope hs(w->env);
-  Napi::CallbackScope cs(w->env, *g_async);
-  settle(w->env, w->deferred);
+  settle_scoped(w->env, w->deferred, settle);
 }
 
 void chan_ready(uv_poll_t* h, int status, int events) {
@@ -1186,7 +1193,6 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
     }
     Waiter* w = new Waiter(env, box);
     w->timeout_ms = timeout;
-    w->is_close = true;
     Napi::Promise p = w->deferred.Promise();
     if (waiter_start(w, box->pidfd, close_ready, close_timeout)) return p;
     delete w;

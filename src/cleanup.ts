@@ -318,10 +318,16 @@ async function deadCgroups(host: HostIf): Promise<{ path: string; pid: number }[
       const pid = Number(m[1]);
       const path = join(dir, name);
       try {
-        const st = await host.stat(path, true);
-        if (!st.ok || (st.value!.mode & S_IFMT) !== S_IFDIR || !mine(st.value!.uid, host)) return null;
+        // One stat: here node:fs's (it also gives the birth time), on a target its host interface's.
         let made: number | null = null;
-        if (host === localHost) made = madeAt(lstatSync(path));
+        if (host === localHost) {
+          const st = lstatSync(path);
+          if (!st.isDirectory() || !mine(st.uid, host)) return null;
+          made = madeAt(st);
+        } else {
+          const st = await host.stat(path, true);
+          if (!st.ok || (st.value!.mode & S_IFMT) !== S_IFDIR || !mine(st.value!.uid, host)) return null;
+        }
         if (await makerMayRun(pid, made, host)) return null;
         // On a target, a cgroup something still runs in is not taken (nor killed): its maker's
         // pid may be of another pid namespace than the box's (a --via command that starts the

@@ -172,8 +172,3 @@ function writeCodeCache(out: string, data: Buffer, st: Stats): void {
     process.stderr.write(`nsprobe: no code cache written to ${out}: ${(e as Error).message}\n`);
   }
 }
-
-/** Runs the bundle's program script; false when there is none (the unbundled entry). */
-export function runMainScript(entryUrl: string): boolean {
-  return mainScript(entryUrl) !== null;
-}

@@ -3,7 +3,7 @@
 // (src/main.ts, bundled as the script dist/bin/main.cjs) through vm.Script with the V8 code cache
 // made when the bundle was built (src/compilecache.ts); `merge` turns on Node's compile cache for
 // the merge module first. Unbundled (dist/src/nsprobe.js), it imports main.js.
-import { runMainScript, useShippedCompileCache } from './compilecache.js';
+import { mainScript, useShippedCompileCache } from './compilecache.js';
 
 // A Node older than package.json's engines (npm does not enforce them): one line, before the
 // bundle's builtins (process.getBuiltinModule, Node >= 20.16 / 22.3) are first called.
@@ -12,4 +12,4 @@ if (typeof process.getBuiltinModule !== 'function') {
   process.exit(2);
 }
 if (process.argv[2] === 'merge') useShippedCompileCache(import.meta.url);
-if (!runMainScript(import.meta.url)) await import('./main.js');
+if (mainScript(import.meta.url) === null) await import('./main.js');

@@ -55,6 +55,44 @@ export const joinProbe: ProbeDef = {
   creates: () => ['pid', 'uts', 'ipc', 'net', 'mnt', 'user'],
   uses: { procMount: true, userNsNesting: true },
   async run(ctx) {
+    // setns into a user namespace that is not an ancestor's: EPERM. A host-side process H makes
+    // a user namespace U1 in a child; a second child of H opens U1's /proc file (allowed: H's user
+    // namespace owns U1), then unshares its own user namespace U2 (a sibling of U1) and setns()es
+    // into U1 with the fd it already holds: refused for the relationship alone, not for opening
+    // the file. A third child does the same without moving to U2 and joins (control). H has its
+    // own memory and is dumpable, so its children's /proc files open for the owner uid.
+    // Environment assumption: one more user namespace level can be created below H (in rootless
+    // mode that is a second level below Node). Where it cannot (max_user_namespaces, the nesting
+    // limit), the refusal case is skipped with the gate that explains it.
+    // H is a child of a host-side sandbox (forkServe: nsprobe-serve exec'd, memory of its own
+    // without a fork of Node's, which noVm made).
+    // It shares nothing with the first part and runs beside it (its processes are made and asked
+    // while the first part waits on its own); its checks are recorded after the first part's, as
+    // they always were.
+    const SIBLING = 'the subject is in a sibling user namespace U2';
+    const REFUSED = 'setns into U1, not an ancestor\'s of U2, is refused with EPERM';
+    const CONTROL = 'the same setns from the parent user namespace (an ancestor of U1) works (control)';
+    const IN_U1 = 'after it, that process is in U1 (control)';
+    const refusal = (async () => {
+      const h = ctx.track(await (await ctx.enter({ namespaces: [] })).forkServe().get());
+      await h.prctl(PR_SET_DUMPABLE, 1).get();
+      const owner = ctx.track(await h.forkServe().get());
+      const unshared = await owner.unshare(CLONE.user);
+      if (!unshared.ok) return { unshared };
+      const u1 = await owner.readlink('/proc/self/ns/user').get();
+      const subject = ctx.track(await h.forkServe().get());
+      const control = ctx.track(await h.forkServe().get());
+      const [refused, joined, hostU] = await Promise.all([
+        subject.setns(`/proc/${owner.pid}/ns/user`, CLONE.user, CLONE.user),
+        control.setns(`/proc/${owner.pid}/ns/user`, CLONE.user),
+        h.readlink('/proc/self/ns/user').get(),
+      ]);
+      const [u2, inU1] = await Promise.all([subject.readlink('/proc/self/ns/user').get(), control.readlink('/proc/self/ns/user').get()]);
+      return { unshared, seen: { u1, u2, hostU, refused, joined, inU1 } };
+    })();
+    // Awaited once the first part is done; if that part throws first, the run fails with its error.
+    refusal.catch(() => undefined);
+
     const key = (0x4a000000 | (parseInt(ctx.token.slice(0, 6), 36) & 0xffffff)) | 0;
     const source = `nsprobe-join-${ctx.token}`;
     const a = await ctx.enter({ namespaces: JOINED });
@@ -84,33 +122,12 @@ export const joinProbe: ProbeDef = {
     await compare(ctx, a, byPidfd, 'one pidfd with all types at once', key, msgId, source, procOk);
     if (msgId !== null) ctx.expectOk('the queue is removed', await a.ipcrm('msg', msgId), 'inside');
 
-    // setns into a user namespace that is not an ancestor's: EPERM. A host-side process H makes
-    // a user namespace U1 in a child; a second child of H opens U1's /proc file (allowed: H's user
-    // namespace owns U1), then unshares its own user namespace U2 (a sibling of U1) and setns()es
-    // into U1 with the fd it already holds: refused for the relationship alone, not for opening
-    // the file. A third child does the same without moving to U2 and joins (control). H has its
-    // own memory and is dumpable, so its children's /proc files open for the owner uid.
-    // Environment assumption: one more user namespace level can be created below H (in rootless
-    // mode that is a second level below Node). Where it cannot (max_user_namespaces, the nesting
-    // limit), the refusal case is skipped with the gate that explains it.
-    // H is a child of a host-side sandbox (forkServe: nsprobe-serve exec'd, memory of its own
-    // without a fork of Node's, which noVm made).
-    const h = ctx.track(await (await ctx.enter({ namespaces: [] })).forkServe().get());
-    await h.prctl(PR_SET_DUMPABLE, 1).get();
-    const owner = ctx.track(await h.forkServe().get());
-    const SIBLING = 'the subject is in a sibling user namespace U2';
-    const REFUSED = 'setns into U1, not an ancestor\'s of U2, is refused with EPERM';
-    const CONTROL = 'the same setns from the parent user namespace (an ancestor of U1) works (control)';
-    const IN_U1 = 'after it, that process is in U1 (control)';
-    if (!ctx.helper(await owner.unshare(CLONE.user), [SIBLING, REFUSED, CONTROL, IN_U1], { name: 'a child of a host-side process creates user namespace U1', side: 'sibling' })) return;
-    const u1 = await owner.readlink('/proc/self/ns/user').get();
-    const subject = ctx.track(await h.forkServe().get());
-    const refused = await subject.setns(`/proc/${owner.pid}/ns/user`, CLONE.user, CLONE.user);
-    const u2 = await subject.readlink('/proc/self/ns/user').get();
-    ctx.check(SIBLING, u2 !== u1 && u2 !== (await h.readlink('/proc/self/ns/user').get()), 'neither U1 nor its parent', u2, 'sibling');
+    const r = await refusal;
+    if (!ctx.helper(r.unshared, [SIBLING, REFUSED, CONTROL, IN_U1], { name: 'a child of a host-side process creates user namespace U1', side: 'sibling' }) || !r.seen) return;
+    const { u1, u2, hostU, refused, joined, inU1 } = r.seen;
+    ctx.check(SIBLING, u2 !== u1 && u2 !== hostU, 'neither U1 nor its parent', u2, 'sibling');
     ctx.check(REFUSED, !refused.ok && refused.syscall === 'setns' && refused.code === 'EPERM', `setns into /proc/PID/ns/user: EPERM`, refused.ok ? 'joined' : `${refused.syscall}: ${refused.code}`, 'sibling');
-    const control = ctx.track(await h.forkServe().get());
-    ctx.expectOk(CONTROL, await control.setns(`/proc/${owner.pid}/ns/user`, CLONE.user), 'control');
-    ctx.expect(IN_U1, await control.readlink('/proc/self/ns/user').get(), u1, 'control');
+    ctx.expectOk(CONTROL, joined, 'control');
+    ctx.expect(IN_U1, inU1, u1, 'control');
   },
 };

@@ -50,10 +50,10 @@ export const ipc: ProbeDef = {
         await h.close();
       }
     });
-    const a = await ctx.enter();
-    const host = await ctx.hostSide();
+    // The three processes that need no other are entered side by side (every object is made
+    // after all four exist).
+    const [a, host, sibling] = await Promise.all([ctx.enter(), ctx.hostSide(), ctx.enter()]);
     const second = await ctx.join(a, ['ipc']);
-    const sibling = await ctx.enter();
 
     // Environment assumption: /proc/sysvipc is readable and shows Node's IPC namespace.
     for (const kind of KINDS) {

@@ -41,14 +41,14 @@ export const mnt: ProbeDef = {
     const has = (text: string) => text.split('\n').some((l) => l.includes(` ${source} `) || l.endsWith(` ${source}`) || l.includes(` - tmpfs ${source} `));
     const insideHas = has(await a.readFile('/proc/self/mountinfo').get());
     ctx.check('the tmpfs is in the mountinfo inside', insideHas, 'present', insideHas ? 'present' : 'absent', 'inside');
-    const second = await ctx.join(a, ['mnt']);
-    const secondHas = has(await second.readFile('/proc/self/mountinfo').get());
+    // The joiner and the sibling (both made after the tmpfs is mounted) are entered and read side by side.
+    const [second, sibling] = await Promise.all([ctx.join(a, ['mnt']), ctx.enter()]);
+    const [secondInfo, sibInfo] = await Promise.all([second.readFile('/proc/self/mountinfo').get(), sibling.readFile('/proc/self/mountinfo').get()]);
+    const secondHas = has(secondInfo);
     ctx.check('a second process in the namespace sees the tmpfs (control)', secondHas, 'present', secondHas ? 'present' : 'absent', 'control');
     // Environment assumption: the host side's /proc/self/mountinfo is readable (it is, also in containers).
     const hostInfo = await ctx.host.readFile('/proc/self/mountinfo').get();
     ctx.check('the host\'s mountinfo does not show the tmpfs', !has(hostInfo), 'absent', has(hostInfo) ? 'present' : 'absent', 'host');
-    const sibling = await ctx.enter();
-    const sibInfo = await sibling.readFile('/proc/self/mountinfo').get();
     ctx.check('a sibling mount namespace does not show the tmpfs', !has(sibInfo), 'absent', has(sibInfo) ? 'present' : 'absent', 'sibling');
 
     // pivot_root into a fresh tmpfs root. The fresh /proc in it is a helper: a container's masked

@@ -1,12 +1,13 @@
-// The caller's open-file limit. A run holds about 46 descriptors at its peak (Node's own, the ESM
-// loader reading modules in parallel, two probes' sandbox channels and the descriptors passed
-// back from them), and below that it failed with loader stack traces or `recvmsg EMSGSIZE` (the
-// kernel truncates SCM_RIGHTS when the receiver is at its limit). So a run first raises the soft
+// The caller's open-file limit. A run holds about 62 descriptors at its peak (Node's own, the ESM
+// loader reading modules in parallel, four probes' sandbox channels, DEFAULT_CONCURRENCY in
+// src/runner.ts, and the descriptors passed back from them; 46 with two probes at once), and below
+// that it failed with `EMFILE` errors or `recvmsg EMSGSIZE` (the kernel truncates SCM_RIGHTS when
+// the receiver is at its limit): 2 runs in 5 failed at 60, none of 5 at 64. So a run first raises the soft
 // RLIMIT_NOFILE (up to the hard limit, which any process may do), or stops with one line.
 import { native } from './native.js';
 
-/** Descriptors a run needs (measured peak 46, with room for more probes). */
-export const NOFILE_NEEDED = 64;
+/** Descriptors a run needs (measured peak about 62 with four probes at once, with room for more). */
+export const NOFILE_NEEDED = 96;
 /** What the soft limit is raised to when it is lower (never above the hard limit). */
 export const NOFILE_WANTED = 1024;
 

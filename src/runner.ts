@@ -14,12 +14,20 @@ import { NAMESPACES } from './namespaces.js';
 import { enter, killAll } from './sandbox.js';
 
 export const DEFAULT_TIMEOUT_MS = 10000;
+/**
+ * Probes run at once. Most of a probe's time is spent waiting (on its children, and in the kernel:
+ * a veth deletion's RCU barrier, 10-20 ms, a cgroup move's grace period, ~15 ms), not on the JS
+ * thread, so more probes than cores keep that thread busy: on 2 cores the probe phase took 228 /
+ * 200 / 178 ms at 2 / 3 / 4 (medians of report.json durationMs, n=21, Node 24, load 9-10; 148 /
+ * 124 / 117 at load 2.6, n=11), with the same CPU time.
+ */
+export const DEFAULT_CONCURRENCY = 4;
 
 export interface RunOptions {
   probes: readonly ProbeDef[];
   modes: readonly Mode[];
   timeoutMs?: number;
-  /** Probes run at once (default 2: this is a 2-core class of machine). */
+  /** Probes run at once (default DEFAULT_CONCURRENCY). */
   concurrency?: number;
   /** Called as each probe finishes. */
   onResult?: (r: ProbeResult) => void;
@@ -292,23 +300,25 @@ async function runSuiteOn(opts: RunOptions, host: HostContext, hostIf: HostIf): 
 // The report keeps the planned order; only the start order changes.
 export const LONG_PROBES = ['net-veth', 'join', 'cgroup', 'identity'];
 // Two modes of one probe started side by side wait on the same kernel locks at the same moment
-// (both net-veth deletions of their pair, 27 ms each under one rtnl lock and RCU barrier, against
-// ~14 alone; both cgroup moves on one rwsem): so the long probes go in pairs, one mode of each
-// first: net-veth/p, join/p, net-veth/r, join/r, cgroup/p, identity/p, cgroup/r, identity/r.
+// (both net-veth deletions of their pair: the kernel's rcu_barrier() is serialised, the second
+// waits for the first one's and then its own, ~10-20 ms each): so one mode of each long probe
+// starts first, then the other modes as those finish: net-veth/p, join/p, cgroup/p, identity/p,
+// net-veth/r, join/r, cgroup/r, identity/r (with DEFAULT_CONCURRENCY workers the first four start
+// together and the second net-veth starts when the first short one of them ends).
 export function startOrder(planned: readonly { probe: { name: string } }[]): number[] {
-  // Each entry's key: [pair of ranks, the how-manieth mode of its probe it is, rank]; the others
-  // [LONG_PROBES.length, 0, 0]. Counted in one pass, each key made once.
+  // Each entry's key: [the how-manieth mode of its probe it is, rank]; the others
+  // [LONG_PROBES.length, 0] (no probe has that many modes). Counted in one pass, each key made once.
   const seen = new Map<string, number>();
   const keys = planned.map((p) => {
     const name = p.probe.name;
     const nth = seen.get(name) ?? 0;
     seen.set(name, nth + 1);
     const r = LONG_PROBES.indexOf(name);
-    return r < 0 ? [LONG_PROBES.length, 0, 0] : [Math.floor(r / 2), nth, r];
+    return r < 0 ? [LONG_PROBES.length, 0] : [nth, r];
   });
   return planned.map((_, i) => i).sort((a, b) => {
     const ka = keys[a], kb = keys[b];
-    return ka[0] - kb[0] || ka[1] - kb[1] || ka[2] - kb[2] || a - b;
+    return ka[0] - kb[0] || ka[1] - kb[1] || a - b;
   });
 }
 
@@ -352,7 +362,7 @@ async function runSuiteWith(opts: RunOptions, host: HostContext, hostIf: HostIf,
   try {
     // Every worker settles (so every probe is disposed: sandboxes reaped, cgroups removed)
     // before an interruption is reported.
-    const workers = Array.from({ length: Math.max(1, opts.concurrency ?? 2) }, worker);
+    const workers = Array.from({ length: Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY) }, worker);
     // Once the first probes have sent their first requests and are waiting on their children (a
     // check-phase callback runs after the microtasks that got them there). A throw must not leave
     // the started probes undisposed: it is raised once they settled.

@@ -42,13 +42,22 @@ export function ownMqueueMount(): string | null {
 }
 
 /**
- * Pids other than this process's that name this run's objects on this host (a BoxHost's child,
- * src/host/hostif.ts): a hurried exit removes their cgroups too.
+ * Pids other than this process's that name this run's objects on this machine (a BoxHost's child
+ * made through the addon or a local agent, src/host/hostif.ts): a hurried exit removes their
+ * cgroups here too.
  */
 const runPids = new Set<number>();
 
-/** Notes such a pid (`forget` once its host interface is closed). */
+/**
+ * Notes such a pid (`forget` once its host interface is closed). A pid of a remote transport's
+ * (a --via/--ssh target's box) is the target's: it names cgroups there, never here, and the same
+ * number here may be another live run's, whose cgroup a hurried exit would kill and remove. So it
+ * is not noted: the target's objects go through the agent while it answers (its boxes end, it
+ * removes the noted host IPC objects), and what is left there (the cgroups below its box's) is
+ * the next run's target pass (collectDebris({ host })).
+ */
 export function noteRunPid(pid: number): () => void {
+  if (transportContext().remote) return () => false;
   runPids.add(pid);
   return () => runPids.delete(pid);
 }

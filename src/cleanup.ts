@@ -318,6 +318,31 @@ export async function processStartMs(pid: number, host: HostIf = localHost): Pro
 }
 
 /**
+ * makerMayRun's "no" for this machine, synchronously (the residue snapshot's): process `pid` of
+ * this pid namespace is gone, a zombie, or started more than 2 s after `madeMs`.
+ */
+export function localMakerGone(pid: number, madeMs: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch (e) {
+    return GONE.has((e as NodeJS.ErrnoException).code ?? '');
+  }
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if ((fields[0] === 'Z' || fields[0] === 'X') && Number(fields[17]) <= 1) return true;
+  if (bootMs === undefined) {
+    try {
+      const m = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
+      bootMs = m ? Number(m[1]) * 1000 : null;
+    } catch {
+      bootMs = null;
+    }
+  }
+  const ticks = Number(fields[19]);
+  return bootMs !== null && Number.isFinite(ticks) && bootMs + ticks * 10 > madeMs + 2000;
+}
+
+/**
  * Whether the run that made an object at `madeMs` (its name carries `pid`) may still be running,
  * asked of the /proc of `host` (the machine whose object it is: this one, or a --via/--ssh
  * target through its host interface): the pid runs and that process started before the object

@@ -32,6 +32,7 @@ const KINDS = { msg: 1, shm: 2, sem: 3 } as const;
 type Kind = keyof typeof KINDS;
 const CLEANUP = pathToFileURL(join(ROOT, 'dist', 'src', 'cleanup.js')).href;
 const IPC_CREAT_EXCL = 0o1000 | 0o2000 | 0o600;
+const MODE = isRoot ? 'privileged' : 'rootless';
 
 /** The --via command: hands on the agent's pipe; "kill:KIND": see the top of this file. */
 const RELAY = String.raw`
@@ -135,7 +136,7 @@ serial('SysV objects of a killed run are removed by the next run and noted; a li
     [order[i], order[j]] = [order[j], order[i]];
   }
   // Controls. A maker that runs: its objects stay.
-  live = await enter({ namespaces: [], mode: 'privileged' });
+  live = await enter({ namespaces: [], mode: MODE });
   const liveKeys = { shm: sysvHostKey(live.pid, 0), msg: sysvHostKey(live.pid, 1) };
   await live.shmget(liveKeys.shm, 4096, IPC_CREAT_EXCL).get();
   planted.push({ kind: 'shm', key: liveKeys.shm });
@@ -144,7 +145,7 @@ serial('SysV objects of a killed run are removed by the next run and noted; a li
   // A segment in nsprobe's shape whose key names a pid that has ended, made by another process (its cpid): not nsprobe's.
   const dead = deadPid();
   const foreign = sysvHostKey(dead, 1);
-  const f = await enter({ namespaces: [], mode: 'privileged' });
+  const f = await enter({ namespaces: [], mode: MODE });
   try {
     await f.shmget(foreign, 4096, IPC_CREAT_EXCL).get();
     planted.push({ kind: 'shm', key: foreign });

@@ -24,7 +24,7 @@ import { parseSysv, sysvHostKey, sysvKeyMaker } from '../src/cleanup.js';
 import { agentPath, native } from '../src/native.js';
 import { enter } from '../src/sandbox.js';
 import { CLI, ROOT } from './helpers/run.js';
-import { isRoot, missingTools, REQUIRE_TOOLS } from './helpers/tools.js';
+import { isRoot, missingTools, needRoot, REQUIRE_TOOLS } from './helpers/tools.js';
 import { prng, spawnNode } from '../scripts/harness.js';
 
 const serial = test.serial as unknown as typeof test;
@@ -192,7 +192,7 @@ serial('SysV objects of a killed run are removed by the next run and noted; a li
   t.true(noted > 0, 'the next runs noted what they removed');
 });
 
-(isRoot ? serial : test.skip)('through a target (its own IPC namespace): a killed agent\'s SysV object there is removed by the next run through it, noted as the target\'s', async (t) => {
+needRoot(serial)('through a target (its own IPC namespace): a killed agent\'s SysV object there is removed by the next run through it, noted as the target\'s', async (t) => {
   if (skip(t, (agentPath() ? null : 'the agent is not built (npm run build)') ?? missingTools('sh', 'mktemp', 'sha256sum', 'unshare', 'nsenter', 'sleep', 'cat'))) return;
   const work = mkdtempSync(join(tmpdir(), 'nsprobe-test-'));
   const holder: ChildProcess = spawn('unshare', ['--ipc', 'sleep', '600'], { stdio: 'ignore' });

@@ -15,9 +15,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ownCgroupDir } from '../src/cleanup.js';
+import { pathToFileURL } from 'node:url';
+import { ownCgroupDir, parseSysv, SYSV_KINDS } from '../src/cleanup.js';
 import { agentPath } from '../src/native.js';
-import { CLI } from './helpers/run.js';
+import { CLI, ROOT } from './helpers/run.js';
 import { needRoot, REQUIRE_TOOLS, missingTools } from './helpers/tools.js';
 import { prng, spawnNode } from '../scripts/harness.js';
 
@@ -147,4 +148,93 @@ needRoot(serial)('--via, a second signal: a local cgroup named after a target pi
   t.is(after.code, 0, after.stderr);
   const still = readdirSync(target).filter((n) => /^nsprobe-\d+-[a-z0-9]+$/.test(n));
   t.deepEqual(still, [], 'the next run through the target removed every cgroup the hurried exits left there');
+});
+
+/**
+ * The --via command for the target's side of a hurried exit: moves itself into cgroup CG, runs
+ * the bootstrap and hands on its pipe; before it hands on a request it looks for what the run has
+ * made on the target (WHAT: "cgroup", a cgroup below CG; "sysv", a SysV object whose key names
+ * one of the agent's boxes) and, the first time, sends the CLI (its parent) SIGTERM and then
+ * SIGINT (two signals: the second hurries the exit), and goes on handing on requests.
+ */
+const RELAY = String.raw`
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const [cg, what, said, cleanup, ...cmd] = process.argv.slice(2);
+fs.writeFileSync(cg + '/cgroup.procs', String(process.pid));
+const ppid = (p) => { try { const s = fs.readFileSync('/proc/' + p + '/stat', 'utf8'); return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1]); } catch { return 0; } };
+const below = (p, top) => { for (let i = 0; p > 1 && i < 64; i++, p = ppid(p)) if (p === top) return true; return false; };
+import(cleanup).then(({ parseSysv, sysvKeyMaker }) => {
+  const agent = spawn(cmd[0], cmd.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
+  agent.stdout.pipe(process.stdout);
+  agent.stdin.on('error', () => {});
+  let sent = false;
+  const look = () => {
+    if (what === 'cgroup') return fs.readdirSync(cg).filter((n) => /^nsprobe-\d+-[a-z0-9]+$/.test(n)).map((n) => ({ cgroup: n }));
+    const out = [];
+    for (const [kind, name] of [[1, 'msg'], [2, 'shm'], [3, 'sem']])
+      for (const o of parseSysv(kind, fs.readFileSync('/proc/sysvipc/' + name, 'utf8'))) {
+        const m = sysvKeyMaker(o.key);
+        if (m !== null && below(m, agent.pid)) out.push({ kind: name, key: o.key });
+      }
+    return out;
+  };
+  process.stdin.on('data', (d) => {
+    if (!sent && what !== 'none') {
+      const seen = look();
+      if (seen.length) {
+        sent = true;
+        fs.writeFileSync(said, JSON.stringify({ agent: agent.pid, seen }));
+        process.kill(process.ppid, 'SIGTERM');
+        process.kill(process.ppid, 'SIGINT');
+      }
+    }
+    agent.stdin.write(d);
+  });
+  process.stdin.on('end', () => agent.stdin.end());
+  agent.on('exit', (code, sig) => process.exit(sig ? 137 : code));
+});
+`;
+
+needRoot(serial)('--via, a second signal while the run has a cgroup or a SysV object on the target: its SysV objects go through the agent, a cgroup left there goes with the next run', async (t) => {
+  const reason = (agentPath() ? null : 'the agent is not built (npm run build)') ?? missingTools('sh', 'mktemp', 'sha256sum');
+  const own = ownCgroupDir();
+  if (reason || !own) {
+    const why = reason ?? 'no cgroup2 hierarchy';
+    if (REQUIRE_TOOLS) t.fail(`NSPROBE_REQUIRE_TOOLS=1 but ${why}`);
+    else t.pass(`skipped: ${why}`);
+    return;
+  }
+  const work = mkdtempSync(join(tmpdir(), 'nsprobe-test-'));
+  const target = join(own, `nsprobe-test-hurryt-${process.pid}`);
+  mkdirSync(target);
+  t.teardown(async () => {
+    await removeTree(target).catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
+  });
+  const relay = join(work, 'relay.cjs');
+  writeFileSync(relay, RELAY);
+  const cleanup = pathToFileURL(join(ROOT, 'dist', 'src', 'cleanup.js')).href;
+  const via = (what: string, said: string) => [process.execPath, relay, target, what, said, cleanup].join(' ');
+  const sysvNow = () => SYSV_KINDS.flatMap(([k, name]) => parseSysv(k, readFileSync(`/proc/sysvipc/${name}`, 'utf8')).map((o) => `${name}:${o.key}`));
+  for (const what of ['sysv', 'cgroup'] as const) {
+    const said = join(work, `said-${what}.json`);
+    const r = await spawnNode([CLI, '--only', what === 'sysv' ? 'ipc' : 'cgroup', '--mode', 'privileged', '--via', via(what, said), '--out', join(work, `out-${what}`)]).done;
+    t.true(existsSync(said), `the relay saw the run's ${what} on the target (exit ${r.code}): ${r.stderr}`);
+    if (!existsSync(said)) continue;
+    const s = JSON.parse(readFileSync(said, 'utf8')) as { agent: number; seen: { kind?: string; key?: number; cgroup?: string }[] };
+    // (Both pending at once, the kernel hands on SIGINT first: 130; else SIGTERM's 143.)
+    t.true(r.code === 130 || r.code === 143, `stopped by the first signal (exit ${r.code}, signal ${r.signal}): ${r.stderr}`);
+    const left = readdirSync(target).filter((n) => /^nsprobe-\d+-[a-z0-9]+$/.test(n));
+    t.log(`${what}: seen ${JSON.stringify(s.seen)}; left on the target after the hurried exit: cgroups ${left.join(', ') || 'none'}`);
+    if (what === 'sysv') {
+      const now = sysvNow();
+      for (const o of s.seen) t.false(now.includes(`${o.kind}:${o.key}`), `the hurried exit removed ${o.kind} ${o.key} through the agent`);
+    }
+  }
+  // The next run through the same target takes what the hurried exits left there (a cgroup:
+  // no box was left to remove it through).
+  const next = await spawnNode([CLI, '--only', 'uts', '--via', via('none', join(work, 'unused')), '--out', join(work, 'next')]).done;
+  t.is(next.code, 0, next.stderr);
+  t.deepEqual(readdirSync(target).filter((n) => /^nsprobe-\d+-[a-z0-9]+$/.test(n)), [], 'nothing of the runs is left on the target');
 });

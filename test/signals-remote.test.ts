@@ -91,13 +91,13 @@ needRoot(serial)('--via, a second signal: a local cgroup named after a target pi
   const inHome = ['sh', '-c', `echo $$ > ${home}/cgroup.procs && exec "$@"`, 'sh'];
   const rand = prng(14021);
   let hurried = 0;
-  for (let trial = 0; trial < 4 && hurried < 2; trial++) {
+  for (let trial = 0; trial < 8 && hurried < 2; trial++) {
     const out = join(work, `out${trial}`);
     const { child, done } = spawnNode([CLI, '--only', 'cgroup,ipc,net-veth', '--mode', 'privileged', '--via', via, '--out', out], { prefix: inHome });
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));
     // The agent: the process in the target's cgroup whose children are boxes.
-    const extra = Math.floor(rand() * 4);
+    const extra = Math.floor(rand() * 3);
     const seen = new Set<number>();
     let agent = 0;
     while (alive(child)) {
@@ -130,6 +130,11 @@ needRoot(serial)('--via, a second signal: a local cgroup named after a target pi
     while (alive(child) && !stderr.includes('SIGTERM, stopping')) await tick();
     child.kill('SIGINT');
     const r = await done;
+    if (!r.stderr.includes('stopping')) {
+      // (It ended between the look and the signal: no point.)
+      t.log(`trial ${trial}: the run ended before the signal (exit ${r.code})`);
+      continue;
+    }
     t.log(`trial ${trial}: agent ${agent}, boxes ${[...seen].join(' ')} (after ${extra}), exit ${r.code}`);
     // (Also when the first signal came while the reports were written: the handlers stay until
     // the exit, whose agent shutdown a second signal once ended by its default action.)

@@ -3,6 +3,7 @@
 // it creates (and removes); without the right to create one it uses a hierarchy in which this
 // process already sits below the root.
 import { making, type HostIf } from '../src/host/hostif.js';
+import { hostPidTag } from '../src/pidns.js';
 import type { ProbeContext, ProbeDef } from '../src/probe.js';
 import { ProbeUnsupported } from '../src/probe.js';
 import { Outcome } from '../src/sandbox.js';
@@ -39,7 +40,9 @@ async function makeChildCgroup(ctx: ProbeContext, root: string, ownCgroup: strin
   // cgroup2 mount (true unless it runs in a cgroup namespace rooted elsewhere than that mount).
   const own = parseCgroup(ownCgroup).find((l) => l.id === '0')?.path ?? '/';
   const parent = `${root}${own === '/' ? '' : own}`;
-  const dir = `${parent}/nsprobe-${ctx.host.pid}-${ctx.token}`;
+  // Named after the host process and its pid namespace (src/pidns.ts), so that a later run's
+  // debris pass (src/cleanup.ts) can tell whether its maker still runs, or leaves it be.
+  const dir = `${parent}/nsprobe-${await hostPidTag(ctx.host)}-${ctx.token}`;
   const step = `create a cgroup directory in ${parent}`;
   // A box host killed while the mkdir is in flight (Ctrl-C) loses the answer, not the mkdir: then
   // the removal is registered all the same (src/host/hostif.ts OutcomeUnknown).

@@ -4,7 +4,8 @@
 import type { ProbeDef } from '../src/probe.js';
 import { IPC, O } from '../src/errno.js';
 import { enter, type Outcome, type Sandbox } from '../src/sandbox.js';
-import { claimHostQueue, noteHostSysv, sysvHostKey } from '../src/cleanup.js';
+import { claimHostQueue, noteHostSysv, sysvHostKey, sysvUnjudgedKey } from '../src/cleanup.js';
+import { hostPidNs, PID_INIT_INO } from '../src/pidns.js';
 
 const IPC_CREAT = IPC.CREAT;
 const IPC_EXCL = IPC.EXCL;
@@ -39,7 +40,9 @@ export const ipc: ProbeDef = {
     // salt), so that a later run can tell a killed run's object from a live one's and from a
     // foreign one (src/cleanup.ts deadSysv). No two live boxes share a pid; the salt starts at
     // random and moves on where the key is taken (EEXIST) all the same.
-    const salt0 = parseInt(ctx.token.slice(6, 8) || '0', 36) & 3;
+    // The key has no room for the box's pid namespace: only a box of the initial one names itself
+    // (salts 0-2); any other makes keys no pass judges (sysvUnjudgedKey: salt 3, random bits).
+    const salt0 = parseInt(ctx.token.slice(6, 8) || '0', 36) % 3;
     const mq = `nsprobe-${ctx.token}`;
     // Objects made in the host's IPC namespace, noted before the request that creates them: if
     // the probe is killed (timeout, Ctrl-C) its host sandbox is gone, so a fresh one removes them
@@ -56,7 +59,9 @@ export const ipc: ProbeDef = {
     });
     // The three processes that need no other are entered side by side (every object is made
     // after all four exist).
-    const [a, host, sibling] = await Promise.all([ctx.enter(), ctx.hostSide(), ctx.enter()]);
+    const [a, host, sibling, pidNs] = await Promise.all([ctx.enter(), ctx.hostSide(), ctx.enter(), hostPidNs(ctx.host)]);
+    // (The host box is a child of ctx.host's process, in its pid namespace; its pid as it sees it.)
+    const initNs = pidNs.ns === PID_INIT_INO && host.inner.pid === host.pid;
     const second = await ctx.join(a, ['ipc']);
 
     // Environment assumption: /proc/sysvipc is readable and shows Node's IPC namespace.
@@ -82,7 +87,7 @@ export const ipc: ProbeDef = {
       });
       let hmade: Outcome<number> | undefined;
       for (let i = 0; i < 4; i++) {
-        hostKey = sysvHostKey(host.pid, salt0 + i);
+        hostKey = initNs ? sysvHostKey(host.pid, (salt0 + i) % 3) : sysvUnjudgedKey();
         // A hurried exit (second signal) waits for no sandbox: it removes the object from Node.
         forgetSysv = noteHostSysv(kind === 'msg' ? 1 : kind === 'shm' ? 2 : 3, hostKey);
         hmade = await get(host, kind, hostKey, IPC_CREAT | IPC_EXCL | 0o600);

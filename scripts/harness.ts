@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { native } from '../src/native.js';
 import { packageRoot } from '../src/paths.js';
+import { localPidNs, tagNs } from '../src/pidns.js';
 import type { Residue } from '../src/residue.js';
 
 export const ROOT = packageRoot();
@@ -76,12 +77,13 @@ export function foreignTo(pids: readonly number[]): (r: Residue) => boolean {
   return (r) => {
     if (foreign(r)) return true;
     if (r.kind === 'cgroup') {
-      const m = /\/nsprobe-(\d+)-[a-z0-9]+$/.exec(r.what);
-      return m === null || !pids.includes(Number(m[1]));
+      // (Named after a pid and its pid namespace, src/pidns.ts: these runs' are of this one.)
+      const m = /\/nsprobe-(\d+)(?:@(\d+))?-[a-z0-9]+$/.exec(r.what);
+      return m === null || !pids.includes(Number(m[1])) || tagNs(m[2]) !== (localPidNs() ?? 0);
     }
     if (r.kind !== 'mqueue') return false;
-    const m = /\/nsprobe-mqh-(\d+)-[a-z0-9]+$/.exec(r.what);
-    if (m) return !pids.includes(Number(m[1]));
+    const m = /\/nsprobe-mqh-(\d+)(?:@(\d+))?-[a-z0-9]+$/.exec(r.what);
+    if (m) return !pids.includes(Number(m[1])) || tagNs(m[2]) !== (localPidNs() ?? 0);
     const slot = /\/(nsprobe-mqh-u\d+-\d+)$/.exec(r.what);
     return slot !== null && heldByLive(slot[1]);
   };

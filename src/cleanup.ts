@@ -6,6 +6,9 @@
 // folder (`.nsprobe-tmp-<pid>-<random>`, and the older `.<file>.tmp-<pid>-<n>`). Each name carries
 // the pid of the run that made it, so at start a run removes those whose maker is gone: its pid
 // no longer runs, or the process with that pid started after the object was made (pid reuse).
+// A pid is a pid of one pid namespace: the names say which (src/pidns.ts, `<pid>@<inode>` outside
+// the initial one), and a pass judges only makers of its own pid namespace, and only when the
+// /proc it reads is that namespace's; everything else stays.
 // Only names nsprobe makes, only objects this caller owns (root: any), and only what the kernel
 // lets this caller remove; each removal is a line in the report notes.
 //
@@ -26,6 +29,7 @@ import { lstatSync, readdirSync, readFileSync, rmSync, rmdirSync, statSync, writ
 import { join } from 'node:path';
 import { cgroup2Root, parseCgroup, removeCgroup } from '../probes/cgroup.js';
 import { localHost, type HostIf } from './host/hostif.js';
+import { hostPidNs, localJudgeNs, localPidNs, localPidTag, PID_INIT_INO, PID_TAG_RE, tagNs } from './pidns.js';
 import { mqueueMountPoint } from './host/mountinfo.js';
 import { native, transportContext, type NativeAddon } from './native.js';
 import type { Outcome } from './sandbox.js';
@@ -109,7 +113,8 @@ export async function claimHostQueue<T>(create: (name: string) => Promise<Outcom
     // the runs of one user, and with four root runs side by side two of them held one slot (a
     // scanner unlinked one run's queue before its hold and another run made the name again),
     // or saw another run's queue under its own name after removing its own.
-    const name = `nsprobe-mqh-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+    // (The pid's namespace too, src/pidns.ts: a run in another pid namespace shares this IPC one.)
+    const name = `nsprobe-mqh-${localPidTag()}-${Math.random().toString(36).slice(2, 10)}`;
     const forget = noteHostQueue(name);
     const made = await create(name);
     if (!made.ok) forget();
@@ -171,6 +176,10 @@ export function noteHostSysv(kind: 1 | 2 | 3, key: number): () => void {
 // A shm segment's cpid must be that pid (a foreign segment matches 1 in 2^22); msg and sem list
 // no creator, so there the proof is the decoded pid below the host's pid_max, the shape nsprobe
 // makes (mode 0600; a queue never sent to; one semaphore never operated on) and the owner.
+// A key has no room for the maker's pid namespace: a pid is judged as one of the initial pid
+// namespace, so only a maker there uses salts 0-2; a maker in any other (or one that cannot tell)
+// makes salt-3 keys with random pid bits (sysvUnjudgedKey), which no pass ever judges, and a pass
+// judges keys only when it is itself in the initial pid namespace with its own procfs.
 const SYSV_PREFIX = 0x4e;
 const M1 = 0x9e3779 | 1, M2 = 0x2c1b3d | 1;
 /** The inverse of an odd m modulo 2^24 (Newton's iteration). */
@@ -194,17 +203,25 @@ function unmix24(v: number): number {
   return Math.imul(v, I1) & 0xffffff;
 }
 
-/** The key of a host-side SysV object made by process `pid` (salt 0-3). */
+/** The key of a host-side SysV object made by process `pid` of the initial pid namespace (salt 0-2; 3 is sysvUnjudgedKey's). */
 export function sysvHostKey(pid: number, salt: number): number {
   return ((SYSV_PREFIX << 24) | mix24((pid & 0x3fffff) | ((salt & 3) << 22))) | 0;
 }
 
-/** The maker's pid a host-side key names (sysvHostKey's inverse), or null for a key nsprobe does not make. */
+/** A key for a maker outside the initial pid namespace: salt 3, random pid bits (a new one on EEXIST); no pass judges it. */
+export function sysvUnjudgedKey(): number {
+  return sysvHostKey(Math.floor(Math.random() * 0x3fffff) + 1, 3);
+}
+
+/** The maker's pid a host-side key names (sysvHostKey's inverse), or null for a key nsprobe does not make or never judges (salt 3). */
 export function sysvKeyMaker(key: number): number | null {
   if (key >>> 24 !== SYSV_PREFIX) return null;
-  const pid = unmix24(key & 0xffffff) & 0x3fffff;
+  const v = unmix24(key & 0xffffff);
+  if (v >>> 22 === 3) return null;
+  const pid = v & 0x3fffff;
   return pid > 0 ? pid : null;
 }
+
 
 /** One object of /proc/sysvipc/{msg,shm,sem}, the fields a debris pass judges. */
 export interface SysvObject {
@@ -246,6 +263,8 @@ export function parseSysv(kind: 1 | 2 | 3, text: string): SysvObject[] {
  * object was made). This run's own noted objects are not looked at.
  */
 export async function deadSysv(host: HostIf = localHost): Promise<(SysvObject & { pid: number })[]> {
+  // A key's pid is judged as one of the initial pid namespace, by a pass that reads its /proc.
+  if ((await hostPidNs(host)).judges !== PID_INIT_INO) return [];
   const texts = await Promise.all(SYSV_KINDS.map(([, name]) => host.readFile(`/proc/sysvipc/${name}`).catch(() => null)));
   const all = SYSV_KINDS.flatMap(([kind], i) => (texts[i]?.ok ? parseSysv(kind, texts[i]!.value!) : []));
   const cands = all.filter((o) => sysvKeyMaker(o.key) !== null && o.mode === 0o600 && o.shape && !hostSysv.has(`${o.kind}:${o.key}`));
@@ -269,17 +288,31 @@ export async function deadSysv(host: HostIf = localHost): Promise<(SysvObject & 
   return judged.filter((x) => x !== null);
 }
 
-/** The name pattern of a temporary file or folder in the report folder: group 1 is the pid. */
-const TEMP_RE = [/^\.nsprobe-tmp-(\d+)-[A-Za-z0-9_-]+$/, /^\.[A-Za-z0-9_.-]+\.tmp-(\d+)-\d+$/];
-const CGROUP_RE = /^nsprobe-(\d+)-[a-z0-9]+$/;
-const QUEUE_RE = /^nsprobe-mqh-(\d+)-[a-z0-9]+$/;
+/**
+ * The name patterns of what a run makes (src/pidns.ts): group 1 the maker's pid, group 2 its pid
+ * namespace's inode (absent: the initial one). Temporary files and folders in the report folder
+ * (the older `.<file>.tmp-<pid>-<n>` names: the initial namespace), cgroups, host queues.
+ */
+const TEMP_RE = [new RegExp(`^\\.nsprobe-tmp-${PID_TAG_RE}-[A-Za-z0-9_-]+$`), /^\.[A-Za-z0-9_.-]+\.tmp-(\d+)-\d+$/];
+export const CGROUP_RE = new RegExp(`^nsprobe-${PID_TAG_RE}-[a-z0-9]+$`);
+export const QUEUE_RE = new RegExp(`^nsprobe-mqh-${PID_TAG_RE}-[a-z0-9]+$`);
 
-export function tempPid(name: string): number | null {
+/** The maker of a name matched by one of those patterns: its pid and pid namespace (0: not known, never judged). */
+function makerOf(m: RegExpExecArray): { pid: number; ns: number } {
+  return { pid: Number(m[1]), ns: tagNs(m[2]) };
+}
+
+/** The maker of a temporary file's name, or null for a name nsprobe does not make. */
+export function tempMaker(name: string): { pid: number; ns: number } | null {
   for (const re of TEMP_RE) {
     const m = re.exec(name);
-    if (m) return Number(m[1]);
+    if (m) return makerOf(m);
   }
   return null;
+}
+
+export function tempPid(name: string): number | null {
+  return tempMaker(name)?.pid ?? null;
 }
 
 let bootMs: number | null | undefined;
@@ -416,16 +449,16 @@ function list(dir: string): string[] {
 }
 
 /** Temporary report files (and staging folders) in `outDir` named after a pid (this caller's to remove), with when they were made. */
-function tempCandidates(outDir: string): { path: string; pid: number; made: number }[] {
-  const out: { path: string; pid: number; made: number }[] = [];
+function tempCandidates(outDir: string): { path: string; pid: number; ns: number; made: number }[] {
+  const out: { path: string; pid: number; ns: number; made: number }[] = [];
   for (const name of list(outDir)) {
-    const pid = tempPid(name);
-    if (pid === null) continue;
+    const maker = tempMaker(name);
+    if (maker === null) continue;
     const path = join(outDir, name);
     try {
       const st = lstatSync(path);
       if (!(st.isFile() || st.isDirectory()) || !mine(st.uid)) continue;
-      out.push({ path, pid, made: madeAt(st) });
+      out.push({ path, ...maker, made: madeAt(st) });
     } catch {
       // gone meanwhile
     }
@@ -435,7 +468,9 @@ function tempCandidates(outDir: string): { path: string; pid: number; made: numb
 
 /** Temporary report files (and staging folders) in `outDir` whose run is gone. */
 export async function deadTempFiles(outDir: string): Promise<{ path: string; pid: number }[]> {
-  const all = tempCandidates(outDir);
+  // (A report folder may be shared with runs of other pid namespaces: only this one's makers are judged.)
+  const judges = localJudgeNs();
+  const all = tempCandidates(outDir).filter((f) => judges !== null && f.ns === judges);
   const runs = await Promise.all(all.map((f) => makerMayRun(f.pid, f.made)));
   return all.filter((_, i) => !runs[i]).map(({ path, pid }) => ({ path, pid }));
 }
@@ -449,13 +484,18 @@ export async function deadTempFiles(outDir: string): Promise<{ path: string; pid
 async function deadCgroups(host: HostIf): Promise<{ path: string; pid: number }[]> {
   const dir = await hostCgroupDir(host);
   if (!dir) return [];
+  // Only makers of the pid namespace whose /proc this pass reads (its own): a run in another one
+  // (unshare -pf beside this machine's runs) names its cgroups with pids this /proc knows nothing of.
+  const { judges } = await hostPidNs(host).catch(() => ({ judges: null }));
+  if (judges === null) return [];
   const names = await host.readdir(dir).catch(() => null);
   if (!names?.ok) return [];
   const judged = await Promise.all(
     names.value!.map(async (name) => {
       const m = CGROUP_RE.exec(name);
       if (!m) return null;
-      const pid = Number(m[1]);
+      const { pid, ns } = makerOf(m);
+      if (ns !== judges) return null;
       const path = join(dir, name);
       try {
         // One stat: here node:fs's (it also gives the birth time), on a target its host interface's.
@@ -488,10 +528,12 @@ async function deadCgroups(host: HostIf): Promise<{ path: string; pid: number }[
 function runCgroupsSync(pids: readonly number[]): string[] {
   const dir = ownCgroupDir();
   if (!dir) return [];
+  // (This machine's boxes are in this process's pid namespace: their names carry its inode.)
+  const ns = localPidNs() ?? 0;
   const out: string[] = [];
   for (const name of list(dir)) {
     const m = CGROUP_RE.exec(name);
-    if (!m || !pids.includes(Number(m[1]))) continue;
+    if (!m || !pids.includes(makerOf(m).pid) || makerOf(m).ns !== ns) continue;
     const path = join(dir, name);
     try {
       const st = lstatSync(path);
@@ -581,6 +623,9 @@ export async function collectDebris(opts: { outDir?: string; queues?: boolean; s
       if (!remote) listable ??= dir.then((q) => q !== null, () => false);
       const q = await dir;
       if (q) {
+        // The pid names: only makers of this pid namespace, judged by its own /proc (the IPC
+        // namespace is shared with runs in other pid namespaces, unshare -pf's).
+        const judges = localJudgeNs();
         try {
           for (const name of list(q.dir)) {
             // Slot queues, also other users' (root lists them all): the kernel says which are
@@ -591,7 +636,8 @@ export async function collectDebris(opts: { outDir?: string; queues?: boolean; s
             }
             const m = QUEUE_RE.exec(name);
             if (!m) continue;
-            const pid = Number(m[1]);
+            const { pid, ns } = makerOf(m);
+            if (judges === null || ns !== judges) continue;
             let st: Stats;
             try {
               st = statSync(join(q.dir, name));
@@ -711,5 +757,6 @@ export function hurriedCleanup(outDir?: string): void {
       }
     });
   }
-  if (outDir) for (const f of tempCandidates(outDir).filter((x) => x.pid === process.pid)) attempt(() => rmSync(f.path, { recursive: true, force: true }));
+  const ns = localPidNs() ?? 0;
+  if (outDir) for (const f of tempCandidates(outDir).filter((x) => x.pid === process.pid && x.ns === ns)) attempt(() => rmSync(f.path, { recursive: true, force: true }));
 }

@@ -25,6 +25,7 @@ import { packageRoot } from './paths.js';
 import { NS_TYPES } from './namespaces.js';
 import { enter, type Sandbox } from './sandbox.js';
 import { localMakerGone, parseSysv, SYSV_KINDS, sysvKeyMaker } from './cleanup.js';
+import { localJudgeNs, PID_INIT_INO } from './pidns.js';
 
 
 export type ResidueKind = 'process' | 'mount' | 'sysvipc' | 'mqueue' | 'netdev' | 'netns' | 'cgroup' | 'host' | 'file';
@@ -142,11 +143,13 @@ function readMounts(): Map<string, string> {
 function readSysv(): { all: Set<string>; debris: Set<string> } {
   const all = new Set<string>();
   const debris = new Set<string>();
+  const judges = localJudgeNs() === PID_INIT_INO;
   for (const [kind, name] of SYSV_KINDS) {
     for (const o of parseSysv(kind, readText(`/proc/sysvipc/${name}`) ?? '')) {
       const id = `${name} key 0x${(o.key >>> 0).toString(16).padStart(8, '0')} id ${o.id}`;
       all.add(id);
-      const maker = sysvKeyMaker(o.key);
+      // (deadSysv's rule: judged only by a process of the initial pid namespace with its own /proc.)
+      const maker = judges ? sysvKeyMaker(o.key) : null;
       if (maker !== null && o.mode === 0o600 && o.shape && (o.cpid === null || o.cpid === maker) && localMakerGone(maker, o.ctimeMs)) debris.add(id);
     }
   }

@@ -380,7 +380,7 @@ test('control: the settled facts are the host interface\'s, not this host\'s (a 
   const left: string[] = [];
   for (const q of await queues()) {
     if (qBefore.has(q) || !q.startsWith('nsprobe-')) continue;
-    const pid = /^nsprobe-mqh-(\d+)-/.exec(q);
+    const pid = /^nsprobe-mqh-(\d+)(?:@\d+)?-/.exec(q);
     if (pid ? runPids.has(Number(pid[1])) : /^nsprobe-mqh-u\d+-\d+$/.test(q) ? (await native().mqReap!(q, true)) === 0 : true) left.push(q);
   }
   t.deepEqual(left, [], 'host queues left');

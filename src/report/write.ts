@@ -12,6 +12,7 @@
 // is in place, and on any failure the old set is put back.
 
 import { randomBytes } from '../random.js';
+import { localPidTag } from '../pidns.js';
 import * as fs from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Report } from '../model.js';
@@ -64,9 +65,9 @@ const O_CLOEXEC = 0o2000000;
 const O_PATH = ['alpha', 'hppa', 'parisc', 'sparc', 'sparc64'].includes(process.arch) ? O_RDONLY : 0o10000000;
 const DIR_FLAGS = O_PATH | O_DIRECTORY | O_CLOEXEC;
 
-/** An unpredictable name for a temporary file: `.nsprobe-tmp-<pid>-<16 hex>`. */
+/** An unpredictable name for a temporary file: `.nsprobe-tmp-<pid>-<16 hex>` (`<pid>@<pid namespace inode>` outside the initial one, src/pidns.ts). */
 export function tempName(): string {
-  return `${TEMP_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`;
+  return `${TEMP_PREFIX}${localPidTag()}-${randomBytes(8).toString('hex')}`;
 }
 
 const WORDS: Record<string, string> = {

@@ -309,7 +309,6 @@ rootWith('unshare', 'sh', 'mktemp', 'sha256sum')('a live run whose agent is in a
   const name = found.name as string;
   const path = join(cg!, name);
   t.log(`held with ${path}`);
-  t.regex(name, new RegExp(`^nsprobe-\\d+@${found.ino}-`), 'the name says its maker\'s pid namespace');
   t.true(/^populated 1$/m.test(readFileSync(join(path, 'cgroup.events'), 'utf8')), 'the probe\'s sandbox runs in it');
   const pass = await spawnNode([CLI, '--only', 'uts', '--out', join(work, 'pass')]).done;
   t.is(pass.code, 0, pass.stderr);
@@ -318,6 +317,7 @@ rootWith('unshare', 'sh', 'mktemp', 'sha256sum')('a live run whose agent is in a
   t.true(existsSync(path), 'the live run\'s cgroup stays');
   t.true(/^populated 1$/m.test(readFileSync(join(path, 'cgroup.events'), 'utf8')), 'what runs in it was not killed');
   t.false(notes.some((n) => n.includes(name)), 'no note names it');
+  t.regex(name, new RegExp(`^nsprobe-\\d+@${found.ino}-`), 'the name says its maker\'s pid namespace');
   release(relay);
   const r = await held.done;
   const rep = JSON.parse(readFileSync(join(work, 'held', 'report.json'), 'utf8')) as { probes: { id: string; status: string }[] };
@@ -353,7 +353,6 @@ rootWith('unshare', 'nsenter', 'sleep', 'sh', 'mktemp', 'sha256sum')('SysV: a li
   const key = found.key as number;
   const hex = `0x${(key >>> 0).toString(16)}`;
   t.log(`held with ${found.kind} ${hex}`);
-  t.is(sysvKeyMaker(key), null, 'a maker outside the initial pid namespace makes a key no pass judges');
   // Control: a key of a maker of the initial pid namespace that has ended, in nsprobe's shape.
   const dead = spawnSync('true').pid!;
   const control = sysvHostKey(dead, 0);
@@ -374,6 +373,7 @@ rootWith('unshare', 'nsenter', 'sleep', 'sh', 'mktemp', 'sha256sum')('SysV: a li
   t.false(now.some((o) => o.key === control), 'the dead initial-namespace maker\'s key is removed');
   t.true(notes.includes(`removed a SysV IPC object left by nsprobe process ${dead}, which has ended: msg key 0x${(control >>> 0).toString(16)}`), 'a note names it');
   t.false(notes.some((n) => n.endsWith(`key ${hex}`)), 'no note names the live run\'s key');
+  t.is(sysvKeyMaker(key), null, 'a maker outside the initial pid namespace makes a key no pass judges');
   release(relay);
   const r = await held.done;
   const rep = JSON.parse(readFileSync(join(work, 'held', 'report.json'), 'utf8')) as { probes: { id: string; status: string }[] };

@@ -93,13 +93,13 @@ const deadPid = () => spawnSync('true').pid!;
 interface Killed { agent: number; run: number; kind: Kind; key: number; maker: number; cuid: number }
 
 /** Runs the ipc probe through the relay and kills its agent while a host object of `kind` exists; what the relay saw. */
-async function killAt(t: ExecutionContext, work: string, kind: Kind, prefix: string[]): Promise<Killed | null> {
+async function killAt(t: ExecutionContext, work: string, kind: Kind, prefix: string[], cliPrefix: string[] = []): Promise<Killed | null> {
   const relay = join(work, 'relay.cjs');
   if (!existsSync(relay)) writeFileSync(relay, RELAY);
   const said = join(work, `killed-${kind}.json`);
   rmSync(said, { force: true });
   const via = [...prefix, process.execPath, relay, `kill:${kind}`, said, CLEANUP].join(' ');
-  const r = await spawnNode([CLI, '--only', 'ipc', '--via', via, '--out', join(work, `out-${kind}`)]).done;
+  const r = await spawnNode([CLI, '--only', 'ipc', '--via', via, '--out', join(work, `out-${kind}`)], { prefix: cliPrefix }).done;
   if (!existsSync(said)) {
     t.fail(`the relay saw no ${kind} object of the run's (exit ${r.code}): ${r.stderr}`);
     return null;
@@ -110,6 +110,29 @@ async function killAt(t: ExecutionContext, work: string, kind: Kind, prefix: str
   await gone(k.maker);
   t.log(`${kind}: agent ${k.agent} killed while ${hex(k.key)} of box ${k.maker} (uid ${k.cuid}) existed; the run: exit ${r.code}`);
   return k;
+}
+
+const CLONE_NEWIPC = 0x08000000;
+
+/** An IPC namespace of this test's own (a sleep holds it; the teardown ends it, and with it every object in it), or null with the test failed. */
+async function ownIpcNamespace(t: ExecutionContext): Promise<string | null> {
+  const why = missingTools('unshare', 'nsenter', 'sleep', 'readlink', 'cat');
+  if (why) {
+    if (REQUIRE_TOOLS) t.fail(`NSPROBE_REQUIRE_TOOLS=1 but ${why}`);
+    else t.log(`the trials share the machine's IPC namespace: ${why}`);
+    return null;
+  }
+  const holder = spawn('unshare', ['--ipc', 'sleep', '600'], { stdio: 'ignore' });
+  t.teardown(() => void holder.kill('SIGKILL'));
+  await new Promise((r) => holder.once('spawn', r));
+  const ns = `/proc/${holder.pid}/ns/ipc`;
+  // (unshare has exec'd sleep once its IPC namespace differs from this one's.)
+  const link = (p: string) => spawnSync('readlink', [p], { encoding: 'utf8' }).stdout;
+  while (link(ns) === link('/proc/self/ns/ipc')) {
+    if (holder.exitCode !== null || holder.signalCode !== null) throw new Error(`unshare --ipc ended (${holder.exitCode ?? holder.signalCode})`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return ns;
 }
 
 function skip(t: ExecutionContext, why: string | null): boolean {
@@ -124,9 +147,17 @@ serial('SysV objects of a killed run are removed by the next run and noted; a li
   const work = mkdtempSync(join(tmpdir(), 'nsprobe-test-'));
   const planted: { kind: Kind; key: number }[] = [];
   let live: Awaited<ReturnType<typeof enter>> | undefined;
+  // As root the trials run in an IPC namespace of their own (still in the initial pid namespace,
+  // whose makers' keys a pass judges): what a killed run leaves there on purpose is no residue
+  // of the tests beside this one (test/signals*.test.ts, test/suite*.test.ts), and no other run
+  // collects it first. (As a normal user, joining one needs its user namespace too, which would
+  // make the runs root there: they share the machine's, as before.)
+  const own = isRoot ? await ownIpcNamespace(t) : null;
+  const ns = own ?? undefined;
+  const cliPrefix = own ? ['nsenter', `--ipc=${own}`] : [];
   t.teardown(async () => {
     await live?.close();
-    for (const p of planted) native().sysvRemove?.(KINDS[p.kind], p.key);
+    if (!own) for (const p of planted) native().sysvRemove?.(KINDS[p.kind], p.key);
     rmSync(work, { recursive: true, force: true });
   });
   const order: Kind[] = ['msg', 'shm', 'sem'];
@@ -137,6 +168,7 @@ serial('SysV objects of a killed run are removed by the next run and noted; a li
   }
   // Controls. A maker that runs: its objects stay.
   live = await enter({ namespaces: [], mode: MODE });
+  if (own) await live.setns(own, CLONE_NEWIPC).get();
   const liveKeys = { shm: sysvHostKey(live.pid, 0), msg: sysvHostKey(live.pid, 1) };
   await live.shmget(liveKeys.shm, 4096, IPC_CREAT_EXCL).get();
   planted.push({ kind: 'shm', key: liveKeys.shm });
@@ -147,6 +179,7 @@ serial('SysV objects of a killed run are removed by the next run and noted; a li
   const foreign = sysvHostKey(dead, 1);
   const f = await enter({ namespaces: [], mode: MODE });
   try {
+    if (own) await f.setns(own, CLONE_NEWIPC).get();
     await f.shmget(foreign, 4096, IPC_CREAT_EXCL).get();
     planted.push({ kind: 'shm', key: foreign });
   } finally {
@@ -159,7 +192,7 @@ serial('SysV objects of a killed run are removed by the next run and noted; a li
     other = sysvHostKey(dead, 2);
     const mk = `import { enter } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist', 'src', 'sandbox.js')).href)};
       const s = await enter({ namespaces: [], mode: 'rootless' }); await s.msgget(${other}, ${IPC_CREAT_EXCL}).get(); await s.close();`;
-    const r = spawnSync('setpriv', ['--reuid=4242', '--regid=4242', '--clear-groups', process.execPath, '--input-type=module', '-e', mk], { encoding: 'utf8', cwd: '/' });
+    const r = spawnSync(cliPrefix[0] ?? 'setpriv', [...cliPrefix.slice(1), ...(own ? ['setpriv'] : []), '--reuid=4242', '--regid=4242', '--clear-groups', process.execPath, '--input-type=module', '-e', mk], { encoding: 'utf8', cwd: '/' });
     t.is(r.status, 0, r.stderr);
     planted.push({ kind: 'msg', key: other });
   }
@@ -171,22 +204,24 @@ serial('SysV objects of a killed run are removed by the next run and noted; a li
   // each was collected before it started.)
   let noted = 0;
   for (const [i, kind] of order.entries()) {
-    const k = await killAt(t, work, kind, []);
+    const k = await killAt(t, work, kind, [], cliPrefix);
     if (!k) return;
     planted.push({ kind, key: k.key });
-    t.true(keys(kind).includes(k.key), `the killed run left ${kind} ${hex(k.key)}`);
+    t.true(keys(kind, ns).includes(k.key), `the killed run left ${kind} ${hex(k.key)}`);
+    if (own) t.false(keys(kind).includes(k.key), 'not in the machine\'s IPC namespace');
     const out = join(work, `next${i}`);
-    const r = await spawnNode([CLI, '--only', 'uts', '--out', out]).done;
+    const r = await spawnNode([CLI, '--only', 'uts', '--out', out], { prefix: cliPrefix }).done;
     t.is(r.code, 0, r.stderr);
     const notes = notesOf(out);
     t.log(notes.join('\n'));
-    t.false(keys(kind).includes(k.key), `removed: ${kind} ${hex(k.key)}`);
-    // (Host IPC is shared with every nsprobe run on the machine: one beside this test may have collected it first.)
+    t.false(keys(kind, ns).includes(k.key), `removed: ${kind} ${hex(k.key)}`);
+    // (As a normal user host IPC is shared with every nsprobe run on the machine: one beside this test may have collected it first.)
+    if (own) t.true(notes.includes(`removed a SysV IPC object left by nsprobe process ${k.maker}, which has ended: ${kind} key ${hex(k.key)}`), 'a note names it');
     if (notes.includes(`removed a SysV IPC object left by nsprobe process ${k.maker}, which has ended: ${kind} key ${hex(k.key)}`)) noted++;
     else t.log(`${kind} ${hex(k.key)} was collected by another run`);
-    t.true(keys('shm').includes(liveKeys.shm) && keys('msg').includes(liveKeys.msg), 'a live maker\'s objects stay');
-    t.true(keys('shm').includes(foreign), 'a 0x4e segment whose key does not name its creator stays');
-    if (other !== null) t.true(keys('msg').includes(other), 'another user\'s object stays');
+    t.true(keys('shm', ns).includes(liveKeys.shm) && keys('msg', ns).includes(liveKeys.msg), 'a live maker\'s objects stay');
+    t.true(keys('shm', ns).includes(foreign), 'a 0x4e segment whose key does not name its creator stays');
+    if (other !== null) t.true(keys('msg', ns).includes(other), 'another user\'s object stays');
     t.false(notes.some((n) => stays.some((x) => n.endsWith(`key ${x}`))), 'no note names an object that stays');
   }
   // (The note itself is checked strictly by the next test, whose objects no other run can see.)

@@ -20,10 +20,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listHostQueueNames, ownCgroupDir, parseSysv, sysvHostKey, sysvKeyMaker } from '../src/cleanup.js';
+import { CGROUP_RE, hostQueueName, listHostQueueNames, ownCgroupDir, parseSysv, QUEUE_RE, sysvHostKey, sysvKeyMaker, sysvUnjudgedKey, tempMaker } from '../src/cleanup.js';
+import { localJudgeNs, localPidNs, PID_INIT_INO, pidTag, tagNs } from '../src/pidns.js';
+import { pathToFileURL } from 'node:url';
 import { agentPath } from '../src/native.js';
 import { enter } from '../src/sandbox.js';
-import { CLI, NOBODY } from './helpers/run.js';
+import { CLI, NOBODY, ROOT } from './helpers/run.js';
 import { missingTools, needTools, REQUIRE_TOOLS } from './helpers/tools.js';
 import { spawnNode } from '../scripts/harness.js';
 
@@ -83,6 +85,55 @@ function inChildPidNs(argv: string[]): { ino: Promise<number>; go: () => void; d
 
 /** The shell of inChildPidNs: `exec "$@"` after the line. */
 const NS_SHELL = ['sh', '-c', '/bin/true; readlink /proc/self/ns/pid; read go; exec "$@"', 'sh'];
+
+test('names carry the maker\'s pid namespace and parse back; a name stays valid (cgroup folder, mq name, file name); salt-3 keys name no maker', (t) => {
+  const MQ_NAME_MAX = 255;
+  for (const ns of [PID_INIT_INO, 4026532179, 0xffffffff, null]) {
+    const tag = pidTag(4194303, ns);
+    const want = ns ?? 0;
+    t.is(tag, ns === PID_INIT_INO ? '4194303' : `4194303@${want}`, 'today\'s name in the initial namespace');
+    for (const [re, name] of [[CGROUP_RE, `nsprobe-${tag}-abcdefgh12`], [QUEUE_RE, `nsprobe-mqh-${tag}-abcdefgh`]] as const) {
+      const m = re.exec(name);
+      t.truthy(m, name);
+      t.deepEqual([Number(m![1]), tagNs(m![2])], [4194303, want], name);
+      t.false(name.includes('/'), name);
+      t.true(Buffer.byteLength(name) <= MQ_NAME_MAX, name);
+    }
+    t.deepEqual(tempMaker(`.nsprobe-tmp-${tag}-0123456789abcdef`), { pid: 4194303, ns: want });
+  }
+  t.deepEqual(tempMaker('.report.json.tmp-77-1'), { pid: 77, ns: PID_INIT_INO }, 'old names: the initial namespace');
+  t.is(CGROUP_RE.exec('nsprobe-12@-x'), null);
+  t.is(hostQueueName(0, 1), 'nsprobe-mqh-u0-1');
+  t.is(QUEUE_RE.exec('nsprobe-mqh-u0-1'), null, 'slot names are no pid names');
+  for (let salt = 0; salt < 3; salt++) t.is(sysvKeyMaker(sysvHostKey(4242, salt)), 4242);
+  for (let i = 0; i < 100; i++) {
+    const k = sysvUnjudgedKey();
+    t.is(k >>> 24, 0x4e);
+    t.is(sysvKeyMaker(k), null);
+  }
+});
+
+rootWith('unshare', 'readlink')('the pid namespace read here is the kernel\'s (readlink), and a pass judges only where /proc is its own namespace\'s', (t) => {
+  const link = spawnSync('readlink', ['/proc/self/ns/pid'], { encoding: 'utf8' }).stdout.trim();
+  t.is(`pid:[${localPidNs()}]`, link);
+  t.is(localJudgeNs(), localPidNs(), 'this process\'s /proc is its own namespace\'s');
+  const url = pathToFileURL(join(ROOT, 'dist', 'src', 'pidns.js')).href;
+  const script = `import(${JSON.stringify(url)}).then((m) => console.log(JSON.stringify({ ns: m.localPidNs(), judges: m.localJudgeNs(), tag: m.localPidTag() })))`;
+  const inside = (mountProc: boolean) => {
+    const r = spawnSync('unshare', ['-pf', ...(mountProc ? ['--mount-proc'] : []), 'sh', '-c', 'readlink /proc/self/ns/pid >&2; exec "$@"', 'sh', process.execPath, '-e', script], { encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    return { ...(JSON.parse(r.stdout) as { ns: number; judges: number | null; tag: string }), link: r.stderr.trim() };
+  };
+  const own = inside(true);
+  t.is(`pid:[${own.ns}]`, own.link, 'a child pid namespace, as readlink says');
+  t.not(own.ns, PID_INIT_INO);
+  t.is(own.judges, own.ns, 'with its own /proc (--mount-proc) it judges its own makers');
+  t.regex(own.tag, new RegExp(`^\\d+@${own.ns}$`));
+  // Control: without --mount-proc the /proc there is this namespace's: it judges nothing.
+  const foreign = inside(false);
+  t.not(foreign.ns, PID_INIT_INO);
+  t.is(foreign.judges, null, 'a /proc of another pid namespace: no verdict');
+});
 
 rootWith('unshare', 'sh', 'readlink', 'sleep')('a run in a child pid namespace keeps a live host run\'s cgroup, queue and temporary file; its own namespace\'s dead maker\'s go', async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'nsprobe-test-'));

@@ -113,14 +113,15 @@ test('names carry the maker\'s pid namespace and parse back; a name stays valid 
   }
 });
 
-rootWith('unshare', 'readlink')('the pid namespace read here is the kernel\'s (readlink), and a pass judges only where /proc is its own namespace\'s', (t) => {
+needTools(missingTools('unshare', 'readlink'))('the pid namespace read here is the kernel\'s (readlink), and a pass judges only where /proc is its own namespace\'s', (t) => {
   const link = spawnSync('readlink', ['/proc/self/ns/pid'], { encoding: 'utf8' }).stdout.trim();
   t.is(`pid:[${localPidNs()}]`, link);
   t.is(localJudgeNs(), localPidNs(), 'this process\'s /proc is its own namespace\'s');
   const url = pathToFileURL(join(ROOT, 'dist', 'src', 'pidns.js')).href;
   const script = `import(${JSON.stringify(url)}).then((m) => console.log(JSON.stringify({ ns: m.localPidNs(), judges: m.localJudgeNs(), tag: m.localPidTag() })))`;
   const inside = (mountProc: boolean) => {
-    const r = spawnSync('unshare', ['-pf', ...(mountProc ? ['--mount-proc'] : []), 'sh', '-c', 'readlink /proc/self/ns/pid >&2; exec "$@"', 'sh', process.execPath, '-e', script], { encoding: 'utf8' });
+    // (A normal user makes a pid namespace in a user namespace of its own.)
+    const r = spawnSync('unshare', [...(isRoot ? [] : ['-Ur']), '-pf', ...(mountProc ? ['--mount-proc'] : []), 'sh', '-c', 'readlink /proc/self/ns/pid >&2; exec "$@"', 'sh', process.execPath, '-e', script], { encoding: 'utf8' });
     t.is(r.status, 0, r.stderr);
     return { ...(JSON.parse(r.stdout) as { ns: number; judges: number | null; tag: string }), link: r.stderr.trim() };
   };
@@ -213,18 +214,19 @@ rootWith('unshare', 'sh', 'readlink', 'sleep')('a run in a child pid namespace k
   }
 });
 
-needTools(missingTools('setpriv', 'unshare', 'sh', 'readlink'), serial)('as nobody in unshare -Ur -pf: a live host run\'s temporary file in a shared report folder stays; its own namespace\'s dead maker\'s goes', async (t) => {
-  if (!isRoot) return t.pass('needs root to run as nobody');
+needTools(missingTools(...(isRoot ? ['setpriv'] : []), 'unshare', 'sh', 'readlink'), serial)('as nobody in unshare -Ur -pf: a live host run\'s temporary file in a shared report folder stays; its own namespace\'s dead maker\'s goes', async (t) => {
+  // (Root runs it as nobody; a normal user as itself.)
   const out = mkdtempSync(join(tmpdir(), 'nsprobe-test-'));
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  chownSync(out, 65534, 65534);
-  const run = inChildPidNs([...NOBODY, 'unshare', '-Ur', '-pf', '--mount-proc', ...NS_SHELL, process.execPath, CLI, '--only', 'uts', '--out', out]);
+  const uid = isRoot ? 65534 : process.geteuid!();
+  chownSync(out, uid, uid);
+  const run = inChildPidNs([...(isRoot ? NOBODY : []), 'unshare', '-Ur', '-pf', '--mount-proc', ...NS_SHELL, process.execPath, CLI, '--only', 'uts', '--out', out]);
   const ino = await run.ino;
   const live = join(out, `.nsprobe-tmp-${process.pid}-n0b0dyl1ve`);
   const dead = join(out, `.nsprobe-tmp-2@${ino}-n0b0dyd3ad`);
   for (const p of [live, dead]) {
     writeFileSync(p, 'partial');
-    chownSync(p, 65534, 65534);
+    chownSync(p, uid, uid);
   }
   run.go();
   const r = await run.done;

@@ -104,6 +104,7 @@ struct Box {
   std::mutex mu;        // serialises requests on this box
   std::atomic<bool> closing{false};
   std::atomic<bool> reaped{false};
+  std::atomic<bool> shut{false};  // killed by shutdown(): what was waiting on it says so
   int status = 0;
   struct Chan* chan = nullptr;  // its socket's poll on the event loop, once a request waited (JS thread only)
 
@@ -124,6 +125,16 @@ std::shared_ptr<Box> find_box(uint32_t id) {
   auto it = g_boxes.find(id);
   return it == g_boxes.end() ? nullptr : it->second;
 }
+
+// Ids of the boxes shutdown() ended, ascending (ids only grow, and a shutdown takes every box
+// open): a request sent to one afterwards (one that waited its turn in Sandbox's chain) is told
+// the sandbox was shut down, not that it was closed.
+std::vector<uint32_t> g_shut_ids;
+bool was_shut(uint32_t id) {
+  std::lock_guard<std::mutex> lk(g_mu);
+  return std::binary_search(g_shut_ids.begin(), g_shut_ids.end(), id);
+}
+const char kShutMsg[] = "the sandbox was shut down";
 
 uint32_t register_box(const std::shared_ptr<Box>& b) {
   std::lock_guard<std::mutex> lk(g_mu);
@@ -335,6 +346,20 @@ pid_t self_tid() {
   return tid;
 }
 
+// The calling thread's own mask while we have not pinned it, read once per thread: every enter
+// asked the kernel again (76 sched_getaffinity calls a suite run). Nothing in nsprobe changes a
+// thread's mask but the pins here, which keep the mask they replace (PinnedThread.saved).
+thread_local bool t_own_ok = false;
+thread_local cpu_set_t t_own;
+bool own_mask(cpu_set_t* out) {
+  if (!t_own_ok) {
+    if (sched_getaffinity(0, sizeof t_own, &t_own) < 0) return false;
+    t_own_ok = true;
+  }
+  *out = t_own;
+  return true;
+}
+
 // Pins the calling thread to cpu, remembering its own mask the first time.
 void pin_self(int cpu) {
   if (cpu < 0 || cpu >= CPU_SETSIZE) return;
@@ -349,7 +374,7 @@ void pin_self(int cpu) {
   CPU_SET(cpu, &one);
   if (!t) {
     PinnedThread p{tid, cpu, {}};
-    if (sched_getaffinity(0, sizeof p.saved, &p.saved) < 0) return;
+    if (!own_mask(&p.saved)) return;
     if (sched_setaffinity(0, sizeof one, &one) == 0) g_pinned.push_back(p);
   } else if (sched_setaffinity(0, sizeof one, &one) == 0) {
     t->cpu = cpu;
@@ -382,7 +407,7 @@ void natural_mask(cpu_set_t* out) {
         return;
       }
   }
-  if (sched_getaffinity(0, sizeof *out, out) < 0) {
+  if (!own_mask(out)) {
     CPU_ZERO(out);
     for (int i = 0; i < CPU_SETSIZE; i++) CPU_SET(i, out);
   }
@@ -682,6 +707,7 @@ class RequestWorker : public Napi::AsyncWorker {
   }
   void OnOK() override {
     Napi::Env env = Env();
+    if (!ok_ && box_->shut) fail_ = {"request", "recvmsg", kShutMsg, ECANCELED};  // killed by shutdown()
     if (!ok_) {
       deferred_.Reject(make_error(env, fail_).Value());
       return;
@@ -935,6 +961,37 @@ void req_finish(ReqWaiter* w, const std::function<void(Napi::Env, Napi::Promise:
   settle_scoped(w->env, w->deferred, settle);
 }
 
+// Takes the replies that are there for the requests at the front of c's queue (the child answers
+// in order), settling them all in one handle and callback scope: their reactions (the probes'
+// continuations) run once, when it closes, not one scope per reply. Stops at the first read that
+// finds nothing (no extra read when the queue empties), or once `until` is settled; true if it was.
+bool chan_take(Chan* c, ReqWaiter* until) {
+  if (c->q.empty()) return false;
+  std::vector<char> reply;
+  std::vector<int> fds;
+  int cred = 0;
+  long n = recv_msg(c->box->fd, &reply, &fds, &cred, MSG_DONTWAIT);
+  if (n == -EAGAIN || n == -EINTR) return false;  // nothing there (a spurious wake-up): keep waiting
+  Napi::Env env = c->q.front()->env;
+  Napi::HandleScope hs(env);
+  Napi::CallbackScope cs(env, *g_async);
+  bool got = false;
+  for (;;) {
+    ReqWaiter* w = c->q.front();
+    c->q.erase(c->q.begin());
+    w->done = true;
+    uv_close((uv_handle_t*)&w->timer, req_closed);  // w is freed by its close callback
+    settle_reply(env, w->deferred, n, reply, fds, cred, w->bare);
+    if (w == until) got = true;
+    if (got || c->q.empty()) break;
+    reply.clear();
+    fds.clear();
+    n = recv_msg(c->box->fd, &reply, &fds, &cred, MSG_DONTWAIT);
+    if (n == -EAGAIN || n == -EINTR) break;
+  }
+  return got;
+}
+
 void chan_ready(uv_poll_t* h, int status, int events) {
   Chan* c = (Chan*)h->data;
   // On an error (POLLERR: the child died with our request unread) libuv has stopped the poll
@@ -945,14 +1002,7 @@ void chan_ready(uv_poll_t* h, int status, int events) {
     c->armed = false;
     return;
   }
-  std::vector<char> reply;
-  std::vector<int> fds;
-  int cred = 0;
-  long n = recv_msg(c->box->fd, &reply, &fds, &cred, MSG_DONTWAIT);
-  if (n == -EAGAIN || n == -EINTR) return;  // spurious wake-up: keep waiting
-  ReqWaiter* w = c->q.front();
-  c->q.erase(c->q.begin());
-  req_finish(w, [&](Napi::Env env, Napi::Promise::Deferred& d) { settle_reply(env, d, n, reply, fds, cred, w->bare); });
+  chan_take(c, nullptr);
   chan_maybe_close(c);  // c is freed only by its close callback, after this returns
 }
 
@@ -960,6 +1010,10 @@ void request_timeout(uv_timer_t* h) {
   ReqWaiter* w = (ReqWaiter*)h->data;
   if (w->done) return;
   Chan* c = w->chan;
+  // The JS thread may have been busy past the deadline (a spawnSync, a long synchronous step)
+  // while the reply came: libuv runs timers before it polls, so look first. Only a reply that is
+  // not there is a timeout (replies to requests before it are taken on the way).
+  if (chan_take(c, w)) return chan_maybe_close(c);
   c->q.erase(std::remove(c->q.begin(), c->q.end(), w), c->q.end());
   kill_box(c->box.get(), SIGKILL);
   req_finish(w, [&](Napi::Env env, Napi::Promise::Deferred& d) {
@@ -987,8 +1041,9 @@ bool request_wait(Napi::Env env, const std::shared_ptr<Box>& box, long timeout, 
   return true;
 }
 
-// At the environment's teardown: the polls go (waiting requests die with the environment).
-void chans_close_all() {
+// The polls go. At the environment's teardown the waiting requests die with it (no JS runs any
+// more); from shutdown() (called from JS) each is rejected: the sandbox was shut down.
+void chans_close_all(bool settle) {
   // Taken by swap, not copied: a vector's copy allocates through the path that needs
   // std::__throw_bad_array_new_length (GLIBCXX_3.4.29), above the prebuild's GCC 8 floor.
   std::vector<Chan*> all;
@@ -997,6 +1052,7 @@ void chans_close_all() {
     for (ReqWaiter* w : c->q) {
       w->done = true;
       uv_close((uv_handle_t*)&w->timer, req_closed);
+      if (settle) w->deferred.Reject(make_error(w->env, {"request", "recvmsg", kShutMsg, ECANCELED}).Value());
     }
     c->q.clear();
     chan_close_now(c);
@@ -1054,7 +1110,11 @@ Napi::Value request_impl(const Napi::CallbackInfo& info, bool bare) {
   }
   auto box = find_box(info[0].As<Napi::Number>().Uint32Value());
   Napi::Buffer<char> buf = info[1].As<Napi::Buffer<char>>();
-  if (!box) return rejected(env, {"request", "send", "no such sandbox (already closed)", EBADF});
+  if (!box) {
+    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    if (was_shut(id)) return rejected(env, {"request", "send", kShutMsg, ECANCELED});
+    return rejected(env, {"request", "send", "no such sandbox (already closed)", EBADF});
+  }
   if (buf.Length() > NSP_MAX_REQ)
     return rejected(env, {"request", "send", "request larger than " + std::to_string(NSP_MAX_REQ) + " bytes", EMSGSIZE});
   long timeout = info.Length() > 2 && info[2].IsNumber() ? (long)info[2].As<Napi::Number>().Int64Value() : 5000;
@@ -1409,11 +1469,15 @@ Napi::Value MqReap(const Napi::CallbackInfo& info) {
 
 // At environment teardown (process exit, worker end): kill and reap every open child, so a
 // Node process that exits with sandboxes open leaves nothing behind.
-void CleanupWithin(long ms) {
+void CleanupWithin(long ms, bool settle) {
   std::map<uint32_t, std::shared_ptr<Box>> boxes;
   {
     std::lock_guard<std::mutex> lk(g_mu);
     boxes.swap(g_boxes);
+    for (auto& kv : boxes) {
+      kv.second->shut = true;
+      g_shut_ids.push_back(kv.first);  // ascending: the map's order, above every earlier id
+    }
   }
   for (auto& kv : boxes) kill_box(kv.second.get(), SIGKILL);
   std::vector<std::shared_ptr<Box>> entering;
@@ -1442,7 +1506,7 @@ void CleanupWithin(long ms) {
       nsp_reap(p, left > 0 ? left : 0);
     }
   }
-  chans_close_all();
+  chans_close_all(settle);
   if (t_unpin) {
     uv_timer_stop(t_unpin);
     uv_close((uv_handle_t*)t_unpin, [](uv_handle_t* h) { delete (uv_timer_t*)h; });
@@ -1451,11 +1515,12 @@ void CleanupWithin(long ms) {
   unpin_all();
 }
 
-void Cleanup(void*) { CleanupWithin(2000); }
+void Cleanup(void*) { CleanupWithin(2000, false); }
 
-// shutdown(ms?): kill every open child and wait up to ms (default 2000) for all of them.
+// shutdown(ms?): kill every open child and wait up to ms (default 2000) for all of them. Requests
+// still waiting for a reply are rejected ("the sandbox was shut down"), never left pending.
 Napi::Value Shutdown(const Napi::CallbackInfo& info) {
-  CleanupWithin(info.Length() > 0 && info[0].IsNumber() ? (long)info[0].As<Napi::Number>().Int64Value() : 2000);
+  CleanupWithin(info.Length() > 0 && info[0].IsNumber() ? (long)info[0].As<Napi::Number>().Int64Value() : 2000, true);
   return info.Env().Undefined();
 }
 

@@ -5,7 +5,7 @@ import { NsError, errnoName, fromNative } from './errors.js';
 import { NS_IOCTL } from './errno.js';
 import type { Mode, NsType } from './model.js';
 import { CLONE, native, transportContext, type NativeBox, type NativeEnterSpec } from './native.js';
-import { Op, ProtocolError, decodeReply, encodeRequestShared, type Reply, type Str } from './protocol.js';
+import { Op, ProtocolError, decodeReply, sendEncoded, type Reply, type Str } from './protocol.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 const UNPRIVILEGED_ID = 65534;
@@ -375,10 +375,9 @@ export class Sandbox {
       let reply: Buffer;
       let fds: number[] = NO_FDS;
       try {
-        // The shared buffer: both transports copy it before request() returns.
-        const req = encodeRequestShared(op, seq, nums, strs);
+        // The shared buffer, lent to the transport's request() for its call: both copy it before they return.
         const t = native();
-        const got = t.requestBare ? await t.requestBare(this.id, req, timeoutMs) : await t.request(this.id, req, timeoutMs);
+        const got = await sendEncoded(op, seq, nums, strs, (req) => (t.requestBare ? t.requestBare(this.id, req, timeoutMs) : t.request(this.id, req, timeoutMs)));
         if (got instanceof ArrayBuffer) reply = Buffer.from(got);
         else ({ reply, fds } = got);
       } catch (e) {

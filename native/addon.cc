@@ -823,7 +823,7 @@ void enter_ready(uv_poll_t* h, int status, int events) {
   nsp_entered out = entered_of(w->box.get());
   nsp_failure nf;
   bool reaped = false;
-  bool ok = nsp_enter_hello(&w->box->region, &out, 0, &nf, &reaped);
+  bool ok = nsp_enter_hello(&w->box->region, &out, -1, &nf, &reaped);  // readable: no poll first
   if (!ok && nf.kind == FK_HELLO_TIMEOUT) return;  // spurious wake-up: keep waiting
   enter_settle(w, ok, nf, out, reaped);
 }
@@ -836,7 +836,7 @@ void enter_timeout(uv_timer_t* h) {
   // The JS thread may have been busy past the deadline (a spawnSync) while the hello came: libuv
   // runs timers before polling, so look first; only a hello that is not there is a timeout.
   bool reaped = false;
-  bool ok = nsp_enter_hello(&w->box->region, &out, 0, &nf, &reaped);
+  bool ok = nsp_enter_hello(&w->box->region, &out, -1, &nf, &reaped);
   if (ok || nf.kind != FK_HELLO_TIMEOUT) return enter_settle(w, ok, nf, out, reaped);
   memset(&nf, 0, sizeof nf);
   nf.stage = "timeout";

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { NsError, errnoName, fromNative } from './errors.js';
 import { NS_IOCTL } from './errno.js';
 import type { Mode, NsType } from './model.js';
-import { CLONE, native, transportContext, type NativeBox, type NativeEnterSpec } from './native.js';
+import { CLONE, native, transportContext, type NativeBox, type NativeEnterSpec, type NativeReply } from './native.js';
 import { Op, ProtocolError, decodeReply, sendEncoded, type Reply, type Str } from './protocol.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
@@ -175,6 +175,17 @@ function cloneNames(flags: number): string {
 
 const open = new Set<Sandbox>();
 const NO_FDS = Object.freeze([]) as unknown as number[]; // a reply's fds when none came (shared: read only)
+const asReply = (r: Reply): Reply => r;
+const noValue = (): void => undefined;
+/** A failed send or reply as the rejection Sandbox gives: NsError (or ProtocolError), else the error itself. */
+function rejectAs(e: unknown): Promise<never> {
+  if (e instanceof NsError || e instanceof ProtocolError) return Promise.reject(e);
+  try {
+    return Promise.reject(fromNative(e));
+  } catch (x) {
+    return Promise.reject(x);
+  }
+}
 
 /** Every sandbox not yet closed (for interruption handling and leak checks). */
 export function openSandboxes(): ReadonlySet<Sandbox> {
@@ -352,13 +363,22 @@ export class Sandbox {
    * failed. Probes use the typed requests below, which resolve to an Outcome.
    */
   call(op: number, nums: ReadonlyArray<number | bigint> = [], strs: ReadonlyArray<Str> = [], timeoutMs = this.timeoutMs): Promise<Reply> {
+    return this.issue(op, nums, strs, timeoutMs, asReply);
+  }
+
+  /**
+   * Sends a request; `then` turns its reply into what the returned promise resolves with, in the
+   * same reaction (a typed request is one promise turn after the addon's reply: it was four, an
+   * async transmit(), its await, call()'s promise and a then() on it).
+   */
+  private issue<T>(op: number, nums: ReadonlyArray<number | bigint>, strs: ReadonlyArray<Str>, timeoutMs: number, then: (r: Reply) => T): Promise<T> {
     // Requests to one sandbox are served one at a time, in order: each waits for the one before.
     // With none in flight (nearly always: probes await each request) it is sent at once, without
     // a turn through the chain's promise.
-    let p: Promise<Reply>;
-    if (this.inFlight++ === 0) p = this.transmit(op, nums, strs, timeoutMs);
+    let p: Promise<T>;
+    if (this.inFlight++ === 0) p = this.transmit(op, nums, strs, timeoutMs, then);
     else {
-      const next = () => this.transmit(op, nums, strs, timeoutMs);
+      const next = () => this.transmit(op, nums, strs, timeoutMs, then);
       p = this.chain.then(next, next);
     }
     this.chain = p;
@@ -368,45 +388,58 @@ export class Sandbox {
   /** Requests sent or waiting their turn; transmit() counts itself out when it settles. */
   private inFlight = 0;
 
-  private async transmit(op: number, nums: ReadonlyArray<number | bigint>, strs: ReadonlyArray<Str>, timeoutMs: number): Promise<Reply> {
+  private transmit<T>(op: number, nums: ReadonlyArray<number | bigint>, strs: ReadonlyArray<Str>, timeoutMs: number, then: (r: Reply) => T): Promise<T> {
+    let sent: Promise<ArrayBuffer | NativeReply>;
+    let seq = 0;
     try {
       if (this.closed) throw new NsError('request', 'send', 9 /* EBADF */, 'the sandbox is closed');
-      const seq = this.seq++;
-      let reply: Buffer;
-      let fds: number[] = NO_FDS;
-      try {
-        // The shared buffer, lent to the transport's request() for its call: both copy it before they return.
-        const t = native();
-        const got = await sendEncoded(op, seq, nums, strs, (req) => (t.requestBare ? t.requestBare(this.id, req, timeoutMs) : t.request(this.id, req, timeoutMs)));
-        if (got instanceof ArrayBuffer) reply = Buffer.from(got);
-        else ({ reply, fds } = got);
-      } catch (e) {
-        throw e instanceof ProtocolError ? e : fromNative(e);
-      }
-      let rep: Reply;
-      try {
-        rep = decodeReply(reply);
-      } catch (e) {
-        for (const fd of fds) native().closeFd(fd);
-        throw new NsError('request', 'recvmsg', 71 /* EPROTO */, (e as ProtocolError).message);
-      }
-      if (rep.seq !== seq || (rep.op !== op && rep.op !== 0)) {
-        for (const fd of fds) native().closeFd(fd);
-        throw new NsError('request', 'recvmsg', 71, `reply ${rep.op}#${rep.seq} does not answer request ${op}#${seq}`);
-      }
-      (rep as Reply & { fds?: number[] }).fds = fds;
-      return rep;
-    } finally {
+      seq = this.seq++;
+      const t = native();
+      // The shared buffer, lent to the transport's request() for its call: both copy it before they return.
+      sent = sendEncoded(op, seq, nums, strs, (req) => (t.requestBare ? t.requestBare(this.id, req, timeoutMs) : t.request(this.id, req, timeoutMs)));
+    } catch (e) {
       this.inFlight--;
+      return rejectAs(e);
     }
+    return sent.then(
+      (got) => {
+        this.inFlight--;
+        return then(this.accept(got, op, seq));
+      },
+      (e) => {
+        this.inFlight--;
+        return rejectAs(e);
+      },
+    );
+  }
+
+  /** The reply the transport gave, decoded and checked against the request it answers. */
+  private accept(got: ArrayBuffer | NativeReply, op: number, seq: number): Reply {
+    let reply: Buffer;
+    let fds: number[] = NO_FDS;
+    if (got instanceof ArrayBuffer) reply = Buffer.from(got);
+    else ({ reply, fds } = got);
+    let rep: Reply;
+    try {
+      rep = decodeReply(reply);
+    } catch (e) {
+      for (const fd of fds) native().closeFd(fd);
+      throw new NsError('request', 'recvmsg', 71 /* EPROTO */, (e as ProtocolError).message);
+    }
+    if (rep.seq !== seq || (rep.op !== op && rep.op !== 0)) {
+      for (const fd of fds) native().closeFd(fd);
+      throw new NsError('request', 'recvmsg', 71, `reply ${rep.op}#${rep.seq} does not answer request ${op}#${seq}`);
+    }
+    (rep as Reply & { fds?: number[] }).fds = fds;
+    return rep;
   }
 
   /** One request as an Outcome: `parse` turns a successful reply into the value. */
-  private req<T>(step: string, op: number, nums: ReadonlyArray<number | bigint>, strs: ReadonlyArray<Str>, parse: (r: Reply) => T, timeoutMs?: number): Request<T> {
-    return request(this.call(op, nums, strs, timeoutMs).then((r) => (r.err ? new Outcome<T>(step, r.err, r.syscall, undefined) : Outcome.ok(step, parse(r)))));
+  private req<T>(step: string, op: number, nums: ReadonlyArray<number | bigint>, strs: ReadonlyArray<Str>, parse: (r: Reply) => T, timeoutMs = this.timeoutMs): Request<T> {
+    return request(this.issue(op, nums, strs, timeoutMs, (r) => (r.err ? new Outcome<T>(step, r.err, r.syscall, undefined) : Outcome.ok(step, parse(r)))));
   }
   private void(step: string, op: number, nums: ReadonlyArray<number | bigint> = [], strs: ReadonlyArray<Str> = [], timeoutMs?: number): Request<void> {
-    return this.req(step, op, nums, strs, () => undefined, timeoutMs);
+    return this.req(step, op, nums, strs, noValue, timeoutMs);
   }
 
   identity(): Request<Identity> {

@@ -555,39 +555,76 @@ class EnterWorker : public Napi::AsyncWorker {
   bool ok_ = false;
 };
 
+// The keys parse_spec reads, made once per environment: a Get by a C string made a V8 string
+// from UTF-8 each time, and Has + Get (+ Get again) per key were about 40 property lookups an
+// enter on the JS thread; now it is one Get per key, by a kept string.
+enum SpecKey {
+  K_CLONE_FLAGS, K_USERNS, K_DROP, K_TIME, K_NO_VM, K_SETGROUPS_ALLOW, K_JOIN_FORK, K_DROP_UID, K_DROP_GID,
+  K_OFF_MONO, K_OFF_BOOT, K_TIMEOUT, K_UID_MAP, K_GID_MAP, K_CGROUP_PROCS, K_JOIN_PATHS, K_JOIN_PIDFD_PID,
+  K_JOIN_PIDFD_FLAGS, K_PATH, K_TYPE, K_COUNT
+};
+const char* const kSpecKeys[K_COUNT] = {"cloneFlags", "userns", "drop", "time", "noVm", "setgroupsAllow", "joinFork",
+                                        "dropUid", "dropGid", "offMonotonic", "offBoottime", "timeoutMs", "uidMap",
+                                        "gidMap", "cgroupProcs", "joinPaths", "joinPidfdPid", "joinPidfdFlags", "path", "type"};
+// Kept in an array (a reference to a string itself needs Node-API 10): an element read is cheap.
+struct SpecKeys {
+  Napi::ObjectReference arr;
+};
+SpecKeys* spec_keys(Napi::Env env) {
+  SpecKeys* keys = env.GetInstanceData<SpecKeys>();
+  if (keys) return keys;
+  keys = new SpecKeys;
+  Napi::Array a = Napi::Array::New(env, K_COUNT);
+  for (uint32_t i = 0; i < K_COUNT; i++) a.Set(i, Napi::String::New(env, kSpecKeys[i]));
+  keys->arr = Napi::Persistent(a.As<Napi::Object>());
+  env.SetInstanceData<SpecKeys>(keys);  // deleted with the environment
+  return keys;
+}
+
 EnterSpec parse_spec(const Napi::Object& o) {
   EnterSpec s;
   nsa_enter& e = s.e;
-  auto num = [&](const char* k, double d) { return o.Has(k) && o.Get(k).IsNumber() ? o.Get(k).As<Napi::Number>().DoubleValue() : d; };
-  auto flag = [&](const char* k, uint32_t f) { return o.Has(k) && o.Get(k).ToBoolean().Value() ? f : 0u; };
-  auto str = [&](const char* k) { return o.Has(k) && o.Get(k).IsString() ? o.Get(k).As<Napi::String>().Utf8Value() : std::string(); };
-  e.clone_flags = (uint64_t)num("cloneFlags", 0);
-  e.flags = flag("userns", NSA_E_USERNS) | flag("drop", NSA_E_DROP) | flag("time", NSA_E_TIME) | flag("noVm", NSA_E_NOVM) |
-            flag("setgroupsAllow", NSA_E_SETGROUPS_ALLOW) | flag("joinFork", NSA_E_JOIN_FORK);
-  e.drop_uid = (int)num("dropUid", 65534);
-  e.drop_gid = (int)num("dropGid", 65534);
-  e.off_mono = (int64_t)num("offMonotonic", 0);
-  e.off_boot = (int64_t)num("offBoottime", 0);
-  e.timeout_ms = (int32_t)num("timeoutMs", 5000);
-  s.strs.push_back(str("uidMap"));
-  s.strs.push_back(str("gidMap"));
-  if (o.Has("cgroupProcs") && o.Get("cgroupProcs").IsArray()) {
-    Napi::Array a = o.Get("cgroupProcs").As<Napi::Array>();
+  Napi::Object keys = spec_keys(o.Env())->arr.Value();
+  auto get = [&](const Napi::Object& from, SpecKey k) { return from.Get(keys.Get((uint32_t)k)); };
+  auto num = [&](SpecKey k, double d) {
+    Napi::Value v = get(o, k);
+    return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : d;
+  };
+  auto flag = [&](SpecKey k, uint32_t f) { return get(o, k).ToBoolean().Value() ? f : 0u; };
+  auto str = [&](SpecKey k) {
+    Napi::Value v = get(o, k);
+    return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+  };
+  e.clone_flags = (uint64_t)num(K_CLONE_FLAGS, 0);
+  e.flags = flag(K_USERNS, NSA_E_USERNS) | flag(K_DROP, NSA_E_DROP) | flag(K_TIME, NSA_E_TIME) | flag(K_NO_VM, NSA_E_NOVM) |
+            flag(K_SETGROUPS_ALLOW, NSA_E_SETGROUPS_ALLOW) | flag(K_JOIN_FORK, NSA_E_JOIN_FORK);
+  e.drop_uid = (int)num(K_DROP_UID, 65534);
+  e.drop_gid = (int)num(K_DROP_GID, 65534);
+  e.off_mono = (int64_t)num(K_OFF_MONO, 0);
+  e.off_boot = (int64_t)num(K_OFF_BOOT, 0);
+  e.timeout_ms = (int32_t)num(K_TIMEOUT, 5000);
+  s.strs.push_back(str(K_UID_MAP));
+  s.strs.push_back(str(K_GID_MAP));
+  Napi::Value cg = get(o, K_CGROUP_PROCS);
+  if (cg.IsArray()) {
+    Napi::Array a = cg.As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length() && e.ncgroup < NSA_MAX_CGROUP; i++, e.ncgroup++) s.strs.push_back(a.Get(i).ToString().Utf8Value());
   }
-  if (o.Has("joinPaths") && o.Get("joinPaths").IsArray()) {
+  Napi::Value jp = get(o, K_JOIN_PATHS);
+  if (jp.IsArray()) {
     e.flags |= NSA_E_JOIN;
-    Napi::Array a = o.Get("joinPaths").As<Napi::Array>();
+    Napi::Array a = jp.As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length() && e.njoin < NSP_MAX_JOIN; i++, e.njoin++) {
       Napi::Object j = a.Get(i).As<Napi::Object>();
-      s.strs.push_back(j.Get("path").ToString().Utf8Value());
-      e.join_types[e.njoin] = (int)j.Get("type").ToNumber().Int32Value();
+      s.strs.push_back(get(j, K_PATH).ToString().Utf8Value());
+      e.join_types[e.njoin] = (int)get(j, K_TYPE).ToNumber().Int32Value();
     }
   }
-  if (o.Has("joinPidfdPid")) {
+  Napi::Value jpid = get(o, K_JOIN_PIDFD_PID);
+  if (!jpid.IsUndefined()) {
     e.flags |= NSA_E_JOIN;
-    e.join_pidfd_pid = (int)num("joinPidfdPid", 0);
-    e.join_pidfd_flags = (int)num("joinPidfdFlags", 0);
+    e.join_pidfd_pid = jpid.IsNumber() ? (int)jpid.As<Napi::Number>().DoubleValue() : 0;
+    e.join_pidfd_flags = (int)num(K_JOIN_PIDFD_FLAGS, 0);
   }
   return s;
 }

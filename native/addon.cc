@@ -455,6 +455,37 @@ void main_pin_release(Napi::Env env) {
   uv_timer_start(t_unpin, unpin_fired, kUnpinGraceMs, 0);
 }
 
+// The keys parse_spec reads (and those of the objects enter and close resolve with), made once per environment: a Get by a C string made a V8 string
+// from UTF-8 each time, and Has + Get (+ Get again) per key were about 40 property lookups an
+// enter on the JS thread; now it is one Get per key, by a kept string.
+enum SpecKey {
+  K_CLONE_FLAGS, K_USERNS, K_DROP, K_TIME, K_NO_VM, K_SETGROUPS_ALLOW, K_JOIN_FORK, K_DROP_UID, K_DROP_GID,
+  K_OFF_MONO, K_OFF_BOOT, K_TIMEOUT, K_UID_MAP, K_GID_MAP, K_CGROUP_PROCS, K_JOIN_PATHS, K_JOIN_PIDFD_PID,
+  K_JOIN_PIDFD_FLAGS, K_PATH, K_TYPE,
+  // and the keys of what enter and close resolve with
+  K_ID, K_PID, K_HELLO, K_REAPED, K_KILLED, K_EXIT_CODE, K_SIGNAL, K_ALREADY_CLOSED, K_COUNT
+};
+const char* const kSpecKeys[K_COUNT] = {"cloneFlags", "userns", "drop", "time", "noVm", "setgroupsAllow", "joinFork",
+                                        "dropUid", "dropGid", "offMonotonic", "offBoottime", "timeoutMs", "uidMap",
+                                        "gidMap", "cgroupProcs", "joinPaths", "joinPidfdPid", "joinPidfdFlags", "path", "type",
+                                        "id", "pid", "hello", "reaped", "killed", "exitCode", "signal", "alreadyClosed"};
+// Kept in an array (a reference to a string itself needs Node-API 10): an element read is cheap.
+struct SpecKeys {
+  Napi::ObjectReference arr;
+};
+SpecKeys* spec_keys(Napi::Env env) {
+  SpecKeys* keys = env.GetInstanceData<SpecKeys>();
+  if (keys) return keys;
+  keys = new SpecKeys;
+  Napi::Array a = Napi::Array::New(env, K_COUNT);
+  for (uint32_t i = 0; i < K_COUNT; i++) a.Set(i, Napi::String::New(env, kSpecKeys[i]));
+  keys->arr = Napi::Persistent(a.As<Napi::Object>());
+  env.SetInstanceData<SpecKeys>(keys);  // deleted with the environment
+  return keys;
+}
+
+Napi::Value key(Napi::Env env, SpecKey k) { return spec_keys(env)->arr.Value().Get((uint32_t)k); }
+
 // An enter as JS asked for it: the fixed fields in the agent's frame layout (struct nsa_enter) and
 // the strings, so enter.cc's one builder (nsp_enter_spec_build) makes the nsp_enter_spec of both.
 struct EnterSpec {
@@ -478,9 +509,13 @@ void settle_started(Napi::Env env, Napi::Promise::Deferred& d, bool ok, const Fa
   }
   uint32_t id = register_box(box);
   Napi::Object o = Napi::Object::New(env);
-  o.Set("id", id);
-  o.Set("pid", box->pid);
-  o.Set("hello", Napi::Buffer<char>::Copy(env, hello.data(), hello.size()));
+  Napi::Object keys = spec_keys(env)->arr.Value();
+  o.Set(keys.Get((uint32_t)K_ID), Napi::Number::New(env, id));
+  o.Set(keys.Get((uint32_t)K_PID), Napi::Number::New(env, box->pid));
+  // A bare ArrayBuffer (Sandbox makes the Buffer): a Buffer made here takes V8's slow path.
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, hello.size());
+  if (!hello.empty()) memcpy(ab.Data(), hello.data(), hello.size());
+  o.Set(keys.Get((uint32_t)K_HELLO), ab);
   d.Resolve(o);
 }
 
@@ -554,32 +589,6 @@ class EnterWorker : public Napi::AsyncWorker {
   Failure fail_;
   bool ok_ = false;
 };
-
-// The keys parse_spec reads, made once per environment: a Get by a C string made a V8 string
-// from UTF-8 each time, and Has + Get (+ Get again) per key were about 40 property lookups an
-// enter on the JS thread; now it is one Get per key, by a kept string.
-enum SpecKey {
-  K_CLONE_FLAGS, K_USERNS, K_DROP, K_TIME, K_NO_VM, K_SETGROUPS_ALLOW, K_JOIN_FORK, K_DROP_UID, K_DROP_GID,
-  K_OFF_MONO, K_OFF_BOOT, K_TIMEOUT, K_UID_MAP, K_GID_MAP, K_CGROUP_PROCS, K_JOIN_PATHS, K_JOIN_PIDFD_PID,
-  K_JOIN_PIDFD_FLAGS, K_PATH, K_TYPE, K_COUNT
-};
-const char* const kSpecKeys[K_COUNT] = {"cloneFlags", "userns", "drop", "time", "noVm", "setgroupsAllow", "joinFork",
-                                        "dropUid", "dropGid", "offMonotonic", "offBoottime", "timeoutMs", "uidMap",
-                                        "gidMap", "cgroupProcs", "joinPaths", "joinPidfdPid", "joinPidfdFlags", "path", "type"};
-// Kept in an array (a reference to a string itself needs Node-API 10): an element read is cheap.
-struct SpecKeys {
-  Napi::ObjectReference arr;
-};
-SpecKeys* spec_keys(Napi::Env env) {
-  SpecKeys* keys = env.GetInstanceData<SpecKeys>();
-  if (keys) return keys;
-  keys = new SpecKeys;
-  Napi::Array a = Napi::Array::New(env, K_COUNT);
-  for (uint32_t i = 0; i < K_COUNT; i++) a.Set(i, Napi::String::New(env, kSpecKeys[i]));
-  keys->arr = Napi::Persistent(a.As<Napi::Object>());
-  env.SetInstanceData<SpecKeys>(keys);  // deleted with the environment
-  return keys;
-}
 
 EnterSpec parse_spec(const Napi::Object& o) {
   EnterSpec s;
@@ -1187,16 +1196,13 @@ Napi::Object close_result(Napi::Env env, const std::shared_ptr<Box>& box, bool k
   }
   if (erased) main_pin_release(env);
   Napi::Object o = Napi::Object::New(env);
+  Napi::Object keys = spec_keys(env)->arr.Value();
   int st = box->status;
-  o.Set("reaped", box->reaped.load());
-  o.Set("killed", killed);
-  if (box->is_child && box->reaped) {
-    o.Set("exitCode", WIFEXITED(st) ? Napi::Value(Napi::Number::New(env, WEXITSTATUS(st))) : env.Null());
-    o.Set("signal", WIFSIGNALED(st) ? Napi::Value(Napi::Number::New(env, WTERMSIG(st))) : env.Null());
-  } else {
-    o.Set("exitCode", env.Null());
-    o.Set("signal", env.Null());
-  }
+  o.Set(keys.Get((uint32_t)K_REAPED), Napi::Boolean::New(env, box->reaped.load()));
+  o.Set(keys.Get((uint32_t)K_KILLED), Napi::Boolean::New(env, killed));
+  bool known = box->is_child && box->reaped;
+  o.Set(keys.Get((uint32_t)K_EXIT_CODE), known && WIFEXITED(st) ? Napi::Value(Napi::Number::New(env, WEXITSTATUS(st))) : env.Null());
+  o.Set(keys.Get((uint32_t)K_SIGNAL), known && WIFSIGNALED(st) ? Napi::Value(Napi::Number::New(env, WTERMSIG(st))) : env.Null());
   return o;
 }
 

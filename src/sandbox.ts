@@ -345,7 +345,7 @@ export class Sandbox {
   constructor(box: NativeBox, namespaces: readonly NsType[], mode: Sandbox['mode'], timeoutMs: number, plan?: RootlessPlan) {
     this.id = box.id;
     this.pid = box.pid;
-    const hello = decodeReply(box.hello);
+    const hello = decodeReply(box.hello instanceof ArrayBuffer ? Buffer.from(box.hello) : box.hello);
     this.inner = { pid: hello.n[0], ppid: hello.n[1], uid: hello.n[2], gid: hello.n[3] };
     this.namespaces = namespaces;
     this.mode = mode;

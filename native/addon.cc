@@ -1060,6 +1060,7 @@ void request_timeout(uv_timer_t* h) {
   // while the reply came: libuv runs timers before it polls, so look first. Only a reply that is
   // not there is a timeout (replies to requests before it are taken on the way).
   if (chan_take(c, w)) return chan_maybe_close(c);
+  if (w->done) return chan_maybe_close(c);  // settled by what ran when the replies taken settled (a shutdown())
   c->q.erase(std::remove(c->q.begin(), c->q.end(), w), c->q.end());
   kill_box(c->box.get(), SIGKILL);
   req_finish(w, [&](Napi::Env env, Napi::Promise::Deferred& d) {

@@ -4,7 +4,7 @@
 import type { ProbeDef } from '../src/probe.js';
 import { IPC, O } from '../src/errno.js';
 import { enter, type Outcome, type Sandbox } from '../src/sandbox.js';
-import { claimHostQueue, noteHostSysv } from '../src/cleanup.js';
+import { claimHostQueue, noteHostSysv, sysvHostKey } from '../src/cleanup.js';
 
 const IPC_CREAT = IPC.CREAT;
 const IPC_EXCL = IPC.EXCL;
@@ -35,7 +35,11 @@ export const ipc: ProbeDef = {
   uses: {},
   async run(ctx) {
     const key = (0x4e000000 | (parseInt(ctx.token.slice(0, 6), 36) & 0xffffff)) | 0;
-    const hostKey = (key ^ 0x00800000) | 0;
+    // The host-side objects' key names the host box that makes them (sysvHostKey: its pid and a
+    // salt), so that a later run can tell a killed run's object from a live one's and from a
+    // foreign one (src/cleanup.ts deadSysv). No two live boxes share a pid; the salt starts at
+    // random and moves on where the key is taken (EEXIST) all the same.
+    const salt0 = parseInt(ctx.token.slice(6, 8) || '0', 36) & 3;
     const mq = `nsprobe-${ctx.token}`;
     // Objects made in the host's IPC namespace, noted before the request that creates them: if
     // the probe is killed (timeout, Ctrl-C) its host sandbox is gone, so a fresh one removes them
@@ -70,15 +74,23 @@ export const ipc: ProbeDef = {
       const found = await get(second, kind, key, 0);
       ctx.expect(`a second process in the same namespace finds ${kind} key K (control)`, found.ok ? found.value : found.sentence, id, 'control');
 
+      let hostKey = 0;
+      let forgetSysv: () => unknown = () => undefined;
       onHost.set(kind, async function (this: Sandbox) {
         const r = await get(this, kind, hostKey, 0);
         if (r.ok) await this.ipcrm(kind, r.value!);
       });
-      // A hurried exit (second signal) waits for no sandbox: it removes the object from Node.
-      const forgetSysv = noteHostSysv(kind === 'msg' ? 1 : kind === 'shm' ? 2 : 3, hostKey);
-      const hmade = await get(host, kind, hostKey, IPC_CREAT | IPC_EXCL | 0o600);
-      if (hmade.ok) {
-        const hid = hmade.value!;
+      let hmade: Outcome<number> | undefined;
+      for (let i = 0; i < 4; i++) {
+        hostKey = sysvHostKey(host.pid, salt0 + i);
+        // A hurried exit (second signal) waits for no sandbox: it removes the object from Node.
+        forgetSysv = noteHostSysv(kind === 'msg' ? 1 : kind === 'shm' ? 2 : 3, hostKey);
+        hmade = await get(host, kind, hostKey, IPC_CREAT | IPC_EXCL | 0o600);
+        if (hmade.ok || hmade.code !== 'EEXIST') break;
+        forgetSysv();
+      }
+      if (hmade!.ok) {
+        const hid = hmade!.value!;
         ctx.defer(() => host.ipcrm(kind, hid).then((r) => (onHost.delete(kind), r.ok && forgetSysv())));
         const seen = await listed(hostKey);
         ctx.check(`a ${kind} object the host created is listed in the host's /proc/sysvipc (control)`, seen, 'present', seen ? 'present' : 'absent', 'control');
@@ -88,7 +100,7 @@ export const ipc: ProbeDef = {
       } else {
         onHost.delete(kind);
         forgetSysv();
-        ctx.expectOk(`host creates a ${kind} object with key K2`, hmade, 'host');
+        ctx.expectOk(`host creates a ${kind} object with key K2`, hmade!, 'host');
       }
       await a.ipcrm(kind, id);
     }

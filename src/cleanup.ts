@@ -42,13 +42,22 @@ export function ownMqueueMount(): string | null {
 }
 
 /**
- * Pids other than this process's that name this run's objects on this host (a BoxHost's child,
- * src/host/hostif.ts): a hurried exit removes their cgroups too.
+ * Pids other than this process's that name this run's objects on this machine (a BoxHost's child
+ * made through the addon or a local agent, src/host/hostif.ts): a hurried exit removes their
+ * cgroups here too.
  */
 const runPids = new Set<number>();
 
-/** Notes such a pid (`forget` once its host interface is closed). */
+/**
+ * Notes such a pid (`forget` once its host interface is closed). A pid of a remote transport's
+ * (a --via/--ssh target's box) is the target's: it names cgroups there, never here, and the same
+ * number here may be another live run's, whose cgroup a hurried exit would kill and remove. So it
+ * is not noted: the target's objects go through the agent while it answers (its boxes end, it
+ * removes the noted host IPC objects), and what is left there (the cgroups below its box's) is
+ * the next run's target pass (collectDebris({ host })).
+ */
 export function noteRunPid(pid: number): () => void {
+  if (transportContext().remote) return () => false;
   runPids.add(pid);
   return () => runPids.delete(pid);
 }
@@ -154,6 +163,112 @@ export function noteHostSysv(kind: 1 | 2 | 3, key: number): () => void {
   return () => hostSysv.delete(k);
 }
 
+// SysV keys of the objects the ipc probe makes in the host's IPC namespace: the 0x4e prefix, and
+// the low 24 bits a fixed permutation of the maker's pid (the host-side box that makes it: 22
+// bits, pid_max's ceiling) and a 2-bit salt (a random first one, the next on EEXIST). So the
+// key names its maker: a debris pass reads /proc/sysvipc (key, creator uid, ctime; the creator
+// pid of shm segments), decodes the pid and takes the object only when that process is gone.
+// A shm segment's cpid must be that pid (a foreign segment matches 1 in 2^22); msg and sem list
+// no creator, so there the proof is the decoded pid below the host's pid_max, the shape nsprobe
+// makes (mode 0600; a queue never sent to; one semaphore never operated on) and the owner.
+const SYSV_PREFIX = 0x4e;
+const M1 = 0x9e3779 | 1, M2 = 0x2c1b3d | 1;
+/** The inverse of an odd m modulo 2^24 (Newton's iteration). */
+function inv24(m: number): number {
+  let x = m;
+  for (let i = 0; i < 5; i++) x = Math.imul(x, 2 - Math.imul(m, x)) & 0xffffff;
+  return x;
+}
+const I1 = inv24(M1), I2 = inv24(M2);
+function mix24(v: number): number {
+  v = Math.imul(v, M1) & 0xffffff;
+  v ^= v >>> 12;
+  v = Math.imul(v, M2) & 0xffffff;
+  return v ^ (v >>> 11);
+}
+function unmix24(v: number): number {
+  v ^= v >>> 11;
+  v ^= v >>> 22;
+  v = Math.imul(v, I2) & 0xffffff;
+  v ^= v >>> 12;
+  return Math.imul(v, I1) & 0xffffff;
+}
+
+/** The key of a host-side SysV object made by process `pid` (salt 0-3). */
+export function sysvHostKey(pid: number, salt: number): number {
+  return ((SYSV_PREFIX << 24) | mix24((pid & 0x3fffff) | ((salt & 3) << 22))) | 0;
+}
+
+/** The maker's pid a host-side key names (sysvHostKey's inverse), or null for a key nsprobe does not make. */
+export function sysvKeyMaker(key: number): number | null {
+  if (key >>> 24 !== SYSV_PREFIX) return null;
+  const pid = unmix24(key & 0xffffff) & 0x3fffff;
+  return pid > 0 ? pid : null;
+}
+
+/** One object of /proc/sysvipc/{msg,shm,sem}, the fields a debris pass judges. */
+export interface SysvObject {
+  kind: 1 | 2 | 3;
+  key: number;
+  id: number;
+  mode: number;
+  uid: number;
+  cuid: number;
+  ctimeMs: number;
+  /** shm: the creator's pid; msg and sem: not listed (null). */
+  cpid: number | null;
+  /** Whether it has the shape nsprobe makes it in (see above). */
+  shape: boolean;
+}
+
+export const SYSV_KINDS = [[1, 'msg'], [2, 'shm'], [3, 'sem']] as const;
+
+/** The objects of one /proc/sysvipc/<kind> text (kind 1 msg, 2 shm, 3 sem). */
+export function parseSysv(kind: 1 | 2 | 3, text: string): SysvObject[] {
+  const out: SysvObject[] = [];
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/).map(Number);
+    if (f.length < 10 || f.some((x) => !Number.isFinite(x))) continue;
+    const mode = parseInt(line.trim().split(/\s+/)[2], 8);
+    const base = { kind, key: f[0] | 0, id: f[1], mode };
+    if (kind === 1 && f.length >= 14) out.push({ ...base, uid: f[7], cuid: f[9], ctimeMs: f[13] * 1000, cpid: null, shape: f[3] === 0 && f[4] === 0 && f[5] === 0 && f[6] === 0 });
+    else if (kind === 2 && f.length >= 14) out.push({ ...base, uid: f[7], cuid: f[9], ctimeMs: f[13] * 1000, cpid: f[4], shape: f[3] === 4096 && f[6] === 0 });
+    else if (kind === 3) out.push({ ...base, uid: f[4], cuid: f[6], ctimeMs: f[9] * 1000, cpid: null, shape: f[3] === 1 && f[8] === 0 });
+  }
+  return out;
+}
+
+/**
+ * The host-side SysV objects on `host`'s machine whose maker is gone: keys nsprobe makes
+ * (sysvKeyMaker, below that host's pid_max; a shm segment's cpid the key's pid), the shape it
+ * makes them in, made and owned by this caller (root: by root, or by the uid its rootless mode
+ * runs as; never another user's), and the maker no longer runs there (or started after the
+ * object was made). This run's own noted objects are not looked at.
+ */
+export async function deadSysv(host: HostIf = localHost): Promise<(SysvObject & { pid: number })[]> {
+  const texts = await Promise.all(SYSV_KINDS.map(([, name]) => host.readFile(`/proc/sysvipc/${name}`).catch(() => null)));
+  const all = SYSV_KINDS.flatMap(([kind], i) => (texts[i]?.ok ? parseSysv(kind, texts[i]!.value!) : []));
+  const cands = all.filter((o) => sysvKeyMaker(o.key) !== null && o.mode === 0o600 && o.shape && !hostSysv.has(`${o.kind}:${o.key}`));
+  if (!cands.length) return [];
+  const pm = await host.readFile('/proc/sys/kernel/pid_max').catch(() => null);
+  const pidMax = pm?.ok ? Number(pm.value!.trim()) || 1 << 22 : 1 << 22;
+  const owners = new Set([host.euid]);
+  if (host.euid === 0) {
+    // A root caller's rootless mode makes its host-side objects as an unprivileged uid.
+    const { rootlessPlan } = await import('./sandbox.js');
+    owners.add(rootlessPlan().hostUid);
+  }
+  const judged = await Promise.all(
+    cands.map(async (o) => {
+      const pid = sysvKeyMaker(o.key)!;
+      if (pid >= pidMax || (o.cpid !== null && o.cpid !== pid)) return null;
+      if (o.uid !== o.cuid || !owners.has(o.cuid)) return null;
+      return (await makerMayRun(pid, host === localHost ? o.ctimeMs : null, host)) ? null : { ...o, pid };
+    }),
+  );
+  return judged.filter((x) => x !== null);
+}
+
 /** The name pattern of a temporary file or folder in the report folder: group 1 is the pid. */
 const TEMP_RE = [/^\.nsprobe-tmp-(\d+)-[A-Za-z0-9_-]+$/, /^\.[A-Za-z0-9_.-]+\.tmp-(\d+)-\d+$/];
 const CGROUP_RE = /^nsprobe-(\d+)-[a-z0-9]+$/;
@@ -203,6 +318,31 @@ export async function processStartMs(pid: number, host: HostIf = localHost): Pro
 }
 
 /**
+ * makerMayRun's "no" for this machine, synchronously (the residue snapshot's): process `pid` of
+ * this pid namespace is gone, a zombie, or started more than 2 s after `madeMs`.
+ */
+export function localMakerGone(pid: number, madeMs: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch (e) {
+    return GONE.has((e as NodeJS.ErrnoException).code ?? '');
+  }
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if ((fields[0] === 'Z' || fields[0] === 'X') && Number(fields[17]) <= 1) return true;
+  if (bootMs === undefined) {
+    try {
+      const m = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
+      bootMs = m ? Number(m[1]) * 1000 : null;
+    } catch {
+      bootMs = null;
+    }
+  }
+  const ticks = Number(fields[19]);
+  return bootMs !== null && Number.isFinite(ticks) && bootMs + ticks * 10 > madeMs + 2000;
+}
+
+/**
  * Whether the run that made an object at `madeMs` (its name carries `pid`) may still be running,
  * asked of the /proc of `host` (the machine whose object it is: this one, or a --via/--ssh
  * target through its host interface): the pid runs and that process started before the object
@@ -220,8 +360,8 @@ export async function makerMayRun(pid: number, madeMs: number | null, host: Host
 }
 
 export interface Debris {
-  kind: 'cgroup' | 'queue' | 'file';
-  /** Path (cgroup, file) or queue name. */
+  kind: 'cgroup' | 'queue' | 'sysv' | 'file';
+  /** Path (cgroup, file), queue name, or SysV kind and key (`shm key 0x4e...`). */
   what: string;
   /** The pid of the run that made it; null for a slot queue (its holder is gone, whoever it was). */
   pid: number | null;
@@ -413,7 +553,7 @@ export async function listHostQueueNames(): Promise<string[] | null> {
  * a target) they are the target's, so a pass of this machine (LocalHost) then skips them; the
  * caller runs this machine's pass before it sets such a transport (src/cli.ts).
  */
-export async function collectDebris(opts: { outDir?: string; queues?: boolean; host?: HostIf } = {}): Promise<Debris[]> {
+export async function collectDebris(opts: { outDir?: string; queues?: boolean; sysv?: boolean; host?: HostIf } = {}): Promise<Debris[]> {
   const host = opts.host ?? localHost;
   const remote = transportContext().remote;
   const found: Debris[] = [];
@@ -488,6 +628,21 @@ export async function collectDebris(opts: { outDir?: string; queues?: boolean; h
       });
     }
   }
+  // The ipc probe's host-side SysV objects (see sysvHostKey): removed by key through the
+  // transport, in its IPC namespace (this machine's addon, or the target's agent), like the queues.
+  if (opts.sysv !== false && !(remote && host === localHost)) {
+    try {
+      const n = native();
+      for (const o of n.sysvRemove ? await deadSysv(host) : []) {
+        const r = n.sysvRemove!(o.kind, o.key);
+        if (r === -ENOENT) continue; // another run's pass took it first
+        const what = `${SYSV_KINDS[o.kind - 1][1]} key 0x${(o.key >>> 0).toString(16)}`;
+        found.push({ kind: 'sysv', what, pid: o.pid, error: r === 0 ? null : `errno ${-r}` });
+      }
+    } catch {
+      // best effort, as the queues
+    }
+  }
   if (opts.outDir) {
     for (const f of await deadTempFiles(opts.outDir)) {
       let error: string | null = null;
@@ -502,7 +657,7 @@ export async function collectDebris(opts: { outDir?: string; queues?: boolean; h
   return found;
 }
 
-const KIND_WORD = { cgroup: 'cgroup', queue: 'POSIX message queue', file: 'temporary report file' } as const;
+const KIND_WORD = { cgroup: 'cgroup', queue: 'POSIX message queue', sysv: 'SysV IPC object', file: 'temporary report file' } as const;
 
 /**
  * One report note per object found. `on`: where, for a pass that is not this machine's (the

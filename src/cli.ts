@@ -504,7 +504,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     files = await writeReports(report, out, o.formats, true, o.json ? undefined : () => (summary = renderSummary(report, { color })));
   } finally {
     writing = false;
-    for (const s of signals) process.off(s, onSignal);
+    // A stopped run keeps them until runCli's process.exit: its 'exit' listeners (the agent's
+    // shutdown waits for the agent to end) ran without a handler, and a second signal then
+    // killed the process by its default action, with no exit code.
+    if (!caught) for (const s of signals) process.off(s, onSignal);
   }
   if (caught) return interrupted();
   if (o.json) {

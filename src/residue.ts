@@ -24,6 +24,7 @@ import { MS } from './errno.js';
 import { packageRoot } from './paths.js';
 import { NS_TYPES } from './namespaces.js';
 import { enter, type Sandbox } from './sandbox.js';
+import { localMakerGone, parseSysv, SYSV_KINDS, sysvKeyMaker } from './cleanup.js';
 
 
 export type ResidueKind = 'process' | 'mount' | 'sysvipc' | 'mqueue' | 'netdev' | 'netns' | 'cgroup' | 'host' | 'file';
@@ -57,6 +58,12 @@ export interface Snapshot {
   /** mount id -> "mountpoint fstype source". */
   mounts: Map<string, string>;
   sysv: Set<string>;
+  /**
+   * The SysV objects of `sysv` that were a dead nsprobe run's when seen (a key naming a maker
+   * that had ended, in the shape nsprobe makes them: src/cleanup.ts deadSysv's rule): a run's
+   * debris pass removes them, which is no residue of that run.
+   */
+  sysvDebris: Set<string>;
   /** Queue names, or null when they could not be listed (see unknown). */
   mqueues: Set<string> | null;
   netdevs: Set<string>;
@@ -132,18 +139,18 @@ function readMounts(): Map<string, string> {
   return m;
 }
 
-function readSysv(): Set<string> {
-  const s = new Set<string>();
-  for (const kind of ['msg', 'shm', 'sem']) {
-    const lines = (readText(`/proc/sysvipc/${kind}`) ?? '').split('\n').slice(1);
-    for (const l of lines) {
-      const f = l.trim().split(/\s+/);
-      if (f.length < 2) continue;
-      const key = (Number(f[0]) >>> 0).toString(16).padStart(8, '0');
-      s.add(`${kind} key 0x${key} id ${f[1]}`);
+function readSysv(): { all: Set<string>; debris: Set<string> } {
+  const all = new Set<string>();
+  const debris = new Set<string>();
+  for (const [kind, name] of SYSV_KINDS) {
+    for (const o of parseSysv(kind, readText(`/proc/sysvipc/${name}`) ?? '')) {
+      const id = `${name} key 0x${(o.key >>> 0).toString(16).padStart(8, '0')} id ${o.id}`;
+      all.add(id);
+      const maker = sysvKeyMaker(o.key);
+      if (maker !== null && o.mode === 0o600 && o.shape && (o.cpid === null || o.cpid === maker) && localMakerGone(maker, o.ctimeMs)) debris.add(id);
     }
   }
-  return s;
+  return { all, debris };
 }
 
 function mountsOfType(type: string): string[] {
@@ -242,12 +249,14 @@ export async function snapshot(opts: SnapshotOptions = {}): Promise<Snapshot> {
     if (!r.names) unknown.push(`POSIX message queues: ${r.why}`);
   }
   const { procs, nsSeen } = readProcs();
+  const sysv = readSysv();
   return {
     root: opts.root ?? process.pid,
     procs,
     nsSeen,
     mounts: readMounts(),
-    sysv: readSysv(),
+    sysv: sysv.all,
+    sysvDebris: sysv.debris,
     mqueues,
     netdevs: new Set(listDir('/sys/class/net')),
     netns: new Set(listDir('/run/netns')),
@@ -294,7 +303,8 @@ export function diff(before: Snapshot, after: Snapshot): Residue[] {
   for (const [id, m] of after.mounts) if (!before.mounts.has(id)) out.push({ kind: 'mount', what: `mounted: ${m} (mount id ${id})` });
   for (const [id, m] of before.mounts) if (!after.mounts.has(id)) out.push({ kind: 'mount', what: `unmounted: ${m} (mount id ${id})` });
   for (const s of after.sysv) if (!before.sysv.has(s)) out.push({ kind: 'sysvipc', what: `SysV ${s}` });
-  for (const s of before.sysv) if (!after.sysv.has(s)) out.push({ kind: 'sysvipc', what: `removed: SysV ${s}` });
+  // (A dead run's object that went is the debris pass's removal: not a change this run made.)
+  for (const s of before.sysv) if (!after.sysv.has(s) && !before.sysvDebris.has(s)) out.push({ kind: 'sysvipc', what: `removed: SysV ${s}` });
   if (before.mqueues && after.mqueues) {
     for (const q of after.mqueues) if (!before.mqueues.has(q)) out.push({ kind: 'mqueue', what: `POSIX message queue /${q}` });
     for (const q of before.mqueues) if (!after.mqueues.has(q)) out.push({ kind: 'mqueue', what: `removed: POSIX message queue /${q}` });

@@ -308,6 +308,14 @@ bool wait_hello(int fd, long ms, std::vector<char>* hello, int* cred_pid, Failur
 // enter + 1 request + close for a UTS namespace, one at a time: 0.17 ms without, 0.09 ms with.
 // NSPROBE_COLOCATE=0 (or setColocate(false)) turns it off.
 bool g_colocate = true;
+// NSPROBE_COLOCATE=all: every sandbox stays on the JS thread's CPU however many are open. A wake-up
+// of a task on another CPU is an inter-processor interrupt, in a VM a trip through the hypervisor:
+// in a suite run (mostly 3-7 sandboxes open, so spread) sendto was 2.3% of the JS thread's samples,
+// most of it try_to_wake_up. Measured here at load 4-5 (n=21-25, interleaved): wall 305 against
+// 358 ms and CPU 239 against 257 ms on Node 24, wall 402 against 499 ms and CPU 333 against 366 ms
+// on Node 20. Not the default yet: the 8% loss measured when the spreading was chosen was on an
+// idle machine.
+bool g_colocate_all = false;
 
 // nsprobe-serve, next to this addon (see native/serve.cc); empty when it is not there or
 // NSPROBE_EXEC_SERVE=0, and then a time namespace's server is forked from Node as before.
@@ -420,7 +428,7 @@ thread_local uv_timer_t* t_unpin = nullptr;
 // The hint a request carries (nsp_req.cpu): where the child should be.
 uint32_t cpu_hint() {
   if (!g_colocate || t_active == 0) return 0;
-  if (t_active > 1) return NSP_CPU_RELEASE;
+  if (t_active > 1 && !g_colocate_all) return NSP_CPU_RELEASE;
   int cpu = sched_getcpu();
   return cpu < 0 ? 0 : (uint32_t)cpu + 1;
 }
@@ -436,11 +444,12 @@ void main_pin_hold(int cpu) {
   t_active++;
   if (t_unpin) uv_timer_stop(t_unpin);
   if (!g_colocate) return;
+  if (g_colocate_all) return pin_self(cpu >= 0 ? cpu : sched_getcpu());
   if (t_active == 2) unpin_all();  // two sandboxes: let them spread
   if (t_active == 1) pin_self(cpu);
 }
 // The CPU a sandbox about to be entered should start on: this thread's, if it will be alone.
-int start_cpu() { return g_colocate && t_active == 0 ? sched_getcpu() : -1; }
+int start_cpu() { return g_colocate && (t_active == 0 || g_colocate_all) ? sched_getcpu() : -1; }
 void main_pin_release(Napi::Env env) {
   if (t_active > 0) t_active--;
   if (t_active == 1 && g_colocate) pin_self(sched_getcpu());  // one left: keep it close again
@@ -1582,6 +1591,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   g_enter_worker = ew && strcmp(ew, "1") == 0;
   const char* co = getenv("NSPROBE_COLOCATE");
   if (co && (strcmp(co, "0") == 0 || strcmp(co, "off") == 0)) g_colocate = false;
+  if (co && strcmp(co, "all") == 0) g_colocate_all = true;
   exports.Set("shutdown", Napi::Function::New(env, Shutdown));
   exports.Set("setColocate", Napi::Function::New(env, SetColocate));
   exports.Set("enter", Napi::Function::New(env, Enter));

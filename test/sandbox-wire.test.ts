@@ -4,13 +4,13 @@
 import test from 'ava';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, constants as fsc } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NsError } from '../src/errors.js';
 import { native } from '../src/native.js';
 import { MAGIC_REQ, Op, ProtocolError, decodeReply, encodeRequest, sendEncoded } from '../src/protocol.js';
 import { enter, type Sandbox } from '../src/sandbox.js';
-import { isRoot } from './helpers/run.js';
+import { isRoot, ROOT } from './helpers/run.js';
 
 const mode = isRoot ? 'privileged' : 'rootless';
 
@@ -132,4 +132,36 @@ test.serial('the shared request buffer is lent to one send at a time: no request
   } finally {
     await s.close();
   }
+});
+
+test.serial('NSPROBE_COLOCATE=all keeps the JS thread and every open sandbox on one CPU, and gives the masks back after the last (control: the default spreads two)', (t) => {
+  if (availableParallelism() < 2) return t.pass('one CPU: nothing to spread or pin');
+  // In a process of its own: the pins are the process's, and this one's other tests must not see them.
+  const script = `
+    import { readFileSync } from 'node:fs';
+    import { enter } from ${JSON.stringify(join(ROOT, 'dist', 'src', 'sandbox.js'))};
+    const allowed = (p) => /Cpus_allowed_list:\\s*(\\S+)/.exec(readFileSync(p, 'utf8'))[1];
+    const main = () => allowed('/proc/self/task/' + process.pid + '/status');
+    const before = main();
+    const mode = process.geteuid() === 0 ? 'privileged' : 'rootless';
+    const a = await enter({ namespaces: ['uts'], mode });
+    const b = await enter({ namespaces: ['uts'], mode });
+    await a.identity(); await b.identity();
+    const two = { main: main(), a: allowed('/proc/' + a.pid + '/status'), b: allowed('/proc/' + b.pid + '/status') };
+    await a.close(); await b.close();
+    await new Promise((r) => setTimeout(r, 200)); // the masks come back 50 ms after the last close
+    console.log(JSON.stringify({ before, two, after: main() }));`;
+  const seen = (env: NodeJS.ProcessEnv) => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60000 });
+    t.is(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as { before: string; two: { main: string; a: string; b: string }; after: string };
+  };
+  const all = seen({ NSPROBE_COLOCATE: 'all' });
+  t.regex(all.two.main, /^\d+$/, 'the JS thread on one CPU with two sandboxes open');
+  t.is(all.two.a, all.two.main);
+  t.is(all.two.b, all.two.main);
+  t.is(all.after, all.before, 'its own mask back');
+  const dflt = seen({ NSPROBE_COLOCATE: '' });
+  t.is(dflt.two.main, dflt.before, 'default: two sandboxes spread');
+  t.is(dflt.two.b, dflt.before);
 });

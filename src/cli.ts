@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // nsprobe's command line: parse flags, run the suite, write the reports, set the exit code.
 // Usage errors are one line on stderr and exit 2, never a stack trace.
-import { existsSync, rmdirSync } from 'node:fs';
+import { existsSync, fstatSync, rmdirSync, writeSync } from 'node:fs';
 import { intValue, parseCommand, quietStdout, UsageError, type FlagSpecs } from './args.js';
 import { dirname, resolve } from 'node:path';
 import { PROBES } from '../probes/index.js';
@@ -229,6 +229,72 @@ async function bench(argv: readonly string[]): Promise<number> {
 export const STOP_SIGNALS = { SIGHUP: 129, SIGINT: 130, SIGQUIT: 131, SIGTERM: 143 } as const;
 type StopSignal = keyof typeof STOP_SIGNALS;
 
+// stdout and stderr without Node's stream objects where a run can do without them: the first
+// read of process.stdout or process.stderr loads Node's streams (and, for a pipe, net): ~5 ms of
+// CPU on Node 24 with stdout a pipe, for the lines a run prints at its end.
+
+/** /dev/null's device number (major 1, minor 3): a character device that is no terminal. */
+const DEV_NULL_RDEV = (1 << 8) | 3;
+
+/**
+ * Whether fd 1 or 2 is a terminal, as process.stdout/stderr.isTTY says, asking the stream only
+ * for a character device other than /dev/null (a pipe, a file or a socket is no terminal).
+ */
+function isTty(fd: 1 | 2): boolean {
+  try {
+    const st = fstatSync(fd);
+    if (!st.isCharacterDevice() || st.rdev === DEV_NULL_RDEV) return false;
+  } catch {
+    return false; // closed: no terminal
+  }
+  return !!(fd === 1 ? process.stdout : process.stderr).isTTY;
+}
+
+let stdoutStream = false;
+
+/**
+ * Writes to stdout as process.stdout.write would (synchronous on Linux for files, pipes and
+ * terminals), without creating the stream: a reader that has gone (EPIPE) drops the rest, as
+ * quietStdout does; anything else (EAGAIN of a non-blocking pipe, ...) hands the rest, and every
+ * later write, to process.stdout, which waits and reports as before.
+ */
+function print(text: string): void {
+  if (stdoutStream) {
+    process.stdout.write(text);
+    return;
+  }
+  let buf = Buffer.from(text, 'utf8');
+  while (buf.length) {
+    try {
+      buf = buf.subarray(writeSync(1, buf));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EPIPE') return;
+      stdoutStream = true;
+      process.stdout.write(buf);
+      return;
+    }
+  }
+}
+
+/**
+ * quietStdout, installed when process.stdout is first read instead of now (reading it creates
+ * the stream): every command that writes through process.stdout still gets it first.
+ */
+function quietStdoutWhenUsed(prog: string): void {
+  const d = Object.getOwnPropertyDescriptor(process, 'stdout');
+  if (!d?.get || !d.configurable) return quietStdout(prog);
+  Object.defineProperty(process, 'stdout', {
+    configurable: true,
+    enumerable: d.enumerable,
+    get() {
+      Object.defineProperty(process, 'stdout', d);
+      const stream = process.stdout;
+      quietStdout(prog, stream);
+      return stream;
+    },
+  });
+}
+
 /** Writes to stderr and never throws (a closed pipe or a hung-up terminal must not end a cleanup). */
 function say(s: string): void {
   try {
@@ -350,7 +416,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const out = resolve(o.out);
   const nofile = raiseNofile();
   if (nofile) throw new UsageError(nofile);
-  const tty = process.stderr.isTTY && !o.json;
+  const tty = !o.json && isTty(2);
   let made: string[] = [];
   const ac = new AbortController();
   let caught: StopSignal | undefined;
@@ -455,7 +521,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const probes = o.only ? PROBES.filter((p) => o.only!.includes(p.name)) : PROBES;
   // Colour goes to stdout, so stdout decides (`nsprobe > file` on a terminal writes no ANSI codes).
-  const color = o.color ?? (!!process.stdout.isTTY && !o.json && !process.env.NO_COLOR);
+  const color = o.color ?? (!o.json && !process.env.NO_COLOR && isTty(1));
   notes.push(...debrisNotes(await debris), ...debrisNotes(await targetDebris, 'on the target'));
   if (caught) {
     removeEmpty(made);
@@ -511,11 +577,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (caught) return interrupted();
   if (o.json) {
-    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    print(JSON.stringify(report, null, 2) + '\n');
   } else {
-    process.stdout.write(cons.verdictsFirst(report));
-    process.stdout.write(summary);
-    process.stdout.write(`reports: ${scrubLine(files.join(', '))}\n`);
+    print(cons.verdictsFirst(report) + summary + `reports: ${scrubLine(files.join(', '))}\n`);
   }
   if (residue && before) {
     const left = (await residue.residueSince(before)).residue;
@@ -532,7 +596,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 /** Runs the command line and sets the exit code (the nsprobe entry, src/nsprobe.ts, calls it). */
 export function runCli(argv: readonly string[]): void {
-  quietStdout('nsprobe');
+  quietStdoutWhenUsed('nsprobe');
   main(argv).then(
     (code) => {
       // A stopped run has cleaned up: leave now, with the handlers still in place. Left to the

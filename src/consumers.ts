@@ -618,19 +618,32 @@ function programPath(names: readonly string[], env: Record<string, string | unde
   // Each folder once, in PATH order (a folder seen again cannot hold what it lacked the first time).
   const dirs = [...new Set([...(env.PATH ?? '').split(':'), '/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'].filter(Boolean))];
   let found: string | null = null;
-  search: for (const name of names)
-    for (const d of dirs) {
-      const p = `${d}/${name}`;
-      if (!existsSync(p)) continue;
-      try {
-        accessSync(p, constants.X_OK);
-        found = p;
-        break search;
-      } catch {
-        continue;
-      }
-    }
+  for (const name of names) if ((found = programIn(dirs, name))) break;
   pathsFound.set(key, found);
+  return found;
+}
+
+// Where one name was found in one list of folders: consumers share programs (podman, bwrap,
+// newuidmap in several), and each name is looked up in each folder once per run, not per consumer.
+const nameFound = new Map<string, string | null>();
+
+function programIn(dirs: readonly string[], name: string): string | null {
+  const key = `${dirs.join(':')}\0${name}`;
+  const known = nameFound.get(key);
+  if (known !== undefined) return known;
+  let found: string | null = null;
+  for (const d of dirs) {
+    const p = `${d}/${name}`;
+    if (!existsSync(p)) continue;
+    try {
+      accessSync(p, constants.X_OK);
+      found = p;
+      break;
+    } catch {
+      continue;
+    }
+  }
+  nameFound.set(key, found);
   return found;
 }
 

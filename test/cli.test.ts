@@ -184,3 +184,51 @@ test('every command parses alike: --help exits 0, an unknown flag and a flag-lik
     t.notRegex(unknown.stderr + flagLike.stderr, /\n\s+at /, `${cmd.name}: a stack trace`);
   }
 });
+
+// A run prints its last lines with fs.writeSync (src/cli.ts print: no stream object is made for
+// them). A stdout that is a non-blocking pipe makes that write fail with EAGAIN once the pipe is
+// full: the rest goes through process.stdout, which waits for the reader, so nothing is lost.
+// Here the pipe is made non-blocking and 4 KB small, and the reader waits until the run has
+// filled it (or has exited) before it reads: the --json report (tens of KB) then meets EAGAIN.
+const NONBLOCKING_READER = `
+import fcntl, os, select, subprocess, sys, termios, array
+r, w = os.pipe2(os.O_NONBLOCK)
+fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ
+p = subprocess.Popen(sys.argv[1:], stdout=w, stderr=subprocess.PIPE)
+os.close(w)
+size = fcntl.fcntl(r, 1032)  # F_GETPIPE_SZ
+full = False
+while p.poll() is None and not full:
+    n = array.array('i', [0])
+    fcntl.ioctl(r, termios.FIONREAD, n)
+    full = n[0] >= size
+    if not full:
+        select.select([], [], [], 0.01)
+out = bytearray()
+while True:
+    select.select([r], [], [])
+    try:
+        b = os.read(r, 65536)
+    except BlockingIOError:
+        continue
+    if not b:
+        break
+    out += b
+p.wait()
+sys.stderr.write(p.stderr.read().decode())
+sys.stdout.buffer.write(out)
+sys.exit(p.returncode)
+`;
+
+needTools(missingTools('python3'))('--json to a full non-blocking pipe: every byte arrives, in order (EAGAIN hands the rest to the stream)', (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'nsprobe-test-cli-nb-'));
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const r = spawnSync('python3', ['-c', NONBLOCKING_READER, process.execPath, CLI, '--only', 'uts,ipc', '--json', '--out', join(out, 'r')], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20 });
+  t.is(r.status, 0, r.stderr);
+  t.true(r.stdout.length > 8192, `more than the pipe holds (${r.stdout.length} bytes)`);
+  const printed = JSON.parse(r.stdout) as Report;
+  t.is(r.stdout, `${JSON.stringify(printed, null, 2)}\n`, 'whole and in order: the JSON as it was printed');
+  const written = JSON.parse(readFileSync(join(out, 'r', 'report.json'), 'utf8')) as Report;
+  t.deepEqual(printed.probes.map((p) => p.id), written.probes.map((p) => p.id), 'the results of the report written');
+  t.deepEqual(printed.summary, written.summary);
+});

@@ -3,12 +3,12 @@
 // in dist/bin/ may change when the bundle runs, whichever Node and user run it. The control shows
 // that the same watch sees Node write there when its compile cache is turned on unguarded.
 import test from 'ava';
-import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isRoot, NOBODY, ROOT, run, tmp } from './helpers/run.js';
 import { missingTools, needTools } from './helpers/tools.js';
-import { CACHE_DIR, CACHE_MANIFEST, CODE_CACHE, CODE_CACHE_TAG, cacheTag, MAIN_SCRIPT, mainScript, shippedCompileCache } from '../src/compilecache.js';
+import { CACHE_DIR, CACHE_MANIFEST, CODE_CACHE, CODE_CACHE_TAG, cacheTag, MAIN_SCRIPT, mainScript, scriptTag, shippedCompileCache } from '../src/compilecache.js';
 
 const BIN = join(ROOT, 'dist', 'bin');
 const ENTRY = join(BIN, 'nsprobe.js');
@@ -128,7 +128,7 @@ test('a cache whose tag names another Node, or another file, is not read', (t) =
   const tagFile = join(c.cache, CODE_CACHE_TAG);
   const tag = JSON.parse(readFileSync(tagFile, 'utf8')) as Record<string, unknown>;
   t.is(useOf(c.url), 'used', 'control: as made');
-  for (const [k, v] of [['node', 'v0.0.0'], ['arch', 'sparc'], ['v8', '1.0'], ['ino', 1], ['mtimeMs', 0], ['size', 1]] as const) {
+  for (const [k, v] of [['node', 'v0.0.0'], ['arch', 'sparc'], ['v8', '1.0'], ['ino', 1], ['mtimeMs', 0], ['ctimeMs', 0], ['size', 1]] as const) {
     writeFileSync(tagFile, JSON.stringify({ ...tag, [k]: v }));
     t.is(useOf(c.url), 'foreign', `${k} differs`);
   }
@@ -141,6 +141,32 @@ test('a cache whose tag names another Node, or another file, is not read', (t) =
   writeFileSync(main, body);
   t.is(useOf(c.url), 'foreign', 'main.cjs rewritten');
   t.is(run([process.execPath, join(c.dir, 'nsprobe.js'), '--version']).stdout, `nsprobe ${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}\n`);
+});
+
+test('a script rewritten in place with its old size and mtime set back does not reuse the cache (control: untouched, it does)', (t) => {
+  const c = bundleCopy(t);
+  const main = join(c.dir, MAIN_SCRIPT);
+  // A whole-second mtime (utimes takes seconds as a double: a finer one would not come back
+  // exactly), and the tag the build would have written for the file so stamped.
+  const stamp = 1_700_000_000;
+  utimesSync(main, stamp, stamp);
+  writeFileSync(join(c.cache, CODE_CACHE_TAG), `${JSON.stringify(scriptTag(statSync(main)))}\n`);
+  t.is(useOf(c.url), 'used', 'control: the file as the cache was made for it');
+  t.is(useOf(c.url), 'used', 'control: still untouched, still used');
+  const before = statSync(main);
+  const body = readFileSync(main, 'utf8');
+  // Other bytes of the same length (V8 checks only the length): a comment's letter changed.
+  const at = body.indexOf('//');
+  t.true(at >= 0);
+  const changed = `${body.slice(0, at + 2)}${body[at + 2] === 'x' ? 'y' : 'x'}${body.slice(at + 3)}`;
+  t.is(Buffer.byteLength(changed), before.size);
+  // Written in place (same inode), then its times set back: only the ctime tells.
+  writeFileSync(main, changed);
+  utimesSync(main, stamp, stamp);
+  const after = statSync(main);
+  t.deepEqual([after.ino, after.size, after.mtimeMs], [before.ino, before.size, before.mtimeMs], 'inode, size and mtime as before');
+  t.not(after.ctimeMs, before.ctimeMs, 'the kernel moved the ctime');
+  t.is(useOf(c.url), 'foreign');
 });
 
 test('a cache V8 rejects (made for another source) is ignored and the program runs as without it', (t) => {

@@ -140,10 +140,15 @@ function mappedFS(map: (p: string) => string): HostFS {
   return {
     readFile: (p) => readOrNull(map(p))?.toString('utf8') ?? null,
     readBinary: (p) => readOrNull(map(p)),
-    exists: (p) => tryOr(() => (fs.lstatSync(map(p)), true), false),
+    // throwIfNoEntry: a missing file (the usual answer of exists) makes no Error with its stack.
+    exists: (p) => tryOr(() => fs.lstatSync(map(p), { throwIfNoEntry: false }) !== undefined, false),
     readdir: (p) => tryOr(() => fs.readdirSync(map(p)), null),
     readlink: (p) => tryOr(() => fs.readlinkSync(map(p)), null),
-    stat: (p) => tryOr(() => toStat(fs.statSync(map(p))), null),
+    stat: (p) =>
+      tryOr(() => {
+        const s = fs.statSync(map(p), { throwIfNoEntry: false });
+        return s === undefined ? null : toStat(s);
+      }, null),
   };
 }
 

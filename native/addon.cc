@@ -620,7 +620,12 @@ EnterSpec parse_spec(const Napi::Object& o) {
   e.drop_gid = (int)num(K_DROP_GID, 65534);
   e.off_mono = (int64_t)num(K_OFF_MONO, 0);
   e.off_boot = (int64_t)num(K_OFF_BOOT, 0);
-  e.timeout_ms = (int32_t)num(K_TIMEOUT, 5000);
+  // Clamped to 1 ms .. INT32_MAX: a negative wait means "only look" to nsp_wait_hello, and a JS
+  // number of 2^31 or more would wrap negative in the cast (review finding).
+  {
+    double t = num(K_TIMEOUT, 5000);
+    e.timeout_ms = !(t >= 1) ? 5000 : t > 2147483647.0 ? 2147483647 : (int32_t)t;
+  }
   s.strs.push_back(str(K_UID_MAP));
   s.strs.push_back(str(K_GID_MAP));
   Napi::Value cg = get(o, K_CGROUP_PROCS);

@@ -104,6 +104,7 @@ struct Box {
   std::mutex mu;        // serialises requests on this box
   std::atomic<bool> closing{false};
   std::atomic<bool> reaped{false};
+  std::atomic<bool> shut{false};  // killed by shutdown(): what was waiting on it says so
   int status = 0;
   struct Chan* chan = nullptr;  // its socket's poll on the event loop, once a request waited (JS thread only)
 
@@ -124,6 +125,16 @@ std::shared_ptr<Box> find_box(uint32_t id) {
   auto it = g_boxes.find(id);
   return it == g_boxes.end() ? nullptr : it->second;
 }
+
+// Ids of the boxes shutdown() ended, ascending (ids only grow, and a shutdown takes every box
+// open): a request sent to one afterwards (one that waited its turn in Sandbox's chain) is told
+// the sandbox was shut down, not that it was closed.
+std::vector<uint32_t> g_shut_ids;
+bool was_shut(uint32_t id) {
+  std::lock_guard<std::mutex> lk(g_mu);
+  return std::binary_search(g_shut_ids.begin(), g_shut_ids.end(), id);
+}
+const char kShutMsg[] = "the sandbox was shut down";
 
 uint32_t register_box(const std::shared_ptr<Box>& b) {
   std::lock_guard<std::mutex> lk(g_mu);
@@ -297,6 +308,14 @@ bool wait_hello(int fd, long ms, std::vector<char>* hello, int* cred_pid, Failur
 // enter + 1 request + close for a UTS namespace, one at a time: 0.17 ms without, 0.09 ms with.
 // NSPROBE_COLOCATE=0 (or setColocate(false)) turns it off.
 bool g_colocate = true;
+// NSPROBE_COLOCATE=all: every sandbox stays on the JS thread's CPU however many are open. A wake-up
+// of a task on another CPU is an inter-processor interrupt, in a VM a trip through the hypervisor:
+// in a suite run (mostly 3-7 sandboxes open, so spread) sendto was 2.3% of the JS thread's samples,
+// most of it try_to_wake_up. Measured here at load 4-5 (n=21-25, interleaved): wall 305 against
+// 358 ms and CPU 239 against 257 ms on Node 24, wall 402 against 499 ms and CPU 333 against 366 ms
+// on Node 20. Not the default yet: the 8% loss measured when the spreading was chosen was on an
+// idle machine.
+bool g_colocate_all = false;
 
 // nsprobe-serve, next to this addon (see native/serve.cc); empty when it is not there or
 // NSPROBE_EXEC_SERVE=0, and then a time namespace's server is forked from Node as before.
@@ -335,6 +354,20 @@ pid_t self_tid() {
   return tid;
 }
 
+// The calling thread's own mask while we have not pinned it, read once per thread: every enter
+// asked the kernel again (76 sched_getaffinity calls a suite run). Nothing in nsprobe changes a
+// thread's mask but the pins here, which keep the mask they replace (PinnedThread.saved).
+thread_local bool t_own_ok = false;
+thread_local cpu_set_t t_own;
+bool own_mask(cpu_set_t* out) {
+  if (!t_own_ok) {
+    if (sched_getaffinity(0, sizeof t_own, &t_own) < 0) return false;
+    t_own_ok = true;
+  }
+  *out = t_own;
+  return true;
+}
+
 // Pins the calling thread to cpu, remembering its own mask the first time.
 void pin_self(int cpu) {
   if (cpu < 0 || cpu >= CPU_SETSIZE) return;
@@ -349,7 +382,7 @@ void pin_self(int cpu) {
   CPU_SET(cpu, &one);
   if (!t) {
     PinnedThread p{tid, cpu, {}};
-    if (sched_getaffinity(0, sizeof p.saved, &p.saved) < 0) return;
+    if (!own_mask(&p.saved)) return;
     if (sched_setaffinity(0, sizeof one, &one) == 0) g_pinned.push_back(p);
   } else if (sched_setaffinity(0, sizeof one, &one) == 0) {
     t->cpu = cpu;
@@ -382,7 +415,7 @@ void natural_mask(cpu_set_t* out) {
         return;
       }
   }
-  if (sched_getaffinity(0, sizeof *out, out) < 0) {
+  if (!own_mask(out)) {
     CPU_ZERO(out);
     for (int i = 0; i < CPU_SETSIZE; i++) CPU_SET(i, out);
   }
@@ -395,7 +428,7 @@ thread_local uv_timer_t* t_unpin = nullptr;
 // The hint a request carries (nsp_req.cpu): where the child should be.
 uint32_t cpu_hint() {
   if (!g_colocate || t_active == 0) return 0;
-  if (t_active > 1) return NSP_CPU_RELEASE;
+  if (t_active > 1 && !g_colocate_all) return NSP_CPU_RELEASE;
   int cpu = sched_getcpu();
   return cpu < 0 ? 0 : (uint32_t)cpu + 1;
 }
@@ -411,11 +444,12 @@ void main_pin_hold(int cpu) {
   t_active++;
   if (t_unpin) uv_timer_stop(t_unpin);
   if (!g_colocate) return;
+  if (g_colocate_all) return pin_self(cpu >= 0 ? cpu : sched_getcpu());
   if (t_active == 2) unpin_all();  // two sandboxes: let them spread
   if (t_active == 1) pin_self(cpu);
 }
 // The CPU a sandbox about to be entered should start on: this thread's, if it will be alone.
-int start_cpu() { return g_colocate && t_active == 0 ? sched_getcpu() : -1; }
+int start_cpu() { return g_colocate && (t_active == 0 || g_colocate_all) ? sched_getcpu() : -1; }
 void main_pin_release(Napi::Env env) {
   if (t_active > 0) t_active--;
   if (t_active == 1 && g_colocate) pin_self(sched_getcpu());  // one left: keep it close again
@@ -429,6 +463,37 @@ void main_pin_release(Napi::Env env) {
   }
   uv_timer_start(t_unpin, unpin_fired, kUnpinGraceMs, 0);
 }
+
+// The keys parse_spec reads (and those of the objects enter and close resolve with), made once per environment: a Get by a C string made a V8 string
+// from UTF-8 each time, and Has + Get (+ Get again) per key were about 40 property lookups an
+// enter on the JS thread; now it is one Get per key, by a kept string.
+enum SpecKey {
+  K_CLONE_FLAGS, K_USERNS, K_DROP, K_TIME, K_NO_VM, K_SETGROUPS_ALLOW, K_JOIN_FORK, K_DROP_UID, K_DROP_GID,
+  K_OFF_MONO, K_OFF_BOOT, K_TIMEOUT, K_UID_MAP, K_GID_MAP, K_CGROUP_PROCS, K_JOIN_PATHS, K_JOIN_PIDFD_PID,
+  K_JOIN_PIDFD_FLAGS, K_PATH, K_TYPE,
+  // and the keys of what enter and close resolve with
+  K_ID, K_PID, K_HELLO, K_REAPED, K_KILLED, K_EXIT_CODE, K_SIGNAL, K_ALREADY_CLOSED, K_COUNT
+};
+const char* const kSpecKeys[K_COUNT] = {"cloneFlags", "userns", "drop", "time", "noVm", "setgroupsAllow", "joinFork",
+                                        "dropUid", "dropGid", "offMonotonic", "offBoottime", "timeoutMs", "uidMap",
+                                        "gidMap", "cgroupProcs", "joinPaths", "joinPidfdPid", "joinPidfdFlags", "path", "type",
+                                        "id", "pid", "hello", "reaped", "killed", "exitCode", "signal", "alreadyClosed"};
+// Kept in an array (a reference to a string itself needs Node-API 10): an element read is cheap.
+struct SpecKeys {
+  Napi::ObjectReference arr;
+};
+SpecKeys* spec_keys(Napi::Env env) {
+  SpecKeys* keys = env.GetInstanceData<SpecKeys>();
+  if (keys) return keys;
+  keys = new SpecKeys;
+  Napi::Array a = Napi::Array::New(env, K_COUNT);
+  for (uint32_t i = 0; i < K_COUNT; i++) a.Set(i, Napi::String::New(env, kSpecKeys[i]));
+  keys->arr = Napi::Persistent(a.As<Napi::Object>());
+  env.SetInstanceData<SpecKeys>(keys);  // deleted with the environment
+  return keys;
+}
+
+Napi::Value key(Napi::Env env, SpecKey k) { return spec_keys(env)->arr.Value().Get((uint32_t)k); }
 
 // An enter as JS asked for it: the fixed fields in the agent's frame layout (struct nsa_enter) and
 // the strings, so enter.cc's one builder (nsp_enter_spec_build) makes the nsp_enter_spec of both.
@@ -453,9 +518,13 @@ void settle_started(Napi::Env env, Napi::Promise::Deferred& d, bool ok, const Fa
   }
   uint32_t id = register_box(box);
   Napi::Object o = Napi::Object::New(env);
-  o.Set("id", id);
-  o.Set("pid", box->pid);
-  o.Set("hello", Napi::Buffer<char>::Copy(env, hello.data(), hello.size()));
+  Napi::Object keys = spec_keys(env)->arr.Value();
+  o.Set(keys.Get((uint32_t)K_ID), Napi::Number::New(env, id));
+  o.Set(keys.Get((uint32_t)K_PID), Napi::Number::New(env, box->pid));
+  // A bare ArrayBuffer (Sandbox makes the Buffer): a Buffer made here takes V8's slow path.
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, hello.size());
+  if (!hello.empty()) memcpy(ab.Data(), hello.data(), hello.size());
+  o.Set(keys.Get((uint32_t)K_HELLO), ab);
   d.Resolve(o);
 }
 
@@ -533,36 +602,52 @@ class EnterWorker : public Napi::AsyncWorker {
 EnterSpec parse_spec(const Napi::Object& o) {
   EnterSpec s;
   nsa_enter& e = s.e;
-  auto num = [&](const char* k, double d) { return o.Has(k) && o.Get(k).IsNumber() ? o.Get(k).As<Napi::Number>().DoubleValue() : d; };
-  auto flag = [&](const char* k, uint32_t f) { return o.Has(k) && o.Get(k).ToBoolean().Value() ? f : 0u; };
-  auto str = [&](const char* k) { return o.Has(k) && o.Get(k).IsString() ? o.Get(k).As<Napi::String>().Utf8Value() : std::string(); };
-  e.clone_flags = (uint64_t)num("cloneFlags", 0);
-  e.flags = flag("userns", NSA_E_USERNS) | flag("drop", NSA_E_DROP) | flag("time", NSA_E_TIME) | flag("noVm", NSA_E_NOVM) |
-            flag("setgroupsAllow", NSA_E_SETGROUPS_ALLOW) | flag("joinFork", NSA_E_JOIN_FORK);
-  e.drop_uid = (int)num("dropUid", 65534);
-  e.drop_gid = (int)num("dropGid", 65534);
-  e.off_mono = (int64_t)num("offMonotonic", 0);
-  e.off_boot = (int64_t)num("offBoottime", 0);
-  e.timeout_ms = (int32_t)num("timeoutMs", 5000);
-  s.strs.push_back(str("uidMap"));
-  s.strs.push_back(str("gidMap"));
-  if (o.Has("cgroupProcs") && o.Get("cgroupProcs").IsArray()) {
-    Napi::Array a = o.Get("cgroupProcs").As<Napi::Array>();
+  Napi::Object keys = spec_keys(o.Env())->arr.Value();
+  auto get = [&](const Napi::Object& from, SpecKey k) { return from.Get(keys.Get((uint32_t)k)); };
+  auto num = [&](SpecKey k, double d) {
+    Napi::Value v = get(o, k);
+    return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : d;
+  };
+  auto flag = [&](SpecKey k, uint32_t f) { return get(o, k).ToBoolean().Value() ? f : 0u; };
+  auto str = [&](SpecKey k) {
+    Napi::Value v = get(o, k);
+    return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+  };
+  e.clone_flags = (uint64_t)num(K_CLONE_FLAGS, 0);
+  e.flags = flag(K_USERNS, NSA_E_USERNS) | flag(K_DROP, NSA_E_DROP) | flag(K_TIME, NSA_E_TIME) | flag(K_NO_VM, NSA_E_NOVM) |
+            flag(K_SETGROUPS_ALLOW, NSA_E_SETGROUPS_ALLOW) | flag(K_JOIN_FORK, NSA_E_JOIN_FORK);
+  e.drop_uid = (int)num(K_DROP_UID, 65534);
+  e.drop_gid = (int)num(K_DROP_GID, 65534);
+  e.off_mono = (int64_t)num(K_OFF_MONO, 0);
+  e.off_boot = (int64_t)num(K_OFF_BOOT, 0);
+  // Clamped to 1 ms .. INT32_MAX: a negative wait means "only look" to nsp_wait_hello, and a JS
+  // number of 2^31 or more would wrap negative in the cast (review finding).
+  {
+    double t = num(K_TIMEOUT, 5000);
+    e.timeout_ms = !(t >= 1) ? 5000 : t > 2147483647.0 ? 2147483647 : (int32_t)t;
+  }
+  s.strs.push_back(str(K_UID_MAP));
+  s.strs.push_back(str(K_GID_MAP));
+  Napi::Value cg = get(o, K_CGROUP_PROCS);
+  if (cg.IsArray()) {
+    Napi::Array a = cg.As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length() && e.ncgroup < NSA_MAX_CGROUP; i++, e.ncgroup++) s.strs.push_back(a.Get(i).ToString().Utf8Value());
   }
-  if (o.Has("joinPaths") && o.Get("joinPaths").IsArray()) {
+  Napi::Value jp = get(o, K_JOIN_PATHS);
+  if (jp.IsArray()) {
     e.flags |= NSA_E_JOIN;
-    Napi::Array a = o.Get("joinPaths").As<Napi::Array>();
+    Napi::Array a = jp.As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length() && e.njoin < NSP_MAX_JOIN; i++, e.njoin++) {
       Napi::Object j = a.Get(i).As<Napi::Object>();
-      s.strs.push_back(j.Get("path").ToString().Utf8Value());
-      e.join_types[e.njoin] = (int)j.Get("type").ToNumber().Int32Value();
+      s.strs.push_back(get(j, K_PATH).ToString().Utf8Value());
+      e.join_types[e.njoin] = (int)get(j, K_TYPE).ToNumber().Int32Value();
     }
   }
-  if (o.Has("joinPidfdPid")) {
+  Napi::Value jpid = get(o, K_JOIN_PIDFD_PID);
+  if (!jpid.IsUndefined()) {
     e.flags |= NSA_E_JOIN;
-    e.join_pidfd_pid = (int)num("joinPidfdPid", 0);
-    e.join_pidfd_flags = (int)num("joinPidfdFlags", 0);
+    e.join_pidfd_pid = jpid.IsNumber() ? (int)jpid.As<Napi::Number>().DoubleValue() : 0;
+    e.join_pidfd_flags = (int)num(K_JOIN_PIDFD_FLAGS, 0);
   }
   return s;
 }
@@ -682,6 +767,7 @@ class RequestWorker : public Napi::AsyncWorker {
   }
   void OnOK() override {
     Napi::Env env = Env();
+    if (!ok_ && box_->shut) fail_ = {"request", "recvmsg", kShutMsg, ECANCELED};  // killed by shutdown()
     if (!ok_) {
       deferred_.Reject(make_error(env, fail_).Value());
       return;
@@ -797,7 +883,7 @@ void enter_ready(uv_poll_t* h, int status, int events) {
   nsp_entered out = entered_of(w->box.get());
   nsp_failure nf;
   bool reaped = false;
-  bool ok = nsp_enter_hello(&w->box->region, &out, 0, &nf, &reaped);
+  bool ok = nsp_enter_hello(&w->box->region, &out, -1, &nf, &reaped);  // readable: no poll first
   if (!ok && nf.kind == FK_HELLO_TIMEOUT) return;  // spurious wake-up: keep waiting
   enter_settle(w, ok, nf, out, reaped);
 }
@@ -810,7 +896,7 @@ void enter_timeout(uv_timer_t* h) {
   // The JS thread may have been busy past the deadline (a spawnSync) while the hello came: libuv
   // runs timers before polling, so look first; only a hello that is not there is a timeout.
   bool reaped = false;
-  bool ok = nsp_enter_hello(&w->box->region, &out, 0, &nf, &reaped);
+  bool ok = nsp_enter_hello(&w->box->region, &out, -1, &nf, &reaped);
   if (ok || nf.kind != FK_HELLO_TIMEOUT) return enter_settle(w, ok, nf, out, reaped);
   memset(&nf, 0, sizeof nf);
   nf.stage = "timeout";
@@ -935,6 +1021,37 @@ void req_finish(ReqWaiter* w, const std::function<void(Napi::Env, Napi::Promise:
   settle_scoped(w->env, w->deferred, settle);
 }
 
+// Takes the replies that are there for the requests at the front of c's queue (the child answers
+// in order), settling them all in one handle and callback scope: their reactions (the probes'
+// continuations) run once, when it closes, not one scope per reply. Stops at the first read that
+// finds nothing (no extra read when the queue empties), or once `until` is settled; true if it was.
+bool chan_take(Chan* c, ReqWaiter* until) {
+  if (c->q.empty()) return false;
+  std::vector<char> reply;
+  std::vector<int> fds;
+  int cred = 0;
+  long n = recv_msg(c->box->fd, &reply, &fds, &cred, MSG_DONTWAIT);
+  if (n == -EAGAIN || n == -EINTR) return false;  // nothing there (a spurious wake-up): keep waiting
+  Napi::Env env = c->q.front()->env;
+  Napi::HandleScope hs(env);
+  Napi::CallbackScope cs(env, *g_async);
+  bool got = false;
+  for (;;) {
+    ReqWaiter* w = c->q.front();
+    c->q.erase(c->q.begin());
+    w->done = true;
+    uv_close((uv_handle_t*)&w->timer, req_closed);  // w is freed by its close callback
+    settle_reply(env, w->deferred, n, reply, fds, cred, w->bare);
+    if (w == until) got = true;
+    if (got || c->q.empty()) break;
+    reply.clear();
+    fds.clear();
+    n = recv_msg(c->box->fd, &reply, &fds, &cred, MSG_DONTWAIT);
+    if (n == -EAGAIN || n == -EINTR) break;
+  }
+  return got;
+}
+
 void chan_ready(uv_poll_t* h, int status, int events) {
   Chan* c = (Chan*)h->data;
   // On an error (POLLERR: the child died with our request unread) libuv has stopped the poll
@@ -945,14 +1062,7 @@ void chan_ready(uv_poll_t* h, int status, int events) {
     c->armed = false;
     return;
   }
-  std::vector<char> reply;
-  std::vector<int> fds;
-  int cred = 0;
-  long n = recv_msg(c->box->fd, &reply, &fds, &cred, MSG_DONTWAIT);
-  if (n == -EAGAIN || n == -EINTR) return;  // spurious wake-up: keep waiting
-  ReqWaiter* w = c->q.front();
-  c->q.erase(c->q.begin());
-  req_finish(w, [&](Napi::Env env, Napi::Promise::Deferred& d) { settle_reply(env, d, n, reply, fds, cred, w->bare); });
+  chan_take(c, nullptr);
   chan_maybe_close(c);  // c is freed only by its close callback, after this returns
 }
 
@@ -960,6 +1070,11 @@ void request_timeout(uv_timer_t* h) {
   ReqWaiter* w = (ReqWaiter*)h->data;
   if (w->done) return;
   Chan* c = w->chan;
+  // The JS thread may have been busy past the deadline (a spawnSync, a long synchronous step)
+  // while the reply came: libuv runs timers before it polls, so look first. Only a reply that is
+  // not there is a timeout (replies to requests before it are taken on the way).
+  if (chan_take(c, w)) return chan_maybe_close(c);
+  if (w->done) return chan_maybe_close(c);  // settled by what ran when the replies taken settled (a shutdown())
   c->q.erase(std::remove(c->q.begin(), c->q.end(), w), c->q.end());
   kill_box(c->box.get(), SIGKILL);
   req_finish(w, [&](Napi::Env env, Napi::Promise::Deferred& d) {
@@ -987,8 +1102,9 @@ bool request_wait(Napi::Env env, const std::shared_ptr<Box>& box, long timeout, 
   return true;
 }
 
-// At the environment's teardown: the polls go (waiting requests die with the environment).
-void chans_close_all() {
+// The polls go. At the environment's teardown the waiting requests die with it (no JS runs any
+// more); from shutdown() (called from JS) each is rejected: the sandbox was shut down.
+void chans_close_all(bool settle) {
   // Taken by swap, not copied: a vector's copy allocates through the path that needs
   // std::__throw_bad_array_new_length (GLIBCXX_3.4.29), above the prebuild's GCC 8 floor.
   std::vector<Chan*> all;
@@ -997,6 +1113,7 @@ void chans_close_all() {
     for (ReqWaiter* w : c->q) {
       w->done = true;
       uv_close((uv_handle_t*)&w->timer, req_closed);
+      if (settle) w->deferred.Reject(make_error(w->env, {"request", "recvmsg", kShutMsg, ECANCELED}).Value());
     }
     c->q.clear();
     chan_close_now(c);
@@ -1054,7 +1171,11 @@ Napi::Value request_impl(const Napi::CallbackInfo& info, bool bare) {
   }
   auto box = find_box(info[0].As<Napi::Number>().Uint32Value());
   Napi::Buffer<char> buf = info[1].As<Napi::Buffer<char>>();
-  if (!box) return rejected(env, {"request", "send", "no such sandbox (already closed)", EBADF});
+  if (!box) {
+    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    if (was_shut(id)) return rejected(env, {"request", "send", kShutMsg, ECANCELED});
+    return rejected(env, {"request", "send", "no such sandbox (already closed)", EBADF});
+  }
   if (buf.Length() > NSP_MAX_REQ)
     return rejected(env, {"request", "send", "request larger than " + std::to_string(NSP_MAX_REQ) + " bytes", EMSGSIZE});
   long timeout = info.Length() > 2 && info[2].IsNumber() ? (long)info[2].As<Napi::Number>().Int64Value() : 5000;
@@ -1090,16 +1211,13 @@ Napi::Object close_result(Napi::Env env, const std::shared_ptr<Box>& box, bool k
   }
   if (erased) main_pin_release(env);
   Napi::Object o = Napi::Object::New(env);
+  Napi::Object keys = spec_keys(env)->arr.Value();
   int st = box->status;
-  o.Set("reaped", box->reaped.load());
-  o.Set("killed", killed);
-  if (box->is_child && box->reaped) {
-    o.Set("exitCode", WIFEXITED(st) ? Napi::Value(Napi::Number::New(env, WEXITSTATUS(st))) : env.Null());
-    o.Set("signal", WIFSIGNALED(st) ? Napi::Value(Napi::Number::New(env, WTERMSIG(st))) : env.Null());
-  } else {
-    o.Set("exitCode", env.Null());
-    o.Set("signal", env.Null());
-  }
+  o.Set(keys.Get((uint32_t)K_REAPED), Napi::Boolean::New(env, box->reaped.load()));
+  o.Set(keys.Get((uint32_t)K_KILLED), Napi::Boolean::New(env, killed));
+  bool known = box->is_child && box->reaped;
+  o.Set(keys.Get((uint32_t)K_EXIT_CODE), known && WIFEXITED(st) ? Napi::Value(Napi::Number::New(env, WEXITSTATUS(st))) : env.Null());
+  o.Set(keys.Get((uint32_t)K_SIGNAL), known && WIFSIGNALED(st) ? Napi::Value(Napi::Number::New(env, WTERMSIG(st))) : env.Null());
   return o;
 }
 
@@ -1409,11 +1527,15 @@ Napi::Value MqReap(const Napi::CallbackInfo& info) {
 
 // At environment teardown (process exit, worker end): kill and reap every open child, so a
 // Node process that exits with sandboxes open leaves nothing behind.
-void CleanupWithin(long ms) {
+void CleanupWithin(long ms, bool settle) {
   std::map<uint32_t, std::shared_ptr<Box>> boxes;
   {
     std::lock_guard<std::mutex> lk(g_mu);
     boxes.swap(g_boxes);
+    for (auto& kv : boxes) {
+      kv.second->shut = true;
+      g_shut_ids.push_back(kv.first);  // ascending: the map's order, above every earlier id
+    }
   }
   for (auto& kv : boxes) kill_box(kv.second.get(), SIGKILL);
   std::vector<std::shared_ptr<Box>> entering;
@@ -1442,7 +1564,7 @@ void CleanupWithin(long ms) {
       nsp_reap(p, left > 0 ? left : 0);
     }
   }
-  chans_close_all();
+  chans_close_all(settle);
   if (t_unpin) {
     uv_timer_stop(t_unpin);
     uv_close((uv_handle_t*)t_unpin, [](uv_handle_t* h) { delete (uv_timer_t*)h; });
@@ -1451,11 +1573,12 @@ void CleanupWithin(long ms) {
   unpin_all();
 }
 
-void Cleanup(void*) { CleanupWithin(2000); }
+void Cleanup(void*) { CleanupWithin(2000, false); }
 
-// shutdown(ms?): kill every open child and wait up to ms (default 2000) for all of them.
+// shutdown(ms?): kill every open child and wait up to ms (default 2000) for all of them. Requests
+// still waiting for a reply are rejected ("the sandbox was shut down"), never left pending.
 Napi::Value Shutdown(const Napi::CallbackInfo& info) {
-  CleanupWithin(info.Length() > 0 && info[0].IsNumber() ? (long)info[0].As<Napi::Number>().Int64Value() : 2000);
+  CleanupWithin(info.Length() > 0 && info[0].IsNumber() ? (long)info[0].As<Napi::Number>().Int64Value() : 2000, true);
   return info.Env().Undefined();
 }
 
@@ -1473,6 +1596,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   g_enter_worker = ew && strcmp(ew, "1") == 0;
   const char* co = getenv("NSPROBE_COLOCATE");
   if (co && (strcmp(co, "0") == 0 || strcmp(co, "off") == 0)) g_colocate = false;
+  if (co && strcmp(co, "all") == 0) g_colocate_all = true;
   exports.Set("shutdown", Napi::Function::New(env, Shutdown));
   exports.Set("setColocate", Napi::Function::New(env, SetColocate));
   exports.Set("enter", Napi::Function::New(env, Enter));

@@ -312,7 +312,8 @@ long nsp_recv_frame(int fd, char* buf, size_t cap, int* fds, int* nfds, int* cre
 }
 
 bool nsp_wait_hello(int fd, long ms, char* buf, size_t cap, size_t* len, int* cred_pid, nsp_failure* f, uint32_t op) {
-  long pr = r_poll1(fd, POLLIN, ms);
+  // ms < 0: the caller's own poll said readable (or it only looks): one read that does not wait.
+  long pr = ms < 0 ? 1 : r_poll1(fd, POLLIN, ms);
   if (pr == 0) {
     set_fail(f, "timeout", "poll", ETIMEDOUT, FK_HELLO_TIMEOUT);
     f->num = ms;
@@ -320,7 +321,12 @@ bool nsp_wait_hello(int fd, long ms, char* buf, size_t cap, size_t* len, int* cr
   }
   int fds[NSP_FRAME_FDS];
   int nfds = 0;
-  long n = nsp_recv_frame(fd, buf, cap, fds, &nfds, cred_pid, 0);
+  long n = nsp_recv_frame(fd, buf, cap, fds, &nfds, cred_pid, ms < 0 ? MSG_DONTWAIT : 0);
+  if (n == -EAGAIN && ms < 0) {
+    set_fail(f, "timeout", "poll", ETIMEDOUT, FK_HELLO_TIMEOUT);
+    f->num = 0;
+    return false;
+  }
   for (int i = 0; i < nfds; i++) rsys1(SYS_close, fds[i]);  // a hello passes none: never kept
   if (n <= 0) {
     set_fail(f, "request", "recvmsg", n == 0 ? EPIPE : (int)-n, FK_EXITED);
@@ -578,7 +584,7 @@ bool nsp_enter(const nsp_enter_spec* spec, nsp_region* region, nsp_entered* out,
 bool nsp_enter_hello(nsp_region* region, nsp_entered* out, long ms, nsp_failure* f, bool* reaped, bool fail_now) {
   int cred = 0;
   if (!fail_now && nsp_wait_hello(out->fd, ms, out->hello, sizeof out->hello, &out->hello_len, &cred, f, OP_HELLO)) return true;
-  if (!fail_now && ms == 0 && f->kind == FK_HELLO_TIMEOUT) return false;  // not there yet
+  if (!fail_now && ms <= 0 && f->kind == FK_HELLO_TIMEOUT) return false;  // not there yet
   if (region->ctl->err_stage) stage_failure(region->ctl, 0, f);
   *reaped = kill_and_wait(out->pid, out->pidfd, 2000);
   return false;

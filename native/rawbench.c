@@ -1,6 +1,6 @@
 // The raw floor for `npm run bench`: clone() a child into the requested namespaces, let it exit,
 // wait for it, in a loop. Prints one latency in nanoseconds per line.
-// Usage: nsprobe-rawbench FLAGS ITERATIONS [spread|pin] [bare|vm|rootless]
+// Usage: nsprobe-rawbench FLAGS ITERATIONS [spread|pin] [bare|vm|rootless|maps]
 //   FLAGS: CLONE_NEW* mask as a number; 0x80 = time.
 //   spread (default): may run on every CPU, as the scheduler places it (an inherited pin is undone);
 //   pin: stays on the CPU it started on, with its children, as the addon's co-location does.
@@ -13,6 +13,9 @@
 //   parent. Otherwise: clone() makes the child in the user namespace and FLAGS at once. Then the
 //   parent writes its setgroups, gid_map and uid_map and lets it go, and it exits. Not for pid or
 //   time (they need one more process).
+//   maps: privileged mode's user namespace, done as the addon does it, in C (as root): clone()
+//   makes the child in the user namespace and FLAGS, the parent writes gid_map and uid_map
+//   "0 100000 65536" (setgroups stays allowed) and lets it go, and it exits.
 #define _GNU_SOURCE
 #include <sched.h>
 #include <signal.h>
@@ -82,7 +85,13 @@ static int write_at(int dir, const char* name, const char* s) {
 
 // The maps rootless mode writes, made once before the timed loop (as the addon gets them ready).
 static char uid_map[32], gid_map[32];
+static int privileged_maps;
 static void make_maps(void) {
+  if (privileged_maps) {
+    snprintf(uid_map, sizeof uid_map, "0 100000 65536\n");
+    snprintf(gid_map, sizeof gid_map, "0 100000 65536\n");
+    return;
+  }
   snprintf(uid_map, sizeof uid_map, "0 %u 1\n", as_root ? 65534u : (unsigned)geteuid());
   snprintf(gid_map, sizeof gid_map, "0 %u 1\n", as_root ? 65534u : (unsigned)getegid());
 }
@@ -93,7 +102,7 @@ static int write_maps(pid_t pid) {
   snprintf(path, sizeof path, "/proc/%d", (int)pid);
   int dir = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return -1;
-  int r = write_at(dir, "setgroups", "deny") || write_at(dir, "gid_map", gid_map) || write_at(dir, "uid_map", uid_map);
+  int r = (!privileged_maps && write_at(dir, "setgroups", "deny")) || write_at(dir, "gid_map", gid_map) || write_at(dir, "uid_map", uid_map);
   close(dir);
   return r ? -1 : 0;
 }
@@ -112,16 +121,21 @@ static void place(const char* how) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s CLONE_FLAGS ITERATIONS [spread|pin] [bare|vm|rootless]\n", argv[0]);
+    fprintf(stderr, "usage: %s CLONE_FLAGS ITERATIONS [spread|pin] [bare|vm|rootless|maps]\n", argv[0]);
     return 2;
   }
   unsigned long flags = strtoul(argv[1], NULL, 0);
   long n = strtol(argv[2], NULL, 0);
   place(argc > 3 ? argv[3] : "spread");
-  int rootless = argc > 4 && strcmp(argv[4], "rootless") == 0;
+  privileged_maps = argc > 4 && strcmp(argv[4], "maps") == 0;
+  int rootless = privileged_maps || (argc > 4 && strcmp(argv[4], "rootless") == 0);
   unsigned long vm = argc > 4 && strcmp(argv[4], "vm") == 0 ? CLONE_VM : 0;
   // As root the child drops to 65534 and unshares; otherwise clone() makes the user namespace.
   as_root = geteuid() == 0;
+  if (privileged_maps && !as_root) {
+    fprintf(stderr, "maps: privileged mode's maps need root\n");
+    return 2;
+  }
   make_maps();
   if (rootless && (flags & (CLONE_NEWPID | CLONE_NEWTIME))) {
     fprintf(stderr, "rootless: not for pid or time namespaces\n");
@@ -139,8 +153,9 @@ int main(int argc, char** argv) {
     pid_t pid;
     if (rootless) {
       char c = 0;
-      pid = !as_root ? clone(mapped_child, stack + sz, (int)(ns | CLONE_NEWUSER) | SIGCHLD, NULL) : clone(rootless_child, stack + sz, SIGCHLD, &ns);
-      if (pid < 0 || (as_root && read(sync_pipe[0][0], &c, 1) != 1) || write_maps(pid) < 0 || write(sync_pipe[1][1], &c, 1) != 1) {
+      int direct = !as_root || privileged_maps;  // cloned straight into its namespaces
+      pid = direct ? clone(mapped_child, stack + sz, (int)(ns | CLONE_NEWUSER) | SIGCHLD, NULL) : clone(rootless_child, stack + sz, SIGCHLD, &ns);
+      if (pid < 0 || (!direct && read(sync_pipe[0][0], &c, 1) != 1) || write_maps(pid) < 0 || write(sync_pipe[1][1], &c, 1) != 1) {
         perror("rootless");
         return 1;
       }

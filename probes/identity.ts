@@ -6,7 +6,7 @@ import { kernelAtLeast } from '../src/gates.js';
 import { currentHost } from '../src/host/hostif.js';
 import type { NsType } from '../src/model.js';
 import { CLONE, NS_IOCTL } from '../src/errno.js';
-import type { ProbeDef } from '../src/probe.js';
+import { take, type ProbeDef } from '../src/probe.js';
 import type { Outcome, Sandbox } from '../src/sandbox.js';
 
 /** The types the sandbox is made in: the time namespace where the run's host kernel has it. */
@@ -46,28 +46,33 @@ export const identity: ProbeDef = {
     // by side; an enter that fails is thrown where its process is first used, as before.
     const outsideP = ctx.mode === 'rootless' ? ctx.enter({ namespaces: [], mode: 'privileged' }) : undefined;
     outsideP?.catch(() => undefined);
-    const [a, host] = await Promise.all([ctx.enter({ noVm: !made.includes('time'), namespaces: made }), ctx.hostSide()]);
+    const entered = await Promise.allSettled([ctx.enter({ noVm: !made.includes('time'), namespaces: made }), ctx.hostSide()]);
+    const a = take(entered[0]);
+    const host = take(entered[1]);
     // Environment assumptions: Node's /proc shows its own namespaces and the sandbox by a.pid
     // (true under a container's /proc too); "the host's" user namespace below is Node's, the
     // initial one or the one nsprobe runs in, never assumed to be the initial one.
 
     // Every type's looks are asked for at once (the sandbox, the host-side process and the host
     // answer side by side, each its own in turn) and recorded type by type, as before.
-    const looks = await Promise.all(types.map((t) => Promise.all([
+    const looks = await Promise.all(types.map((t) => Promise.allSettled([
       ctx.host.readlink(`/proc/self/ns/${t}`).get(),
       a.readlink(`/proc/self/ns/${t}`).get(),
       ctx.host.readlink(`/proc/${a.pid}/ns/${t}`).get(),
       t !== 'user' || ctx.mode === 'privileged' ? host.readlink(`/proc/self/ns/${t}`).get() : undefined,
       a.nsIoctl(`/proc/self/ns/${t}`, NS_IOCTL.GET_NSTYPE),
     ])));
+    // Taken in the order they are recorded: a failed look keeps the assertions before it and is
+    // the error, as when they were asked one after another.
     types.forEach((t, i) => {
       const [mine, inside, seen, hostMine, ty] = looks[i];
-      ctx.check(`${t}: the namespace inode inside differs from the host's`, ino(inside) !== ino(mine), `not ${mine}`, inside, 'inside');
-      ctx.expect(`${t}: the host sees the same inode at /proc/PID/ns/${t}`, seen, inside, 'host');
-      if (hostMine !== undefined) {
-        ctx.expect(`${t}: a host process reads the host's inode with the same request (control)`, hostMine, mine, 'control');
+      ctx.check(`${t}: the namespace inode inside differs from the host's`, ino(take(inside)) !== ino(take(mine)), `not ${take(mine)}`, take(inside), 'inside');
+      ctx.expect(`${t}: the host sees the same inode at /proc/PID/ns/${t}`, take(seen), take(inside), 'host');
+      const hm = take(hostMine);
+      if (hm !== undefined) {
+        ctx.expect(`${t}: a host process reads the host's inode with the same request (control)`, hm, take(mine), 'control');
       }
-      ctx.expect(`${t}: NS_GET_NSTYPE names CLONE_NEW${t.toUpperCase()}`, errOr(ty, (n) => n[0]), CLONE[t], 'inside');
+      ctx.expect(`${t}: NS_GET_NSTYPE names CLONE_NEW${t.toUpperCase()}`, errOr(take(ty), (n) => n[0]), CLONE[t], 'inside');
     });
 
     // NS_GET_USERNS: the owner of every namespace the sandbox made is its user namespace (the new

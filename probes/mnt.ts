@@ -2,7 +2,7 @@
 // process in the namespace (control), not by the host nor a sibling; pivot_root into a fresh
 // tmpfs root with /proc works and the old root is gone afterwards.
 import type { HostIf } from '../src/host/hostif.js';
-import type { ProbeDef } from '../src/probe.js';
+import { take, type ProbeDef } from '../src/probe.js';
 
 import { MNT_DETACH, MS } from '../src/errno.js';
 
@@ -42,13 +42,16 @@ export const mnt: ProbeDef = {
     const insideHas = has(await a.readFile('/proc/self/mountinfo').get());
     ctx.check('the tmpfs is in the mountinfo inside', insideHas, 'present', insideHas ? 'present' : 'absent', 'inside');
     // The joiner and the sibling (both made after the tmpfs is mounted) are entered and read side by side.
-    const [second, sibling] = await Promise.all([ctx.join(a, ['mnt']), ctx.enter()]);
-    const [secondInfo, sibInfo] = await Promise.all([second.readFile('/proc/self/mountinfo').get(), sibling.readFile('/proc/self/mountinfo').get()]);
-    const secondHas = has(secondInfo);
+    // Each is taken where it is recorded: a failed step keeps the assertions before it and is the
+    // error, as when they were made one after another.
+    const made = await Promise.allSettled([ctx.join(a, ['mnt']), ctx.enter()]);
+    const info = await Promise.allSettled(made.map(async (m) => take(m).readFile('/proc/self/mountinfo').get()));
+    const secondHas = has(take(info[0]));
     ctx.check('a second process in the namespace sees the tmpfs (control)', secondHas, 'present', secondHas ? 'present' : 'absent', 'control');
     // Environment assumption: the host side's /proc/self/mountinfo is readable (it is, also in containers).
     const hostInfo = await ctx.host.readFile('/proc/self/mountinfo').get();
     ctx.check('the host\'s mountinfo does not show the tmpfs', !has(hostInfo), 'absent', has(hostInfo) ? 'present' : 'absent', 'host');
+    const sibInfo = take(info[1]);
     ctx.check('a sibling mount namespace does not show the tmpfs', !has(sibInfo), 'absent', has(sibInfo) ? 'present' : 'absent', 'sibling');
 
     // pivot_root into a fresh tmpfs root. The fresh /proc in it is a helper: a container's masked

@@ -53,6 +53,9 @@ export interface NsBench {
   /** Rootless rows without pid/time: the same rootless work in C (faster placement), and addon / it. */
   rawRootless?: Stats | null;
   ratioRootless?: number | null;
+  /** Privileged rows with a user namespace (no pid/time): its id maps written the same way in C, and addon / it. */
+  rawMaps?: Stats | null;
+  ratioMaps?: number | null;
 }
 
 /** The placement with the lower p50 (the floor), or null when either is missing. */
@@ -74,7 +77,7 @@ function rawBinary(): string | null {
 }
 
 /** Runs the raw C loop; null when it is not built or the namespaces cannot be created. */
-export function rawLatencies(flags: number, iterations: number, placement: 'spread' | 'pin' = 'spread', work: 'bare' | 'vm' | 'rootless' = 'bare'): number[] | null {
+export function rawLatencies(flags: number, iterations: number, placement: 'spread' | 'pin' = 'spread', work: 'bare' | 'vm' | 'rootless' | 'maps' = 'bare'): number[] | null {
   const bin = rawBinary();
   if (!bin) return null;
   const r = spawnSync(bin, [String(flags), String(iterations), placement, work], { encoding: 'utf8', timeout: 120000 });
@@ -122,7 +125,11 @@ export async function benchNamespaces(opts: { iterations: number; warmup: number
     const vms = { spread: [] as number[], pin: [] as number[] };
     const rootless = { spread: [] as number[], pin: [] as number[] };
     let rawOk = true;
-    let rootlessOk = mode === 'rootless' && !c.ns.includes('pid') && !c.ns.includes('time');
+    const sameWork = !c.ns.includes('pid') && !c.ns.includes('time');
+    let rootlessOk = mode === 'rootless' && sameWork;
+    // Privileged mode's user namespace: the parent writes a 65536-id map, which bare clone() does not.
+    const mapsWork = mode === 'privileged' && c.ns.includes('user') && sameWork;
+    let mapsOk = mapsWork;
     // Small batches, so that machine noise (which comes in bursts here) falls on all loops alike.
     const batch = Math.max(1, Math.min(20, Math.floor(opts.iterations / 10)));
     const colocate = native().setColocate();
@@ -142,10 +149,10 @@ export async function benchNamespaces(opts: { iterations: number; warmup: number
           } else rawOk = false;
         }
         for (const placement of ['spread', 'pin'] as const) {
-          if (!rootlessOk) break;
-          const r = rawLatencies(flags, batch, placement, 'rootless');
+          if (!rootlessOk && !mapsOk) break;
+          const r = rawLatencies(flags, batch, placement, rootlessOk ? 'rootless' : 'maps');
           if (r) rootless[placement].push(...r);
-          else rootlessOk = false;
+          else rootlessOk = mapsOk = false;
         }
       }
     } finally {
@@ -172,6 +179,10 @@ export async function benchNamespaces(opts: { iterations: number; warmup: number
       const rr = rootlessOk && rootless.spread.length ? faster(stats(rootless.spread), stats(rootless.pin)) : null;
       row.rawRootless = rr;
       row.ratioRootless = rr ? Math.round((a.p50 / rr.p50) * 100) / 100 : null;
+    } else if (mapsWork) {
+      const rm = mapsOk && rootless.spread.length ? faster(stats(rootless.spread), stats(rootless.pin)) : null;
+      row.rawMaps = rm;
+      row.ratioMaps = rm ? Math.round((a.p50 / rm.p50) * 100) / 100 : null;
     }
     rows.push(row);
     opts.onRow?.(row);
@@ -203,6 +214,13 @@ export function renderNsTable(rows: NsBench[]): string {
         ...rootless.map((r) => `${r.name.padEnd(10)} addon ${r.addon.p50.toFixed(3)} ms  C ${r.rawRootless!.p50.toFixed(3)} ms  ratio ${r.ratioRootless!.toFixed(2)}x`),
       ]
     : [];
+  const mapped = rows.filter((r) => r.rawMaps);
+  if (mapped.length)
+    tail.push(
+      '',
+      'privileged rows with a user namespace against the same work done in C (the parent writes gid_map and uid_map of 65536 ids):',
+      ...mapped.map((r) => `${r.name.padEnd(10)} addon ${r.addon.p50.toFixed(3)} ms  C ${r.rawMaps!.p50.toFixed(3)} ms  ratio ${r.ratioMaps!.toFixed(2)}x`),
+    );
   const legend = [
     '',
     'raw: clone()+wait in C, the floor the ratio is taken against; raw+VM: the same loop with CLONE_VM, as the',

@@ -16,7 +16,7 @@ import { HOST_FACTS_DEADLINE_MS, realHostContext, withDeadline } from './host/ho
 import { openRunHost } from './host/boxfs.js';
 import { rootlessPlan } from './sandbox.js';
 import { collectDebris, debrisNotes, hurriedCleanup, type Debris } from './cleanup.js';
-import { raiseNofile } from './limits.js';
+import { nofileConcurrency, raiseNofile } from './limits.js';
 import { native, setTransport, transportContext } from './native.js';
 import { AgentClient } from './agent/client.js';
 import { bootstrapLauncher, splitCommand, targetHostContext } from './agent/bootstrap.js';
@@ -535,6 +535,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       probes,
       modes,
       timeoutMs: o.timeoutMs,
+      concurrency: nofileConcurrency(),
       signal: ac.signal,
       host,
       hostIf,

@@ -39,7 +39,8 @@ export interface NativeBox {
   id: number;
   /** The serving process in our pid namespace. */
   pid: number;
-  hello: Buffer;
+  /** The child's hello reply (the addon gives a bare ArrayBuffer, the agent client a Buffer). */
+  hello: Buffer | ArrayBuffer;
 }
 
 export interface NativeReply {

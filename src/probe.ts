@@ -105,6 +105,17 @@ function plainArray(x: unknown[]): boolean {
   return Object.keys(x).length === x.length && Object.getOwnPropertySymbols(x).length === 0;
 }
 
+/**
+ * The value of a settled step, or its failure thrown here. A probe that asks for several things
+ * side by side (Promise.allSettled) takes them in the order it records them, so the assertions
+ * before a failed step are kept and the error is the first failure in that order, as when the
+ * steps ran one after another.
+ */
+export function take<T>(r: PromiseSettledResult<T>): T {
+  if (r.status === 'rejected') throw r.reason;
+  return r.value;
+}
+
 /** The modes a probe exists in. */
 export function probeModes(def: ProbeDef): readonly Mode[] {
   return def.needs?.modes ?? ['privileged', 'rootless'];

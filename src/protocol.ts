@@ -50,12 +50,16 @@ export class ProtocolError extends Error {}
 
 const TWO32 = 4294967296;
 
-// One buffer that Sandbox.call encodes every request into (encodeRequestShared): both transports
-// copy a request before request() returns (the addon into its own stack buffer, the agent client
-// into its frame), so the next request may overwrite it. Its own ArrayBuffer (Buffer.alloc does
-// not take the pool), written through one DataView: a request used to be a pooled allocation, a
-// fill and a dozen Buffer.writeUInt*LE calls (each a JS function with its own range checks:
-// writeUInt16LE alone 4.5 ms of a suite run's ~740 requests).
+// One buffer that Sandbox.call encodes every request into, lent to one send at a time
+// (sendEncoded): the request's bytes exist only while that send runs, and both transports copy
+// them before request() returns (the addon into its own stack buffer, the agent client into its
+// frame). Its own ArrayBuffer (Buffer.alloc does not take the pool), written through one DataView:
+// a request used to be a pooled allocation, a fill and a dozen Buffer.writeUInt*LE calls (each a
+// JS function with its own range checks: writeUInt16LE alone 4.5 ms of a suite run's ~740
+// requests). Safe by construction: no view of it outlives its send's call (encodeShared is not
+// exported), a request encoded while another is lent is refused (ProtocolError) instead of
+// overwriting it, and once the send returns the header's magic is cleared, so a transport that
+// kept the view instead of copying sends a request every child refuses (EPROTO), never stale bytes.
 const scratch = Buffer.alloc(MAX_REQ);
 const view = new DataView(scratch.buffer, scratch.byteOffset, MAX_REQ);
 
@@ -75,11 +79,10 @@ function tooLong(strs: ReadonlyArray<Str>): never {
   throw new ProtocolError(`request of ${total} bytes exceeds ${MAX_REQ}`);
 }
 
-/**
- * Encodes a request into the one shared buffer and returns a view of it: valid until the next
- * request is encoded, so only for a caller that hands it on at once (Sandbox.call).
- */
-export function encodeRequestShared(op: number, seq: number, nums: ReadonlyArray<number | bigint> = [], strs: ReadonlyArray<Str> = []): Buffer {
+let lent = false;
+
+/** Encodes a request into the one shared buffer; the view is valid until the next encode. */
+function encodeShared(op: number, seq: number, nums: ReadonlyArray<number | bigint> = [], strs: ReadonlyArray<Str> = []): Buffer {
   if (nums.length > NARGS) throw new ProtocolError(`at most ${NARGS} numbers per request`);
   if (strs.length > NSTR) throw new ProtocolError(`at most ${NSTR} strings per request`);
   view.setUint32(0, MAGIC_REQ, true);
@@ -114,9 +117,28 @@ export function encodeRequestShared(op: number, seq: number, nums: ReadonlyArray
   return scratch.subarray(0, off);
 }
 
+/**
+ * Encodes a request into the one shared buffer and calls send with a view of it, valid only
+ * during that call: send must copy what it keeps before it returns (both transports do). What
+ * send returns is returned. Encoding another request inside send throws (it would overwrite this
+ * one's bytes).
+ */
+export function sendEncoded<T>(op: number, seq: number, nums: ReadonlyArray<number | bigint>, strs: ReadonlyArray<Str>, send: (req: Buffer) => T): T {
+  if (lent) throw new ProtocolError('a request was encoded while another was being sent (the shared request buffer is lent to one send at a time)');
+  const req = encodeShared(op, seq, nums, strs);
+  lent = true;
+  try {
+    return send(req);
+  } finally {
+    lent = false;
+    view.setUint32(0, 0, true); // a view kept past here reads as a malformed request
+  }
+}
+
 /** Encodes a request into a Buffer of its own. */
 export function encodeRequest(op: number, seq: number, nums: ReadonlyArray<number | bigint> = [], strs: ReadonlyArray<Str> = []): Buffer {
-  return Buffer.from(encodeRequestShared(op, seq, nums, strs));
+  if (lent) throw new ProtocolError('a request was encoded while another was being sent (the shared request buffer is lent to one send at a time)');
+  return Buffer.from(encodeShared(op, seq, nums, strs));
 }
 
 /** Decodes and checks a reply; throws ProtocolError on anything malformed. */

@@ -27,6 +27,13 @@ test('nsprobe bench --json: one row per namespace type and all, each with addon 
   const user = rows.find((x) => x.name === 'user' && x.mode === 'rootless')!;
   t.true(user.rawRootless !== null && user.rawRootless!.p50 > 0);
   t.is(rows.find((x) => x.name === 'all' && x.mode === 'rootless')!.rawRootless, null);
+  if (isRoot) {
+    // The privileged user namespace row also runs against its own map writes in C; no other row does.
+    const pu = rows.find((x) => x.name === 'user' && x.mode === 'privileged')!;
+    t.true(pu.rawMaps !== null && pu.rawMaps!.p50 > 0, 'the maps loop ran');
+    t.is(pu.ratioMaps, Math.round((pu.addon.p50 / pu.rawMaps!.p50) * 100) / 100);
+    for (const row of rows) if (row !== pu) t.is(row.rawMaps, undefined, `${row.name}/${row.mode}: no maps loop`);
+  }
 });
 
 test('nsprobe bench with a bad argument: one line, exit 2', (t) => {

@@ -28,6 +28,9 @@ export interface AgentChannel {
   /** Where the agent runs, for messages ("local", "via 'kubectl exec -i pod --'"). */
   label: string;
 }
+/** A box as the agent reports it: its hello is a Buffer (the addon gives an ArrayBuffer). */
+export type AgentBox = NativeBox & { hello: Buffer };
+
 export type Launcher = () => Promise<AgentChannel>;
 
 export interface AgentHello {
@@ -282,13 +285,13 @@ export class AgentClient implements NativeAddon {
     return true;
   }
 
-  private started(r: AgentReply): NativeBox {
+  private started(r: AgentReply): AgentBox {
     if (r.err) throw failure(r);
     this.boxes.set(r.v[0], r.v[1]);
     return { id: r.v[0], pid: r.v[1], hello: r.data };
   }
 
-  async enter(spec: NativeEnterSpec): Promise<NativeBox> {
+  async enter(spec: NativeEnterSpec): Promise<AgentBox> {
     return this.started(await this.call(T.ENTER, encodeEnter(spec)));
   }
 
@@ -312,7 +315,7 @@ export class AgentClient implements NativeAddon {
     return out;
   }
 
-  async adopt(fd: number, timeoutMs: number): Promise<NativeBox> {
+  async adopt(fd: number, timeoutMs: number): Promise<AgentBox> {
     return this.started(await this.call(T.ADOPT, u32s(fd, timeoutMs)));
   }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // nsprobe's command line: parse flags, run the suite, write the reports, set the exit code.
 // Usage errors are one line on stderr and exit 2, never a stack trace.
-import { existsSync, fstatSync, rmdirSync, writeSync } from 'node:fs';
+import { existsSync, fstatSync, rmdirSync, stat, writeSync } from 'node:fs';
 import { intValue, parseCommand, quietStdout, UsageError, type FlagSpecs } from './args.js';
 import { dirname, resolve } from 'node:path';
 import { PROBES } from '../probes/index.js';
@@ -597,6 +597,12 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 /** Runs the command line and sets the exit code (the nsprobe entry, src/nsprobe.ts, calls it). */
 export function runCli(argv: readonly string[]): void {
+  // libuv makes its thread pool at its first use and aborts the process (SIGABRT, no message)
+  // when a thread cannot be made. Under a low RLIMIT_NPROC (it counts the user's threads and
+  // processes) that first use came after the probes' sandboxes had taken the room, and the run
+  // died instead of ending in errors that name the limit (issue 14 item 12). The ESM loader of
+  // Node 20 used the pool at once; the bundle and Node 22's loader do not: it is started here.
+  stat('/', () => undefined);
   quietStdoutWhenUsed('nsprobe');
   main(argv).then(
     (code) => {

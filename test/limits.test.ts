@@ -5,7 +5,7 @@ import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Report } from '../src/model.js';
-import { CLI, run } from './helpers/run.js';
+import { CLI, ROOT, run } from './helpers/run.js';
 import { isRoot, missingTools, needRoot, needTools } from './helpers/tools.js';
 
 // Runs as nobody through setpriv, so it needs root to start; prlimit and setpriv are util-linux.
@@ -15,11 +15,15 @@ const asRoot = isRoot ? needTools(missingTools('prlimit', 'setpriv')) : needRoot
 // runs as (not nobody, which other tests use at the same time) keeps the count this run's own.
 const UID = 47000 + (process.pid % 1000);
 
-function probeUnder(limit: string): { status: number | null; rep: Report | null; stderr: string } {
+// The bundled entry (bin, npm run probe) first: a script, it did not start libuv's pool before the
+// sandboxes took the room, and Node aborted (SIGABRT) at every limit from 14 to 28.
+const BUNDLE = join(ROOT, 'dist', 'bin', 'nsprobe.js');
+
+function probeUnder(limit: string, entry = BUNDLE): { status: number | null; rep: Report | null; stderr: string } {
   const out = mkdtempSync(join(tmpdir(), 'nsprobe-test-limits-'));
   try {
     chownSync(out, UID, UID);
-    const r = run(['setpriv', `--reuid=${UID}`, `--regid=${UID}`, '--clear-groups', 'prlimit', limit, process.execPath, CLI, '--out', out, '--format', 'json', '--only', 'uts,ipc,net,user,nesting']);
+    const r = run(['setpriv', `--reuid=${UID}`, `--regid=${UID}`, '--clear-groups', 'prlimit', limit, process.execPath, entry, '--out', out, '--format', 'json', '--only', 'uts,ipc,net,user,nesting']);
     let rep: Report | null = null;
     try {
       rep = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as Report;
@@ -46,6 +50,9 @@ asRoot('a low RLIMIT_NPROC for an unprivileged uid: probes error naming the limi
     t.log(`nproc ${n}: Node did not start (${got.stderr.split('\n')[0]})`);
   }
   if (!got?.rep) return t.fail(`no limit from 14 to 28 let Node start: ${got?.stderr}`);
+  // The unbundled CLI (dist/src/cli.js) under the same limit reports too.
+  const plain = probeUnder(`--nproc=${low}:${low}`, CLI);
+  t.not(plain.rep, null, `dist/src/cli.js under RLIMIT_NPROC ${low}: ${plain.stderr}`);
   const { status, rep } = got;
   t.log(`RLIMIT_NPROC ${low}`);
   t.is(status, 1);

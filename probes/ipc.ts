@@ -4,7 +4,7 @@
 import type { ProbeDef } from '../src/probe.js';
 import { IPC, O } from '../src/errno.js';
 import { enter, type Outcome, type Sandbox } from '../src/sandbox.js';
-import { claimHostQueue, noteHostSysv, sysvHostKey, sysvUnjudgedKey } from '../src/cleanup.js';
+import { claimHostQueue, noteHostSysv, parseSysv, SYSV_HOST_MODE, sysvHostKey, sysvUnjudgedKey } from '../src/cleanup.js';
 import { hostPidNs, PID_INIT_INO } from '../src/pidns.js';
 
 const IPC_CREAT = IPC.CREAT;
@@ -83,14 +83,20 @@ export const ipc: ProbeDef = {
       let forgetSysv: () => unknown = () => undefined;
       onHost.set(kind, async function (this: Sandbox) {
         const r = await get(this, kind, hostKey, 0);
-        if (r.ok) await this.ipcrm(kind, r.value!);
+        if (!r.ok) return;
+        // Only the object in the host mode this probe makes (SYSV_HOST_MODE): a create that came
+        // back EEXIST, or never came back, may have noted another's key.
+        const listing = await this.readFile(`/proc/sysvipc/${kind}`);
+        const n = kind === 'msg' ? 1 : kind === 'shm' ? 2 : 3;
+        if (listing.ok && !parseSysv(n, listing.value!).some((o) => o.id === r.value && o.mode === SYSV_HOST_MODE)) return;
+        await this.ipcrm(kind, r.value!);
       });
       let hmade: Outcome<number> | undefined;
       for (let i = 0; i < 4; i++) {
         hostKey = initNs ? sysvHostKey(host.pid, (salt0 + i) % 3) : sysvUnjudgedKey();
         // A hurried exit (second signal) waits for no sandbox: it removes the object from Node.
         forgetSysv = noteHostSysv(kind === 'msg' ? 1 : kind === 'shm' ? 2 : 3, hostKey);
-        hmade = await get(host, kind, hostKey, IPC_CREAT | IPC_EXCL | 0o600);
+        hmade = await get(host, kind, hostKey, IPC_CREAT | IPC_EXCL | SYSV_HOST_MODE);
         if (hmade.ok || hmade.code !== 'EEXIST') break;
         forgetSysv();
       }

@@ -161,6 +161,15 @@ export async function claimHostQueue<T>(create: (name: string) => Promise<Outcom
 
 const hostSysv = new Map<string, { kind: 1 | 2 | 3; key: number }>();
 
+/**
+ * The mode the ipc probe makes its host-side SysV objects with: 0610. The execute bit means
+ * nothing to SysV IPC and no program asks for it, so an object of the same key (a key nsprobe
+ * names its maker with can also come from ftok(path, 'N')) in another program's 0600 is never
+ * taken for nsprobe's: not by a debris pass, not by a hurried exit or an after-close cleanup
+ * whose create came back EEXIST (the key noted was another's).
+ */
+export const SYSV_HOST_MODE = 0o610;
+
 /** Notes a SysV object (1 msg, 2 shm, 3 sem) about to be made with key in the host's IPC namespace (`forget` once removed). */
 export function noteHostSysv(kind: 1 | 2 | 3, key: number): () => void {
   const k = `${kind}:${key}`;
@@ -267,7 +276,7 @@ export async function deadSysv(host: HostIf = localHost): Promise<(SysvObject & 
   if ((await hostPidNs(host)).judges !== PID_INIT_INO) return [];
   const texts = await Promise.all(SYSV_KINDS.map(([, name]) => host.readFile(`/proc/sysvipc/${name}`).catch(() => null)));
   const all = SYSV_KINDS.flatMap(([kind], i) => (texts[i]?.ok ? parseSysv(kind, texts[i]!.value!) : []));
-  const cands = all.filter((o) => sysvKeyMaker(o.key) !== null && o.mode === 0o600 && o.shape && !hostSysv.has(`${o.kind}:${o.key}`));
+  const cands = all.filter((o) => sysvKeyMaker(o.key) !== null && o.mode === SYSV_HOST_MODE && o.shape && !hostSysv.has(`${o.kind}:${o.key}`));
   if (!cands.length) return [];
   const pm = await host.readFile('/proc/sys/kernel/pid_max').catch(() => null);
   const pidMax = pm?.ok ? Number(pm.value!.trim()) || 1 << 22 : 1 << 22;
@@ -737,7 +746,21 @@ export function hurriedCleanup(outDir?: string): void {
   // IPC namespace, the target's), then it ends. The addon: every box ends, Node removes them.
   attempt(() => (n.endBoxes ? n.endBoxes(500) : n.shutdown(500)));
   for (const q of [...hostQueues]) attempt(() => void (n.mqUnlink(q) === 0 && hostQueues.delete(q)));
-  for (const [k, o] of [...hostSysv]) attempt(() => void (n.sysvRemove?.(o.kind, o.key) === 0 && hostSysv.delete(k)));
+  // Only objects in nsprobe's host mode: a key is noted before its create, which may come back
+  // EEXIST (another's object). Here, the machine's /proc/sysvipc says; through an agent the
+  // objects are the target's, which this process cannot read synchronously.
+  const now = transportContext().remote ? null : SYSV_KINDS.map(([kind, name]) => {
+    try {
+      return parseSysv(kind, readFileSync(`/proc/sysvipc/${name}`, 'utf8'));
+    } catch {
+      return null;
+    }
+  });
+  for (const [k, o] of [...hostSysv]) {
+    const list = now?.[o.kind - 1];
+    if (list && !list.some((x) => x.key === o.key && x.mode === SYSV_HOST_MODE)) continue;
+    attempt(() => void (n.sysvRemove?.(o.kind, o.key) === 0 && hostSysv.delete(k)));
+  }
   if (n.endBoxes) attempt(() => n.shutdown(500));
   for (const path of runCgroupsSync([process.pid, ...runPids])) {
     attempt(() => {

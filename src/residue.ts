@@ -24,7 +24,7 @@ import { MS } from './errno.js';
 import { packageRoot } from './paths.js';
 import { NS_TYPES } from './namespaces.js';
 import { enter, type Sandbox } from './sandbox.js';
-import { localMakerGone, parseSysv, SYSV_KINDS, sysvKeyMaker } from './cleanup.js';
+import { localMakerGone, parseSysv, SYSV_HOST_MODE, SYSV_KINDS, sysvKeyMaker } from './cleanup.js';
 import { localJudgeNs, PID_INIT_INO } from './pidns.js';
 
 
@@ -150,7 +150,7 @@ function readSysv(): { all: Set<string>; debris: Set<string> } {
       all.add(id);
       // (deadSysv's rule: judged only by a process of the initial pid namespace with its own /proc.)
       const maker = judges ? sysvKeyMaker(o.key) : null;
-      if (maker !== null && o.mode === 0o600 && o.shape && (o.cpid === null || o.cpid === maker) && localMakerGone(maker, o.ctimeMs)) debris.add(id);
+      if (maker !== null && o.mode === SYSV_HOST_MODE && o.shape && (o.cpid === null || o.cpid === maker) && localMakerGone(maker, o.ctimeMs)) debris.add(id);
     }
   }
   return { all, debris };

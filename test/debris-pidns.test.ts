@@ -20,7 +20,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CGROUP_RE, hostQueueName, listHostQueueNames, ownCgroupDir, parseSysv, QUEUE_RE, sysvHostKey, sysvKeyMaker, sysvUnjudgedKey, tempMaker } from '../src/cleanup.js';
+import { CGROUP_RE, hostQueueName, listHostQueueNames, ownCgroupDir, parseSysv, QUEUE_RE, SYSV_HOST_MODE, sysvHostKey, sysvKeyMaker, sysvUnjudgedKey, tempMaker } from '../src/cleanup.js';
 import { localJudgeNs, localPidNs, PID_INIT_INO, pidTag, tagNs } from '../src/pidns.js';
 import { pathToFileURL } from 'node:url';
 import { agentPath } from '../src/native.js';
@@ -32,7 +32,7 @@ import { spawnNode } from '../scripts/harness.js';
 const serial = test.serial as unknown as typeof test;
 const O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0o200;
 const CLONE_NEWIPC = 0x08000000;
-const IPC_CREAT_EXCL = 0o1000 | 0o2000 | 0o600;
+const IPC_CREAT_EXCL = 0o1000 | 0o2000 | SYSV_HOST_MODE;
 const isRoot = process.geteuid?.() === 0;
 const rootWith = (...tools: string[]) => needTools(isRoot ? missingTools(...tools) : 'needs root', serial);
 
@@ -409,10 +409,15 @@ rootWith('unshare', 'nsenter', 'sleep', 'sh', 'mktemp', 'sha256sum')('SysV: a li
   // Control: a key of a maker of the initial pid namespace that has ended, in nsprobe's shape.
   const dead = spawnSync('true').pid!;
   const control = sysvHostKey(dead, 0);
+  // And the same key shape in another program's mode (its own 0600: a key from ftok(path, 'N')
+  // can look like one nsprobe names its maker with): not nsprobe's, it stays.
+  const dead2 = spawnSync('true').pid!;
+  const foreign = sysvHostKey(dead2, 1);
   const s = await enter({ namespaces: [], mode: 'privileged', timeoutMs: 5000 });
   try {
     await s.setns(ns, CLONE_NEWIPC).get();
     await s.msgget(control, IPC_CREAT_EXCL).get();
+    await s.msgget(foreign, 0o1000 | 0o2000 | 0o600).get();
   } finally {
     await s.close();
   }
@@ -424,6 +429,17 @@ rootWith('unshare', 'nsenter', 'sleep', 'sh', 'mktemp', 'sha256sum')('SysV: a li
   const now = sysv();
   t.true(now.some((o) => o.key === key), 'the live run\'s key stays');
   t.false(now.some((o) => o.key === control), 'the dead initial-namespace maker\'s key is removed');
+  const other = now.find((o) => o.key === foreign);
+  t.truthy(other, 'the same key shape in mode 0600 (another program\'s) stays');
+  if (other) {
+    const rm = await enter({ namespaces: [], mode: 'privileged', timeoutMs: 5000 });
+    try {
+      await rm.setns(ns, CLONE_NEWIPC).get();
+      await rm.ipcrm('msg', other.id).get();
+    } finally {
+      await rm.close();
+    }
+  }
   t.true(notes.includes(`removed a SysV IPC object left by nsprobe process ${dead}, which has ended: msg key 0x${(control >>> 0).toString(16)}`), 'a note names it');
   t.false(notes.some((n) => n.endsWith(`key ${hex}`)), 'no note names the live run\'s key');
   t.is(sysvKeyMaker(key), null, 'a maker outside the initial pid namespace makes a key no pass judges');

@@ -20,7 +20,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseSysv, sysvHostKey, sysvKeyMaker } from '../src/cleanup.js';
+import { parseSysv, SYSV_HOST_MODE, sysvHostKey, sysvKeyMaker } from '../src/cleanup.js';
 import { agentPath, native } from '../src/native.js';
 import { enter } from '../src/sandbox.js';
 import { CLI, ROOT } from './helpers/run.js';
@@ -31,7 +31,7 @@ const serial = test.serial as unknown as typeof test;
 const KINDS = { msg: 1, shm: 2, sem: 3 } as const;
 type Kind = keyof typeof KINDS;
 const CLEANUP = pathToFileURL(join(ROOT, 'dist', 'src', 'cleanup.js')).href;
-const IPC_CREAT_EXCL = 0o1000 | 0o2000 | 0o600;
+const IPC_CREAT_EXCL = 0o1000 | 0o2000 | SYSV_HOST_MODE;
 const MODE = isRoot ? 'privileged' : 'rootless';
 
 /** The --via command: hands on the agent's pipe; "kill:KIND": see the top of this file. */

@@ -9,7 +9,7 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { sysvKeys } from '../probes/ipc.js';
 import { AgentClient, localLauncher } from '../src/agent/client.js';
-import { hurriedCleanup, noteHostQueue, noteHostSysv } from '../src/cleanup.js';
+import { hurriedCleanup, noteHostQueue, noteHostSysv, SYSV_HOST_MODE } from '../src/cleanup.js';
 import { agentPath, native, setTransport } from '../src/native.js';
 import { enter } from '../src/sandbox.js';
 import { needTools } from './helpers/tools.js';
@@ -21,11 +21,13 @@ test.serial('a hurried exit removes the noted host SysV objects; one not noted s
   const h = await enter({ namespaces: [], mode: 'privileged' });
   const made: { kind: 'msg' | 'shm' | 'sem'; key: number; id: number }[] = [];
   try {
-    const IPC_CREAT_EXCL = 0o1000 | 0o2000 | 0o600;
+    const IPC_CREAT_EXCL = 0o1000 | 0o2000 | SYSV_HOST_MODE;
     made.push({ kind: 'msg', key: base, id: await h.msgget(base, IPC_CREAT_EXCL).get() });
     made.push({ kind: 'shm', key: base + 1, id: await h.shmget(base + 1, 4096, IPC_CREAT_EXCL).get() });
     made.push({ kind: 'sem', key: base + 2, id: await h.semget(base + 2, 1, IPC_CREAT_EXCL).get() });
     made.push({ kind: 'msg', key: base + 3, id: await h.msgget(base + 3, IPC_CREAT_EXCL).get() });
+    // Another program's object under a noted key (a create that came back EEXIST): its own 0600.
+    made.push({ kind: 'msg', key: base + 4, id: await h.msgget(base + 4, 0o1000 | 0o2000 | 0o600).get() });
   } finally {
     await h.close();
   }
@@ -36,7 +38,9 @@ test.serial('a hurried exit removes the noted host SysV objects; one not noted s
   noteHostSysv(1, base);
   noteHostSysv(2, base + 1);
   noteHostSysv(3, base + 2);
+  noteHostSysv(1, base + 4);
   hurriedCleanup();
+  t.true(listed('msg').includes(base + 4), 'control: a noted key whose object is not in nsprobe\'s host mode (another\'s) stays');
   t.false(listed('msg').includes(base), 'the noted msg queue is gone');
   t.false(listed('shm').includes(base + 1), 'the noted shm segment is gone');
   t.false(listed('sem').includes(base + 2), 'the noted semaphore set is gone');
@@ -78,7 +82,7 @@ needTools(AGENT ? null : 'the agent is not built (npm run build)', test.serial)(
   await agent.start();
   const agentPid = agent.agentPid!;
   const h = await enter({ namespaces: [], mode: 'privileged' });
-  const IPC_CREAT_EXCL = 0o1000 | 0o2000 | 0o600;
+  const IPC_CREAT_EXCL = 0o1000 | 0o2000 | SYSV_HOST_MODE;
   await h.msgget(base, IPC_CREAT_EXCL).get();
   made.push({ kind: 1, key: base });
   await h.shmget(base + 1, 4096, IPC_CREAT_EXCL).get();

@@ -6,14 +6,14 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseSysv, sysvHostKey } from '../src/cleanup.js';
+import { parseSysv, SYSV_HOST_MODE, sysvHostKey } from '../src/cleanup.js';
 import { native } from '../src/native.js';
 import { residueSince, snapshot, type Residue } from '../src/residue.js';
 import { enter } from '../src/sandbox.js';
 import { CLI, tmp } from './helpers/run.js';
 import { spawnNode } from '../scripts/harness.js';
 
-const IPC_CREAT_EXCL = 0o1000 | 0o2000 | 0o600;
+const IPC_CREAT_EXCL = 0o1000 | 0o2000 | SYSV_HOST_MODE;
 const hex = (key: number) => `0x${(key >>> 0).toString(16).padStart(8, '0')}`;
 const shmKeys = () => parseSysv(2, readFileSync('/proc/sysvipc/shm', 'utf8')).map((o) => o.key);
 

@@ -184,7 +184,7 @@ export function noteHostSysv(kind: 1 | 2 | 3, key: number): () => void {
 // pid of shm segments), decodes the pid and takes the object only when that process is gone.
 // A shm segment's cpid must be that pid (a foreign segment matches 1 in 2^22); msg and sem list
 // no creator, so there the proof is the decoded pid below the host's pid_max, the shape nsprobe
-// makes (mode 0600; a queue never sent to; one semaphore never operated on) and the owner.
+// makes (mode 0610, SYSV_HOST_MODE; a queue never sent to; one semaphore never operated on) and the owner.
 // A key has no room for the maker's pid namespace: a pid is judged as one of the initial pid
 // namespace, so only a maker there uses salts 0-2; a maker in any other (or one that cannot tell)
 // makes salt-3 keys with random pid bits (sysvUnjudgedKey), which no pass ever judges, and a pass

@@ -338,14 +338,21 @@ const GONE = new Set(['ENOENT', 'ESRCH']);
 export async function processStartMs(pid: number, host: HostIf = localHost): Promise<number | null> {
   const r = await host.readFile(`/proc/${pid}/stat`);
   if (!r.ok) return GONE.has(r.code ?? '') ? null : 0; // not known: the safe side, it runs
+  return statStartMs(r.value!, host === localHost);
+}
+
+/**
+ * The start of the process a /proc/PID/stat text is of (ms since the epoch; 0 when not known, or
+ * not `local`: the boot time is this machine's), or null for one that makes nothing any more.
+ */
+function statStartMs(stat: string, local: boolean): number | null {
   // Fields from 3 on (state, ppid, ...) after the parenthesised comm. A zombie (Z) or a dying
   // process (X) makes nothing any more: its parent has not reaped it yet (a killed agent's box
   // waits for a subreaper); unless other threads still run (field 20, num_threads: a leader
   // that ended alone shows Z too).
-  const stat = r.value!;
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   if ((fields[0] === 'Z' || fields[0] === 'X') && Number(fields[17]) <= 1) return null;
-  if (host !== localHost) return 0;
+  if (!local) return 0;
   if (bootMs === undefined) {
     try {
       const m = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
@@ -370,18 +377,8 @@ export function localMakerGone(pid: number, madeMs: number): boolean {
   } catch (e) {
     return GONE.has((e as NodeJS.ErrnoException).code ?? '');
   }
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if ((fields[0] === 'Z' || fields[0] === 'X') && Number(fields[17]) <= 1) return true;
-  if (bootMs === undefined) {
-    try {
-      const m = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
-      bootMs = m ? Number(m[1]) * 1000 : null;
-    } catch {
-      bootMs = null;
-    }
-  }
-  const ticks = Number(fields[19]);
-  return bootMs !== null && Number.isFinite(ticks) && bootMs + ticks * 10 > madeMs + 2000;
+  const started = statStartMs(stat, true);
+  return started === null || (started !== 0 && started > madeMs + 2000);
 }
 
 /**

@@ -28,6 +28,7 @@ import { enter } from '../src/sandbox.js';
 import { CLI, NOBODY, ROOT } from './helpers/run.js';
 import { missingTools, needTools, REQUIRE_TOOLS } from './helpers/tools.js';
 import { spawnNode } from '../scripts/harness.js';
+import { notesOf, runs } from './helpers/debris.js';
 
 const serial = test.serial as unknown as typeof test;
 const O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0o200;
@@ -36,9 +37,6 @@ const IPC_CREAT_EXCL = 0o1000 | 0o2000 | SYSV_HOST_MODE;
 const isRoot = process.geteuid?.() === 0;
 const rootWith = (...tools: string[]) => needTools(isRoot ? missingTools(...tools) : 'needs root', serial);
 
-function notesOf(dir: string): string[] {
-  return (JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { notes?: string[] }).notes ?? [];
-}
 
 async function hostQueue(name: string, op: 'make' | 'remove'): Promise<number> {
   const s = await enter({ namespaces: [], mode: 'privileged', timeoutMs: 2000 });
@@ -51,14 +49,6 @@ async function hostQueue(name: string, op: 'make' | 'remove'): Promise<number> {
 }
 
 /** Whether pid runs (a zombie does not). */
-function runs(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Starts `argv` (a shell inside a fresh pid namespace that prints its namespace link, runs

@@ -26,6 +26,7 @@ import { enter } from '../src/sandbox.js';
 import { CLI, ROOT } from './helpers/run.js';
 import { isRoot, missingTools, needRoot, REQUIRE_TOOLS } from './helpers/tools.js';
 import { prng, spawnNode } from '../scripts/harness.js';
+import { notesOf, runs } from './helpers/debris.js';
 
 const serial = test.serial as unknown as typeof test;
 const KINDS = { msg: 1, shm: 2, sem: 3 } as const;
@@ -68,19 +69,8 @@ import(cleanup).then(({ parseSysv, sysvKeyMaker }) => {
 });
 `;
 
-function runs(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch {
-    return false;
-  }
-}
 async function gone(pid: number): Promise<void> {
   while (runs(pid)) await new Promise((r) => setTimeout(r, 10));
-}
-function notesOf(dir: string): string[] {
-  return (JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { notes?: string[] }).notes ?? [];
 }
 const hex = (key: number) => `0x${(key >>> 0).toString(16)}`;
 /** The keys of one kind in this IPC namespace, or (ns) in the one of that /proc/PID/ns/ipc. */

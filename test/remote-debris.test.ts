@@ -21,6 +21,7 @@ import { CLI } from './helpers/run.js';
 import { sshdMissing, startSshdLab } from './helpers/sshd.js';
 import { isRoot, missingTools, needRoot, needTools, REQUIRE_TOOLS } from './helpers/tools.js';
 import { spawnNode } from '../scripts/harness.js';
+import { notesOf, runs } from './helpers/debris.js';
 
 const serial = test.serial as unknown as typeof test;
 const noAgent = agentPath() ? null : 'the agent is not built (npm run build)';
@@ -50,19 +51,8 @@ process.stdin.on('end', () => agent.stdin.end());
 agent.on('exit', (code, sig) => process.exit(sig ? 137 : code));
 `;
 
-function notesOf(dir: string): string[] {
-  return (JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { notes?: string[] }).notes ?? [];
-}
 
 /** Whether pid runs (a zombie does not: it made its last object). */
-function runs(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch {
-    return false;
-  }
-}
 
 /** Resolves once pid no longer runs (a process exiting: polled, no deadline but the test's). */
 async function gone(pid: number): Promise<void> {

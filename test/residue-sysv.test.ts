@@ -12,19 +12,12 @@ import { residueSince, snapshot, type Residue } from '../src/residue.js';
 import { enter } from '../src/sandbox.js';
 import { CLI, tmp } from './helpers/run.js';
 import { spawnNode } from '../scripts/harness.js';
+import { runs } from './helpers/debris.js';
 
 const IPC_CREAT_EXCL = 0o1000 | 0o2000 | SYSV_HOST_MODE;
 const hex = (key: number) => `0x${(key >>> 0).toString(16).padStart(8, '0')}`;
 const shmKeys = () => parseSysv(2, readFileSync('/proc/sysvipc/shm', 'utf8')).map((o) => o.key);
 
-function runs(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch {
-    return false;
-  }
-}
 
 test.serial('a dead run\'s SysV object removed by the next run is no residue; an object left, or another one removed, is', async (t) => {
   const mode = process.geteuid?.() === 0 ? 'privileged' : 'rootless';

@@ -14,6 +14,7 @@ import { listHostQueueNames, ownCgroupDir } from '../src/cleanup.js';
 import { enter } from '../src/sandbox.js';
 import { native } from '../src/native.js';
 import { prng, spawnNode } from '../scripts/harness.js';
+import { notesOf } from './helpers/debris.js';
 
 const serial = test.serial as unknown as typeof test;
 const O_RDWR = 2;
@@ -26,9 +27,6 @@ function deadPid(): number {
   return r.pid!;
 }
 
-function notesOf(dir: string): string[] {
-  return (JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { notes?: string[] }).notes ?? [];
-}
 
 async function hostQueue(name: string, op: 'make' | 'remove'): Promise<number> {
   const s = await enter({ namespaces: [], mode: 'privileged', timeoutMs: 2000 });
